@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs every test: installs dependencies, builds, then the unit tests (CTest), the end-to-end tests
+# (pytest with the openai client) and a bounded fuzzing run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+bash scripts/build.sh
+echo "== unit tests (ctest)"
+(cd build && ctest --output-on-failure --timeout 900 -j "$(nproc)")
+if [ -d tests/e2e ] && ls tests/e2e/test_*.py >/dev/null 2>&1; then
+  echo "== end-to-end tests (pytest)"
+  EMBEDSERVE_BIN="$PWD/build/embedserve" python3 -m pytest -q tests/e2e
+fi
+if [ -x scripts/fuzz.sh ]; then
+  echo "== fuzzing (bounded)"
+  bash scripts/fuzz.sh
+fi

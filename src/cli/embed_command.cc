@@ -1,0 +1,13 @@
+// embedserve embed: placeholder until the component behind it lands.
+#include <cstdio>
+
+#include "cli/commands.h"
+
+namespace embedserve::cli {
+
+int run_embed(int, char**) {
+  std::fprintf(stderr, "embedserve embed: not available in this build yet\n");
+  return 2;
+}
+
+}  // namespace embedserve::cli

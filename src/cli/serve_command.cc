@@ -1,0 +1,13 @@
+// embedserve serve: placeholder until the component behind it lands.
+#include <cstdio>
+
+#include "cli/commands.h"
+
+namespace embedserve::cli {
+
+int run_serve(int, char**) {
+  std::fprintf(stderr, "embedserve serve: not available in this build yet\n");
+  return 2;
+}
+
+}  // namespace embedserve::cli

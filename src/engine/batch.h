@@ -1,0 +1,41 @@
+// The padding-free batch layout that crosses the scheduler → engine boundary.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace embedserve {
+
+// Sequences laid end to end, as flash-attention's varlen kernels and TEI's backends take them:
+// no padding, so a batch of different lengths costs only its own tokens, and no padding side
+// can be chosen wrongly (the right-padding + last-token-pooling bug cannot happen).
+// Positions restart at 0 for every sequence; attention never crosses seq_offsets.
+struct SequenceBatch {
+  std::vector<int32_t> token_ids;         // int32 [n_tokens]
+  std::vector<int32_t> seq_offsets{0};    // int32 [n_seqs + 1], seq i is [seq_offsets[i], seq_offsets[i+1])
+
+  size_t num_sequences() const { return seq_offsets.size() - 1; }
+  size_t num_tokens() const { return token_ids.size(); }
+  size_t sequence_length(size_t i) const { return static_cast<size_t>(seq_offsets[i + 1] - seq_offsets[i]); }
+  std::span<const int32_t> sequence(size_t i) const {
+    return {token_ids.data() + seq_offsets[i], sequence_length(i)};
+  }
+  size_t longest_sequence() const {
+    size_t m = 0;
+    for (size_t i = 0; i < num_sequences(); ++i) m = m > sequence_length(i) ? m : sequence_length(i);
+    return m;
+  }
+
+  void add(std::span<const int32_t> ids) {
+    token_ids.insert(token_ids.end(), ids.begin(), ids.end());
+    seq_offsets.push_back(static_cast<int32_t>(token_ids.size()));
+  }
+  void clear() {
+    token_ids.clear();
+    seq_offsets.assign(1, 0);
+  }
+};
+
+}  // namespace embedserve

@@ -1,0 +1,61 @@
+// Engine::embed's input checks, and the vector post-processing every backend shares.
+#include "engine/engine.h"
+
+#include <cmath>
+#include <string>
+
+namespace embedserve {
+
+const char* pooling_name(Pooling p) {
+  switch (p) {
+    case Pooling::kLastToken: return "lasttoken";
+    case Pooling::kMean: return "mean";
+    case Pooling::kCls: return "cls";
+  }
+  return "unknown";
+}
+
+const char* device_name(Device d) { return d == Device::kCuda ? "cuda" : "cpu"; }
+
+Status Engine::embed(const SequenceBatch& batch, std::span<float> out) {
+  const size_t n = batch.num_sequences();
+  if (batch.seq_offsets.empty() || batch.seq_offsets.front() != 0 ||
+      static_cast<size_t>(batch.seq_offsets.back()) != batch.token_ids.size())
+    return internal_error("malformed SequenceBatch: seq_offsets do not cover token_ids");
+  if (out.size() != n * static_cast<size_t>(info_.hidden_size))
+    return internal_error("output buffer holds " + std::to_string(out.size()) + " floats, expected " +
+                          std::to_string(n * info_.hidden_size));
+  if (info_.max_batch_tokens && batch.num_tokens() > info_.max_batch_tokens)
+    return out_of_range("batch of " + std::to_string(batch.num_tokens()) + " tokens exceeds the engine's budget of " +
+                        std::to_string(info_.max_batch_tokens));
+  for (size_t i = 0; i < n; ++i) {
+    const size_t len = batch.sequence_length(i);
+    if (len == 0) return invalid_argument("input " + std::to_string(i) + " has no tokens");
+    if (info_.max_position_embeddings && len > static_cast<size_t>(info_.max_position_embeddings))
+      return out_of_range("input " + std::to_string(i) + " has " + std::to_string(len) +
+                          " tokens, more than the model's maximum of " + std::to_string(info_.max_position_embeddings));
+  }
+  for (size_t t = 0; t < batch.token_ids.size(); ++t) {
+    const int32_t id = batch.token_ids[t];
+    if (id < 0 || id >= info_.vocab_size)
+      return invalid_argument("token id " + std::to_string(id) + " is outside the model's vocabulary [0, " +
+                              std::to_string(info_.vocab_size) + ")");
+  }
+  if (n == 0) return Status();
+  return run(batch, out);
+}
+
+void l2_normalize(std::span<float> vec) {
+  double sum = 0.0;  // double: a 4096-term sum of squares in float loses ~1e-7 relative, enough to show in parity tests
+  for (float v : vec) sum += static_cast<double>(v) * v;
+  if (sum <= 0.0) return;
+  const float inv = static_cast<float>(1.0 / std::sqrt(sum));
+  for (float& v : vec) v *= inv;
+}
+
+void truncate_and_normalize(std::span<const float> vec, std::span<float> out) {
+  for (size_t i = 0; i < out.size(); ++i) out[i] = vec[i];
+  l2_normalize(out);
+}
+
+}  // namespace embedserve

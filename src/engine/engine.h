@@ -1,0 +1,70 @@
+// Engine: a model on a device. The one interface the scheduler, server and CLI use to embed.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "core/status.h"
+#include "engine/batch.h"
+
+namespace embedserve {
+
+enum class Pooling { kLastToken, kMean, kCls };
+enum class Device { kCpu, kCuda };
+
+const char* pooling_name(Pooling p);
+const char* device_name(Device d);
+
+// What callers need to know about a loaded model, backend-neutral.
+struct EngineInfo {
+  std::string model_id;           // the directory name or hub id it came from
+  std::string architecture;       // "Qwen3Model"
+  std::string dtype;              // weights as stored: "bf16", "f16", "f32"
+  Device device = Device::kCpu;
+  int hidden_size = 0;            // the length of every output vector
+  int vocab_size = 0;             // rows of the embedding table: valid ids are [0, vocab_size)
+  int max_position_embeddings = 0;
+  Pooling pooling = Pooling::kLastToken;
+  bool normalize = true;          // L2-normalise the pooled vector (sentence-transformers' Normalize module)
+  size_t memory_bytes = 0;        // weights + workspace held by the engine
+  size_t max_batch_tokens = 0;    // the largest SequenceBatch::num_tokens() embed() accepts
+};
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  const EngineInfo& info() const { return info_; }
+
+  // Embeds every sequence of `batch` into `out`, float32 [n_seqs, hidden_size] row-major:
+  // pooled (info().pooling) and, when info().normalize, L2-normalised.
+  // Validates before any backend sees the batch, so no backend can skip it:
+  //   - every id in [0, vocab_size) — Qwen3's tokenizer has ids past the 4B/8B embedding table;
+  //   - no empty sequence, none longer than max_position_embeddings, total ≤ max_batch_tokens;
+  //   - out.size() == n_seqs * hidden_size.
+  // A sequence's vector depends on that sequence alone, never on the rest of the batch.
+  // Not thread-safe: one caller at a time (the scheduler's batcher thread).
+  Status embed(const SequenceBatch& batch, std::span<float> out);
+
+ protected:
+  explicit Engine(EngineInfo info) : info_(std::move(info)) {}
+  // The backend's forward pass; `batch` and `out` are already validated.
+  virtual Status run(const SequenceBatch& batch, std::span<float> out) = 0;
+
+  EngineInfo info_;
+};
+
+// Post-processing shared by every caller that honours OpenAI's `dimensions` (Matryoshka):
+// copies the first `dims` components of `vec` into `out` and L2-normalises them.
+// `dims` must be in [1, vec.size()] (checked by the caller, which knows the error to give).
+void truncate_and_normalize(std::span<const float> vec, std::span<float> out);
+
+// L2-normalises in place (a zero vector stays zero).
+void l2_normalize(std::span<float> vec);
+
+}  // namespace embedserve
