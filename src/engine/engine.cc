@@ -6,15 +6,6 @@
 
 namespace embedserve {
 
-const char* pooling_name(Pooling p) {
-  switch (p) {
-    case Pooling::kLastToken: return "lasttoken";
-    case Pooling::kMean: return "mean";
-    case Pooling::kCls: return "cls";
-  }
-  return "unknown";
-}
-
 const char* device_name(Device d) { return d == Device::kCuda ? "cuda" : "cpu"; }
 
 Status Engine::embed(const SequenceBatch& batch, std::span<float> out) {

@@ -8,14 +8,13 @@
 #include <string>
 
 #include "core/status.h"
+#include "core/types.h"
 #include "engine/batch.h"
 
 namespace embedserve {
 
-enum class Pooling { kLastToken, kMean, kCls };
 enum class Device { kCpu, kCuda };
 
-const char* pooling_name(Pooling p);
 const char* device_name(Device d);
 
 // What callers need to know about a loaded model, backend-neutral.

@@ -1,0 +1,59 @@
+// WeightStore: the tensors of a safetensors checkpoint (one file or sharded), memory-mapped.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "core/types.h"
+
+namespace embedserve {
+
+// A tensor inside a mapped file. Valid while its WeightStore lives.
+struct TensorView {
+  std::string name;              // as stored in the file
+  std::string file;              // the file it lives in (for error messages)
+  DType dtype = DType::kF32;
+  std::vector<int64_t> shape;
+  const void* data = nullptr;    // may be unaligned for its dtype: read with memcpy or convert
+  size_t nbytes = 0;
+  int64_t numel() const {
+    int64_t n = 1;
+    for (auto d : shape) n *= d;
+    return n;
+  }
+};
+
+class WeightStore {
+ public:
+  // Opens model_dir/model.safetensors, or every shard listed in model_dir/model.safetensors.index.json.
+  // Headers are parsed and checked (offsets inside the file, sizes matching dtype × shape, no overlap)
+  // at open; a truncated or corrupt file is a data_loss naming the file and tensor.
+  static StatusOr<std::unique_ptr<WeightStore>> open(const std::filesystem::path& model_dir);
+  ~WeightStore();
+  WeightStore(const WeightStore&) = delete;
+  WeightStore& operator=(const WeightStore&) = delete;
+
+  // Looks `name` up as given, then with the "model." prefix added or removed
+  // (Qwen3Model checkpoints have "layers.0...", Qwen3ForCausalLM ones "model.layers.0...").
+  StatusOr<TensorView> get(std::string_view name) const;
+  // As get(), and checks the shape: "tensor layers.3.mlp.up_proj.weight in model-00002-of-00002.safetensors
+  // has shape [80, 32], expected [96, 32]".
+  StatusOr<TensorView> get(std::string_view name, std::span<const int64_t> expected_shape) const;
+  std::vector<std::string> names() const;
+  size_t total_bytes() const;  // bytes of tensor data across all files
+
+  struct Impl;
+
+ private:
+  explicit WeightStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace embedserve
