@@ -63,9 +63,10 @@ template <typename T>
 class [[nodiscard]] StatusOr {
  public:
   StatusOr(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
-  StatusOr(Status status) : status_(std::move(status)) {  // NOLINT: implicit by design
-    assert(!status_.ok() && "StatusOr built from an OK status has no value");
-    if (status_.ok()) status_ = internal_error("StatusOr built from an OK status");
+  StatusOr(Status status)  // NOLINT: implicit by design
+      : status_(status.ok() ? Status(ErrorCode::kInternal, "StatusOr built from an OK status has no value")
+                            : std::move(status)) {
+    assert(!status_.ok());
   }
 
   bool ok() const { return value_.has_value(); }
