@@ -1,0 +1,77 @@
+// RequestQueue: admission limits, sweeping of abandoned jobs, and the two-lane packing policy.
+#include "scheduler/request_queue.h"
+
+#include <algorithm>
+
+namespace embedserve {
+
+RequestQueue::RequestQueue(size_t interactive_max_tokens, double interactive_weight, QueueLimits limits)
+    : interactive_max_tokens_(interactive_max_tokens), weights_{std::max(interactive_weight, 1e-3), 1.0},
+      limits_(limits) {}
+
+bool RequestQueue::admit(std::shared_ptr<QueuedJob> job) {
+  const size_t n_inputs = job->job.inputs.size();
+  if (!empty()) {
+    if (limits_.max_inputs && queued_inputs_ + n_inputs > limits_.max_inputs) return false;
+    if (limits_.max_tokens && queued_tokens_ + job->total_tokens > limits_.max_tokens) return false;
+  }
+  queued_inputs_ += n_inputs;
+  queued_tokens_ += job->total_tokens;
+  job->interactive = job->total_tokens <= interactive_max_tokens_;
+  lanes_[job->interactive ? kInteractive : kBulk].push_back(std::move(job));
+  return true;
+}
+
+void RequestQueue::forget(const QueuedJob& job) {
+  for (size_t i = job.next_input; i < job.job.inputs.size(); ++i) {
+    queued_inputs_ -= 1;
+    queued_tokens_ -= job.job.inputs[i].size();
+  }
+}
+
+std::vector<std::shared_ptr<QueuedJob>> RequestQueue::sweep(SteadyClock::time_point now) {
+  std::vector<std::shared_ptr<QueuedJob>> abandoned;
+  for (auto& lane : lanes_) {
+    auto keep = std::remove_if(lane.begin(), lane.end(), [&](const std::shared_ptr<QueuedJob>& q) {
+      const bool cancelled = q->job.cancelled && q->job.cancelled->load(std::memory_order_relaxed);
+      const bool expired = now >= q->job.deadline;
+      if (!q->finished && !cancelled && !expired) return false;
+      forget(*q);
+      if (!q->finished) abandoned.push_back(q);
+      return true;
+    });
+    lane.erase(keep, lane.end());
+  }
+  return abandoned;
+}
+
+size_t RequestQueue::take(Lane lane, size_t budget, SequenceBatch& batch, std::vector<BatchSlot>& slots) {
+  size_t taken = 0;
+  auto& q = lanes_[lane];
+  while (!q.empty()) {
+    QueuedJob& job = *q.front();
+    const auto& ids = job.job.inputs[job.next_input];
+    if (batch.num_tokens() + ids.size() > budget) break;
+    batch.add(ids);
+    slots.push_back({q.front(), job.next_input});
+    job.next_input += 1;
+    taken += ids.size();
+    queued_inputs_ -= 1;
+    queued_tokens_ -= ids.size();
+    if (job.next_input == job.job.inputs.size()) q.pop_front();  // fully dispatched; the slots keep it alive
+  }
+  return taken;
+}
+
+void RequestQueue::fill(size_t budget, SequenceBatch& batch, std::vector<BatchSlot>& slots) {
+  batch.clear();
+  slots.clear();
+  for (int l = 0; l < 2; ++l)
+    if (lanes_[l].empty()) clock_[l] = std::max(clock_[l], clock_[1 - l]);
+  const Lane first = clock_[kInteractive] <= clock_[kBulk] ? kInteractive : kBulk;
+  const Lane second = first == kInteractive ? kBulk : kInteractive;
+  clock_[first] += static_cast<double>(take(first, budget, batch, slots)) / weights_[first];
+  clock_[second] += static_cast<double>(take(second, budget, batch, slots)) / weights_[second];
+}
+
+}  // namespace embedserve

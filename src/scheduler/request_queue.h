@@ -1,0 +1,85 @@
+// RequestQueue: the scheduler's two-lane queue and the policy that packs one engine call from it.
+// Not thread-safe on its own: the Scheduler holds its mutex around every call.
+#pragma once
+
+#include <cstddef>
+#include <deque>
+#include <memory>
+#include <vector>
+
+#include "engine/batch.h"
+#include "scheduler/job.h"
+
+namespace embedserve {
+
+// A job plus the batcher's bookkeeping. Shared between the queue and the batch currently running.
+struct QueuedJob {
+  Job job;
+  size_t total_tokens = 0;
+  size_t next_input = 0;     // inputs [0, next_input) have gone into a batch
+  size_t done_inputs = 0;    // inputs whose vectors are back
+  bool finished = false;     // on_done has been called (success, error, cancel or timeout)
+  bool queue_timed = false;  // result.queue_seconds has been recorded (at its first engine call)
+  bool interactive = false;
+  SteadyClock::time_point submitted;
+  JobResult result;
+};
+
+// One input of one job placed in a batch: row `row` of the engine output belongs to job->inputs[input].
+struct BatchSlot {
+  std::shared_ptr<QueuedJob> job;
+  size_t input = 0;
+};
+
+struct QueueLimits {
+  size_t max_inputs = 0;  // undispatched inputs across all jobs; 0: unlimited
+  size_t max_tokens = 0;  // undispatched tokens across all jobs; 0: unlimited
+};
+
+// Two lanes, so a short interactive query does not wait behind a 2,048-input bulk job:
+//   - a job whose total tokens are at most `interactive_max_tokens` is interactive, else bulk;
+//   - between lanes, weighted fair queuing by tokens: each lane has a virtual clock that advances by
+//     tokens_served / weight. The lane with the earlier clock packs first (ties go to interactive); the
+//     other lane fills the space left. A lane that was empty has its clock moved up to the other's, so
+//     idling earns no burst of credit. Interactive traffic gets `interactive_weight` times bulk's share
+//     under contention, and an interactive job arriving behind bulk work usually rides the very next batch.
+//   - neither lane starves: a lane with the earlier clock always gets at least one input (every input fits
+//     an empty batch: the scheduler rejects longer ones at submit), which advances its clock past the other's.
+// Within a lane jobs are served first come first served, and a job's inputs in order; a lane stops at its
+// first input that does not fit, so a long input is never overtaken forever by short ones behind it.
+class RequestQueue {
+ public:
+  RequestQueue(size_t interactive_max_tokens, double interactive_weight, QueueLimits limits);
+
+  // Admits the job unless the limits would be exceeded; an empty queue admits any job, so no request
+  // is refused forever for being large.
+  bool admit(std::shared_ptr<QueuedJob> job);
+
+  // Removes jobs that are finished, cancelled or past their deadline. Returns the cancelled and expired
+  // ones (not yet finished) so the caller can complete them outside the lock.
+  std::vector<std::shared_ptr<QueuedJob>> sweep(SteadyClock::time_point now);
+
+  // Packs up to `budget` tokens of inputs into `batch` (cleared first), recording who owns each row.
+  void fill(size_t budget, SequenceBatch& batch, std::vector<BatchSlot>& slots);
+
+  bool empty() const { return lanes_[0].empty() && lanes_[1].empty(); }
+  size_t queued_jobs() const { return lanes_[0].size() + lanes_[1].size(); }
+  size_t queued_inputs() const { return queued_inputs_; }
+  size_t queued_tokens() const { return queued_tokens_; }
+
+ private:
+  enum Lane { kInteractive = 0, kBulk = 1 };
+  // Takes inputs from `lane` while they fit; returns the tokens taken.
+  size_t take(Lane lane, size_t budget, SequenceBatch& batch, std::vector<BatchSlot>& slots);
+  void forget(const QueuedJob& job);  // drops the job's undispatched inputs from the counters
+
+  size_t interactive_max_tokens_;
+  double weights_[2];
+  double clock_[2] = {0.0, 0.0};
+  QueueLimits limits_;
+  std::deque<std::shared_ptr<QueuedJob>> lanes_[2];
+  size_t queued_inputs_ = 0;
+  size_t queued_tokens_ = 0;
+};
+
+}  // namespace embedserve

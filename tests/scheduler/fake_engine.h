@@ -1,0 +1,83 @@
+// FakeEngine: an Engine whose vector is a deterministic function of one sequence's tokens, with a gate
+// and a delay so scheduler tests can hold a batch in flight. No model needed.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "engine/engine.h"
+
+namespace embedserve::testing {
+
+inline EngineInfo fake_info(size_t max_batch_tokens, int hidden = 4) {
+  EngineInfo info;
+  info.model_id = "fake";
+  info.architecture = "Fake";
+  info.dtype = "f32";
+  info.hidden_size = hidden;
+  info.vocab_size = 1000;
+  info.max_position_embeddings = 4096;
+  info.max_batch_tokens = max_batch_tokens;
+  return info;
+}
+
+// The vector of one sequence: depends on its ids alone, so "same input, same vector" is checkable.
+inline std::vector<float> fake_vector(std::span<const int32_t> ids, int hidden) {
+  std::vector<float> v(hidden);
+  for (int k = 0; k < hidden; ++k) {
+    double acc = k + 1;
+    for (size_t t = 0; t < ids.size(); ++t) acc += (ids[t] + 1) * 0.001 * ((t + k) % 7 + 1);
+    v[k] = static_cast<float>(acc);
+  }
+  l2_normalize(v);
+  return v;
+}
+
+class FakeEngine : public Engine {
+ public:
+  static constexpr int32_t kFailingId = 999;  // a batch holding this id fails, as a backend error would
+
+  explicit FakeEngine(size_t max_batch_tokens, int hidden = 4) : Engine(fake_info(max_batch_tokens, hidden)) {}
+
+  // While closed, run() blocks at its start; tests use it to keep a batch in flight.
+  void close_gate() { std::lock_guard<std::mutex> l(mu_); gate_open_ = false; }
+  void open_gate() { { std::lock_guard<std::mutex> l(mu_); gate_open_ = true; } cv_.notify_all(); }
+  // Blocks until `n` batches have entered run().
+  void wait_for_batches(size_t n) {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [&] { return batches_.size() >= n; });
+  }
+  void set_delay(std::chrono::microseconds d) { delay_ = d; }
+  std::vector<SequenceBatch> batches() const { std::lock_guard<std::mutex> l(mu_); return batches_; }
+
+ protected:
+  Status run(const SequenceBatch& batch, std::span<float> out) override {
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      batches_.push_back(batch);
+      cv_.notify_all();
+      cv_.wait(l, [&] { return gate_open_; });
+    }
+    if (delay_.count()) std::this_thread::sleep_for(delay_);
+    for (int32_t id : batch.token_ids)
+      if (id == kFailingId) return internal_error("fake backend failure");
+    const int h = info().hidden_size;
+    for (size_t i = 0; i < batch.num_sequences(); ++i) {
+      auto v = fake_vector(batch.sequence(i), h);
+      std::copy(v.begin(), v.end(), out.begin() + i * h);
+    }
+    return Status();
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool gate_open_ = true;
+  std::chrono::microseconds delay_{0};
+  std::vector<SequenceBatch> batches_;
+};
+
+}  // namespace embedserve::testing
