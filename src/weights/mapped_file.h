@@ -1,0 +1,32 @@
+// A read-only memory map of a whole file (weights are paged in on first touch and shared with the page cache).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+
+#include "core/status.h"
+
+namespace embedserve {
+
+class MappedFile {
+ public:
+  // Maps `path` read-only (PROT_READ, MAP_PRIVATE). An empty file maps to an empty span.
+  static StatusOr<std::unique_ptr<MappedFile>> open(const std::filesystem::path& path);
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  std::span<const uint8_t> bytes() const { return {data_, size_}; }
+  // Asks the kernel to start reading [offset, offset + length) ahead of use (a hint; errors are ignored).
+  void will_need(size_t offset, size_t length) const;
+
+ private:
+  MappedFile(const uint8_t* data, size_t size) : data_(data), size_(size) {}
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+}  // namespace embedserve
