@@ -1,0 +1,83 @@
+"""Limits set by flags, each on its own server: API key, inputs per request, body size, a full queue."""
+import asyncio
+import json
+
+import aiohttp
+import openai
+import pytest
+
+from helpers import MODEL_NAME, assert_error
+
+
+def test_api_key_required(start_server):
+    srv = start_server("--api-key", "s3cret")
+    payload = {"model": MODEL_NAME, "input": "hello"}
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"},
+                    {"Authorization": "Bearer s3cret-and-more"}, {"Authorization": "Basic czNjcmV0"}):
+        status, _, body = srv.post_json("/v1/embeddings", payload, headers=headers)
+        assert_error(status, body, 401, raw_hint=repr(headers))
+    status, _, body = srv.post_json("/v1/embeddings", payload, headers={"Authorization": "Bearer s3cret"})
+    assert status == 200, body
+    # The official client sends the key as a bearer token.
+    good = openai.OpenAI(base_url=srv.base_url + "/v1", api_key="s3cret", max_retries=0)
+    assert len(good.embeddings.create(model=MODEL_NAME, input="hi").data) == 1
+    bad = openai.OpenAI(base_url=srv.base_url + "/v1", api_key="nope", max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        bad.embeddings.create(model=MODEL_NAME, input="hi")
+
+
+def test_lower_max_inputs_per_request(start_server):
+    srv = start_server("--max-inputs-per-request", "4")
+    status, _, body = srv.post_json("/v1/embeddings", {"model": MODEL_NAME, "input": ["a"] * 4})
+    assert status == 200 and len(body["data"]) == 4
+    for value in (["a"] * 5, [[1, 2]] * 5):
+        status, _, body = srv.post_json("/v1/embeddings", {"model": MODEL_NAME, "input": value})
+        err = assert_error(status, body, 400)
+        assert "4" in err["message"]
+    status, _, body = srv.post_json("/embed", {"inputs": ["a"] * 5})
+    assert status == 400
+
+
+def test_body_over_limit_is_413(start_server):
+    srv = start_server("--max-body-bytes", "4096")
+    status, _, body = srv.post_json("/v1/embeddings", {"model": MODEL_NAME, "input": "x" * 3000})
+    assert status == 200, body
+    try:
+        status, _, raw = srv.request("POST", "/v1/embeddings",
+                                     json.dumps({"model": MODEL_NAME, "input": "x" * 10_000}).encode(),
+                                     {"Content-Type": "application/json"})
+    except ConnectionError as e:  # the server may close once it has answered, before we finish sending
+        pytest.fail(f"the server must answer 413 before closing, got {e!r}")
+    assert_error(status, raw, 413)
+    assert srv.request("GET", "/health")[0] == 200
+
+
+def test_full_queue_answers_429_or_503_with_retry_after(start_server):
+    srv = start_server("--max-queue", "1")
+    url = srv.base_url + "/v1/embeddings"
+    texts = [f"text number {i} with a few more words to embed" for i in range(2048)]
+
+    async def one(session):
+        async with session.post(url, json={"model": MODEL_NAME, "input": texts}) as resp:
+            return resp.status, resp.headers.get("Retry-After"), await resp.json()
+
+    async def flood():
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=240),
+                                         connector=aiohttp.TCPConnector(limit=0)) as session:
+            return await asyncio.gather(*(one(session) for _ in range(32)))
+
+    results = asyncio.run(flood())
+    statuses = [s for s, _, _ in results]
+    refused = [(s, ra, b) for s, ra, b in results if s in (429, 503)]
+    assert set(statuses) <= {200, 429, 503}, f"only success or back-pressure expected: {statuses}"
+    assert refused, f"32 concurrent 2048-input requests against --max-queue 1 must meet back-pressure: {statuses}"
+    assert statuses.count(200) >= 1, "the queue still serves what it admitted"
+    for status, retry_after, body in refused:
+        assert retry_after is not None and retry_after.isdigit() and int(retry_after) >= 1, retry_after
+        assert_error(status, body, status)
+    for status, _, body in results:
+        if status == 200:
+            assert len(body["data"]) == 2048
+    # Back-pressure is not a failure: once the flood is over the server serves again.
+    status, _, body = srv.post_json("/v1/embeddings", {"model": MODEL_NAME, "input": "after the flood"})
+    assert status == 200
