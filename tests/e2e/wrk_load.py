@@ -10,7 +10,7 @@ import tempfile
 LUA = pathlib.Path(__file__).with_name("wrk_post.lua")
 
 
-def run_wrk(base_url: str, requests: list[tuple[str, dict]], seconds: float, connections: int,
+def run_wrk(base_url: str, requests: list[tuple[str, dict]], seconds: int, connections: int,
             threads: int = 1, timeout_s: int = 10) -> dict:
     """Drives `requests` ([(path, json body)], used in turn) for `seconds` over `connections` keep-alive
     connections; returns counts, errors and latency percentiles in microseconds."""
@@ -24,7 +24,10 @@ def run_wrk(base_url: str, requests: list[tuple[str, dict]], seconds: float, con
     try:
         cmd = [wrk, "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--timeout", f"{timeout_s}s",
                "-s", str(LUA), base_url, "--", bodies]
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=seconds + 60).stdout
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
+        out = proc.stdout
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} exited with {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
     finally:
         pathlib.Path(bodies).unlink()
     for line in out.splitlines():
