@@ -1,0 +1,258 @@
+// Reads and validates tokenizer.json (and tokenizer_config.json) into a TokenizerSpec.
+#include "tokenizer/tokenizer_spec.h"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "tokenizer/byte_level.h"
+#include "tokenizer/pre_tokenizer.h"
+
+namespace embedserve::tokenizer {
+namespace {
+
+using json = nlohmann::json;
+
+Status unsupported(const std::string& what) {
+  return unimplemented(what + " is not supported");
+}
+
+std::string type_of(const json& j) {
+  return j.is_object() && j.contains("type") && j["type"].is_string() ? j["type"].get<std::string>() : "?";
+}
+
+// A boolean option that must have one value (absent or null counts as `expected`).
+Status expect_flag(const json& j, const char* key, bool expected, const std::string& where) {
+  if (!j.contains(key) || j[key].is_null()) return Status();
+  if (!j[key].is_boolean() || j[key].get<bool>() != expected)
+    return unsupported(where + " with " + key + "=" + j[key].dump());
+  return Status();
+}
+
+Status parse_normalizer(const json& n, TokenizerSpec& spec) {
+  if (n.is_null()) return Status();
+  const std::string type = type_of(n);
+  if (type == "NFC") {
+    spec.nfc = true;
+    return Status();
+  }
+  if (type == "Sequence" && n.contains("normalizers") && n["normalizers"].is_array()) {
+    for (const auto& sub : n["normalizers"]) EMBEDSERVE_RETURN_IF_ERROR(parse_normalizer(sub, spec));
+    return Status();
+  }
+  return unsupported("normalizer type '" + type + "'");
+}
+
+Status check_byte_level(const json& b, const std::string& where) {
+  EMBEDSERVE_RETURN_IF_ERROR(expect_flag(b, "add_prefix_space", false, where + " ByteLevel"));
+  EMBEDSERVE_RETURN_IF_ERROR(expect_flag(b, "use_regex", false, where + " ByteLevel"));
+  return Status();  // trim_offsets only changes offsets, which we do not produce
+}
+
+// Only the shape Qwen2/Qwen3 use: Sequence[Split(Qwen2 regex, Isolated), ByteLevel(no regex)].
+Status parse_pre_tokenizer(const json& p) {
+  if (type_of(p) != "Sequence" || !p.contains("pretokenizers") || !p["pretokenizers"].is_array())
+    return unsupported("pre_tokenizer type '" + type_of(p) + "' (only Sequence[Split, ByteLevel] as in Qwen2)");
+  const json& seq = p["pretokenizers"];
+  if (seq.size() != 2 || type_of(seq[0]) != "Split" || type_of(seq[1]) != "ByteLevel") {
+    std::string types;
+    for (const auto& s : seq) types += (types.empty() ? "" : ", ") + type_of(s);
+    return unsupported("pre_tokenizer Sequence[" + types + "] (only Sequence[Split, ByteLevel] as in Qwen2)");
+  }
+  const json& split = seq[0];
+  if (!split.contains("pattern") || !split["pattern"].is_object() || !split["pattern"].contains("Regex") ||
+      !split["pattern"]["Regex"].is_string() || split["pattern"]["Regex"].get<std::string>() != kQwen2SplitPattern)
+    return unsupported("pre_tokenizer Split pattern " + split.value("pattern", json()).dump() +
+                       " (only Qwen2's regex is implemented)");
+  if (split.value("behavior", std::string()) != "Isolated")
+    return unsupported("pre_tokenizer Split behavior '" + split.value("behavior", std::string("?")) + "'");
+  EMBEDSERVE_RETURN_IF_ERROR(expect_flag(split, "invert", false, "pre_tokenizer Split"));
+  return check_byte_level(seq[1], "pre_tokenizer");
+}
+
+Status parse_special_token_ids(const json& tp, const std::string& name, std::vector<int32_t>& out) {
+  const json& specials = tp.value("special_tokens", json::object());
+  if (!specials.contains(name) || !specials[name].contains("ids") || !specials[name]["ids"].is_array())
+    return invalid_argument("post_processor template names special token '" + name +
+                            "' but special_tokens does not define its ids");
+  for (const auto& id : specials[name]["ids"]) out.push_back(id.get<int32_t>());
+  return Status();
+}
+
+Status parse_template(const json& tp, TokenizerSpec& spec) {
+  if (!tp.contains("single") || !tp["single"].is_array())
+    return invalid_argument("TemplateProcessing has no 'single' template");
+  bool seen_sequence = false;
+  for (const auto& piece : tp["single"]) {
+    if (piece.contains("Sequence")) {
+      if (seen_sequence || piece["Sequence"].value("id", std::string()) != "A")
+        return unsupported("post_processor TemplateProcessing single template " + tp["single"].dump());
+      seen_sequence = true;
+    } else if (piece.contains("SpecialToken")) {
+      EMBEDSERVE_RETURN_IF_ERROR(parse_special_token_ids(tp, piece["SpecialToken"].value("id", std::string()),
+                                                         seen_sequence ? spec.suffix_ids : spec.prefix_ids));
+    } else {
+      return unsupported("post_processor TemplateProcessing piece " + piece.dump());
+    }
+  }
+  if (!seen_sequence) return unsupported("post_processor TemplateProcessing without its sequence $A");
+  return Status();
+}
+
+Status parse_post_processor(const json& p, TokenizerSpec& spec) {
+  if (p.is_null()) return Status();
+  const std::string type = type_of(p);
+  if (type == "ByteLevel") return check_byte_level(p, "post_processor");
+  if (type == "TemplateProcessing") return parse_template(p, spec);
+  if (type == "Sequence" && p.contains("processors") && p["processors"].is_array()) {
+    for (const auto& sub : p["processors"]) EMBEDSERVE_RETURN_IF_ERROR(parse_post_processor(sub, spec));
+    return Status();
+  }
+  return unsupported("post_processor type '" + type + "'");
+}
+
+Status parse_model(const json& m, TokenizerSpec& spec) {
+  if (type_of(m) != "BPE") return unsupported("model type '" + type_of(m) + "'");
+  if (m.contains("dropout") && !m["dropout"].is_null()) return unsupported("model BPE dropout " + m["dropout"].dump());
+  if (m.contains("unk_token") && !m["unk_token"].is_null()) return unsupported("model BPE unk_token");
+  for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"})
+    if (m.contains(key) && !m[key].is_null() && m[key] != "") return unsupported(std::string("model BPE ") + key);
+  EMBEDSERVE_RETURN_IF_ERROR(expect_flag(m, "byte_fallback", false, "model BPE"));
+  if (m.contains("ignore_merges") && m["ignore_merges"].is_boolean()) spec.ignore_merges = m["ignore_merges"];
+  if (!m.contains("vocab") || !m["vocab"].is_object() || !m.contains("merges") || !m["merges"].is_array())
+    return invalid_argument("model BPE needs a 'vocab' object and a 'merges' array");
+
+  std::unordered_map<std::string, std::string> bytes_of;  // token text -> raw bytes, for merges
+  spec.vocab.reserve(m["vocab"].size());
+  for (const auto& [token, id] : m["vocab"].items()) {
+    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX)
+      return invalid_argument("model.vocab['" + token + "'] is not a valid id");
+    if (auto bytes = byte_level_to_bytes(token)) {
+      spec.vocab.emplace(*bytes, id.get<int32_t>());
+    } else {
+      spec.non_byte_tokens.emplace(token, id.get<int32_t>());
+    }
+  }
+  spec.merges.reserve(m["merges"].size());
+  for (size_t r = 0; r < m["merges"].size(); ++r) {
+    const json& merge = m["merges"][r];
+    std::string a, b;
+    if (merge.is_string()) {  // older format: "left right"
+      const std::string s = merge.get<std::string>();
+      const size_t space = s.find(' ');
+      if (space == std::string::npos || s.find(' ', space + 1) != std::string::npos)
+        return invalid_argument("model.merges[" + std::to_string(r) + "] is not 'left right'");
+      a = s.substr(0, space);
+      b = s.substr(space + 1);
+    } else if (merge.is_array() && merge.size() == 2 && merge[0].is_string() && merge[1].is_string()) {
+      a = merge[0].get<std::string>();
+      b = merge[1].get<std::string>();
+    } else {
+      return invalid_argument("model.merges[" + std::to_string(r) + "] is not a pair of tokens");
+    }
+    auto ba = byte_level_to_bytes(a), bb = byte_level_to_bytes(b);
+    if (!ba || !bb)
+      return unsupported("model.merges[" + std::to_string(r) + "] with a token outside the byte-level alphabet");
+    spec.merges.emplace_back(std::move(*ba), std::move(*bb));
+  }
+  return Status();
+}
+
+Status parse_added_tokens(const json& added, TokenizerSpec& spec) {
+  if (added.is_null()) return Status();
+  if (!added.is_array()) return invalid_argument("added_tokens is not an array");
+  for (const auto& t : added) {
+    if (!t.contains("id") || !t.contains("content") || !t["content"].is_string() || t["content"] == "")
+      return invalid_argument("an added token lacks an id or content: " + t.dump());
+    const std::string content = t["content"].get<std::string>();
+    const std::string where = "added token '" + content + "'";
+    // Matching with these flags (stripping whitespace around, word boundaries, matching after
+    // normalisation) is not implemented: Qwen's tokens have them all false.
+    for (const char* flag : {"single_word", "lstrip", "rstrip", "normalized"})
+      EMBEDSERVE_RETURN_IF_ERROR(expect_flag(t, flag, false, where));
+    spec.added_tokens.push_back({t["id"].get<int32_t>(), content, t.value("special", false)});
+  }
+  return Status();
+}
+
+StatusOr<json> read_json(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return not_found("cannot open " + path.string());
+  std::stringstream ss;
+  ss << in.rdbuf();
+  json j = json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return data_loss(path.string() + " is not valid JSON");
+  return j;
+}
+
+// tokenizer_config.json is transformers' file; HF tokenizers ignores it. We read it only to refuse
+// what would change the ids transformers produces and to catch a mismatched pair of files.
+Status check_tokenizer_config(const json& cfg, const TokenizerSpec& spec) {
+  if (cfg.value("split_special_tokens", false))
+    return unimplemented("split_special_tokens=true is not supported");
+  if (cfg.contains("added_tokens_decoder") && cfg["added_tokens_decoder"].is_object()) {
+    std::set<std::pair<int32_t, std::string>> ours;
+    for (const auto& t : spec.added_tokens) ours.emplace(t.id, t.content);
+    for (const auto& [id, tok] : cfg["added_tokens_decoder"].items()) {
+      const auto key = std::make_pair(static_cast<int32_t>(std::stol(id)), tok.value("content", std::string()));
+      if (!ours.count(key))
+        return invalid_argument("added token " + id + " '" + key.second +
+                                "' is not in tokenizer.json's added_tokens (files from different models?)");
+    }
+  }
+  return Status();
+}
+
+}  // namespace
+
+StatusOr<TokenizerSpec> load_tokenizer_spec(const std::filesystem::path& path) {
+  std::filesystem::path file = path;
+  std::filesystem::path config;
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    file = path / "tokenizer.json";
+    config = path / "tokenizer_config.json";
+  } else {
+    config = path.parent_path() / "tokenizer_config.json";
+  }
+  EMBEDSERVE_ASSIGN_OR_RETURN(json j, read_json(file));
+  if (!j.is_object()) return data_loss(file.string() + " is not a JSON object");
+
+  TokenizerSpec spec;
+  Status st = [&]() -> Status {
+    try {
+      if (j.contains("truncation") && !j["truncation"].is_null())
+        return unsupported("truncation set in the file (pass EncodeOptions::max_length instead)");
+      if (j.contains("padding") && !j["padding"].is_null()) return unsupported("padding");
+      EMBEDSERVE_RETURN_IF_ERROR(parse_normalizer(j.value("normalizer", json()), spec));
+      EMBEDSERVE_RETURN_IF_ERROR(parse_pre_tokenizer(j.value("pre_tokenizer", json())));
+      EMBEDSERVE_RETURN_IF_ERROR(parse_model(j.value("model", json()), spec));
+      EMBEDSERVE_RETURN_IF_ERROR(parse_added_tokens(j.value("added_tokens", json()), spec));
+      EMBEDSERVE_RETURN_IF_ERROR(parse_post_processor(j.value("post_processor", json()), spec));
+      const json& dec = j.value("decoder", json());
+      if (!dec.is_null()) {
+        if (type_of(dec) != "ByteLevel") return unsupported("decoder type '" + type_of(dec) + "'");
+      }
+      return Status();
+    } catch (const json::exception& e) {  // a field of the wrong JSON type
+      return invalid_argument(std::string("unexpected structure: ") + e.what());
+    }
+  }();
+  if (!st.ok()) return st.with_context(file.string());
+
+  if (std::filesystem::exists(config, ec)) {
+    EMBEDSERVE_ASSIGN_OR_RETURN(json cfg, read_json(config));
+    Status cst;
+    try {
+      cst = check_tokenizer_config(cfg, spec);
+    } catch (const std::exception& e) {
+      cst = invalid_argument(std::string("unexpected structure: ") + e.what());
+    }
+    if (!cst.ok()) return cst.with_context(config.string());
+  }
+  return spec;
+}
+
+}  // namespace embedserve::tokenizer
