@@ -1,0 +1,51 @@
+// The CPU kernels behind CpuOps, one file each; declared here so tests can call them directly.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "core/types.h"
+#include "ops/ops.h"
+
+namespace embedserve::ops::cpu {
+
+// embedding.cc
+void embedding(const void* table, DType dtype, int64_t dim, std::span<const int32_t> ids, float* out);
+// rms_norm.cc
+void rms_norm(const float* x, const float* w, float* y, int64_t rows, int64_t dim, int64_t stride, float eps);
+// linear.cc (OpenBLAS sgemm)
+void linear(const float* x, const float* w, float* y, int64_t m, int64_t n, int64_t k,
+            std::span<const int32_t> row_groups);
+// rope.cc
+void rope_tables(std::span<const int32_t> positions, std::span<const float> inv_freq, float* cos, float* sin);
+void apply_rope(float* x, const float* cos, const float* sin, int64_t n, int heads, int head_dim, int64_t stride);
+// attention.cc
+void attention(const float* q, const float* k, const float* v, float* out, const Ops::AttentionShape& shape,
+               std::span<const int32_t> q_offsets, std::span<const int32_t> q_positions,
+               std::span<const int32_t> kv_offsets);
+// elementwise.cc
+void silu_mul(const float* gate, const float* up, float* out, int64_t n, int64_t d);
+void add(float* x, const float* y, int64_t n);
+void gather_rows(const float* x, int64_t dim, std::span<const int32_t> rows, float* out);
+// softmax.cc: in place over x f32 [n]; exp is a vectorisable polynomial accurate to ~2 ulp.
+void softmax(float* x, int64_t n);
+
+}  // namespace embedserve::ops::cpu
+
+namespace embedserve::ops::cpu {
+
+// blas.cc: process-wide OpenBLAS/OpenMP set-up, run once before the first GEMM.
+// Sets the thread count of both (0: every core) and, where this OpenBLAS (0.3.21) does not recognise an
+// AVX-512 CPU (Zen 4/5 fall back to its AVX2 "Haswell" kernels), selects its SkylakeX kernels: twice the
+// GEMM speed, and GEMMs whose rows do not depend on the batch (see blas_rows_independent).
+// OPENBLAS_CORETYPE in the environment is honoured as given.
+void configure_blas(int threads);
+int blas_threads();
+const char* blas_core_name();
+// Whether sgemm gives each row of C bitwise the same value whatever M and the row's place: true for the
+// SkylakeX kernels (checked for M = 1..1600 at every offset, tests/ops/linear_test.cc), false for the
+// Haswell ones, which round a row differently depending on M (up to ~2e-6 relative).
+bool blas_rows_independent();
+
+}  // namespace embedserve::ops::cpu
