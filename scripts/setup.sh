@@ -8,6 +8,7 @@ DEB_PACKAGES=(
   nlohmann-json3-dev          # JSON (header-only)
   libboost1.74-dev            # Boost.Beast/Asio HTTP server (header-only)
   libopenblas-dev             # CPU GEMMs (linked statically)
+  libopenblas-openmp-dev      # the OpenMP build of OpenBLAS we link: one thread pool with our kernels
   libcurl4-openssl-dev        # hub downloads
   libgtest-dev libgmock-dev   # unit tests
   libbenchmark-dev            # micro-benchmarks
