@@ -1,0 +1,39 @@
+// The endpoint handlers. OpenAI-style routes (openai_handlers.cc) and TEI routes (tei_handlers.cc) share
+// EmbedService for the embed path; they differ only in how they read the request and write the answer.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "scheduler/job.h"
+#include "server/embed_service.h"
+#include "server/http_types.h"
+
+namespace embedserve {
+
+struct ServerConfig {
+  std::vector<std::string> served_names;  // --served-model-name aliases; the first is the one reported
+  std::string api_key;                    // empty: no authentication
+  std::string version;
+  size_t max_concurrent_requests = 0;     // reported by /info
+  size_t tokenization_workers = 0;        // reported by /info
+};
+
+// POST /v1/embeddings. Runs on a worker thread.
+void handle_openai_embeddings(const EmbedService& service, const HttpRequest& req, CancelFlag cancel, Respond respond);
+// POST /tokenize. Runs on a worker thread.
+void handle_tokenize(const EmbedService& service, const HttpRequest& req, Respond respond);
+// GET /v1/models: answers from the flags, so it works while the model loads.
+HttpResponse models_response(const ServerConfig& config);
+
+// POST /embed (TEI). Runs on a worker thread.
+void handle_tei_embed(const EmbedService& service, const HttpRequest& req, CancelFlag cancel, Respond respond);
+// GET /info (TEI).
+HttpResponse tei_info_response(const EmbedService& service, const ServerConfig& config);
+
+// The body of a successful /v1/embeddings answer; exposed for tests and the serialisation benchmark.
+std::string render_openai_embeddings(const EmbedOutput& out, const std::string& model, bool base64);
+// The body of a successful /embed answer: [[f32, ...], ...].
+std::string render_tei_embeddings(const EmbedOutput& out);
+
+}  // namespace embedserve

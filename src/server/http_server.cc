@@ -1,0 +1,286 @@
+// HttpServer: Beast listener and sessions (read under limits, dispatch, write, keep-alive, disconnect
+// detection, access log), signal handling and graceful shutdown.
+#include "server/http_server.h"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <cstdio>
+#include <future>
+#include <optional>
+#include <thread>
+#include <vector>
+
+namespace embedserve {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+struct HttpServer::Impl {
+  HttpServerOptions options;
+  Router& router;
+  net::io_context ioc;
+  tcp::acceptor acceptor{ioc};
+  net::signal_set signals{ioc, SIGINT, SIGTERM};
+  net::steady_timer retry_timer{ioc};
+  std::vector<std::thread> threads;
+  std::promise<void> stop_promise;
+  std::atomic<bool> stop_requested{false};
+  std::atomic<bool> draining{false};
+  std::atomic<size_t> unanswered{0};  // requests read whose response is not yet written
+  uint16_t bound_port = 0;
+
+  Impl(HttpServerOptions o, Router& r) : options(std::move(o)), router(r) {}
+  void do_accept();
+  void trigger_stop() {
+    if (!stop_requested.exchange(true)) stop_promise.set_value();
+  }
+};
+
+namespace {
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket&& socket, HttpServer::Impl& server) : stream_(std::move(socket)), server_(server) {}
+
+  void run() {
+    net::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::do_read, shared_from_this()));
+  }
+
+ private:
+  void do_read() {
+    parser_.emplace();
+    parser_->body_limit(server_.options.max_body_bytes);
+    parser_->header_limit(static_cast<uint32_t>(server_.options.max_header_bytes));
+    stream_.expires_after(server_.options.idle_timeout);
+    http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::on_read, shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, size_t) {
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == net::error::operation_aborted ||
+        ec == net::error::eof || ec == net::error::connection_reset)
+      return close();
+    start_ = std::chrono::steady_clock::now();
+    server_.unanswered.fetch_add(1, std::memory_order_acq_rel);
+    if (parser_->is_header_done()) {
+      method_ = std::string(parser_->get().method_string());
+      path_ = std::string(parser_->get().target());
+      version_ = parser_->get().version();
+    } else {
+      method_ = "-";
+      path_ = "-";
+    }
+    if (ec) {
+      keep_alive_ = false;  // the stream position is unknown after a parse error: answer, then close
+      if (ec == http::error::body_limit)
+        return server_.router.reject(413, "the request body is larger than the limit of " +
+                                              std::to_string(server_.options.max_body_bytes) + " bytes (--max-body-bytes)",
+                                     make_respond());
+      if (ec == http::error::header_limit)
+        return server_.router.reject(431, "the request headers are larger than the limit of " +
+                                              std::to_string(server_.options.max_header_bytes) + " bytes",
+                                     make_respond());
+      return server_.router.reject(400, "malformed HTTP request: " + ec.message(), make_respond());
+    }
+    auto& req = parser_->get();
+    keep_alive_ = req.keep_alive();
+    HttpRequest r;
+    r.method = method_;
+    r.path = path_.substr(0, path_.find('?'));
+    path_ = r.path;
+    r.body = std::move(req.body());
+    r.authorization = std::string(req[http::field::authorization]);
+    cancel_ = std::make_shared<std::atomic<bool>>(false);
+    stream_.expires_never();  // the scheduler enforces --request-timeout; a slow batch must not cut the socket
+    watch_for_disconnect();
+    server_.router.handle(std::move(r), cancel_, make_respond());
+  }
+
+  // While a request is being computed nobody reads the socket; wait for it to become readable: EOF or
+  // an error means the client left (its queued inputs are then skipped), data means a pipelined request.
+  void watch_for_disconnect() {
+    auto self = shared_from_this();
+    CancelFlag flag = cancel_;
+    stream_.socket().async_wait(tcp::socket::wait_read, [self, flag](beast::error_code ec) {
+      if (flag != self->cancel_ || self->answered_) return;
+      if (ec) {
+        if (ec != net::error::operation_aborted) flag->store(true);
+        return;
+      }
+      char byte;
+      beast::error_code peek_ec;
+      const size_t n = self->stream_.socket().receive(net::buffer(&byte, 1), tcp::socket::message_peek, peek_ec);
+      if (peek_ec == net::error::would_block || peek_ec == net::error::try_again) return self->watch_for_disconnect();
+      if (peek_ec || n == 0) flag->store(true);
+    });
+  }
+
+  Respond make_respond() {
+    answered_ = false;
+    auto self = shared_from_this();
+    return [self](HttpResponse r) {
+      net::post(self->stream_.get_executor(), [self, r = std::move(r)]() mutable { self->write(std::move(r)); });
+    };
+  }
+
+  void write(HttpResponse r) {
+    answered_ = true;
+    status_ = r.status;
+    inputs_ = r.inputs;
+    tokens_ = r.tokens;
+    const bool keep = keep_alive_ && !server_.draining.load(std::memory_order_acquire);
+    response_.emplace(static_cast<http::status>(r.status), version_ ? version_ : 11);
+    response_->set(http::field::server, "embedserve");
+    response_->set(http::field::content_type, r.content_type);
+    for (const auto& [name, value] : r.headers) response_->set(name, value);
+    response_->keep_alive(keep);
+    response_->body() = std::move(r.body);
+    response_->prepare_payload();
+    stream_.expires_after(std::chrono::seconds(60));  // a client that stops reading cannot hold us forever
+    http::async_write(stream_, *response_, beast::bind_front_handler(&Session::on_write, shared_from_this(), keep));
+  }
+
+  void on_write(bool keep, beast::error_code ec, size_t) {
+    if (server_.options.access_log) {
+      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
+      // One fprintf per line: stdio locks the stream per call, so lines from io threads never interleave.
+      std::fprintf(stderr, "%s %s %d inputs=%zu tokens=%zu %.1fms\n", method_.c_str(), path_.c_str(), status_, inputs_,
+                   tokens_, ms);
+    }
+    response_.reset();
+    server_.unanswered.fetch_sub(1, std::memory_order_acq_rel);
+    if (ec) return close();
+    if (!keep) return linger_then_close();
+    do_read();
+  }
+
+  // After answering a request we will not read further (413, a parse error, Connection: close), shut down
+  // our side and discard what the client still sends for a moment, so it reads the answer instead of a reset.
+  void linger_then_close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.expires_after(std::chrono::seconds(2));
+    discard();
+  }
+
+  void discard() {
+    stream_.async_read_some(net::buffer(discard_buffer_), [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->close();
+      self->discard();
+    });
+  }
+
+  void close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.socket().close(ec);
+  }
+
+  beast::tcp_stream stream_;
+  HttpServer::Impl& server_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<http::response<http::string_body>> response_;
+  CancelFlag cancel_;
+  bool answered_ = false;
+  bool keep_alive_ = false;
+  unsigned version_ = 11;
+  std::string method_, path_;
+  int status_ = 0;
+  size_t inputs_ = 0, tokens_ = 0;
+  std::chrono::steady_clock::time_point start_;
+  char discard_buffer_[4096];
+};
+
+}  // namespace
+
+void HttpServer::Impl::do_accept() {
+  acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+    if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
+    if (ec) {
+      // Out of file descriptors or similar: retry shortly instead of spinning.
+      retry_timer.expires_after(std::chrono::milliseconds(50));
+      retry_timer.async_wait([this](beast::error_code) { if (acceptor.is_open()) do_accept(); });
+      return;
+    }
+    std::make_shared<Session>(std::move(socket), *this)->run();
+    do_accept();
+  });
+}
+
+HttpServer::HttpServer(HttpServerOptions options, Router& router)
+    : impl_(std::make_unique<Impl>(std::move(options), router)) {}
+
+HttpServer::~HttpServer() {
+  impl_->ioc.stop();
+  for (auto& t : impl_->threads)
+    if (t.joinable()) t.join();
+}
+
+Status HttpServer::start() {
+  // Each connection is a file descriptor; the default soft limit (often 1024) would cap concurrency.
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &lim);
+  }
+  beast::error_code ec;
+  const auto address = net::ip::make_address(impl_->options.host, ec);
+  if (ec) return invalid_argument("--host '" + impl_->options.host + "' is not an IP address: " + ec.message());
+  const tcp::endpoint endpoint(address, impl_->options.port);
+  auto& acc = impl_->acceptor;
+  acc.open(endpoint.protocol(), ec);
+  if (!ec) acc.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acc.bind(endpoint, ec);
+  if (!ec) acc.listen(net::socket_base::max_listen_connections, ec);
+  if (ec)
+    return io_error("cannot listen on " + impl_->options.host + ":" + std::to_string(impl_->options.port) + ": " +
+                    ec.message() + (ec == net::error::address_in_use ? " (is another server running? pick --port)" : ""));
+  impl_->bound_port = acc.local_endpoint().port();
+  impl_->signals.async_wait([this](beast::error_code e, int) {
+    if (!e) impl_->trigger_stop();
+  });
+  impl_->do_accept();
+  const size_t n = std::max<size_t>(1, impl_->options.io_threads);
+  for (size_t i = 0; i < n; ++i) impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+  return Status();
+}
+
+uint16_t HttpServer::port() const { return impl_->bound_port; }
+
+void HttpServer::wait_for_stop_request() { impl_->stop_promise.get_future().wait(); }
+
+void HttpServer::request_stop() { impl_->trigger_stop(); }
+
+bool HttpServer::shutdown(std::chrono::milliseconds timeout) {
+  impl_->draining.store(true, std::memory_order_release);
+  impl_->router.set_draining();
+  net::post(impl_->ioc, [this] {
+    beast::error_code ec;
+    impl_->acceptor.close(ec);
+    impl_->retry_timer.cancel();
+    impl_->signals.cancel();
+  });
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  // Polling keeps locks out of this layer; shutdown happens once, so 5 ms granularity costs nothing.
+  while (impl_->unanswered.load(std::memory_order_acquire) > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const bool drained = impl_->unanswered.load(std::memory_order_acquire) == 0;
+  impl_->ioc.stop();
+  for (auto& t : impl_->threads)
+    if (t.joinable()) t.join();
+  return drained;
+}
+
+}  // namespace embedserve

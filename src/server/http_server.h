@@ -1,0 +1,52 @@
+// HttpServer: the Boost.Beast listener and connections. Asynchronous, so thousands of keep-alive
+// connections cost a socket and a small buffer each, not a thread; a few threads run the io_context.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+#include "server/router.h"
+
+namespace embedserve {
+
+struct HttpServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 30000;                   // 0: any free port (tests), see port()
+  size_t io_threads = 2;
+  size_t max_body_bytes = 64u << 20;       // larger bodies get 413 before they are read
+  size_t max_header_bytes = 16u << 10;     // larger header blocks get 431
+  std::chrono::seconds idle_timeout{75};   // a keep-alive connection with no request is closed after this
+  bool access_log = true;                  // one line per request on stderr
+};
+
+class HttpServer {
+ public:
+  HttpServer(HttpServerOptions options, Router& router);
+  ~HttpServer();  // stops the io threads if still running
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds, listens, starts the io threads, and starts catching SIGINT and SIGTERM.
+  Status start();
+  uint16_t port() const;
+
+  // Blocks until SIGINT, SIGTERM or request_stop().
+  void wait_for_stop_request();
+  void request_stop();
+
+  // Graceful shutdown: close the listening socket, answer new requests on open connections with 503,
+  // wait up to `timeout` for every in-flight request to be answered, then stop the io threads.
+  // Returns false when the timeout passed with requests still in flight.
+  bool shutdown(std::chrono::milliseconds timeout);
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace embedserve

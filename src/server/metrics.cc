@@ -1,0 +1,136 @@
+// Metrics: recording and Prometheus text exposition (https://prometheus.io/docs/instrumenting/exposition_formats/).
+#include "server/metrics.h"
+
+#include <charconv>
+
+namespace embedserve {
+namespace {
+
+void append_number(double v, std::string& out) {
+  char buf[32];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, r.ptr);
+}
+
+void append_uint(uint64_t v, std::string& out) { out += std::to_string(v); }
+
+void header(std::string_view name, std::string_view type, std::string_view help, std::string& out) {
+  out.append("# HELP ").append(name).append(" ").append(help).append("\n");
+  out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+}
+
+std::vector<double> powers_of_two(double first, int n) {
+  std::vector<double> b;
+  for (int i = 0; i < n; ++i) b.push_back(first * static_cast<double>(1ull << i));
+  return b;
+}
+
+}  // namespace
+
+Histogram::Histogram(std::vector<double> upper_bounds)
+    : bounds_(std::move(upper_bounds)), buckets_(new std::atomic<uint64_t>[bounds_.size() + 1]) {
+  for (size_t i = 0; i <= bounds_.size(); ++i) buckets_[i] = 0;
+}
+
+void Histogram::observe(double value) {
+  size_t i = 0;
+  while (i < bounds_.size() && value > bounds_[i]) ++i;
+  buckets_[i].fetch_add(1, std::memory_order_relaxed);
+  count_.fetch_add(1, std::memory_order_relaxed);
+  sum_.fetch_add(value, std::memory_order_relaxed);
+}
+
+void Histogram::render(std::string_view name, std::string& out) const {
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i <= bounds_.size(); ++i) {
+    cumulative += buckets_[i].load(std::memory_order_relaxed);
+    out.append(name).append("_bucket{le=\"");
+    if (i < bounds_.size()) append_number(bounds_[i], out);
+    else out += "+Inf";
+    out += "\"} ";
+    append_uint(cumulative, out);
+    out += '\n';
+  }
+  out.append(name).append("_sum ");
+  append_number(sum_.load(std::memory_order_relaxed), out);
+  out.append("\n").append(name).append("_count ");
+  append_uint(count_.load(std::memory_order_relaxed), out);
+  out += '\n';
+}
+
+Metrics::Metrics()
+    : requests_(new std::atomic<uint64_t>[kRoutes.size() * kStatuses]),
+      batch_sequences_(powers_of_two(1, 13)),     // 1 .. 4096 sequences
+      batch_tokens_(powers_of_two(16, 13)),       // 16 .. 65536 tokens
+      queue_seconds_(powers_of_two(0.0005, 16)),  // 0.5 ms .. 16 s
+      compute_seconds_(powers_of_two(0.0005, 16)) {
+  for (size_t i = 0; i < kRoutes.size() * kStatuses; ++i) requests_[i] = 0;
+}
+
+void Metrics::count_request(std::string_view route, int status) {
+  size_t r = kRoutes.size() - 1;
+  for (size_t i = 0; i < kRoutes.size(); ++i)
+    if (kRoutes[i] == route) r = i;
+  if (status < 0 || status >= kStatuses) status = 0;
+  requests_[r * kStatuses + static_cast<size_t>(status)].fetch_add(1, std::memory_order_relaxed);
+}
+
+void Metrics::observe_batch(const BatchReport& batch) {
+  if (!batch.ok) {
+    batch_errors_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  tokens_embedded_.fetch_add(batch.tokens, std::memory_order_relaxed);
+  sequences_embedded_.fetch_add(batch.sequences, std::memory_order_relaxed);
+  batch_sequences_.observe(static_cast<double>(batch.sequences));
+  batch_tokens_.observe(static_cast<double>(batch.tokens));
+  compute_seconds_.observe(batch.compute_seconds);
+}
+
+void Metrics::observe_queue_seconds(double seconds) { queue_seconds_.observe(seconds); }
+
+std::string Metrics::render(const SchedulerStats& queue, size_t requests_in_flight) const {
+  std::string out;
+  out.reserve(8192);
+  header("embedserve_requests_total", "counter", "HTTP requests answered, by route and status code.", out);
+  for (size_t r = 0; r < kRoutes.size(); ++r)
+    for (int s = 0; s < kStatuses; ++s) {
+      const uint64_t n = requests_[r * kStatuses + static_cast<size_t>(s)].load(std::memory_order_relaxed);
+      if (n == 0) continue;
+      out.append("embedserve_requests_total{route=\"").append(kRoutes[r]).append("\",status=\"");
+      out.append(std::to_string(s)).append("\"} ");
+      append_uint(n, out);
+      out += '\n';
+    }
+  header("embedserve_requests_in_flight", "gauge", "Requests read and not yet answered.", out);
+  out.append("embedserve_requests_in_flight ").append(std::to_string(requests_in_flight)).append("\n");
+  header("embedserve_queue_requests", "gauge", "Requests with inputs waiting for the engine.", out);
+  out.append("embedserve_queue_requests ").append(std::to_string(queue.queued_jobs)).append("\n");
+  header("embedserve_queue_inputs", "gauge", "Inputs waiting for the engine.", out);
+  out.append("embedserve_queue_inputs ").append(std::to_string(queue.queued_inputs)).append("\n");
+  header("embedserve_queue_tokens", "gauge", "Tokens waiting for the engine.", out);
+  out.append("embedserve_queue_tokens ").append(std::to_string(queue.queued_tokens)).append("\n");
+  header("embedserve_tokens_embedded_total", "counter", "Tokens run through the engine.", out);
+  out.append("embedserve_tokens_embedded_total ");
+  append_uint(tokens_embedded_.load(std::memory_order_relaxed), out);
+  out += '\n';
+  header("embedserve_sequences_embedded_total", "counter", "Inputs run through the engine.", out);
+  out.append("embedserve_sequences_embedded_total ");
+  append_uint(sequences_embedded_.load(std::memory_order_relaxed), out);
+  out += '\n';
+  header("embedserve_batch_errors_total", "counter", "Engine calls that failed.", out);
+  out.append("embedserve_batch_errors_total ");
+  append_uint(batch_errors_.load(std::memory_order_relaxed), out);
+  out += '\n';
+  header("embedserve_batch_sequences", "histogram", "Sequences per engine call.", out);
+  batch_sequences_.render("embedserve_batch_sequences", out);
+  header("embedserve_batch_tokens", "histogram", "Tokens per engine call (no padding).", out);
+  batch_tokens_.render("embedserve_batch_tokens", out);
+  header("embedserve_queue_seconds", "histogram", "Time from admission to a request's first engine call.", out);
+  queue_seconds_.render("embedserve_queue_seconds", out);
+  header("embedserve_compute_seconds", "histogram", "Time per engine call.", out);
+  compute_seconds_.render("embedserve_compute_seconds", out);
+  return out;
+}
+
+}  // namespace embedserve

@@ -1,0 +1,47 @@
+// Router: path and method → handler, with authentication, readiness, load shedding, metrics and the
+// error shape each route speaks. Handlers that parse, tokenise or serialise run on the worker pool.
+#pragma once
+
+#include <atomic>
+#include <string>
+
+#include "scheduler/job.h"
+#include "scheduler/worker_pool.h"
+#include "server/embed_service.h"
+#include "server/handlers.h"
+#include "server/http_types.h"
+#include "server/metrics.h"
+
+namespace embedserve {
+
+class Router {
+ public:
+  Router(ServerConfig config, Metrics& metrics, WorkerPool& pool);
+
+  // Publishes the loaded model. Before this, /health and the model routes answer 503.
+  void set_ready(const EmbedService* service) { service_.store(service, std::memory_order_release); }
+  bool ready() const { return service_.load(std::memory_order_acquire) != nullptr; }
+  // After this, new requests get 503 (the server is draining for shutdown).
+  void set_draining() { draining_.store(true, std::memory_order_release); }
+
+  // Answers `req` exactly once through `respond`, possibly from another thread. Never throws.
+  void handle(HttpRequest req, CancelFlag cancel, Respond respond);
+  // An error found by the HTTP layer before routing (413 body too large, 431, malformed HTTP).
+  void reject(int status, std::string message, Respond respond);
+
+  // Requests handed to handle()/reject() and not yet answered.
+  size_t in_flight() const { return in_flight_.load(std::memory_order_acquire); }
+  Metrics& metrics() { return metrics_; }
+
+ private:
+  Respond wrap(std::string route, Respond respond);
+
+  const ServerConfig config_;
+  Metrics& metrics_;
+  WorkerPool& pool_;
+  std::atomic<const EmbedService*> service_{nullptr};
+  std::atomic<bool> draining_{false};
+  std::atomic<size_t> in_flight_{0};
+};
+
+}  // namespace embedserve

@@ -1,0 +1,99 @@
+// Hugging Face text-embeddings-inference endpoints: POST /embed and GET /info, so TEI clients can switch.
+#include <span>
+
+#include "server/handlers.h"
+#include "server/json_writer.h"
+
+namespace embedserve {
+namespace {
+
+// TEI spells dtypes and pooling modes its own way (router/src/lib.rs, core/src/... Pool).
+const char* tei_dtype(const std::string& dtype) {
+  if (dtype == "bf16") return "bfloat16";
+  if (dtype == "f16") return "float16";
+  return "float32";
+}
+
+const char* tei_pooling(Pooling p) {
+  switch (p) {
+    case Pooling::kLastToken: return "last_token";
+    case Pooling::kMean: return "mean";
+    case Pooling::kCls: return "cls";
+  }
+  return "last_token";
+}
+
+}  // namespace
+
+std::string render_tei_embeddings(const EmbedOutput& out) {
+  std::string body;
+  body.reserve(2 + out.n * (3 + out.dims * 13));
+  JsonWriter w(body);
+  w.begin_array();
+  for (size_t i = 0; i < out.n; ++i) w.float_array(std::span<const float>(out.vectors.data() + i * out.dims, out.dims));
+  w.end_array();
+  return body;
+}
+
+void handle_tei_embed(const EmbedService& service, const HttpRequest& req, CancelFlag cancel, Respond respond) {
+  EmbedParams params;
+  if (auto e = parse_tei_embed_request(req.body, service.config().max_inputs_per_request, params))
+    return respond(error_response(*e, ErrorShape::kTei));
+  const size_t n_inputs = params.inputs.size();
+  service.embed(std::move(params), std::move(cancel), [respond = std::move(respond), n_inputs](EmbedOutcome outcome) {
+    HttpResponse r;
+    if (outcome.error) {
+      r = error_response(*outcome.error, ErrorShape::kTei);
+    } else {
+      r.body = render_tei_embeddings(outcome.output);
+      r.tokens = outcome.output.prompt_tokens;
+    }
+    r.inputs = n_inputs;
+    respond(std::move(r));
+  });
+}
+
+HttpResponse tei_info_response(const EmbedService& service, const ServerConfig& config) {
+  const EngineInfo& info = service.info();
+  HttpResponse r;
+  JsonWriter w(r.body);
+  w.begin_object();
+  w.key("model_id");
+  w.string(info.model_id);
+  w.key("model_sha");
+  w.null();
+  w.key("model_dtype");
+  w.string(tei_dtype(info.dtype));
+  w.key("model_type");
+  w.begin_object();
+  w.key("embedding");
+  w.begin_object();
+  w.key("pooling");
+  w.string(tei_pooling(info.pooling));
+  w.end_object();
+  w.end_object();
+  w.key("max_concurrent_requests");
+  w.integer(static_cast<int64_t>(config.max_concurrent_requests));
+  w.key("max_input_length");
+  w.integer(static_cast<int64_t>(service.config().max_input_tokens));
+  w.key("max_batch_tokens");
+  w.integer(static_cast<int64_t>(info.max_batch_tokens));
+  w.key("max_batch_requests");
+  w.null();
+  w.key("max_client_batch_size");
+  w.integer(static_cast<int64_t>(service.config().max_inputs_per_request));
+  w.key("auto_truncate");
+  w.boolean(false);
+  w.key("tokenization_workers");
+  w.integer(static_cast<int64_t>(config.tokenization_workers));
+  w.key("version");
+  w.string(config.version);
+  w.key("sha");
+  w.null();
+  w.key("docker_label");
+  w.null();
+  w.end_object();
+  return r;
+}
+
+}  // namespace embedserve
