@@ -1,13 +1,302 @@
-// embedserve serve: placeholder until the component behind it lands.
+// embedserve serve: the OpenAI-compatible embedding server. Takes SGLang's launch flags so that switching
+// changes one word; wires model, tokenizer, engine, scheduler and HTTP server together, then waits for a signal.
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "cli/commands.h"
+#include "cli/flags.h"
+#include "embedserve/version.h"
+#include "engine/engine_factory.h"
+#include "scheduler/scheduler.h"
+#include "scheduler/worker_pool.h"
+#include "server/embed_service.h"
+#include "server/http_server.h"
+#include "server/metrics.h"
+#include "server/router.h"
+#include "tokenizer/tokenizer.h"
+#include "weights/model_config.h"
+#include "weights/model_source.h"
+#include "weights/sentence_transformers_config.h"
 
 namespace embedserve::cli {
+namespace {
 
-int run_serve(int, char**) {
-  std::fprintf(stderr, "embedserve serve: not available in this build yet\n");
-  return 2;
+// Requests parsed and waiting for a worker thread before new ones get 429 (reported as TEI's
+// max_concurrent_requests). Bounds the memory held by bodies already read.
+constexpr size_t kMaxPendingRequests = 1024;
+
+Flags make_flags() {
+  return Flags(
+      "serve",
+      "Serve a Qwen3-Embedding model over HTTP: OpenAI's POST /v1/embeddings, TEI's POST /embed and GET /info,\n"
+      "POST /tokenize, GET /v1/models, GET /health and GET /metrics. Takes SGLang's launch flags.",
+      {
+          {"model-path", "PATH", "model directory, or a Hugging Face hub id (looked up in the HF cache, else downloaded)", ""},
+          {"revision", "REV", "hub revision to download when --model-path is a hub id", "main"},
+          {"host", "ADDR", "IP address to listen on; 0.0.0.0 listens on every interface", "127.0.0.1"},
+          {"port", "N", "TCP port to listen on", "30000"},
+          {"served-model-name", "NAME", "model names clients may send in `model` (the first is reported); "
+                                        "default: the model directory's name, or the hub id", "", true},
+          {"api-key", "KEY", "require 'Authorization: Bearer KEY' on every route except /health and /metrics", ""},
+          {"device", "DEV", "auto, cpu or cuda; auto takes the GPU when one is present and built in", "auto"},
+          {"max-num-batched-tokens", "N", "token budget of one engine call: inputs are packed without padding up "
+                                          "to this many tokens", "16384"},
+          {"context-length", "N", "longest input accepted, in tokens including the appended end token; longer "
+                                  "inputs are a 400 unless the request sets truncate (default: the model's "
+                                  "max_position_embeddings)", ""},
+          {"max-queue", "N", "inputs that may wait for the engine at once; beyond it requests get 429 with "
+                             "Retry-After (a request arriving at an empty queue is always admitted)", "65536"},
+          {"max-queue-tokens", "N", "tokens that may wait for the engine at once (0: no limit)", "16777216"},
+          {"max-inputs-per-request", "N", "most inputs one request may carry", "2048"},
+          {"request-timeout", "SECONDS", "a request still waiting for the engine after this long gets 504 "
+                                         "(0: never)", "300"},
+          {"max-body-bytes", "N", "largest request body; larger ones get 413 before they are read", "67108864"},
+          {"threads", "N", "CPU threads for the engine's math (0: all cores)", "0"},
+          {"http-threads", "N", "threads running the network loop (connections are asynchronous, so a few "
+                                "serve thousands)", "2"},
+          {"tokenizer-threads", "N", "threads that parse requests, tokenise and serialise answers", "2"},
+          {"tp", "N", "tensor parallel size; only 1 is supported", "1"},
+          {"dp", "N", "data parallel size; only 1 is supported (run several servers behind a balancer)", "1"},
+          {"mem-fraction-static", "F", "accepted for SGLang compatibility; embedserve allocates only the weights "
+                                       "and the batch workspace", ""},
+          {"chat-template", "T", "accepted for SGLang compatibility; not needed for embeddings", ""},
+          {"enable-flashinfer", "", "accepted for SGLang compatibility; not needed", ""},
+          {"is-embedding", "", "accepted for SGLang compatibility; embedserve only embeds", ""},
+          {"trust-remote-code", "", "accepted for SGLang compatibility; no model code is ever run", ""},
+          {"dtype", "T", "accepted for SGLang compatibility; weights are used as stored", ""},
+      });
+}
+
+int fail(const Status& st) {
+  std::fprintf(stderr, "embedserve serve: %s\n", st.message().c_str());
+  return 1;
+}
+
+void notice(const std::string& line) { std::fprintf(stderr, "embedserve serve: %s\n", line.c_str()); }
+
+// Adapts embedserve::Tokenizer to the server's one-call TextEncoder interface.
+class TokenizerEncoder : public TextEncoder {
+ public:
+  explicit TokenizerEncoder(std::unique_ptr<Tokenizer> tokenizer) : tokenizer_(std::move(tokenizer)) {}
+  StatusOr<std::vector<int32_t>> encode(std::string_view text, bool add_special_tokens,
+                                        size_t max_length) const override {
+    EncodeOptions options;
+    options.add_special_tokens = add_special_tokens;
+    options.max_length = max_length;
+    return tokenizer_->encode(text, options);
+  }
+
+ private:
+  std::unique_ptr<Tokenizer> tokenizer_;
+};
+
+size_t resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  size_t pages_total = 0, pages_resident = 0;
+  statm >> pages_total >> pages_resident;
+  return pages_resident * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+}
+
+std::string mib(size_t bytes) { return std::to_string((bytes + (1u << 19)) >> 20) + " MiB"; }
+
+// The default served name: a directory's own name, or the hub id exactly as given.
+std::string default_served_name(const std::string& model_path) {
+  std::filesystem::path p(model_path);
+  std::error_code ec;
+  if (std::filesystem::is_directory(p, ec)) {
+    while (!p.empty() && p.filename().empty()) p = p.parent_path();  // "models/foo/" → "foo"
+    std::filesystem::path abs = std::filesystem::weakly_canonical(p, ec);
+    return (ec ? p : abs).filename().string();
+  }
+  return model_path;
+}
+
+struct Settings {
+  std::string model_path, device;
+  size_t batch_tokens, max_queue, max_queue_tokens, max_inputs, max_body;
+  long long context_length;  // 0: the model's
+  std::chrono::seconds timeout;
+  int threads;
+  size_t http_threads, tokenizer_threads;
+  HttpServerOptions http;
+  ServerConfig server;
+};
+
+StatusOr<Settings> read_settings(const Flags& flags) {
+  Settings s;
+  auto model_path = flags.get("model-path");
+  if (!model_path) return invalid_argument("--model-path is required (see 'embedserve serve --help')");
+  s.model_path = *model_path;
+  s.device = flags.get_or("device", "auto");
+  if (s.device != "auto" && s.device != "cpu" && s.device != "cuda")
+    return invalid_argument("--device must be auto, cpu or cuda, got '" + s.device + "'");
+  for (const char* name : {"tp", "dp"}) {
+    auto v = flags.get_int(name, 1, 1, 1 << 20);
+    if (!v.ok()) return v.status();
+    if (*v != 1)
+      return invalid_argument(std::string("--") + name + " " + std::to_string(*v) +
+                              ": this build runs one model copy on one device; use --" + name +
+                              " 1 (for more throughput run several servers behind a load balancer)");
+  }
+  EMBEDSERVE_ASSIGN_OR_RETURN(auto port, flags.get_int("port", 30000, 0, 65535));
+  EMBEDSERVE_ASSIGN_OR_RETURN(auto batch_tokens, flags.get_int("max-num-batched-tokens", 16384, 1, 1 << 24));
+  EMBEDSERVE_ASSIGN_OR_RETURN(auto context, flags.get_int("context-length", 0, 1, 1 << 24));
+  EMBEDSERVE_ASSIGN_OR_RETURN(auto max_queue, flags.get_int("max-queue", 65536, 1, 1ll << 40));
+  EMBEDSERVE_ASSIGN_OR_RETURN(auto max_queue_tokens, flags.get_int("max-queue-tokens", 1 << 24, 0, 1ll << 40));
+  EMBEDSERVE_ASSIGN_OR_RETURN(auto max_inputs, flags.get_int("max-inputs-per-request", 2048, 1, 1 << 24));
+  EMBEDSERVE_ASSIGN_OR_RETURN(auto timeout, flags.get_int("request-timeout", 300, 0, 1 << 30));
+  EMBEDSERVE_ASSIGN_OR_RETURN(auto max_body, flags.get_int("max-body-bytes", 64ll << 20, 1024, 1ll << 34));
+  EMBEDSERVE_ASSIGN_OR_RETURN(auto threads, flags.get_int("threads", 0, 0, 4096));
+  EMBEDSERVE_ASSIGN_OR_RETURN(auto http_threads, flags.get_int("http-threads", 2, 1, 256));
+  EMBEDSERVE_ASSIGN_OR_RETURN(auto tok_threads, flags.get_int("tokenizer-threads", 2, 1, 256));
+  if (flags.has("mem-fraction-static")) {
+    EMBEDSERVE_ASSIGN_OR_RETURN(auto f, flags.get_double("mem-fraction-static", 0.9, 0.0, 1.0));
+    (void)f;
+    notice("--mem-fraction-static is accepted but not used: embedserve holds only the weights and one batch's "
+           "workspace (sized by --max-num-batched-tokens), with no KV cache to reserve");
+  }
+  if (flags.has("chat-template")) notice("--chat-template is not needed for embeddings; ignored");
+  if (flags.has("enable-flashinfer")) notice("--enable-flashinfer is not needed: attention kernels are built in; ignored");
+  if (flags.has("dtype")) notice("--dtype is not used: weights are used in the dtype they are stored in");
+  s.batch_tokens = static_cast<size_t>(batch_tokens);
+  s.context_length = flags.has("context-length") ? context : 0;
+  s.max_queue = static_cast<size_t>(max_queue);
+  s.max_queue_tokens = static_cast<size_t>(max_queue_tokens);
+  s.max_inputs = static_cast<size_t>(max_inputs);
+  s.max_body = static_cast<size_t>(max_body);
+  s.timeout = std::chrono::seconds(timeout);
+  s.threads = static_cast<int>(threads);
+  s.http_threads = static_cast<size_t>(http_threads);
+  s.tokenizer_threads = static_cast<size_t>(tok_threads);
+  s.http.host = flags.get_or("host", "127.0.0.1");
+  s.http.port = static_cast<uint16_t>(port);
+  s.http.io_threads = s.http_threads;
+  s.http.max_body_bytes = s.max_body;
+  s.server.served_names = flags.get_all("served-model-name");
+  if (s.server.served_names.empty()) s.server.served_names = {default_served_name(s.model_path)};
+  s.server.api_key = flags.get_or("api-key", "");
+  s.server.version = EMBEDSERVE_VERSION;
+  s.server.max_concurrent_requests = kMaxPendingRequests;
+  s.server.tokenization_workers = s.tokenizer_threads;
+  return s;
+}
+
+// Everything that exists once the model is loaded, in construction order.
+struct LoadedModel {
+  std::unique_ptr<TokenizerEncoder> encoder;
+  std::unique_ptr<Engine> engine;
+  std::unique_ptr<Scheduler> scheduler;
+  std::unique_ptr<EmbedService> service;
+};
+
+StatusOr<LoadedModel> load_model(const Flags& flags, const Settings& s, WorkerPool& pool, Metrics& metrics) {
+  ModelSourceOptions source;
+  source.revision = flags.get_or("revision", "main");
+  source.on_progress = [last = std::string()](const DownloadProgress& p) mutable {
+    if (p.file != last) notice("downloading " + p.file);
+    last = p.file;
+  };
+  EMBEDSERVE_ASSIGN_OR_RETURN(auto model_dir, resolve_model_path(s.model_path, source));
+  EMBEDSERVE_ASSIGN_OR_RETURN(auto config, load_model_config(model_dir / "config.json"));
+  EMBEDSERVE_ASSIGN_OR_RETURN(auto st_config, load_sentence_transformers_config(model_dir));
+  EMBEDSERVE_ASSIGN_OR_RETURN(auto tokenizer, Tokenizer::load(model_dir));
+
+  size_t context = s.context_length ? static_cast<size_t>(s.context_length)
+                                    : static_cast<size_t>(config.max_position_embeddings);
+  if (config.max_position_embeddings && context > static_cast<size_t>(config.max_position_embeddings))
+    return invalid_argument("--context-length " + std::to_string(context) + " is more than the model's " +
+                            "max_position_embeddings (" + std::to_string(config.max_position_embeddings) + ")");
+
+  EngineOptions eopts;
+  eopts.model_dir = model_dir;
+  eopts.model_id = s.model_path;
+  eopts.device = s.device;
+  eopts.threads = s.threads;
+  // The engine's workspace must hold the longest input alone; the scheduler packs to the budget.
+  eopts.max_batch_tokens = std::max(s.batch_tokens, context);
+  LoadedModel m;
+  EMBEDSERVE_ASSIGN_OR_RETURN(m.engine, create_engine(eopts));
+  m.encoder = std::make_unique<TokenizerEncoder>(std::move(tokenizer));
+
+  SchedulerOptions so;
+  so.max_batch_tokens = s.batch_tokens;
+  so.queue.max_inputs = s.max_queue;
+  so.queue.max_tokens = s.max_queue_tokens;
+  so.on_batch = [&metrics](const BatchReport& b) { metrics.observe_batch(b); };
+  m.scheduler = std::make_unique<Scheduler>(*m.engine, so);
+
+  EmbedServiceConfig cfg;
+  cfg.served_names = s.server.served_names;
+  cfg.max_input_tokens = context;
+  cfg.max_inputs_per_request = s.max_inputs;
+  cfg.request_timeout = s.timeout;
+  cfg.prompts = st_config.prompts;
+  cfg.default_prompt_name = st_config.default_prompt_name;
+  m.service = std::make_unique<EmbedService>(*m.encoder, *m.scheduler, pool, m.engine->info(), cfg, &metrics);
+  return m;
+}
+
+int run(const Flags& flags) {
+  auto settings = read_settings(flags);
+  if (!settings.ok()) return fail(settings.status());
+  const Settings& s = *settings;
+  const auto t0 = std::chrono::steady_clock::now();
+
+  Metrics metrics;
+  auto pool = std::make_unique<WorkerPool>(s.tokenizer_threads, kMaxPendingRequests);
+  Router router(s.server, metrics, *pool);
+  HttpServer server(s.http, router);
+  // Listen first: /health answers 503 while the model loads, so orchestrators see the process is alive.
+  if (Status st = server.start(); !st.ok()) return fail(st);
+  notice("listening on http://" + s.http.host + ":" + std::to_string(server.port()) + "; loading " + s.model_path);
+
+  auto model = load_model(flags, s, *pool, metrics);
+  if (!model.ok()) {
+    server.shutdown(std::chrono::milliseconds(0));
+    return fail(model.status());
+  }
+  const EngineInfo& info = model->engine->info();
+  router.set_ready(model->service.get());
+  const double ready_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::string names;
+  for (const auto& n : s.server.served_names) names += (names.empty() ? "" : ", ") + n;
+  std::fprintf(stderr,
+               "embedserve serve: ready in %.2f s: model %s (%s, hidden %d, %s pooling) dtype %s on %s; engine "
+               "memory %s, process resident %s; served as %s; batch budget %zu tokens, inputs up to %zu tokens\n",
+               ready_s, info.model_id.c_str(), info.architecture.c_str(), info.hidden_size,
+               pooling_name(info.pooling), info.dtype.c_str(), device_name(info.device), mib(info.memory_bytes).c_str(),
+               mib(resident_bytes()).c_str(), names.c_str(), s.batch_tokens, model->service->config().max_input_tokens);
+
+  server.wait_for_stop_request();
+  notice("stopping: no new connections; finishing requests in flight");
+  const auto grace = s.timeout.count() > 0 ? std::chrono::milliseconds(s.timeout) + std::chrono::seconds(5)
+                                           : std::chrono::milliseconds(std::chrono::minutes(10));
+  const bool drained = server.shutdown(grace);
+  model->scheduler->shutdown();
+  pool.reset();  // runs the last completions before the service they reference goes away
+  notice(drained ? "stopped cleanly" : "stopped with requests still in flight after the grace period");
+  return drained ? 0 : 1;
+}
+
+}  // namespace
+
+int run_serve(int argc, char** argv) {
+  Flags flags = make_flags();
+  if (Status st = flags.parse(argc, argv); !st.ok()) return fail(st);
+  if (flags.help_requested()) {
+    std::printf("%s", flags.help_text().c_str());
+    return 0;
+  }
+  return run(flags);
 }
 
 }  // namespace embedserve::cli

@@ -51,7 +51,8 @@ size_t RequestQueue::take(Lane lane, size_t budget, SequenceBatch& batch, std::v
   while (!q.empty()) {
     QueuedJob& job = *q.front();
     const auto& ids = job.job.inputs[job.next_input];
-    if (batch.num_tokens() + ids.size() > budget) break;
+    // An input longer than the budget (--context-length above --max-num-batched-tokens) rides alone.
+    if (batch.num_tokens() > 0 && batch.num_tokens() + ids.size() > budget) break;
     batch.add(ids);
     slots.push_back({q.front(), job.next_input});
     job.next_input += 1;

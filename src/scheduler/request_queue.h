@@ -43,8 +43,8 @@ struct QueueLimits {
 //     other lane fills the space left. A lane that was empty has its clock moved up to the other's, so
 //     idling earns no burst of credit. Interactive traffic gets `interactive_weight` times bulk's share
 //     under contention, and an interactive job arriving behind bulk work usually rides the very next batch.
-//   - neither lane starves: a lane with the earlier clock always gets at least one input (every input fits
-//     an empty batch: the scheduler rejects longer ones at submit), which advances its clock past the other's.
+//   - neither lane starves: a lane with the earlier clock always gets at least one input (an empty batch
+//     takes any input, even one longer than the budget), which advances its clock past the other's.
 // Within a lane jobs are served first come first served, and a job's inputs in order; a lane stops at its
 // first input that does not fit, so a long input is never overtaken forever by short ones behind it.
 class RequestQueue {

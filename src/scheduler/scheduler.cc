@@ -40,9 +40,11 @@ Status Scheduler::submit(Job job) {
   for (size_t i = 0; i < job.inputs.size(); ++i) {
     const size_t len = job.inputs[i].size();
     if (len == 0) return invalid_argument("input " + std::to_string(i) + " has no tokens");
-    if (len > options_.max_batch_tokens)
+    // The budget is a target, the engine's workspace the hard limit: a longer input goes alone in a batch.
+    const size_t limit = std::max(options_.max_batch_tokens, engine_.info().max_batch_tokens);
+    if (engine_.info().max_batch_tokens && len > limit)
       return out_of_range("input " + std::to_string(i) + " has " + std::to_string(len) +
-                          " tokens, more than the batch budget of " + std::to_string(options_.max_batch_tokens));
+                          " tokens, more than the engine accepts in one batch (" + std::to_string(limit) + ")");
     q->total_tokens += len;
   }
   q->job = std::move(job);

@@ -46,7 +46,8 @@ class Scheduler {
   Scheduler& operator=(const Scheduler&) = delete;
 
   // Queues the job. On OK, job.on_done will be called exactly once. Errors (on_done not called):
-  //   invalid_argument / out_of_range: no inputs, an empty input, or an input longer than the batch budget;
+  //   invalid_argument / out_of_range: no inputs, an empty input, or an input longer than the engine takes
+  //   in one batch (inputs longer than max_batch_tokens but within the engine's limit are batched alone);
   //   resource_exhausted: the queue is full (retry later);  unavailable: shutting down.
   Status submit(Job job);
 
