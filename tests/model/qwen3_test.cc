@@ -1,0 +1,143 @@
+// Qwen3Model on tiny random checkpoints against the double-precision reference, per dtype and pooling.
+#include "model/qwen3.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "ops/cpu/cpu_ops.h"
+#include "reference_qwen3.h"
+#include "test_files.h"
+#include "tiny_qwen3.h"
+#include "weights/model_config.h"
+#include "weights/weight_store.h"
+
+namespace embedserve {
+namespace {
+
+using testing::TempDir;
+using testing::TinyQwen3;
+using testing::TinyQwen3Spec;
+
+std::vector<int32_t> random_ids(int n, int vocab, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int32_t> d(0, vocab - 1);
+  std::vector<int32_t> ids(n);
+  for (auto& id : ids) id = d(rng);
+  return ids;
+}
+
+struct Loaded {
+  std::unique_ptr<WeightStore> store;
+  std::unique_ptr<Qwen3Model> model;
+};
+
+Loaded load(const std::filesystem::path& dir, const ops::Ops& ops) {
+  auto config = load_model_config(dir / "config.json");
+  EXPECT_TRUE(config.ok()) << config.status().to_string();
+  auto store = WeightStore::open(dir);
+  EXPECT_TRUE(store.ok()) << store.status().to_string();
+  auto model = Qwen3Model::load(*config, **store, ops);
+  EXPECT_TRUE(model.ok()) << model.status().to_string();
+  return {std::move(store).value(), std::move(model).value()};
+}
+
+class Qwen3ModelTest : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {
+ protected:
+  ops::CpuOps ops_{0};
+  TempDir dir_;
+};
+
+// The pooled (not yet normalised) states of a batch of different lengths, one of them past a query block
+// of attention, against the reference computed one sequence at a time in double.
+TEST_P(Qwen3ModelTest, PooledStatesMatchTheDoubleReference) {
+  TinyQwen3Spec spec;
+  spec.dtype = std::get<0>(GetParam());
+  spec.pooling = std::get<1>(GetParam());
+  spec.normalize = false;
+  spec.model_prefix = spec.dtype != "F16";  // both key spellings
+  const TinyQwen3 tiny = testing::write_tiny_qwen3(dir_.path(), spec);
+  Loaded m = load(dir_.path(), ops_);
+  ASSERT_TRUE(m.model);
+
+  std::vector<std::vector<int32_t>> seqs;
+  std::vector<int32_t> ids, offsets = {0};
+  for (int len : {1, 2, 9, 70}) {
+    seqs.push_back(random_ids(len, spec.vocab, 7 * len));
+    ids.insert(ids.end(), seqs.back().begin(), seqs.back().end());
+    offsets.push_back(static_cast<int32_t>(ids.size()));
+  }
+  const Pooling pooling = spec.pooling == "mean" ? Pooling::kMean : spec.pooling == "cls" ? Pooling::kCls : Pooling::kLastToken;
+  std::vector<float> out(seqs.size() * spec.hidden, NAN);
+  ASSERT_TRUE(m.model->forward(ids, offsets, pooling, out).ok());
+  for (size_t s = 0; s < seqs.size(); ++s) {
+    const std::vector<double> want = testing::reference_embedding(tiny, seqs[s]);
+    double max_ref = 0, max_err = 0, dot = 0, na = 0, nb = 0;
+    for (int i = 0; i < spec.hidden; ++i) {
+      const double got = out[s * spec.hidden + i];
+      max_ref = std::max(max_ref, std::fabs(want[i]));
+      max_err = std::max(max_err, std::fabs(got - want[i]));
+      dot += got * want[i];
+      na += got * got;
+      nb += want[i] * want[i];
+    }
+    // f32 compute against exact math over 2 layers: ~1e-6 relative; 1e-5 leaves room, a real bug is O(1).
+    EXPECT_LT(max_err, 1e-5 * max_ref) << "sequence " << s << " of length " << seqs[s].size();
+    EXPECT_GE(dot / std::sqrt(na * nb), 0.999999) << "sequence " << s;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(DtypesAndPoolings, Qwen3ModelTest,
+                         ::testing::Combine(::testing::Values("F32", "BF16", "F16"),
+                                            ::testing::Values("lasttoken", "mean", "cls")),
+                         [](const auto& info) { return std::get<0>(info.param) + "_" + std::get<1>(info.param); });
+
+TEST(Qwen3ModelLoad, AMissingTensorIsAnErrorNamingIt) {
+  ops::CpuOps ops(1);
+  TempDir dir;
+  testing::write_tiny_qwen3(dir.path(), TinyQwen3Spec{}, "layers.1.mlp.up_proj.weight");
+  auto config = load_model_config(dir.path() / "config.json");
+  auto store = WeightStore::open(dir.path());
+  ASSERT_TRUE(config.ok() && store.ok());
+  auto model = Qwen3Model::load(*config, **store, ops);
+  ASSERT_FALSE(model.ok());
+  EXPECT_NE(model.status().message().find("layers.1.mlp.up_proj.weight"), std::string::npos)
+      << model.status().to_string();
+}
+
+TEST(Qwen3ModelLoad, AShapeThatDoesNotFitTheConfigIsAnErrorNamingTheTensor) {
+  ops::CpuOps ops(1);
+  TempDir dir;
+  testing::write_tiny_qwen3(dir.path(), TinyQwen3Spec{});
+  auto config = load_model_config(dir.path() / "config.json");
+  auto store = WeightStore::open(dir.path());
+  ASSERT_TRUE(config.ok() && store.ok());
+  ModelConfig wrong = *config;
+  wrong.intermediate_size += 8;
+  auto model = Qwen3Model::load(wrong, **store, ops);
+  ASSERT_FALSE(model.ok());
+  EXPECT_NE(model.status().message().find("layers.0.mlp.gate_proj.weight"), std::string::npos)
+      << model.status().to_string();
+}
+
+TEST(Qwen3ModelLoad, HoldsEveryWeightButTheEmbeddingTableInFloat32) {
+  ops::CpuOps ops(1);
+  TempDir dir;
+  TinyQwen3Spec spec;
+  spec.dtype = "BF16";
+  const TinyQwen3 tiny = testing::write_tiny_qwen3(dir.path(), spec);
+  Loaded m = load(dir.path(), ops);
+  ASSERT_TRUE(m.model);
+  size_t params = 0;
+  for (const auto& [name, values] : tiny.weights)
+    if (name != "embed_tokens.weight") params += values.size();
+  EXPECT_EQ(m.model->weight_bytes(), params * sizeof(float));
+  EXPECT_EQ(m.model->vocab_rows(), spec.vocab);
+  EXPECT_EQ(m.model->stored_dtype(), DType::kBF16);
+  m.model->reserve(100);
+  EXPECT_GE(m.model->workspace_bytes(), Qwen3Model::workspace_bytes_for(m.model->config(), 100));
+}
+
+}  // namespace
+}  // namespace embedserve
