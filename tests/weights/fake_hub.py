@@ -231,9 +231,11 @@ class Handler(BaseHTTPRequestHandler):
             return self._json(404, {"error": "Entry not found"}, headers)
         if path in repo["lfs"]:
             sha = hashlib.sha256(data).hexdigest()
-            host = self.headers.get("Host", "127.0.0.1")
+            # Like the real hub, LFS content lives on another host (here "localhost" for 127.0.0.1): clients
+            # must follow the redirect but must not send the token there.
+            port = self.server.server_address[1]
             headers.update({"X-Linked-Etag": f'"{sha}"', "X-Linked-Size": str(len(data)), "ETag": f'"{sha}"',
-                            "Location": f"http://{host}/_cdn/{sha}"})
+                            "Location": f"http://localhost:{port}/_cdn/{sha}"})
             return self._send(302, b"", headers, "text/plain")
         headers["ETag"] = f'"{git_blob_id(data)}"'
         self._content(path, data, headers)

@@ -1,0 +1,77 @@
+"""embedserve and huggingface_hub share one cache: each reuses what the other downloaded.
+
+Runs against fake_hub.py on loopback; needs huggingface_hub (a dependency of the tokenizers package) and
+EMBEDSERVE_RESOLVE_BIN, the weights_resolve_tool binary (CTest sets it).
+"""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+huggingface_hub = pytest.importorskip("huggingface_hub")
+
+HERE = Path(__file__).resolve().parent
+REPO = "tiny-org/tiny-embed"
+NEEDED = ["config.json", "tokenizer.json", "tokenizer_config.json", "modules.json",
+          "config_sentence_transformers.json", "1_Pooling/config.json", "model.safetensors.index.json",
+          "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]
+
+
+@pytest.fixture(scope="module")
+def hub():
+    proc = subprocess.Popen([sys.executable, str(HERE / "fake_hub.py"), "--port", "0"], stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    assert line.startswith("PORT "), line
+    yield f"http://127.0.0.1:{int(line.split()[1])}"
+    proc.terminate()
+    proc.wait()
+
+
+def env_for(hub, cache, **extra):
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy") and not k.startswith("HF_")}
+    env.update(HF_ENDPOINT=hub, HF_HUB_CACHE=str(cache), no_proxy="127.0.0.1,localhost", HF_HUB_DISABLE_TELEMETRY="1")
+    env.update(extra)
+    return env
+
+
+def resolve(env):
+    binary = os.environ.get("EMBEDSERVE_RESOLVE_BIN")
+    if not binary:
+        pytest.skip("EMBEDSERVE_RESOLVE_BIN is not set (run through ctest)")
+    return subprocess.run([binary, REPO], env=env, capture_output=True, text=True, timeout=120)
+
+
+def hf_download(env, filenames, local_files_only):
+    """hf_hub_download in a child process, so HF_* variables are read fresh by huggingface_hub."""
+    code = ("import sys, huggingface_hub as h\n"
+            "for f in sys.argv[3:]: print(h.hf_hub_download(sys.argv[1], f, local_files_only=sys.argv[2] == '1'))")
+    r = subprocess.run([sys.executable, "-c", code, REPO, "1" if local_files_only else "0", *filenames], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return [Path(line) for line in r.stdout.split()]
+
+
+def test_huggingface_hub_reads_what_embedserve_downloaded(hub, tmp_path):
+    r = resolve(env_for(hub, tmp_path))
+    assert r.returncode == 0, r.stderr
+    snapshot = Path(r.stdout.strip())
+    offline = env_for(hub, tmp_path, HF_HUB_OFFLINE="1")
+    for f, path in zip(NEEDED, hf_download(offline, NEEDED, local_files_only=True)):
+        assert path == snapshot / f
+    # huggingface_hub's own cache scan finds one healthy repo with our files.
+    code = ("import sys, huggingface_hub as h; info = h.scan_cache_dir(sys.argv[1]); "
+            "print(len(info.warnings), [(r.repo_id, r.nb_files) for r in info.repos])")
+    scan = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=offline, capture_output=True, text=True)
+    assert scan.returncode == 0, scan.stderr
+    assert scan.stdout.strip() == f"0 [('{REPO}', {len(NEEDED)})]"
+
+
+def test_embedserve_reads_what_huggingface_hub_downloaded(hub, tmp_path):
+    online = env_for(hub, tmp_path)
+    paths = hf_download(online, NEEDED, local_files_only=False)
+    assert len(paths) == len(NEEDED)
+    r = resolve(env_for(hub, tmp_path, HF_HUB_OFFLINE="1"))
+    assert r.returncode == 0, r.stderr
+    assert Path(r.stdout.strip()) == paths[0].parent
