@@ -14,6 +14,7 @@ DEB_PACKAGES=(
   libbenchmark-dev            # micro-benchmarks
   clang-14 libclang-rt-14-dev # libFuzzer and sanitizers
   unicode-data                # Unicode tables the tokenizer's classes are generated from
+  manpages-de manpages-fr manpages-ja manpages-ru manpages-pl manpages-es  # tokenizer parity corpus text
   wrk                         # HTTP load test
   python3 python3-pip
 )
