@@ -1,0 +1,204 @@
+// CpuEngine through the Engine interface: create_engine's choices, EngineInfo, normalisation, batch
+// invariance, vocabulary and budget checks, and a 3000-token input.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "engine/engine_factory.h"
+#include "reference_qwen3.h"
+#include "test_files.h"
+#include "tiny_qwen3.h"
+
+namespace embedserve {
+namespace {
+
+using testing::TempDir;
+using testing::TinyQwen3;
+using testing::TinyQwen3Spec;
+
+std::vector<int32_t> random_ids(size_t n, int vocab, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int32_t> d(0, vocab - 1);
+  std::vector<int32_t> ids(n);
+  for (auto& id : ids) id = d(rng);
+  return ids;
+}
+
+std::unique_ptr<Engine> make_engine(const std::filesystem::path& dir, size_t max_batch_tokens = 16384) {
+  EngineOptions options;
+  options.model_dir = dir;
+  options.device = "cpu";
+  options.max_batch_tokens = max_batch_tokens;
+  auto engine = create_engine(options);
+  EXPECT_TRUE(engine.ok()) << engine.status().to_string();
+  return engine.ok() ? std::move(engine).value() : nullptr;
+}
+
+std::vector<float> embed(Engine& engine, const std::vector<std::vector<int32_t>>& seqs) {
+  SequenceBatch batch;
+  for (const auto& s : seqs) batch.add(s);
+  std::vector<float> out(seqs.size() * engine.info().hidden_size, NAN);
+  const Status st = engine.embed(batch, out);
+  EXPECT_TRUE(st.ok()) << st.to_string();
+  return out;
+}
+
+double cosine(std::span<const float> a, std::span<const double> b) {
+  double d = 0, na = 0, nb = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    d += a[i] * b[i];
+    na += double(a[i]) * a[i];
+    nb += b[i] * b[i];
+  }
+  return d / std::sqrt(na * nb);
+}
+
+TEST(CreateEngine, CudaIsAClearErrorInThisBuild) {
+  EngineOptions options;
+  options.model_dir = "/nonexistent";
+  options.device = "cuda";
+  auto engine = create_engine(options);
+  ASSERT_FALSE(engine.ok());
+  EXPECT_EQ(engine.status().code(), ErrorCode::kUnimplemented);
+  EXPECT_NE(engine.status().message().find("--device cpu"), std::string::npos);
+}
+
+TEST(CreateEngine, UnknownDeviceAndMissingModelAreErrors) {
+  EngineOptions options;
+  options.model_dir = "/nonexistent/model";
+  options.device = "tpu";
+  EXPECT_EQ(create_engine(options).status().code(), ErrorCode::kInvalidArgument);
+  options.device = "auto";
+  auto engine = create_engine(options);
+  ASSERT_FALSE(engine.ok());
+  EXPECT_NE(engine.status().message().find("/nonexistent/model"), std::string::npos) << engine.status().to_string();
+}
+
+TEST(CpuEngine, InfoDescribesTheCheckpoint) {
+  TempDir dir;
+  TinyQwen3Spec spec;
+  spec.dtype = "BF16";
+  spec.pooling = "mean";
+  spec.normalize = false;
+  testing::write_tiny_qwen3(dir.path(), spec);
+  EngineOptions options;
+  options.model_dir = dir.path();
+  options.model_id = "org/tiny";
+  options.max_batch_tokens = 512;
+  auto engine = create_engine(options);  // device "auto": the CPU in this build
+  ASSERT_TRUE(engine.ok()) << engine.status().to_string();
+  const EngineInfo& info = (*engine)->info();
+  EXPECT_EQ(info.model_id, "org/tiny");
+  EXPECT_EQ(info.architecture, "Qwen3Model");
+  EXPECT_EQ(info.dtype, "bf16");
+  EXPECT_EQ(info.device, Device::kCpu);
+  EXPECT_EQ(info.hidden_size, spec.hidden);
+  EXPECT_EQ(info.vocab_size, spec.vocab);
+  EXPECT_EQ(info.max_position_embeddings, spec.max_position);
+  EXPECT_EQ(info.pooling, Pooling::kMean);
+  EXPECT_FALSE(info.normalize);
+  EXPECT_EQ(info.max_batch_tokens, 512u);
+  EXPECT_GT(info.memory_bytes, 0u);
+}
+
+TEST(CpuEngine, VectorsMatchTheReferenceAndAreUnitLength) {
+  TempDir dir;
+  TinyQwen3Spec spec;
+  spec.layers = 3;
+  const TinyQwen3 tiny = testing::write_tiny_qwen3(dir.path(), spec);
+  auto engine = make_engine(dir.path());
+  ASSERT_TRUE(engine);
+  const std::vector<std::vector<int32_t>> seqs = {random_ids(5, spec.vocab, 1), random_ids(40, spec.vocab, 2)};
+  const auto out = embed(*engine, seqs);
+  for (size_t s = 0; s < seqs.size(); ++s) {
+    std::span<const float> v(out.data() + s * spec.hidden, spec.hidden);
+    double norm = 0;
+    for (float x : v) norm += double(x) * x;
+    EXPECT_NEAR(std::sqrt(norm), 1.0, 1e-6);
+    EXPECT_GE(cosine(v, testing::reference_embedding(tiny, seqs[s])), 0.99999);
+  }
+}
+
+// A sequence's vector must not depend on what else is in its batch: bitwise, alone and at several
+// places among sequences of other lengths.
+TEST(CpuEngine, ASequenceGetsTheSameBitsAloneAndInAnyBatch) {
+  TempDir dir;
+  TinyQwen3Spec spec;
+  spec.hidden = 64;
+  spec.intermediate = 96;
+  spec.heads = 4;
+  spec.kv_heads = 1;
+  spec.head_dim = 16;
+  testing::write_tiny_qwen3(dir.path(), spec);
+  auto engine = make_engine(dir.path());
+  ASSERT_TRUE(engine);
+  const auto text = random_ids(23, spec.vocab, 3);
+  const auto alone = embed(*engine, {text});
+  const std::vector<std::vector<std::vector<int32_t>>> batches = {
+      {text, random_ids(1, spec.vocab, 4)},
+      {random_ids(100, spec.vocab, 5), text},
+      {random_ids(7, spec.vocab, 6), text, random_ids(300, spec.vocab, 7), random_ids(2, spec.vocab, 8)},
+  };
+  for (size_t b = 0; b < batches.size(); ++b) {
+    const auto out = embed(*engine, batches[b]);
+    size_t at = 0;
+    while (batches[b][at] != text) ++at;
+    EXPECT_EQ(0, std::memcmp(out.data() + at * spec.hidden, alone.data(), spec.hidden * sizeof(float))) << "batch " << b;
+  }
+}
+
+TEST(CpuEngine, IdsOutsideTheVocabularyAreInvalidArguments) {
+  TempDir dir;
+  TinyQwen3Spec spec;
+  testing::write_tiny_qwen3(dir.path(), spec);
+  auto engine = make_engine(dir.path());
+  ASSERT_TRUE(engine);
+  std::vector<float> out(2 * spec.hidden);
+  for (int32_t bad : {spec.vocab, spec.vocab + 1000, -1}) {
+    SequenceBatch batch;
+    batch.add(std::vector<int32_t>{1, 2, 3});
+    batch.add(std::vector<int32_t>{4, bad});
+    const Status st = engine->embed(batch, out);
+    EXPECT_EQ(st.code(), ErrorCode::kInvalidArgument) << bad;
+    EXPECT_NE(st.message().find(std::to_string(bad)), std::string::npos) << st.to_string();
+  }
+  SequenceBatch ok;
+  ok.add(std::vector<int32_t>{spec.vocab - 1, 0});
+  EXPECT_TRUE(engine->embed(ok, std::span<float>(out).first(spec.hidden)).ok());
+}
+
+TEST(CpuEngine, ABatchOverTheBudgetIsRefused) {
+  TempDir dir;
+  TinyQwen3Spec spec;
+  testing::write_tiny_qwen3(dir.path(), spec);
+  auto engine = make_engine(dir.path(), 16);
+  ASSERT_TRUE(engine);
+  SequenceBatch batch;
+  batch.add(random_ids(17, spec.vocab, 9));
+  std::vector<float> out(spec.hidden);
+  EXPECT_EQ(engine->embed(batch, out).code(), ErrorCode::kOutOfRange);
+}
+
+// 3000 tokens: attention runs in query blocks (no 3000² matrix per head) and RoPE angles in the
+// thousands keep float32 rounding like transformers'; the vector still matches the exact reference.
+TEST(CpuEngine, AThreeThousandTokenInputRuns) {
+  TempDir dir;
+  TinyQwen3Spec spec;
+  spec.layers = 1;
+  spec.rope_theta = 1e6;
+  const TinyQwen3 tiny = testing::write_tiny_qwen3(dir.path(), spec);
+  auto engine = make_engine(dir.path(), 4096);
+  ASSERT_TRUE(engine);
+  const auto long_text = random_ids(3000, spec.vocab, 10);
+  const auto out = embed(*engine, {random_ids(3, spec.vocab, 11), long_text});
+  std::span<const float> v(out.data() + spec.hidden, spec.hidden);
+  for (float x : v) ASSERT_TRUE(std::isfinite(x));
+  EXPECT_GE(cosine(v, testing::reference_embedding(tiny, long_text)), 0.99999);
+  const auto alone = embed(*engine, {long_text});
+  EXPECT_EQ(0, std::memcmp(alone.data(), v.data(), spec.hidden * sizeof(float)));
+}
+
+}  // namespace
+}  // namespace embedserve
