@@ -1,0 +1,209 @@
+"""`embedserve embed` end to end on random-weight models: output formats, order, Matryoshka dimensions,
+prompts, truncation, batching, and every error a user can cause (one-line message, non-zero exit, no file).
+
+Expected vectors come from transformers (tests/data/reference/) or, for inputs the fixtures do not hold,
+from the float64 numpy reference (tools/numpy_qwen3_reference.py), itself checked against transformers.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, "tools"))
+import make_random_model  # noqa: E402
+import numpy_qwen3_reference  # noqa: E402
+
+BIN = os.environ.get("EMBEDSERVE_BIN", os.path.join(REPO, "build", "embedserve"))
+WORK = os.environ.get("EMBEDSERVE_TEST_WORK_DIR")
+TEXTS = os.path.join(REPO, "tests", "data", "reference_texts.jsonl")
+QUERY_INSTRUCTION = "Given a web search query, retrieve relevant passages that answer the query"
+
+
+@pytest.fixture(scope="session")
+def work(tmp_path_factory):
+    d = WORK or str(tmp_path_factory.mktemp("embed"))
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+def build(work, name, *args):
+    out = os.path.join(work, name)
+    make_random_model.main(["--out", out, *args])
+    return out
+
+
+@pytest.fixture(scope="session")
+def model(work):
+    return build(work, "tiny-bf16", "--preset", "tiny-bf16")
+
+
+@pytest.fixture(scope="session")
+def reference():
+    with open(os.path.join(REPO, "tests", "data", "reference", "tiny-bf16.json"), encoding="utf-8") as f:
+        return np.array([v["embedding"] for v in json.load(f)["vectors"]], dtype=np.float64)
+
+
+def texts():
+    with open(TEXTS, encoding="utf-8") as f:
+        return [json.loads(line)["text"] for line in f.read().split("\n") if line.strip()]
+
+
+def embed(model, inp, out, *flags, stdin=None):
+    return subprocess.run([BIN, "embed", "--model-path", model, "--input", inp, "--output", out, "--device", "cpu",
+                           "--threads", "2", *flags], input=stdin, capture_output=True, timeout=120)
+
+
+def ok(r):
+    assert r.returncode == 0, r.stderr.decode(errors="replace")
+    return r
+
+
+def failure(r, *needles):
+    """An error: non-zero exit, one line on stderr naming the problem."""
+    err = r.stderr.decode(errors="replace")
+    assert r.returncode != 0, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, f"expected a one-line message, got: {err!r}"
+    for n in needles:
+        assert n in lines[0], f"{n!r} not in {lines[0]!r}"
+    return lines[0]
+
+
+def write(path, content, mode="w"):
+    with open(path, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+        f.write(content)
+    return path
+
+
+def cosines(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+def read_jsonl(path):
+    with open(path, encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f]
+    assert [r["index"] for r in rows] == list(range(len(rows)))
+    return np.array([r["embedding"] for r in rows], dtype=np.float32)
+
+
+def test_npy_and_jsonl_match_transformers_in_input_order(model, reference, tmp_path):
+    npy, jsonl = str(tmp_path / "o.npy"), str(tmp_path / "o.jsonl")
+    ok(embed(model, TEXTS, npy))
+    ok(embed(model, TEXTS, jsonl))
+    m = np.load(npy)
+    assert m.dtype == np.float32 and m.shape == (len(texts()), 32)
+    assert np.array_equal(read_jsonl(jsonl), m), "shortest round-trip floats must read back bit-exactly"
+    c = cosines(m, reference)
+    assert c.min() >= 0.99999, f"text {int(c.argmin())}: cosine {c.min()}"
+    assert np.allclose(np.linalg.norm(m, axis=1), 1.0, atol=1e-5)
+    assert not os.path.exists(npy + ".partial")
+
+
+def test_small_token_budget_gives_the_same_vectors(model, tmp_path):
+    ok(embed(model, TEXTS, str(tmp_path / "big.npy"), "--batch-tokens", "100000"))
+    # 64 tokens per batch: most texts alone, the 2,000+ token ones over budget in batches of their own.
+    ok(embed(model, TEXTS, str(tmp_path / "small.npy"), "--batch-tokens", "64"))
+    big, small = np.load(tmp_path / "big.npy"), np.load(tmp_path / "small.npy")
+    assert np.abs(big - small).max() <= 1e-5
+
+
+def test_plain_text_every_line_is_a_text_and_stdin_works(model, reference, tmp_path):
+    all_texts = texts()
+    # Line 1: text 3; line 2: empty (text 0, EOS only); line 3: text 2, with CRLF ending.
+    content = f"{all_texts[3]}\n\n{all_texts[2]}\r\n"
+    ok(embed(model, write(tmp_path / "in.txt", content), str(tmp_path / "o.npy")))
+    m = np.load(tmp_path / "o.npy")
+    assert m.shape == (3, 32)
+    assert cosines(m, reference[[3, 0, 2]]).min() >= 0.99999
+    ok(embed(model, "-", str(tmp_path / "s.npy"), stdin=content.encode()))
+    assert np.array_equal(np.load(tmp_path / "s.npy"), m)
+
+
+def test_dimensions_truncates_and_renormalises(model, tmp_path):
+    ok(embed(model, TEXTS, str(tmp_path / "full.npy")))
+    ok(embed(model, TEXTS, str(tmp_path / "d8.npy"), "--dimensions", "8"))
+    full, d8 = np.load(tmp_path / "full.npy"), np.load(tmp_path / "d8.npy")
+    assert d8.shape == (full.shape[0], 8)
+    want = full[:, :8] / np.linalg.norm(full[:, :8], axis=1, keepdims=True)
+    assert np.abs(d8 - want).max() <= 1e-6
+    ok(embed(model, TEXTS, str(tmp_path / "d1.npy"), "--dimensions", "1"))
+    assert np.allclose(np.abs(np.load(tmp_path / "d1.npy")), 1.0)
+    for bad in ("0", "33", "-4", "eight"):
+        failure(embed(model, TEXTS, str(tmp_path / "bad.npy"), "--dimensions", bad), "--dimensions")
+        assert not os.path.exists(tmp_path / "bad.npy")
+
+
+def test_instruction_and_prompt_name_use_qwen3_query_format(model, reference, tmp_path):
+    # reference_texts.jsonl line 6 is exactly "Instruct: <query instruction>\nQuery:What is the capital of China?"
+    inp = write(tmp_path / "q.jsonl", json.dumps({"text": "What is the capital of China?"}) + "\n")
+    ok(embed(model, inp, str(tmp_path / "i.npy"), "--instruction", QUERY_INSTRUCTION))
+    ok(embed(model, inp, str(tmp_path / "p.npy"), "--prompt-name", "query"))
+    ok(embed(model, inp, str(tmp_path / "none.npy")))
+    i, p, none = (np.load(tmp_path / f) for f in ("i.npy", "p.npy", "none.npy"))
+    assert cosines(i, reference[[5]])[0] >= 0.99999
+    assert np.array_equal(i, p)
+    assert cosines(none, reference[[5]])[0] < 0.999, "without a prompt the query must embed differently"
+    failure(embed(model, inp, str(tmp_path / "x.npy"), "--prompt-name", "nope"), "nope", "query")
+    failure(embed(model, inp, str(tmp_path / "x.npy"), "--prompt-name", "query", "--instruction", "x"),
+            "--prompt-name", "--instruction")
+
+
+def test_max_length_truncates_keeping_eos_and_overlong_is_an_error_naming_the_line(work, tmp_path):
+    from tokenizers import Tokenizer
+    small = build(work, "tiny-maxpos64", "--seed", "11", "--max-position", "64")
+    long_text = texts()[47]
+    inp = write(tmp_path / "in.jsonl", json.dumps({"text": "short"}) + "\n" + json.dumps({"text": long_text}) + "\n")
+    msg = failure(embed(small, inp, str(tmp_path / "o.npy")), ":2:", "64", "--max-length")
+    assert not os.path.exists(tmp_path / "o.npy"), msg
+    ok(embed(small, inp, str(tmp_path / "o.npy"), "--max-length", "40"))
+    got = np.load(tmp_path / "o.npy")
+    tok = Tokenizer.from_file(os.path.join(small, "tokenizer.json"))
+    ids = tok.encode(long_text).ids
+    truncated = ids[:39] + [151643]  # HF truncation: content cut, the appended EOS kept
+    ref = numpy_qwen3_reference.load_model(small)
+    want = np.stack([ref.embed(tok.encode("short").ids), ref.embed(truncated)])
+    assert cosines(got, want).min() >= 0.99999
+    failure(embed(small, inp, str(tmp_path / "x.npy"), "--max-length", "65"), "--max-length")
+
+
+def test_ids_past_the_vocabulary_are_an_error_naming_the_line(work, tmp_path):
+    m = build(work, "tiny-vocab151665-mean", "--preset", "tiny-vocab151665-mean")
+    inp = write(tmp_path / "in.jsonl", "\n".join(json.dumps({"text": t}) for t in
+                                                 ["fine", "also fine", "so <think>hmm</think>"]) + "\n")
+    failure(embed(m, inp, str(tmp_path / "o.npy")), "in.jsonl:3:", "151667", "151665")
+    assert not os.path.exists(tmp_path / "o.npy")
+
+
+@pytest.mark.parametrize("content,needles", [
+    ('{"text": "ok"}\n{"text": "broken\n', ["in.jsonl:2:", "JSON"]),
+    ('{"text": "ok"}\n{"texts": "x"}\n', ["in.jsonl:2:", '"text"']),
+    (b'{"text": "ok"}\n{"text": "bad \xff byte"}\n', ["in.jsonl:2:", "UTF-8"]),
+])
+def test_bad_input_lines_are_one_line_errors(model, tmp_path, content, needles):
+    inp = write(tmp_path / "in.jsonl", content, "wb" if isinstance(content, bytes) else "w")
+    failure(embed(model, inp, str(tmp_path / "o.npy")), *needles)
+    assert not os.path.exists(tmp_path / "o.npy")
+
+
+def test_usage_errors(model, tmp_path):
+    inp = write(tmp_path / "in.jsonl", '{"text": "x"}\n')
+    failure(embed(model, str(tmp_path / "missing.jsonl"), str(tmp_path / "o.npy")), "missing.jsonl")
+    failure(embed(model, inp, str(tmp_path / "o.csv")), ".csv")
+    failure(embed(str(tmp_path / "no-model"), inp, str(tmp_path / "o.npy")), "no-model")
+    failure(embed(model, inp, str(tmp_path / "nodir" / "o.npy")), "nodir")
+    failure(embed(model, inp, str(tmp_path / "o.npy"), "--device", "tpu"), "--device")
+    failure(embed(model, inp, str(tmp_path / "o.npy"), "--batch-tokens", "0"), "--batch-tokens")
+    r = subprocess.run([BIN, "embed", "--input", inp], capture_output=True)
+    failure(r, "--model-path")
+    assert subprocess.run([BIN, "embed", "--help"], capture_output=True).returncode == 0
+
+
+def test_empty_input_gives_an_empty_matrix(model, tmp_path):
+    ok(embed(model, write(tmp_path / "in.jsonl", "\n\n"), str(tmp_path / "o.npy")))
+    assert np.load(tmp_path / "o.npy").shape == (0, 32)
