@@ -131,7 +131,7 @@ class CurlHttpClient : public HttpClient {
     api_.easy_setopt(curl, CURLOPT_USERAGENT, user_agent.c_str());
     // The hub answers LFS files with a redirect to a CDN. libcurl sends a custom Authorization header only
     // to the original host, so the token never leaks to the CDN.
-    api_.easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
+    api_.easy_setopt(curl, CURLOPT_FOLLOWLOCATION, request.follow_redirects ? 1L : 0L);
     api_.easy_setopt(curl, CURLOPT_MAXREDIRS, 10L);
     api_.easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     api_.easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 30L);

@@ -19,6 +19,7 @@ struct HttpRequest {
   std::vector<std::string> headers;  // "Name: value"
   bool head = false;                 // HEAD instead of GET
   uint64_t range_start = 0;          // > 0: "Range: bytes=<range_start>-" (resuming a partial download)
+  bool follow_redirects = true;
 };
 
 using HttpHeaders = std::map<std::string, std::string>;  // names lower-cased
@@ -37,7 +38,7 @@ using HttpBodySink = std::function<Status(long status, std::string_view chunk)>;
 class HttpClient {
  public:
   virtual ~HttpClient() = default;
-  // Performs the request, following redirects. Any HTTP status is a response; a transport failure
+  // Performs the request (following redirects unless told not to). Any HTTP status is a response; a transport failure
   // (DNS, refused connection, a transfer cut short) is an unavailable Status naming the URL.
   virtual StatusOr<HttpResponse> fetch(const HttpRequest& request, const HttpBodySink& sink) = 0;
 };

@@ -155,11 +155,17 @@ class Downloader {
   Status fill_blob_name(const std::string& file, RepoFile& f) {
     if (!f.blob.empty()) return Status();
     const std::string url = resolve_url(file);
-    EMBEDSERVE_ASSIGN_OR_RETURN(HttpResponse r, http_.fetch({url, auth_headers(), true, 0}, nullptr));
+    // The hub's own answer carries the metadata; a redirect's target (the CDN) need not be asked.
+    EMBEDSERVE_ASSIGN_OR_RETURN(HttpResponse r, http_.fetch({url, auth_headers(), true, 0, false}, nullptr));
     if (r.status < 200 || r.status >= 400) return http_error(r.status, url, r.error_body);
     const auto& h = r.first_headers;
-    if (auto it = h.find("x-linked-etag"); it != h.end()) f.blob = normalize_etag(it->second);
-    else if (auto it2 = h.find("etag"); it2 != h.end()) f.blob = normalize_etag(it2->second);
+    if (auto it = h.find("x-linked-etag"); it != h.end()) {
+      // X-Linked-Etag is the LFS object's sha256: check the download against it as well.
+      f.blob = normalize_etag(it->second);
+      if (f.blob.size() == 64 && is_hex(f.blob)) f.sha256 = f.blob;
+    } else if (auto it2 = h.find("etag"); it2 != h.end()) {
+      f.blob = normalize_etag(it2->second);
+    }
     if (!f.size) {
       if (auto it = h.find("x-linked-size"); it != h.end()) f.size = std::strtoull(it->second.c_str(), nullptr, 10);
     }

@@ -8,6 +8,7 @@ Serves tiny generated Qwen3 repositories through the hub's real HTTP API:
 and a test-only control surface:
   GET /_control?truncate=F&after=N   the next transfer of file F stops after N bytes
   GET /_control?corrupt=F            F is served with its first byte flipped (until reset)
+  GET /_control?hide_blobs=1         the API leaves out blobId/size/lfs, as older hubs and mirrors do
   GET /_control?reset=1              clears faults and the request log
   GET /_log                          the requests seen since: [{"method", "path", "range", "auth"}]
 (control requests are not logged).
@@ -131,6 +132,7 @@ class State:
     log = []
     truncate = {}   # file -> bytes to send before cutting the connection (one-shot)
     corrupt = set()
+    hide_blobs = False
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -194,6 +196,9 @@ class Handler(BaseHTTPRequestHandler):
                 State.log.clear()
                 State.truncate.clear()
                 State.corrupt.clear()
+                State.hide_blobs = False
+            if q.get("hide_blobs"):
+                State.hide_blobs = True
             if "truncate" in q:
                 State.truncate[q["truncate"]] = int(q["after"])
             if "corrupt" in q:
@@ -209,7 +214,7 @@ class Handler(BaseHTTPRequestHandler):
         siblings = []
         for name, data in repo["files"].items():
             s = {"rfilename": name}
-            if blobs:
+            if blobs and not State.hide_blobs:
                 s["blobId"] = git_blob_id(data)
                 s["size"] = len(data)
                 if name in repo["lfs"]:

@@ -354,6 +354,44 @@ TEST_F(HubDownloadTest, SingleFileRepositoryPinnedToACommit) {
   EXPECT_TRUE(WeightStore::open(*path).ok());
 }
 
+// Without blob ids in the API answer the resolve URL's headers (X-Linked-Etag, ETag) name the blobs, as
+// huggingface_hub names them, and X-Linked-Etag still guards LFS files with their sha256.
+TEST_F(HubDownloadTest, BlobNamesFromResolveHeadersWhenTheApiOmitsThem) {
+  auto reference = resolve(kSharded);
+  ASSERT_TRUE(reference.ok()) << reference.status().to_string();
+  std::map<std::string, std::string> expected;
+  for (const auto& e : fs::recursive_directory_iterator(*reference))
+    if (e.is_symlink()) expected[e.path().lexically_relative(*reference).string()] = fs::read_symlink(e.path()).filename();
+
+  TempDir other;
+  env_.set("HF_HUB_CACHE", (other.path() / "hub").c_str());
+  control("hide_blobs=1");
+  control(std::string("corrupt=") + kShard2);
+  // One HEAD per file to the hub (none to the CDN); the corrupt shard fails its X-Linked-Etag sha256.
+  auto heads = [&] {
+    int n = 0;
+    for (const auto& r : log()) {
+      if (r["method"] != "HEAD") continue;
+      EXPECT_TRUE(contains(r["path"].get<std::string>(), "/resolve/")) << r["path"];
+      ++n;
+    }
+    return n;
+  };
+  auto bad = resolve(kSharded);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_TRUE(contains(bad.status().message(), "sha256")) << bad.status().to_string();
+  EXPECT_EQ(heads(), static_cast<int>(expected.size()));
+  control("reset=1");
+  control("hide_blobs=1");
+  auto path = resolve(kSharded);
+  ASSERT_TRUE(path.ok()) << path.status().to_string();
+  EXPECT_EQ(heads(), 1);  // only the shard the failed run did not keep
+  for (const auto& [file, blob] : expected) {
+    ASSERT_TRUE(fs::is_symlink(*path / file)) << file;
+    EXPECT_EQ(fs::read_symlink(*path / file).filename(), blob) << file;
+  }
+}
+
 TEST_F(HubDownloadTest, PrivateRepositoryNeedsHfToken) {
   auto denied = resolve("tiny-org/private-embed");
   ASSERT_FALSE(denied.ok());
