@@ -24,7 +24,7 @@ namespace {
 // Words longer than this are rare enough (and costly enough to key) that caching them is a loss.
 constexpr size_t kMaxCachedWordBytes = 64;
 // A thread's cache is dropped and rebuilt when it reaches this many words (bounds its memory at
-// roughly 8 MB per thread for typical word lengths).
+// roughly 10-20 MB per thread: a hash node with a short string, plus a few ids, per word).
 constexpr size_t kMaxCachedWords = 1 << 17;
 
 std::atomic<uint64_t> g_next_instance{1};
@@ -116,6 +116,11 @@ StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::load(const std::filesystem::path
   for (const auto& [bytes, id] : s.vocab) max_id = std::max(max_id, id);
   for (const auto& [text, id] : s.non_byte_tokens) max_id = std::max(max_id, id);
   for (const auto& t : s.added_tokens) max_id = std::max(max_id, t.id);
+  // Ids index dense tables; a stray huge id in a hand-edited file must not allocate gigabytes.
+  constexpr int32_t kMaxPlausibleId = 1 << 24;
+  if (max_id > kMaxPlausibleId)
+    return invalid_argument(path.string() + ": token id " + std::to_string(max_id) + " is implausibly large (max " +
+                            std::to_string(kMaxPlausibleId) + ")");
   impl->decoded.resize(static_cast<size_t>(max_id) + 1);
   impl->id_kind.assign(static_cast<size_t>(max_id) + 1, 0);
   for (const auto& [bytes, id] : s.vocab) {

@@ -1,6 +1,7 @@
 // Reads and validates tokenizer.json (and tokenizer_config.json) into a TokenizerSpec.
 #include "tokenizer/tokenizer_spec.h"
 
+#include <climits>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -172,6 +173,8 @@ Status parse_added_tokens(const json& added, TokenizerSpec& spec) {
     // normalisation) is not implemented: Qwen's tokens have them all false.
     for (const char* flag : {"single_word", "lstrip", "rstrip", "normalized"})
       EMBEDSERVE_RETURN_IF_ERROR(expect_flag(t, flag, false, where));
+    if (!t["id"].is_number_integer() || t["id"].get<int64_t>() < 0 || t["id"].get<int64_t>() > INT32_MAX)
+      return invalid_argument(where + " has an invalid id " + t["id"].dump());
     spec.added_tokens.push_back({t["id"].get<int32_t>(), content, t.value("special", false)});
   }
   return Status();

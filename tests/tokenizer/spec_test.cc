@@ -132,6 +132,14 @@ TEST(TokenizerSpec, BrokenFilesAreClearErrors) {
   json j = minimal();
   j["model"]["merges"] = json::array({json::array({"h", "x"})});  // "hx" is not in the vocabulary
   EXPECT_NE(load_error(j, "merge").find("merges[0]"), std::string::npos);
+
+  j = minimal();
+  j["added_tokens"][0]["id"] = -5;
+  EXPECT_NE(load_error(j, "negative").find("invalid id -5"), std::string::npos);
+
+  j = minimal();
+  j["added_tokens"][0]["id"] = 2000000000;  // would size the id tables at 2e9 entries
+  EXPECT_NE(load_error(j, "huge").find("implausibly large"), std::string::npos);
 }
 
 TEST(TokenizerSpec, TokenizerConfigMustMatch) {
