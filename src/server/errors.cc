@@ -49,8 +49,8 @@ const char* tei_error_type(int status) {
 
 }  // namespace
 
-HttpResponse error_response(const ApiError& error, ErrorShape shape) {
-  HttpResponse r;
+ServerResponse error_response(const ApiError& error, ErrorShape shape) {
+  ServerResponse r;
   r.status = error.status;
   JsonWriter w(r.body);
   w.begin_object();

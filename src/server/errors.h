@@ -28,6 +28,6 @@ enum class ErrorShape {
   kTei,     // {"error": "...", "error_type": "Validation" | "Overloaded" | "Unhealthy" | "Backend" | ...}
 };
 
-HttpResponse error_response(const ApiError& error, ErrorShape shape);
+ServerResponse error_response(const ApiError& error, ErrorShape shape);
 
 }  // namespace embedserve

@@ -20,16 +20,16 @@ struct ServerConfig {
 };
 
 // POST /v1/embeddings. Runs on a worker thread.
-void handle_openai_embeddings(const EmbedService& service, const HttpRequest& req, CancelFlag cancel, Respond respond);
+void handle_openai_embeddings(const EmbedService& service, const ServerRequest& req, CancelFlag cancel, Respond respond);
 // POST /tokenize. Runs on a worker thread.
-void handle_tokenize(const EmbedService& service, const HttpRequest& req, Respond respond);
+void handle_tokenize(const EmbedService& service, const ServerRequest& req, Respond respond);
 // GET /v1/models: answers from the flags, so it works while the model loads.
-HttpResponse models_response(const ServerConfig& config);
+ServerResponse models_response(const ServerConfig& config);
 
 // POST /embed (TEI). Runs on a worker thread.
-void handle_tei_embed(const EmbedService& service, const HttpRequest& req, CancelFlag cancel, Respond respond);
+void handle_tei_embed(const EmbedService& service, const ServerRequest& req, CancelFlag cancel, Respond respond);
 // GET /info (TEI).
-HttpResponse tei_info_response(const EmbedService& service, const ServerConfig& config);
+ServerResponse tei_info_response(const EmbedService& service, const ServerConfig& config);
 
 // The body of a successful /v1/embeddings answer; exposed for tests and the serialisation benchmark.
 std::string render_openai_embeddings(const EmbedOutput& out, const std::string& model, bool base64);

@@ -95,7 +95,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     auto& req = parser_->get();
     keep_alive_ = req.keep_alive();
-    HttpRequest r;
+    ServerRequest r;
     r.method = method_;
     r.path = path_.substr(0, path_.find('?'));
     path_ = r.path;
@@ -129,12 +129,12 @@ class Session : public std::enable_shared_from_this<Session> {
   Respond make_respond() {
     answered_ = false;
     auto self = shared_from_this();
-    return [self](HttpResponse r) {
+    return [self](ServerResponse r) {
       net::post(self->stream_.get_executor(), [self, r = std::move(r)]() mutable { self->write(std::move(r)); });
     };
   }
 
-  void write(HttpResponse r) {
+  void write(ServerResponse r) {
     answered_ = true;
     status_ = r.status;
     inputs_ = r.inputs;

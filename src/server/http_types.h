@@ -9,14 +9,14 @@
 
 namespace embedserve {
 
-struct HttpRequest {
+struct ServerRequest {
   std::string method;         // "GET", "POST", ...
   std::string path;           // the target without its query string
   std::string body;
   std::string authorization;  // the Authorization header, empty when absent
 };
 
-struct HttpResponse {
+struct ServerResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
@@ -28,6 +28,6 @@ struct HttpResponse {
 };
 
 // Every request is answered exactly once through its Respond, from any thread.
-using Respond = std::function<void(HttpResponse)>;
+using Respond = std::function<void(ServerResponse)>;
 
 }  // namespace embedserve

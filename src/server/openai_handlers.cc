@@ -49,7 +49,7 @@ std::string render_openai_embeddings(const EmbedOutput& out, const std::string& 
   return body;
 }
 
-void handle_openai_embeddings(const EmbedService& service, const HttpRequest& req, CancelFlag cancel, Respond respond) {
+void handle_openai_embeddings(const EmbedService& service, const ServerRequest& req, CancelFlag cancel, Respond respond) {
   EmbedParams params;
   if (auto e = parse_openai_embedding_request(req.body, service.config().max_inputs_per_request, params))
     return respond(error_response(*e, ErrorShape::kOpenAi));
@@ -66,7 +66,7 @@ void handle_openai_embeddings(const EmbedService& service, const HttpRequest& re
   const size_t n_inputs = params.inputs.size();
   service.embed(std::move(params), std::move(cancel),
                 [respond = std::move(respond), model = *model, base64, n_inputs](EmbedOutcome outcome) {
-                  HttpResponse r;
+                  ServerResponse r;
                   if (outcome.error) {
                     r = error_response(*outcome.error, ErrorShape::kOpenAi);
                   } else {
@@ -78,7 +78,7 @@ void handle_openai_embeddings(const EmbedService& service, const HttpRequest& re
                 });
 }
 
-void handle_tokenize(const EmbedService& service, const HttpRequest& req, Respond respond) {
+void handle_tokenize(const EmbedService& service, const ServerRequest& req, Respond respond) {
   TokenizeParams params;
   if (auto e = parse_tokenize_request(req.body, service.config().max_inputs_per_request, params))
     return respond(error_response(*e, ErrorShape::kOpenAi));
@@ -96,7 +96,7 @@ void handle_tokenize(const EmbedService& service, const HttpRequest& req, Respon
     ids[i] = std::move(encoded).value();
     total += ids[i].size();
   }
-  HttpResponse r;
+  ServerResponse r;
   JsonWriter w(r.body);
   // {"tokens": [...], "count": n, "max_model_len": m}; lists of each when the prompt was a list (SGLang/vLLM).
   w.begin_object();
@@ -120,8 +120,8 @@ void handle_tokenize(const EmbedService& service, const HttpRequest& req, Respon
   respond(std::move(r));
 }
 
-HttpResponse models_response(const ServerConfig& config) {
-  HttpResponse r;
+ServerResponse models_response(const ServerConfig& config) {
+  ServerResponse r;
   JsonWriter w(r.body);
   w.begin_object();
   w.key("object");

@@ -29,8 +29,8 @@ constexpr Route kRoutes[] = {
     {"/metrics", "GET", false, false, ErrorShape::kOpenAi, Work::kInline},
 };
 
-HttpResponse json_response(std::string body) {
-  HttpResponse r;
+ServerResponse json_response(std::string body) {
+  ServerResponse r;
   r.body = std::move(body);
   return r;
 }
@@ -43,7 +43,7 @@ Router::Router(ServerConfig config, Metrics& metrics, WorkerPool& pool)
 Respond Router::wrap(std::string route, Respond respond) {
   in_flight_.fetch_add(1, std::memory_order_acq_rel);
   auto answered = std::make_shared<std::atomic<bool>>(false);
-  return [this, answered, route = std::move(route), respond = std::move(respond)](HttpResponse r) {
+  return [this, answered, route = std::move(route), respond = std::move(respond)](ServerResponse r) {
     if (answered->exchange(true)) return;  // exactly once, even if a handler's error path runs after it answered
     r.route = route;
     metrics_.count_request(route, r.status);
@@ -59,7 +59,7 @@ void Router::reject(int status, std::string message, Respond respond) {
   done(error_response(e, ErrorShape::kOpenAi));
 }
 
-void Router::handle(HttpRequest req, CancelFlag cancel, Respond respond) {
+void Router::handle(ServerRequest req, CancelFlag cancel, Respond respond) {
   const Route* route = nullptr;
   std::string allowed;
   for (const auto& r : kRoutes) {
@@ -75,7 +75,7 @@ void Router::handle(HttpRequest req, CancelFlag cancel, Respond respond) {
                                     "; see /v1/embeddings, /embed, /tokenize, /v1/models, /info, /health, /metrics", "", 0},
                                shape));
   if (!route) {
-    HttpResponse r = error_response({405, "invalid_request_error", "method_not_allowed",
+    ServerResponse r = error_response({405, "invalid_request_error", "method_not_allowed",
                                      req.method + " is not allowed on " + req.path + "; use " + allowed, "", 0}, shape);
     r.headers.emplace_back("Allow", allowed);
     return done(std::move(r));
@@ -90,7 +90,7 @@ void Router::handle(HttpRequest req, CancelFlag cancel, Respond respond) {
   const std::string_view path = route->path;
   if (path == "/metrics") {
     const EmbedService* s = service_.load(std::memory_order_acquire);
-    HttpResponse r;
+    ServerResponse r;
     r.content_type = "text/plain; version=0.0.4";
     r.body = metrics_.render(s ? s->queue_stats() : SchedulerStats{}, in_flight());
     return done(std::move(r));
@@ -99,7 +99,7 @@ void Router::handle(HttpRequest req, CancelFlag cancel, Respond respond) {
   const EmbedService* service = service_.load(std::memory_order_acquire);
   if (path == "/health") {
     if (!service) {
-      HttpResponse r = json_response("{\"status\":\"loading\"}");
+      ServerResponse r = json_response("{\"status\":\"loading\"}");
       r.status = 503;
       r.headers.emplace_back("Retry-After", "5");
       return done(std::move(r));

@@ -25,7 +25,7 @@ class Router {
   void set_draining() { draining_.store(true, std::memory_order_release); }
 
   // Answers `req` exactly once through `respond`, possibly from another thread. Never throws.
-  void handle(HttpRequest req, CancelFlag cancel, Respond respond);
+  void handle(ServerRequest req, CancelFlag cancel, Respond respond);
   // An error found by the HTTP layer before routing (413 body too large, 431, malformed HTTP).
   void reject(int status, std::string message, Respond respond);
 

@@ -35,13 +35,13 @@ std::string render_tei_embeddings(const EmbedOutput& out) {
   return body;
 }
 
-void handle_tei_embed(const EmbedService& service, const HttpRequest& req, CancelFlag cancel, Respond respond) {
+void handle_tei_embed(const EmbedService& service, const ServerRequest& req, CancelFlag cancel, Respond respond) {
   EmbedParams params;
   if (auto e = parse_tei_embed_request(req.body, service.config().max_inputs_per_request, params))
     return respond(error_response(*e, ErrorShape::kTei));
   const size_t n_inputs = params.inputs.size();
   service.embed(std::move(params), std::move(cancel), [respond = std::move(respond), n_inputs](EmbedOutcome outcome) {
-    HttpResponse r;
+    ServerResponse r;
     if (outcome.error) {
       r = error_response(*outcome.error, ErrorShape::kTei);
     } else {
@@ -53,9 +53,9 @@ void handle_tei_embed(const EmbedService& service, const HttpRequest& req, Cance
   });
 }
 
-HttpResponse tei_info_response(const EmbedService& service, const ServerConfig& config) {
+ServerResponse tei_info_response(const EmbedService& service, const ServerConfig& config) {
   const EngineInfo& info = service.info();
-  HttpResponse r;
+  ServerResponse r;
   JsonWriter w(r.body);
   w.begin_object();
   w.key("model_id");

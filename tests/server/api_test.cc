@@ -29,7 +29,7 @@ std::vector<float> expected(std::span<const int32_t> ids, size_t dims, int hidde
   return dims == static_cast<size_t>(hidden) ? v : out;
 }
 
-void expect_error(const HttpResponse& r, int status, const std::string& code, const std::string& param = "") {
+void expect_error(const ServerResponse& r, int status, const std::string& code, const std::string& param = "") {
   EXPECT_EQ(r.status, status) << r.body;
   auto j = json::parse(r.body);
   ASSERT_TRUE(j.contains("error")) << r.body;

@@ -47,13 +47,13 @@ struct TestApi {
   }
   ~TestApi() { scheduler->shutdown(); }
 
-  HttpResponse call(std::string method, std::string path, std::string body = "", std::string auth = "",
+  ServerResponse call(std::string method, std::string path, std::string body = "", std::string auth = "",
                     CancelFlag cancel = nullptr) {
-    auto promise = std::make_shared<std::promise<HttpResponse>>();
+    auto promise = std::make_shared<std::promise<ServerResponse>>();
     auto future = promise->get_future();
-    HttpRequest req{std::move(method), std::move(path), std::move(body), std::move(auth)};
+    ServerRequest req{std::move(method), std::move(path), std::move(body), std::move(auth)};
     router->handle(std::move(req), cancel ? cancel : std::make_shared<std::atomic<bool>>(false),
-                   [promise](HttpResponse r) { promise->set_value(std::move(r)); });
+                   [promise](ServerResponse r) { promise->set_value(std::move(r)); });
     return future.get();
   }
 
