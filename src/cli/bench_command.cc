@@ -1,13 +1,153 @@
-// embedserve bench: placeholder until the component behind it lands.
+// embedserve bench: tokens per second through Engine::embed for fixed-length inputs of random token ids.
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
 
 #include "cli/commands.h"
+#include "cli/flags.h"
+#include "engine/engine_factory.h"
+#include "ops/cpu/kernels.h"
+#include "weights/model_source.h"
 
 namespace embedserve::cli {
+namespace {
 
-int run_bench(int, char**) {
-  std::fprintf(stderr, "embedserve bench: not available in this build yet\n");
-  return 2;
+using Clock = std::chrono::steady_clock;
+
+StatusOr<std::vector<int>> parse_lengths(const std::vector<std::string>& values) {
+  std::vector<int> lengths;
+  for (const auto& value : values) {
+    std::stringstream ss(value);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+      if (item.empty()) continue;
+      char* end = nullptr;
+      const long n = std::strtol(item.c_str(), &end, 10);
+      if (*end != '\0' || n < 1 || n > (1 << 20))
+        return invalid_argument("--seq-len: '" + item + "' is not a length between 1 and 1048576");
+      lengths.push_back(static_cast<int>(n));
+    }
+  }
+  if (lengths.empty()) return invalid_argument("--seq-len needs at least one length");
+  return lengths;
+}
+
+struct Result {
+  int seq_len = 0;
+  size_t seqs_per_batch = 0;
+  size_t batches = 0;
+  double seconds = 0;
+};
+
+// Runs batches of `seqs` sequences of `len` random ids until `min_seconds` have passed (at least one
+// batch), after one untimed batch that faults in the weights and sizes the workspace.
+StatusOr<Result> measure(Engine& engine, int len, size_t batch_tokens, double min_seconds, std::mt19937& rng) {
+  const EngineInfo& info = engine.info();
+  if (info.max_position_embeddings && len > info.max_position_embeddings)
+    return invalid_argument("--seq-len " + std::to_string(len) + " exceeds the model's maximum of " +
+                            std::to_string(info.max_position_embeddings) + " positions");
+  Result r;
+  r.seq_len = len;
+  r.seqs_per_batch = std::max<size_t>(1, batch_tokens / static_cast<size_t>(len));
+  std::uniform_int_distribution<int32_t> id(0, info.vocab_size - 1);
+  SequenceBatch batch;
+  std::vector<int32_t> ids(static_cast<size_t>(len));
+  for (size_t s = 0; s < r.seqs_per_batch; ++s) {
+    for (auto& t : ids) t = id(rng);
+    batch.add(ids);
+  }
+  std::vector<float> out(r.seqs_per_batch * static_cast<size_t>(info.hidden_size));
+  EMBEDSERVE_RETURN_IF_ERROR(engine.embed(batch, out));  // warm-up
+  const auto start = Clock::now();
+  do {
+    EMBEDSERVE_RETURN_IF_ERROR(engine.embed(batch, out));
+    ++r.batches;
+    r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  } while (r.seconds < min_seconds);
+  return r;
+}
+
+}  // namespace
+
+int run_bench(int argc, char** argv) {
+  Flags flags("bench",
+              "Measures the engine's throughput: batches of fixed-length inputs of random token ids through "
+              "Engine::embed, reporting tokens and inputs per second for each length. See docs/PERFORMANCE.md.",
+              {
+                  {"model-path", "PATH", "model directory or hub id (required)", ""},
+                  {"device", "DEVICE", "cpu, cuda, or auto", "auto"},
+                  {"threads", "N", "CPU threads (0: all cores)", "0"},
+                  {"seq-len", "N,N", "input lengths in tokens, comma-separated", "32,512"},
+                  {"batch-tokens", "N", "tokens per batch (batch = N / length inputs, at least one)", "4096"},
+                  {"seconds", "S", "time each length for at least S seconds (after one warm-up batch)", "10"},
+                  {"seed", "N", "seed of the random token ids", "1"},
+              });
+  auto fail = [](const Status& st) {
+    std::fprintf(stderr, "embedserve bench: %s\n", st.to_string().c_str());
+    return 1;
+  };
+  if (Status st = flags.parse(argc, argv); !st.ok()) {
+    std::fprintf(stderr, "embedserve bench: %s\n", st.message().c_str());
+    return 2;
+  }
+  if (flags.help_requested()) {
+    std::fputs(flags.help_text().c_str(), stdout);
+    return 0;
+  }
+  const auto model_path = flags.get("model-path");
+  if (!model_path) {
+    std::fprintf(stderr, "embedserve bench: --model-path is required (see --help)\n");
+    return 2;
+  }
+  auto threads = flags.get_int("threads", 0, 0, 4096);
+  auto batch_tokens = flags.get_int("batch-tokens", 4096, 1, 1 << 24);
+  auto seconds = flags.get_double("seconds", 10, 0, 86400);
+  auto seed = flags.get_int("seed", 1, 0, 1LL << 32);
+  auto lengths = parse_lengths(flags.get_all("seq-len").empty() ? std::vector<std::string>{"32,512"}
+                                                                 : flags.get_all("seq-len"));
+  for (const Status& st : {threads.status(), batch_tokens.status(), seconds.status(), seed.status(), lengths.status()})
+    if (!st.ok()) {
+      std::fprintf(stderr, "embedserve bench: %s\n", st.message().c_str());
+      return 2;
+    }
+
+  auto model_dir = resolve_model_path(*model_path, ModelSourceOptions{});
+  if (!model_dir.ok()) return fail(model_dir.status());
+  EngineOptions options;
+  options.model_dir = *model_dir;
+  options.model_id = *model_path;
+  options.device = flags.get_or("device", "auto");
+  options.threads = static_cast<int>(*threads);
+  options.max_batch_tokens = static_cast<size_t>(*batch_tokens);
+  for (int len : *lengths) options.max_batch_tokens = std::max(options.max_batch_tokens, static_cast<size_t>(len));
+  const auto load_start = Clock::now();
+  auto engine = create_engine(options);
+  if (!engine.ok()) return fail(engine.status());
+  const double load_s = std::chrono::duration<double>(Clock::now() - load_start).count();
+  const EngineInfo& info = (*engine)->info();
+  std::printf("model %s (%s, hidden %d, vocab %d), loaded in %.1f s, %.2f GB held\n", info.model_id.c_str(),
+              info.dtype.c_str(), info.hidden_size, info.vocab_size, load_s, info.memory_bytes / 1e9);
+  if (info.device == Device::kCpu)  // the GEMM kernels decide most of the speed: say which ran
+    std::printf("device cpu, %d threads, OpenBLAS %s kernels%s\n", ops::cpu::blas_threads(), ops::cpu::blas_core_name(),
+                ops::cpu::blas_rows_independent() ? "" : " (one GEMM per input: these kernels round rows by batch)");
+  else
+    std::printf("device %s\n", device_name(info.device));
+  std::printf("%8s %8s %8s %10s %12s %10s %12s\n", "seq_len", "inputs", "batches", "seconds", "tokens/s", "inputs/s",
+              "s/batch");
+  std::mt19937 rng(static_cast<uint32_t>(*seed));
+  for (int len : *lengths) {
+    auto r = measure(**engine, len, static_cast<size_t>(*batch_tokens), *seconds, rng);
+    if (!r.ok()) return fail(r.status());
+    const double inputs = static_cast<double>(r->batches * r->seqs_per_batch);
+    std::printf("%8d %8zu %8zu %10.2f %12.1f %10.2f %12.3f\n", len, r->seqs_per_batch, r->batches, r->seconds,
+                inputs * len / r->seconds, inputs / r->seconds, r->seconds / r->batches);
+    std::fflush(stdout);
+  }
+  return 0;
 }
 
 }  // namespace embedserve::cli
