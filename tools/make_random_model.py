@@ -39,9 +39,12 @@ PRESETS = {
     # MQA 4:1, head_dim == hidden/heads, f32, 5.x config (rope_parameters, dtype), bare keys, two shards.
     "tiny-f32-sharded": dict(seed=2, hidden=32, layers=2, heads=4, kv_heads=1, head_dim=8, intermediate=48,
                              dtype="f32", shards=2, model_prefix=False, config_style=5, rope_theta=10000.0),
-    # GQA 6:2 (groups of 3), head_dim 24, odd sizes, f16, 4 layers, rms_norm_eps 1e-5.
+    # GQA 6:2 (groups of 3), head_dim 24, odd sizes, f16, 4 layers, rms_norm_eps 1e-5 on embeddings small
+    # enough (mean square ~1e-5) that the first RMSNorm's result depends on eps: a loader that ignores
+    # rms_norm_eps fails here.
     "tiny-f16-gqa": dict(seed=3, hidden=48, layers=4, heads=6, kv_heads=2, head_dim=24, intermediate=80,
-                         dtype="f16", shards=1, model_prefix=True, config_style=4, rms_norm_eps=1e-5),
+                         dtype="f16", shards=1, model_prefix=True, config_style=4, rms_norm_eps=1e-5,
+                         embed_std=0.003),
     # The 4B/8B vocabulary (ids 151665..151668 have no row), mean pooling, no Normalize module.
     "tiny-vocab151665-mean": dict(seed=4, hidden=32, layers=2, heads=4, kv_heads=2, head_dim=16,
                                   intermediate=64, vocab_size=151665, dtype="bf16", shards=1,
@@ -51,7 +54,7 @@ PRESETS = {
 DEFAULTS = dict(seed=0, hidden=32, layers=3, heads=4, kv_heads=2, head_dim=16, intermediate=64,
                 vocab_size=151669, dtype="bf16", shards=1, model_prefix=True, config_style=4,
                 max_position=40960, rope_theta=1000000.0, rms_norm_eps=1e-6, pooling="lasttoken",
-                normalize=True, lm_head=False)
+                normalize=True, lm_head=False, embed_std=1.0)
 
 SAFETENSORS_DTYPE = {"bf16": "BF16", "f16": "F16", "f32": "F32"}
 TORCH_DTYPE = {"bf16": "bfloat16", "f16": "float16", "f32": "float32"}
@@ -77,8 +80,9 @@ def make_tensors(a):
     """Draws every tensor in a fixed order. Returns [(name without prefix, float32 array)].
 
     Scales keep every sub-layer's contribution O(1) so a wrong op shows in the output: linears have std
-    1/sqrt(fan_in) (unit-variance outputs), the embedding std 1, and the RMSNorm / q_norm / k_norm weights
-    1 + 0.2·N(0,1) so that a missing or misplaced norm weight changes the result.
+    1/sqrt(fan_in) (unit-variance outputs), the embedding std `embed_std` (1 unless a preset makes it small
+    to bring rms_norm_eps into play), and the RMSNorm / q_norm / k_norm weights 1 + 0.2·N(0,1) so that a
+    missing or misplaced norm weight changes the result.
     """
     rng = np.random.default_rng(a.seed)
     q_dim, kv_dim = a.heads * a.head_dim, a.kv_heads * a.head_dim
@@ -92,7 +96,7 @@ def make_tensors(a):
     def norm_weight(n):
         return (np.float32(1.0) + normal((n,), 0.2)).astype(np.float32)
 
-    out = [("embed_tokens.weight", normal((a.vocab_size, a.hidden), 1.0))]
+    out = [("embed_tokens.weight", normal((a.vocab_size, a.hidden), a.embed_std))]
     for i in range(a.layers):
         p = f"layers.{i}."
         out += [
@@ -263,6 +267,7 @@ def parse_args(argv=None):
     p.add_argument("--max-position", type=int)
     p.add_argument("--rope-theta", type=float)
     p.add_argument("--rms-norm-eps", type=float)
+    p.add_argument("--embed-std", type=float, help="standard deviation of the embedding table (default 1)")
     p.add_argument("--pooling", choices=["lasttoken", "mean", "cls"])
     p.add_argument("--no-normalize", dest="normalize", action="store_const", const=False)
     p.add_argument("--lm-head", dest="lm_head", action="store_const", const=True,

@@ -162,9 +162,20 @@ def fmt(v):
     return [float(f"{x:.9g}") for x in v]  # 9 significant digits round-trip a float32
 
 
+def model_digests(model_dir):
+    """sha256 of the files the model is made of, so CI can prove it rebuilt the very model measured here."""
+    out = {}
+    for f in sorted(os.listdir(model_dir)):
+        if f.endswith(".safetensors") or f in ("config.json", "model.safetensors.index.json"):
+            with open(os.path.join(model_dir, f), "rb") as fh:
+                out[f] = hashlib.sha256(fh.read()).hexdigest()
+    return out
+
+
 def run_preset(name, backend, texts, ids, args, workdir):
     model_dir = os.path.join(workdir, name)
     make_random_model.main(["--preset", name, "--out", model_dir])
+    digests = model_digests(model_dir)
     margs = dict(make_random_model.DEFAULTS)
     margs.update(make_random_model.PRESETS[name])
     vocab = margs["vocab_size"]
@@ -184,7 +195,7 @@ def run_preset(name, backend, texts, ids, args, workdir):
 
     report = [f"{name}: {desc}, {len(ok)} vectors, {len(texts) - len(ok)} out-of-vocabulary, {elapsed:.1f}s"]
     if isinstance(backend, NumpyBackend):  # numpy embeds one sequence at a time: nothing more to compare
-        return finish(texts, ids, vecs, vocab), margs, report
+        return finish(texts, ids, vecs, vocab), margs, digests, report
     alone = np.stack([backend.embed([ids[i]])[0] for i in ok])
     report.append(f"  batched vs alone: max |diff| {np.abs(alone - ours).max():.2e}, "
                   f"min cosine {cosines(alone, ours).min():.9f}")
@@ -195,7 +206,7 @@ def run_preset(name, backend, texts, ids, args, workdir):
                       f"min cosine {cosines(npv, ours).min():.9f}")
     if not args.no_st_check:
         report.append("  " + sentence_transformers_check(model_dir, [texts[i] for i in ok], args.device, ours))
-    return finish(texts, ids, vecs, vocab), margs, report
+    return finish(texts, ids, vecs, vocab), margs, digests, report
 
 
 def finish(texts, ids, vecs, vocab):
@@ -232,10 +243,10 @@ def main():
         dump(os.path.join(args.out_dir, "token_ids.json"),
              {"origin": tok_note, "texts": "tests/data/reference_texts.jsonl", "texts_sha256": sha}, "token_ids", ids)
         for name in args.presets:
-            vectors, margs, report = run_preset(name, backend, texts, ids, args, work)
+            vectors, margs, digests, report = run_preset(name, backend, texts, ids, args, work)
             print("\n".join(report))
             doc = {"origin": backend.origin, "cross_checks": [r.strip() for r in report[1:]],
-                   "preset": name, "model_args": margs, "texts": "tests/data/reference_texts.jsonl",
+                   "preset": name, "model_args": margs, "model_sha256": digests, "texts": "tests/data/reference_texts.jsonl",
                    "texts_sha256": sha}
             dump(os.path.join(args.out_dir, name + ".json"), doc, "vectors", vectors)
     total = sum(os.path.getsize(os.path.join(args.out_dir, f)) for f in os.listdir(args.out_dir))
