@@ -15,11 +15,14 @@ cmake --build "$BUILD" -j2 --target tokenizer_fuzz
 WORK="$BUILD/fuzz-corpus"
 mkdir -p "$WORK" "$BUILD/fuzz-artifacts"
 echo "fuzz: tokenizer_fuzz for ${SECONDS_TO_RUN}s"
+set +e  # keep going after a failing fuzzer so the reproducer's location gets printed
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=1 \
   "$BUILD/tests/fuzz/tokenizer_fuzz" "$WORK" tests/fuzz/seeds \
   -max_total_time="$SECONDS_TO_RUN" -max_len=4096 -rss_limit_mb=4096 -timeout=20 \
-  -artifact_prefix="$BUILD/fuzz-artifacts/" -print_final_stats=1 2>&1 | tail -n 25
-status=${PIPESTATUS[0]}
+  -artifact_prefix="$BUILD/fuzz-artifacts/" -print_final_stats=1 >"$BUILD/fuzz.log" 2>&1
+status=$?
+set -e
+tail -n 40 "$BUILD/fuzz.log"
 if [ "$status" -ne 0 ]; then
   echo "fuzz: FAILED (exit $status); reproducer in $BUILD/fuzz-artifacts/" >&2
   exit "$status"
