@@ -21,6 +21,7 @@ Status unsupported(const std::string& what) {
 }
 
 std::string type_of(const json& j) {
+  if (j.is_null()) return "null";
   return j.is_object() && j.contains("type") && j["type"].is_string() ? j["type"].get<std::string>() : "?";
 }
 
