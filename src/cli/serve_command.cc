@@ -218,7 +218,7 @@ StatusOr<LoadedModel> load_model(const Flags& flags, const Settings& s, WorkerPo
 
   EngineOptions eopts;
   eopts.model_dir = model_dir;
-  eopts.model_id = s.model_path;
+  eopts.model_id = default_served_name(s.model_path);  // a directory's name or the hub id, as TEI's /info reports
   eopts.device = s.device;
   eopts.threads = s.threads;
   // The engine's workspace must hold the longest input alone; the scheduler packs to the budget.

@@ -3,6 +3,7 @@
 #include "server/http_server.h"
 
 #include <sys/resource.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
@@ -14,6 +15,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cerrno>
 #include <cstdio>
 #include <future>
 #include <optional>
@@ -118,11 +120,12 @@ class Session : public std::enable_shared_from_this<Session> {
         if (ec != net::error::operation_aborted) flag->store(true);
         return;
       }
+      // A raw non-blocking peek: the reactor may report readiness left over from the request just read, and
+      // asio's synchronous receive would then block this connection's strand until the client sends or leaves.
       char byte;
-      beast::error_code peek_ec;
-      const size_t n = self->stream_.socket().receive(net::buffer(&byte, 1), tcp::socket::message_peek, peek_ec);
-      if (peek_ec == net::error::would_block || peek_ec == net::error::try_again) return self->watch_for_disconnect();
-      if (peek_ec || n == 0) flag->store(true);
+      const ssize_t n = ::recv(self->stream_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return self->watch_for_disconnect();
+      if (n <= 0) flag->store(true);  // 0: orderly close; < 0: reset or other error
     });
   }
 
