@@ -246,6 +246,25 @@ TEST(Scheduler, EngineErrorFailsOnlyTheJobsInThatBatch) {
   expect_vectors(*rg, {seq(3, 5)});
 }
 
+TEST(Scheduler, InputLongerThanTheBudgetRidesAloneWhenTheEngineTakesIt) {
+  FakeEngine engine(100);  // the engine's workspace holds 100 tokens; the packing budget is 32
+  Scheduler s(engine, opts(32));
+  engine.close_gate();
+  auto blocker = submit(s, {seq(1, 4)});
+  engine.wait_for_batches(1);
+  auto mixed = submit(s, {seq(2, 10), seq(3, 80), seq(4, 10)});
+  engine.open_gate();
+  ASSERT_TRUE(blocker.future.get().ok());
+  auto r = mixed.future.get();
+  ASSERT_TRUE(r.ok());
+  expect_vectors(*r, {seq(2, 10), seq(3, 80), seq(4, 10)});
+  const auto batches = engine.batches();
+  ASSERT_EQ(batches.size(), 4u);  // blocker, [10], [80] alone, [10]
+  EXPECT_EQ(batches[2].num_sequences(), 1u);
+  EXPECT_EQ(batches[2].num_tokens(), 80u);
+  EXPECT_EQ(submit(s, {seq(5, 101)}).status.code(), ErrorCode::kOutOfRange);
+}
+
 TEST(Scheduler, RejectsInputsItCannotBatch) {
   FakeEngine engine(8);
   Scheduler s(engine, opts(8));
