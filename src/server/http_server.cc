@@ -13,6 +13,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cerrno>
@@ -66,7 +67,26 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->body_limit(server_.options.max_body_bytes);
     parser_->header_limit(static_cast<uint32_t>(server_.options.max_header_bytes));
     stream_.expires_after(server_.options.idle_timeout);
-    http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::on_read, shared_from_this()));
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&Session::on_header, shared_from_this()));
+  }
+
+  // curl and other clients send `Expect: 100-continue` with larger bodies and wait (curl: 1 s) for a go-ahead;
+  // give it once the headers pass the limits, so the body is never refused after being sent.
+  void on_header(beast::error_code ec, size_t n) {
+    if (ec || parser_->is_done()) return on_read(ec, n);
+    auto self = shared_from_this();
+    auto read_body = [self] {
+      http::async_read(self->stream_, self->buffer_, *self->parser_,
+                       beast::bind_front_handler(&Session::on_read, self));
+    };
+    if (!beast::iequals(parser_->get()[http::field::expect], "100-continue")) return read_body();
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
+                     [self, read_body](beast::error_code write_ec, size_t) {
+                       if (write_ec) return self->close();
+                       read_body();
+                     });
   }
 
   void on_read(beast::error_code ec, size_t) {

@@ -6,6 +6,7 @@
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -75,6 +76,19 @@ TEST(HttpServer, KeepAliveServesSeveralRequestsOnOneConnection) {
   EXPECT_EQ(r3.result_int(), 200);
   EXPECT_EQ(nlohmann::json::parse(r3.body())["data"].size(), 2u);
   EXPECT_EQ(r1[http::field::content_type], "application/json");
+}
+
+TEST(HttpServer, AnswersExpect100ContinueBeforeTheBody) {
+  TestServer s;
+  Client c(s.server->port());
+  const std::string body = R"({"input": "sent after the go-ahead"})";
+  c.send_raw("POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
+             "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n");
+  std::string interim(25, '\0');
+  net::read(c.socket, net::buffer(interim));  // blocks until the server says go ahead
+  EXPECT_EQ(interim, "HTTP/1.1 100 Continue\r\n\r\n");
+  c.send_raw(body);
+  EXPECT_EQ(c.read().result_int(), 200);
 }
 
 TEST(HttpServer, BodyOverTheLimitIs413) {
