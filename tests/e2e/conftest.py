@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pathlib
+import resource
 import signal
 
 import openai
@@ -9,6 +10,15 @@ import pytest
 
 from helpers import CONTEXT_LENGTH, MODEL_NAME
 from server_process import ServerProcess, find_binary, make_model
+
+
+@pytest.fixture(scope="session", autouse=True)
+def open_file_limit():
+    """Raises the soft limit on open files (servers inherit it): a thousand-connection test needs ~2,000."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 8192 if hard == resource.RLIM_INFINITY else min(hard, 8192)
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
 
 @pytest.fixture(scope="session")
