@@ -140,6 +140,18 @@ StatusOr<ModelConfig> load_model_config(const std::filesystem::path& config_json
   if (c.head_dim % 2 != 0)
     return invalid_argument(file + ": head_dim " + std::to_string(c.head_dim) +
                             " must be even (RoPE rotates pairs of dimensions)");
+  // transformers 5.x lists each layer's attention kind; only full (causal) attention is implemented.
+  if (auto it = j.find("layer_types"); it != j.end() && !it->is_null()) {
+    if (!it->is_array() || it->size() != static_cast<size_t>(c.num_hidden_layers))
+      return invalid_argument(file + ": layer_types must list one entry per layer (" +
+                              std::to_string(c.num_hidden_layers) + "), got " + json_file::brief(*it));
+    for (size_t i = 0; i < it->size(); ++i) {
+      const auto& t = (*it)[i];
+      if (!t.is_string() || t.get<std::string>() != "full_attention")
+        return unimplemented(file + ": layer_types[" + std::to_string(i) + "] is " + json_file::brief(t) +
+                             "; only \"full_attention\" is supported");
+    }
+  }
   if (int64_t{c.num_attention_heads} * c.head_dim > kMaxDim)
     return invalid_argument(file + ": num_attention_heads × head_dim is implausibly large");
 

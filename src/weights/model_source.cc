@@ -85,6 +85,8 @@ StatusOr<fs::path> resolve_model_path(const std::string& path_or_id, const Model
   req.cache_dir = cache;
   req.endpoint = env("HF_ENDPOINT").value_or("https://huggingface.co");
   while (!req.endpoint.empty() && req.endpoint.back() == '/') req.endpoint.pop_back();
+  if (req.endpoint.rfind("http://", 0) != 0 && req.endpoint.rfind("https://", 0) != 0)
+    return invalid_argument("HF_ENDPOINT \"" + req.endpoint + "\" must be an http:// or https:// URL");
   req.token = hub_token();
   req.on_progress = options.on_progress;
   return download_snapshot(*http, req);

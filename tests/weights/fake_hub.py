@@ -17,6 +17,7 @@ Prints "PORT <n>" on stdout once listening (pass --port 0 for any free port).
 import argparse
 import hashlib
 import json
+import os
 import random
 import struct
 import sys
@@ -283,7 +284,15 @@ class Handler(BaseHTTPRequestHandler):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--exit-on-stdin-eof", action="store_true",
+                    help="exit when stdin closes, so a test that dies never leaves the server behind")
     args = ap.parse_args()
+    if args.exit_on_stdin_eof:
+        def watch_stdin():
+            while sys.stdin.buffer.read(4096):
+                pass
+            os._exit(0)
+        threading.Thread(target=watch_stdin, daemon=True).start()
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     print(f"PORT {server.server_address[1]}", flush=True)

@@ -1,6 +1,7 @@
 // resolve_model_path against fake_hub.py, a hub look-alike on loopback: download into huggingface_hub's
 // cache layout, offline reuse, resume after an interrupted transfer, sha256 rejection, HF_HUB_OFFLINE,
 // tokens, and reuse of a cache written by hand in huggingface_hub's layout.
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -40,23 +41,29 @@ constexpr const char* kShard2 = "model-00002-of-00002.safetensors";
 class FakeHub {
  public:
   FakeHub() {
-    int fds[2];
-    if (::pipe(fds) != 0) return;
+    // O_CLOEXEC: only the dup2()ed copies reach the child, so when this process ends (even by a crash) the
+    // child's stdin reaches EOF and --exit-on-stdin-eof stops it.
+    int out_pipe[2], in_pipe[2];
+    if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(in_pipe, O_CLOEXEC) != 0) return;
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
-    posix_spawn_file_actions_addclose(&actions, fds[0]);
+    posix_spawn_file_actions_adddup2(&actions, out_pipe[1], STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, in_pipe[0], STDIN_FILENO);
     std::string script = EMBEDSERVE_FAKE_HUB_PY;
-    char* argv[] = {const_cast<char*>("python3"), script.data(), const_cast<char*>("--port"), const_cast<char*>("0"), nullptr};
+    char* argv[] = {const_cast<char*>("python3"), script.data(), const_cast<char*>("--port"), const_cast<char*>("0"),
+                    const_cast<char*>("--exit-on-stdin-eof"), nullptr};
     if (posix_spawnp(&pid_, "python3", &actions, nullptr, argv, environ) != 0) pid_ = -1;
     posix_spawn_file_actions_destroy(&actions);
-    ::close(fds[1]);
-    FILE* out = ::fdopen(fds[0], "r");
+    ::close(out_pipe[1]);
+    ::close(in_pipe[0]);
+    stdin_ = in_pipe[1];
+    FILE* out = ::fdopen(out_pipe[0], "r");
     int port = 0;
     if (out != nullptr && std::fscanf(out, "PORT %d", &port) == 1) url_ = "http://127.0.0.1:" + std::to_string(port);
     if (out != nullptr) std::fclose(out);
   }
   ~FakeHub() {
+    if (stdin_ >= 0) ::close(stdin_);
     if (pid_ > 0) {
       ::kill(pid_, SIGTERM);
       ::waitpid(pid_, nullptr, 0);
@@ -66,6 +73,7 @@ class FakeHub {
 
  private:
   pid_t pid_ = -1;
+  int stdin_ = -1;
   std::string url_;
 };
 
@@ -437,6 +445,10 @@ TEST_F(HubDownloadTest, EndpointThatIsNotAHub) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), ErrorCode::kUnavailable) << r.status().to_string();
   EXPECT_TRUE(contains(r.status().message(), "127.0.0.1:9")) << r.status().to_string();
+  env_.set("HF_ENDPOINT", "ftp://example.org");
+  r = resolve(kSharded);
+  EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument) << r.status().to_string();
+  EXPECT_TRUE(contains(r.status().message(), "HF_ENDPOINT")) << r.status().to_string();
 }
 
 TEST(ModelSourceTest, LocalDirectoriesAndNonIds) {

@@ -115,6 +115,7 @@ TEST_F(ModelConfigFileTest, Transformers5Layout) {
   j.erase("torch_dtype");
   j["rope_parameters"] = {{"rope_theta", 123456.0}, {"rope_type", "default"}};
   j["dtype"] = "float16";
+  j["layer_types"] = {"full_attention", "full_attention"};
   auto c = load(j);
   ASSERT_TRUE(c.ok()) << c.status().to_string();
   EXPECT_DOUBLE_EQ(c->rope_theta, 123456.0);
@@ -176,6 +177,12 @@ TEST_F(ModelConfigFileTest, UnsupportedFeaturesNamed) {
   j = tiny4();
   j["hidden_act"] = "gelu";
   expect_error(j, ErrorCode::kUnimplemented, "gelu");
+  j = tiny4();
+  j["layer_types"] = {"full_attention", "sliding_attention"};
+  expect_error(j, ErrorCode::kUnimplemented, "layer_types[1]");
+  j = tiny4();
+  j["layer_types"] = {"full_attention"};
+  expect_error(j, ErrorCode::kInvalidArgument, "one entry per layer");
   j = tiny4();
   j["torch_dtype"] = "float64";
   expect_error(j, ErrorCode::kUnimplemented, "float64");

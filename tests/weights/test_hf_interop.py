@@ -21,7 +21,8 @@ NEEDED = ["config.json", "tokenizer.json", "tokenizer_config.json", "modules.jso
 
 @pytest.fixture(scope="module")
 def hub():
-    proc = subprocess.Popen([sys.executable, str(HERE / "fake_hub.py"), "--port", "0"], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, str(HERE / "fake_hub.py"), "--port", "0", "--exit-on-stdin-eof"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     assert line.startswith("PORT "), line
     yield f"http://127.0.0.1:{int(line.split()[1])}"
