@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
+#include <string>
+#include <vector>
 #include <mutex>
 
 #include "embedserve/version.h"
@@ -33,12 +36,17 @@ const CurlApi& curl_api() {
   static std::once_flag once;
   std::call_once(once, [] {
     // libcurl.so.4 is Debian's libcurl4 (OpenSSL); libcurl-gnutls.so.4 (libcurl3-gnutls) has the same ABI.
+    // EMBEDSERVE_LIBCURL names another copy (a libcurl outside the loader's path).
+    std::vector<std::string> names = {"libcurl.so.4", "libcurl-gnutls.so.4", "libcurl.so"};
+    if (const char* override_path = std::getenv("EMBEDSERVE_LIBCURL"); override_path && *override_path)
+      names = {override_path};
     void* lib = nullptr;
-    for (const char* name : {"libcurl.so.4", "libcurl-gnutls.so.4", "libcurl.so"}) {
-      if ((lib = ::dlopen(name, RTLD_NOW | RTLD_LOCAL)) != nullptr) break;
+    for (const auto& name : names) {
+      if ((lib = ::dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL)) != nullptr) break;
     }
     if (lib == nullptr) {
-      api.error = "libcurl.so.4 not found";
+      const char* why = ::dlerror();
+      api.error = why ? why : "libcurl.so.4 not found";
       return;
     }
     auto sym = [&](auto& fn, const char* name) {

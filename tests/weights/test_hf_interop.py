@@ -76,3 +76,19 @@ def test_embedserve_reads_what_huggingface_hub_downloaded(hub, tmp_path):
     r = resolve(env_for(hub, tmp_path, HF_HUB_OFFLINE="1"))
     assert r.returncode == 0, r.stderr
     assert Path(r.stdout.strip()) == paths[0].parent
+
+
+def test_missing_libcurl_is_a_clear_error_only_when_downloading(hub, tmp_path):
+    # The library is loaded only for a download: a local directory resolves without it.
+    model = tmp_path / "local"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    env = env_for(hub, tmp_path / "hub", EMBEDSERVE_LIBCURL=str(tmp_path / "no-libcurl.so"))
+    binary = os.environ.get("EMBEDSERVE_RESOLVE_BIN")
+    if not binary:
+        pytest.skip("EMBEDSERVE_RESOLVE_BIN is not set (run through ctest)")
+    local = subprocess.run([binary, str(model)], env=env, capture_output=True, text=True, timeout=60)
+    assert local.returncode == 0, local.stderr
+    r = resolve(env)
+    assert r.returncode == 1
+    assert f"downloading {REPO} needs libcurl (apt-get install libcurl4)" in r.stderr, r.stderr
