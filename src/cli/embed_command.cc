@@ -127,8 +127,9 @@ StatusOr<Job> tokenize_all(const std::vector<InputText>& texts, const std::strin
 Status embed_all(Engine& engine, const Job& job, size_t batch_tokens, size_t dims, EmbeddingWriter& writer) {
   const size_t n = job.ids.size();
   const size_t hidden = static_cast<size_t>(engine.info().hidden_size);
-  ProgressBar bar("embedding", n, "texts");
-  const auto start = std::chrono::steady_clock::now();
+  // Counted in tokens, not texts: longest texts go first, so a text count would make the early ETA
+  // wildly pessimistic, while tokens track the work.
+  ProgressBar bar("embedding", job.tokens, "tokens");
   size_t done = 0, tokens_done = 0;
   std::vector<float> window_out, batch_out, row(dims);
   SequenceBatch batch;
@@ -152,8 +153,7 @@ Status embed_all(Engine& engine, const Job& job, size_t batch_tokens, size_t dim
         std::copy_n(batch_out.data() + (j - first) * hidden, hidden, window_out.data() + (order[j] - w0) * hidden);
       done += k - first;
       tokens_done += batch.num_tokens();
-      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      bar.update(done, std::to_string(static_cast<long long>(secs > 0 ? tokens_done / secs : 0)) + " tok/s");
+      bar.update(tokens_done, std::to_string(done) + "/" + std::to_string(n) + " texts");
     }
     for (size_t i = 0; i < w1 - w0; ++i) {
       std::span<const float> vec(window_out.data() + i * hidden, hidden);
@@ -165,7 +165,7 @@ Status embed_all(Engine& engine, const Job& job, size_t batch_tokens, size_t dim
       }
     }
   }
-  bar.finish();
+  bar.finish(std::to_string(done) + "/" + std::to_string(n) + " texts");
   return Status();
 }
 

@@ -94,7 +94,10 @@ def read_jsonl(path):
 
 def test_npy_and_jsonl_match_transformers_in_input_order(model, reference, tmp_path):
     npy, jsonl = str(tmp_path / "o.npy"), str(tmp_path / "o.jsonl")
-    ok(embed(model, TEXTS, npy))
+    r = ok(embed(model, TEXTS, npy))
+    # Not a terminal: no progress bar, just the summary line.
+    assert r.stderr.decode().startswith("embedserve embed: 49 texts, 10796 tokens") and r.stderr.count(b"\n") == 1
+    assert r.stdout == b""
     ok(embed(model, TEXTS, jsonl))
     m = np.load(npy)
     assert m.dtype == np.float32 and m.shape == (len(texts()), 32)
