@@ -18,7 +18,7 @@ DEB_PACKAGES=(
   wrk                         # HTTP load test
   python3 python3-pip
 )
-PIP_PACKAGES=(tokenizers numpy pytest openai aiohttp safetensors)
+PIP_PACKAGES=(tokenizers numpy pytest openai aiohttp safetensors huggingface_hub)  # huggingface_hub: cache interop test
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
@@ -34,7 +34,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 PY=${PYTHON:-python3}
-if ! "$PY" -c "import tokenizers, numpy, pytest, openai, aiohttp, safetensors" 2>/dev/null; then
+if ! "$PY" -c "import tokenizers, numpy, pytest, openai, aiohttp, safetensors, huggingface_hub" 2>/dev/null; then
   echo "setup: installing Python test tools: ${PIP_PACKAGES[*]}"
   "$PY" -m pip install --quiet --disable-pip-version-check "${PIP_PACKAGES[@]}" 2>/dev/null ||
     "$PY" -m pip install --quiet --disable-pip-version-check --break-system-packages "${PIP_PACKAGES[@]}"
