@@ -343,16 +343,23 @@ class Downloader {
   }
 
   // snapshots/<commit>/<file> → ../../blobs/<blob> (one more ../ per folder in file), as huggingface_hub
-  // links them; where symlinks are refused (some network filesystems) the blob is copied instead.
+  // links them; where symlinks are refused (some network filesystems) the blob is copied instead. The link
+  // is made under a temporary name and renamed into place, so concurrent downloaders never see a half-made
+  // entry and never write through each other's links.
   Status link_blob(const fs::path& link, const fs::path& blob) {
     std::error_code ec;
     fs::create_directories(link.parent_path(), ec);
     if (ec) return io_error("cannot create " + link.parent_path().string() + ": " + ec.message());
-    fs::remove(link, ec);  // a dangling link left by a deleted blob
-    fs::create_symlink(blob.lexically_relative(link.parent_path()), link, ec);
-    if (!ec) return Status();
-    fs::copy_file(blob, link, fs::copy_options::overwrite_existing, ec);
-    if (ec) return io_error("cannot link or copy " + blob.string() + " to " + link.string() + ": " + ec.message());
+    const fs::path tmp = link.string() + ".tmp" + std::to_string(::getpid());
+    fs::remove(tmp, ec);
+    fs::create_symlink(blob.lexically_relative(link.parent_path()), tmp, ec);
+    if (ec) {
+      ec.clear();
+      fs::copy_file(blob, tmp, fs::copy_options::overwrite_existing, ec);
+      if (ec) return io_error("cannot link or copy " + blob.string() + " to " + link.string() + ": " + ec.message());
+    }
+    fs::rename(tmp, link, ec);
+    if (ec) return io_error("cannot create " + link.string() + ": " + ec.message());
     return Status();
   }
 

@@ -8,6 +8,7 @@ Serves tiny generated Qwen3 repositories through the hub's real HTTP API:
 and a test-only control surface:
   GET /_control?truncate=F&after=N   the next transfer of file F stops after N bytes
   GET /_control?corrupt=F            F is served with its first byte flipped (until reset)
+  GET /_control?drop=F               the repositories lack file F (until reset)
   GET /_control?hide_blobs=1         the API leaves out blobId/size/lfs, as older hubs and mirrors do
   GET /_control?reset=1              clears faults and the request log
   GET /_log                          the requests seen since: [{"method", "path", "range", "auth"}]
@@ -134,6 +135,7 @@ class State:
     truncate = {}   # file -> bytes to send before cutting the connection (one-shot)
     corrupt = set()
     hide_blobs = False
+    dropped = set()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -198,6 +200,9 @@ class Handler(BaseHTTPRequestHandler):
                 State.truncate.clear()
                 State.corrupt.clear()
                 State.hide_blobs = False
+                State.dropped.clear()
+            if "drop" in q:
+                State.dropped.add(q["drop"])
             if q.get("hide_blobs"):
                 State.hide_blobs = True
             if "truncate" in q:
@@ -214,6 +219,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._json(404, {"error": f"Invalid rev id: {rev}"}, {"X-Error-Code": "RevisionNotFound"})
         siblings = []
         for name, data in repo["files"].items():
+            if name in State.dropped:
+                continue
             s = {"rfilename": name}
             if blobs and not State.hide_blobs:
                 s["blobId"] = git_blob_id(data)
@@ -230,7 +237,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         if rev not in ("main", repo["commit"]):
             return self._json(404, {"error": f"Invalid rev id: {rev}"}, {"X-Error-Code": "RevisionNotFound"})
-        data = repo["files"].get(path)
+        data = None if path in State.dropped else repo["files"].get(path)
         headers = {"X-Repo-Commit": repo["commit"]}
         if data is None:
             headers["X-Error-Code"] = "EntryNotFound"

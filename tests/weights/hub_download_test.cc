@@ -400,6 +400,32 @@ TEST_F(HubDownloadTest, BlobNamesFromResolveHeadersWhenTheApiOmitsThem) {
   }
 }
 
+// Optional files a repository lacks are recorded under .no_exist/<commit>/ as huggingface_hub records them;
+// a missing required file is an error naming it.
+TEST_F(HubDownloadTest, AbsentOptionalFilesAreRecordedAbsentRequiredOnesAreErrors) {
+  control("drop=config_sentence_transformers.json");
+  control("drop=1_Pooling/config.json");
+  auto path = resolve(kSharded);
+  ASSERT_TRUE(path.ok()) << path.status().to_string();
+  const fs::path no_exist = cache_ / "models--tiny-org--tiny-embed" / ".no_exist" / commit_of(kSharded);
+  EXPECT_TRUE(fs::is_regular_file(no_exist / "config_sentence_transformers.json"));
+  EXPECT_TRUE(fs::is_regular_file(no_exist / "1_Pooling" / "config.json"));
+  EXPECT_FALSE(fs::exists(*path / "config_sentence_transformers.json"));
+
+  TempDir other;
+  env_.set("HF_HUB_CACHE", (other.path() / "hub").c_str());
+  control("drop=tokenizer.json");
+  auto r = resolve(kSharded);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kNotFound) << r.status().to_string();
+  EXPECT_TRUE(contains(r.status().message(), "has no tokenizer.json")) << r.status().to_string();
+  control("reset=1");
+  control(std::string("drop=") + kShard2);
+  r = resolve(kSharded);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(contains(r.status().message(), std::string("names shard ") + kShard2)) << r.status().to_string();
+}
+
 TEST_F(HubDownloadTest, PrivateRepositoryNeedsHfToken) {
   auto denied = resolve("tiny-org/private-embed");
   ASSERT_FALSE(denied.ok());

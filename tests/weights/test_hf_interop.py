@@ -92,3 +92,20 @@ def test_missing_libcurl_is_a_clear_error_only_when_downloading(hub, tmp_path):
     r = resolve(env)
     assert r.returncode == 1
     assert f"downloading {REPO} needs libcurl (apt-get install libcurl4)" in r.stderr, r.stderr
+
+
+def test_concurrent_downloads_of_one_model_agree(hub, tmp_path):
+    """Two processes fetching the same model take turns on each blob (huggingface_hub's .locks flock)."""
+    binary = os.environ.get("EMBEDSERVE_RESOLVE_BIN")
+    if not binary:
+        pytest.skip("EMBEDSERVE_RESOLVE_BIN is not set (run through ctest)")
+    env = env_for(hub, tmp_path)
+    procs = [subprocess.Popen([binary, REPO], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1] for o in outs]
+    assert len({o[0] for o in outs}) == 1
+    snapshot = Path(outs[0][0].strip())
+    blobs = list((tmp_path / "models--tiny-org--tiny-embed" / "blobs").iterdir())
+    assert len(blobs) == len(NEEDED) and not [b for b in blobs if b.name.endswith(".incomplete")]
+    assert all((snapshot / f).is_file() for f in NEEDED)
