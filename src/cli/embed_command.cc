@@ -195,9 +195,14 @@ int run(const Flags& flags) {
 
   ModelSourceOptions source;
   source.revision = flags.get_or("revision", "main");
-  std::unique_ptr<ProgressBar> download_bar;
-  source.on_progress = [&download_bar](const DownloadProgress& p) {
-    if (!download_bar) download_bar = std::make_unique<ProgressBar>("downloading " + p.file, p.bytes_total, "B");
+  std::unique_ptr<ProgressBar> download_bar;  // one bar per file; called on the downloading thread while we wait
+  std::string download_file;
+  source.on_progress = [&download_bar, &download_file](const DownloadProgress& p) {
+    if (download_bar && p.file != download_file) download_bar->finish();
+    if (!download_bar || p.file != download_file) {
+      download_file = p.file;
+      download_bar = std::make_unique<ProgressBar>("downloading " + p.file, p.bytes_total, "B");
+    }
     download_bar->update(p.bytes_done);
     if (p.bytes_total && p.bytes_done >= p.bytes_total) {
       download_bar->finish();
@@ -205,6 +210,7 @@ int run(const Flags& flags) {
     }
   };
   auto model_dir = resolve_model_path(*model_path, source);
+  if (download_bar) download_bar->finish();
   download_bar.reset();
   if (!model_dir.ok()) return fail(model_dir.status());
   auto config = load_model_config(*model_dir / "config.json");

@@ -210,3 +210,28 @@ def test_usage_errors(model, tmp_path):
 def test_empty_input_gives_an_empty_matrix(model, tmp_path):
     ok(embed(model, write(tmp_path / "in.jsonl", "\n\n"), str(tmp_path / "o.npy")))
     assert np.load(tmp_path / "o.npy").shape == (0, 32)
+
+
+def test_hub_id_resolves_through_the_hugging_face_cache(model, tmp_path):
+    # huggingface_hub's layout: models--org--name/refs/main -> snapshots/<commit>/
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--tiny-org--tiny-bf16"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    snap = repo / "snapshots" / commit
+    snap.mkdir(parents=True)
+    for root, _, files in os.walk(model):
+        for f in files:
+            src = os.path.join(root, f)
+            dst = snap / os.path.relpath(src, model)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(src, dst)
+    env = dict(os.environ, HF_HUB_CACHE=str(tmp_path / "hub"), HF_HUB_OFFLINE="1")
+    run = lambda model_id, out: subprocess.run(  # noqa: E731
+        [BIN, "embed", "--model-path", model_id, "--input", TEXTS, "--output", str(tmp_path / out), "--device", "cpu",
+         "--threads", "2"],
+        capture_output=True, env=env, timeout=120)
+    ok(run("tiny-org/tiny-bf16", "hub.npy"))
+    ok(embed(model, TEXTS, str(tmp_path / "dir.npy")))
+    assert np.array_equal(np.load(tmp_path / "hub.npy"), np.load(tmp_path / "dir.npy"))
+    failure(run("tiny-org/missing", "x.npy"), "tiny-org/missing", "HF_HUB_OFFLINE")
