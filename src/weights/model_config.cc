@@ -107,6 +107,8 @@ StatusOr<ModelConfig> load_model_config(const std::filesystem::path& config_json
     c.architecture = (*it)[0].get<std::string>();
   }
   const bool qwen3_arch = c.architecture == "Qwen3Model" || c.architecture == "Qwen3ForCausalLM";
+  // Either field alone identifies Qwen3 (hand-written configs sometimes omit one); both must agree.
+  if (c.model_type.empty() && qwen3_arch) c.model_type = "qwen3";
   if (c.model_type != "qwen3" || !(qwen3_arch || c.architecture.empty())) {
     std::string what = c.architecture.empty() ? "model_type \"" + c.model_type + "\""
                                               : "architecture " + c.architecture + " (model_type \"" +

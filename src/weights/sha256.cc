@@ -79,14 +79,19 @@ std::string Sha256::hex_digest() {
   return out;
 }
 
-StatusOr<std::string> sha256_file(const std::filesystem::path& path) {
+Status sha256_update_from_file(Sha256& h, const std::filesystem::path& path) {
   std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!f) return io_error(path.string() + ": cannot open to check its sha256: " + std::strerror(errno));
-  Sha256 h;
   std::vector<char> buf(1 << 20);
   size_t n;
   while ((n = std::fread(buf.data(), 1, buf.size(), f.get())) > 0) h.update(buf.data(), n);
   if (std::ferror(f.get())) return io_error(path.string() + ": read failed while checking its sha256");
+  return Status();
+}
+
+StatusOr<std::string> sha256_file(const std::filesystem::path& path) {
+  Sha256 h;
+  EMBEDSERVE_RETURN_IF_ERROR(sha256_update_from_file(h, path));
   return h.hex_digest();
 }
 

@@ -28,7 +28,9 @@ class Sha256 {
   uint64_t total_ = 0;
 };
 
-// Hashes a whole file (streamed in 1 MiB reads); an unreadable file is io_error naming it.
+// Feeds a whole file to `h` (1 MiB reads); an unreadable file is io_error naming it.
+Status sha256_update_from_file(Sha256& h, const std::filesystem::path& path);
+// The sha256 of a whole file.
 StatusOr<std::string> sha256_file(const std::filesystem::path& path);
 
 }  // namespace embedserve

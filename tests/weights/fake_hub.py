@@ -8,6 +8,7 @@ Serves tiny generated Qwen3 repositories through the hub's real HTTP API:
 and a test-only control surface:
   GET /_control?truncate=F&after=N   the next transfer of file F stops after N bytes
   GET /_control?corrupt=F            F is served with its first byte flipped (until reset)
+  GET /_control?ignore_range=1       answer Range requests with the whole file (200), as some servers do
   GET /_control?drop=F               the repositories lack file F (until reset)
   GET /_control?hide_blobs=1         the API leaves out blobId/size/lfs, as older hubs and mirrors do
   GET /_control?reset=1              clears faults and the request log
@@ -136,6 +137,7 @@ class State:
     corrupt = set()
     hide_blobs = False
     dropped = set()
+    ignore_range = False
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -201,6 +203,9 @@ class Handler(BaseHTTPRequestHandler):
                 State.corrupt.clear()
                 State.hide_blobs = False
                 State.dropped.clear()
+                State.ignore_range = False
+            if q.get("ignore_range"):
+                State.ignore_range = True
             if "drop" in q:
                 State.dropped.add(q["drop"])
             if q.get("hide_blobs"):
@@ -266,7 +271,7 @@ class Handler(BaseHTTPRequestHandler):
                 data = bytes([data[0] ^ 0xFF]) + data[1:]
             cut = State.truncate.pop(name, None) if self.command == "GET" else None
         start, code = 0, 200
-        rng = self.headers.get("Range")
+        rng = None if State.ignore_range else self.headers.get("Range")
         if rng and rng.startswith("bytes=") and rng.endswith("-"):
             start = int(rng[6:-1])
             if start >= len(data):

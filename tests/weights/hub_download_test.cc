@@ -242,6 +242,20 @@ TEST_F(HubDownloadTest, ResumesAnInterruptedTransfer) {
   EXPECT_TRUE(WeightStore::open(*resumed).ok());
 }
 
+// A server that ignores Range answers 200 with the whole file: the partial file is restarted, not appended to.
+TEST_F(HubDownloadTest, RestartsWhenTheServerIgnoresRange) {
+  control(std::string("truncate=") + kShard1 + "&after=30000");
+  ASSERT_FALSE(resolve(kSharded).ok());
+  control("reset=1");
+  control("ignore_range=1");
+  auto path = resolve(kSharded);
+  ASSERT_TRUE(path.ok()) << path.status().to_string();
+  bool asked_range = false;
+  for (const auto& r : log()) asked_range |= r["range"] == "bytes=30000-";
+  EXPECT_TRUE(asked_range);
+  EXPECT_EQ(*sha256_file(*path / kShard1), fs::read_symlink(*path / kShard1).filename().string());
+}
+
 TEST_F(HubDownloadTest, RejectsAFileWhoseSha256DiffersFromTheHubs) {
   control(std::string("corrupt=") + kShard2);
   auto bad = resolve(kSharded);

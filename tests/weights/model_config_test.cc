@@ -147,6 +147,16 @@ TEST_F(ModelConfigFileTest, CausalLmArchitectureAccepted) {
   EXPECT_EQ(c->dtype, DType::kBF16);
 }
 
+TEST_F(ModelConfigFileTest, ArchitectureWithoutModelType) {
+  json j = tiny4();
+  j.erase("model_type");
+  auto c = load(j);
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  EXPECT_EQ(c->model_type, "qwen3");
+  j.erase("architectures");
+  expect_error(j, ErrorCode::kUnimplemented, "model_type \"\"");
+}
+
 TEST_F(ModelConfigFileTest, UnsupportedArchitectureNamed) {
   json j = tiny4();
   j["architectures"] = {"LlamaForCausalLM"};
