@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -36,6 +37,12 @@ constexpr double kBatchInvarianceTol = 1e-5;
 
 const fs::path kData = EMBEDSERVE_TEST_DATA_DIR;
 const fs::path kModels = EMBEDSERVE_PARITY_MODELS_DIR;
+
+// The backend under test: the CPU in CI; EMBEDSERVE_PARITY_DEVICE=cuda runs the same suite on a GPU machine.
+std::string device() {
+  const char* d = std::getenv("EMBEDSERVE_PARITY_DEVICE");
+  return d && *d ? d : "cpu";
+}
 
 nlohmann::json read_json(const fs::path& p) {
   std::ifstream f(p);
@@ -89,7 +96,7 @@ Preset& load(const std::string& name) {
   EngineOptions opts;
   opts.model_dir = dir;
   opts.model_id = name;
-  opts.device = "cpu";
+  opts.device = device();
   opts.threads = 2;
   opts.max_batch_tokens = 16384;
   auto engine = create_engine(opts);
@@ -165,7 +172,8 @@ TEST_P(ModelParity, EveryVectorMatchesTransformers) {
       }
     }
   }
-  std::printf("%s: %zu vectors, min cosine %.12f (text %zu)\n", GetParam().c_str(), order.size(), worst, worst_index);
+  std::printf("%s on %s: %zu vectors, min cosine %.12f (text %zu)\n", GetParam().c_str(), device().c_str(),
+              order.size(), worst, worst_index);
   RecordProperty("min_cosine", std::to_string(worst));
 }
 
