@@ -143,7 +143,9 @@ int run_bench(int argc, char** argv) {
               info.dtype.c_str(), info.hidden_size, info.vocab_size, load_s, info.memory_bytes / 1e9);
   if (info.device == Device::kCpu)  // the GEMM kernels decide most of the speed: say which ran
     std::printf("device cpu, %d threads, OpenBLAS %s kernels%s\n", ops::cpu::blas_threads(), ops::cpu::blas_core_name(),
-                ops::cpu::blas_rows_independent() ? "" : " (one GEMM per input: these kernels round rows by batch)");
+                ops::cpu::blas_rows_independent(info.hidden_size, info.hidden_size)
+                    ? ""
+                    : " (one GEMM per input: these kernels round rows by batch)");
   else
     std::printf("device %s\n", device_name(info.device));
   // tokens/cpu-s: tokens per second of CPU time used, which other processes on a shared machine disturb

@@ -40,8 +40,12 @@ TEST_F(Linear, MatchesReferenceOnOddSizes) {
 
 // A sequence's rows must come out bitwise the same whatever else shares the GEMM: computed alone,
 // and inside batches of other sizes at other offsets.
-TEST_F(Linear, RowsOfAGroupDoNotDependOnTheBatch) {
-  const int n = 96, k = 160;
+// Both paths of linear(): a small product (per-sequence GEMMs on every machine) and one past OpenBLAS's
+// small-matrix limit (one batch-wide GEMM where the kernels allow it).
+class LinearInvariance : public Linear, public ::testing::WithParamInterface<std::pair<int, int>> {};
+
+TEST_P(LinearInvariance, RowsOfAGroupDoNotDependOnTheBatch) {
+  const auto [n, k] = GetParam();
   const auto w = random_floats(size_t(n) * k, 5);
   const int seq_len = 11;
   const auto seq = random_floats(size_t(seq_len) * k, 6);
@@ -63,6 +67,8 @@ TEST_F(Linear, RowsOfAGroupDoNotDependOnTheBatch) {
     }
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(SmallAndLarge, LinearInvariance, ::testing::Values(std::pair{96, 160}, std::pair{1024, 1040}));
 
 }  // namespace
 }  // namespace embedserve::ops::cpu

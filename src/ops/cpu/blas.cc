@@ -28,17 +28,33 @@ bool has_avx512_for_skylakex() {
          __builtin_cpu_supports("avx512vl");
 }
 
-bool core_is(const char* name) { return std::strcmp(openblas_get_corename(), name) == 0; }
+// What OpenBLAS's kernels for a core need: 2 for AVX-512 (SkylakeX and later), 1 for AVX2+FMA, else 0.
+int kernel_level(const char* core) {
+  for (const char* c : {"SkylakeX", "Cooperlake", "SapphireRapids"})
+    if (std::strcmp(core, c) == 0) return 2;
+  for (const char* c : {"Haswell", "Zen", "Excavator"})
+    if (std::strcmp(core, c) == 0) return 1;
+  return 0;
+}
+
+int cpu_level() {
+  if (has_avx512_for_skylakex()) return 2;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
+  return 0;
+}
 
 std::once_flag g_kernels_once;
 int g_threads = 1;
 
+// OpenBLAS 0.3.21 picks kernels by CPU model; a model it does not know (Zen 5; virtual machines that hide the
+// model, where it falls back to SSE3 "Prescott" kernels at a quarter of the speed) gets older kernels than the
+// CPU can run. Pick by the instruction sets the CPU reports instead, when that is better.
 void choose_kernels() {
   if (std::getenv("OPENBLAS_CORETYPE") != nullptr) return;  // the user chose
-  const bool avx2_fallback = core_is("Haswell") || core_is("Zen");
-  if (!avx2_fallback || !has_avx512_for_skylakex()) return;
+  const int want = cpu_level();
+  if (want <= kernel_level(openblas_get_corename())) return;
   // Re-run OpenBLAS's kernel selection with the core forced; nothing has called BLAS yet.
-  setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
+  setenv("OPENBLAS_CORETYPE", want == 2 ? "SkylakeX" : "Haswell", 1);
   gotoblas_dynamic_quit();
   gotoblas_dynamic_init();
   unsetenv("OPENBLAS_CORETYPE");
@@ -60,6 +76,11 @@ int blas_threads() { return g_threads; }
 
 const char* blas_core_name() { return openblas_get_corename(); }
 
-bool blas_rows_independent() { return core_is("SkylakeX") || core_is("Cooperlake"); }
+bool blas_rows_independent(int64_t n, int64_t k) {
+  // OpenBLAS's small-matrix kernels (sgemm_small_kernel_permit_skylakex.c: taken while M·N·K ≤ 100³) round
+  // rows differently; with N·K past 100³ every M stays on the blocked path. Cooperlake and SapphireRapids
+  // use the SkylakeX sgemm kernels.
+  return kernel_level(openblas_get_corename()) == 2 && n * k > 100 * 100 * 100;
+}
 
 }  // namespace embedserve::ops::cpu

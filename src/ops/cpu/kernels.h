@@ -36,16 +36,19 @@ void softmax(float* x, int64_t n);
 namespace embedserve::ops::cpu {
 
 // blas.cc: process-wide OpenBLAS/OpenMP set-up, run once before the first GEMM.
-// Sets the thread count of both (0: every core) and, where this OpenBLAS (0.3.21) does not recognise an
-// AVX-512 CPU (Zen 4/5 fall back to its AVX2 "Haswell" kernels), selects its SkylakeX kernels: twice the
-// GEMM speed, and GEMMs whose rows do not depend on the batch (see blas_rows_independent).
+// Sets the thread count of both (0: every core) and, where this OpenBLAS (0.3.21) picked kernels older than
+// the CPU can run (a model it does not know: Zen 5, or a VM hiding the model, gets AVX2 "Haswell" or SSE3
+// "Prescott" kernels), selects SkylakeX (AVX-512) or Haswell (AVX2) kernels by the CPU's instruction sets:
+// 2-4× the GEMM speed, and with SkylakeX GEMMs whose rows do not depend on the batch.
 // OPENBLAS_CORETYPE in the environment is honoured as given.
 void configure_blas(int threads);
 int blas_threads();
 const char* blas_core_name();
-// Whether sgemm gives each row of C bitwise the same value whatever M and the row's place: true for the
-// SkylakeX kernels (checked for M = 1..1600 at every offset, tests/ops/linear_test.cc), false for the
-// Haswell ones, which round a row differently depending on M (up to ~2e-6 relative).
-bool blas_rows_independent();
+// Whether sgemm of an [M, k] × [k, n] product gives each row of C bitwise the same value whatever M and the
+// row's place: true for the AVX-512 (SkylakeX) blocked kernels, i.e. when n·k > 100³ keeps them off the
+// small-matrix path (checked for M = 1..1600 at several offsets; tests/ops/linear_test.cc checks it on
+// every machine); false for the others, e.g. Haswell's, which round a row differently depending on its
+// place in the kernel's tile and on M (up to ~2e-6 relative).
+bool blas_rows_independent(int64_t n, int64_t k);
 
 }  // namespace embedserve::ops::cpu
