@@ -28,12 +28,18 @@ bool is_blank(std::string_view s) {
 
 std::string at(const std::string& name, size_t line) { return name + ":" + std::to_string(line) + ": "; }
 
+// Editors on Windows start UTF-8 files with a byte-order mark; it is not part of the first text.
+std::string_view skip_bom(std::string_view s) {
+  return s.substr(0, 3) == "\xEF\xBB\xBF" ? s.substr(3) : s;
+}
+
 }  // namespace
 
 InputFormat detect_input_format(const std::filesystem::path& path, std::string_view content) {
   const std::string ext = lower_extension(path);
   if (ext == ".jsonl" || ext == ".ndjson" || ext == ".json") return InputFormat::kJsonLines;
   if (ext == ".txt") return InputFormat::kPlainText;
+  content = skip_bom(content);
   size_t pos = 0;
   while (pos < content.size()) {
     size_t end = content.find('\n', pos);
@@ -50,6 +56,7 @@ InputFormat detect_input_format(const std::filesystem::path& path, std::string_v
 
 StatusOr<std::vector<InputText>> parse_input(std::string_view content, InputFormat format, const std::string& name) {
   std::vector<InputText> out;
+  content = skip_bom(content);
   size_t pos = 0, line_no = 0;
   while (pos < content.size()) {
     size_t end = content.find('\n', pos);

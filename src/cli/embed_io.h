@@ -30,7 +30,8 @@ InputFormat detect_input_format(const std::filesystem::path& path, std::string_v
 // lines are skipped, as the format allows. Plain text: every line is one text, an empty line an empty
 // text (it still embeds: the tokenizer appends EOS), a trailing '\r' is dropped (CRLF files), and the
 // newline that ends the file does not start another text. Lines split on '\n' only, so U+2028 inside
-// a text stays there. Errors (bad JSON, no "text", invalid UTF-8) name `name` and the line.
+// a text stays there. A leading UTF-8 byte-order mark is skipped. Errors (bad JSON, no "text", invalid
+// UTF-8) name `name` and the line.
 StatusOr<std::vector<InputText>> parse_input(std::string_view content, InputFormat format, const std::string& name);
 
 // Reads a whole file, or standard input for "-". Errors name the path.

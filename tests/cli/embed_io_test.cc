@@ -55,6 +55,18 @@ TEST(ParseInput, PlainTextEveryLineIsATextIncludingEmptyOnes) {
   EXPECT_TRUE(parse_input("", InputFormat::kPlainText, "in.txt")->empty());
 }
 
+TEST(ParseInput, ALeadingByteOrderMarkIsNotPartOfTheFirstText) {
+  const std::string bom = "\xEF\xBB\xBF";
+  EXPECT_EQ(detect_input_format("-", bom + "{\"text\": \"x\"}\n"), InputFormat::kJsonLines);
+  auto j = parse_input(bom + "{\"text\": \"x\"}\n", InputFormat::kJsonLines, "in");
+  ASSERT_TRUE(j.ok()) << j.status().message();
+  EXPECT_EQ(texts_of(*j), std::vector<std::string>{"x"});
+  auto t = parse_input(bom + "hello\n", InputFormat::kPlainText, "in");
+  EXPECT_EQ(texts_of(*t), std::vector<std::string>{"hello"});
+  auto mid = parse_input("a\n" + bom + "b\n", InputFormat::kPlainText, "in");  // only at the very start
+  EXPECT_EQ(texts_of(*mid), (std::vector<std::string>{"a", bom + "b"}));
+}
+
 TEST(ParseInput, ErrorsNameTheFileAndLine) {
   struct Case {
     const char* content;
