@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -37,6 +38,9 @@ struct HttpServer::Impl {
   tcp::acceptor acceptor{ioc};
   net::signal_set signals{ioc, SIGINT, SIGTERM};
   net::steady_timer retry_timer{ioc};
+  // Keeps run() from returning while answers are still being computed off the io threads: during shutdown
+  // the listener and signal waits are gone, and a session waiting for its answer has no operation pending.
+  net::executor_work_guard<net::io_context::executor_type> work = net::make_work_guard(ioc);
   std::vector<std::thread> threads;
   std::promise<void> stop_promise;
   std::atomic<bool> stop_requested{false};
