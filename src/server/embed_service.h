@@ -57,6 +57,7 @@ class EmbedService {
   std::optional<std::string> resolve_model(const std::optional<std::string>& requested) const;
 
   SchedulerStats queue_stats() const { return scheduler_.stats(); }
+  size_t batch_token_budget() const { return scheduler_.max_batch_tokens(); }
   const EngineInfo& info() const { return info_; }
   const EmbedServiceConfig& config() const { return config_; }
   const TextEncoder& encoder() const { return encoder_; }
