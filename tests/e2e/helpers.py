@@ -80,6 +80,3 @@ def parse_prometheus(text: str) -> tuple[dict[tuple[str, tuple], float], dict[st
         out[key] = value
     return out, types
 
-
-def dumps(obj) -> bytes:
-    return json.dumps(obj).encode()

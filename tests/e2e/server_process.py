@@ -130,7 +130,8 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-                raise RuntimeError(f"embedserve did not exit within {timeout} s of signal {sig}:\n{self.log()}")
+                raise RuntimeError(f"embedserve did not exit within {timeout} s of signal {sig}; log tail:\n"
+                                   f"{self.log()[-3000:]}")
         return self.proc.returncode
 
     def log(self) -> str:
