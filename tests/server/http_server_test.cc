@@ -156,5 +156,30 @@ TEST(HttpServer, ShutdownAnswersInFlightRequestsThenStops) {
   EXPECT_TRUE(ec) << "the listening socket should be closed";
 }
 
+TEST(HttpServer, ShutdownStillWritesAnswersWhenNoSocketOperationIsPending) {
+  // A pipelined request: the first one's disconnect watch sees the second's bytes and stops, so while the
+  // first is computed the connection has no pending operation; after the listener closes, only the
+  // io_context's work guard keeps the io threads alive to write the answer.
+  TestServer s;
+  s.api.engine.close_gate();
+  Client c(s.server->port());
+  const std::string body = R"({"input": "pipelined"})";
+  const std::string one = "POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                          std::to_string(body.size()) + "\r\n\r\n" + body;
+  c.send_raw(one);
+  s.api.engine.wait_for_batches(1);
+  c.send_raw(one);  // arrives while the first is computed: the watch peeks it and stops
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::thread opener([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    s.api.engine.open_gate();
+  });
+  EXPECT_TRUE(s.server->shutdown(std::chrono::seconds(10)));
+  opener.join();
+  auto first = c.read();
+  EXPECT_EQ(first.result_int(), 200);
+  EXPECT_FALSE(first.keep_alive());  // draining: the pipelined second request is never read
+}
+
 }  // namespace
 }  // namespace embedserve
