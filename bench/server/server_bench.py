@@ -47,51 +47,66 @@ def wrk_row(srv, name: str, body: dict, inputs_per_request: int, connections: in
     return row
 
 
-def in_process(binary, model_dir, batch: int) -> str:
-    """Runs `embedserve bench` (the engine without HTTP) on the same model; returns its output, or why not."""
-    cmd = [str(binary), "bench", "--model-path", str(model_dir), "--device", "cpu", "--batch", str(batch)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    if proc.returncode != 0:
-        return f"`{' '.join(cmd[1:])}` failed ({proc.returncode}): {proc.stderr.strip()[:300]}"
-    return proc.stdout.strip()
+def in_process(binary, model_dir, seq_len: int, batch_tokens: int, seconds: int, threads: int) -> dict:
+    """`embedserve bench` on the same model: the engine alone, no HTTP, tokenizer or scheduler."""
+    cmd = [str(binary), "bench", "--model-path", str(model_dir), "--device", "cpu", "--seq-len", str(seq_len),
+           "--batch-tokens", str(batch_tokens), "--seconds", str(seconds), "--threads", str(threads)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=True).stdout
+    for line in out.splitlines():
+        cols = line.split()
+        if cols and cols[0] == str(seq_len):  # seq_len inputs batches seconds tokens/s inputs/s ...
+            row = {"scenario": f"in-process `embedserve bench --seq-len {seq_len} --batch-tokens {batch_tokens}`",
+                   "connections": "-", "req_s": float("nan"), "emb_s": float(cols[5]), "p50_ms": float("nan"),
+                   "p99_ms": float("nan")}
+            print(f"  {row['scenario']:44s}: {row['emb_s']:10.0f} emb/s", flush=True)
+            return row
+    raise RuntimeError(f"no result row in:\n{out}")
+
+
+def id_inputs(n: int, length: int) -> list[list[int]]:
+    """n inputs of `length` token ids each (ordinary vocabulary ids, no tokenizer involved)."""
+    return [[1000 + (7 * i + k) % 50000 for k in range(length)] for i in range(n)]
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", default=None, help="embedserve binary (default $EMBEDSERVE_BIN or build/embedserve)")
     ap.add_argument("--seconds", type=int, default=15, help="duration of each wrk run")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="engine threads, the same for the server and the in-process run (0: all cores; the default "
+                         "1 leaves a core to wrk on a two-core machine)")
     ap.add_argument("--server-args", default="", help="extra flags for embedserve serve, space-separated")
     args = ap.parse_args()
     if args.bin:
         os.environ["EMBEDSERVE_BIN"] = args.bin
     binary = find_binary()
-    extra = args.server_args.split()
+    extra = ["--threads", str(args.threads), *args.server_args.split()]
     work = pathlib.Path(tempfile.mkdtemp(prefix="server-bench-"))
     tiny = make_model(work / "tiny-qwen3-embedding", seed=1)
     wide = make_model(work / "wide-qwen3-embedding", seed=2, **WIDE_MODEL)
     rows = []
+    s = args.seconds
 
-    print(f"tiny model (hidden 32, 2 layers), {args.seconds} s per run", flush=True)
+    print(f"tiny model (hidden 32, 2 layers), {s} s per run", flush=True)
     srv = ServerProcess(binary, tiny, *extra).start()
     try:
         single = {"model": tiny.name, "input": QUERY, "encoding_format": "float"}
         for c in (1, 16, 64):
-            rows.append(wrk_row(srv, "one short query (float)", single, 1, c, args.seconds))
-        for n in (64, 512):
-            body = {"model": tiny.name, "input": batch_texts(n), "encoding_format": "base64"}
-            rows.append(wrk_row(srv, f"{n} short texts per request (base64)", body, n, 16, args.seconds))
+            rows.append(wrk_row(srv, "one short query (float)", single, 1, c, s))
+        body = {"model": tiny.name, "input": id_inputs(128, 32), "encoding_format": "base64"}
+        rows.append(wrk_row(srv, "128 x 32 token ids per request (base64)", body, 128, 4, s))
+        body = {"model": tiny.name, "input": batch_texts(128), "encoding_format": "base64"}
+        rows.append(wrk_row(srv, "128 short texts per request (base64)", body, 128, 4, s))
     finally:
         tiny_rc = srv.stop()
-    print("in-process (embedserve bench) on the same model:", flush=True)
-    inproc = in_process(binary, tiny, 512)
-    print(inproc, flush=True)
+    rows.append(in_process(binary, tiny, 32, 4096, s, args.threads))
 
     print("wide model (hidden 1024, 1 layer): float JSON vs base64", flush=True)
     srv = ServerProcess(binary, wide, *extra).start()
     try:
         for fmt in ("float", "base64"):
-            body = {"model": wide.name, "input": batch_texts(64), "encoding_format": fmt}
-            rows.append(wrk_row(srv, f"wide: 64 texts per request ({fmt})", body, 64, 16, args.seconds))
+            body = {"model": wide.name, "input": id_inputs(256, 4), "encoding_format": fmt}
+            rows.append(wrk_row(srv, f"wide: 256 x 4 token ids per request ({fmt})", body, 256, 4, s))
         sizes = []
         for fmt in ("float", "base64"):
             status, _, raw = srv.request("POST", "/v1/embeddings", {**body, "encoding_format": fmt})
@@ -99,6 +114,7 @@ def main():
             sizes.append(len(raw))
     finally:
         wide_rc = srv.stop()
+    rows.append(in_process(binary, wide, 4, 1024, s, args.threads))
 
     shutil.rmtree(work)
     print("\n## Markdown\n")
@@ -108,9 +124,8 @@ def main():
     print("|---|---:|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['scenario']} | {r['connections']} | {r['req_s']:.0f} | {r['emb_s']:.0f} | "
-              f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} |")
-    print(f"\nWide model response body for 64 vectors: float JSON {sizes[0]} bytes, base64 {sizes[1]} bytes.")
-    print(f"\nIn-process:\n```\n{inproc}\n```")
+              f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} |".replace("nan", "-"))
+    print(f"\nWide model response body for 256 vectors: float JSON {sizes[0]} bytes, base64 {sizes[1]} bytes.")
 
 
 if __name__ == "__main__":
