@@ -3,7 +3,6 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 #include <string>
 
 #include "ops/cpu/kernels.h"
@@ -43,17 +42,20 @@ int cpu_level() {
   return 0;
 }
 
-std::once_flag g_kernels_once;
 int g_threads = 1;
 
-// OpenBLAS 0.3.21 picks kernels by CPU model; a model it does not know (Zen 5; virtual machines that hide the
-// model, where it falls back to SSE3 "Prescott" kernels at a quarter of the speed) gets older kernels than the
-// CPU can run. Pick by the instruction sets the CPU reports instead, when that is better.
-void choose_kernels() {
+// OpenBLAS 0.3.21 picks kernels by CPU model, and a model it does not know gets older kernels than the CPU can
+// run (a virtual machine that hides the model gets SSE3 "Prescott" kernels, 4-5x slower than its AVX-512
+// ones). Pick by the instruction sets the CPU reports instead, when that is better.
+// Runs as a constructor, before main and so before any thread exists: it must set an environment variable
+// (OpenBLAS reads the forced core only from there), and setenv is unsafe once other threads may read the
+// environment. OpenBLAS's own constructor may run before or after this one: gotoblas_dynamic_init does
+// nothing once kernels are chosen, so whichever runs first, the choice made here stands.
+__attribute__((constructor)) void choose_kernels() {
   if (std::getenv("OPENBLAS_CORETYPE") != nullptr) return;  // the user chose
+  gotoblas_dynamic_init();                                  // OpenBLAS's choice, if its constructor has not run
   const int want = cpu_level();
   if (want <= kernel_level(openblas_get_corename())) return;
-  // Re-run OpenBLAS's kernel selection with the core forced; nothing has called BLAS yet.
   setenv("OPENBLAS_CORETYPE", want == 2 ? "SkylakeX" : "Haswell", 1);
   gotoblas_dynamic_quit();
   gotoblas_dynamic_init();
@@ -63,7 +65,6 @@ void choose_kernels() {
 }  // namespace
 
 void configure_blas(int threads) {
-  std::call_once(g_kernels_once, choose_kernels);
   g_threads = threads > 0 ? threads : omp_get_num_procs();
   // We link OpenBLAS's OpenMP build, so its GEMMs and our kernels share libgomp's one thread pool:
   // no second pool spinning against ours, and a GEMM called inside our parallel regions (attention)

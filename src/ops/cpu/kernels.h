@@ -35,12 +35,11 @@ void softmax(float* x, int64_t n);
 
 namespace embedserve::ops::cpu {
 
-// blas.cc: process-wide OpenBLAS/OpenMP set-up, run once before the first GEMM.
-// Sets the thread count of both (0: every core) and, where this OpenBLAS (0.3.21) picked kernels older than
-// the CPU can run (a model it does not know: Zen 5, or a VM hiding the model, gets AVX2 "Haswell" or SSE3
-// "Prescott" kernels), selects SkylakeX (AVX-512) or Haswell (AVX2) kernels by the CPU's instruction sets:
-// 2-4× the GEMM speed, and with SkylakeX GEMMs whose rows do not depend on the batch.
-// OPENBLAS_CORETYPE in the environment is honoured as given.
+// blas.cc: process-wide OpenBLAS/OpenMP set-up. At start-up (a constructor, before any thread), where this
+// OpenBLAS (0.3.21) picked kernels older than the CPU can run (a VM hiding the CPU model gets SSE3 "Prescott"
+// ones), selects SkylakeX (AVX-512) or Haswell (AVX2) kernels by the CPU's instruction sets: 2-5x the GEMM
+// speed, and with SkylakeX GEMMs whose rows do not depend on the batch. OPENBLAS_CORETYPE in the
+// environment is honoured as given. configure_blas sets the thread count of both (0: every core).
 void configure_blas(int threads);
 int blas_threads();
 const char* blas_core_name();
