@@ -47,8 +47,9 @@ Respond Router::wrap(std::string route, Respond respond) {
     if (answered->exchange(true)) return;  // exactly once, even if a handler's error path runs after it answered
     r.route = route;
     metrics_.count_request(route, r.status);
-    respond(std::move(r));
+    // Before respond(): once the answer is handed over, the caller may tear the router down.
     in_flight_.fetch_sub(1, std::memory_order_acq_rel);
+    respond(std::move(r));
   };
 }
 

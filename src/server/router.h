@@ -29,7 +29,8 @@ class Router {
   // An error found by the HTTP layer before routing (413 body too large, 431, malformed HTTP).
   void reject(int status, std::string message, Respond respond);
 
-  // Requests handed to handle()/reject() and not yet answered.
+  // Requests handed to handle()/reject() whose answer has not been handed back yet (a gauge for /metrics;
+  // HttpServer counts its own unwritten answers for shutdown).
   size_t in_flight() const { return in_flight_.load(std::memory_order_acquire); }
   Metrics& metrics() { return metrics_; }
 
