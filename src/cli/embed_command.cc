@@ -55,11 +55,6 @@ Flags make_flags() {
       });
 }
 
-int fail(const Status& st) {
-  std::fprintf(stderr, "embedserve embed: %s\n", st.message().c_str());
-  return 1;
-}
-
 // The text prefix from --prompt-name / --instruction, or the model's default prompt.
 StatusOr<std::string> choose_prefix(const Flags& flags, const SentenceTransformersConfig& st) {
   auto name = flags.get("prompt-name");
@@ -174,22 +169,22 @@ int run(const Flags& flags) {
   auto input = flags.get("input");
   auto output = flags.get("output");
   if (!model_path || !input || !output)
-    return fail(invalid_argument("--model-path, --input and --output are required (see 'embedserve embed --help')"));
+    return flags.fail(invalid_argument("--model-path, --input and --output are required (see 'embedserve embed --help')"));
   const std::string device = flags.get_or("device", "auto");
-  if (Status st = check_device(device); !st.ok()) return fail(st);
+  if (Status st = check_device(device); !st.ok()) return flags.fail(st);
   auto batch_tokens = flags.get_int("batch-tokens", 16384, 1, 1 << 24);
-  if (!batch_tokens.ok()) return fail(batch_tokens.status());
+  if (!batch_tokens.ok()) return flags.fail(batch_tokens.status());
   auto threads = flags.get_int("threads", 0, 0, 4096);
-  if (!threads.ok()) return fail(threads.status());
+  if (!threads.ok()) return flags.fail(threads.status());
   auto out_format = output_format_for(*output);
-  if (!out_format.ok()) return fail(out_format.status());
+  if (!out_format.ok()) return flags.fail(out_format.status());
 
   // Inputs first: a typo in --input should not wait for a model download.
   auto content = read_input_file(*input);
-  if (!content.ok()) return fail(content.status());
+  if (!content.ok()) return flags.fail(content.status());
   const std::string input_name = *input == "-" ? "<stdin>" : *input;
   auto texts = parse_input(*content, detect_input_format(*input, *content), input_name);
-  if (!texts.ok()) return fail(texts.status());
+  if (!texts.ok()) return flags.fail(texts.status());
   content->clear();
   content->shrink_to_fit();
 
@@ -212,24 +207,24 @@ int run(const Flags& flags) {
   auto model_dir = resolve_model_path(*model_path, source);
   if (download_bar) download_bar->finish();
   download_bar.reset();
-  if (!model_dir.ok()) return fail(model_dir.status());
+  if (!model_dir.ok()) return flags.fail(model_dir.status());
   auto config = load_model_config(*model_dir / "config.json");
-  if (!config.ok()) return fail(config.status());
+  if (!config.ok()) return flags.fail(config.status());
   auto st_config = load_sentence_transformers_config(*model_dir);
-  if (!st_config.ok()) return fail(st_config.status());
+  if (!st_config.ok()) return flags.fail(st_config.status());
   auto prefix = choose_prefix(flags, *st_config);
-  if (!prefix.ok()) return fail(prefix.status());
+  if (!prefix.ok()) return flags.fail(prefix.status());
   auto dims = flags.get_int("dimensions", config->hidden_size, 1, config->hidden_size);
   if (!dims.ok())
-    return fail(invalid_argument(dims.status().message() + " (the model's hidden size is " +
+    return flags.fail(invalid_argument(dims.status().message() + " (the model's hidden size is " +
                                  std::to_string(config->hidden_size) + ")"));
   auto max_length = flags.get_int("max-length", 0, 1, config->max_position_embeddings);
-  if (!max_length.ok()) return fail(max_length.status());
+  if (!max_length.ok()) return flags.fail(max_length.status());
 
   auto tokenizer = Tokenizer::load(*model_dir);
-  if (!tokenizer.ok()) return fail(tokenizer.status());
+  if (!tokenizer.ok()) return flags.fail(tokenizer.status());
   auto job = tokenize_all(*texts, *prefix, **tokenizer, *config, static_cast<size_t>(*max_length), input_name);
-  if (!job.ok()) return fail(job.status());
+  if (!job.ok()) return flags.fail(job.status());
   texts->clear();
 
   EngineOptions eopts;
@@ -239,14 +234,14 @@ int run(const Flags& flags) {
   eopts.threads = static_cast<int>(*threads);
   eopts.max_batch_tokens = std::max(static_cast<size_t>(*batch_tokens), job->longest);
   auto engine = create_engine(eopts);
-  if (!engine.ok()) return fail(engine.status());
+  if (!engine.ok()) return flags.fail(engine.status());
 
   auto writer = EmbeddingWriter::open(*output, *out_format, job->ids.size(), static_cast<size_t>(*dims));
-  if (!writer.ok()) return fail(writer.status());
+  if (!writer.ok()) return flags.fail(writer.status());
   const auto start = std::chrono::steady_clock::now();
   Status st = embed_all(**engine, *job, static_cast<size_t>(*batch_tokens), static_cast<size_t>(*dims), **writer);
   if (st.ok()) st = (*writer)->finish();
-  if (!st.ok()) return fail(st);
+  if (!st.ok()) return flags.fail(st);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::fprintf(stderr, "embedserve embed: %zu %s, %zu tokens in %.2f s (%.0f tokens/s) on %s -> %s\n",
                job->ids.size(), job->ids.size() == 1 ? "text" : "texts", job->tokens, secs, secs > 0 ? job->tokens / secs : 0.0,
@@ -258,11 +253,7 @@ int run(const Flags& flags) {
 
 int run_embed(int argc, char** argv) {
   Flags flags = make_flags();
-  if (Status st = flags.parse(argc, argv); !st.ok()) return fail(st);
-  if (flags.help_requested()) {
-    std::printf("%s", flags.help_text().c_str());
-    return 0;
-  }
+  if (auto done = flags.parse_or_exit(argc, argv)) return *done;
   return run(flags);
 }
 

@@ -2,6 +2,7 @@
 #include "cli/flags.h"
 
 #include <charconv>
+#include <cstdio>
 #include <cstdlib>
 #include <sstream>
 
@@ -46,6 +47,20 @@ Status Flags::parse(int argc, char** argv) {
     while (spec->multi && i + 1 < argc && std::string(argv[i + 1]).rfind("--", 0) != 0) slot.push_back(argv[++i]);
   }
   return Status();
+}
+
+std::optional<int> Flags::parse_or_exit(int argc, char** argv) {
+  if (Status st = parse(argc, argv); !st.ok()) return fail(st, 2);
+  if (help_) {
+    std::fputs(help_text().c_str(), stdout);
+    return 0;
+  }
+  return std::nullopt;
+}
+
+int Flags::fail(const Status& status, int exit_code) const {
+  std::fprintf(stderr, "embedserve %s: %s\n", command_.c_str(), status.message().c_str());
+  return exit_code;
 }
 
 std::optional<std::string> Flags::get(const std::string& name) const {

@@ -28,6 +28,12 @@ class Flags {
   Status parse(int argc, char** argv);
 
   bool help_requested() const { return help_; }
+  // Parses argv and says whether the command should stop here: --help printed (exit 0), or a flag error
+  // printed as one line (exit 2). nullopt: go on.
+  std::optional<int> parse_or_exit(int argc, char** argv);
+  // Prints "embedserve <command>: <message>" on stderr, the one-line error every subcommand gives; returns
+  // exit_code so a command can `return flags.fail(st);`.
+  int fail(const Status& status, int exit_code = 1) const;
   std::string help_text() const;
 
   bool has(const std::string& name) const { return values_.count(name) > 0; }

@@ -76,11 +76,6 @@ Flags make_flags() {
       });
 }
 
-int fail(const Status& st) {
-  std::fprintf(stderr, "embedserve serve: %s\n", st.message().c_str());
-  return 1;
-}
-
 void notice(const std::string& line) { std::fprintf(stderr, "embedserve serve: %s\n", line.c_str()); }
 
 // Adapts embedserve::Tokenizer to the server's one-call TextEncoder interface.
@@ -247,7 +242,7 @@ StatusOr<LoadedModel> load_model(const Flags& flags, const Settings& s, WorkerPo
 
 int run(const Flags& flags) {
   auto settings = read_settings(flags);
-  if (!settings.ok()) return fail(settings.status());
+  if (!settings.ok()) return flags.fail(settings.status());
   const Settings& s = *settings;
   const auto t0 = std::chrono::steady_clock::now();
 
@@ -256,13 +251,13 @@ int run(const Flags& flags) {
   Router router(s.server, metrics, *pool);
   HttpServer server(s.http, router);
   // Listen first: /health answers 503 while the model loads, so orchestrators see the process is alive.
-  if (Status st = server.start(); !st.ok()) return fail(st);
+  if (Status st = server.start(); !st.ok()) return flags.fail(st);
   notice("listening on http://" + s.http.host + ":" + std::to_string(server.port()) + "; loading " + s.model_path);
 
   auto model = load_model(flags, s, *pool, metrics);
   if (!model.ok()) {
     server.shutdown(std::chrono::milliseconds(0));
-    return fail(model.status());
+    return flags.fail(model.status());
   }
   const EngineInfo& info = model->engine->info();
   router.set_ready(model->service.get());
@@ -291,11 +286,7 @@ int run(const Flags& flags) {
 
 int run_serve(int argc, char** argv) {
   Flags flags = make_flags();
-  if (Status st = flags.parse(argc, argv); !st.ok()) return fail(st);
-  if (flags.help_requested()) {
-    std::printf("%s", flags.help_text().c_str());
-    return 0;
-  }
+  if (auto done = flags.parse_or_exit(argc, argv)) return *done;
   return run(flags);
 }
 

@@ -35,14 +35,7 @@ int run_tokenize(int argc, char** argv) {
                   {"no-special", "", "do not run the post-processor (no <|endoftext|> appended)", ""},
                   {"max-length", "N", "truncate to at most N ids, the appended special tokens included", ""},
               });
-  if (Status st = flags.parse(argc, argv); !st.ok()) {
-    std::fprintf(stderr, "embedserve tokenize: %s\n", st.message().c_str());
-    return 2;
-  }
-  if (flags.help_requested()) {
-    std::fputs(flags.help_text().c_str(), stdout);
-    return 0;
-  }
+  if (auto done = flags.parse_or_exit(argc, argv)) return *done;
   const auto path = flags.get("tokenizer");
   if (!path) {
     std::fprintf(stderr, "embedserve tokenize: --tokenizer PATH is required (see --help)\n");
