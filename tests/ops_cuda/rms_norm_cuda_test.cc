@@ -79,6 +79,40 @@ TEST(RmsNormCudaTest, MatchesReferenceAtOddAndRealShapes) {
   check_shape(4, 4096, 7);     // 8B hidden
 }
 
+// The f32 variant (the parity mode): transformers' float32 Qwen3RMSNorm has no roundings to copy, so the
+// only difference is rsqrtf against 1/sqrt (≤ 2 ulps) and the order of the f32 sum of squares.
+TEST(RmsNormCudaTest, F32MatchesReference) {
+  EMBEDSERVE_REQUIRE_GPU();
+  for (auto [rows, cols] : {std::pair<int64_t, int64_t>{3, 7}, {17, 128}, {9, 2560}}) {
+    std::mt19937 rng(static_cast<uint32_t>(cols));
+    std::normal_distribution<float> dist(0.0f, 2.0f);
+    std::vector<float> x(rows * cols), w(cols), got(rows * cols);
+    for (auto& v : x) v = dist(rng);
+    for (auto& v : w) v = 1.0f + 0.1f * dist(rng);
+    float *dx = nullptr, *dw = nullptr, *dout = nullptr;
+    ASSERT_EQ(cudaMalloc(&dx, x.size() * 4), cudaSuccess);
+    ASSERT_EQ(cudaMalloc(&dw, w.size() * 4), cudaSuccess);
+    ASSERT_EQ(cudaMalloc(&dout, x.size() * 4), cudaSuccess);
+    ASSERT_EQ(cudaMemcpy(dx, x.data(), x.size() * 4, cudaMemcpyHostToDevice), cudaSuccess);
+    ASSERT_EQ(cudaMemcpy(dw, w.data(), w.size() * 4, cudaMemcpyHostToDevice), cudaSuccess);
+    ASSERT_EQ(cudaMemset(dout, 0xFF, x.size() * 4), cudaSuccess);  // NaN poison
+    ASSERT_TRUE(rms_norm_f32(dx, dw, dout, rows, cols, 1e-6f, nullptr).ok());
+    ASSERT_EQ(cudaMemcpy(got.data(), dout, got.size() * 4, cudaMemcpyDeviceToHost), cudaSuccess);
+    cudaFree(dx);
+    cudaFree(dw);
+    cudaFree(dout);
+    for (int64_t r = 0; r < rows; ++r) {
+      double ss = 0;
+      for (int64_t c = 0; c < cols; ++c) ss += double(x[r * cols + c]) * x[r * cols + c];
+      const double inv = 1.0 / std::sqrt(ss / cols + 1e-6);
+      for (int64_t c = 0; c < cols; ++c) {
+        const double want = w[c] * (x[r * cols + c] * inv);
+        ASSERT_NEAR(got[r * cols + c], want, 8.0 / (1 << 23) * std::abs(want) + 1e-30) << r << "," << c;
+      }
+    }
+  }
+}
+
 TEST(RmsNormCudaTest, RejectsBadShapes) {
   EXPECT_FALSE(rms_norm_bf16(nullptr, nullptr, nullptr, 4, 0, 1e-6f, nullptr).ok());
   EXPECT_FALSE(rms_norm_bf16(nullptr, nullptr, nullptr, -1, 8, 1e-6f, nullptr).ok());

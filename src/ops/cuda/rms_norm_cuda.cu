@@ -4,6 +4,7 @@
 #include <string>
 
 #include "ops/cuda/cuda_check.h"
+#include "ops/cuda/cuda_dtype.h"
 
 namespace embedserve::cuda {
 namespace {
@@ -25,20 +26,21 @@ __device__ float block_sum(float v) {
   return total;
 }
 
-// Scalar path: any number of columns.
-__global__ void rms_norm_scalar(const __nv_bfloat16* __restrict__ x, const __nv_bfloat16* __restrict__ w,
-                                __nv_bfloat16* out, int64_t cols, float eps) {
-  const __nv_bfloat16* row = x + blockIdx.x * cols;
-  __nv_bfloat16* orow = out + blockIdx.x * cols;
+// Scalar path: any number of columns, any element type (f32 rows take it always: f32 is already the
+// rounding of the reference, and a row of 4-byte loads is coalesced without packing).
+template <typename T>
+__global__ void rms_norm_scalar(const T* __restrict__ x, const T* __restrict__ w, T* out, int64_t cols, float eps) {
+  const T* row = x + blockIdx.x * cols;
+  T* orow = out + blockIdx.x * cols;
   float ss = 0.0f;
   for (int64_t c = threadIdx.x; c < cols; c += kThreads) {
-    const float v = __bfloat162float(row[c]);
+    const float v = to_f32(row[c]);
     ss += v * v;
   }
   const float r = rsqrtf(block_sum(ss) / static_cast<float>(cols) + eps);
   for (int64_t c = threadIdx.x; c < cols; c += kThreads) {
-    const __nv_bfloat16 normed = __float2bfloat16(__bfloat162float(row[c]) * r);
-    orow[c] = __float2bfloat16(__bfloat162float(w[c]) * __bfloat162float(normed));
+    const float normed = round_to<T>(to_f32(row[c]) * r);
+    orow[c] = from_f32<T>(to_f32(w[c]) * normed);
   }
 }
 
@@ -90,6 +92,16 @@ Status rms_norm_bf16(const __nv_bfloat16* x, const __nv_bfloat16* weight, __nv_b
   else
     rms_norm_scalar<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(x, weight, out, cols, eps);
   return cuda_status(cudaGetLastError(), "rms_norm_bf16 launch");
+}
+
+Status rms_norm_f32(const float* x, const float* weight, float* out, int64_t rows, int64_t cols, float eps,
+                    cudaStream_t stream) {
+  if (rows < 0 || cols <= 0) return invalid_argument("rms_norm_f32: bad shape [" + std::to_string(rows) + ", " +
+                                                      std::to_string(cols) + "]");
+  if (rows == 0) return Status();
+  if (rows > 0x7fffffff) return out_of_range("rms_norm_f32: more rows than one grid can hold");
+  rms_norm_scalar<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(x, weight, out, cols, eps);
+  return cuda_status(cudaGetLastError(), "rms_norm_f32 launch");
 }
 
 }  // namespace embedserve::cuda

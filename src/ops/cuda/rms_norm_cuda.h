@@ -17,4 +17,18 @@ namespace embedserve::cuda {
 Status rms_norm_bf16(const __nv_bfloat16* x, const __nv_bfloat16* weight, __nv_bfloat16* out, int64_t rows,
                      int64_t cols, float eps, cudaStream_t stream);
 
+// The same in f32 (the parity mode): out = weight * (x * rsqrt(mean(x²) + eps)), f32 throughout.
+Status rms_norm_f32(const float* x, const float* weight, float* out, int64_t rows, int64_t cols, float eps,
+                    cudaStream_t stream);
+
+// One name for both, so templated callers pick by element type.
+inline Status rms_norm(const __nv_bfloat16* x, const __nv_bfloat16* w, __nv_bfloat16* out, int64_t rows,
+                       int64_t cols, float eps, cudaStream_t stream) {
+  return rms_norm_bf16(x, w, out, rows, cols, eps, stream);
+}
+inline Status rms_norm(const float* x, const float* w, float* out, int64_t rows, int64_t cols, float eps,
+                       cudaStream_t stream) {
+  return rms_norm_f32(x, w, out, rows, cols, eps, stream);
+}
+
 }  // namespace embedserve::cuda

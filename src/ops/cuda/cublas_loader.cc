@@ -1,0 +1,88 @@
+// load_cublas: dlopen of libcublas.so.13 and its companion libcublasLt, resolved into a function table.
+#include "ops/cuda/cublas_loader.h"
+
+#include <dlfcn.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
+#include <vector>
+
+namespace embedserve::cuda {
+namespace {
+
+constexpr const char* kCublas = "libcublas.so.13";
+constexpr const char* kCublasLt = "libcublasLt.so.13";
+
+// Tries `dir/name` (or plain `name` for the loader's own search when dir is empty); RTLD_GLOBAL so that
+// libcublas finds the libcublasLt we loaded by its soname.
+void* open_in(const std::string& dir, const char* name, std::string* tried, std::string* used) {
+  const std::string path = dir.empty() ? std::string(name) : (std::filesystem::path(dir) / name).string();
+  void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL);
+  if (!h) {
+    const char* err = dlerror();
+    *tried += "\n  " + path + ": " + (err ? err : "not found");
+  } else if (used) {
+    *used = path;
+  }
+  return h;
+}
+
+StatusOr<CublasApi> load_once() {
+  std::vector<std::string> dirs;
+  if (const char* env = std::getenv("EMBEDSERVE_CUBLAS_PATH"); env && *env) {
+    std::filesystem::path p(env);
+    dirs.push_back(std::filesystem::is_directory(p) ? p.string() : p.parent_path().string());
+  } else {
+    dirs = {"", "/usr/local/cuda/lib64"};
+  }
+  std::string tried, used;
+  void* lib = nullptr;
+  for (const auto& d : dirs) {
+    open_in(d, kCublasLt, &tried, nullptr);  // best effort: libcublas names it as a dependency
+    lib = open_in(d, kCublas, &tried, &used);
+    if (lib) break;
+  }
+  if (!lib)
+    return not_found(std::string("the CUDA backend needs cuBLAS (") + kCublas +
+                     ") and could not load it; install the CUDA 13 toolkit's libcublas or pip's nvidia-cublas, "
+                     "or set EMBEDSERVE_CUBLAS_PATH to the library or its folder. Tried:" + tried);
+  CublasApi api;
+  api.path = used;
+  struct Entry {
+    void** slot;
+    const char* name;
+  };
+  const Entry entries[] = {
+      {reinterpret_cast<void**>(&api.create), "cublasCreate_v2"},
+      {reinterpret_cast<void**>(&api.destroy), "cublasDestroy_v2"},
+      {reinterpret_cast<void**>(&api.set_stream), "cublasSetStream_v2"},
+      {reinterpret_cast<void**>(&api.set_math_mode), "cublasSetMathMode"},
+      {reinterpret_cast<void**>(&api.set_workspace), "cublasSetWorkspace_v2"},
+      {reinterpret_cast<void**>(&api.gemm_ex), "cublasGemmEx"},
+      {reinterpret_cast<void**>(&api.status_string), "cublasGetStatusString"},
+  };
+  for (const Entry& e : entries) {
+    *e.slot = dlsym(lib, e.name);
+    if (!*e.slot) return not_found(used + " has no symbol " + e.name + ": is it cuBLAS 13?");
+  }
+  return api;
+}
+
+}  // namespace
+
+StatusOr<const CublasApi*> load_cublas() {
+  // Loaded once: dlopen handles are process-wide anyway, and the table never changes after.
+  static std::once_flag once;
+  static StatusOr<CublasApi>* result = nullptr;
+  std::call_once(once, [] { result = new StatusOr<CublasApi>(load_once()); });
+  if (!result->ok()) return result->status();
+  return &**result;
+}
+
+Status cublas_status(const CublasApi& api, cublasStatus_t st, const char* what) {
+  if (st == CUBLAS_STATUS_SUCCESS) return Status();
+  return internal_error(std::string(what) + ": " + (api.status_string ? api.status_string(st) : "cuBLAS error"));
+}
+
+}  // namespace embedserve::cuda

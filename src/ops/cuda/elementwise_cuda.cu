@@ -1,0 +1,82 @@
+// silu_mul, add, gather_rows: grid-stride loops, f32 arithmetic, rounded to T where PyTorch's op ends.
+#include "ops/cuda/elementwise_cuda.h"
+
+#include <cuda_bf16.h>
+
+#include <algorithm>
+#include <string>
+
+#include "ops/cuda/cuda_check.h"
+#include "ops/cuda/cuda_dtype.h"
+
+namespace embedserve::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+unsigned blocks_for(int64_t total) {
+  return static_cast<unsigned>(std::min<int64_t>((total + kThreads - 1) / kThreads, 65536));
+}
+
+template <typename T>
+__global__ void silu_mul_kernel(const T* __restrict__ gate, const T* __restrict__ up, int64_t in_stride,
+                                T* __restrict__ out, int64_t d, int64_t total) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < total; i += int64_t{gridDim.x} * blockDim.x) {
+    const int64_t r = i / d, c = i % d;
+    const float g = to_f32(gate[r * in_stride + c]);
+    // expf, not __expf: the parity mode must stay within float32 rounding of torch's silu.
+    const float act = round_to<T>(g / (1.0f + expf(-g)));
+    out[i] = from_f32<T>(act * to_f32(up[r * in_stride + c]));
+  }
+}
+
+template <typename T>
+__global__ void add_kernel(T* __restrict__ x, const T* __restrict__ y, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x)
+    x[i] = from_f32<T>(to_f32(x[i]) + to_f32(y[i]));
+}
+
+template <typename T>
+__global__ void gather_kernel(const T* __restrict__ x, int64_t dim, const int32_t* __restrict__ rows, int64_t total,
+                              T* __restrict__ out) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < total; i += int64_t{gridDim.x} * blockDim.x) {
+    const int64_t r = i / dim, c = i % dim;
+    out[i] = x[int64_t{rows[r]} * dim + c];
+  }
+}
+
+}  // namespace
+
+template <typename T>
+Status silu_mul(const T* gate, const T* up, int64_t in_stride, T* out, int64_t n, int64_t d, cudaStream_t stream) {
+  if (n < 0 || d <= 0 || in_stride < d) return invalid_argument("silu_mul: bad shape");
+  if (n == 0) return Status();
+  silu_mul_kernel<<<blocks_for(n * d), kThreads, 0, stream>>>(gate, up, in_stride, out, d, n * d);
+  return cuda_status(cudaGetLastError(), "silu_mul launch");
+}
+
+template <typename T>
+Status add(T* x, const T* y, int64_t n, cudaStream_t stream) {
+  if (n < 0) return invalid_argument("add: negative length");
+  if (n == 0) return Status();
+  add_kernel<<<blocks_for(n), kThreads, 0, stream>>>(x, y, n);
+  return cuda_status(cudaGetLastError(), "add launch");
+}
+
+template <typename T>
+Status gather_rows(const T* x, int64_t dim, const int32_t* rows, int64_t n_rows, T* out, cudaStream_t stream) {
+  if (n_rows < 0 || dim <= 0) return invalid_argument("gather_rows: bad shape");
+  if (n_rows == 0) return Status();
+  gather_kernel<<<blocks_for(n_rows * dim), kThreads, 0, stream>>>(x, dim, rows, n_rows * dim, out);
+  return cuda_status(cudaGetLastError(), "gather_rows launch");
+}
+
+#define EMBEDSERVE_INSTANTIATE(T)                                                                       \
+  template Status silu_mul<T>(const T*, const T*, int64_t, T*, int64_t, int64_t, cudaStream_t);        \
+  template Status add<T>(T*, const T*, int64_t, cudaStream_t);                                         \
+  template Status gather_rows<T>(const T*, int64_t, const int32_t*, int64_t, T*, cudaStream_t);
+EMBEDSERVE_INSTANTIATE(float)
+EMBEDSERVE_INSTANTIATE(__nv_bfloat16)
+#undef EMBEDSERVE_INSTANTIATE
+
+}  // namespace embedserve::cuda
