@@ -90,6 +90,7 @@ int run_bench(int argc, char** argv) {
               {
                   {"model-path", "PATH", "model directory or hub id (required)", ""},
                   {"device", "DEVICE", "cpu, cuda, or auto", "auto"},
+                  {"dtype", "DTYPE", "compute precision: auto (CPU f32, CUDA bf16), f32, or bf16 (CUDA only)", "auto"},
                   {"threads", "N", "CPU threads (0: all cores)", "0"},
                   {"seq-len", "N,N", "input lengths in tokens, comma-separated", "32,512"},
                   {"batch-tokens", "N", "tokens per batch (batch = N / length inputs, at least one)", "4096"},
@@ -131,6 +132,7 @@ int run_bench(int argc, char** argv) {
   options.model_dir = *model_dir;
   options.model_id = *model_path;
   options.device = flags.get_or("device", "auto");
+  options.dtype = flags.get_or("dtype", "auto");
   options.threads = static_cast<int>(*threads);
   options.max_batch_tokens = static_cast<size_t>(*batch_tokens);
   for (int len : *lengths) options.max_batch_tokens = std::max(options.max_batch_tokens, static_cast<size_t>(len));
@@ -147,7 +149,7 @@ int run_bench(int argc, char** argv) {
                     ? ""
                     : " (one GEMM per input: these kernels round rows by batch)");
   else
-    std::printf("device %s\n", device_name(info.device));
+    std::printf("device %s, dtype %s\n", device_name(info.device), options.dtype.c_str());
   // tokens/cpu-s: tokens per second of CPU time used, which other processes on a shared machine disturb
   // less than wall-clock throughput (they still share caches and memory bandwidth).
   std::printf("%8s %8s %8s %10s %12s %10s %10s %14s\n", "seq_len", "inputs", "batches", "seconds", "tokens/s",

@@ -17,9 +17,13 @@ struct EngineOptions {
   std::string device = "auto";       // "auto" | "cpu" | "cuda"
   int threads = 0;                   // 0: all cores
   size_t max_batch_tokens = 16384;   // the largest batch the engine accepts (workspace sized for it)
+  // Compute precision: "auto" | "f32" | "bf16". The CPU computes in f32 only; CUDA's "auto" is bf16 (speed),
+  // "f32" its parity mode (SGEMM, TF32 off).
+  std::string dtype = "auto";
 };
 
-// "auto" picks CUDA when a CUDA backend is built and a GPU is present, else the CPU.
+// "auto" picks CUDA when a CUDA backend is built and a GPU is visible, else the CPU; "cuda" without a
+// CUDA build or without a GPU is an error saying which.
 // Errors name the file or the option at fault.
 StatusOr<std::unique_ptr<Engine>> create_engine(const EngineOptions& options);
 

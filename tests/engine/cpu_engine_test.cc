@@ -7,6 +7,9 @@
 #include <random>
 
 #include "engine/engine_factory.h"
+#if defined(EMBEDSERVE_HAVE_CUDA)
+#include "ops/cuda/cuda_device.h"
+#endif
 #include "reference_qwen3.h"
 #include "test_files.h"
 #include "tiny_qwen3.h"
@@ -55,14 +58,34 @@ double cosine(std::span<const float> a, std::span<const double> b) {
   return d / std::sqrt(na * nb);
 }
 
-TEST(CreateEngine, CudaIsAClearErrorInThisBuild) {
+// "cuda" where it cannot run is a clear error pointing at --device cpu: without a GPU in a CUDA build
+// (CI compiles CUDA but has no GPU), or in a build without CUDA.
+TEST(CreateEngine, CudaWithoutAGpuOrCudaBuildIsAClearError) {
   EngineOptions options;
   options.model_dir = "/nonexistent";
   options.device = "cuda";
+#if defined(EMBEDSERVE_HAVE_CUDA)
+  auto devices = cuda::list_devices();
+  if (devices.ok() && !devices->empty()) GTEST_SKIP() << "a GPU is visible: the CUDA engine itself is tested by the parity suite";
+  const ErrorCode expected = ErrorCode::kUnavailable;
+#else
+  const ErrorCode expected = ErrorCode::kUnimplemented;
+#endif
   auto engine = create_engine(options);
   ASSERT_FALSE(engine.ok());
-  EXPECT_EQ(engine.status().code(), ErrorCode::kUnimplemented);
+  EXPECT_EQ(engine.status().code(), expected) << engine.status().to_string();
   EXPECT_NE(engine.status().message().find("--device cpu"), std::string::npos);
+}
+
+TEST(CreateEngine, TheCpuComputesInF32Only) {
+  EngineOptions options;
+  options.model_dir = "/nonexistent";
+  options.device = "cpu";
+  options.dtype = "bf16";
+  auto engine = create_engine(options);
+  ASSERT_FALSE(engine.ok());
+  EXPECT_EQ(engine.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(engine.status().message().find("f32"), std::string::npos);
 }
 
 TEST(CreateEngine, UnknownDeviceAndMissingModelAreErrors) {

@@ -44,6 +44,22 @@ std::string device() {
   return d && *d ? d : "cpu";
 }
 
+// The compute precision under test (EngineOptions::dtype): f32 unless EMBEDSERVE_PARITY_DTYPE=bf16 picks the
+// CUDA backend's speed mode.
+std::string dtype() {
+  const char* d = std::getenv("EMBEDSERVE_PARITY_DTYPE");
+  return d && *d ? d : (device() == "cpu" ? "auto" : "f32");
+}
+bool bf16() { return dtype() == "bf16"; }
+
+// bf16 mode: every op's result is rounded to bf16 (unit roundoff 2^-8), about 1.1e-3 relative rms per rounding,
+// and a forward pass rounds a few dozen times per layer, so vectors land ~1e-2 apart from the f32 reference at
+// most: cosine ≥ 0.999 (measured on the H100: see docs/PERFORMANCE.md). Anything lower is a semantic error.
+constexpr double kMinCosineBf16 = 0.999;
+// bf16 batch invariance: cuBLAS may pick another algorithm for another row count, which moves a bf16 rounding
+// here and there; a vector must still agree with itself to cosine 0.99999 (a leak between sequences gives < 0.99).
+constexpr double kBatchInvarianceCosineBf16 = 0.99999;
+
 nlohmann::json read_json(const fs::path& p) {
   std::ifstream f(p);
   std::stringstream ss;
@@ -97,6 +113,7 @@ Preset& load(const std::string& name) {
   opts.model_dir = dir;
   opts.model_id = name;
   opts.device = device();
+  opts.dtype = dtype();
   opts.threads = 2;
   opts.max_batch_tokens = 16384;
   auto engine = create_engine(opts);
@@ -162,9 +179,9 @@ TEST_P(ModelParity, EveryVectorMatchesTransformers) {
       ASSERT_EQ(want.size(), hidden);
       std::span<const float> got(out->data() + k * hidden, hidden);
       const double c = cosine(got, want);
-      EXPECT_GE(c, kMinCosine) << GetParam() << " text " << i << " (" << seqs[k].size() << " tokens)";
+      EXPECT_GE(c, bf16() ? kMinCosineBf16 : kMinCosine) << GetParam() << " text " << i << " (" << seqs[k].size() << " tokens)";
       if (!normalized) {  // unnormalised pooling: the length must match too
-        EXPECT_NEAR(norm(got) / norm(want), 1.0, 1e-4) << GetParam() << " text " << i;
+        EXPECT_NEAR(norm(got) / norm(want), 1.0, bf16() ? 1e-2 : 1e-4) << GetParam() << " text " << i;
       }
       if (c < worst) {
         worst = c;
@@ -172,8 +189,8 @@ TEST_P(ModelParity, EveryVectorMatchesTransformers) {
       }
     }
   }
-  std::printf("%s on %s: %zu vectors, min cosine %.12f (text %zu)\n", GetParam().c_str(), device().c_str(),
-              order.size(), worst, worst_index);
+  std::printf("%s on %s (%s): %zu vectors, min cosine %.12f (text %zu)\n", GetParam().c_str(), device().c_str(),
+              dtype().c_str(), order.size(), worst, worst_index);
   RecordProperty("min_cosine", std::to_string(worst));
 }
 
@@ -190,17 +207,25 @@ TEST_P(ModelParity, AVectorDoesNotDependOnItsBatch) {
   for (size_t i : picks) seqs.push_back(fixture_ids(i));
   auto mixed = embed(*p.engine, seqs);
   ASSERT_TRUE(mixed.ok()) << mixed.status().to_string();
-  double worst = 0;
+  double worst = 0, worst_cos = 1;
   for (size_t k = 0; k < picks.size(); ++k) {
     auto alone = embed(*p.engine, {seqs[k]});
     ASSERT_TRUE(alone.ok()) << alone.status().to_string();
+    const double c = cosine(*alone, std::span<const float>(mixed->data() + k * hidden, hidden));
+    worst_cos = std::min(worst_cos, c);
+    if (bf16()) {
+      EXPECT_GE(c, kBatchInvarianceCosineBf16) << GetParam() << " text " << picks[k];
+      for (size_t d = 0; d < hidden; ++d) worst = std::max(worst, std::abs(double((*alone)[d]) - (*mixed)[k * hidden + d]));
+      continue;
+    }
     for (size_t d = 0; d < hidden; ++d) {
       const double diff = std::abs(double((*alone)[d]) - (*mixed)[k * hidden + d]);
       worst = std::max(worst, diff);
       ASSERT_LE(diff, kBatchInvarianceTol) << GetParam() << " text " << picks[k] << " component " << d;
     }
   }
-  std::printf("%s: alone vs mixed batch, max |diff| %.3g\n", GetParam().c_str(), worst);
+  std::printf("%s on %s (%s): alone vs mixed batch, max |diff| %.3g, min cosine %.12f\n", GetParam().c_str(),
+              device().c_str(), dtype().c_str(), worst, worst_cos);
 }
 
 INSTANTIATE_TEST_SUITE_P(Presets, ModelParity,
