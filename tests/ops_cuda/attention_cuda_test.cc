@@ -1,5 +1,6 @@
 // attention against a float64 CPU reference: GQA and MQA, head sizes 6–200, sequences of 1–1000 tokens,
-// every row's queries and the last layer's one pooled query per sequence.
+// every row's queries and the last layer's one pooled query per sequence; in bf16 both kernels (tensor cores
+// for head_dim 64/128, CUDA cores otherwise).
 #include "ops/cuda/attention_cuda.h"
 
 #include <cuda_bf16.h>
@@ -82,7 +83,9 @@ void check(const AttentionShape& shape, const std::vector<int32_t>& lengths, boo
 TYPED_TEST(AttentionCudaTest, GqaVarlenMatchesReference) {
   EMBEDSERVE_REQUIRE_GPU();
   for (bool pooled : {false, true}) {
+    // head_dim 128 and 64: bf16 runs them on tensor cores (attention_mma_cuda.cu), f32 on CUDA cores
     check<TypeParam>({4, 2, 128, 1.0f / std::sqrt(128.0f)}, {1, 33, 70, 5}, pooled, 1);
+    check<TypeParam>({6, 3, 64, 0.125f}, {64, 65, 130, 7}, pooled, 19);
     check<TypeParam>({3, 1, 72, 0.11f}, {31, 32, 64, 2}, pooled, 4);   // MQA, head not a multiple of 32
     check<TypeParam>({2, 2, 200, 0.07f}, {45, 1, 9}, pooled, 7);       // MHA, head_dim > 128
     check<TypeParam>({2, 1, 6, 0.4f}, {3, 17}, pooled, 10);            // tiny heads

@@ -36,31 +36,34 @@ TYPED_TEST(ElementwiseCudaTest, EmbeddingAndGatherCopyRowsExactly) {
 TYPED_TEST(ElementwiseCudaTest, AddRoundsOnceToT) {
   using T = TypeParam;
   EMBEDSERVE_REQUIRE_GPU();
-  const size_t n = 1001;
-  const auto x = random_values<T>(n, 2), y = random_values<T>(n, 3, 0.01f);
-  DeviceArray<T> dx(x), dy(y);
-  ASSERT_TRUE(add(dx.get(), dy.get(), int64_t(n), nullptr).ok());
-  const auto got = dx.download();
-  // f32 addition is the same operation on both sides: the results must be the same bits.
-  for (size_t i = 0; i < n; ++i) ASSERT_EQ(got[i], representable<T>(x[i] + y[i])) << i;
+  for (size_t n : {1001, 4096}) {  // the scalar path, and the 16-byte one
+    const auto x = random_values<T>(n, 2), y = random_values<T>(n, 3, 0.01f);
+    DeviceArray<T> dx(x), dy(y);
+    ASSERT_TRUE(add(dx.get(), dy.get(), int64_t(n), nullptr).ok());
+    const auto got = dx.download();
+    // f32 addition is the same operation on both sides: the results must be the same bits.
+    for (size_t i = 0; i < n; ++i) ASSERT_EQ(got[i], representable<T>(x[i] + y[i])) << i;
+  }
 }
 
 TYPED_TEST(ElementwiseCudaTest, SiluMulMatchesTorchRounding) {
   using T = TypeParam;
   EMBEDSERVE_REQUIRE_GPU();
-  const int64_t n = 7, d = 37;  // gate and up as the halves of one fused [n, 2d] projection
-  const auto gu = random_values<T>(n * 2 * d, 4, 3.0f);
-  DeviceArray<T> dgu(gu), dout(n * d);
-  ASSERT_TRUE(silu_mul(dgu.get(), dgu.get() + d, 2 * d, dout.get(), n, d, nullptr).ok());
-  const auto got = dout.download();
-  for (int64_t r = 0; r < n; ++r)
-    for (int64_t c = 0; c < d; ++c) {
-      const float g = gu[r * 2 * d + c], u = gu[r * 2 * d + d + c];
-      const float want = representable<T>(representable<T>(g / (1.0f + std::exp(-g))) * u);
-      // The device's expf and libm's may differ by an ulp or two, which can move a rounding to T by one
-      // step (twice: the activation and the product): two ulps of T.
-      ASSERT_NEAR(got[r * d + c], want, 2 * unit_roundoff<T>() * std::abs(want) + 1e-30) << r << "," << c;
-    }
+  for (int64_t d : {37, 64}) {  // the scalar path, and the 16-byte one
+    const int64_t n = 7;  // gate and up as the halves of one fused [n, 2d] projection
+    const auto gu = random_values<T>(n * 2 * d, 4, 3.0f);
+    DeviceArray<T> dgu(gu), dout(n * d);
+    ASSERT_TRUE(silu_mul(dgu.get(), dgu.get() + d, 2 * d, dout.get(), n, d, nullptr).ok());
+    const auto got = dout.download();
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t c = 0; c < d; ++c) {
+        const float g = gu[r * 2 * d + c], u = gu[r * 2 * d + d + c];
+        const float want = representable<T>(representable<T>(g / (1.0f + std::exp(-g))) * u);
+        // The device's expf and libm's may differ by an ulp or two, which can move a rounding to T by one
+        // step (twice: the activation and the product): two ulps of T.
+        ASSERT_NEAR(got[r * d + c], want, 2 * unit_roundoff<T>() * std::abs(want) + 1e-30) << r << "," << c;
+      }
+  }
 }
 
 TEST(ElementwiseCudaShapes, RejectsBadShapes) {

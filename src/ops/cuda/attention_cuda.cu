@@ -1,14 +1,16 @@
 // attention: one block per (query tile, head). Each warp owns 8 query rows; a key tile of 32 rows is staged in
 // shared memory as f32 and lane j scores key j, so the softmax max and sum are warp shuffles and the
 // probabilities reach the weighted sum of V by shuffle too. Scores never leave registers. CUDA cores, f32:
-// correctness first; a tensor-core (bf16 mma) version is the next step for speed (docs/PERFORMANCE.md).
+// the f32 parity mode and head sizes other than 64/128; bf16 at 64/128 goes to attention_mma_cuda.cu.
 #include "ops/cuda/attention_cuda.h"
 
 #include <cuda_bf16.h>
 
 #include <cmath>
 #include <string>
+#include <type_traits>
 
+#include "ops/cuda/attention_mma_cuda.h"
 #include "ops/cuda/cuda_check.h"
 #include "ops/cuda/cuda_dtype.h"
 
@@ -176,6 +178,11 @@ Status attention(const T* q, const T* k, const T* v, T* out, const AttentionShap
                             std::to_string(shape.kv_heads) + ", head_dim " + std::to_string(shape.head_dim) +
                             "; head_dim must be at most 256)");
   if (n_tiles == 0) return Status();
+  // bf16 at Qwen3's head sizes runs on tensor cores; f32 (the parity mode) and other sizes on CUDA cores.
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    if (attention_bf16_mma_supports(shape, q, k, v, out))
+      return attention_bf16_mma(q, k, v, out, shape, q_offsets, q_positions, kv_offsets, tiles, n_tiles, stream);
+  }
   if (shape.head_dim <= 32 * 4)
     return launch<T, 4>(q, k, v, out, shape, q_offsets, q_positions, kv_offsets, tiles, n_tiles, stream);
   return launch<T, kMaxDimsPerLane>(q, k, v, out, shape, q_offsets, q_positions, kv_offsets, tiles, n_tiles, stream);
