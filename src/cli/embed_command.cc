@@ -45,6 +45,7 @@ Flags make_flags() {
           {"input", "FILE", "texts to embed ('-' for standard input)", ""},
           {"output", "FILE", "where to write the vectors: NAME.jsonl or NAME.npy", ""},
           {"device", "DEVICE", "cpu, cuda, or auto (cuda when this build has it and a GPU is present)", "auto"},
+          {"dtype", "DTYPE", "compute precision: auto (CPU f32, CUDA bf16), f32, or bf16 (CUDA only)", "auto"},
           {"dimensions", "N", "keep the first N components and re-normalise (Matryoshka); 1..hidden size", ""},
           {"prompt-name", "NAME", "prefix each text with this prompt of config_sentence_transformers.json (e.g. query)", ""},
           {"instruction", "TEXT", "prefix each text with Qwen3-Embedding's 'Instruct: TEXT\\nQuery:'", ""},
@@ -231,6 +232,7 @@ int run(const Flags& flags) {
   eopts.model_dir = *model_dir;
   eopts.model_id = *model_path;
   eopts.device = device;
+  eopts.dtype = flags.get_or("dtype", "auto");
   eopts.threads = static_cast<int>(*threads);
   eopts.max_batch_tokens = std::max(static_cast<size_t>(*batch_tokens), job->longest);
   auto engine = create_engine(eopts);

@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <type_traits>
@@ -30,8 +31,15 @@ const char* cuda_precision_name(CudaPrecision p) { return p == CudaPrecision::kF
 
 namespace {
 
-// cuBLAS's workspace, given to it up front so no GEMM allocates (Hopper's recommended 32 MiB).
-constexpr size_t kCublasWorkspaceBytes = size_t{32} << 20;
+// cuBLAS's workspace, given to it up front so no GEMM allocates. None by default: without one cuBLAS cannot
+// pick split-K kernels, whose reduction order changes with the number of rows, so a row's bits do not depend
+// on its batch (measured at the 4B's shapes, docs/ARCHITECTURE.md). EMBEDSERVE_CUBLAS_WORKSPACE_MB gives it
+// one (Hopper's recommended 32 MiB), for measuring what invariance costs.
+size_t cublas_workspace_bytes() {
+  const char* mb = std::getenv("EMBEDSERVE_CUBLAS_WORKSPACE_MB");
+  if (!mb || !*mb) return 0;
+  return static_cast<size_t>(std::strtoul(mb, nullptr, 10)) << 20;
+}
 
 // A cudaMalloc'd buffer, freed with its owner.
 class DeviceBuffer {
@@ -250,16 +258,18 @@ Status Model<T>::load(const WeightStore& store, size_t max_tokens) {
   // identity offsets [n+1]; pooled tiles [2n]: 11n + 2 int32 at most.
   host_index_.resize(11 * n + 2);
   EMBEDSERVE_RETURN_IF_ERROR(index_.allocate(host_index_.size() * 4, "batch indices"));
-  EMBEDSERVE_RETURN_IF_ERROR(cublas_workspace_.allocate(kCublasWorkspaceBytes, "cuBLAS's workspace"));
+  const size_t cublas_bytes = cublas_workspace_bytes();
+  if (cublas_bytes > 0) EMBEDSERVE_RETURN_IF_ERROR(cublas_workspace_.allocate(cublas_bytes, "cuBLAS's workspace"));
   EMBEDSERVE_RETURN_IF_ERROR(cuda::cublas_status(
-      api_, api_.set_workspace(handle_, cublas_workspace_.as<void>(), kCublasWorkspaceBytes), "cublasSetWorkspace"));
+      api_, api_.set_workspace(handle_, cublas_workspace_.as<void>(), cublas_bytes), "cublasSetWorkspace"));
   for (const DeviceBuffer* b : {&x_, &x_pooled_, &h_, &q_, &attn_, &k_, &v_, &gate_up_, &act_, &out_, &index_,
                                 &cublas_workspace_})
     workspace_bytes_ += b->bytes();
 
   EMBEDSERVE_ASSIGN_OR_RETURN(std::vector<cuda::DeviceProperties> devices, cuda::list_devices());
   description_ = "cuda:0 " + (devices.empty() ? std::string("?") : devices[0].name) + ", " +
-                 cuda_precision_name(precision_) + " compute, cuBLAS " + api_.path;
+                 cuda_precision_name(precision_) + " compute, cuBLAS " + api_.path + " (workspace " +
+                 std::to_string(cublas_bytes >> 20) + " MiB)";
   return Status();
 }
 

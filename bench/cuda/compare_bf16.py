@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""How far the CUDA backend's bf16 mode is from transformers, next to how far transformers' own bf16 is, and
+whether a text's vector depends on its batch. Run on a GPU machine with torch + transformers.
+
+    python3 bench/cuda/compare_bf16.py --embedserve .carry/embedserve --workdir /tmp/cmp
+    python3 bench/cuda/compare_bf16.py --embedserve .carry/embedserve --workdir /tmp/cmp4b \\
+        --model /tmp/qwen3-4b-random --skip-transformers
+
+The parity suite's presets are tiny (head_dim ≤ 24), so they never reach the tensor-core attention kernel
+(head_dim 64/128). This builds a random model with head_dim 128 (tools/make_random_model.py) unless --model is
+given, embeds tests/data/reference_texts.jsonl with `embedserve embed --device cuda` in bf16 and f32, and with
+transformers' Qwen3Model (sdpa) in bf16 and float32 (TF32 off), each text alone, last-token pooled and
+normalised. A bf16 backend cannot match float32 to 1e-5; the fair bar is transformers' own bf16 error: our
+bf16 vectors should be about as close to the float32 reference as transformers' bf16 vectors are.
+Batch invariance: the same texts embedded once packed into 16,384-token batches and once one text per batch
+(--batch-tokens 1), compared vector by vector.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def cosines(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-30)
+
+
+def embed(embedserve, model, texts_path, out, *extra):
+    cmd = [embedserve, "embed", "--model-path", model, "--device", "cuda", "--input", texts_path, "--output", out, *extra]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    return np.load(out)
+
+
+def transformers_vectors(model_dir, ids, dtype_name):
+    import torch
+    from transformers import AutoModel
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    dtype = {"bf16": torch.bfloat16, "f32": torch.float32}[dtype_name]
+    try:
+        model = AutoModel.from_pretrained(model_dir, dtype=dtype)
+    except TypeError:  # transformers 4.x
+        model = AutoModel.from_pretrained(model_dir, torch_dtype=dtype)
+    model = model.to("cuda").eval()
+    out = []
+    with torch.no_grad():
+        for x in ids:  # one text per call: no padding, so nothing but the precision differs
+            h = model(input_ids=torch.tensor([x], device="cuda")).last_hidden_state[0, -1].float()
+            out.append(torch.nn.functional.normalize(h, dim=0).cpu().numpy())
+    del model
+    torch.cuda.empty_cache()
+    return np.stack(out)
+
+
+def summary(name, c):
+    print(f"  {name:44s} min {c.min():.6f}   mean {c.mean():.6f}   max 1-cos {1 - c.min():.2e}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--embedserve", required=True)
+    ap.add_argument("--workdir", required=True)
+    ap.add_argument("--model", help="an existing model directory (its tokenizer.json is used); else one is built")
+    ap.add_argument("--skip-transformers", action="store_true", help="only our two precisions and batch invariance")
+    args = ap.parse_args()
+    os.makedirs(args.workdir, exist_ok=True)
+
+    model = args.model
+    if not model:
+        model = os.path.join(args.workdir, "hd128")
+        subprocess.run([sys.executable, os.path.join(REPO, "tools", "make_random_model.py"), "--out", model,
+                        "--seed", "11", "--hidden", "512", "--layers", "6", "--heads", "8", "--kv-heads", "2",
+                        "--head-dim", "128", "--intermediate", "1536", "--dtype", "bf16"], check=True,
+                       stdout=subprocess.DEVNULL)
+    with open(os.path.join(model, "config.json")) as f:
+        config = json.load(f)
+    from tokenizers import Tokenizer
+    tok = Tokenizer.from_file(os.path.join(model, "tokenizer.json"))
+    texts, ids = [], []
+    with open(os.path.join(REPO, "tests", "data", "reference_texts.jsonl"), encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                t = json.loads(line)["text"]
+                x = tok.encode(t).ids
+                if max(x) < config["vocab_size"]:  # ids past the table are refused by design
+                    texts.append(t)
+                    ids.append(x)
+    texts_path = os.path.join(args.workdir, "texts.jsonl")
+    with open(texts_path, "w", encoding="utf-8") as f:
+        for t in texts:
+            f.write(json.dumps({"text": t}, ensure_ascii=False) + "\n")
+    print(f"model {model}: hidden {config['hidden_size']}, head_dim {config.get('head_dim')}, "
+          f"{config['num_hidden_layers']} layers; {len(texts)} texts of {min(map(len, ids))}-{max(map(len, ids))} tokens")
+
+    w = args.workdir
+    ours_bf16 = embed(args.embedserve, model, texts_path, os.path.join(w, "ours_bf16.npy"))
+    ours_bf16_alone = embed(args.embedserve, model, texts_path, os.path.join(w, "ours_bf16_alone.npy"),
+                            "--batch-tokens", "1")
+    ours_f32 = embed(args.embedserve, model, texts_path, os.path.join(w, "ours_f32.npy"), "--dtype", "f32")
+    ours_f32_alone = embed(args.embedserve, model, texts_path, os.path.join(w, "ours_f32_alone.npy"),
+                           "--dtype", "f32", "--batch-tokens", "1")
+    print("batch invariance (16,384-token batches vs one text per batch):")
+    for name, a, b in (("bf16", ours_bf16, ours_bf16_alone), ("f32", ours_f32, ours_f32_alone)):
+        d = np.abs(a.astype(np.float64) - b).max()
+        print(f"  {name}: max |diff| {d:.3g}, bitwise equal rows {int((a == b).all(1).sum())}/{len(a)}, "
+              f"min cosine {cosines(a, b).min():.9f}")
+    summary("embedserve bf16 vs embedserve f32", cosines(ours_bf16, ours_f32))
+    if args.skip_transformers:
+        return
+    hf_f32 = transformers_vectors(model, ids, "f32")
+    hf_bf16 = transformers_vectors(model, ids, "bf16")
+    print("cosines against transformers float32 (the parity reference):")
+    summary("embedserve f32", cosines(ours_f32, hf_f32))
+    summary("embedserve bf16", cosines(ours_bf16, hf_f32))
+    summary("transformers bf16 (its own rounding error)", cosines(hf_bf16, hf_f32))
+    print("embedserve bf16 against transformers bf16:")
+    summary("embedserve bf16 vs transformers bf16", cosines(ours_bf16, hf_bf16))
+
+
+if __name__ == "__main__":
+    main()
