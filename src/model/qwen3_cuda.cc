@@ -283,6 +283,8 @@ Status Model<T>::forward(std::span<const int32_t> token_ids, std::span<const int
   if (n_seqs < 1 || n < 1 || seq_offsets.back() != n || static_cast<int64_t>(out.size()) != n_seqs * H ||
       static_cast<size_t>(n) > max_tokens_)
     return internal_error("Qwen3CudaModel::forward: batch shape does not match its offsets, output or workspace");
+  // The current device is per host thread, and the batcher thread that calls forward is not the one that loaded.
+  EMBEDSERVE_CUDA_RETURN_IF_ERROR(cudaSetDevice(0));
 
   // Every index array of the batch, built on the host and sent in one copy:
   // ids [n] | positions [n] | seq_offsets [S+1] | tiles [2·T] | pooled rows [S] | pooled positions [S] |
