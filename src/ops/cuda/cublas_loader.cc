@@ -28,25 +28,7 @@ void* open_in(const std::string& dir, const char* name, std::string* tried, std:
   return h;
 }
 
-StatusOr<CublasApi> load_once() {
-  std::vector<std::string> dirs;
-  if (const char* env = std::getenv("EMBEDSERVE_CUBLAS_PATH"); env && *env) {
-    std::filesystem::path p(env);
-    dirs.push_back(std::filesystem::is_directory(p) ? p.string() : p.parent_path().string());
-  } else {
-    dirs = {"", "/usr/local/cuda/lib64"};
-  }
-  std::string tried, used;
-  void* lib = nullptr;
-  for (const auto& d : dirs) {
-    open_in(d, kCublasLt, &tried, nullptr);  // best effort: libcublas names it as a dependency
-    lib = open_in(d, kCublas, &tried, &used);
-    if (lib) break;
-  }
-  if (!lib)
-    return not_found(std::string("the CUDA backend needs cuBLAS (") + kCublas +
-                     ") and could not load it; install the CUDA 13 toolkit's libcublas or pip's nvidia-cublas, "
-                     "or set EMBEDSERVE_CUBLAS_PATH to the library or its folder. Tried:" + tried);
+StatusOr<CublasApi> resolve(void* lib, const std::string& used) {
   CublasApi api;
   api.path = used;
   struct Entry {
@@ -71,11 +53,40 @@ StatusOr<CublasApi> load_once() {
 
 }  // namespace
 
+StatusOr<CublasApi> open_cublas(const std::string& location) {
+  std::string tried, used;
+  void* lib = nullptr;
+  if (!location.empty() && !std::filesystem::is_directory(location)) {
+    // A file: that library exactly, with libcublasLt from its folder.
+    const std::filesystem::path file(location);
+    open_in(file.parent_path().string(), kCublasLt, &tried, nullptr);
+    lib = dlopen(file.c_str(), RTLD_NOW | RTLD_GLOBAL);
+    if (lib) used = file.string();
+    else if (const char* err = dlerror()) tried += std::string("\n  ") + err;
+  } else {
+    const std::vector<std::string> dirs =
+        location.empty() ? std::vector<std::string>{"", "/usr/local/cuda/lib64"} : std::vector<std::string>{location};
+    for (const auto& d : dirs) {
+      open_in(d, kCublasLt, &tried, nullptr);  // best effort: libcublas names it as a dependency
+      lib = open_in(d, kCublas, &tried, &used);
+      if (lib) break;
+    }
+  }
+  if (!lib)
+    return not_found(std::string("the CUDA backend needs cuBLAS (") + kCublas +
+                     ") and could not load it; install the CUDA 13 toolkit's libcublas or pip's nvidia-cublas, "
+                     "or set EMBEDSERVE_CUBLAS_PATH to the library or its folder. Tried:" + tried);
+  return resolve(lib, used);
+}
+
 StatusOr<const CublasApi*> load_cublas() {
   // Loaded once: dlopen handles are process-wide anyway, and the table never changes after.
   static std::once_flag once;
   static StatusOr<CublasApi>* result = nullptr;
-  std::call_once(once, [] { result = new StatusOr<CublasApi>(load_once()); });
+  std::call_once(once, [] {
+    const char* env = std::getenv("EMBEDSERVE_CUBLAS_PATH");
+    result = new StatusOr<CublasApi>(open_cublas(env ? env : ""));
+  });
   if (!result->ok()) return result->status();
   return &**result;
 }

@@ -32,6 +32,10 @@ struct CublasApi {
 // library and the variable to set.
 StatusOr<const CublasApi*> load_cublas();
 
+// The uncached search behind load_cublas: `location` is a library file, a folder holding libcublas.so.13, or
+// empty for the default places. Each call dlopens again (the loader keeps one copy per file).
+StatusOr<CublasApi> open_cublas(const std::string& location);
+
 // A cuBLAS status as a Status naming the call.
 Status cublas_status(const CublasApi& api, cublasStatus_t st, const char* what);
 
