@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build.sh
 echo "== unit tests (ctest)"
-(cd build && ctest --output-on-failure --timeout 900 -j "$(nproc)")
+# Test binaries do not pass through main()'s re-exec (src/cli/thread_policy.h): give them the same
+# sleeping OpenMP workers, or ctest -j running two of them on 2 cores stalls at every barrier.
+(cd build && OMP_WAIT_POLICY=PASSIVE ctest --output-on-failure --timeout 900 -j "$(nproc)")
 if [ -d tests/e2e ] && ls tests/e2e/test_*.py >/dev/null 2>&1; then
   echo "== end-to-end tests (pytest)"
   EMBEDSERVE_BIN="$PWD/build/embedserve" python3 -m pytest -q tests/e2e

@@ -97,23 +97,10 @@ int run_bench(int argc, char** argv) {
                   {"seconds", "S", "time each length for at least S seconds (after one warm-up batch)", "10"},
                   {"seed", "N", "seed of the random token ids", "1"},
               });
-  auto fail = [](const Status& st) {
-    std::fprintf(stderr, "embedserve bench: %s\n", st.to_string().c_str());
-    return 1;
-  };
-  if (Status st = flags.parse(argc, argv); !st.ok()) {
-    std::fprintf(stderr, "embedserve bench: %s\n", st.message().c_str());
-    return 2;
-  }
-  if (flags.help_requested()) {
-    std::fputs(flags.help_text().c_str(), stdout);
-    return 0;
-  }
+  if (auto done = flags.parse_or_exit(argc, argv)) return *done;
+  const auto fail = [&flags](const Status& st) { return flags.fail(st); };
   const auto model_path = flags.get("model-path");
-  if (!model_path) {
-    std::fprintf(stderr, "embedserve bench: --model-path is required (see --help)\n");
-    return 2;
-  }
+  if (!model_path) return flags.fail(invalid_argument("--model-path is required (see --help)"), 2);
   auto threads = flags.get_int("threads", 0, 0, 4096);
   auto batch_tokens = flags.get_int("batch-tokens", 4096, 1, 1 << 24);
   auto seconds = flags.get_double("seconds", 10, 0, 86400);
@@ -121,10 +108,7 @@ int run_bench(int argc, char** argv) {
   auto lengths = parse_lengths(flags.get_all("seq-len").empty() ? std::vector<std::string>{"32,512"}
                                                                  : flags.get_all("seq-len"));
   for (const Status& st : {threads.status(), batch_tokens.status(), seconds.status(), seed.status(), lengths.status()})
-    if (!st.ok()) {
-      std::fprintf(stderr, "embedserve bench: %s\n", st.message().c_str());
-      return 2;
-    }
+    if (!st.ok()) return flags.fail(st, 2);
 
   auto model_dir = resolve_model_path(*model_path, ModelSourceOptions{});
   if (!model_dir.ok()) return fail(model_dir.status());

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/thread_policy.h"
 #include "embedserve/version.h"
 
 namespace {
@@ -34,6 +35,7 @@ void print_usage(FILE* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  embedserve::cli::ensure_passive_openmp_wait(argv);
   if (argc < 2) {
     print_usage(stderr);
     return 2;

@@ -48,7 +48,9 @@ def free_port() -> int:
 class ServerProcess:
     """One `embedserve serve` child process; its stdout+stderr go to a log file the tests can read."""
 
-    def __init__(self, binary: pathlib.Path, model_dir: pathlib.Path, *extra_args: str):
+    def __init__(self, binary: pathlib.Path, model_dir: pathlib.Path, *extra_args: str,
+                 env: dict[str, str] | None = None):
+        self.env = env  # None: inherit this process's environment
         self.binary = binary
         self.model_dir = model_dir
         self.extra_args = list(extra_args)
@@ -66,7 +68,8 @@ class ServerProcess:
                "--port", str(self.port), "--device", "cpu", *self.extra_args]
         log = open(self.log_path, "wb")
         t0 = time.monotonic()
-        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     env=self.env)
         log.close()
         deadline = t0 + timeout
         while time.monotonic() < deadline:

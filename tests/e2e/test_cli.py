@@ -1,7 +1,10 @@
 """`embedserve serve` takes SGLang's launch flags: the ones it does not need are accepted with a notice."""
+import os
+import signal
 import subprocess
 
 from helpers import MODEL_NAME
+from server_process import ServerProcess
 
 
 def test_sglang_launch_flags_are_accepted(start_server):
@@ -31,3 +34,20 @@ def test_help_explains_every_flag(binary):
                  "--chat-template", "--enable-flashinfer", "--max-queue", "--max-inputs-per-request",
                  "--request-timeout", "--threads"):
         assert flag in proc.stdout, f"{flag} missing from --help"
+
+
+def test_openmp_workers_sleep_by_default_and_the_user_can_override(binary, tiny_model):
+    # src/cli/thread_policy.h: an unset OMP_WAIT_POLICY becomes PASSIVE through a re-exec that keeps the pid
+    # (a supervisor's signals still reach the process it started); a value the user set is left alone.
+    for preset, expected in ((None, b"OMP_WAIT_POLICY=PASSIVE"), ("ACTIVE", b"OMP_WAIT_POLICY=ACTIVE")):
+        env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+        if preset:
+            env["OMP_WAIT_POLICY"] = preset
+        srv = ServerProcess(binary, tiny_model, env=env).start()
+        try:
+            environ = open(f"/proc/{srv.proc.pid}/environ", "rb").read().split(b"\0")
+            assert expected in environ, [e for e in environ if e.startswith(b"OMP_")]
+            status, _, body = srv.post_json("/v1/embeddings", {"model": MODEL_NAME, "input": "hello"})
+            assert status == 200 and len(body["data"]) == 1
+        finally:
+            assert srv.stop(signal.SIGTERM) == 0

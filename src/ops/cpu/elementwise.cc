@@ -21,14 +21,14 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void add_span(float
 }  // namespace
 
 void silu_mul(const float* gate, const float* up, float* out, int64_t n, int64_t d) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * d >= kMinParallelWork)
   for (int64_t r = 0; r < n; ++r) silu_mul_row(gate + r * d, up + r * d, out + r * d, d);
 }
 
 void add(float* x, const float* y, int64_t n) {
   constexpr int64_t kChunk = 1 << 14;  // 64 KB per task: big enough to amortise, small enough to balance
   const int64_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n >= kMinParallelWork)
   for (int64_t c = 0; c < chunks; ++c) {
     const int64_t begin = c * kChunk;
     add_span(x + begin, y + begin, std::min(kChunk, n - begin));

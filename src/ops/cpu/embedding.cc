@@ -10,7 +10,7 @@ namespace embedserve::ops::cpu {
 void embedding(const void* table, DType dtype, int64_t dim, std::span<const int32_t> ids, float* out) {
   const auto* bytes = static_cast<const unsigned char*>(table);
   const size_t row_bytes = static_cast<size_t>(dim) * dtype_size(dtype);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (static_cast<int64_t>(ids.size()) * dim >= kMinParallelWork)
   for (int64_t t = 0; t < static_cast<int64_t>(ids.size()); ++t) {
     convert_to_f32(bytes + static_cast<size_t>(ids[t]) * row_bytes, dtype, out + t * dim, static_cast<size_t>(dim));
   }

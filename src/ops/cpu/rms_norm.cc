@@ -21,7 +21,7 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void rms_norm_row(c
 }  // namespace
 
 void rms_norm(const float* x, const float* w, float* y, int64_t rows, int64_t dim, int64_t stride, float eps) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * dim >= kMinParallelWork)
   for (int64_t r = 0; r < rows; ++r) rms_norm_row(x + r * stride, w, y + r * stride, dim, eps);
 }
 

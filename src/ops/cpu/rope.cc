@@ -7,7 +7,7 @@ namespace embedserve::ops::cpu {
 
 void rope_tables(std::span<const int32_t> positions, std::span<const float> inv_freq, float* cos, float* sin) {
   const int64_t half = static_cast<int64_t>(inv_freq.size());
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (static_cast<int64_t>(positions.size()) * half >= kMinParallelWork)
   for (int64_t t = 0; t < static_cast<int64_t>(positions.size()); ++t) {
     for (int64_t i = 0; i < half; ++i) {
       // transformers: freqs = position_ids.float() @ inv_freq.float(), a float32 product. At position 3000
@@ -39,7 +39,7 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void rope_head(floa
 
 void apply_rope(float* x, const float* cos, const float* sin, int64_t n, int heads, int head_dim, int64_t stride) {
   const int64_t half = head_dim / 2;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * heads * head_dim >= kMinParallelWork)
   for (int64_t t = 0; t < n; ++t)
     for (int h = 0; h < heads; ++h) rope_head(x + t * stride + h * head_dim, cos + t * half, sin + t * half, half);
 }
