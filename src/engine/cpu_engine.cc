@@ -3,36 +3,22 @@
 
 #include <string>
 
-#include "weights/model_config.h"
-#include "weights/sentence_transformers_config.h"
+#include "engine/checkpoint.h"
 
 namespace embedserve {
 
 StatusOr<std::unique_ptr<CpuEngine>> CpuEngine::load(const EngineOptions& options) {
-  if (options.max_batch_tokens == 0) return invalid_argument("the batch token budget must be at least 1");
   if (options.threads < 0) return invalid_argument("--threads must be 0 (every core) or more");
-  EMBEDSERVE_ASSIGN_OR_RETURN(ModelConfig config, load_model_config(options.model_dir / "config.json"));
-  EMBEDSERVE_ASSIGN_OR_RETURN(SentenceTransformersConfig st, load_sentence_transformers_config(options.model_dir));
-  EMBEDSERVE_ASSIGN_OR_RETURN(std::unique_ptr<WeightStore> store, WeightStore::open(options.model_dir));
+  EMBEDSERVE_ASSIGN_OR_RETURN(Checkpoint checkpoint, open_checkpoint(options));
   auto ops = std::make_unique<ops::CpuOps>(options.threads);
-  EMBEDSERVE_ASSIGN_OR_RETURN(std::unique_ptr<Qwen3Model> model, Qwen3Model::load(config, *store, *ops));
+  EMBEDSERVE_ASSIGN_OR_RETURN(std::unique_ptr<Qwen3Model> model,
+                              Qwen3Model::load(checkpoint.config, *checkpoint.store, *ops));
   model->reserve(options.max_batch_tokens);
-
-  EngineInfo info;
-  info.model_id = options.model_id.empty() ? options.model_dir.filename().string() : options.model_id;
-  info.architecture = "Qwen3Model";
-  info.dtype = dtype_name(model->stored_dtype());
-  info.device = Device::kCpu;
-  info.hidden_size = config.hidden_size;
-  info.vocab_size = static_cast<int>(model->vocab_rows());
-  info.max_position_embeddings = config.max_position_embeddings;
-  info.pooling = st.pooling;
-  info.normalize = st.normalize;
   // The f32 weights and the workspace; the mapped embedding table is page cache, shared and evictable.
-  info.memory_bytes = model->weight_bytes() + model->workspace_bytes();
-  info.max_batch_tokens = options.max_batch_tokens;
+  EngineInfo info = describe_engine(checkpoint, options, Device::kCpu, model->stored_dtype(), model->vocab_rows(),
+                                    model->weight_bytes() + model->workspace_bytes());
   return std::unique_ptr<CpuEngine>(
-      new CpuEngine(std::move(info), std::move(ops), std::move(store), std::move(model)));
+      new CpuEngine(std::move(info), std::move(ops), std::move(checkpoint.store), std::move(model)));
 }
 
 Status CpuEngine::run(const SequenceBatch& batch, std::span<float> out) {

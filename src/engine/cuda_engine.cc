@@ -2,13 +2,11 @@
 #include "engine/cuda_engine.h"
 
 #include "ops/cuda/cuda_device.h"
-#include "weights/model_config.h"
-#include "weights/sentence_transformers_config.h"
+#include "engine/checkpoint.h"
 
 namespace embedserve {
 
 StatusOr<std::unique_ptr<CudaEngine>> CudaEngine::load(const EngineOptions& options) {
-  if (options.max_batch_tokens == 0) return invalid_argument("the batch token budget must be at least 1");
   CudaPrecision precision;
   if (options.dtype == "auto" || options.dtype == "bf16")
     precision = CudaPrecision::kBF16;
@@ -20,26 +18,14 @@ StatusOr<std::unique_ptr<CudaEngine>> CudaEngine::load(const EngineOptions& opti
   if (devices.empty())
     return unavailable("--device cuda: no CUDA device is visible (driver " + cuda::driver_version() +
                                ", runtime " + cuda::runtime_version() + "); use --device cpu or auto");
-  EMBEDSERVE_ASSIGN_OR_RETURN(ModelConfig config, load_model_config(options.model_dir / "config.json"));
-  EMBEDSERVE_ASSIGN_OR_RETURN(SentenceTransformersConfig st, load_sentence_transformers_config(options.model_dir));
-  EMBEDSERVE_ASSIGN_OR_RETURN(std::unique_ptr<WeightStore> store, WeightStore::open(options.model_dir));
+  EMBEDSERVE_ASSIGN_OR_RETURN(Checkpoint checkpoint, open_checkpoint(options));
   // The weights are copied to the device, so the mapping is dropped once the model is loaded.
   EMBEDSERVE_ASSIGN_OR_RETURN(std::unique_ptr<Qwen3CudaModel> model,
-                              Qwen3CudaModel::load(config, *store, precision, options.max_batch_tokens));
-
-  EngineInfo info;
-  info.model_id = options.model_id.empty() ? options.model_dir.filename().string() : options.model_id;
-  info.architecture = "Qwen3Model";
-  EMBEDSERVE_ASSIGN_OR_RETURN(TensorView emb, store->get("embed_tokens.weight"));
-  info.dtype = dtype_name(emb.dtype);
-  info.device = Device::kCuda;
-  info.hidden_size = config.hidden_size;
-  info.vocab_size = static_cast<int>(model->vocab_rows());
-  info.max_position_embeddings = config.max_position_embeddings;
-  info.pooling = st.pooling;
-  info.normalize = st.normalize;
-  info.memory_bytes = model->weight_bytes() + model->workspace_bytes();  // device memory
-  info.max_batch_tokens = options.max_batch_tokens;
+                              Qwen3CudaModel::load(checkpoint.config, *checkpoint.store, precision,
+                                                   options.max_batch_tokens));
+  EMBEDSERVE_ASSIGN_OR_RETURN(TensorView emb, checkpoint.store->get("embed_tokens.weight"));
+  EngineInfo info = describe_engine(checkpoint, options, Device::kCuda, emb.dtype, model->vocab_rows(),
+                                    model->weight_bytes() + model->workspace_bytes());  // device memory
   return std::unique_ptr<CudaEngine>(new CudaEngine(std::move(info), std::move(model)));
 }
 
