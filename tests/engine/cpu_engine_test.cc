@@ -4,7 +4,6 @@
 
 #include <cmath>
 #include <cstring>
-#include <random>
 
 #include "engine/engine_factory.h"
 #if defined(EMBEDSERVE_HAVE_CUDA)
@@ -21,13 +20,7 @@ using testing::TempDir;
 using testing::TinyQwen3;
 using testing::TinyQwen3Spec;
 
-std::vector<int32_t> random_ids(size_t n, int vocab, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int32_t> d(0, vocab - 1);
-  std::vector<int32_t> ids(n);
-  for (auto& id : ids) id = d(rng);
-  return ids;
-}
+using testing::random_ids;
 
 std::unique_ptr<Engine> make_engine(const std::filesystem::path& dir, size_t max_batch_tokens = 16384) {
   EngineOptions options;
@@ -48,15 +41,7 @@ std::vector<float> embed(Engine& engine, const std::vector<std::vector<int32_t>>
   return out;
 }
 
-double cosine(std::span<const float> a, std::span<const double> b) {
-  double d = 0, na = 0, nb = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    d += a[i] * b[i];
-    na += double(a[i]) * a[i];
-    nb += b[i] * b[i];
-  }
-  return d / std::sqrt(na * nb);
-}
+using testing::cosine;
 
 // "cuda" where it cannot run is a clear error pointing at --device cpu: without a GPU in a CUDA build
 // (CI compiles CUDA but has no GPU), or in a build without CUDA.

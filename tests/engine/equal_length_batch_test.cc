@@ -4,7 +4,6 @@
 
 #include <cmath>
 #include <cstring>
-#include <random>
 
 #include "engine/engine_factory.h"
 #include "reference_qwen3.h"
@@ -14,13 +13,7 @@
 namespace embedserve {
 namespace {
 
-std::vector<int32_t> random_ids(size_t n, int vocab, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int32_t> d(0, vocab - 1);
-  std::vector<int32_t> ids(n);
-  for (auto& id : ids) id = d(rng);
-  return ids;
-}
+using testing::random_ids;
 
 TEST(EqualLengthBatch, EveryVectorIsCausalAndEqualsItsVectorAlone) {
   testing::TempDir dir;
@@ -47,14 +40,7 @@ TEST(EqualLengthBatch, EveryVectorIsCausalAndEqualsItsVectorAlone) {
     // Against the plain causal reference (tests/model/reference_qwen3.cc, double precision). The pooled last
     // token sees every token either way, but with two layers it reads the earlier tokens' first-layer states,
     // which without the mask would have seen their successors: such a vector lands far below this bound.
-    const std::vector<double> ref = testing::reference_embedding(tiny, seqs[s]);
-    double d = 0, na = 0, nb = 0;
-    for (int i = 0; i < hidden; ++i) {
-      d += v[i] * ref[i];
-      na += double(v[i]) * v[i];
-      nb += ref[i] * ref[i];
-    }
-    EXPECT_GE(d / std::sqrt(na * nb), 0.99999) << "sequence " << s;
+    EXPECT_GE(testing::cosine(v, testing::reference_embedding(tiny, seqs[s])), 0.99999) << "sequence " << s;
 
     SequenceBatch alone;
     alone.add(seqs[s]);

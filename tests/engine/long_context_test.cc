@@ -5,7 +5,6 @@
 #include <sys/resource.h>
 
 #include <cmath>
-#include <random>
 
 #include "engine/engine_factory.h"
 #include "test_files.h"
@@ -35,12 +34,8 @@ TEST(LongContext, A32kTokenInputRunsInLinearMemory) {
   auto engine = create_engine(options);
   ASSERT_TRUE(engine.ok()) << engine.status().to_string();
 
-  std::mt19937 rng(32768);
-  std::uniform_int_distribution<int32_t> d(0, spec.vocab - 1);
-  std::vector<int32_t> ids(kTokens);
-  for (auto& id : ids) id = d(rng);
   SequenceBatch batch;
-  batch.add(ids);
+  batch.add(testing::random_ids(kTokens, spec.vocab, 32768));
   const int hidden = (*engine)->info().hidden_size;
   std::vector<float> out(hidden, NAN);
 

@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <random>
 
 #include "ops/cpu/cpu_ops.h"
 #include "reference_qwen3.h"
@@ -20,13 +19,7 @@ using testing::TempDir;
 using testing::TinyQwen3;
 using testing::TinyQwen3Spec;
 
-std::vector<int32_t> random_ids(int n, int vocab, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int32_t> d(0, vocab - 1);
-  std::vector<int32_t> ids(n);
-  for (auto& id : ids) id = d(rng);
-  return ids;
-}
+using testing::random_ids;
 
 struct Loaded {
   std::unique_ptr<WeightStore> store;

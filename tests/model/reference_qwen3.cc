@@ -115,4 +115,14 @@ std::vector<double> reference_embedding(const TinyQwen3& m, std::span<const int3
   return v;
 }
 
+double cosine(std::span<const float> got, std::span<const double> reference) {
+  double dot = 0, ng = 0, nr = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    dot += got[i] * reference[i];
+    ng += double(got[i]) * got[i];
+    nr += reference[i] * reference[i];
+  }
+  return dot / std::sqrt(ng * nr);
+}
+
 }  // namespace embedserve::testing

@@ -16,4 +16,7 @@ std::vector<double> reference_qwen3(const TinyQwen3& model, std::span<const int3
 // The pooled vector of reference_qwen3's states for spec.pooling ("lasttoken", "mean", "cls"), L2-normalised.
 std::vector<double> reference_embedding(const TinyQwen3& model, std::span<const int32_t> ids);
 
+// Cosine between an engine's float32 vector and the double-precision reference.
+double cosine(std::span<const float> got, std::span<const double> reference);
+
 }  // namespace embedserve::testing

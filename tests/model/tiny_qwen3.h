@@ -39,4 +39,7 @@ struct TinyQwen3 {
 // spec.normalize) into dir. `drop` names a tensor to leave out (to test the error).
 TinyQwen3 write_tiny_qwen3(const std::filesystem::path& dir, const TinyQwen3Spec& spec, const std::string& drop = "");
 
+// n token ids drawn uniformly from [0, vocab), the same for the same seed.
+std::vector<int32_t> random_ids(size_t n, int vocab, uint32_t seed);
+
 }  // namespace embedserve::testing
