@@ -13,12 +13,13 @@ namespace embedserve::hf_cache {
 
 namespace fs = std::filesystem;
 
-namespace {
 std::optional<std::string> env(const char* name) {
   const char* v = std::getenv(name);
   if (v == nullptr || *v == '\0') return std::nullopt;
   return std::string(v);
 }
+
+namespace {
 
 bool valid_name_part(const std::string& s) {
   if (s.empty() || s.size() > 96) return false;

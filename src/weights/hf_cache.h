@@ -16,6 +16,10 @@
 
 namespace embedserve::hf_cache {
 
+// The value of an environment variable, with unset and empty alike meaning "not set" (huggingface_hub's
+// reading of HF_* variables).
+std::optional<std::string> env(const char* name);
+
 // HF_HUB_CACHE, else HUGGINGFACE_HUB_CACHE (older name), else HF_HOME/hub, else
 // XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub — huggingface_hub's order.
 StatusOr<std::filesystem::path> cache_dir();

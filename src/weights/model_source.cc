@@ -14,11 +14,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::optional<std::string> env(const char* name) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0') return std::nullopt;
-  return std::string(v);
-}
+using hf_cache::env;
 
 // HF_TOKEN, else the older HUGGING_FACE_HUB_TOKEN, else the file `huggingface-cli login` writes
 // (HF_TOKEN_PATH, else HF_HOME/token, else ~/.cache/huggingface/token).
