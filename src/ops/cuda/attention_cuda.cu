@@ -54,12 +54,10 @@ __global__ void __launch_bounds__(kWarps * 32)
   float* qs = reinterpret_cast<float*>(smem4);  // f32 [32, kq]
   float* ks = qs + kAttentionQueryTile * kq;    // f32 [32, kq + 4]
   float* vs = ks + kKeyTile * (kq + 4);         // f32 [32, hd]
-  const int seq = tiles[2 * blockIdx.x], q_begin = tiles[2 * blockIdx.x + 1];
-  const int h = blockIdx.y, kvh = h / (shape.heads / shape.kv_heads);
-  const int q_end = min(q_begin + kAttentionQueryTile, q_offsets[seq + 1]);
-  const int n_rows = q_end - q_begin;
-  const int64_t kv_begin = kv_offsets[seq];
-  const int k_len = q_positions[q_end - 1] + 1;  // positions ascend: the last row sees the most keys
+  const AttentionTile tile = attention_tile(shape, q_offsets, q_positions, kv_offsets, tiles);
+  const int seq = tile.seq, q_begin = tile.q_begin, q_end = tile.q_end, n_rows = tile.n_rows;
+  const int h = tile.head, kvh = tile.kv_head, k_len = tile.k_len;
+  const int64_t kv_begin = tile.kv_begin;
   const int64_t q_stride = int64_t{shape.heads} * hd, kv_stride = int64_t{shape.kv_heads} * hd;
 
   for (int i = threadIdx.x; i < kAttentionQueryTile * kq; i += blockDim.x) {

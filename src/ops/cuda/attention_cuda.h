@@ -31,6 +31,32 @@ inline void attention_tiles(const int32_t* q_offsets, int64_t n_seqs, std::vecto
       tiles->push_back(r);
     }
 }
+#ifdef __CUDACC__
+// What one block of either attention kernel works on, read back from the tiles attention_tiles wrote:
+// blockIdx.x picks the tile (a sequence and its first query row), blockIdx.y the query head.
+struct AttentionTile {
+  int seq, q_begin, q_end, n_rows;  // query rows [q_begin, q_end) of sequence seq
+  int head, kv_head;                // the query head and the kv head it reads
+  int64_t kv_begin;                 // the sequence's first k/v row
+  int k_len;                        // keys the tile's last (furthest) row sees: positions ascend
+};
+
+__device__ inline AttentionTile attention_tile(const AttentionShape& shape, const int32_t* q_offsets,
+                                               const int32_t* q_positions, const int32_t* kv_offsets,
+                                               const int32_t* tiles) {
+  AttentionTile t;
+  t.seq = tiles[2 * blockIdx.x];
+  t.q_begin = tiles[2 * blockIdx.x + 1];
+  t.q_end = min(t.q_begin + kAttentionQueryTile, q_offsets[t.seq + 1]);
+  t.n_rows = t.q_end - t.q_begin;
+  t.head = blockIdx.y;
+  t.kv_head = t.head / (shape.heads / shape.kv_heads);
+  t.kv_begin = kv_offsets[t.seq];
+  t.k_len = q_positions[t.q_end - 1] + 1;
+  return t;
+}
+#endif
+
 // The most tiles a batch of n_q query rows in n_seqs sequences can have.
 inline int64_t max_attention_tiles(int64_t n_q, int64_t n_seqs) { return n_q / kAttentionQueryTile + n_seqs; }
 

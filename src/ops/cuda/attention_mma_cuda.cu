@@ -41,12 +41,10 @@ __global__ void __launch_bounds__(kWarps * 32)
   constexpr int kKStride = kHd + 8, kVStride = kKeys + 8;
   __shared__ alignas(16) __nv_bfloat16 ks[kKeys * kKStride];  // bf16 [64 keys, hd]
   __shared__ alignas(16) __nv_bfloat16 vt[kHd * kVStride];    // bf16 [hd, 64 keys]
-  const int seq = tiles[2 * blockIdx.x], q_begin = tiles[2 * blockIdx.x + 1];
-  const int h = blockIdx.y, kvh = h / (shape.heads / shape.kv_heads);
-  const int q_end = min(q_begin + kAttentionQueryTile, q_offsets[seq + 1]);
-  const int n_rows = q_end - q_begin;
-  const int64_t kv_begin = kv_offsets[seq];
-  const int k_len = q_positions[q_end - 1] + 1;  // positions ascend: the last row sees the most keys
+  const AttentionTile tile = attention_tile(shape, q_offsets, q_positions, kv_offsets, tiles);
+  const int seq = tile.seq, q_begin = tile.q_begin, q_end = tile.q_end, n_rows = tile.n_rows;
+  const int h = tile.head, kvh = tile.kv_head, k_len = tile.k_len;
+  const int64_t kv_begin = tile.kv_begin;
   const int64_t q_stride = int64_t{shape.heads} * kHd, kv_stride = int64_t{shape.kv_heads} * kHd;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   const int r_lo = warp * 16 + g, r_hi = r_lo + 8;  // this thread's two rows of the tile
