@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/engine_flags.h"
 #include "cli/flags.h"
 #include "engine/engine_factory.h"
 #include "ops/cpu/kernels.h"
@@ -115,11 +116,16 @@ int run_bench(int argc, char** argv) {
   EngineOptions options;
   options.model_dir = *model_dir;
   options.model_id = *model_path;
-  options.device = flags.get_or("device", "auto");
-  options.dtype = flags.get_or("dtype", "auto");
+  auto device = parse_device(flags.get_or("device", "auto"));
+  if (!device.ok()) return flags.fail(device.status(), 2);
+  auto precision = parse_precision(flags.get_or("dtype", "auto"));
+  if (!precision.ok()) return flags.fail(precision.status(), 2);
+  options.device = *device;
+  options.precision = *precision;
   options.threads = static_cast<int>(*threads);
-  options.max_batch_tokens = static_cast<size_t>(*batch_tokens);
-  for (int len : *lengths) options.max_batch_tokens = std::max(options.max_batch_tokens, static_cast<size_t>(len));
+  if (Status st = apply_engine_environment(options); !st.ok()) return fail(st);
+  options.workspace_tokens = static_cast<size_t>(*batch_tokens);
+  for (int len : *lengths) options.workspace_tokens = std::max(options.workspace_tokens, static_cast<size_t>(len));
   const auto load_start = Clock::now();
   auto engine = create_engine(options);
   if (!engine.ok()) return fail(engine.status());
@@ -133,7 +139,7 @@ int run_bench(int argc, char** argv) {
                     ? ""
                     : " (one GEMM per input: these kernels round rows by batch)");
   else
-    std::printf("device %s, dtype %s\n", device_name(info.device), options.dtype.c_str());
+    std::printf("device %s, dtype %s\n", device_name(info.device), precision_name(info.precision));
   // tokens/cpu-s: tokens per second of CPU time used, which other processes on a shared machine disturb
   // less than wall-clock throughput (they still share caches and memory bandwidth).
   std::printf("%8s %8s %8s %10s %12s %10s %10s %14s\n", "seq_len", "inputs", "batches", "seconds", "tokens/s",

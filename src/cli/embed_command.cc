@@ -15,6 +15,7 @@
 
 #include "cli/commands.h"
 #include "cli/embed_io.h"
+#include "cli/engine_flags.h"
 #include "cli/flags.h"
 #include "cli/progress_bar.h"
 #include "engine/batch.h"
@@ -72,12 +73,6 @@ StatusOr<std::string> choose_prefix(const Flags& flags, const SentenceTransforme
                             (known.empty() ? "none" : known) + ")");
   }
   return it->second;
-}
-
-// Checked here as well as in create_engine so a typo fails before the model loads.
-Status check_device(const std::string& s) {
-  if (s == "cpu" || s == "cuda" || s == "auto") return Status();
-  return invalid_argument("--device must be cpu, cuda or auto, got '" + s + "'");
 }
 
 struct Job {
@@ -171,8 +166,10 @@ int run(const Flags& flags) {
   auto output = flags.get("output");
   if (!model_path || !input || !output)
     return flags.fail(invalid_argument("--model-path, --input and --output are required (see 'embedserve embed --help')"));
-  const std::string device = flags.get_or("device", "auto");
-  if (Status st = check_device(device); !st.ok()) return flags.fail(st);
+  auto device = parse_device(flags.get_or("device", "auto"));
+  if (!device.ok()) return flags.fail(device.status());
+  auto precision = parse_precision(flags.get_or("dtype", "auto"));
+  if (!precision.ok()) return flags.fail(precision.status());
   auto batch_tokens = flags.get_int("batch-tokens", 16384, 1, 1 << 24);
   if (!batch_tokens.ok()) return flags.fail(batch_tokens.status());
   auto threads = flags.get_int("threads", 0, 0, 4096);
@@ -231,10 +228,11 @@ int run(const Flags& flags) {
   EngineOptions eopts;
   eopts.model_dir = *model_dir;
   eopts.model_id = *model_path;
-  eopts.device = device;
-  eopts.dtype = flags.get_or("dtype", "auto");
+  eopts.device = *device;
+  eopts.precision = *precision;
   eopts.threads = static_cast<int>(*threads);
-  eopts.max_batch_tokens = std::max(static_cast<size_t>(*batch_tokens), job->longest);
+  eopts.workspace_tokens = std::max(static_cast<size_t>(*batch_tokens), job->longest);
+  if (Status st = apply_engine_environment(eopts); !st.ok()) return flags.fail(st);
   auto engine = create_engine(eopts);
   if (!engine.ok()) return flags.fail(engine.status());
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/engine_flags.h"
 #include "cli/flags.h"
 #include "embedserve/version.h"
 #include "engine/engine_factory.h"
@@ -116,7 +117,8 @@ std::string default_served_name(const std::string& model_path) {
 }
 
 struct Settings {
-  std::string model_path, device;
+  std::string model_path;
+  std::optional<Device> device;
   size_t batch_tokens, max_queue, max_queue_tokens, max_inputs, max_body;
   long long context_length;  // 0: the model's
   std::chrono::seconds timeout;
@@ -131,9 +133,7 @@ StatusOr<Settings> read_settings(const Flags& flags) {
   auto model_path = flags.get("model-path");
   if (!model_path) return invalid_argument("--model-path is required (see 'embedserve serve --help')");
   s.model_path = *model_path;
-  s.device = flags.get_or("device", "auto");
-  if (s.device != "auto" && s.device != "cpu" && s.device != "cuda")
-    return invalid_argument("--device must be auto, cpu or cuda, got '" + s.device + "'");
+  EMBEDSERVE_ASSIGN_OR_RETURN(s.device, parse_device(flags.get_or("device", "auto")));
   for (const char* name : {"tp", "dp"}) {
     auto v = flags.get_int(name, 1, 1, 1 << 20);
     if (!v.ok()) return v.status();
@@ -217,7 +217,8 @@ StatusOr<LoadedModel> load_model(const Flags& flags, const Settings& s, WorkerPo
   eopts.device = s.device;
   eopts.threads = s.threads;
   // The engine's workspace must hold the longest input alone; the scheduler packs to the budget.
-  eopts.max_batch_tokens = std::max(s.batch_tokens, context);
+  eopts.workspace_tokens = std::max(s.batch_tokens, context);
+  EMBEDSERVE_RETURN_IF_ERROR(apply_engine_environment(eopts));
   LoadedModel m;
   EMBEDSERVE_ASSIGN_OR_RETURN(m.engine, create_engine(eopts));
   m.encoder = std::make_unique<TokenizerEncoder>(std::move(tokenizer));

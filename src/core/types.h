@@ -17,6 +17,25 @@ inline const char* dtype_name(DType t) {
   return "unknown";
 }
 
+// Where an engine runs. "auto" is not a device: callers hold std::optional<Device> and nullopt means
+// "CUDA when it is built in and a GPU is visible, else the CPU".
+enum class Device { kCpu, kCuda };
+
+inline const char* device_name(Device d) { return d == Device::kCuda ? "cuda" : "cpu"; }
+
+// The element type an engine computes in (activations and weights on the device). kAuto lets the backend pick:
+// f32 on the CPU, bf16 on CUDA. kF32 on CUDA is the parity mode (SGEMM, TF32 off).
+enum class Precision { kAuto, kF32, kBF16 };
+
+inline const char* precision_name(Precision p) {
+  switch (p) {
+    case Precision::kAuto: return "auto";
+    case Precision::kF32: return "f32";
+    case Precision::kBF16: return "bf16";
+  }
+  return "unknown";
+}
+
 // How one vector is drawn from a sequence's hidden states (sentence-transformers' 1_Pooling/config.json).
 enum class Pooling { kLastToken, kMean, kCls };
 

@@ -29,6 +29,6 @@ StatusOr<Checkpoint> open_checkpoint(const EngineOptions& options);
 // embedding table has (the ids Engine::embed accepts), the dtype the weights were stored in, and the memory
 // it holds.
 EngineInfo describe_engine(const Checkpoint& checkpoint, const EngineOptions& options, Device device,
-                           DType stored_dtype, int64_t vocab_rows, size_t memory_bytes);
+                           Precision precision, DType stored_dtype, int64_t vocab_rows, size_t memory_bytes);
 
 }  // namespace embedserve

@@ -13,9 +13,9 @@ StatusOr<std::unique_ptr<CpuEngine>> CpuEngine::load(const EngineOptions& option
   auto ops = std::make_unique<ops::CpuOps>(options.threads);
   EMBEDSERVE_ASSIGN_OR_RETURN(std::unique_ptr<Qwen3Model> model,
                               Qwen3Model::load(checkpoint.config, *checkpoint.store, *ops));
-  model->reserve(options.max_batch_tokens);
+  model->reserve(options.workspace_tokens);
   // The f32 weights and the workspace; the mapped embedding table is page cache, shared and evictable.
-  EngineInfo info = describe_engine(checkpoint, options, Device::kCpu, model->stored_dtype(), model->vocab_rows(),
+  EngineInfo info = describe_engine(checkpoint, options, Device::kCpu, Precision::kF32, model->stored_dtype(), model->vocab_rows(),
                                     model->weight_bytes() + model->workspace_bytes());
   return std::unique_ptr<CpuEngine>(
       new CpuEngine(std::move(info), std::move(ops), std::move(checkpoint.store), std::move(model)));

@@ -7,13 +7,7 @@
 namespace embedserve {
 
 StatusOr<std::unique_ptr<CudaEngine>> CudaEngine::load(const EngineOptions& options) {
-  CudaPrecision precision;
-  if (options.dtype == "auto" || options.dtype == "bf16")
-    precision = CudaPrecision::kBF16;
-  else if (options.dtype == "f32")
-    precision = CudaPrecision::kF32;
-  else
-    return invalid_argument("unknown dtype '" + options.dtype + "' for the CUDA backend: use bf16, f32 or auto");
+  const CudaPrecision precision = options.precision == Precision::kF32 ? CudaPrecision::kF32 : CudaPrecision::kBF16;
   EMBEDSERVE_ASSIGN_OR_RETURN(std::vector<cuda::DeviceProperties> devices, cuda::list_devices());
   if (devices.empty())
     return unavailable("--device cuda: no CUDA device is visible (driver " + cuda::driver_version() +
@@ -22,9 +16,10 @@ StatusOr<std::unique_ptr<CudaEngine>> CudaEngine::load(const EngineOptions& opti
   // The weights are copied to the device, so the mapping is dropped once the model is loaded.
   EMBEDSERVE_ASSIGN_OR_RETURN(std::unique_ptr<Qwen3CudaModel> model,
                               Qwen3CudaModel::load(checkpoint.config, *checkpoint.store, precision,
-                                                   options.max_batch_tokens));
+                                                   options.workspace_tokens));
   EMBEDSERVE_ASSIGN_OR_RETURN(TensorView emb, checkpoint.store->get("embed_tokens.weight"));
-  EngineInfo info = describe_engine(checkpoint, options, Device::kCuda, emb.dtype, model->vocab_rows(),
+  EngineInfo info = describe_engine(checkpoint, options, Device::kCuda,
+                                    precision == CudaPrecision::kF32 ? Precision::kF32 : Precision::kBF16, emb.dtype, model->vocab_rows(),
                                     model->weight_bytes() + model->workspace_bytes());  // device memory
   return std::unique_ptr<CudaEngine>(new CudaEngine(std::move(info), std::move(model)));
 }

@@ -6,8 +6,6 @@
 
 namespace embedserve {
 
-const char* device_name(Device d) { return d == Device::kCuda ? "cuda" : "cpu"; }
-
 Status Engine::embed(const SequenceBatch& batch, std::span<float> out) {
   const size_t n = batch.num_sequences();
   if (batch.seq_offsets.empty() || batch.seq_offsets.front() != 0 ||
@@ -16,9 +14,9 @@ Status Engine::embed(const SequenceBatch& batch, std::span<float> out) {
   if (out.size() != n * static_cast<size_t>(info_.hidden_size))
     return internal_error("output buffer holds " + std::to_string(out.size()) + " floats, expected " +
                           std::to_string(n * info_.hidden_size));
-  if (info_.max_batch_tokens && batch.num_tokens() > info_.max_batch_tokens)
-    return out_of_range("batch of " + std::to_string(batch.num_tokens()) + " tokens exceeds the engine's budget of " +
-                        std::to_string(info_.max_batch_tokens));
+  if (info_.workspace_tokens && batch.num_tokens() > info_.workspace_tokens)
+    return out_of_range("batch of " + std::to_string(batch.num_tokens()) + " tokens exceeds the engine's workspace of " +
+                        std::to_string(info_.workspace_tokens) + " tokens");
   for (size_t i = 0; i < n; ++i) {
     const size_t len = batch.sequence_length(i);
     if (len == 0) return invalid_argument("input " + std::to_string(i) + " has no tokens");

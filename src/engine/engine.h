@@ -13,23 +13,23 @@
 
 namespace embedserve {
 
-enum class Device { kCpu, kCuda };
-
-const char* device_name(Device d);
-
 // What callers need to know about a loaded model, backend-neutral.
 struct EngineInfo {
   std::string model_id;           // the directory name or hub id it came from
   std::string architecture;       // "Qwen3Model"
   std::string dtype;              // weights as stored: "bf16", "f16", "f32"
   Device device = Device::kCpu;
+  Precision precision = Precision::kF32;  // what the engine computes in (never kAuto once loaded)
   int hidden_size = 0;            // the length of every output vector
   int vocab_size = 0;             // rows of the embedding table: valid ids are [0, vocab_size)
   int max_position_embeddings = 0;
   Pooling pooling = Pooling::kLastToken;
   bool normalize = true;          // L2-normalise the pooled vector (sentence-transformers' Normalize module)
   size_t memory_bytes = 0;        // weights + workspace held by the engine
-  size_t max_batch_tokens = 0;    // the largest SequenceBatch::num_tokens() embed() accepts
+  // The largest SequenceBatch::num_tokens() embed() accepts: the rows its workspace was sized for. Not the
+  // scheduler's batch budget (--max-num-batched-tokens), which may be smaller: one input longer than the
+  // budget but within the context length still runs, alone.
+  size_t workspace_tokens = 0;
 };
 
 class Engine {
@@ -44,7 +44,7 @@ class Engine {
   // pooled (info().pooling) and, when info().normalize, L2-normalised.
   // Validates before any backend sees the batch, so no backend can skip it:
   //   - every id in [0, vocab_size) — Qwen3's tokenizer has ids past the 4B/8B embedding table;
-  //   - no empty sequence, none longer than max_position_embeddings, total ≤ max_batch_tokens;
+  //   - no empty sequence, none longer than max_position_embeddings, total ≤ workspace_tokens;
   //   - out.size() == n_seqs * hidden_size.
   // A sequence's vector depends on that sequence alone, never on the rest of the batch.
   // Not thread-safe: one caller at a time (the scheduler's batcher thread).

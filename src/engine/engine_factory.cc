@@ -11,8 +11,8 @@ namespace embedserve {
 namespace {
 
 StatusOr<std::unique_ptr<Engine>> load_cpu(const EngineOptions& options) {
-  if (options.dtype != "auto" && options.dtype != "f32")
-    return invalid_argument("the CPU backend computes in f32 only; dtype '" + options.dtype + "' needs --device cuda");
+  if (options.precision == Precision::kBF16)
+    return invalid_argument("the CPU backend computes in f32 only; --dtype bf16 needs --device cuda");
   EMBEDSERVE_ASSIGN_OR_RETURN(std::unique_ptr<CpuEngine> engine, CpuEngine::load(options));
   return std::unique_ptr<Engine>(std::move(engine));
 }
@@ -27,17 +27,15 @@ StatusOr<std::unique_ptr<Engine>> load_cuda(const EngineOptions& options) {
 }  // namespace
 
 StatusOr<std::unique_ptr<Engine>> create_engine(const EngineOptions& options) {
-  if (options.device != "auto" && options.device != "cpu" && options.device != "cuda")
-    return invalid_argument("unknown device '" + options.device + "': use cpu, cuda or auto");
 #if defined(EMBEDSERVE_HAVE_CUDA)
-  if (options.device == "cuda") return load_cuda(options);
-  if (options.device == "auto") {
+  if (options.device == Device::kCuda) return load_cuda(options);
+  if (!options.device) {
     // A GPU that is visible is used; discovery failing (a broken driver) falls back to the CPU.
     auto devices = cuda::list_devices();
     if (devices.ok() && !devices->empty()) return load_cuda(options);
   }
 #else
-  if (options.device == "cuda")
+  if (options.device == Device::kCuda)
     return unimplemented("this embedserve was built without the CUDA backend (EMBEDSERVE_CUDA=OFF); use --device cpu");
 #endif
   return load_cpu(options);

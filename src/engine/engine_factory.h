@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/status.h"
@@ -14,12 +15,16 @@ namespace embedserve {
 struct EngineOptions {
   std::filesystem::path model_dir;   // already resolved (weights' resolve_model_path)
   std::string model_id;              // for EngineInfo::model_id (directory name or hub id)
-  std::string device = "auto";       // "auto" | "cpu" | "cuda"
-  int threads = 0;                   // 0: all cores
-  size_t max_batch_tokens = 16384;   // the largest batch the engine accepts (workspace sized for it)
-  // Compute precision: "auto" | "f32" | "bf16". The CPU computes in f32 only; CUDA's "auto" is bf16 (speed),
-  // "f32" its parity mode (SGEMM, TF32 off).
-  std::string dtype = "auto";
+  std::optional<Device> device;      // nullopt: auto (CUDA when built in and a GPU is visible, else the CPU)
+  int device_ordinal = 0;            // which GPU, in CUDA_VISIBLE_DEVICES order
+  Precision precision = Precision::kAuto;  // auto: f32 on the CPU, bf16 on CUDA
+  int threads = 0;                   // CPU threads; 0: all cores
+  // Rows the workspace is sized for: the largest batch embed() accepts. Callers set it to the larger of their
+  // batch budget (--max-num-batched-tokens) and the longest single input they will send.
+  size_t workspace_tokens = 16384;
+  // CUDA only, read from the environment by cli/ (EMBEDSERVE_CUBLAS_PATH, EMBEDSERVE_CUBLAS_WORKSPACE_MB):
+  std::string cublas_path;           // libcublas.so.13 or its folder; empty: the loader's path, then CUDA's folder
+  size_t cublas_workspace_bytes = 0; // 0 keeps split-K out, so a row's bits never depend on its batch
 };
 
 // "auto" picks CUDA when a CUDA backend is built and a GPU is visible, else the CPU; "cuda" without a

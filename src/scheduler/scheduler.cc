@@ -41,8 +41,8 @@ Status Scheduler::submit(Job job) {
     const size_t len = job.inputs[i].size();
     if (len == 0) return invalid_argument("input " + std::to_string(i) + " has no tokens");
     // The budget is a target, the engine's workspace the hard limit: a longer input goes alone in a batch.
-    const size_t limit = std::max(options_.max_batch_tokens, engine_.info().max_batch_tokens);
-    if (engine_.info().max_batch_tokens && len > limit)
+    const size_t limit = std::max(options_.max_batch_tokens, engine_.info().workspace_tokens);
+    if (engine_.info().workspace_tokens && len > limit)
       return out_of_range("input " + std::to_string(i) + " has " + std::to_string(len) +
                           " tokens, more than the engine accepts in one batch (" + std::to_string(limit) + ")");
     q->total_tokens += len;

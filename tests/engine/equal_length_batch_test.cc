@@ -22,7 +22,7 @@ TEST(EqualLengthBatch, EveryVectorIsCausalAndEqualsItsVectorAlone) {
   const testing::TinyQwen3 tiny = testing::write_tiny_qwen3(dir.path(), spec);
   EngineOptions options;
   options.model_dir = dir.path();
-  options.device = "cpu";
+  options.device = Device::kCpu;
   auto engine = create_engine(options);
   ASSERT_TRUE(engine.ok()) << engine.status().to_string();
   const int hidden = (*engine)->info().hidden_size;

@@ -29,8 +29,8 @@ TEST(LongContext, A32kTokenInputRunsInLinearMemory) {
   constexpr int64_t kTokens = 32768;
   EngineOptions options;
   options.model_dir = dir.path();
-  options.device = "cpu";
-  options.max_batch_tokens = kTokens;  // the workspace is sized here, once, as serve does for --context-length
+  options.device = Device::kCpu;
+  options.workspace_tokens = kTokens;  // the workspace is sized here, once, as serve does for --context-length
   auto engine = create_engine(options);
   ASSERT_TRUE(engine.ok()) << engine.status().to_string();
 

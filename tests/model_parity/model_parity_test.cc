@@ -112,10 +112,10 @@ Preset& load(const std::string& name) {
   EngineOptions opts;
   opts.model_dir = dir;
   opts.model_id = name;
-  opts.device = device();
-  opts.dtype = dtype();
+  opts.device = device() == "cuda" ? Device::kCuda : Device::kCpu;
+  opts.precision = dtype() == "bf16" ? Precision::kBF16 : dtype() == "f32" ? Precision::kF32 : Precision::kAuto;
   opts.threads = 2;
-  opts.max_batch_tokens = 16384;
+  opts.workspace_tokens = 16384;
   auto engine = create_engine(opts);
   EXPECT_TRUE(engine.ok()) << "loading " << dir << ": " << engine.status().to_string();
   if (engine.ok()) p.engine = std::move(*engine);

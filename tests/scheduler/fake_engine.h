@@ -20,7 +20,7 @@ inline EngineInfo fake_info(size_t max_batch_tokens, int hidden = 4) {
   info.hidden_size = hidden;
   info.vocab_size = 1000;
   info.max_position_embeddings = 4096;
-  info.max_batch_tokens = max_batch_tokens;
+  info.workspace_tokens = max_batch_tokens;
   return info;
 }
 

@@ -1,0 +1,23 @@
+// The flags every model-running command shares (--device, --dtype), parsed once into the engine's enums, and
+// the environment variables the engine honours, read here and nowhere below cli/.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "core/status.h"
+#include "core/types.h"
+#include "engine/engine_factory.h"
+
+namespace embedserve::cli {
+
+// "cpu" | "cuda" | "auto" (nullopt). Anything else is an error naming --device and the value.
+StatusOr<std::optional<Device>> parse_device(const std::string& value);
+// "auto" | "f32" | "float32" | "bf16" | "bfloat16". Anything else is an error naming --dtype and the value.
+StatusOr<Precision> parse_precision(const std::string& value);
+
+// Fills the options the environment decides: EMBEDSERVE_CUBLAS_PATH (libcublas.so.13 or its folder) and
+// EMBEDSERVE_CUBLAS_WORKSPACE_MB (a cuBLAS workspace, for measuring what batch invariance costs).
+Status apply_engine_environment(EngineOptions& options);
+
+}  // namespace embedserve::cli
