@@ -12,7 +12,6 @@
 #include "cli/engine_flags.h"
 #include "cli/flags.h"
 #include "engine/engine_factory.h"
-#include "ops/cpu/kernels.h"
 #include "weights/model_source.h"
 
 namespace embedserve::cli {
@@ -133,13 +132,8 @@ int run_bench(int argc, char** argv) {
   const EngineInfo& info = (*engine)->info();
   std::printf("model %s (%s, hidden %d, vocab %d), loaded in %.1f s, %.2f GB held\n", info.model_id.c_str(),
               info.dtype.c_str(), info.hidden_size, info.vocab_size, load_s, info.memory_bytes / 1e9);
-  if (info.device == Device::kCpu)  // the GEMM kernels decide most of the speed: say which ran
-    std::printf("device cpu, %d threads, OpenBLAS %s kernels%s\n", ops::cpu::blas_threads(), ops::cpu::blas_core_name(),
-                ops::cpu::blas_rows_independent(info.hidden_size, info.hidden_size)
-                    ? ""
-                    : " (one GEMM per input: these kernels round rows by batch)");
-  else
-    std::printf("device %s, dtype %s\n", device_name(info.device), precision_name(info.precision));
+  // The kernels decide most of the speed: say which ran (OpenBLAS's, or the GPU and cuBLAS).
+  std::printf("device %s\n", info.backend.c_str());
   // tokens/cpu-s: tokens per second of CPU time used, which other processes on a shared machine disturb
   // less than wall-clock throughput (they still share caches and memory bandwidth).
   std::printf("%8s %8s %8s %10s %12s %10s %10s %14s\n", "seq_len", "inputs", "batches", "seconds", "tokens/s",

@@ -20,6 +20,7 @@ struct EngineInfo {
   std::string dtype;              // weights as stored: "bf16", "f16", "f32"
   Device device = Device::kCpu;
   Precision precision = Precision::kF32;  // what the engine computes in (never kAuto once loaded)
+  std::string backend;            // device, precision and libraries, for logs: "cuda:0 NVIDIA H200, cuBLAS …, bf16 compute"
   int hidden_size = 0;            // the length of every output vector
   int vocab_size = 0;             // rows of the embedding table: valid ids are [0, vocab_size)
   int max_position_embeddings = 0;

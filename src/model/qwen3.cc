@@ -1,225 +1,275 @@
-// Qwen3Model's forward pass as calls to ops; reads top to bottom like transformers' modeling_qwen3.py
-// (Qwen3Model.forward → Qwen3DecoderLayer → Qwen3Attention / Qwen3MLP), padding-free.
+// Qwen3Model's forward pass as calls to the op API; reads top to bottom like transformers' modeling_qwen3.py
+// (Qwen3Model.forward → Qwen3DecoderLayer → Qwen3Attention / Qwen3MLP), padding-free, on any backend.
 #include "model/qwen3.h"
 
-#include <array>
 #include <cmath>
-#include <cstring>
 #include <string>
 
 #include "model/pooling.h"
-#include "ops/convert.h"
+#include "ops/add.h"
+#include "ops/attention.h"
+#include "ops/embedding.h"
+#include "ops/gather_rows.h"
+#include "ops/linear.h"
+#include "ops/pool.h"
+#include "ops/rms_norm.h"
+#include "ops/rope.h"
+#include "ops/swiglu.h"
 
 namespace embedserve {
 namespace {
 
-// Reads tensor `name` of shape `shape` from the store and widens it to f32.
-StatusOr<std::vector<float>> load_f32(const WeightStore& store, const std::string& name,
-                                      std::initializer_list<int64_t> shape) {
-  const std::vector<int64_t> expected(shape);
-  EMBEDSERVE_ASSIGN_OR_RETURN(TensorView t, store.get(name, expected));
-  std::vector<float> out(static_cast<size_t>(t.numel()));
-  ops::convert_to_f32(t.data, t.dtype, out.data(), out.size());
-  return out;
+ops::HostMatrix host_matrix(const TensorView& t) {
+  const int64_t rows = t.shape.size() == 2 ? t.shape[0] : 1;
+  const int64_t cols = t.shape.empty() ? 1 : t.shape.back();
+  return {t.data, t.dtype, rows, cols};
+}
+
+// Tensor `name` of `shape` from the store, checked and uploaded (parts stacked by rows: gate|up).
+StatusOr<ops::Weight> weight(const ops::DeviceContext& ctx, const WeightStore& store,
+                             std::initializer_list<std::string> names, std::vector<int64_t> shape) {
+  std::vector<ops::HostMatrix> parts;
+  for (const std::string& name : names) {
+    EMBEDSERVE_ASSIGN_OR_RETURN(TensorView t, store.get(name, shape));
+    parts.push_back(host_matrix(t));
+  }
+  return ops::upload_weight(ctx, parts, *names.begin());
 }
 
 }  // namespace
 
 StatusOr<std::unique_ptr<Qwen3Model>> Qwen3Model::load(const ModelConfig& config, const WeightStore& store,
-                                                       const ops::Ops& ops) {
+                                                       const ops::DeviceContext& ctx, size_t workspace_tokens) {
   const ModelConfig& c = config;
-  if (c.num_hidden_layers < 1 || c.hidden_size < 1 || c.head_dim < 2 || c.head_dim % 2 != 0 ||
-      c.num_key_value_heads < 1 || c.num_attention_heads % c.num_key_value_heads != 0)
+  if (c.num_hidden_layers < 1 || c.hidden_size < 1 || c.intermediate_size < 1 || c.head_dim < 2 ||
+      c.head_dim % 2 != 0 || c.num_key_value_heads < 1 || c.num_attention_heads % c.num_key_value_heads != 0)
     return invalid_argument("config.json describes an impossible Qwen3 shape (layers " +
                             std::to_string(c.num_hidden_layers) + ", heads " + std::to_string(c.num_attention_heads) +
                             ", kv heads " + std::to_string(c.num_key_value_heads) + ", head_dim " +
                             std::to_string(c.head_dim) + ")");
-  std::unique_ptr<Qwen3Model> m(new Qwen3Model(config, ops));
-  const int64_t H = c.hidden_size, I = c.intermediate_size, hd = c.head_dim;
-  const int64_t q_dim = int64_t{c.num_attention_heads} * hd, kv_dim = int64_t{c.num_key_value_heads} * hd;
-
-  // The embedding table stays mapped in its stored dtype; its rows are the vocabulary the engine checks ids
-  // against (vocab_size in config.json may round up past them).
-  EMBEDSERVE_ASSIGN_OR_RETURN(m->embed_tokens_, store.get("embed_tokens.weight"));
-  const auto& es = m->embed_tokens_.shape;
-  if (es.size() != 2 || es[0] < 1 || es[1] != H)
-    return invalid_argument("tensor " + m->embed_tokens_.name + " in " + m->embed_tokens_.file +
-                            " should have shape [vocab, " + std::to_string(H) + "]");
-
-  m->layers_.resize(static_cast<size_t>(c.num_hidden_layers));
-  for (int l = 0; l < c.num_hidden_layers; ++l) {
-    Qwen3LayerWeights& w = m->layers_[l];
-    const std::string p = "layers." + std::to_string(l) + ".";
-    EMBEDSERVE_ASSIGN_OR_RETURN(w.input_layernorm, load_f32(store, p + "input_layernorm.weight", {H}));
-    EMBEDSERVE_ASSIGN_OR_RETURN(w.q_proj, load_f32(store, p + "self_attn.q_proj.weight", {q_dim, H}));
-    EMBEDSERVE_ASSIGN_OR_RETURN(w.k_proj, load_f32(store, p + "self_attn.k_proj.weight", {kv_dim, H}));
-    EMBEDSERVE_ASSIGN_OR_RETURN(w.v_proj, load_f32(store, p + "self_attn.v_proj.weight", {kv_dim, H}));
-    EMBEDSERVE_ASSIGN_OR_RETURN(w.q_norm, load_f32(store, p + "self_attn.q_norm.weight", {hd}));
-    EMBEDSERVE_ASSIGN_OR_RETURN(w.k_norm, load_f32(store, p + "self_attn.k_norm.weight", {hd}));
-    EMBEDSERVE_ASSIGN_OR_RETURN(w.o_proj, load_f32(store, p + "self_attn.o_proj.weight", {H, q_dim}));
-    EMBEDSERVE_ASSIGN_OR_RETURN(w.post_attention_layernorm,
-                                load_f32(store, p + "post_attention_layernorm.weight", {H}));
-    EMBEDSERVE_ASSIGN_OR_RETURN(w.gate_proj, load_f32(store, p + "mlp.gate_proj.weight", {I, H}));
-    EMBEDSERVE_ASSIGN_OR_RETURN(w.up_proj, load_f32(store, p + "mlp.up_proj.weight", {I, H}));
-    EMBEDSERVE_ASSIGN_OR_RETURN(w.down_proj, load_f32(store, p + "mlp.down_proj.weight", {H, I}));
-  }
-  EMBEDSERVE_ASSIGN_OR_RETURN(m->norm_, load_f32(store, "norm.weight", {H}));
-
-  // Qwen3RotaryEmbedding: inv_freq = 1 / base^(arange(0, dim, 2).float() / dim), every step in float32.
-  m->inv_freq_.resize(static_cast<size_t>(hd / 2));
-  for (int64_t i = 0; i < hd / 2; ++i) {
-    const float exponent = static_cast<float>(2 * i) / static_cast<float>(hd);
-    m->inv_freq_[i] = 1.0f / std::pow(static_cast<float>(c.rope_theta), exponent);
-  }
+  const ops::AttentionShape shape{c.num_attention_heads, c.num_key_value_heads, c.head_dim, 1.0f};
+  EMBEDSERVE_RETURN_IF_ERROR(ops::check_attention_shape(ctx, shape));
+  if (workspace_tokens == 0) return invalid_argument("the workspace must hold at least one token");
+  std::unique_ptr<Qwen3Model> m(new Qwen3Model(config, ctx));
+  EMBEDSERVE_RETURN_IF_ERROR(m->load_weights(store));
+  EMBEDSERVE_RETURN_IF_ERROR(m->allocate(workspace_tokens));
   return m;
 }
 
-int64_t Qwen3Model::vocab_rows() const { return embed_tokens_.shape.empty() ? 0 : embed_tokens_.shape[0]; }
-
-size_t Qwen3Model::weight_bytes() const {
-  size_t n = norm_.size();
-  for (const auto& w : layers_)
-    n += w.input_layernorm.size() + w.q_proj.size() + w.k_proj.size() + w.v_proj.size() + w.q_norm.size() +
-         w.k_norm.size() + w.o_proj.size() + w.post_attention_layernorm.size() + w.gate_proj.size() +
-         w.up_proj.size() + w.down_proj.size();
-  return n * sizeof(float);
-}
-
-size_t Qwen3Model::workspace_bytes_for(const ModelConfig& c, size_t n_tokens) {
-  const size_t q_dim = size_t{static_cast<size_t>(c.num_attention_heads)} * c.head_dim;
-  const size_t kv_dim = size_t{static_cast<size_t>(c.num_key_value_heads)} * c.head_dim;
-  // x, h, q, k, v, attn, gate, up, cos, sin (the pooled rows' q_cos/q_sin are at most as many again)
-  const size_t per_token = 2 * size_t(c.hidden_size) + 2 * q_dim + 2 * kv_dim + 2 * size_t(c.intermediate_size) +
-                           2 * size_t(c.head_dim);
-  return per_token * n_tokens * sizeof(float);
-}
-
-size_t Qwen3Model::workspace_bytes() const { return ws_.bytes(); }
-
-void Qwen3Model::allocate(size_t n) {
+Status Qwen3Model::load_weights(const WeightStore& store) {
   const ModelConfig& c = config_;
-  const size_t H = c.hidden_size, hd = c.head_dim;
-  ws_.x.get(n * H);
-  ws_.h.get(n * H);
-  ws_.q.get(n * c.num_attention_heads * hd);
-  ws_.k.get(n * c.num_key_value_heads * hd);
-  ws_.v.get(n * c.num_key_value_heads * hd);
-  ws_.attn.get(n * c.num_attention_heads * hd);
-  ws_.gate.get(n * c.intermediate_size);
-  ws_.up.get(n * c.intermediate_size);
-  ws_.cos.get(n * hd / 2);
-  ws_.sin.get(n * hd / 2);
-  ws_.q_cos.get(n * hd / 2);  // one row per sequence, at most one per token
-  ws_.q_sin.get(n * hd / 2);
+  const int64_t H = c.hidden_size, I = c.intermediate_size, hd = c.head_dim;
+  const int64_t q_dim = int64_t{c.num_attention_heads} * hd, kv_dim = int64_t{c.num_key_value_heads} * hd;
+
+  // The embedding table's rows are the vocabulary the engine checks ids against (vocab_size in config.json may
+  // round up past them, or, for the 4B and 8B, stop short of the tokenizer's last ids).
+  EMBEDSERVE_ASSIGN_OR_RETURN(TensorView emb, store.get("embed_tokens.weight"));
+  if (emb.shape.size() != 2 || emb.shape[0] < 1 || emb.shape[1] != H)
+    return invalid_argument("tensor " + emb.name + " in " + emb.file + " should have shape [vocab, " +
+                            std::to_string(H) + "]");
+  stored_dtype_ = emb.dtype;
+  EMBEDSERVE_ASSIGN_OR_RETURN(embed_tokens_, ops::embedding_table(ctx_, host_matrix(emb), emb.name));
+
+  layers_.resize(static_cast<size_t>(c.num_hidden_layers));
+  for (int l = 0; l < c.num_hidden_layers; ++l) {
+    Qwen3LayerWeights& w = layers_[static_cast<size_t>(l)];
+    const std::string p = "layers." + std::to_string(l) + ".";
+    EMBEDSERVE_ASSIGN_OR_RETURN(w.input_layernorm, weight(ctx_, store, {p + "input_layernorm.weight"}, {H}));
+    EMBEDSERVE_ASSIGN_OR_RETURN(w.q_proj, weight(ctx_, store, {p + "self_attn.q_proj.weight"}, {q_dim, H}));
+    EMBEDSERVE_ASSIGN_OR_RETURN(w.k_proj, weight(ctx_, store, {p + "self_attn.k_proj.weight"}, {kv_dim, H}));
+    EMBEDSERVE_ASSIGN_OR_RETURN(w.v_proj, weight(ctx_, store, {p + "self_attn.v_proj.weight"}, {kv_dim, H}));
+    EMBEDSERVE_ASSIGN_OR_RETURN(w.q_norm, weight(ctx_, store, {p + "self_attn.q_norm.weight"}, {hd}));
+    EMBEDSERVE_ASSIGN_OR_RETURN(w.k_norm, weight(ctx_, store, {p + "self_attn.k_norm.weight"}, {hd}));
+    EMBEDSERVE_ASSIGN_OR_RETURN(w.o_proj, weight(ctx_, store, {p + "self_attn.o_proj.weight"}, {H, q_dim}));
+    EMBEDSERVE_ASSIGN_OR_RETURN(w.post_attention_layernorm,
+                                weight(ctx_, store, {p + "post_attention_layernorm.weight"}, {H}));
+    // gate_proj and up_proj stacked into one [2I, H] matrix: one GEMM, whose output rows hold gate then up.
+    EMBEDSERVE_ASSIGN_OR_RETURN(w.gate_up_proj,
+                                weight(ctx_, store, {p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"}, {I, H}));
+    EMBEDSERVE_ASSIGN_OR_RETURN(w.down_proj, weight(ctx_, store, {p + "mlp.down_proj.weight"}, {H, I}));
+    for (const ops::Weight* t : {&w.input_layernorm, &w.q_proj, &w.k_proj, &w.v_proj, &w.q_norm, &w.k_norm,
+                                 &w.o_proj, &w.post_attention_layernorm, &w.gate_up_proj, &w.down_proj})
+      weight_bytes_ += t->memory.bytes();
+  }
+  EMBEDSERVE_ASSIGN_OR_RETURN(norm_, weight(ctx_, store, {"norm.weight"}, {H}));
+
+  // Qwen3RotaryEmbedding: inv_freq = 1 / base^(arange(0, dim, 2).float() / dim), every step in float32.
+  std::vector<float> inv_freq(static_cast<size_t>(hd / 2));
+  for (int64_t i = 0; i < hd / 2; ++i)
+    inv_freq[static_cast<size_t>(i)] =
+        1.0f / std::pow(static_cast<float>(c.rope_theta), static_cast<float>(2 * i) / static_cast<float>(hd));
+  EMBEDSERVE_ASSIGN_OR_RETURN(inv_freq_, ops::upload_f32(ctx_, inv_freq, "inv_freq"));
+  weight_bytes_ += embed_tokens_.memory.bytes() + norm_.memory.bytes();
+  return Status();
 }
 
-void Qwen3Model::reserve(size_t max_tokens) { allocate(max_tokens); }
-
-Status Qwen3Model::forward(std::span<const int32_t> token_ids, std::span<const int32_t> seq_offsets, Pooling pooling,
-                           std::span<float> out) {
+Status Qwen3Model::allocate(size_t n) {
   const ModelConfig& c = config_;
-  const int64_t n = static_cast<int64_t>(token_ids.size());
-  const int64_t n_seqs = static_cast<int64_t>(seq_offsets.size()) - 1;
-  const int64_t H = c.hidden_size;
-  if (n_seqs < 1 || seq_offsets.back() != n || static_cast<int64_t>(out.size()) != n_seqs * H)
-    return internal_error("Qwen3Model::forward: batch shape does not match its offsets or output");
-  allocate(static_cast<size_t>(n));
-
-  // Positions restart at 0 in every sequence (what position_ids = arange(len) is per unpadded row).
-  ws_.kv_offsets.assign(seq_offsets.begin(), seq_offsets.end());
-  ws_.positions.resize(static_cast<size_t>(n));
-  for (int64_t s = 0; s < n_seqs; ++s)
-    for (int32_t t = seq_offsets[s]; t < seq_offsets[s + 1]; ++t) ws_.positions[t] = t - seq_offsets[s];
-  ws_.n_rows = n;
-  ws_.row_offsets = ws_.kv_offsets;
-  ws_.row_positions = ws_.positions;
-
-  // position_embeddings = self.rotary_emb(hidden_states, position_ids): cos, sin f32 [n, head_dim/2]
-  ops_.rope_tables(ws_.positions, inv_freq_, ws_.cos.data(), ws_.sin.data());
-  // inputs_embeds = self.embed_tokens(input_ids): x f32 [n, hidden]
-  ops_.embedding(embed_tokens_.data, embed_tokens_.dtype, H, token_ids, ws_.x.data());
-
-  // Only the pooled rows' final states are read, and the last layer's other rows feed nothing but its own
-  // keys and values: under last-token or CLS pooling it carries just the pooled rows past them.
-  const std::vector<int32_t> pooled = pooled_rows(seq_offsets, pooling);
-  for (size_t l = 0; l < layers_.size(); ++l)
-    decoder_layer(layers_[l], l + 1 == layers_.size() ? std::span<const int32_t>(pooled) : std::span<const int32_t>());
-
-  // hidden_states = self.norm(hidden_states), over the rows carried to the end
-  float* x = ws_.x.data();
-  ops_.rms_norm(x, norm_.data(), x, ws_.n_rows, H, H, static_cast<float>(c.rms_norm_eps));
-  if (pooling == Pooling::kMean) {
-    mean_pool(x, H, seq_offsets, out.data());
-  } else {
-    std::memcpy(out.data(), x, static_cast<size_t>(n_seqs * H) * sizeof(float));  // one row per sequence, in order
+  const size_t H = c.hidden_size, I = c.intermediate_size, hd = c.head_dim;
+  const size_t q_dim = size_t(c.num_attention_heads) * hd, kv_dim = size_t(c.num_key_value_heads) * hd;
+  const size_t t = dtype_size(ctx_.dtype());
+  workspace_tokens_ = n;
+  struct Part {
+    ops::Buffer* buffer;
+    size_t bytes;
+    const char* what;
+  };
+  const Part parts[] = {
+      {&x_, n * H * t, "the residual stream"},
+      {&x_pooled_, n * H * t, "the pooled rows"},
+      {&h_, n * H * t, "hidden states"},
+      {&q_, n * q_dim * t, "queries"},
+      {&attn_, n * q_dim * t, "attention output"},
+      {&k_, n * kv_dim * t, "keys"},
+      {&v_, n * kv_dim * t, "values"},
+      {&gate_up_, n * 2 * I * t, "the MLP's gate and up projections"},
+      {&act_, n * I * t, "the MLP's activations"},
+      {&pooled_out_, n * H * 4, "output vectors"},
+      {&rotary_, 2 * ops::rotary_table_bytes(ctx_, static_cast<int64_t>(n), c.head_dim), "RoPE tables"},
+      // ids, positions [n]; offsets [n+1]; plan ≤ 2(n/32 + n); pooled rows, positions [n]; offsets [n+1]; plan 2n
+      {&index_, (11 * n + 2) * sizeof(int32_t), "batch indices"},
+  };
+  for (const Part& p : parts) {
+    EMBEDSERVE_ASSIGN_OR_RETURN(*p.buffer, ops::Buffer::allocate(ctx_, p.bytes, p.what));
+    workspace_bytes_ += p.bytes;
   }
   return Status();
 }
 
-void Qwen3Model::decoder_layer(const Qwen3LayerWeights& w, std::span<const int32_t> pooled) {
+Status Qwen3Model::forward(std::span<const int32_t> token_ids, std::span<const int32_t> seq_offsets, Pooling pooling,
+                           bool normalize, std::span<float> out) {
   const ModelConfig& c = config_;
-  const int64_t H = c.hidden_size, I = c.intermediate_size, hd = c.head_dim;
-  const int heads = c.num_attention_heads, kv_heads = c.num_key_value_heads;
-  const int64_t q_dim = int64_t{heads} * hd, kv_dim = int64_t{kv_heads} * hd;
+  const int64_t n = static_cast<int64_t>(token_ids.size());
+  const int64_t n_seqs = static_cast<int64_t>(seq_offsets.size()) - 1;
+  const int64_t H = c.hidden_size;
+  if (n_seqs < 1 || n < 1 || seq_offsets.front() != 0 || seq_offsets.back() != n ||
+      static_cast<int64_t>(out.size()) != n_seqs * H || static_cast<size_t>(n) > workspace_tokens_)
+    return internal_error("Qwen3Model::forward: batch shape does not match its offsets, output or workspace");
+
+  // Positions restart at 0 in every sequence (what position_ids = arange(len) is per unpadded row).
+  positions_.resize(static_cast<size_t>(n));
+  for (int64_t s = 0; s < n_seqs; ++s)
+    for (int32_t r = seq_offsets[s]; r < seq_offsets[s + 1]; ++r) positions_[r] = r - seq_offsets[s];
+  // Under last-token or CLS pooling only one row per sequence is read at the end: its row, its position, and
+  // offsets 0, 1, …, n_seqs over the gathered rows.
+  pooled_rows_ = pooled_rows(seq_offsets, pooling);
+  const bool gather = !pooled_rows_.empty();
+  pooled_positions_.resize(pooled_rows_.size());
+  identity_offsets_.resize(static_cast<size_t>(n_seqs) + 1);
+  for (size_t s = 0; s < pooled_rows_.size(); ++s) pooled_positions_[s] = pooled_rows_[s] - seq_offsets[s];
+  for (int64_t s = 0; s <= n_seqs; ++s) identity_offsets_[static_cast<size_t>(s)] = static_cast<int32_t>(s);
+
+  // Every index array of the batch, in one host-to-device copy.
+  staging_.clear();
+  const size_t ids_h = staging_.add(token_ids), pos_h = staging_.add(positions_), off_h = staging_.add(seq_offsets);
+  const size_t plan_h = staging_.add(ops::attention_plan(ctx_, seq_offsets));
+  const size_t prow_h = staging_.add(pooled_rows_), ppos_h = staging_.add(pooled_positions_);
+  const size_t ident_h = staging_.add(identity_offsets_);
+  const size_t pplan_h = staging_.add(gather ? ops::attention_plan(ctx_, identity_offsets_) : std::vector<int32_t>());
+  EMBEDSERVE_RETURN_IF_ERROR(staging_.upload(ctx_, index_, "batch indices"));
+
+  Rows all, pooled;
+  all.rows = {staging_.get(off_h), staging_.get(pos_h)};
+  all.plan = staging_.get(plan_h);
+  char* rotary = static_cast<char*>(rotary_.data());
+  EMBEDSERVE_ASSIGN_OR_RETURN(all.rotary, ops::rotary_table(ctx_, all.rows.positions, inv_freq_.tensor, c.head_dim, rotary));
+  if (gather) {
+    pooled.rows = {staging_.get(ident_h), staging_.get(ppos_h)};
+    pooled.plan = staging_.get(pplan_h);
+    EMBEDSERVE_ASSIGN_OR_RETURN(pooled.rotary,
+                                ops::rotary_table(ctx_, pooled.rows.positions, inv_freq_.tensor, c.head_dim,
+                                                  rotary + ops::rotary_table_bytes(ctx_, n, c.head_dim)));
+  }
+
+  // inputs_embeds = self.embed_tokens(input_ids): x [n, hidden]
+  x = x_.matrix(ctx_.dtype(), n, H);
+  h = h_.matrix(ctx_.dtype(), n, H);
+  EMBEDSERVE_RETURN_IF_ERROR(ops::embedding(ctx_, embed_tokens_.tensor, staging_.get(ids_h), x));
+  trace("inp_embd", -1, x);
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const bool last = l + 1 == layers_.size();
+    EMBEDSERVE_RETURN_IF_ERROR(decoder_layer(static_cast<int>(l), layers_[l], all, last && gather ? &pooled : nullptr,
+                                             staging_.get(prow_h)));
+  }
+
+  // hidden_states = self.norm(hidden_states), over the rows carried to the end
+  EMBEDSERVE_RETURN_IF_ERROR(ops::rms_norm(ctx_, x, norm_.tensor, static_cast<float>(c.rms_norm_eps), x));
+  trace("result_norm", -1, x);
+  // Pooling (+ Normalize): the mean of each sequence's rows, or of its one carried row.
+  const ops::Tensor vectors = pooled_out_.matrix(DType::kF32, n_seqs, H);
+  EMBEDSERVE_RETURN_IF_ERROR(ops::pool(ctx_, x, gather ? staging_.get(ident_h) : staging_.get(off_h), normalize, vectors));
+  return ops::copy_to_host(ctx_, vectors, out);
+}
+
+Status Qwen3Model::decoder_layer(int layer, const Qwen3LayerWeights& w, const Rows& all, const Rows* pooled,
+                                 const ops::Index& pooled_rows) {
+  const ModelConfig& c = config_;
+  const int64_t hd = c.head_dim;
+  const int64_t q_dim = int64_t{c.num_attention_heads} * hd, kv_dim = int64_t{c.num_key_value_heads} * hd;
   const float eps = static_cast<float>(c.rms_norm_eps);
-  float* x = ws_.x.data();  // residual stream, f32 [n, hidden]
-  float* h = ws_.h.data();
-  float* q = ws_.q.data();
-  float* k = ws_.k.data();
-  float* v = ws_.v.data();
-  int64_t n = ws_.n_rows;
+  const DType t = ctx_.dtype();
+  const int64_t n = all.rows.num_rows();  // keys and values always cover every token of the batch
+  const ops::Index& seqs = all.rows.offsets;
 
   // residual = hidden_states; hidden_states = self.input_layernorm(hidden_states)
-  ops_.rms_norm(x, w.input_layernorm.data(), h, n, H, H, eps);
+  EMBEDSERVE_RETURN_IF_ERROR(ops::rms_norm(ctx_, x, w.input_layernorm.tensor, eps, h));
+  trace("attn_norm", layer, h);
 
   // Qwen3Attention. key_states = k_norm(k_proj(h).view(n, kv_heads, hd)), then RoPE; value_states = v_proj(h)
-  ops_.linear(h, w.k_proj.data(), k, n, kv_dim, H, ws_.kv_offsets);  // k f32 [n, kv_heads, hd]
-  ops_.linear(h, w.v_proj.data(), v, n, kv_dim, H, ws_.kv_offsets);  // v f32 [n, kv_heads, hd]
-  ops_.rms_norm(k, w.k_norm.data(), k, n * kv_heads, hd, hd, eps);
-  ops_.apply_rope(k, ws_.cos.data(), ws_.sin.data(), n, kv_heads, static_cast<int>(hd), kv_dim);
-  const float* q_cos = ws_.cos.data();
-  const float* q_sin = ws_.sin.data();
-  if (!pooled.empty()) {
-    // Keys and values cover every token; from here on only the pooled rows (one per sequence) go on.
-    // Rows ascend and rows[i] ≥ i, so gathering in place never overwrites a row still to be read.
-    ops_.gather_rows(x, H, pooled, x);
-    ops_.gather_rows(h, H, pooled, h);
-    n = static_cast<int64_t>(pooled.size());
-    ws_.n_rows = n;
-    ws_.row_positions.resize(pooled.size());
-    ws_.row_offsets.resize(pooled.size() + 1);
-    for (size_t i = 0; i < pooled.size(); ++i) {
-      ws_.row_positions[i] = ws_.positions[pooled[i]];
-      ws_.row_offsets[i] = static_cast<int32_t>(i);
-    }
-    ws_.row_offsets[pooled.size()] = static_cast<int32_t>(pooled.size());
-    ops_.rope_tables(ws_.row_positions, inv_freq_, ws_.q_cos.data(), ws_.q_sin.data());
-    q_cos = ws_.q_cos.data();
-    q_sin = ws_.q_sin.data();
-  }
-  // query_states = q_norm(q_proj(h).view(n, heads, hd)), then RoPE
-  ops_.linear(h, w.q_proj.data(), q, n, q_dim, H, ws_.row_offsets);  // q f32 [n, heads, hd]
-  ops_.rms_norm(q, w.q_norm.data(), q, n * heads, hd, hd, eps);
-  ops_.apply_rope(q, q_cos, q_sin, n, heads, static_cast<int>(hd), q_dim);
-  // attn_output = softmax(q·kᵀ / sqrt(hd) + causal mask) · v, each query head reading its kv head
-  const ops::Ops::AttentionShape shape{heads, kv_heads, static_cast<int>(hd),
-                                       static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)))};
-  ops_.attention(q, k, v, ws_.attn.data(), shape, ws_.row_offsets, ws_.row_positions, ws_.kv_offsets);
-  // hidden_states = residual + o_proj(attn_output)
-  ops_.linear(ws_.attn.data(), w.o_proj.data(), h, n, H, q_dim, ws_.row_offsets);
-  ops_.add(x, h, n * H);
+  const ops::Tensor k = k_.matrix(t, n, kv_dim);  // [n, kv_heads * hd]
+  const ops::Tensor v = v_.matrix(t, n, kv_dim);  // [n, kv_heads * hd]
+  EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, w.k_proj.tensor, k, seqs));
+  EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, w.v_proj.tensor, v, seqs));
+  EMBEDSERVE_RETURN_IF_ERROR(ops::qk_norm_rope(ctx_, k, w.k_norm.tensor, eps, all.rotary));
+  trace("Kcur", layer, k);
+  trace("Vcur", layer, v);
 
-  // residual = hidden_states; hidden_states = self.post_attention_layernorm(hidden_states)
-  ops_.rms_norm(x, w.post_attention_layernorm.data(), h, n, H, H, eps);
-  // Qwen3MLP: down_proj(act_fn(gate_proj(h)) * up_proj(h)), act_fn = SiLU
-  float* gate = ws_.gate.data();  // f32 [n, intermediate]
-  float* up = ws_.up.data();      // f32 [n, intermediate]
-  ops_.linear(h, w.gate_proj.data(), gate, n, I, H, ws_.row_offsets);
-  ops_.linear(h, w.up_proj.data(), up, n, I, H, ws_.row_offsets);
-  ops_.silu_mul(gate, up, gate, n, I);
-  ops_.linear(gate, w.down_proj.data(), h, n, H, I, ws_.row_offsets);
-  // hidden_states = residual + mlp(hidden_states)
-  ops_.add(x, h, n * H);
+  const Rows& rows = pooled ? *pooled : all;
+  if (pooled) {
+    // Keys and values cover every token; from here on only the pooled rows (one per sequence) go on.
+    const int64_t m = pooled->rows.num_rows();
+    const ops::Tensor xp = x_pooled_.matrix(t, m, c.hidden_size);
+    EMBEDSERVE_RETURN_IF_ERROR(ops::gather_rows(ctx_, x, pooled_rows, xp));
+    const ops::Tensor hp = x_.matrix(t, m, c.hidden_size);  // x's buffer is free once its rows are gathered
+    EMBEDSERVE_RETURN_IF_ERROR(ops::gather_rows(ctx_, h, pooled_rows, hp));
+    x = xp;
+    h = hp;
+  }
+  const int64_t m = rows.rows.num_rows();
+  const ops::Index& groups = rows.rows.offsets;
+  // query_states = q_norm(q_proj(h).view(m, heads, hd)), then RoPE
+  const ops::Tensor q = q_.matrix(t, m, q_dim);  // [m, heads * hd]
+  EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, w.q_proj.tensor, q, groups));
+  EMBEDSERVE_RETURN_IF_ERROR(ops::qk_norm_rope(ctx_, q, w.q_norm.tensor, eps, rows.rotary));
+  trace("Qcur", layer, q);
+  // attn_output = softmax(q·kᵀ / sqrt(hd) + causal mask) · v, each query head reading its kv head
+  const ops::AttentionShape shape{c.num_attention_heads, c.num_key_value_heads, static_cast<int>(hd),
+                                  static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)))};
+  const ops::Tensor attn = attn_.matrix(t, m, q_dim);  // [m, heads * hd]
+  EMBEDSERVE_RETURN_IF_ERROR(ops::attention(ctx_, q, k, v, attn, shape, rows.rows, seqs, rows.plan));
+  trace("kqv_out", layer, attn);
+  // hidden_states = o_proj(attn_output)
+  EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, attn, w.o_proj.tensor, h, groups));
+  trace("attn_out", layer, h);
+
+  // hidden_states = residual + hidden_states; residual = hidden_states;
+  // hidden_states = self.post_attention_layernorm(hidden_states)
+  EMBEDSERVE_RETURN_IF_ERROR(ops::add_rms_norm(ctx_, x, h, w.post_attention_layernorm.tensor, eps, h));
+  trace("ffn_inp", layer, x);
+  trace("ffn_norm", layer, h);
+  // Qwen3MLP: down_proj(act_fn(gate_proj(h)) * up_proj(h)), act_fn = SiLU; gate|up in one GEMM
+  const ops::Tensor gate_up = gate_up_.matrix(t, m, 2 * int64_t{c.intermediate_size});
+  const ops::Tensor act = act_.matrix(t, m, c.intermediate_size);
+  EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, w.gate_up_proj.tensor, gate_up, groups));
+  trace("ffn_gate_up", layer, gate_up);
+  EMBEDSERVE_RETURN_IF_ERROR(ops::swiglu(ctx_, gate_up, act));
+  trace("ffn_act", layer, act);
+  EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, act, w.down_proj.tensor, h, groups));
+  trace("ffn_out", layer, h);
+  // hidden_states = residual + hidden_states
+  EMBEDSERVE_RETURN_IF_ERROR(ops::add(ctx_, x, h));
+  trace("l_out", layer, x);
+  return Status();
 }
 
 }  // namespace embedserve

@@ -1,4 +1,4 @@
-// Qwen3Model: the forward pass of a Qwen3 checkpoint, from token ids to pooled hidden states.
+// Qwen3Model: the forward pass of a Qwen3 checkpoint over the op API, from token ids to pooled vectors, on any backend.
 #pragma once
 
 #include <cstddef>
@@ -9,67 +9,92 @@
 
 #include "core/status.h"
 #include "core/types.h"
-#include "model/workspace.h"
-#include "ops/ops.h"
+#include "model/embedding_model.h"
+#include "ops/context.h"
+#include "ops/memory.h"
+#include "ops/rope.h"
+#include "ops/tensor.h"
 #include "weights/model_config.h"
 #include "weights/weight_store.h"
 
 namespace embedserve {
 
-// One decoder layer's weights, widened to f32 once at load (the CPU GEMMs run in f32).
+// One decoder layer's weights, in the context's dtype and memory.
 struct Qwen3LayerWeights {
-  std::vector<float> input_layernorm;           // f32 [hidden]
-  std::vector<float> q_proj;                    // f32 [heads * head_dim, hidden]
-  std::vector<float> k_proj;                    // f32 [kv_heads * head_dim, hidden]
-  std::vector<float> v_proj;                    // f32 [kv_heads * head_dim, hidden]
-  std::vector<float> q_norm;                    // f32 [head_dim]
-  std::vector<float> k_norm;                    // f32 [head_dim]
-  std::vector<float> o_proj;                    // f32 [hidden, heads * head_dim]
-  std::vector<float> post_attention_layernorm;  // f32 [hidden]
-  std::vector<float> gate_proj;                 // f32 [intermediate, hidden]
-  std::vector<float> up_proj;                   // f32 [intermediate, hidden]
-  std::vector<float> down_proj;                 // f32 [hidden, intermediate]
+  ops::Weight input_layernorm;           // [1, hidden]
+  ops::Weight q_proj;                    // [heads * head_dim, hidden]
+  ops::Weight k_proj;                    // [kv_heads * head_dim, hidden]
+  ops::Weight v_proj;                    // [kv_heads * head_dim, hidden]
+  ops::Weight q_norm;                    // [1, head_dim]
+  ops::Weight k_norm;                    // [1, head_dim]
+  ops::Weight o_proj;                    // [hidden, heads * head_dim]
+  ops::Weight post_attention_layernorm;  // [1, hidden]
+  ops::Weight gate_up_proj;              // [2 * intermediate, hidden]: gate_proj's rows, then up_proj's (one GEMM)
+  ops::Weight down_proj;                 // [hidden, intermediate]
 };
 
-class Qwen3Model {
+class Qwen3Model final : public EmbeddingModel {
  public:
-  // Reads and shape-checks every tensor `config` implies from `store`. The embedding table stays in
-  // `store`'s mapping in its stored dtype (rows are widened as they are looked up), so `store` must
-  // outlive the model. `ops` must outlive it too.
+  // Reads and shape-checks every tensor `config` implies from `store` onto ctx's device, and allocates the
+  // workspace for batches of up to `workspace_tokens` tokens, once. `store` and `ctx` must outlive the model
+  // (the CPU reads the embedding table straight from the mapping).
   static StatusOr<std::unique_ptr<Qwen3Model>> load(const ModelConfig& config, const WeightStore& store,
-                                                    const ops::Ops& ops);
+                                                    const ops::DeviceContext& ctx, size_t workspace_tokens);
 
-  // Runs the sequences laid end to end in `token_ids` (sequence s is [seq_offsets[s], seq_offsets[s+1]),
-  // positions restarting at 0) and writes one pooled, not yet normalised, hidden state per sequence:
-  // out f32 [n_seqs, hidden]. Ids must already be in [0, vocab_size) and no sequence empty.
   Status forward(std::span<const int32_t> token_ids, std::span<const int32_t> seq_offsets, Pooling pooling,
-                 std::span<float> out);
+                 bool normalize, std::span<float> out) override;
+  void set_intermediate_sink(IntermediateSink sink) override { sink_ = std::move(sink); }
 
-  // Allocates the workspace for batches of up to `max_tokens` tokens now rather than on first use.
-  void reserve(size_t max_tokens);
-
-  const ModelConfig& config() const { return config_; }
-  int64_t vocab_rows() const;      // rows of embed_tokens: valid ids are [0, vocab_rows())
-  DType stored_dtype() const { return embed_tokens_.dtype; }
-  size_t weight_bytes() const;     // f32 weights held in memory (the mapped embedding table excluded)
-  size_t workspace_bytes() const;  // what reserve() allocated
-  // Workspace bytes a batch of n_tokens tokens needs.
-  static size_t workspace_bytes_for(const ModelConfig& config, size_t n_tokens);
+  int64_t vocab_rows() const override { return embed_tokens_.tensor.rows; }
+  DType stored_dtype() const override { return stored_dtype_; }
+  size_t weight_bytes() const override { return weight_bytes_; }
+  size_t workspace_bytes() const override { return workspace_bytes_; }
+  size_t workspace_tokens() const override { return workspace_tokens_; }
 
  private:
-  Qwen3Model(const ModelConfig& config, const ops::Ops& ops) : config_(config), ops_(ops) {}
-  // One decoder layer over the rows in ws_. With `pooled_rows` non-empty (the last layer under last-token
-  // or CLS pooling) only those rows are carried past the key/value projections.
-  void decoder_layer(const Qwen3LayerWeights& w, std::span<const int32_t> pooled_rows);
-  void allocate(size_t n_tokens);
+  // The rows a layer works on: every token, or from the last layer's queries on only the pooled rows.
+  struct Rows {
+    ops::SequenceRows rows;      // offsets and positions of the rows carried
+    ops::Index plan;             // attention_plan of rows.offsets, staged
+    ops::RotaryTable rotary;     // the rows' angles
+  };
+  Qwen3Model(const ModelConfig& config, const ops::DeviceContext& ctx) : config_(config), ctx_(ctx) {}
+  Status load_weights(const WeightStore& store);
+  Status allocate(size_t workspace_tokens);
+  // One Qwen3DecoderLayer over x. With `pooled` set (the last layer under last-token or CLS pooling) only those
+  // rows go on past the key/value projections: the other rows' outputs feed nothing.
+  Status decoder_layer(int layer, const Qwen3LayerWeights& w, const Rows& all, const Rows* pooled,
+                       const ops::Index& pooled_rows);
+  void trace(const char* name, int layer, const ops::Tensor& t) const {
+    if (sink_) sink_(name, layer, t);
+  }
 
   ModelConfig config_;
-  const ops::Ops& ops_;
-  TensorView embed_tokens_;                 // [vocab, hidden] as stored, mapped
+  const ops::DeviceContext& ctx_;
+  DType stored_dtype_ = DType::kBF16;
+  ops::Weight embed_tokens_;  // [vocab, hidden]
   std::vector<Qwen3LayerWeights> layers_;
-  std::vector<float> norm_;                 // f32 [hidden]
-  std::vector<float> inv_freq_;             // f32 [head_dim / 2]
-  Qwen3Workspace ws_;
+  ops::Weight norm_;          // [1, hidden]
+  ops::Weight inv_freq_;      // f32 [1, head_dim / 2]
+  size_t weight_bytes_ = 0;
+
+  // Workspace for workspace_tokens_ rows (n), in the context's dtype unless noted.
+  size_t workspace_tokens_ = 0;
+  size_t workspace_bytes_ = 0;
+  ops::Buffer x_, x_pooled_, h_;  // [n, hidden]: residual stream, the pooled rows' residual, a block's input/output
+  ops::Buffer q_, attn_;          // [n, heads * head_dim]
+  ops::Buffer k_, v_;             // [n, kv_heads * head_dim]
+  ops::Buffer gate_up_;           // [n, 2 * intermediate]
+  ops::Buffer act_;               // [n, intermediate]
+  ops::Buffer pooled_out_;        // f32 [n, hidden]: one vector per sequence, at most one per token
+  ops::Buffer rotary_;            // the backend's RoPE tables for every row and for the pooled rows
+  ops::Buffer index_;             // the batch's int32 arrays on the device
+  ops::IndexStaging staging_;
+  std::vector<int32_t> positions_, pooled_rows_, pooled_positions_, identity_offsets_;
+
+  // The current batch's residual stream and block buffer (they swap at the last layer's gather).
+  ops::Tensor x, h;
+  IntermediateSink sink_;
 };
 
 }  // namespace embedserve

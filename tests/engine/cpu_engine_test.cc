@@ -1,4 +1,4 @@
-// CpuEngine through the Engine interface: create_engine's choices, EngineInfo, normalisation, batch
+// The engine (CPU here; CUDA where a GPU is) through the Engine interface: create_engine's choices, EngineInfo, normalisation, batch
 // invariance, vocabulary and budget checks, and a 3000-token input.
 #include <gtest/gtest.h>
 
@@ -6,9 +6,7 @@
 #include <cstring>
 
 #include "engine/engine_factory.h"
-#if defined(EMBEDSERVE_HAVE_CUDA)
-#include "ops/cuda/cuda_device.h"
-#endif
+#include "ops/context.h"
 #include "reference_qwen3.h"
 #include "test_files.h"
 #include "tiny_qwen3.h"
@@ -49,13 +47,8 @@ TEST(CreateEngine, CudaWithoutAGpuOrCudaBuildIsAClearError) {
   EngineOptions options;
   options.model_dir = "/nonexistent";
   options.device = Device::kCuda;
-#if defined(EMBEDSERVE_HAVE_CUDA)
-  auto devices = cuda::list_devices();
-  if (devices.ok() && !devices->empty()) GTEST_SKIP() << "a GPU is visible: the CUDA engine itself is tested by the parity suite";
-  const ErrorCode expected = ErrorCode::kUnavailable;
-#else
-  const ErrorCode expected = ErrorCode::kUnimplemented;
-#endif
+if (ops::visible_gpus() > 0) GTEST_SKIP() << "a GPU is visible: the CUDA engine itself is tested by the parity suite";
+  const ErrorCode expected = ops::cuda_built() ? ErrorCode::kUnavailable : ErrorCode::kUnimplemented;
   auto engine = create_engine(options);
   ASSERT_FALSE(engine.ok());
   EXPECT_EQ(engine.status().code(), expected) << engine.status().to_string();
@@ -204,6 +197,45 @@ TEST(CpuEngine, AThreeThousandTokenInputRuns) {
   const auto alone = embed(*engine, {long_text});
   EXPECT_EQ(0, std::memcmp(alone.data(), v.data(), spec.hidden * sizeof(float)));
 }
+
+}  // namespace
+}  // namespace embedserve
+
+namespace embedserve {
+namespace {
+
+// Two engines in one process, each with its own DeviceContext, interleaving batches: nothing is shared between
+// them but the read-only checkpoint, so each gives the bits it gives alone. On the CPU always; on a GPU too
+// (two contexts on GPU 0) where one is visible.
+class TwoEngines : public ::testing::TestWithParam<Device> {};
+
+TEST_P(TwoEngines, RunSideBySideInOneProcessWithTheSameBits) {
+  if (GetParam() == Device::kCuda && ops::visible_gpus() == 0) GTEST_SKIP() << "no GPU visible";
+  TempDir dir;
+  TinyQwen3Spec spec;
+  testing::write_tiny_qwen3(dir.path(), spec);
+  EngineOptions options;
+  options.model_dir = dir.path();
+  options.device = GetParam();
+  options.precision = Precision::kF32;
+  options.workspace_tokens = 256;
+  auto a = create_engine(options);
+  auto b = create_engine(options);
+  ASSERT_TRUE(a.ok() && b.ok()) << a.status().to_string() << b.status().to_string();
+  const std::vector<std::vector<int32_t>> first = {random_ids(5, spec.vocab, 1), random_ids(40, spec.vocab, 2)};
+  const std::vector<std::vector<int32_t>> second = {random_ids(17, spec.vocab, 3)};
+  const auto a1 = embed(**a, first);
+  const auto b2 = embed(**b, second);
+  const auto b1 = embed(**b, first);
+  const auto a2 = embed(**a, second);
+  EXPECT_EQ(std::memcmp(a1.data(), b1.data(), a1.size() * sizeof(float)), 0);
+  EXPECT_EQ(std::memcmp(a2.data(), b2.data(), a2.size() * sizeof(float)), 0);
+  a->reset();  // dropping one leaves the other working
+  EXPECT_EQ(embed(**b, second), b2);
+}
+
+INSTANTIATE_TEST_SUITE_P(Devices, TwoEngines, ::testing::Values(Device::kCpu, Device::kCuda),
+                         [](const auto& info) { return std::string(device_name(info.param)); });
 
 }  // namespace
 }  // namespace embedserve

@@ -5,6 +5,9 @@
 
 #include <cmath>
 
+#include "ops/context.h"
+#include "ops/pool.h"
+
 namespace embedserve {
 namespace {
 
@@ -16,10 +19,15 @@ TEST(Pooling, LastTokenAndClsPickOneRowPerSequence) {
 }
 
 TEST(Pooling, MeanAveragesEachSequencesRows) {
+  auto ctx = ops::DeviceContext::create(ops::ContextOptions{});
+  ASSERT_TRUE(ctx.ok()) << ctx.status().to_string();
   const std::vector<int32_t> offsets = {0, 1, 4};
-  const std::vector<float> hidden = {1, 2, /* seq 1: */ 0, 3, 6, 9, 3, -3};
+  std::vector<float> hidden = {1, 2, /* seq 1: */ 0, 3, 6, 9, 3, -3};
   std::vector<float> out(4, NAN);
-  mean_pool(hidden.data(), 2, offsets, out.data());
+  const ops::Index index{offsets, offsets.data()};
+  const Status st = ops::pool(**ctx, ops::Tensor::matrix(hidden.data(), DType::kF32, 4, 2), index, false,
+                              ops::Tensor::matrix(out.data(), DType::kF32, 2, 2));
+  ASSERT_TRUE(st.ok()) << st.to_string();
   EXPECT_EQ(out, (std::vector<float>{1, 2, 3, 3}));
 }
 

@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "ops/cpu/cpu_ops.h"
+#include "ops/context.h"
 #include "reference_qwen3.h"
 #include "test_files.h"
 #include "tiny_qwen3.h"
@@ -26,19 +26,34 @@ struct Loaded {
   std::unique_ptr<Qwen3Model> model;
 };
 
-Loaded load(const std::filesystem::path& dir, const ops::Ops& ops) {
+Loaded load(const std::filesystem::path& dir, const ops::DeviceContext& ctx, size_t workspace_tokens = 256) {
   auto config = load_model_config(dir / "config.json");
   EXPECT_TRUE(config.ok()) << config.status().to_string();
   auto store = WeightStore::open(dir);
   EXPECT_TRUE(store.ok()) << store.status().to_string();
-  auto model = Qwen3Model::load(*config, **store, ops);
+  auto model = Qwen3Model::load(*config, **store, ctx, workspace_tokens);
   EXPECT_TRUE(model.ok()) << model.status().to_string();
+  if (!model.ok()) return {};
   return {std::move(store).value(), std::move(model).value()};
 }
 
-class Qwen3ModelTest : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {
+// An f32 context on `device`, or nullptr where this machine or build has none (the test then skips).
+std::unique_ptr<ops::DeviceContext> f32_context(Device device) {
+  ops::ContextOptions o;
+  o.device = device;
+  o.precision = Precision::kF32;
+  auto ctx = ops::DeviceContext::create(o);
+  return ctx.ok() ? std::move(ctx).value() : nullptr;
+}
+
+// The one model definition runs on every backend present: the CPU always, CUDA (f32 parity mode) where a GPU is.
+class Qwen3ModelTest : public ::testing::TestWithParam<std::tuple<std::string, std::string, Device>> {
  protected:
-  ops::CpuOps ops_{0};
+  void SetUp() override {
+    ctx_ = f32_context(std::get<2>(GetParam()));
+    if (!ctx_) GTEST_SKIP() << "no " << device_name(std::get<2>(GetParam())) << " backend here";
+  }
+  std::unique_ptr<ops::DeviceContext> ctx_;
   TempDir dir_;
 };
 
@@ -51,7 +66,7 @@ TEST_P(Qwen3ModelTest, PooledStatesMatchTheDoubleReference) {
   spec.normalize = false;
   spec.model_prefix = spec.dtype != "F16";  // both key spellings
   const TinyQwen3 tiny = testing::write_tiny_qwen3(dir_.path(), spec);
-  Loaded m = load(dir_.path(), ops_);
+  Loaded m = load(dir_.path(), *ctx_);
   ASSERT_TRUE(m.model);
 
   std::vector<std::vector<int32_t>> seqs;
@@ -63,7 +78,8 @@ TEST_P(Qwen3ModelTest, PooledStatesMatchTheDoubleReference) {
   }
   const Pooling pooling = spec.pooling == "mean" ? Pooling::kMean : spec.pooling == "cls" ? Pooling::kCls : Pooling::kLastToken;
   std::vector<float> out(seqs.size() * spec.hidden, NAN);
-  ASSERT_TRUE(m.model->forward(ids, offsets, pooling, out).ok());
+  const Status st = m.model->forward(ids, offsets, pooling, /*normalize=*/false, out);
+  ASSERT_TRUE(st.ok()) << st.to_string();
   for (size_t s = 0; s < seqs.size(); ++s) {
     const std::vector<double> want = testing::reference_embedding(tiny, seqs[s]);
     double max_ref = 0, max_err = 0, dot = 0, na = 0, nb = 0;
@@ -83,24 +99,28 @@ TEST_P(Qwen3ModelTest, PooledStatesMatchTheDoubleReference) {
 
 INSTANTIATE_TEST_SUITE_P(DtypesAndPoolings, Qwen3ModelTest,
                          ::testing::Combine(::testing::Values("F32", "BF16", "F16"),
-                                            ::testing::Values("lasttoken", "mean", "cls")),
-                         [](const auto& info) { return std::get<0>(info.param) + "_" + std::get<1>(info.param); });
+                                            ::testing::Values("lasttoken", "mean", "cls"),
+                                            ::testing::Values(Device::kCpu, Device::kCuda)),
+                         [](const auto& info) {
+                           return std::get<0>(info.param) + "_" + std::get<1>(info.param) + "_" +
+                                  device_name(std::get<2>(info.param));
+                         });
 
 TEST(Qwen3ModelLoad, AMissingTensorIsAnErrorNamingIt) {
-  ops::CpuOps ops(1);
+  auto ctx = f32_context(Device::kCpu);
   TempDir dir;
   testing::write_tiny_qwen3(dir.path(), TinyQwen3Spec{}, "layers.1.mlp.up_proj.weight");
   auto config = load_model_config(dir.path() / "config.json");
   auto store = WeightStore::open(dir.path());
   ASSERT_TRUE(config.ok() && store.ok());
-  auto model = Qwen3Model::load(*config, **store, ops);
+  auto model = Qwen3Model::load(*config, **store, *ctx, 16);
   ASSERT_FALSE(model.ok());
   EXPECT_NE(model.status().message().find("layers.1.mlp.up_proj.weight"), std::string::npos)
       << model.status().to_string();
 }
 
 TEST(Qwen3ModelLoad, AShapeThatDoesNotFitTheConfigIsAnErrorNamingTheTensor) {
-  ops::CpuOps ops(1);
+  auto ctx = f32_context(Device::kCpu);
   TempDir dir;
   testing::write_tiny_qwen3(dir.path(), TinyQwen3Spec{});
   auto config = load_model_config(dir.path() / "config.json");
@@ -108,19 +128,19 @@ TEST(Qwen3ModelLoad, AShapeThatDoesNotFitTheConfigIsAnErrorNamingTheTensor) {
   ASSERT_TRUE(config.ok() && store.ok());
   ModelConfig wrong = *config;
   wrong.intermediate_size += 8;
-  auto model = Qwen3Model::load(wrong, **store, ops);
+  auto model = Qwen3Model::load(wrong, **store, *ctx, 16);
   ASSERT_FALSE(model.ok());
   EXPECT_NE(model.status().message().find("layers.0.mlp.gate_proj.weight"), std::string::npos)
       << model.status().to_string();
 }
 
-TEST(Qwen3ModelLoad, HoldsEveryWeightButTheEmbeddingTableInFloat32) {
-  ops::CpuOps ops(1);
+TEST(Qwen3ModelLoad, OnTheCpuHoldsEveryWeightButTheEmbeddingTableInFloat32) {
+  auto ctx = f32_context(Device::kCpu);
   TempDir dir;
   TinyQwen3Spec spec;
   spec.dtype = "BF16";
   const TinyQwen3 tiny = testing::write_tiny_qwen3(dir.path(), spec);
-  Loaded m = load(dir.path(), ops);
+  Loaded m = load(dir.path(), *ctx, 100);
   ASSERT_TRUE(m.model);
   size_t params = 0;
   for (const auto& [name, values] : tiny.weights)
@@ -128,8 +148,11 @@ TEST(Qwen3ModelLoad, HoldsEveryWeightButTheEmbeddingTableInFloat32) {
   EXPECT_EQ(m.model->weight_bytes(), params * sizeof(float));
   EXPECT_EQ(m.model->vocab_rows(), spec.vocab);
   EXPECT_EQ(m.model->stored_dtype(), DType::kBF16);
-  m.model->reserve(100);
-  EXPECT_GE(m.model->workspace_bytes(), Qwen3Model::workspace_bytes_for(m.model->config(), 100));
+  EXPECT_EQ(m.model->workspace_tokens(), 100u);
+  // At least the residual stream, q, k, v and the MLP's activations of 100 tokens, in f32.
+  const size_t per_token = 2 * spec.hidden + 2 * spec.heads * spec.head_dim + 2 * spec.kv_heads * spec.head_dim +
+                           3 * spec.intermediate;
+  EXPECT_GE(m.model->workspace_bytes(), 100 * per_token * sizeof(float));
 }
 
 }  // namespace

@@ -15,7 +15,7 @@ using embedserve::testing::random_floats;
 
 // out [heads, hd] of the query q_row at position `pos` over keys 0..pos of the sequence at kv_begin.
 std::vector<double> reference_row(const std::vector<float>& q, const std::vector<float>& k,
-                                  const std::vector<float>& v, const Ops::AttentionShape& sh, int64_t q_row,
+                                  const std::vector<float>& v, const AttentionShape& sh, int64_t q_row,
                                   int64_t kv_begin, int pos) {
   const int hd = sh.head_dim, group = sh.heads / sh.kv_heads;
   std::vector<double> out(size_t(sh.heads) * hd, 0.0);
@@ -40,7 +40,7 @@ std::vector<double> reference_row(const std::vector<float>& q, const std::vector
 
 struct Case {
   std::vector<int32_t> kv_offsets;
-  Ops::AttentionShape shape;
+  AttentionShape shape;
 };
 
 class Attention : public ::testing::Test {
@@ -50,7 +50,7 @@ class Attention : public ::testing::Test {
 
 TEST_F(Attention, EveryQueryMatchesReference) {
   // Lengths 1, 5 and 150 (three query blocks of 64, the last partial); GQA 6:2; odd head_dim.
-  const Ops::AttentionShape sh{6, 2, 13, 1.0f / std::sqrt(13.0f)};
+  const AttentionShape sh{6, 2, 13, 1.0f / std::sqrt(13.0f)};
   const std::vector<int32_t> offsets = {0, 1, 6, 156};
   const int64_t n = offsets.back();
   const auto q = random_floats(n * sh.heads * sh.head_dim, 1, 2.0f);
@@ -72,7 +72,7 @@ TEST_F(Attention, EveryQueryMatchesReference) {
 
 TEST_F(Attention, QueriesForASubsetOfRowsSeeTheWholePrefix) {
   // The last layer under last-token pooling: one query per sequence (its last position), all keys.
-  const Ops::AttentionShape sh{4, 1, 8, 0.35f};
+  const AttentionShape sh{4, 1, 8, 0.35f};
   const std::vector<int32_t> kv_offsets = {0, 70, 73};
   const int64_t n = kv_offsets.back();
   const auto k = random_floats(n * sh.kv_heads * sh.head_dim, 4);
@@ -90,7 +90,7 @@ TEST_F(Attention, QueriesForASubsetOfRowsSeeTheWholePrefix) {
 }
 
 TEST_F(Attention, ASequenceGivesTheSameBitsAloneAndBatched) {
-  const Ops::AttentionShape sh{4, 2, 16, 0.25f};
+  const AttentionShape sh{4, 2, 16, 0.25f};
   const int len = 90, other = 37;
   const auto q = random_floats((other + len) * sh.heads * sh.head_dim, 7);
   const auto k = random_floats((other + len) * sh.kv_heads * sh.head_dim, 8);

@@ -54,13 +54,13 @@ TEST(SiluMul, MatchesReference) {
   g[1] = 100.0f;
   const auto u = random_floats(n * d, 2);
   auto out = poisoned(n * d);
-  silu_mul(g.data(), u.data(), out.data(), n, d);
+  silu_mul(g.data(), u.data(), d, out.data(), n, d);
   for (int64_t i = 0; i < n * d; ++i) {
     const double want = g[i] / (1.0 + std::exp(-double(g[i]))) * u[i];
     ASSERT_NEAR(out[i], want, 6 * 0x1p-24 * std::fabs(want) + 1e-30) << i;
   }
   // In place (out == gate), as the model calls it.
-  silu_mul(g.data(), u.data(), g.data(), n, d);
+  silu_mul(g.data(), u.data(), d, g.data(), n, d);
   EXPECT_EQ(g, out);
 }
 

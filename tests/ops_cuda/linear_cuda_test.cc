@@ -3,6 +3,8 @@
 
 #include <cuda_bf16.h>
 
+#include <cstdlib>
+
 #include "device_array.h"
 
 namespace embedserve::cuda {
@@ -16,15 +18,16 @@ TYPED_TEST_SUITE(LinearCudaTest, Types);
 TYPED_TEST(LinearCudaTest, MatchesReferenceAtOddShapes) {
   using T = TypeParam;
   EMBEDSERVE_REQUIRE_GPU();
-  auto api = load_cublas();
+  const char* where = std::getenv("EMBEDSERVE_CUBLAS_PATH");
+  auto api = open_cublas(where ? where : "");
   ASSERT_TRUE(api.ok()) << api.status().to_string();
   cublasHandle_t h = nullptr;
-  ASSERT_TRUE(cublas_status(**api, (*api)->create(&h), "cublasCreate").ok());
+  ASSERT_TRUE(cublas_status(*api, api->create(&h), "cublasCreate").ok());
   for (auto [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{1, 33, 70}, {7, 64, 130}, {130, 97, 1000}}) {
     const auto x = random_values<T>(m * k, uint32_t(m), 1.0f);
     const auto w = random_values<T>(n * k, uint32_t(n), 1.0f / std::sqrt(float(k)));
     DeviceArray<T> dx(x), dw(w), dy(m * n);
-    Status st = linear(**api, h, dx.get(), dw.get(), dy.get(), m, n, k);
+    Status st = linear(*api, h, dx.get(), dw.get(), dy.get(), m, n, k);
     ASSERT_TRUE(st.ok()) << st.to_string();
     std::vector<double> want(m * n);
     for (int64_t i = 0; i < m; ++i)
@@ -38,7 +41,7 @@ TYPED_TEST(LinearCudaTest, MatchesReferenceAtOddShapes) {
     const double tol = std::is_same_v<T, float> ? 2e-6 : unit_roundoff<T>() / 2;
     EXPECT_LE(relative_error(dy.download(), want), tol) << "m " << m << " n " << n << " k " << k;
   }
-  (*api)->destroy(h);
+  api->destroy(h);
 }
 
 TEST(LinearCudaShapes, RejectsBadShapes) {

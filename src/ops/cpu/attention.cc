@@ -23,7 +23,7 @@ struct Task {
 
 }  // namespace
 
-void attention(const float* q, const float* k, const float* v, float* out, const Ops::AttentionShape& shape,
+void attention(const float* q, const float* k, const float* v, float* out, const AttentionShape& shape,
                std::span<const int32_t> q_offsets, std::span<const int32_t> q_positions,
                std::span<const int32_t> kv_offsets) {
   const int64_t hd = shape.head_dim;

@@ -20,9 +20,9 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void add_span(float
 
 }  // namespace
 
-void silu_mul(const float* gate, const float* up, float* out, int64_t n, int64_t d) {
+void silu_mul(const float* gate, const float* up, int64_t in_stride, float* out, int64_t n, int64_t d) {
 #pragma omp parallel for schedule(static) if (n * d >= kMinParallelWork)
-  for (int64_t r = 0; r < n; ++r) silu_mul_row(gate + r * d, up + r * d, out + r * d, d);
+  for (int64_t r = 0; r < n; ++r) silu_mul_row(gate + r * in_stride, up + r * in_stride, out + r * d, d);
 }
 
 void add(float* x, const float* y, int64_t n) {

@@ -1,4 +1,5 @@
-// The CPU kernels behind CpuOps, one file each; declared here so tests can call them directly.
+// The CPU backend's kernels, one file each, behind the op API (ops/<op>.cc dispatches here); raw pointers and
+// host index spans, f32 throughout.
 #pragma once
 
 #include <cstddef>
@@ -6,7 +7,7 @@
 #include <span>
 
 #include "core/types.h"
-#include "ops/ops.h"
+#include "ops/attention.h"
 
 namespace embedserve::ops::cpu {
 
@@ -28,13 +29,16 @@ void linear(const float* x, const float* w, float* y, int64_t m, int64_t n, int6
 void rope_tables(std::span<const int32_t> positions, std::span<const float> inv_freq, float* cos, float* sin);
 void apply_rope(float* x, const float* cos, const float* sin, int64_t n, int heads, int head_dim, int64_t stride);
 // attention.cc
-void attention(const float* q, const float* k, const float* v, float* out, const Ops::AttentionShape& shape,
+void attention(const float* q, const float* k, const float* v, float* out, const AttentionShape& shape,
                std::span<const int32_t> q_offsets, std::span<const int32_t> q_positions,
                std::span<const int32_t> kv_offsets);
 // elementwise.cc
-void silu_mul(const float* gate, const float* up, float* out, int64_t n, int64_t d);
+// out [n, d] = silu(gate) * up; gate and up rows `in_stride` apart (the halves of one fused gate|up row).
+void silu_mul(const float* gate, const float* up, int64_t in_stride, float* out, int64_t n, int64_t d);
 void add(float* x, const float* y, int64_t n);
 void gather_rows(const float* x, int64_t dim, std::span<const int32_t> rows, float* out);
+// pool.cc: out f32 [n_seqs, dim] = the mean of each sequence's rows (summed in double), L2-normalised if asked.
+void pool(const float* hidden, int64_t dim, std::span<const int32_t> offsets, bool normalize, float* out);
 // softmax.cc: in place over x f32 [n]; exp is a vectorisable polynomial accurate to ~2 ulp.
 void softmax(float* x, int64_t n);
 

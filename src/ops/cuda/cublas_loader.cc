@@ -3,9 +3,7 @@
 
 #include <dlfcn.h>
 
-#include <cstdlib>
 #include <filesystem>
-#include <mutex>
 #include <vector>
 
 namespace embedserve::cuda {
@@ -77,18 +75,6 @@ StatusOr<CublasApi> open_cublas(const std::string& location) {
                      ") and could not load it; install the CUDA 13 toolkit's libcublas or pip's nvidia-cublas, "
                      "or set EMBEDSERVE_CUBLAS_PATH to the library or its folder. Tried:" + tried);
   return resolve(lib, used);
-}
-
-StatusOr<const CublasApi*> load_cublas() {
-  // Loaded once: dlopen handles are process-wide anyway, and the table never changes after.
-  static std::once_flag once;
-  static StatusOr<CublasApi>* result = nullptr;
-  std::call_once(once, [] {
-    const char* env = std::getenv("EMBEDSERVE_CUBLAS_PATH");
-    result = new StatusOr<CublasApi>(open_cublas(env ? env : ""));
-  });
-  if (!result->ok()) return result->status();
-  return &**result;
 }
 
 Status cublas_status(const CublasApi& api, cublasStatus_t st, const char* what) {

@@ -25,15 +25,11 @@ struct CublasApi {
   std::string path;  // the file the table was loaded from, for the start-up log
 };
 
-// Loads cuBLAS once per process (later calls return the same table). Looks in EMBEDSERVE_CUBLAS_PATH
-// (the library file or its folder) if set, else the dynamic loader's path ("libcublas.so.13"), else
-// /usr/local/cuda/lib64. Its companion libcublasLt.so.13 is loaded first from the same folder, so a folder
-// that is not on the loader's path (pip's nvidia/cublas/lib) still works. Fails with a message naming the
-// library and the variable to set.
-StatusOr<const CublasApi*> load_cublas();
-
-// The uncached search behind load_cublas: `location` is a library file, a folder holding libcublas.so.13, or
-// empty for the default places. Each call dlopens again (the loader keeps one copy per file).
+// Loads cuBLAS from `location`: a library file, a folder holding libcublas.so.13, or empty for the default
+// places (the dynamic loader's path, then /usr/local/cuda/lib64). Its companion libcublasLt.so.13 is loaded
+// first from the same folder, so a folder that is not on the loader's path (pip's nvidia/cublas/lib) works.
+// Each DeviceContext calls it once (the loader keeps one copy per file, so a second call costs a lookup).
+// Fails with a message naming the library and EMBEDSERVE_CUBLAS_PATH, the variable cli/ reads the location from.
 StatusOr<CublasApi> open_cublas(const std::string& location);
 
 // A cuBLAS status as a Status naming the call.

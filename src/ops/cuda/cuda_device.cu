@@ -20,6 +20,9 @@ StatusOr<std::vector<DeviceProperties>> list_devices() {
     return std::vector<DeviceProperties>{};
   }
   EMBEDSERVE_CUDA_RETURN_IF_ERROR(err);
+  // cudaMemGetInfo reads the current device: select each in turn, then give the caller its device back.
+  int previous = 0;
+  EMBEDSERVE_CUDA_RETURN_IF_ERROR(cudaGetDevice(&previous));
   std::vector<DeviceProperties> devices;
   for (int i = 0; i < count; ++i) {
     cudaDeviceProp prop{};
@@ -37,6 +40,7 @@ StatusOr<std::vector<DeviceProperties>> list_devices() {
     d.free_memory_bytes = free_bytes;
     devices.push_back(d);
   }
+  EMBEDSERVE_CUDA_RETURN_IF_ERROR(cudaSetDevice(previous));
   return devices;
 }
 

@@ -1,0 +1,41 @@
+// ModelEngine: context, checkpoint and model wired together; each batch runs with the context's device selected.
+#include "engine/model_engine.h"
+
+#include "engine/checkpoint.h"
+#include "model/registry.h"
+
+namespace embedserve {
+
+StatusOr<std::unique_ptr<ModelEngine>> ModelEngine::load(const EngineOptions& options, Device device) {
+  ops::ContextOptions co;
+  co.device = device;
+  co.ordinal = options.device_ordinal;
+  co.precision = options.precision;
+  co.threads = options.threads;
+  co.cublas_path = options.cublas_path;
+  co.cublas_workspace_bytes = options.cublas_workspace_bytes;
+  EMBEDSERVE_ASSIGN_OR_RETURN(std::unique_ptr<ops::DeviceContext> ctx, ops::DeviceContext::create(co));
+  EMBEDSERVE_ASSIGN_OR_RETURN(Checkpoint checkpoint, open_checkpoint(options));
+  const ops::ScopedDevice on_device(*ctx);
+  EMBEDSERVE_RETURN_IF_ERROR(on_device.status());
+  EMBEDSERVE_ASSIGN_OR_RETURN(std::unique_ptr<EmbeddingModel> model,
+                              load_model(checkpoint.config, *checkpoint.store, *ctx, options.workspace_tokens));
+  // On the CPU: the weights widened to f32 and the workspace (the mapped embedding table is page cache, shared
+  // and evictable). On a GPU: device memory.
+  EngineInfo info = describe_engine(checkpoint, options, device, ctx->precision(), model->stored_dtype(),
+                                    model->vocab_rows(), model->weight_bytes() + model->workspace_bytes());
+  info.backend = ctx->description();
+  // A GPU holds copies of every weight, the table too: drop the mapping, so nothing reads the file after load.
+  if (device == Device::kCuda) checkpoint.store.reset();
+  return std::unique_ptr<ModelEngine>(
+      new ModelEngine(std::move(info), std::move(ctx), std::move(checkpoint.store), std::move(model)));
+}
+
+Status ModelEngine::run(const SequenceBatch& batch, std::span<float> out) {
+  // The batcher thread that runs batches is not the thread that loaded: select the device here.
+  const ops::ScopedDevice on_device(*ctx_);
+  EMBEDSERVE_RETURN_IF_ERROR(on_device.status());
+  return model_->forward(batch.token_ids, batch.seq_offsets, info_.pooling, info_.normalize, out);
+}
+
+}  // namespace embedserve

@@ -1,0 +1,40 @@
+// ModelEngine: a model on one device behind the Engine interface; the same class for the CPU and CUDA, which
+// differ only in the DeviceContext it creates.
+#pragma once
+
+#include <memory>
+
+#include "core/status.h"
+#include "engine/engine.h"
+#include "engine/engine_factory.h"
+#include "model/embedding_model.h"
+#include "ops/context.h"
+#include "weights/weight_store.h"
+
+namespace embedserve {
+
+class ModelEngine final : public Engine {
+ public:
+  // Creates the context for `device` (threads, or stream and cuBLAS on GPU options.device_ordinal), opens the
+  // checkpoint and loads the model family config.json names onto it, with its workspace for
+  // options.workspace_tokens tokens.
+  static StatusOr<std::unique_ptr<ModelEngine>> load(const EngineOptions& options, Device device);
+
+  // For debugging tools (the intermediates dump of `embed`); not part of the Engine interface.
+  EmbeddingModel& model() { return *model_; }
+
+ protected:
+  Status run(const SequenceBatch& batch, std::span<float> out) override;
+
+ private:
+  ModelEngine(EngineInfo info, std::unique_ptr<ops::DeviceContext> ctx, std::unique_ptr<WeightStore> store,
+              std::unique_ptr<EmbeddingModel> model)
+      : Engine(std::move(info)), ctx_(std::move(ctx)), store_(std::move(store)), model_(std::move(model)) {}
+
+  // Declared in the order they depend on one another: the model uses the context and may read the mapping.
+  std::unique_ptr<ops::DeviceContext> ctx_;
+  std::unique_ptr<WeightStore> store_;
+  std::unique_ptr<EmbeddingModel> model_;
+};
+
+}  // namespace embedserve

@@ -1,0 +1,21 @@
+// The model registry: config.json's `architectures` / `model_type` pick the class that loads and runs a checkpoint.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+
+#include "core/status.h"
+#include "model/embedding_model.h"
+#include "ops/context.h"
+#include "weights/model_config.h"
+#include "weights/weight_store.h"
+
+namespace embedserve {
+
+// Loads the checkpoint's weights onto ctx's device and sizes the workspace for `workspace_tokens` tokens.
+// `store` (the mapped safetensors) and `ctx` must outlive the model. An architecture nobody registered is an
+// error naming it and the ones that are.
+StatusOr<std::unique_ptr<EmbeddingModel>> load_model(const ModelConfig& config, const WeightStore& store,
+                                                     const ops::DeviceContext& ctx, size_t workspace_tokens);
+
+}  // namespace embedserve

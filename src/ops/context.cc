@@ -1,0 +1,83 @@
+// DeviceContext creation for each backend, and the scoped device selection the engine holds while it works.
+#include "ops/context.h"
+
+#include "ops/cpu/kernels.h"
+#if defined(EMBEDSERVE_HAVE_CUDA)
+#include <cuda_runtime.h>
+
+#include "ops/cuda/cuda_context.h"
+#include "ops/cuda/cuda_device.h"
+#include "ops/cuda/cuda_memory.h"
+#endif
+
+namespace embedserve::ops {
+
+DeviceContext::~DeviceContext() = default;
+
+StatusOr<std::unique_ptr<DeviceContext>> DeviceContext::create(const ContextOptions& options) {
+  std::unique_ptr<DeviceContext> ctx(new DeviceContext());
+  ctx->device_ = options.device;
+  ctx->ordinal_ = options.ordinal;
+  if (options.device == Device::kCpu) {
+    if (options.precision == Precision::kBF16)
+      return invalid_argument("the CPU backend computes in f32 only; --dtype bf16 needs --device cuda");
+    if (options.threads < 0) return invalid_argument("--threads must be 0 (every core) or more");
+    // OpenBLAS and OpenMP keep one thread count per process: every CPU context of a process shares it.
+    cpu::configure_blas(options.threads);
+    ctx->dtype_ = DType::kF32;
+    ctx->description_ = "cpu, f32, " + std::to_string(cpu::blas_threads()) + " threads, OpenBLAS " +
+                        cpu::blas_core_name() + " kernels" +
+                        (cpu::blas_rows_independent(4096, 4096) ? "" : " (one GEMM per input: these kernels round rows by batch)");
+    return ctx;
+  }
+#if defined(EMBEDSERVE_HAVE_CUDA)
+  ctx->dtype_ = options.precision == Precision::kF32 ? DType::kF32 : DType::kBF16;
+  std::string where;
+  EMBEDSERVE_ASSIGN_OR_RETURN(std::unique_ptr<cuda_backend::CudaState> state, cuda_backend::create_state(options, &where));
+  ctx->backend_ = std::move(state);
+  ctx->description_ = where + ", " + dtype_name(ctx->dtype_) + " compute";
+  return ctx;
+#else
+  return unimplemented("this embedserve was built without the CUDA backend (EMBEDSERVE_CUDA=OFF); use --device cpu");
+#endif
+}
+
+Status DeviceContext::synchronize() const {
+#if defined(EMBEDSERVE_HAVE_CUDA)
+  if (device_ == Device::kCuda) return cuda_backend::synchronize(*this);
+#endif
+  return Status();
+}
+
+int visible_gpus() {
+#if defined(EMBEDSERVE_HAVE_CUDA)
+  auto devices = cuda::list_devices();  // a broken driver counts as none: auto falls back to the CPU
+  return devices.ok() ? static_cast<int>(devices->size()) : 0;
+#else
+  return 0;
+#endif
+}
+
+bool cuda_built() {
+#if defined(EMBEDSERVE_HAVE_CUDA)
+  return true;
+#else
+  return false;
+#endif
+}
+
+ScopedDevice::ScopedDevice(const DeviceContext& ctx) {
+#if defined(EMBEDSERVE_HAVE_CUDA)
+  if (ctx.device() == Device::kCuda) status_ = cuda_backend::set_device(ctx.ordinal(), &previous_);
+#else
+  (void)ctx;
+#endif
+}
+
+ScopedDevice::~ScopedDevice() {
+#if defined(EMBEDSERVE_HAVE_CUDA)
+  if (previous_ >= 0) cudaSetDevice(previous_);
+#endif
+}
+
+}  // namespace embedserve::ops

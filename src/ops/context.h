@@ -1,0 +1,83 @@
+// DeviceContext: the device an engine's ops run on (ordinal, stream, BLAS handle, workspace), made by the engine
+// and passed to every op. No op or model code keeps device state of its own or reads the environment.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+#include "core/types.h"
+
+namespace embedserve::ops {
+
+// What a backend keeps per context (CUDA: the stream, the cuBLAS handle and its workspace). Defined by each
+// backend; the rest of the code sees only DeviceContext.
+class BackendState {
+ public:
+  virtual ~BackendState() = default;
+};
+
+struct ContextOptions {
+  Device device = Device::kCpu;
+  int ordinal = 0;                    // which GPU, in CUDA_VISIBLE_DEVICES order
+  Precision precision = Precision::kAuto;  // auto: f32 on the CPU, bf16 on CUDA
+  int threads = 0;                    // CPU: OpenMP/OpenBLAS threads, 0 for every core
+  std::string cublas_path;            // CUDA: libcublas.so.13 or its folder; empty for the default places
+  size_t cublas_workspace_bytes = 0;  // CUDA: 0 keeps split-K out (rows' bits independent of the batch)
+  // Room for the tensor-parallel issue: a communicator (rank, world size) is one more member here.
+};
+
+class DeviceContext {
+ public:
+  // Creates the context: the CPU's thread settings, or a CUDA stream and cuBLAS handle on GPU `ordinal`.
+  // Errors say what is missing (no GPU, no cuBLAS, a precision the device lacks) and which flag helps.
+  static StatusOr<std::unique_ptr<DeviceContext>> create(const ContextOptions& options);
+  ~DeviceContext();
+  DeviceContext(const DeviceContext&) = delete;
+  DeviceContext& operator=(const DeviceContext&) = delete;
+
+  Device device() const { return device_; }
+  int ordinal() const { return ordinal_; }
+  // The element type of this context's weights and activations: f32, or bf16 on CUDA.
+  DType dtype() const { return dtype_; }
+  Precision precision() const { return dtype_ == DType::kBF16 ? Precision::kBF16 : Precision::kF32; }
+  // Device, precision and libraries, for the start-up log ("cuda:0 NVIDIA H200, bf16, cuBLAS /path …").
+  const std::string& description() const { return description_; }
+  // Waits until every op issued on this context has finished (a no-op on the CPU, where ops are synchronous).
+  Status synchronize() const;
+
+  BackendState* backend() const { return backend_.get(); }
+
+ private:
+  DeviceContext() = default;
+  Device device_ = Device::kCpu;
+  int ordinal_ = 0;
+  DType dtype_ = DType::kF32;
+  std::string description_;
+  std::unique_ptr<BackendState> backend_;
+};
+
+// How many CUDA devices this process sees (0 in a build without CUDA, or with no driver or GPU): what
+// `--device auto` decides on.
+int visible_gpus();
+// Whether this build has the CUDA backend at all (EMBEDSERVE_CUDA).
+bool cuda_built();
+
+// Makes the context's device current on the calling thread for its lifetime and restores the previous one after
+// (CUDA's current device is per host thread; the thread that loads an engine is not the one that runs it).
+// The engine holds one around loading and around each batch; ops and the model never select a device.
+class ScopedDevice {
+ public:
+  explicit ScopedDevice(const DeviceContext& ctx);
+  ~ScopedDevice();
+  ScopedDevice(const ScopedDevice&) = delete;
+  ScopedDevice& operator=(const ScopedDevice&) = delete;
+  const Status& status() const { return status_; }
+
+ private:
+  int previous_ = -1;
+  Status status_;
+};
+
+}  // namespace embedserve::ops

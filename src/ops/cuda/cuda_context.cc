@@ -1,0 +1,68 @@
+// The CUDA DeviceContext state: a non-blocking stream, a cuBLAS handle on it and cuBLAS's workspace, on one GPU.
+#include "ops/cuda/cuda_context.h"
+
+#include "ops/cuda/cuda_check.h"
+#include "ops/cuda/cuda_device.h"
+
+namespace embedserve::ops::cuda_backend {
+
+CudaState::~CudaState() {
+  // Destroyed on whatever thread drops the engine: select the state's device for the frees, then restore.
+  int previous = -1;
+  if (set_device(ordinal, &previous).ok()) {
+    if (handle) blas.destroy(handle);
+    if (blas_workspace) cudaFree(blas_workspace);
+    if (stream) cudaStreamDestroy(stream);
+    cudaSetDevice(previous);
+  }
+}
+
+Status set_device(int ordinal, int* previous) {
+  EMBEDSERVE_CUDA_RETURN_IF_ERROR(cudaGetDevice(previous));
+  if (*previous != ordinal) EMBEDSERVE_CUDA_RETURN_IF_ERROR(cudaSetDevice(ordinal));
+  return Status();
+}
+
+StatusOr<std::unique_ptr<CudaState>> create_state(const ContextOptions& options, std::string* description) {
+  EMBEDSERVE_ASSIGN_OR_RETURN(std::vector<cuda::DeviceProperties> devices, cuda::list_devices());
+  if (devices.empty())
+    return unavailable("--device cuda: no CUDA device is visible (driver " + cuda::driver_version() + ", runtime " +
+                       cuda::runtime_version() + "); use --device cpu or auto");
+  if (options.ordinal < 0 || options.ordinal >= static_cast<int>(devices.size()))
+    return invalid_argument("GPU " + std::to_string(options.ordinal) + " does not exist: " +
+                            std::to_string(devices.size()) + " visible (CUDA_VISIBLE_DEVICES orders them)");
+  EMBEDSERVE_ASSIGN_OR_RETURN(cuda::CublasApi api, cuda::open_cublas(options.cublas_path));
+  auto st = std::make_unique<CudaState>();
+  st->ordinal = options.ordinal;
+  st->blas = std::move(api);
+  int previous = -1;
+  EMBEDSERVE_RETURN_IF_ERROR(set_device(options.ordinal, &previous));
+  struct Restore {
+    int device;
+    ~Restore() { cudaSetDevice(device); }
+  } restore{previous};
+  EMBEDSERVE_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&st->stream, cudaStreamNonBlocking));
+  EMBEDSERVE_RETURN_IF_ERROR(cuda::cublas_status(st->blas, st->blas.create(&st->handle), "cublasCreate"));
+  EMBEDSERVE_RETURN_IF_ERROR(cuda::cublas_status(st->blas, st->blas.set_stream(st->handle, st->stream), "cublasSetStream"));
+  // cuBLAS gets its workspace up front so no GEMM allocates. None by default: without one it cannot pick
+  // split-K kernels, whose reduction order changes with the number of rows, so a row's bits do not depend on
+  // its batch (measured at the 4B's shapes, docs/ARCHITECTURE.md).
+  if (options.cublas_workspace_bytes > 0) {
+    const cudaError_t err = cudaMalloc(&st->blas_workspace, options.cublas_workspace_bytes);
+    if (err != cudaSuccess) {
+      cudaGetLastError();
+      st->blas_workspace = nullptr;
+      return resource_exhausted("cudaMalloc of cuBLAS's workspace (EMBEDSERVE_CUBLAS_WORKSPACE_MB) failed: " +
+                                std::string(cudaGetErrorString(err)));
+    }
+    st->blas_workspace_bytes = options.cublas_workspace_bytes;
+  }
+  EMBEDSERVE_RETURN_IF_ERROR(cuda::cublas_status(
+      st->blas, st->blas.set_workspace(st->handle, st->blas_workspace, st->blas_workspace_bytes), "cublasSetWorkspace"));
+  const cuda::DeviceProperties& d = devices[static_cast<size_t>(options.ordinal)];
+  *description = "cuda:" + std::to_string(options.ordinal) + " " + d.name + ", cuBLAS " + st->blas.path +
+                 " (workspace " + std::to_string(st->blas_workspace_bytes >> 20) + " MiB)";
+  return st;
+}
+
+}  // namespace embedserve::ops::cuda_backend

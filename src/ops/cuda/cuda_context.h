@@ -1,0 +1,46 @@
+// The CUDA backend's per-context state (stream, cuBLAS handle and workspace on one GPU) and the typed dispatch
+// every CUDA op wrapper uses. Included only where EMBEDSERVE_HAVE_CUDA is set.
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <string>
+
+#include "core/status.h"
+#include "ops/context.h"
+#include "ops/cuda/cublas_loader.h"
+
+namespace embedserve::ops::cuda_backend {
+
+struct CudaState final : BackendState {
+  int ordinal = 0;
+  cudaStream_t stream = nullptr;
+  cuda::CublasApi blas;
+  cublasHandle_t handle = nullptr;
+  void* blas_workspace = nullptr;
+  size_t blas_workspace_bytes = 0;
+  ~CudaState() override;
+};
+
+// Makes the stream, cuBLAS handle and workspace on GPU options.ordinal; `description` gets the device's name.
+StatusOr<std::unique_ptr<CudaState>> create_state(const ContextOptions& options, std::string* description);
+
+inline const CudaState& state(const DeviceContext& ctx) { return *static_cast<const CudaState*>(ctx.backend()); }
+inline cudaStream_t stream(const DeviceContext& ctx) { return state(ctx).stream; }
+
+// Sets the calling thread's current device, returning the previous one in *previous.
+Status set_device(int ordinal, int* previous);
+
+// Calls f with a value of the element type `dtype` names (float or __nv_bfloat16).
+template <typename F>
+Status by_dtype(DType dtype, const char* op, F&& f) {
+  switch (dtype) {
+    case DType::kF32: return f(float{});
+    case DType::kBF16: return f(__nv_bfloat16{});
+    default: return unimplemented(std::string(op) + ": the CUDA backend computes in f32 or bf16, not " + dtype_name(dtype));
+  }
+}
+
+}  // namespace embedserve::ops::cuda_backend

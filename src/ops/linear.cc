@@ -1,0 +1,36 @@
+// linear: checks, then OpenBLAS sgemm (per sequence where its kernels are not row-independent) or cuBLAS.
+#include "ops/linear.h"
+
+#include "ops/check.h"
+#include "ops/cpu/kernels.h"
+#if defined(EMBEDSERVE_HAVE_CUDA)
+#include "ops/cuda/cuda_context.h"
+#include "ops/cuda/linear_cuda.h"
+#endif
+
+namespace embedserve::ops {
+
+Status linear(const DeviceContext& ctx, const Tensor& x, const Tensor& w, const Tensor& y, const Index& row_groups) {
+  EMBEDSERVE_RETURN_IF_ERROR(expect_shape("linear", "w", w, w.rows, x.cols));
+  EMBEDSERVE_RETURN_IF_ERROR(expect_shape("linear", "y", y, x.rows, w.rows));
+  for (const auto& [name, t] : {std::pair{"x", &x}, std::pair{"w", &w}, std::pair{"y", &y}})
+    EMBEDSERVE_RETURN_IF_ERROR(expect_dense("linear", name, *t));
+  EMBEDSERVE_RETURN_IF_ERROR(expect_dtype("linear", ctx, {&x, &w, &y}));
+  if (row_groups.host.empty() || row_groups.host.front() != 0 || row_groups.host.back() != x.rows)
+    return internal_error("linear: row_groups must split the " + std::to_string(x.rows) + " rows");
+  if (ctx.device() == Device::kCpu) {
+    cpu::linear(x.as<const float>(), w.as<const float>(), y.as<float>(), x.rows, w.rows, x.cols, row_groups.host);
+    return Status();
+  }
+#if defined(EMBEDSERVE_HAVE_CUDA)
+  const auto& st = cuda_backend::state(ctx);
+  return cuda_backend::by_dtype(x.dtype, "linear", [&](auto tag) {
+    using T = decltype(tag);
+    return cuda::linear(st.blas, st.handle, x.as<const T>(), w.as<const T>(), y.as<T>(), x.rows, w.rows, x.cols);
+  });
+#else
+  return no_backend("linear");
+#endif
+}
+
+}  // namespace embedserve::ops

@@ -1,0 +1,87 @@
+// Memory on a context's device: owned buffers, weight uploads, and the one host-to-device copy of a batch's indices.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "core/status.h"
+#include "ops/context.h"
+#include "ops/tensor.h"
+
+namespace embedserve::ops {
+
+// Bytes on a context's device, freed with the Buffer (host memory on the CPU, cudaMalloc on CUDA; never managed
+// memory). Not zero-filled: every op writes before it reads.
+class Buffer {
+ public:
+  Buffer() = default;
+  Buffer(Buffer&& other) noexcept;
+  Buffer& operator=(Buffer&& other) noexcept;
+  ~Buffer();
+  // `what` names the buffer in the out-of-memory error, which also says which flag makes it smaller.
+  static StatusOr<Buffer> allocate(const DeviceContext& ctx, size_t bytes, const std::string& what);
+  void* data() const { return data_; }
+  size_t bytes() const { return bytes_; }
+  // A [rows, cols] view of this buffer's start in `dtype`; rows·cols elements must fit.
+  Tensor matrix(DType dtype, int64_t rows, int64_t cols) const;
+
+ private:
+  void release();
+  void* data_ = nullptr;
+  size_t bytes_ = 0;
+  Device device_ = Device::kCpu;
+  int ordinal_ = 0;
+};
+
+// A checkpoint tensor in host memory as stored (possibly unaligned: a mapped safetensors tensor).
+struct HostMatrix {
+  const void* data = nullptr;
+  DType dtype = DType::kF32;
+  int64_t rows = 0;
+  int64_t cols = 0;
+};
+
+// A weight on the device, and the memory holding it (none when it is a view of the host mapping).
+struct Weight {
+  Buffer memory;
+  Tensor tensor;
+};
+
+// Copies `parts` (same cols), stacked by rows, to the device in ctx.dtype(): bf16 copies as stored where the
+// context is bf16, everything else is widened exactly to f32 on the host first (and rounded to bf16 once for a
+// bf16 context: a loss the user chose by picking bf16 for an f16/f32 checkpoint). Stacking is how fused
+// projections (gate|up) become one GEMM.
+StatusOr<Weight> upload_weight(const DeviceContext& ctx, std::span<const HostMatrix> parts, const std::string& name);
+// The embedding table: the CPU reads rows straight from the mapping in the stored dtype (widened exactly at
+// lookup), so `table` must outlive the weight there; a GPU gets a copy in ctx.dtype().
+StatusOr<Weight> embedding_table(const DeviceContext& ctx, const HostMatrix& table, const std::string& name);
+// A small f32 vector (RoPE's inv_freq) on the device.
+StatusOr<Weight> upload_f32(const DeviceContext& ctx, std::span<const float> values, const std::string& name);
+
+// Copies a device tensor (dense) of f32 to the host and waits for it.
+Status copy_to_host(const DeviceContext& ctx, const Tensor& src, std::span<float> dst);
+// Copies host f32 values into a dense device tensor (tests and tools).
+Status copy_from_host(const DeviceContext& ctx, std::span<const float> src, const Tensor& dst);
+// The same for any element type, as raw bytes (tests).
+Status copy_bytes_to_host(const DeviceContext& ctx, const void* src, void* dst, size_t bytes);
+Status copy_bytes_from_host(const DeviceContext& ctx, const void* src, void* dst, size_t bytes);
+
+// The int32 arrays one batch needs on the device, gathered on the host and sent in one copy.
+class IndexStaging {
+ public:
+  // Appends `values`; the handle names them in get() once upload() has run.
+  size_t add(std::span<const int32_t> values);
+  // Copies everything added to `dst` (grown if needed) on the context's stream: one copy per batch.
+  Status upload(const DeviceContext& ctx, Buffer& dst, const std::string& what);
+  Index get(size_t handle) const;
+  void clear();
+
+ private:
+  std::vector<int32_t> host_;
+  std::vector<std::pair<size_t, size_t>> parts_;  // (offset, size) per handle
+  const int32_t* device_ = nullptr;
+};
+
+}  // namespace embedserve::ops

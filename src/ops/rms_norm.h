@@ -1,0 +1,19 @@
+// rms_norm and add_rms_norm: Qwen3RMSNorm, alone and fused with the residual add before it.
+#pragma once
+
+#include "core/status.h"
+#include "ops/context.h"
+#include "ops/tensor.h"
+
+namespace embedserve::ops {
+
+// out = weight * T(x * rsqrt(mean(x²) + eps)) over each row; x, out [rows, cols] (may alias), weight [1, cols].
+// Sums in f32; in bf16 the normalised value is rounded before the weight multiplies it, as transformers does.
+Status rms_norm(const DeviceContext& ctx, const Tensor& x, const Tensor& weight, float eps, const Tensor& out);
+
+// residual += delta, then out = rms_norm(residual): the residual connection and the next norm, which every
+// decoder layer does back to back. A backend may run it as one pass; the result is the same either way.
+Status add_rms_norm(const DeviceContext& ctx, const Tensor& residual, const Tensor& delta, const Tensor& weight,
+                    float eps, const Tensor& out);
+
+}  // namespace embedserve::ops

@@ -1,0 +1,63 @@
+// rotary_table and qk_norm_rope: CPU tables of cos/sin once per batch; CUDA angles computed in the kernel.
+#include "ops/rope.h"
+
+#include "ops/check.h"
+#include "ops/cpu/kernels.h"
+#include "ops/rms_norm.h"
+#if defined(EMBEDSERVE_HAVE_CUDA)
+#include "ops/cuda/cuda_context.h"
+#include "ops/cuda/rope_cuda.h"
+#endif
+
+namespace embedserve::ops {
+
+size_t rotary_table_bytes(const DeviceContext& ctx, int64_t n, int head_dim) {
+  // The CPU evaluates cos/sin once per batch instead of once per layer and head; CUDA recomputes them in the
+  // rotation kernel, where they cost less than reading a table.
+  return ctx.device() == Device::kCpu ? static_cast<size_t>(n) * static_cast<size_t>(head_dim) * sizeof(float) : 0;
+}
+
+StatusOr<RotaryTable> rotary_table(const DeviceContext& ctx, const Index& positions, const Tensor& inv_freq,
+                                   int head_dim, void* scratch) {
+  if (head_dim < 2 || head_dim % 2 != 0) return internal_error("rotary_table: head_dim must be even");
+  EMBEDSERVE_RETURN_IF_ERROR(expect_shape("rotary_table", "inv_freq", inv_freq, 1, head_dim / 2));
+  if (inv_freq.dtype != DType::kF32) return internal_error("rotary_table: inv_freq must be f32");
+  EMBEDSERVE_RETURN_IF_ERROR(expect_index("rotary_table", "positions", positions, positions.size()));
+  RotaryTable t;
+  t.positions = positions;
+  t.inv_freq = inv_freq.as<const float>();
+  t.head_dim = head_dim;
+  if (ctx.device() == Device::kCpu) {
+    if (!scratch && positions.size() > 0) return internal_error("rotary_table: no scratch for the CPU's tables");
+    t.cos = static_cast<float*>(scratch);
+    t.sin = t.cos + positions.size() * (head_dim / 2);
+    cpu::rope_tables(positions.host, std::span<const float>(t.inv_freq, static_cast<size_t>(head_dim / 2)), t.cos, t.sin);
+  }
+  return t;
+}
+
+Status qk_norm_rope(const DeviceContext& ctx, const Tensor& x, const Tensor& norm_weight, float eps,
+                    const RotaryTable& rotary) {
+  const int hd = rotary.head_dim;
+  if (hd < 2 || x.cols % hd != 0) return internal_error("qk_norm_rope: x's rows are not whole heads");
+  EMBEDSERVE_RETURN_IF_ERROR(expect_dense("qk_norm_rope", "x", x));
+  EMBEDSERVE_RETURN_IF_ERROR(expect_index("qk_norm_rope", "positions", rotary.positions, x.rows));
+  const int heads = static_cast<int>(x.cols / hd);
+  // q_norm / k_norm normalise each head's row: x [n, heads * hd] seen as [n * heads, hd].
+  EMBEDSERVE_RETURN_IF_ERROR(rms_norm(ctx, x.reshaped(hd), norm_weight, eps, x.reshaped(hd)));
+  if (ctx.device() == Device::kCpu) {
+    cpu::apply_rope(x.as<float>(), rotary.cos, rotary.sin, x.rows, heads, hd, x.stride);
+    return Status();
+  }
+#if defined(EMBEDSERVE_HAVE_CUDA)
+  return cuda_backend::by_dtype(x.dtype, "qk_norm_rope", [&](auto tag) {
+    using T = decltype(tag);
+    return cuda::apply_rope(x.as<T>(), rotary.positions.device, rotary.inv_freq, x.rows, heads, hd,
+                            cuda_backend::stream(ctx));
+  });
+#else
+  return no_backend("qk_norm_rope");
+#endif
+}
+
+}  // namespace embedserve::ops
