@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
-# The CUDA backend's whole check on a GPU machine in one go (device time is scarce): op tests, compute-sanitizer,
-# the transformers parity suite on the GPU in f32 and bf16, then throughput and latency on a random checkpoint of
-# the real 4B shape. Takes the binaries built elsewhere from .carry/ (ops_cuda_test, model_parity_test,
-# embedserve, or .carry/cuda-bin.tar.xz holding them; see docs/PERFORMANCE.md, "CUDA engine"); writes logs
-# under $OUT (or ./cuda-logs).
+# The CUDA backend's whole check on a GPU machine in one go (device time is scarce): op, model and engine tests on
+# the GPU, compute-sanitizer, the transformers parity suite on the GPU in f32 and bf16, batch invariance at the 4B's
+# shapes, and `embedserve bench` on random checkpoints of the real 0.6B and 4B shapes — for the binary under test
+# and, when .carry holds embedserve_base, for the one before a change, alternating, in the same call.
+# Takes the binaries built elsewhere from .carry/cuda-bin.tar.xz (embedserve, embedserve_base, ops_cuda_test,
+# model_test, engine_test, model_parity_test; see docs/PERFORMANCE.md, "CUDA engine"); writes logs under $OUT.
 #   bash bench/cuda/run_on_device.sh                       # everything
-#   STEPS="compare" bash bench/cuda/run_on_device.sh       # some of: tests parity sanitizer compare bench
+#   STEPS="tests bench" bash bench/cuda/run_on_device.sh   # some of: tests parity sanitizer compare bench
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 OUT=${OUT:-$ROOT/cuda-logs}
 mkdir -p "$OUT"
 BIN=$ROOT/.carry
-# The binaries travel compressed (the device tool carries at most 64 MiB): tar -cJf .carry/cuda-bin.tar.xz ...
 if [ -f "$BIN/cuda-bin.tar.xz" ]; then
   mkdir -p /tmp/cuda-bin && tar -xJf "$BIN/cuda-bin.tar.xz" -C /tmp/cuda-bin && BIN=/tmp/cuda-bin
 fi
@@ -20,7 +20,7 @@ status=0
 step() { echo; echo "=== $* ($(date -u +%H:%M:%S))"; }
 
 step "machine"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv,noheader | tee "$OUT/gpu.txt"
 
 # The test binaries carry the build machine's source paths (tests/data, the parity models' folder).
 BUILD_ROOT=/work/main
@@ -35,21 +35,27 @@ echo "EMBEDSERVE_CUBLAS_PATH=${EMBEDSERVE_CUBLAS_PATH:-(loader path)}"
 
 STEPS=${STEPS:-tests parity sanitizer compare bench}
 want() { [[ " $STEPS " == *" $1 "* ]]; }
-CKPT=/tmp/qwen3-4b-random
-if want bench || want compare; then  # the 8 GB checkpoint is written while the tests run
-  python3 bench/engine/make_random_checkpoint.py --config tests/data/configs/4B --out $CKPT > "$OUT/checkpoint.log" 2>&1 &
-  ckpt_pid=$!
+SMALL=/tmp/qwen3-0.6b-random
+LARGE=/tmp/qwen3-4b-random
+if want bench || want compare; then  # the checkpoints are written while the tests run
+  python3 bench/engine/make_random_checkpoint.py --config tests/data/configs/0.6B --out $SMALL > "$OUT/checkpoint_small.log" 2>&1 &
+  small_pid=$!
+  python3 bench/engine/make_random_checkpoint.py --config tests/data/configs/4B --out $LARGE > "$OUT/checkpoint_large.log" 2>&1 &
+  large_pid=$!
 fi
 
 if want tests; then
-  step "op tests"
-  "$BIN/ops_cuda_test" > "$OUT/ops_cuda_test.log" 2>&1 || status=1
-  grep -E "FAILED|Failure|SKIPPED \[" "$OUT/ops_cuda_test.log" | head -30
-  tail -3 "$OUT/ops_cuda_test.log"
+  step "op, model and engine tests on the GPU"
+  for t in ops_cuda_test model_test engine_test; do
+    "$BIN/$t" > "$OUT/$t.log" 2>&1 || status=1
+    grep -E "FAILED|Failure" "$OUT/$t.log" | head -20
+    echo "$t: $(grep -E '^\[  PASSED  \]|^\[  FAILED  \]|tests? ran' "$OUT/$t.log" | tr '\n' ' ')"
+  done
+  grep -c "_cuda.*OK\|Devices/TwoEngines.*cuda" "$OUT/model_test.log" "$OUT/engine_test.log" | sed 's/^/cuda cases /'
 fi
 
 step "parity models"
-MODELS=$BUILD_ROOT/build-gpu/tests/model_parity/models
+MODELS=$BUILD_ROOT/build/tests/model_parity/models
 for p in tiny-bf16 tiny-f32-sharded tiny-f16-gqa tiny-vocab151665-mean; do
   python3 tools/make_random_model.py --preset $p --out "$MODELS/$p" > /dev/null || status=1
 done
@@ -68,35 +74,56 @@ if want sanitizer; then
   compute-sanitizer --tool racecheck --error-exitcode 9 "$BIN/ops_cuda_test" --gtest_filter='*Attention*:*Pooling*:*RmsNorm*' \
     > "$OUT/racecheck_ops.log" 2>&1 || status=1
   tail -2 "$OUT/racecheck_ops.log"
-  EMBEDSERVE_PARITY_DEVICE=cuda compute-sanitizer --tool memcheck --error-exitcode 9 "$BIN/model_parity_test" \
-    --gtest_filter='Presets/ModelParity.*/tiny_f16_gqa' > "$OUT/memcheck_model.log" 2>&1 || status=1
+  compute-sanitizer --tool memcheck --error-exitcode 9 "$BIN/model_test" --gtest_filter='*cuda*' > "$OUT/memcheck_model.log" 2>&1 || status=1
   tail -2 "$OUT/memcheck_model.log"
 fi
 
-if want compare; then
-  step "bf16 against transformers' bf16 and float32 (head_dim 128: the tensor-core attention); batch invariance"
-  python3 bench/cuda/compare_bf16.py --embedserve "$BIN/embedserve" --workdir /tmp/cmp-hd128 2>&1 | tee "$OUT/compare_hd128.log" || status=1
-fi
 if want bench || want compare; then
-  step "4B-shape checkpoint"
-  wait "$ckpt_pid"
-  cat "$OUT/checkpoint.log"
-  cp tests/data/qwen3-tokenizer/* "$CKPT/"  # for `embedserve embed` in the comparison
+  step "checkpoints"
+  wait "$small_pid" "$large_pid"
+  tail -1 "$OUT/checkpoint_small.log" "$OUT/checkpoint_large.log"
+  cp tests/data/qwen3-tokenizer/* "$LARGE/"  # for `embedserve embed` in the comparison
 fi
 if want compare; then
   step "4B shape: bf16 vs f32 and batch invariance at the real GEMM shapes"
-  python3 bench/cuda/compare_bf16.py --embedserve "$BIN/embedserve" --workdir /tmp/cmp-4b --model $CKPT \
+  timeout 240 python3 bench/cuda/compare_bf16.py --embedserve "$BIN/embedserve" --workdir /tmp/cmp-4b --model $LARGE \
     --skip-transformers 2>&1 | tee "$OUT/compare_4b.log" || status=1
 fi
 if want bench; then
-  step "bench: 4B shape, bf16, 16/512/2048-token inputs at 16384 tokens per batch; one 16-token query"
-  # 16-token inputs cost almost no attention, so 512 and 2048 against them show what attention adds.
-  "$BIN/embedserve" bench --model-path $CKPT --device cuda --seq-len 16,512,2048 --batch-tokens 16384 --seconds 8 2>&1 | tee "$OUT/bench_bf16.log"
-  "$BIN/embedserve" bench --model-path $CKPT --device cuda --seq-len 16 --batch-tokens 16 --seconds 5 2>&1 | tee "$OUT/bench_query.log"
-  step "bench: 4B shape, f32 (parity mode), 512-token inputs"
-  "$BIN/embedserve" bench --model-path $CKPT --device cuda --dtype f32 --seq-len 512 --batch-tokens 16384 --seconds 5 2>&1 | tee "$OUT/bench_f32.log"
-  step "bench: one 32768-token input (memory and the attention kernel at length)"
-  timeout 200 "$BIN/embedserve" bench --model-path $CKPT --device cuda --seq-len 32768 --batch-tokens 32768 --seconds 0 2>&1 | tee "$OUT/bench_32k.log"
+  # Each binary twice, alternating, so a drift of the card's clocks shows as a spread instead of a difference.
+  bins=()
+  for b in embedserve_base embedserve_refactor embedserve; do [ -x "$BIN/$b" ] && bins+=("$b"); done
+  for round in 1 2; do
+    for b in "${bins[@]}"; do
+      for m in $SMALL $LARGE; do
+        step "bench round $round: $b on $(basename $m): 16/512/2048-token inputs in 16384-token batches; one 16-token query"
+        "$BIN/$b" bench --model-path $m --device cuda --seq-len 16,512,2048 --batch-tokens 16384 --seconds ${BENCH_SECONDS:-4} \
+          2>&1 | tee "$OUT/bench_${b}_$(basename $m)_$round.log" | grep -vE "^model|^device"
+        "$BIN/$b" bench --model-path $m --device cuda --seq-len 16 --batch-tokens 16 --seconds ${BENCH_SECONDS:-4} \
+          2>&1 | tee "$OUT/query_${b}_$(basename $m)_$round.log" | tail -1
+      done
+    done
+  done
+fi
+if want probe; then
+  # Where a one-query batch spends its time: the sum of its kernels' GPU time (ncu, clocks left alone) against
+  # its wall time in the bench above; the rest is the host launching.
+  for b in "${bins[@]}"; do
+    step "probe: $b, GPU time of one 16-token query on the 0.6B shape"
+    ncu --clock-control none --metrics gpu__time_duration.sum --csv "$BIN/$b" bench --model-path $SMALL --device cuda \
+      --seq-len 16 --batch-tokens 16 --seconds 0 > "$OUT/ncu_$b.csv" 2> "$OUT/ncu_$b.err"
+    python3 - "$OUT/ncu_$b.csv" <<'PY'
+import csv, sys
+rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 10]
+head, body = rows[0], rows[1:]
+vi, ki = head.index("Metric Value"), head.index("Kernel Name")
+ui = head.index("Metric Unit")
+scale = {"nsecond": 1e-3, "usecond": 1.0, "msecond": 1e3}
+times = [float(r[vi].replace(",", "")) * scale.get(r[ui], float("nan")) for r in body
+         if r[head.index("Metric Name")] == "gpu__time_duration.sum"]
+print(f"kernels {len(times)}, GPU time {sum(times):.1f} us in all, {sum(times) / 2:.1f} us per batch (two batches: warm-up and one timed)")
+PY
+  done
 fi
 echo
 echo "overall status: $status"

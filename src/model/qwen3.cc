@@ -6,10 +6,10 @@
 #include <string>
 
 #include "model/pooling.h"
-#include "ops/add.h"
 #include "ops/attention.h"
 #include "ops/embedding.h"
 #include "ops/gather_rows.h"
+#include "ops/graph.h"
 #include "ops/linear.h"
 #include "ops/pool.h"
 #include "ops/rms_norm.h"
@@ -181,28 +181,48 @@ Status Qwen3Model::forward(std::span<const int32_t> token_ids, std::span<const i
                                                   rotary + ops::rotary_table_bytes(ctx_, n, c.head_dim)));
   }
 
-  // inputs_embeds = self.embed_tokens(input_ids): x [n, hidden]
-  x = x_.matrix(ctx_.dtype(), n, H);
-  h = h_.matrix(ctx_.dtype(), n, H);
-  EMBEDSERVE_RETURN_IF_ERROR(ops::embedding(ctx_, embed_tokens_.tensor, staging_.get(ids_h), x));
-  trace("inp_embd", -1, x);
-  for (size_t l = 0; l < layers_.size(); ++l) {
-    const bool last = l + 1 == layers_.size();
-    EMBEDSERVE_RETURN_IF_ERROR(decoder_layer(static_cast<int>(l), layers_[l], all, last && gather ? &pooled : nullptr,
-                                             staging_.get(prow_h)));
-  }
-
-  // hidden_states = self.norm(hidden_states), over the rows carried to the end
-  EMBEDSERVE_RETURN_IF_ERROR(ops::rms_norm(ctx_, x, norm_.tensor, static_cast<float>(c.rms_norm_eps), x));
-  trace("result_norm", -1, x);
-  // Pooling (+ Normalize): the mean of each sequence's rows, or of its one carried row.
+  // Everything from here to the pooled vectors is device work on fixed buffers: a small batch replays it as a
+  // graph recorded for its shape (the counts below are every value its launches take; the indices staged above
+  // are read from device memory when it runs).
   const ops::Tensor vectors = pooled_out_.matrix(DType::kF32, n_seqs, H);
-  EMBEDSERVE_RETURN_IF_ERROR(ops::pool(ctx_, x, gather ? staging_.get(ident_h) : staging_.get(off_h), normalize, vectors));
+  const auto layers = [&]() -> Status {
+    // inputs_embeds = self.embed_tokens(input_ids): x [n, hidden]
+    x = x_.matrix(ctx_.dtype(), n, H);
+    h = h_.matrix(ctx_.dtype(), n, H);
+    EMBEDSERVE_RETURN_IF_ERROR(ops::embedding(ctx_, embed_tokens_.tensor, staging_.get(ids_h), x));
+    trace("inp_embd", -1, x);
+    // The first layer's input_layernorm; each layer ends with the next one's (or the final norm) fused to its
+    // residual add, so h always enters a layer normed.
+    EMBEDSERVE_RETURN_IF_ERROR(
+        ops::rms_norm(ctx_, x, layers_.front().input_layernorm.tensor, static_cast<float>(c.rms_norm_eps), h));
+    for (size_t l = 0; l < layers_.size(); ++l) {
+      const bool last = l + 1 == layers_.size();
+      const ops::Tensor& next_norm = last ? norm_.tensor : layers_[l + 1].input_layernorm.tensor;
+      EMBEDSERVE_RETURN_IF_ERROR(decoder_layer(static_cast<int>(l), layers_[l], next_norm, all,
+                                               last && gather ? &pooled : nullptr, staging_.get(prow_h)));
+    }
+
+    // h = self.norm(hidden_states) over the rows carried to the end (fused into the last layer's residual add).
+    trace("result_norm", -1, h);
+    // Pooling (+ Normalize): the mean of each sequence's rows, or of its one carried row.
+    EMBEDSERVE_RETURN_IF_ERROR(ops::pool(ctx_, h, gather ? staging_.get(ident_h) : staging_.get(off_h), normalize, vectors));
+    return Status();
+  };
+  if (sink_ || !ctx_.records(static_cast<size_t>(n))) {
+    EMBEDSERVE_RETURN_IF_ERROR(layers());
+  } else {
+    // n and n_seqs below 2^20 (ContextOptions caps graph_max_tokens there), tiles below 2^22: no two shapes share
+    // a key.
+    const uint64_t tiles = static_cast<uint64_t>(staging_.get(plan_h).size() / 2);
+    const uint64_t shape_key = static_cast<uint64_t>(n) << 44 | static_cast<uint64_t>(n_seqs) << 24 | tiles << 2 |
+                               static_cast<uint64_t>(pooling == Pooling::kMean) << 1 | static_cast<uint64_t>(normalize);
+    EMBEDSERVE_RETURN_IF_ERROR(ops::run_recorded(ctx_, shape_key, layers));
+  }
   return ops::copy_to_host(ctx_, vectors, out);
 }
 
-Status Qwen3Model::decoder_layer(int layer, const Qwen3LayerWeights& w, const Rows& all, const Rows* pooled,
-                                 const ops::Index& pooled_rows) {
+Status Qwen3Model::decoder_layer(int layer, const Qwen3LayerWeights& w, const ops::Tensor& next_norm, const Rows& all,
+                                 const Rows* pooled, const ops::Index& pooled_rows) {
   const ModelConfig& c = config_;
   const int64_t hd = c.head_dim;
   const int64_t q_dim = int64_t{c.num_attention_heads} * hd, kv_dim = int64_t{c.num_key_value_heads} * hd;
@@ -211,8 +231,7 @@ Status Qwen3Model::decoder_layer(int layer, const Qwen3LayerWeights& w, const Ro
   const int64_t n = all.rows.num_rows();  // keys and values always cover every token of the batch
   const ops::Index& seqs = all.rows.offsets;
 
-  // residual = hidden_states; hidden_states = self.input_layernorm(hidden_states)
-  EMBEDSERVE_RETURN_IF_ERROR(ops::rms_norm(ctx_, x, w.input_layernorm.tensor, eps, h));
+  // residual = hidden_states; hidden_states = self.input_layernorm(hidden_states): h arrives normed (see forward)
   trace("attn_norm", layer, h);
 
   // Qwen3Attention. key_states = k_norm(k_proj(h).view(n, kv_heads, hd)), then RoPE; value_states = v_proj(h)
@@ -266,8 +285,8 @@ Status Qwen3Model::decoder_layer(int layer, const Qwen3LayerWeights& w, const Ro
   trace("ffn_act", layer, act);
   EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, act, w.down_proj.tensor, h, groups));
   trace("ffn_out", layer, h);
-  // hidden_states = residual + hidden_states
-  EMBEDSERVE_RETURN_IF_ERROR(ops::add(ctx_, x, h));
+  // hidden_states = residual + hidden_states; then the next layer's input_layernorm (or the final norm) of it
+  EMBEDSERVE_RETURN_IF_ERROR(ops::add_rms_norm(ctx_, x, h, next_norm, eps, h));
   trace("l_out", layer, x);
   return Status();
 }

@@ -61,10 +61,12 @@ class Qwen3Model final : public EmbeddingModel {
   Qwen3Model(const ModelConfig& config, const ops::DeviceContext& ctx) : config_(config), ctx_(ctx) {}
   Status load_weights(const WeightStore& store);
   Status allocate(size_t workspace_tokens);
-  // One Qwen3DecoderLayer over x. With `pooled` set (the last layer under last-token or CLS pooling) only those
-  // rows go on past the key/value projections: the other rows' outputs feed nothing.
-  Status decoder_layer(int layer, const Qwen3LayerWeights& w, const Rows& all, const Rows* pooled,
-                       const ops::Index& pooled_rows);
+  // One Qwen3DecoderLayer over the residual stream x, whose input_layernorm h already holds; ends with
+  // next_norm (the next layer's input_layernorm, or the final norm) applied to its output, in h. With `pooled`
+  // set (the last layer under last-token or CLS pooling) only those rows go on past the key/value projections:
+  // the other rows' outputs feed nothing.
+  Status decoder_layer(int layer, const Qwen3LayerWeights& w, const ops::Tensor& next_norm, const Rows& all,
+                       const Rows* pooled, const ops::Index& pooled_rows);
   void trace(const char* name, int layer, const ops::Tensor& t) const {
     if (sink_) sink_(name, layer, t);
   }

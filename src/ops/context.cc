@@ -1,6 +1,8 @@
 // DeviceContext creation for each backend, and the scoped device selection the engine holds while it works.
 #include "ops/context.h"
 
+#include <algorithm>
+
 #include "ops/cpu/kernels.h"
 #if defined(EMBEDSERVE_HAVE_CUDA)
 #include <cuda_runtime.h>
@@ -32,6 +34,7 @@ StatusOr<std::unique_ptr<DeviceContext>> DeviceContext::create(const ContextOpti
   }
 #if defined(EMBEDSERVE_HAVE_CUDA)
   ctx->dtype_ = options.precision == Precision::kF32 ? DType::kF32 : DType::kBF16;
+  ctx->graph_max_tokens_ = std::min<size_t>(options.graph_max_tokens, (size_t{1} << 20) - 1);  // keys hold 20 bits
   std::string where;
   EMBEDSERVE_ASSIGN_OR_RETURN(std::unique_ptr<cuda_backend::CudaState> state, cuda_backend::create_state(options, &where));
   ctx->backend_ = std::move(state);

@@ -25,6 +25,11 @@ struct ContextOptions {
   int threads = 0;                    // CPU: OpenMP/OpenBLAS threads, 0 for every core
   std::string cublas_path;            // CUDA: libcublas.so.13 or its folder; empty for the default places
   size_t cublas_workspace_bytes = 0;  // CUDA: 0 keeps split-K out (rows' bits independent of the batch)
+  // CUDA: batches of at most this many tokens replay a recorded CUDA graph of their shape instead of launching
+  // each kernel (launch overhead dominates small batches); 0 turns graphs off. At most graph_cache_size
+  // graphs are kept, least recently used first out. Capped below 2^20 tokens.
+  size_t graph_max_tokens = 1024;
+  size_t graph_cache_size = 256;
   // Room for the tensor-parallel issue: a communicator (rank, world size) is one more member here.
 };
 
@@ -47,6 +52,9 @@ class DeviceContext {
   // Waits until every op issued on this context has finished (a no-op on the CPU, where ops are synchronous).
   Status synchronize() const;
 
+  // Whether a batch of this many tokens should run as a recorded graph (see run_recorded in ops/graph.h).
+  bool records(size_t tokens) const { return tokens <= graph_max_tokens_; }
+
   BackendState* backend() const { return backend_.get(); }
 
  private:
@@ -54,6 +62,7 @@ class DeviceContext {
   Device device_ = Device::kCpu;
   int ordinal_ = 0;
   DType dtype_ = DType::kF32;
+  size_t graph_max_tokens_ = 0;
   std::string description_;
   std::unique_ptr<BackendState> backend_;
 };

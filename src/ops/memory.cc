@@ -191,10 +191,12 @@ Status IndexStaging::upload(const DeviceContext& ctx, Buffer& dst, const std::st
     device_ = host_.data();
     return Status();
   }
+  // Never grown here: recorded graphs hold dst's address, so it must stay put (callers size it for their largest
+  // batch at load).
   const size_t bytes = host_.size() * sizeof(int32_t);
-  if (dst.bytes() < bytes) {
-    EMBEDSERVE_ASSIGN_OR_RETURN(dst, Buffer::allocate(ctx, bytes + bytes / 2, what));
-  }
+  if (dst.bytes() < bytes)
+    return internal_error("IndexStaging: " + what + " holds " + std::to_string(dst.bytes()) + " bytes, the batch needs " +
+                          std::to_string(bytes));
   EMBEDSERVE_RETURN_IF_ERROR(to_device(ctx, host_.data(), dst.data(), bytes));
   device_ = static_cast<const int32_t*>(dst.data());
   return Status();

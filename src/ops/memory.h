@@ -73,7 +73,8 @@ class IndexStaging {
  public:
   // Appends `values`; the handle names them in get() once upload() has run.
   size_t add(std::span<const int32_t> values);
-  // Copies everything added to `dst` (grown if needed) on the context's stream: one copy per batch.
+  // Copies everything added to `dst` (which must be large enough: it is never moved) on the context's stream:
+  // one copy per batch.
   Status upload(const DeviceContext& ctx, Buffer& dst, const std::string& what);
   Index get(size_t handle) const;
   void clear();

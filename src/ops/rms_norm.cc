@@ -34,8 +34,26 @@ Status rms_norm(const DeviceContext& ctx, const Tensor& x, const Tensor& weight,
 
 Status add_rms_norm(const DeviceContext& ctx, const Tensor& residual, const Tensor& delta, const Tensor& weight,
                     float eps, const Tensor& out) {
-  EMBEDSERVE_RETURN_IF_ERROR(add(ctx, residual, delta));
-  return rms_norm(ctx, residual, weight, eps, out);
+  if (ctx.device() == Device::kCpu) {  // by composition: the CPU's passes are memory-light next to its GEMMs
+    EMBEDSERVE_RETURN_IF_ERROR(add(ctx, residual, delta));
+    return rms_norm(ctx, residual, weight, eps, out);
+  }
+#if defined(EMBEDSERVE_HAVE_CUDA)
+  const char* op = "add_rms_norm";
+  EMBEDSERVE_RETURN_IF_ERROR(expect_shape(op, "delta", delta, residual.rows, residual.cols));
+  EMBEDSERVE_RETURN_IF_ERROR(expect_shape(op, "out", out, residual.rows, residual.cols));
+  EMBEDSERVE_RETURN_IF_ERROR(expect_shape(op, "weight", weight, 1, residual.cols));
+  for (const auto& [name, t] : {std::pair{"residual", &residual}, std::pair{"delta", &delta}, std::pair{"out", &out}})
+    EMBEDSERVE_RETURN_IF_ERROR(expect_dense(op, name, *t));
+  EMBEDSERVE_RETURN_IF_ERROR(expect_dtype(op, ctx, {&residual, &delta, &weight, &out}));
+  return cuda_backend::by_dtype(residual.dtype, op, [&](auto tag) {
+    using T = decltype(tag);
+    return cuda::add_rms_norm(residual.as<T>(), delta.as<const T>(), weight.as<const T>(), out.as<T>(), residual.rows,
+                              residual.cols, eps, cuda_backend::stream(ctx));
+  });
+#else
+  return no_backend("add_rms_norm");
+#endif
 }
 
 }  // namespace embedserve::ops

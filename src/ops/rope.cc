@@ -6,7 +6,7 @@
 #include "ops/rms_norm.h"
 #if defined(EMBEDSERVE_HAVE_CUDA)
 #include "ops/cuda/cuda_context.h"
-#include "ops/cuda/rope_cuda.h"
+#include "ops/cuda/rms_norm_cuda.h"
 #endif
 
 namespace embedserve::ops {
@@ -43,17 +43,19 @@ Status qk_norm_rope(const DeviceContext& ctx, const Tensor& x, const Tensor& nor
   EMBEDSERVE_RETURN_IF_ERROR(expect_dense("qk_norm_rope", "x", x));
   EMBEDSERVE_RETURN_IF_ERROR(expect_index("qk_norm_rope", "positions", rotary.positions, x.rows));
   const int heads = static_cast<int>(x.cols / hd);
-  // q_norm / k_norm normalise each head's row: x [n, heads * hd] seen as [n * heads, hd].
-  EMBEDSERVE_RETURN_IF_ERROR(rms_norm(ctx, x.reshaped(hd), norm_weight, eps, x.reshaped(hd)));
   if (ctx.device() == Device::kCpu) {
+    // q_norm / k_norm normalise each head's row: x [n, heads * hd] seen as [n * heads, hd]; then the rotation.
+    EMBEDSERVE_RETURN_IF_ERROR(rms_norm(ctx, x.reshaped(hd), norm_weight, eps, x.reshaped(hd)));
     cpu::apply_rope(x.as<float>(), rotary.cos, rotary.sin, x.rows, heads, hd, x.stride);
     return Status();
   }
 #if defined(EMBEDSERVE_HAVE_CUDA)
+  EMBEDSERVE_RETURN_IF_ERROR(expect_shape("qk_norm_rope", "norm_weight", norm_weight, 1, hd));
+  EMBEDSERVE_RETURN_IF_ERROR(expect_dtype("qk_norm_rope", ctx, {&x, &norm_weight}));
   return cuda_backend::by_dtype(x.dtype, "qk_norm_rope", [&](auto tag) {
     using T = decltype(tag);
-    return cuda::apply_rope(x.as<T>(), rotary.positions.device, rotary.inv_freq, x.rows, heads, hd,
-                            cuda_backend::stream(ctx));
+    return cuda::qk_norm_rope(x.as<T>(), norm_weight.as<const T>(), rotary.positions.device, rotary.inv_freq, x.rows,
+                              heads, hd, eps, cuda_backend::stream(ctx));
   });
 #else
   return no_backend("qk_norm_rope");

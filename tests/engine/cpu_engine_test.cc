@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 #include "engine/engine_factory.h"
@@ -85,13 +86,16 @@ TEST(CpuEngine, InfoDescribesTheCheckpoint) {
   options.model_dir = dir.path();
   options.model_id = "org/tiny";
   options.workspace_tokens = 512;
-  auto engine = create_engine(options);  // device "auto": the CPU in this build
+  options.device = Device::kCpu;
+  auto engine = create_engine(options);
   ASSERT_TRUE(engine.ok()) << engine.status().to_string();
   const EngineInfo& info = (*engine)->info();
   EXPECT_EQ(info.model_id, "org/tiny");
   EXPECT_EQ(info.architecture, "Qwen3Model");
   EXPECT_EQ(info.dtype, "bf16");
   EXPECT_EQ(info.device, Device::kCpu);
+  EXPECT_EQ(info.precision, Precision::kF32);
+  EXPECT_NE(info.backend.find("OpenBLAS"), std::string::npos) << info.backend;
   EXPECT_EQ(info.hidden_size, spec.hidden);
   EXPECT_EQ(info.vocab_size, spec.vocab);
   EXPECT_EQ(info.max_position_embeddings, spec.max_position);
@@ -219,6 +223,7 @@ TEST_P(TwoEngines, RunSideBySideInOneProcessWithTheSameBits) {
   options.device = GetParam();
   options.precision = Precision::kF32;
   options.workspace_tokens = 256;
+  if (const char* cublas = std::getenv("EMBEDSERVE_CUBLAS_PATH")) options.cublas_path = cublas;  // as cli/ passes it
   auto a = create_engine(options);
   auto b = create_engine(options);
   ASSERT_TRUE(a.ok() && b.ok()) << a.status().to_string() << b.status().to_string();

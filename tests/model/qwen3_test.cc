@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <cstdlib>
 
 #include "ops/context.h"
 #include "reference_qwen3.h"
@@ -37,12 +39,16 @@ Loaded load(const std::filesystem::path& dir, const ops::DeviceContext& ctx, siz
   return {std::move(store).value(), std::move(model).value()};
 }
 
-// An f32 context on `device`, or nullptr where this machine or build has none (the test then skips).
+// An f32 context on `device`, or nullptr where this machine has no such device (the test then skips). A GPU
+// that is visible but cannot be used (no cuBLAS) fails the test rather than skipping it.
 std::unique_ptr<ops::DeviceContext> f32_context(Device device) {
+  if (device == Device::kCuda && ops::visible_gpus() == 0) return nullptr;
   ops::ContextOptions o;
   o.device = device;
   o.precision = Precision::kF32;
+  if (const char* cublas = std::getenv("EMBEDSERVE_CUBLAS_PATH")) o.cublas_path = cublas;  // as cli/ passes it
   auto ctx = ops::DeviceContext::create(o);
+  EXPECT_TRUE(ctx.ok()) << ctx.status().to_string();
   return ctx.ok() ? std::move(ctx).value() : nullptr;
 }
 
@@ -94,6 +100,41 @@ TEST_P(Qwen3ModelTest, PooledStatesMatchTheDoubleReference) {
     // f32 compute against exact math over 2 layers: ~1e-6 relative; 1e-5 leaves room, a real bug is O(1).
     EXPECT_LT(max_err, 1e-5 * max_ref) << "sequence " << s << " of length " << seqs[s].size();
     EXPECT_GE(dot / std::sqrt(na * nb), 0.999999) << "sequence " << s;
+  }
+}
+
+// On CUDA a small batch replays a graph recorded for its shape: a second batch of the same shape with other
+// tokens must read its own tokens (not the recorded ones), and the first batch again must give the same bits.
+TEST_P(Qwen3ModelTest, ABatchOfARecordedShapeReadsItsOwnTokens) {
+  TinyQwen3Spec spec;
+  spec.dtype = std::get<0>(GetParam());
+  spec.pooling = std::get<1>(GetParam());
+  spec.normalize = false;
+  const TinyQwen3 tiny = testing::write_tiny_qwen3(dir_.path(), spec);
+  Loaded m = load(dir_.path(), *ctx_);
+  ASSERT_TRUE(m.model);
+  const Pooling pooling = spec.pooling == "mean" ? Pooling::kMean : spec.pooling == "cls" ? Pooling::kCls : Pooling::kLastToken;
+  const std::vector<int32_t> offsets = {0, 3, 20};
+  auto run = [&](uint32_t seed) {
+    std::vector<int32_t> ids = random_ids(20, spec.vocab, seed);
+    std::vector<float> out(2 * spec.hidden, NAN);
+    const Status st = m.model->forward(ids, offsets, pooling, /*normalize=*/false, out);
+    EXPECT_TRUE(st.ok()) << st.to_string();
+    return std::make_pair(ids, out);
+  };
+  const auto [ids_a, first] = run(11);
+  const auto [ids_b, other] = run(12);
+  const auto [ids_a2, again] = run(11);
+  EXPECT_EQ(std::memcmp(first.data(), again.data(), first.size() * sizeof(float)), 0);
+  for (int s = 0; s < 2; ++s) {
+    const std::vector<int32_t> seq(ids_b.begin() + offsets[s], ids_b.begin() + offsets[s + 1]);
+    const std::vector<double> want = testing::reference_embedding(tiny, seq);
+    double max_ref = 0, max_err = 0;
+    for (int i = 0; i < spec.hidden; ++i) {
+      max_ref = std::max(max_ref, std::fabs(want[i]));
+      max_err = std::max(max_err, std::fabs(other[s * spec.hidden + i] - want[i]));
+    }
+    EXPECT_LT(max_err, 1e-5 * max_ref) << "sequence " << s;
   }
 }
 

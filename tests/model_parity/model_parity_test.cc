@@ -116,6 +116,7 @@ Preset& load(const std::string& name) {
   opts.precision = dtype() == "bf16" ? Precision::kBF16 : dtype() == "f32" ? Precision::kF32 : Precision::kAuto;
   opts.threads = 2;
   opts.workspace_tokens = 16384;
+  if (const char* cublas = std::getenv("EMBEDSERVE_CUBLAS_PATH")) opts.cublas_path = cublas;  // as cli/ passes it
   auto engine = create_engine(opts);
   EXPECT_TRUE(engine.ok()) << "loading " << dir << ": " << engine.status().to_string();
   if (engine.ok()) p.engine = std::move(*engine);

@@ -1,4 +1,4 @@
-// rms_norm_bf16 against a CPU reference with transformers' rounding order, at odd and real shapes.
+// rms_norm (bf16, f32) against a CPU reference with transformers' rounding order, at odd and real shapes.
 #include "ops/cuda/rms_norm_cuda.h"
 
 #include <cmath>
@@ -45,7 +45,7 @@ void check_shape(int64_t rows, int64_t cols, uint32_t seed) {
   ASSERT_EQ(cudaMemcpy(dw, w.data(), w.size() * 2, cudaMemcpyHostToDevice), cudaSuccess);
   ASSERT_EQ(cudaMemset(dout, 0xFF, x.size() * 2), cudaSuccess);  // poison: 0xFFFF is a NaN in bf16
 
-  Status st = rms_norm_bf16(static_cast<const __nv_bfloat16*>(dx), static_cast<const __nv_bfloat16*>(dw),
+  Status st = rms_norm<__nv_bfloat16>(static_cast<const __nv_bfloat16*>(dx), static_cast<const __nv_bfloat16*>(dw),
                             static_cast<__nv_bfloat16*>(dout), rows, cols, eps, nullptr);
   ASSERT_TRUE(st.ok()) << st.to_string();
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
@@ -96,7 +96,7 @@ TEST(RmsNormCudaTest, F32MatchesReference) {
     ASSERT_EQ(cudaMemcpy(dx, x.data(), x.size() * 4, cudaMemcpyHostToDevice), cudaSuccess);
     ASSERT_EQ(cudaMemcpy(dw, w.data(), w.size() * 4, cudaMemcpyHostToDevice), cudaSuccess);
     ASSERT_EQ(cudaMemset(dout, 0xFF, x.size() * 4), cudaSuccess);  // NaN poison
-    ASSERT_TRUE(rms_norm_f32(dx, dw, dout, rows, cols, 1e-6f, nullptr).ok());
+    ASSERT_TRUE(rms_norm<float>(dx, dw, dout, rows, cols, 1e-6f, nullptr).ok());
     ASSERT_EQ(cudaMemcpy(got.data(), dout, got.size() * 4, cudaMemcpyDeviceToHost), cudaSuccess);
     cudaFree(dx);
     cudaFree(dw);
@@ -114,9 +114,9 @@ TEST(RmsNormCudaTest, F32MatchesReference) {
 }
 
 TEST(RmsNormCudaTest, RejectsBadShapes) {
-  EXPECT_FALSE(rms_norm_bf16(nullptr, nullptr, nullptr, 4, 0, 1e-6f, nullptr).ok());
-  EXPECT_FALSE(rms_norm_bf16(nullptr, nullptr, nullptr, -1, 8, 1e-6f, nullptr).ok());
-  EXPECT_TRUE(rms_norm_bf16(nullptr, nullptr, nullptr, 0, 8, 1e-6f, nullptr).ok());
+  EXPECT_FALSE(rms_norm<__nv_bfloat16>(nullptr, nullptr, nullptr, 4, 0, 1e-6f, nullptr).ok());
+  EXPECT_FALSE(rms_norm<__nv_bfloat16>(nullptr, nullptr, nullptr, -1, 8, 1e-6f, nullptr).ok());
+  EXPECT_TRUE(rms_norm<__nv_bfloat16>(nullptr, nullptr, nullptr, 0, 8, 1e-6f, nullptr).ok());
 }
 
 }  // namespace

@@ -10,6 +10,8 @@ CudaState::~CudaState() {
   // Destroyed on whatever thread drops the engine: select the state's device for the frees, then restore.
   int previous = -1;
   if (set_device(ordinal, &previous).ok()) {
+    for (auto& [key, entry] : graphs.entries) cudaGraphExecDestroy(entry.exec);
+    graphs.entries.clear();
     if (handle) blas.destroy(handle);
     if (blas_workspace) cudaFree(blas_workspace);
     if (stream) cudaStreamDestroy(stream);
@@ -34,6 +36,7 @@ StatusOr<std::unique_ptr<CudaState>> create_state(const ContextOptions& options,
   EMBEDSERVE_ASSIGN_OR_RETURN(cuda::CublasApi api, cuda::open_cublas(options.cublas_path));
   auto st = std::make_unique<CudaState>();
   st->ordinal = options.ordinal;
+  st->graphs.capacity = options.graph_max_tokens > 0 ? options.graph_cache_size : 0;
   st->blas = std::move(api);
   int previous = -1;
   EMBEDSERVE_RETURN_IF_ERROR(set_device(options.ordinal, &previous));

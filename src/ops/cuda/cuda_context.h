@@ -6,13 +6,27 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
+#include <list>
 #include <string>
+#include <unordered_map>
 
 #include "core/status.h"
 #include "ops/context.h"
 #include "ops/cuda/cublas_loader.h"
 
 namespace embedserve::ops::cuda_backend {
+
+// The recorded graphs of one context, by key, least recently used last (ops/graph.h says what a key names).
+struct GraphCache {
+  struct Entry {
+    cudaGraphExec_t exec = nullptr;
+    std::list<uint64_t>::iterator position;
+  };
+  size_t capacity = 0;
+  std::unordered_map<uint64_t, Entry> entries;
+  std::list<uint64_t> order;
+  ~GraphCache();
+};
 
 struct CudaState final : BackendState {
   int ordinal = 0;
@@ -21,6 +35,7 @@ struct CudaState final : BackendState {
   cublasHandle_t handle = nullptr;
   void* blas_workspace = nullptr;
   size_t blas_workspace_bytes = 0;
+  GraphCache graphs;  // destroyed before the stream (members go in reverse order)
   ~CudaState() override;
 };
 

@@ -1,107 +1,139 @@
-// RMSNorm kernel: one block per row, 16-byte loads when the row allows, warp-shuffle reduction.
+// RMSNorm kernels: plain, fused with the residual add before it, and fused with RoPE for q/k (one block per row,
+// the row helpers of norm_row.cuh, so each fused kernel gives bitwise what the ops it replaces give).
 #include "ops/cuda/rms_norm_cuda.h"
 
 #include <string>
 
 #include "ops/cuda/cuda_check.h"
 #include "ops/cuda/cuda_dtype.h"
+#include "ops/cuda/norm_row.cuh"
 
 namespace embedserve::cuda {
 namespace {
 
-constexpr int kThreads = 256;  // 8 warps: enough loads in flight for hidden sizes 1024–4096
-
-__device__ float block_sum(float v) {
-  __shared__ float partial[kThreads / 32];
-  for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  if (lane == 0) partial[warp] = v;
-  __syncthreads();
-  v = lane < kThreads / 32 ? partial[lane] : 0.0f;
-  if (warp == 0)
-    for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
-  __shared__ float total;
-  if (threadIdx.x == 0) total = v;
-  __syncthreads();
-  return total;
-}
-
-// Scalar path: any number of columns, any element type (f32 rows take it always: f32 is already the
-// rounding of the reference, and a row of 4-byte loads is coalesced without packing).
-template <typename T>
-__global__ void rms_norm_scalar(const T* __restrict__ x, const T* __restrict__ w, T* out, int64_t cols, float eps) {
+template <typename T, bool kPacked>
+__global__ void __launch_bounds__(kNormThreads) rms_norm_kernel(const T* __restrict__ x, const T* __restrict__ w,
+                                                                T* out, int64_t cols, float eps) {
   const T* row = x + blockIdx.x * cols;
-  T* orow = out + blockIdx.x * cols;
-  float ss = 0.0f;
-  for (int64_t c = threadIdx.x; c < cols; c += kThreads) {
-    const float v = to_f32(row[c]);
-    ss += v * v;
+  const float r = inverse_rms<T>(row_squares<T, kPacked>(row, cols), cols, eps);
+  row_scale<T, kPacked>(row, w, r, out + blockIdx.x * cols, cols);
+}
+
+// residual = T(residual + delta), then out = rms_norm(residual): each thread writes, then re-reads, only its own
+// elements of the row, so no barrier is needed between the add and the norm.
+template <typename T, bool kPacked>
+__global__ void __launch_bounds__(kNormThreads) add_rms_norm_kernel(T* residual, const T* delta, const T* __restrict__ w,
+                                                                    T* out, int64_t cols, float eps) {
+  T* row = residual + blockIdx.x * cols;
+  const T* d = delta + blockIdx.x * cols;
+  if constexpr (kPacked) {
+    auto* rp = reinterpret_cast<NormPack<T>*>(row);
+    const auto* dp = reinterpret_cast<const NormPack<T>*>(d);
+    for (int64_t i = threadIdx.x; i < cols / kNormPack<T>; i += kNormThreads) {
+      NormPack<T> a = rp[i];
+      const NormPack<T> b = dp[i];
+#pragma unroll
+      for (int k = 0; k < kNormPack<T>; ++k) a.v[k] = from_f32<T>(to_f32(a.v[k]) + to_f32(b.v[k]));
+      rp[i] = a;
+    }
+  } else {
+    for (int64_t c = threadIdx.x; c < cols; c += kNormThreads) row[c] = from_f32<T>(to_f32(row[c]) + to_f32(d[c]));
   }
-  const float r = rsqrtf(block_sum(ss) / static_cast<float>(cols) + eps);
-  for (int64_t c = threadIdx.x; c < cols; c += kThreads) {
-    const float normed = round_to<T>(to_f32(row[c]) * r);
-    orow[c] = from_f32<T>(to_f32(w[c]) * normed);
+  const float r = inverse_rms<T>(row_squares<T, kPacked>(row, cols), cols, eps);
+  row_scale<T, kPacked>(row, w, r, out + blockIdx.x * cols, cols);
+}
+
+// One block per (row, head): the head's q_norm/k_norm into shared memory, then RoPE from there, written once.
+// The rotation is rope_cuda.cu's arithmetic exactly (explicit _rn intrinsics: no FMA contraction, so every
+// product and sum is rounded where torch rounds it).
+template <typename T, bool kPacked>
+__global__ void __launch_bounds__(kNormThreads) qk_norm_rope_kernel(T* x, const T* __restrict__ w,
+                                                                    const int32_t* __restrict__ positions,
+                                                                    const float* __restrict__ inv_freq, int heads,
+                                                                    int head_dim, float eps) {
+  extern __shared__ __align__(16) unsigned char smem[];
+  T* normed = reinterpret_cast<T*>(smem);
+  const int64_t row_head = blockIdx.x;
+  T* p = x + row_head * head_dim;
+  const float r = inverse_rms<T>(row_squares<T, kPacked>(p, head_dim), head_dim, eps);
+  row_scale<T, kPacked>(p, w, r, normed, head_dim);
+  __syncthreads();
+  const int half = head_dim / 2;
+  const float position = static_cast<float>(positions[row_head / heads]);
+  for (int f = threadIdx.x; f < half; f += kNormThreads) {
+    // cosf/sinf with full range reduction (no fast math): angles reach 4e4 rad at 40k positions.
+    const float angle = __fmul_rn(position, inv_freq[f]);
+    const float c = round_to<T>(cosf(angle));
+    const float s = round_to<T>(sinf(angle));
+    const float x1 = to_f32(normed[f]), x2 = to_f32(normed[f + half]);
+    p[f] = from_f32<T>(__fadd_rn(round_to<T>(__fmul_rn(x1, c)), round_to<T>(__fmul_rn(-x2, s))));
+    p[f + half] = from_f32<T>(__fadd_rn(round_to<T>(__fmul_rn(x2, c)), round_to<T>(__fmul_rn(x1, s))));
   }
 }
 
-// Vector path: cols % 8 == 0 and 16-byte aligned rows, so each thread moves 8 bf16 per load.
-__global__ void rms_norm_vec8(const __nv_bfloat16* __restrict__ x, const __nv_bfloat16* __restrict__ w,
-                              __nv_bfloat16* out, int64_t cols, float eps) {
-  const int64_t n8 = cols / 8;
-  const uint4* row = reinterpret_cast<const uint4*>(x + blockIdx.x * cols);
-  const uint4* w8 = reinterpret_cast<const uint4*>(w);
-  uint4* orow = reinterpret_cast<uint4*>(out + blockIdx.x * cols);
-  float ss = 0.0f;
-  for (int64_t i = threadIdx.x; i < n8; i += kThreads) {
-    uint4 pack = row[i];
-    const __nv_bfloat16* v = reinterpret_cast<const __nv_bfloat16*>(&pack);
-#pragma unroll
-    for (int k = 0; k < 8; ++k) {
-      const float f = __bfloat162float(v[k]);
-      ss += f * f;
-    }
-  }
-  const float r = rsqrtf(block_sum(ss) / static_cast<float>(cols) + eps);
-  for (int64_t i = threadIdx.x; i < n8; i += kThreads) {
-    uint4 pack = row[i], wpack = w8[i], opack;
-    const __nv_bfloat16* v = reinterpret_cast<const __nv_bfloat16*>(&pack);
-    const __nv_bfloat16* wv = reinterpret_cast<const __nv_bfloat16*>(&wpack);
-    __nv_bfloat16* o = reinterpret_cast<__nv_bfloat16*>(&opack);
-#pragma unroll
-    for (int k = 0; k < 8; ++k) {
-      const __nv_bfloat16 normed = __float2bfloat16(__bfloat162float(v[k]) * r);
-      o[k] = __float2bfloat16(__bfloat162float(wv[k]) * __bfloat162float(normed));
-    }
-    orow[i] = opack;
-  }
+template <typename T>
+bool packed(int64_t cols, std::initializer_list<const void*> ptrs) {
+  if (kNormPack<T> == 1 || cols % kNormPack<T> != 0) return false;
+  for (const void* p : ptrs)
+    if (!norm_aligned16(p)) return false;
+  return true;
 }
 
-bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
+Status check_rows(const char* op, int64_t rows, int64_t cols) {
+  if (rows < 0 || cols <= 0)
+    return invalid_argument(std::string(op) + ": bad shape [" + std::to_string(rows) + ", " + std::to_string(cols) + "]");
+  if (rows > 0x7fffffff) return out_of_range(std::string(op) + ": more rows than one grid can hold");
+  return Status();
+}
 
 }  // namespace
 
-Status rms_norm_bf16(const __nv_bfloat16* x, const __nv_bfloat16* weight, __nv_bfloat16* out, int64_t rows,
-                     int64_t cols, float eps, cudaStream_t stream) {
-  if (rows < 0 || cols <= 0) return invalid_argument("rms_norm_bf16: bad shape [" + std::to_string(rows) + ", " +
-                                                      std::to_string(cols) + "]");
+template <typename T>
+Status rms_norm(const T* x, const T* weight, T* out, int64_t rows, int64_t cols, float eps, cudaStream_t stream) {
+  EMBEDSERVE_RETURN_IF_ERROR(check_rows("rms_norm", rows, cols));
   if (rows == 0) return Status();
-  if (rows > 0x7fffffff) return out_of_range("rms_norm_bf16: more rows than one grid can hold");
-  const bool vec = cols % 8 == 0 && aligned16(x) && aligned16(weight) && aligned16(out);
-  if (vec)
-    rms_norm_vec8<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(x, weight, out, cols, eps);
+  const auto grid = static_cast<unsigned>(rows);
+  if (packed<T>(cols, {x, weight, out}))
+    rms_norm_kernel<T, true><<<grid, kNormThreads, 0, stream>>>(x, weight, out, cols, eps);
   else
-    rms_norm_scalar<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(x, weight, out, cols, eps);
-  return cuda_status(cudaGetLastError(), "rms_norm_bf16 launch");
+    rms_norm_kernel<T, false><<<grid, kNormThreads, 0, stream>>>(x, weight, out, cols, eps);
+  return cuda_status(cudaGetLastError(), "rms_norm launch");
 }
 
-Status rms_norm_f32(const float* x, const float* weight, float* out, int64_t rows, int64_t cols, float eps,
+template <typename T>
+Status add_rms_norm(T* residual, const T* delta, const T* weight, T* out, int64_t rows, int64_t cols, float eps,
                     cudaStream_t stream) {
-  if (rows < 0 || cols <= 0) return invalid_argument("rms_norm_f32: bad shape [" + std::to_string(rows) + ", " +
-                                                      std::to_string(cols) + "]");
+  EMBEDSERVE_RETURN_IF_ERROR(check_rows("add_rms_norm", rows, cols));
   if (rows == 0) return Status();
-  if (rows > 0x7fffffff) return out_of_range("rms_norm_f32: more rows than one grid can hold");
-  rms_norm_scalar<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(x, weight, out, cols, eps);
-  return cuda_status(cudaGetLastError(), "rms_norm_f32 launch");
+  const auto grid = static_cast<unsigned>(rows);
+  if (packed<T>(cols, {residual, delta, weight, out}))
+    add_rms_norm_kernel<T, true><<<grid, kNormThreads, 0, stream>>>(residual, delta, weight, out, cols, eps);
+  else
+    add_rms_norm_kernel<T, false><<<grid, kNormThreads, 0, stream>>>(residual, delta, weight, out, cols, eps);
+  return cuda_status(cudaGetLastError(), "add_rms_norm launch");
 }
+
+template <typename T>
+Status qk_norm_rope(T* x, const T* weight, const int32_t* positions, const float* inv_freq, int64_t n, int heads,
+                    int head_dim, float eps, cudaStream_t stream) {
+  if (heads <= 0 || head_dim <= 0 || head_dim % 2 != 0) return invalid_argument("qk_norm_rope: bad shape");
+  EMBEDSERVE_RETURN_IF_ERROR(check_rows("qk_norm_rope", n * heads, head_dim));
+  if (n == 0) return Status();
+  const auto grid = static_cast<unsigned>(n * heads);
+  const size_t smem = static_cast<size_t>(head_dim) * sizeof(T);
+  if (packed<T>(head_dim, {x, weight}))
+    qk_norm_rope_kernel<T, true><<<grid, kNormThreads, smem, stream>>>(x, weight, positions, inv_freq, heads, head_dim, eps);
+  else
+    qk_norm_rope_kernel<T, false><<<grid, kNormThreads, smem, stream>>>(x, weight, positions, inv_freq, heads, head_dim, eps);
+  return cuda_status(cudaGetLastError(), "qk_norm_rope launch");
+}
+
+#define EMBEDSERVE_INSTANTIATE(T)                                                                                   \
+  template Status rms_norm<T>(const T*, const T*, T*, int64_t, int64_t, float, cudaStream_t);                      \
+  template Status add_rms_norm<T>(T*, const T*, const T*, T*, int64_t, int64_t, float, cudaStream_t);               \
+  template Status qk_norm_rope<T>(T*, const T*, const int32_t*, const float*, int64_t, int, int, float, cudaStream_t);
+EMBEDSERVE_INSTANTIATE(float)
+EMBEDSERVE_INSTANTIATE(__nv_bfloat16)
+#undef EMBEDSERVE_INSTANTIATE
 
 }  // namespace embedserve::cuda

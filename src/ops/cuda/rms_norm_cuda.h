@@ -1,7 +1,6 @@
-// RMSNorm on the GPU for bf16 activations: the first op of the CUDA backend (layer norms, q_norm, k_norm).
+// RMSNorm on the GPU (layer norms, q_norm, k_norm), alone and fused with the ops beside it in a decoder layer.
 #pragma once
 
-#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -10,25 +9,22 @@
 
 namespace embedserve::cuda {
 
-// out[r, :] = weight * bf16(x[r, :] * rsqrt(mean(x[r, :]²) + eps)), with the sum of squares in f32 —
-// the rounding order of transformers' Qwen3RMSNorm under bf16 (normalise in f32, cast to bf16, then
-// multiply by the bf16 weight), so vectors match the reference to the last bit where rsqrt allows.
-// x, out: bf16 [rows, cols] row-major on the device (may alias); weight: bf16 [cols].
-Status rms_norm_bf16(const __nv_bfloat16* x, const __nv_bfloat16* weight, __nv_bfloat16* out, int64_t rows,
-                     int64_t cols, float eps, cudaStream_t stream);
+// out[r, :] = weight * T(x[r, :] * rsqrt(mean(x[r, :]²) + eps)), the sum of squares in f32 — the rounding order of
+// transformers' Qwen3RMSNorm (normalise in f32, cast to T, then multiply by the T weight). x, out T [rows, cols]
+// (may alias); weight T [cols]. T is float (the parity mode) or __nv_bfloat16.
+template <typename T>
+Status rms_norm(const T* x, const T* weight, T* out, int64_t rows, int64_t cols, float eps, cudaStream_t stream);
 
-// The same in f32 (the parity mode): out = weight * (x * rsqrt(mean(x²) + eps)), f32 throughout.
-Status rms_norm_f32(const float* x, const float* weight, float* out, int64_t rows, int64_t cols, float eps,
+// residual = T(residual + delta), then out = rms_norm(residual) — bitwise add() followed by rms_norm(), in one
+// pass. out may alias delta.
+template <typename T>
+Status add_rms_norm(T* residual, const T* delta, const T* weight, T* out, int64_t rows, int64_t cols, float eps,
                     cudaStream_t stream);
 
-// One name for both, so templated callers pick by element type.
-inline Status rms_norm(const __nv_bfloat16* x, const __nv_bfloat16* w, __nv_bfloat16* out, int64_t rows,
-                       int64_t cols, float eps, cudaStream_t stream) {
-  return rms_norm_bf16(x, w, out, rows, cols, eps, stream);
-}
-inline Status rms_norm(const float* x, const float* w, float* out, int64_t rows, int64_t cols, float eps,
-                       cudaStream_t stream) {
-  return rms_norm_f32(x, w, out, rows, cols, eps, stream);
-}
+// In place on x T [n, heads, head_dim]: rms_norm of each head's row with weight T [head_dim], then apply_rope's
+// rotation by positions[row] (rope_cuda.h) — bitwise the two ops in sequence, in one pass.
+template <typename T>
+Status qk_norm_rope(T* x, const T* weight, const int32_t* positions, const float* inv_freq, int64_t n, int heads,
+                    int head_dim, float eps, cudaStream_t stream);
 
 }  // namespace embedserve::cuda

@@ -1,0 +1,51 @@
+// Graph recording and replay on a context's stream. Capture is thread-local, so another engine's thread may
+// allocate or launch meanwhile; a body that fails while recording leaves nothing cached.
+#include "ops/cuda/cuda_graph.h"
+
+#include <cuda_runtime.h>
+
+#include "ops/cuda/cuda_check.h"
+#include "ops/cuda/cuda_context.h"
+
+namespace embedserve::ops::cuda_backend {
+
+GraphCache::~GraphCache() {
+  for (auto& [key, entry] : entries) cudaGraphExecDestroy(entry.exec);
+}
+
+Status run_recorded(const DeviceContext& ctx, uint64_t key, const std::function<Status()>& body) {
+  CudaState& st = const_cast<CudaState&>(state(ctx));
+  GraphCache& cache = st.graphs;
+  if (cache.capacity == 0) return body();
+  if (auto it = cache.entries.find(key); it != cache.entries.end()) {
+    cache.order.splice(cache.order.begin(), cache.order, it->second.position);  // most recently used first
+    EMBEDSERVE_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(it->second.exec, st.stream));
+    return Status();
+  }
+  EMBEDSERVE_CUDA_RETURN_IF_ERROR(cudaStreamBeginCapture(st.stream, cudaStreamCaptureModeThreadLocal));
+  const Status recorded = body();
+  cudaGraph_t graph = nullptr;
+  const cudaError_t ended = cudaStreamEndCapture(st.stream, &graph);
+  if (!recorded.ok() || ended != cudaSuccess) {
+    if (graph) cudaGraphDestroy(graph);
+    cudaGetLastError();  // a launch refused during capture must not fail the next, unrelated call
+    if (!recorded.ok()) return recorded;
+    return cuda::cuda_status(ended, "cudaStreamEndCapture");
+  }
+  cudaGraphExec_t exec = nullptr;
+  const cudaError_t made = cudaGraphInstantiate(&exec, graph, 0);
+  cudaGraphDestroy(graph);
+  EMBEDSERVE_RETURN_IF_ERROR(cuda::cuda_status(made, "cudaGraphInstantiate"));
+  if (cache.entries.size() >= cache.capacity) {
+    const uint64_t oldest = cache.order.back();
+    cudaGraphExecDestroy(cache.entries[oldest].exec);
+    cache.entries.erase(oldest);
+    cache.order.pop_back();
+  }
+  cache.order.push_front(key);
+  cache.entries[key] = GraphCache::Entry{exec, cache.order.begin()};
+  EMBEDSERVE_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(exec, st.stream));
+  return Status();
+}
+
+}  // namespace embedserve::ops::cuda_backend

@@ -1,0 +1,14 @@
+// CUDA graphs per context: record a batch's launches once per shape, replay them after (least recently used out).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+#include "core/status.h"
+#include "ops/context.h"
+
+namespace embedserve::ops::cuda_backend {
+
+Status run_recorded(const DeviceContext& ctx, uint64_t key, const std::function<Status()>& body);
+
+}  // namespace embedserve::ops::cuda_backend

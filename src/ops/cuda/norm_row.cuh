@@ -1,0 +1,91 @@
+// Device helpers shared by every kernel that RMS-normalises a row (rms_norm, add_rms_norm, qk_norm_rope): one
+// block of kNormThreads threads per row, the same per-thread order of the sum of squares and the same block
+// reduction everywhere, so a fused kernel gives bitwise the result of the ops it fuses.
+#pragma once
+
+#include <cuda_bf16.h>
+
+#include <cstdint>
+
+#include "ops/cuda/cuda_dtype.h"
+
+namespace embedserve::cuda {
+
+constexpr int kNormThreads = 256;  // 8 warps: enough loads in flight for hidden sizes 1024–4096
+
+__device__ inline float block_sum(float v) {
+  __shared__ float partial[kNormThreads / 32];
+  __shared__ float total;
+  for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (lane == 0) partial[warp] = v;
+  __syncthreads();
+  v = lane < kNormThreads / 32 ? partial[lane] : 0.0f;
+  if (warp == 0)
+    for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
+  if (threadIdx.x == 0) total = v;
+  __syncthreads();
+  return total;
+}
+
+// Elements per 16-byte access: a row takes the packed path when its length and address allow it.
+template <typename T>
+constexpr int kNormPack = sizeof(T) == 2 ? 8 : 1;  // bf16 rows move 8 per load; f32 rows stay scalar
+
+template <typename T>
+struct alignas(16) NormPack {
+  T v[kNormPack<T>];
+};
+
+// The sum of squares of row[0, cols) as this thread contributes it, packed (8 bf16 per load) or scalar.
+template <typename T, bool kPacked>
+__device__ inline float row_squares(const T* __restrict__ row, int64_t cols) {
+  float ss = 0.0f;
+  if constexpr (kPacked) {
+    const auto* p = reinterpret_cast<const NormPack<T>*>(row);
+    for (int64_t i = threadIdx.x; i < cols / kNormPack<T>; i += kNormThreads) {
+      const NormPack<T> pack = p[i];
+#pragma unroll
+      for (int k = 0; k < kNormPack<T>; ++k) {
+        const float f = to_f32(pack.v[k]);
+        ss += f * f;
+      }
+    }
+  } else {
+    for (int64_t c = threadIdx.x; c < cols; c += kNormThreads) {
+      const float v = to_f32(row[c]);
+      ss += v * v;
+    }
+  }
+  return ss;
+}
+
+// out[c] = w[c] * T(row[c] * r): Qwen3RMSNorm's order (normalise in f32, round to T, then the weight).
+template <typename T, bool kPacked>
+__device__ inline void row_scale(const T* __restrict__ row, const T* __restrict__ w, float r, T* out, int64_t cols) {
+  if constexpr (kPacked) {
+    const auto* p = reinterpret_cast<const NormPack<T>*>(row);
+    const auto* wp = reinterpret_cast<const NormPack<T>*>(w);
+    auto* op = reinterpret_cast<NormPack<T>*>(out);
+    for (int64_t i = threadIdx.x; i < cols / kNormPack<T>; i += kNormThreads) {
+      const NormPack<T> pack = p[i], wpack = wp[i];
+      NormPack<T> o;
+#pragma unroll
+      for (int k = 0; k < kNormPack<T>; ++k)
+        o.v[k] = from_f32<T>(to_f32(wpack.v[k]) * round_to<T>(to_f32(pack.v[k]) * r));
+      op[i] = o;
+    }
+  } else {
+    for (int64_t c = threadIdx.x; c < cols; c += kNormThreads)
+      out[c] = from_f32<T>(to_f32(w[c]) * round_to<T>(to_f32(row[c]) * r));
+  }
+}
+
+template <typename T>
+__device__ inline float inverse_rms(float squares, int64_t cols, float eps) {
+  return rsqrtf(block_sum(squares) / static_cast<float>(cols) + eps);
+}
+
+inline bool norm_aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
+
+}  // namespace embedserve::cuda

@@ -1,0 +1,21 @@
+// run_recorded: a batch's device work replayed as one recorded CUDA graph instead of hundreds of launches.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+#include "core/status.h"
+#include "ops/context.h"
+
+namespace embedserve::ops {
+
+// Runs `body` — which issues ops on ctx and nothing else — so that on CUDA its kernels are recorded once per
+// `key` as a graph and replayed on later calls with the same key: the host work of ~15 launches per layer
+// collapses into one. The key must name everything the recorded launches take by value (token and sequence
+// counts, grid sizes, flags); device pointers must be the same on every call with that key (fixed workspace),
+// and the data they point to (ids, positions, offsets) may change: kernels read it when the graph runs.
+// The replay runs the very kernels with the very arguments, so results are bitwise those of running `body`.
+// On the CPU, or where ctx.records() says no, it simply runs `body`.
+Status run_recorded(const DeviceContext& ctx, uint64_t key, const std::function<Status()>& body);
+
+}  // namespace embedserve::ops
