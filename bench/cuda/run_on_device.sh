@@ -91,12 +91,12 @@ fi
 if want bench; then
   step "bench: 4B shape, bf16, 16/512/2048-token inputs at 16384 tokens per batch; one 16-token query"
   # 16-token inputs cost almost no attention, so 512 and 2048 against them show what attention adds.
-  "$BIN/embedserve" bench --model-path $CKPT --device cuda --seq-len 16,512,2048 --batch-tokens 16384 --seconds 8 2>&1 | tee "$OUT/bench_bf16.log"
-  "$BIN/embedserve" bench --model-path $CKPT --device cuda --seq-len 16 --batch-tokens 16 --seconds 5 2>&1 | tee "$OUT/bench_query.log"
+  "$BIN/embedserve" bench --model-path $CKPT --device cuda --seq-len 16,512,2048 --max-num-batched-tokens 16384 --seconds 8 2>&1 | tee "$OUT/bench_bf16.log"
+  "$BIN/embedserve" bench --model-path $CKPT --device cuda --seq-len 16 --max-num-batched-tokens 16 --seconds 5 2>&1 | tee "$OUT/bench_query.log"
   step "bench: 4B shape, f32 (parity mode), 512-token inputs"
-  "$BIN/embedserve" bench --model-path $CKPT --device cuda --dtype f32 --seq-len 512 --batch-tokens 16384 --seconds 5 2>&1 | tee "$OUT/bench_f32.log"
+  "$BIN/embedserve" bench --model-path $CKPT --device cuda --dtype f32 --seq-len 512 --max-num-batched-tokens 16384 --seconds 5 2>&1 | tee "$OUT/bench_f32.log"
   step "bench: one 32768-token input (memory and the attention kernel at length)"
-  timeout 200 "$BIN/embedserve" bench --model-path $CKPT --device cuda --seq-len 32768 --batch-tokens 32768 --seconds 0 2>&1 | tee "$OUT/bench_32k.log"
+  timeout 200 "$BIN/embedserve" bench --model-path $CKPT --device cuda --seq-len 32768 --max-num-batched-tokens 32768 --seconds 0 2>&1 | tee "$OUT/bench_32k.log"
 fi
 echo
 echo "overall status: $status"

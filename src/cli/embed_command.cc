@@ -51,7 +51,8 @@ Flags make_flags() {
           {"prompt-name", "NAME", "prefix each text with this prompt of config_sentence_transformers.json (e.g. query)", ""},
           {"instruction", "TEXT", "prefix each text with Qwen3-Embedding's 'Instruct: TEXT\\nQuery:'", ""},
           {"max-length", "N", "truncate each text to N tokens, end-of-text token included", ""},
-          {"batch-tokens", "N", "tokens per engine batch (a longer single text gets a batch of its own)", "16384"},
+          {"max-num-batched-tokens", "N", "token budget of one engine call, as in serve (a longer single text gets a "
+                                          "batch of its own)", "16384", false, {"batch-tokens"}},
           {"threads", "N", "CPU threads (0: all cores)", "0"},
           {"revision", "REV", "hub revision when --model-path is a hub id", "main"},
       });
@@ -115,7 +116,8 @@ StatusOr<Job> tokenize_all(const std::vector<InputText>& texts, const std::strin
 }
 
 // Embeds `job` window by window and streams the vectors, in input order, to `writer`.
-Status embed_all(Engine& engine, const Job& job, size_t batch_tokens, size_t dims, EmbeddingWriter& writer) {
+Status embed_all(Engine& engine, const Job& job, size_t max_num_batched_tokens, size_t dims,
+                 EmbeddingWriter& writer) {
   const size_t n = job.ids.size();
   const size_t hidden = static_cast<size_t>(engine.info().hidden_size);
   // Counted in tokens, not texts: longest texts go first, so a text count would make the early ETA
@@ -136,7 +138,7 @@ Status embed_all(Engine& engine, const Job& job, size_t batch_tokens, size_t dim
       const size_t first = k;
       // Fill to the budget; a text longer than the budget alone still makes a batch (engine sized for it).
       while (k < order.size() &&
-             (batch.num_sequences() == 0 || batch.num_tokens() + job.ids[order[k]].size() <= batch_tokens))
+             (batch.num_sequences() == 0 || batch.num_tokens() + job.ids[order[k]].size() <= max_num_batched_tokens))
         batch.add(job.ids[order[k++]]);
       batch_out.resize(batch.num_sequences() * hidden);
       EMBEDSERVE_RETURN_IF_ERROR(engine.embed(batch, batch_out));
@@ -170,8 +172,8 @@ int run(const Flags& flags) {
   if (!device.ok()) return flags.fail(device.status());
   auto precision = parse_precision(flags.get_or("dtype", "auto"));
   if (!precision.ok()) return flags.fail(precision.status());
-  auto batch_tokens = flags.get_int("batch-tokens", 16384, 1, 1 << 24);
-  if (!batch_tokens.ok()) return flags.fail(batch_tokens.status());
+  auto max_num_batched_tokens = flags.get_int("max-num-batched-tokens", 16384, 1, 1 << 24);
+  if (!max_num_batched_tokens.ok()) return flags.fail(max_num_batched_tokens.status());
   auto threads = flags.get_int("threads", 0, 0, 4096);
   if (!threads.ok()) return flags.fail(threads.status());
   auto out_format = output_format_for(*output);
@@ -231,7 +233,8 @@ int run(const Flags& flags) {
   eopts.device = *device;
   eopts.precision = *precision;
   eopts.threads = static_cast<int>(*threads);
-  eopts.workspace_tokens = std::max(static_cast<size_t>(*batch_tokens), job->longest);
+  // The workspace holds the longest text alone; batches are packed to the budget.
+  eopts.workspace_tokens = std::max(static_cast<size_t>(*max_num_batched_tokens), job->longest);
   if (Status st = apply_engine_environment(eopts); !st.ok()) return flags.fail(st);
   auto engine = create_engine(eopts);
   if (!engine.ok()) return flags.fail(engine.status());
@@ -239,7 +242,8 @@ int run(const Flags& flags) {
   auto writer = EmbeddingWriter::open(*output, *out_format, job->ids.size(), static_cast<size_t>(*dims));
   if (!writer.ok()) return flags.fail(writer.status());
   const auto start = std::chrono::steady_clock::now();
-  Status st = embed_all(**engine, *job, static_cast<size_t>(*batch_tokens), static_cast<size_t>(*dims), **writer);
+  Status st = embed_all(**engine, *job, static_cast<size_t>(*max_num_batched_tokens), static_cast<size_t>(*dims),
+                        **writer);
   if (st.ok()) st = (*writer)->finish();
   if (!st.ok()) return flags.fail(st);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -57,7 +57,8 @@ class EmbedService {
   std::optional<std::string> resolve_model(const std::optional<std::string>& requested) const;
 
   SchedulerStats queue_stats() const { return scheduler_.stats(); }
-  size_t batch_token_budget() const { return scheduler_.max_batch_tokens(); }
+  // The scheduler's token budget per engine call (--max-num-batched-tokens), not the engine's workspace.
+  size_t max_num_batched_tokens() const { return scheduler_.max_num_batched_tokens(); }
   const EngineInfo& info() const { return info_; }
   const EmbedServiceConfig& config() const { return config_; }
   const TextEncoder& encoder() const { return encoder_; }

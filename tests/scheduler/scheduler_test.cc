@@ -20,7 +20,7 @@ constexpr int kHidden = 4;
 
 SchedulerOptions opts(size_t budget, size_t interactive_max_tokens = 0, QueueLimits queue = {}) {
   SchedulerOptions o;
-  o.max_batch_tokens = budget;
+  o.max_num_batched_tokens = budget;
   o.interactive_max_tokens = interactive_max_tokens;
   o.queue = queue;
   return o;

@@ -204,7 +204,7 @@ TEST(Api, TeiEmbedAndInfo) {
 TEST(Api, QueueFullIs429WithRetryAfter) {
   TestApi api;
   SchedulerOptions so;
-  so.max_batch_tokens = 256;
+  so.max_num_batched_tokens = 256;
   so.queue.max_inputs = 1;
   api.service.reset();
   api.scheduler = std::make_unique<Scheduler>(api.engine, so);

@@ -30,7 +30,7 @@ struct TestApi {
   explicit TestApi(std::string api_key = "", size_t budget = 256, size_t max_input_tokens = 64, int hidden = 8)
       : engine(budget, hidden), pool(2, 64) {
     SchedulerOptions so;
-    so.max_batch_tokens = budget;
+    so.max_num_batched_tokens = budget;
     so.on_batch = [this](const BatchReport& b) { metrics.observe_batch(b); };
     scheduler = std::make_unique<Scheduler>(engine, so);
     EmbedServiceConfig cfg;
