@@ -1,13 +1,15 @@
 // embedserve embed: embeds a file of texts (JSON Lines or plain text) into .jsonl or .npy, in input order.
 //
-// Every input is read, checked and tokenised before the model runs, so a bad line 90,000 fails in
-// seconds, not after an hour of compute. Then texts go to the engine in batches filled to the token
-// budget; within a window of texts they are sorted by length (similar lengths share a batch, which keeps
-// the attention work per token even), and each window's vectors are written back in input order.
+// Every input is read, checked and tokenised before the model runs — through the text pipeline the server
+// uses (src/text/) — so a bad line 90,000 fails in seconds, not after an hour of compute. Then texts go to the
+// engine in batches filled to the token budget; within a window of texts they are sorted by length (similar
+// lengths share a batch, which keeps the attention work per token even), and each window's vectors are written
+// back in input order.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <numeric>
 #include <string>
@@ -21,6 +23,9 @@
 #include "engine/batch.h"
 #include "engine/engine.h"
 #include "engine/engine_factory.h"
+#include "text/matryoshka.h"
+#include "text/text_pipeline.h"
+#include "text/tokenizer_encoder.h"
 #include "tokenizer/tokenizer.h"
 #include "weights/model_config.h"
 #include "weights/model_source.h"
@@ -30,6 +35,9 @@ namespace embedserve::cli {
 namespace {
 
 constexpr size_t kWindow = 4096;  // texts sorted together; bounds the vectors held before writing
+
+// The flags the text pipeline's messages name.
+const OptionNames kFlagNames{"--prompt-name", "--instruction", "--dimensions", "pass --max-length N to truncate"};
 
 Flags make_flags() {
   return Flags(
@@ -58,65 +66,30 @@ Flags make_flags() {
       });
 }
 
-// The text prefix from --prompt-name / --instruction, or the model's default prompt.
-StatusOr<std::string> choose_prefix(const Flags& flags, const SentenceTransformersConfig& st) {
-  auto name = flags.get("prompt-name");
-  auto instruction = flags.get("instruction");
-  if (name && instruction) return invalid_argument("--prompt-name and --instruction cannot be combined; pick one");
-  if (instruction) return "Instruct: " + *instruction + "\nQuery:";
-  if (!name && st.default_prompt_name) name = st.default_prompt_name;
-  if (!name) return std::string();
-  auto it = st.prompts.find(*name);
-  if (it == st.prompts.end()) {
-    std::string known;
-    for (const auto& [k, v] : st.prompts) known += (known.empty() ? "" : ", ") + k;
-    return invalid_argument("prompt '" + *name + "' is not in the model's config_sentence_transformers.json (it has: " +
-                            (known.empty() ? "none" : known) + ")");
-  }
-  return it->second;
-}
-
-struct Job {
-  std::vector<std::vector<int32_t>> ids;  // per text, in input order
+struct Tokenized {
+  std::vector<std::vector<int32_t>> ids;  // int32 [n_texts][len_i], in input order
   size_t tokens = 0;
   size_t longest = 0;
 };
 
-// Tokenises every text; errors name the file and line.
-StatusOr<Job> tokenize_all(const std::vector<InputText>& texts, const std::string& prefix, const Tokenizer& tok,
-                           const ModelConfig& config, size_t max_length, const std::string& input_name) {
-  Job job;
-  job.ids.reserve(texts.size());
-  EncodeOptions opts;
-  opts.max_length = max_length;
-  const size_t limit = static_cast<size_t>(config.max_position_embeddings);
+// Tokenises every text through the text pipeline; errors name the file and line.
+StatusOr<Tokenized> tokenize_all(const std::vector<InputText>& texts, const TextPipeline& pipeline,
+                                 const std::string& prefix, const Truncation& truncation,
+                                 const std::string& input_name) {
+  Tokenized out;
+  out.ids.reserve(texts.size());
   for (const auto& t : texts) {
-    const std::string where = input_name + ":" + std::to_string(t.line) + ": ";
-    auto ids = tok.encode(prefix.empty() ? t.text : prefix + t.text, opts);
-    if (!ids.ok()) return Status(ids.status().code(), where + ids.status().message());
-    if (ids->empty()) return invalid_argument(where + "the text produced no tokens");
-    if (limit && ids->size() > limit)
-      return out_of_range(where + "the text has " + std::to_string(ids->size()) +
-                          " tokens, more than the model's maximum of " + std::to_string(limit) +
-                          "; pass --max-length to truncate");
-    for (int32_t id : *ids) {
-      if (id < 0 || id >= config.vocab_size) {
-        auto piece = tok.decode(std::span<const int32_t>(&id, 1));
-        return invalid_argument(where + "token " + std::to_string(id) +
-                                (piece.ok() ? " (" + *piece + ")" : std::string()) +
-                                " has no row in the model's embedding table (vocab_size " +
-                                std::to_string(config.vocab_size) + "); remove it from the text");
-      }
-    }
-    job.tokens += ids->size();
-    job.longest = std::max(job.longest, ids->size());
-    job.ids.push_back(std::move(*ids));
+    auto ids = pipeline.encode(prefix, t.text, truncation);
+    if (!ids.ok()) return ids.status().with_context(input_name + ":" + std::to_string(t.line));
+    out.tokens += ids->size();
+    out.longest = std::max(out.longest, ids->size());
+    out.ids.push_back(std::move(ids).value());
   }
-  return job;
+  return out;
 }
 
 // Embeds `job` window by window and streams the vectors, in input order, to `writer`.
-Status embed_all(Engine& engine, const Job& job, size_t max_num_batched_tokens, size_t dims,
+Status embed_all(Engine& engine, const Tokenized& job, size_t max_num_batched_tokens, size_t dims,
                  EmbeddingWriter& writer) {
   const size_t n = job.ids.size();
   const size_t hidden = static_cast<size_t>(engine.info().hidden_size);
@@ -212,20 +185,26 @@ int run(const Flags& flags) {
   if (!config.ok()) return flags.fail(config.status());
   auto st_config = load_sentence_transformers_config(*model_dir);
   if (!st_config.ok()) return flags.fail(st_config.status());
-  auto prefix = choose_prefix(flags, *st_config);
-  if (!prefix.ok()) return flags.fail(prefix.status());
-  auto dims = flags.get_int("dimensions", config->hidden_size, 1, config->hidden_size);
-  if (!dims.ok())
-    return flags.fail(invalid_argument(dims.status().message() + " (the model's hidden size is " +
-                                 std::to_string(config->hidden_size) + ")"));
+  const size_t hidden = static_cast<size_t>(config->hidden_size);
+  auto dims = flags.get_int("dimensions", config->hidden_size, std::numeric_limits<long long>::min(),
+                            std::numeric_limits<long long>::max());
+  if (!dims.ok()) return flags.fail(dims.status());
+  if (Status st = check_dimensions(*dims, hidden, kFlagNames); !st.ok()) return flags.fail(st);
   auto max_length = flags.get_int("max-length", 0, 1, config->max_position_embeddings);
   if (!max_length.ok()) return flags.fail(max_length.status());
 
   auto tokenizer = Tokenizer::load(*model_dir);
   if (!tokenizer.ok()) return flags.fail(tokenizer.status());
-  auto job = tokenize_all(*texts, *prefix, **tokenizer, *config, static_cast<size_t>(*max_length), input_name);
-  if (!job.ok()) return flags.fail(job.status());
+  const TokenizerEncoder encoder(std::move(*tokenizer));
+  const TextPipeline pipeline(encoder, {st_config->prompts, st_config->default_prompt_name},
+                              static_cast<size_t>(config->max_position_embeddings), config->vocab_size, kFlagNames);
+  auto prefix = pipeline.prefix({flags.get("prompt-name"), flags.get("instruction")});
+  if (!prefix.ok()) return flags.fail(prefix.status());
+  const Truncation truncation{flags.has("max-length"), false, static_cast<size_t>(*max_length)};
+  auto tokenized = tokenize_all(*texts, pipeline, *prefix, truncation, input_name);
+  if (!tokenized.ok()) return flags.fail(tokenized.status());
   texts->clear();
+  const size_t n_texts = tokenized->ids.size(), n_tokens = tokenized->tokens;
 
   EngineOptions eopts;
   eopts.model_dir = *model_dir;
@@ -234,21 +213,21 @@ int run(const Flags& flags) {
   eopts.precision = *precision;
   eopts.threads = static_cast<int>(*threads);
   // The workspace holds the longest text alone; batches are packed to the budget.
-  eopts.workspace_tokens = std::max(static_cast<size_t>(*max_num_batched_tokens), job->longest);
+  eopts.workspace_tokens = std::max(static_cast<size_t>(*max_num_batched_tokens), tokenized->longest);
   if (Status st = apply_engine_environment(eopts); !st.ok()) return flags.fail(st);
   auto engine = create_engine(eopts);
   if (!engine.ok()) return flags.fail(engine.status());
 
-  auto writer = EmbeddingWriter::open(*output, *out_format, job->ids.size(), static_cast<size_t>(*dims));
+  auto writer = EmbeddingWriter::open(*output, *out_format, n_texts, static_cast<size_t>(*dims));
   if (!writer.ok()) return flags.fail(writer.status());
   const auto start = std::chrono::steady_clock::now();
-  Status st = embed_all(**engine, *job, static_cast<size_t>(*max_num_batched_tokens), static_cast<size_t>(*dims),
+  Status st = embed_all(**engine, *tokenized, static_cast<size_t>(*max_num_batched_tokens), static_cast<size_t>(*dims),
                         **writer);
   if (st.ok()) st = (*writer)->finish();
   if (!st.ok()) return flags.fail(st);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::fprintf(stderr, "embedserve embed: %zu %s, %zu tokens in %.2f s (%.0f tokens/s) on %s -> %s\n",
-               job->ids.size(), job->ids.size() == 1 ? "text" : "texts", job->tokens, secs, secs > 0 ? job->tokens / secs : 0.0,
+               n_texts, n_texts == 1 ? "text" : "texts", n_tokens, secs, secs > 0 ? n_tokens / secs : 0.0,
                device_name((*engine)->info().device), output->c_str());
   return 0;
 }

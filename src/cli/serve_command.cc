@@ -23,6 +23,7 @@
 #include "server/http_server.h"
 #include "server/metrics.h"
 #include "server/router.h"
+#include "text/tokenizer_encoder.h"
 #include "tokenizer/tokenizer.h"
 #include "weights/model_config.h"
 #include "weights/model_source.h"
@@ -78,22 +79,6 @@ Flags make_flags() {
 }
 
 void notice(const std::string& line) { std::fprintf(stderr, "embedserve serve: %s\n", line.c_str()); }
-
-// Adapts embedserve::Tokenizer to the server's one-call TextEncoder interface.
-class TokenizerEncoder : public TextEncoder {
- public:
-  explicit TokenizerEncoder(std::unique_ptr<Tokenizer> tokenizer) : tokenizer_(std::move(tokenizer)) {}
-  StatusOr<std::vector<int32_t>> encode(std::string_view text, bool add_special_tokens,
-                                        size_t max_length) const override {
-    EncodeOptions options;
-    options.add_special_tokens = add_special_tokens;
-    options.max_length = max_length;
-    return tokenizer_->encode(text, options);
-  }
-
- private:
-  std::unique_ptr<Tokenizer> tokenizer_;
-};
 
 size_t resident_bytes() {
   std::ifstream statm("/proc/self/statm");
@@ -236,8 +221,7 @@ StatusOr<LoadedModel> load_model(const Flags& flags, const Settings& s, WorkerPo
   cfg.max_input_tokens = context;
   cfg.max_inputs_per_request = s.max_inputs;
   cfg.request_timeout = s.timeout;
-  cfg.prompts = st_config.prompts;
-  cfg.default_prompt_name = st_config.default_prompt_name;
+  cfg.prompts = {st_config.prompts, st_config.default_prompt_name};
   m.service = std::make_unique<EmbedService>(*m.encoder, *m.scheduler, pool, m.engine->info(), cfg, &metrics);
   return m;
 }

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "engine/checkpoint.h"
+#include "text/matryoshka.h"
 
 namespace embedserve {
 

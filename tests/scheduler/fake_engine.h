@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "text/matryoshka.h"
 
 namespace embedserve::testing {
 

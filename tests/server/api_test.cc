@@ -8,6 +8,7 @@
 
 #include "server/base64.h"
 #include "test_api.h"
+#include "text/matryoshka.h"
 
 namespace embedserve {
 namespace {
