@@ -1,14 +1,17 @@
 // embedserve embed: embeds a file of texts (JSON Lines or plain text) into .jsonl or .npy, in input order.
 //
 // Every input is read, checked and tokenised before the model runs — through the text pipeline the server
-// uses (src/text/) — so a bad line 90,000 fails in seconds, not after an hour of compute. Then texts go to the
-// engine in batches filled to the token budget; within a window of texts they are sorted by length (similar
-// lengths share a batch, which keeps the attention work per token even), and each window's vectors are written
-// back in input order.
+// uses (src/text/) — so a bad line 90,000 fails in seconds, not after an hour of compute. Then windows of
+// texts go to the engine through the Scheduler, the same packer the server batches with; within a window
+// texts are sorted by length (similar lengths share a batch, which keeps the attention work per token even),
+// and each window's vectors are written back in input order.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <deque>
 #include <filesystem>
+#include <future>
 #include <limits>
 #include <memory>
 #include <numeric>
@@ -20,9 +23,9 @@
 #include "cli/engine_flags.h"
 #include "cli/flags.h"
 #include "cli/progress_bar.h"
-#include "engine/batch.h"
 #include "engine/engine.h"
 #include "engine/engine_factory.h"
+#include "scheduler/scheduler.h"
 #include "text/matryoshka.h"
 #include "text/text_pipeline.h"
 #include "text/tokenizer_encoder.h"
@@ -34,7 +37,8 @@
 namespace embedserve::cli {
 namespace {
 
-constexpr size_t kWindow = 4096;  // texts sorted together; bounds the vectors held before writing
+constexpr size_t kWindow = 4096;  // texts per scheduler job; bounds the vectors held before writing
+constexpr size_t kWindowsInFlight = 2;  // the batcher packs the next window while this thread writes one
 
 // The flags the text pipeline's messages name.
 const OptionNames kFlagNames{"--prompt-name", "--instruction", "--dimensions", "pass --max-length N to truncate"};
@@ -88,50 +92,72 @@ StatusOr<Tokenized> tokenize_all(const std::vector<InputText>& texts, const Text
   return out;
 }
 
-// Embeds `job` window by window and streams the vectors, in input order, to `writer`.
-Status embed_all(Engine& engine, const Tokenized& job, size_t max_num_batched_tokens, size_t dims,
+// One window of texts in the scheduler: its texts go in longest first, and `order` says where each row returns.
+struct Window {
+  size_t first = 0;           // input index of the window's first text
+  std::vector<size_t> order;  // order[j]: the input index whose vector is row j of the result
+  std::future<StatusOr<JobResult>> result;
+};
+
+// Moves texts [first, end) into one scheduler job.
+Window submit_window(Scheduler& scheduler, Tokenized& texts, size_t first, size_t end, const CancelFlag& cancel) {
+  Window w;
+  w.first = first;
+  w.order.resize(end - first);
+  std::iota(w.order.begin(), w.order.end(), first);
+  std::stable_sort(w.order.begin(), w.order.end(),
+                   [&](size_t a, size_t b) { return texts.ids[a].size() > texts.ids[b].size(); });
+  Job job;
+  job.inputs.reserve(w.order.size());
+  for (size_t i : w.order) job.inputs.push_back(std::move(texts.ids[i]));
+  job.cancelled = cancel;
+  w.result = scheduler.submit_future(std::move(job));
+  return w;
+}
+
+// Waits for a window and writes its vectors in input order, cut to `dims` components.
+Status write_window(Window& w, size_t hidden, size_t dims, EmbeddingWriter& writer) {
+  EMBEDSERVE_ASSIGN_OR_RETURN(JobResult result, w.result.get());
+  const std::vector<float> rows =  // f32 [window, dims], longest text first
+      dims == hidden ? std::move(result.vectors) : truncate_rows(result.vectors, hidden, dims);
+  std::vector<size_t> row_of(w.order.size());
+  for (size_t j = 0; j < w.order.size(); ++j) row_of[w.order[j] - w.first] = j;
+  for (size_t row : row_of) EMBEDSERVE_RETURN_IF_ERROR(writer.write_row({rows.data() + row * dims, dims}));
+  return Status();
+}
+
+// Embeds every text through a Scheduler on `engine` and streams the vectors, in input order, to `writer`.
+Status embed_all(Engine& engine, Tokenized& texts, size_t max_num_batched_tokens, size_t dims,
                  EmbeddingWriter& writer) {
-  const size_t n = job.ids.size();
+  const size_t n = texts.ids.size();
   const size_t hidden = static_cast<size_t>(engine.info().hidden_size);
   // Counted in tokens, not texts: longest texts go first, so a text count would make the early ETA
   // wildly pessimistic, while tokens track the work.
-  ProgressBar bar("embedding", job.tokens, "tokens");
-  size_t done = 0, tokens_done = 0;
-  std::vector<float> window_out, batch_out, row(dims);
-  SequenceBatch batch;
-  for (size_t w0 = 0; w0 < n; w0 += kWindow) {
-    const size_t w1 = std::min(n, w0 + kWindow);
-    std::vector<size_t> order(w1 - w0);
-    std::iota(order.begin(), order.end(), w0);
-    std::stable_sort(order.begin(), order.end(),
-                     [&](size_t a, size_t b) { return job.ids[a].size() > job.ids[b].size(); });
-    window_out.assign((w1 - w0) * hidden, 0.0f);
-    for (size_t k = 0; k < order.size();) {
-      batch.clear();
-      const size_t first = k;
-      // Fill to the budget; a text longer than the budget alone still makes a batch (engine sized for it).
-      while (k < order.size() &&
-             (batch.num_sequences() == 0 || batch.num_tokens() + job.ids[order[k]].size() <= max_num_batched_tokens))
-        batch.add(job.ids[order[k++]]);
-      batch_out.resize(batch.num_sequences() * hidden);
-      EMBEDSERVE_RETURN_IF_ERROR(engine.embed(batch, batch_out));
-      for (size_t j = first; j < k; ++j)
-        std::copy_n(batch_out.data() + (j - first) * hidden, hidden, window_out.data() + (order[j] - w0) * hidden);
-      done += k - first;
-      tokens_done += batch.num_tokens();
-      bar.update(tokens_done, std::to_string(done) + "/" + std::to_string(n) + " texts");
-    }
-    for (size_t i = 0; i < w1 - w0; ++i) {
-      std::span<const float> vec(window_out.data() + i * hidden, hidden);
-      if (dims == hidden) {
-        EMBEDSERVE_RETURN_IF_ERROR(writer.write_row(vec));
-      } else {
-        truncate_and_normalize(vec, row);
-        EMBEDSERVE_RETURN_IF_ERROR(writer.write_row(row));
-      }
-    }
+  ProgressBar bar("embedding", texts.tokens, "tokens");
+  // Advanced on the batcher thread only; read here after shutdown() has joined it.
+  size_t texts_done = 0, tokens_done = 0;
+  SchedulerOptions options;
+  options.max_num_batched_tokens = max_num_batched_tokens;
+  options.on_batch = [&](const BatchReport& b) {
+    if (!b.ok) return;
+    texts_done += b.sequences;
+    tokens_done += b.tokens;
+    bar.update(tokens_done, std::to_string(texts_done) + "/" + std::to_string(n) + " texts");
+  };
+  Scheduler scheduler(engine, options);
+  auto cancel = std::make_shared<std::atomic<bool>>(false);
+  std::deque<Window> in_flight;
+  Status st;
+  for (size_t next = 0; st.ok() && (next < n || !in_flight.empty());) {
+    for (; next < n && in_flight.size() < kWindowsInFlight; next = std::min(n, next + kWindow))
+      in_flight.push_back(submit_window(scheduler, texts, next, std::min(n, next + kWindow), cancel));
+    st = write_window(in_flight.front(), hidden, dims, writer);
+    in_flight.pop_front();
   }
-  bar.finish(std::to_string(done) + "/" + std::to_string(n) + " texts");
+  if (!st.ok()) cancel->store(true);  // a failed run stops: the windows still queued are dropped, not computed
+  scheduler.shutdown();
+  if (!st.ok()) return st;
+  bar.finish(std::to_string(texts_done) + "/" + std::to_string(n) + " texts");
   return Status();
 }
 
@@ -212,7 +238,7 @@ int run(const Flags& flags) {
   eopts.device = *device;
   eopts.precision = *precision;
   eopts.threads = static_cast<int>(*threads);
-  // The workspace holds the longest text alone; batches are packed to the budget.
+  // The workspace holds the longest text alone; the scheduler packs to the budget.
   eopts.workspace_tokens = std::max(static_cast<size_t>(*max_num_batched_tokens), tokenized->longest);
   if (Status st = apply_engine_environment(eopts); !st.ok()) return flags.fail(st);
   auto engine = create_engine(eopts);

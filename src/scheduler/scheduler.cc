@@ -63,6 +63,14 @@ Status Scheduler::submit(Job job) {
   return Status();
 }
 
+std::future<StatusOr<JobResult>> Scheduler::submit_future(Job job) {
+  auto promise = std::make_shared<std::promise<StatusOr<JobResult>>>();
+  std::future<StatusOr<JobResult>> result = promise->get_future();
+  job.on_done = [promise](StatusOr<JobResult> r) { promise->set_value(std::move(r)); };
+  if (Status st = submit(std::move(job)); !st.ok()) promise->set_value(std::move(st));
+  return result;
+}
+
 void Scheduler::shutdown() {
   {
     std::lock_guard<std::mutex> lock(mu_);

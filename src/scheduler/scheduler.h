@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <functional>
+#include <future>
 #include <mutex>
 #include <thread>
 
@@ -50,6 +51,10 @@ class Scheduler {
   //   in one batch (inputs longer than max_num_batched_tokens but within the engine's workspace go alone);
   //   resource_exhausted: the queue is full (retry later);  unavailable: shutting down.
   Status submit(Job job);
+
+  // submit() for a caller without an event loop (`embedserve embed`): the future holds submit()'s error at
+  // once, or the job's result when its last input is back. `job.on_done` must be empty: the future replaces it.
+  std::future<StatusOr<JobResult>> submit_future(Job job);
 
   // Stops admitting, finishes every admitted job, joins the batcher. Idempotent.
   void shutdown();

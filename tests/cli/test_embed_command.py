@@ -119,6 +119,20 @@ def test_small_token_budget_gives_the_same_vectors(model, tmp_path):
     assert np.array_equal(np.load(tmp_path / "alias.npy"), small)
 
 
+def test_output_is_in_input_order_across_windows(model, tmp_path):
+    # More texts than one scheduler window (4,096), of mixed lengths, so windows are sorted, packed and written
+    # back while the next one is queued: row i must still be text i, whatever order the file gives.
+    lines = [f"text {i} " + "word " * (i * 7 % 23) for i in range(4400)]
+    ok(embed(model, write(tmp_path / "fwd.txt", "\n".join(lines) + "\n"), str(tmp_path / "fwd.npy"),
+             "--max-num-batched-tokens", "256"))
+    ok(embed(model, write(tmp_path / "rev.txt", "\n".join(reversed(lines)) + "\n"), str(tmp_path / "rev.npy"),
+             "--max-num-batched-tokens", "4096"))
+    fwd, rev = np.load(tmp_path / "fwd.npy"), np.load(tmp_path / "rev.npy")
+    assert fwd.shape == (4400, 32)
+    assert np.abs(fwd - rev[::-1]).max() <= 1e-5
+    assert np.abs(fwd[0] - fwd[1]).max() > 1e-3, "different texts, different vectors"
+
+
 def test_plain_text_every_line_is_a_text_and_stdin_works(model, reference, tmp_path):
     all_texts = texts()
     # Line 1: text 3; line 2: empty (text 0, EOS only); line 3: text 2, with CRLF ending.

@@ -287,5 +287,21 @@ TEST(Scheduler, ShutdownFinishesAdmittedWorkThenRefuses) {
   EXPECT_EQ(submit(s, {seq(1, 2)}).status.code(), ErrorCode::kUnavailable);
 }
 
+TEST(Scheduler, SubmitFutureHoldsTheResultOrTheAdmissionError) {
+  FakeEngine engine(16);
+  Scheduler s(engine, opts(16));
+  std::vector<std::vector<int32_t>> inputs = {seq(1, 9), seq(2, 3), seq(3, 12)};  // three batches at budget 16
+  Job job;
+  job.inputs = inputs;
+  auto result = s.submit_future(std::move(job)).get();
+  ASSERT_TRUE(result.ok()) << result.status().to_string();
+  expect_vectors(*result, inputs);
+  Job too_long;
+  too_long.inputs = {seq(1, 17)};  // past the engine's workspace: refused at submit, so the future is ready at once
+  auto refused = s.submit_future(std::move(too_long));
+  ASSERT_EQ(refused.wait_for(std::chrono::seconds(0)), std::future_status::ready);
+  EXPECT_EQ(refused.get().status().code(), ErrorCode::kOutOfRange);
+}
+
 }  // namespace
 }  // namespace embedserve
