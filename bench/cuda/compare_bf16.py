@@ -13,7 +13,7 @@ transformers' Qwen3Model (sdpa) in bf16 and float32 (TF32 off), each text alone,
 normalised. A bf16 backend cannot match float32 to 1e-5; the fair bar is transformers' own bf16 error: our
 bf16 vectors should be about as close to the float32 reference as transformers' bf16 vectors are.
 Batch invariance: the same texts embedded once packed into 16,384-token batches and once one text per batch
-(--batch-tokens 1), compared vector by vector.
+(--max-num-batched-tokens 1), compared vector by vector.
 """
 
 import argparse
@@ -102,10 +102,10 @@ def main():
     w = args.workdir
     ours_bf16 = embed(args.embedserve, model, texts_path, os.path.join(w, "ours_bf16.npy"))
     ours_bf16_alone = embed(args.embedserve, model, texts_path, os.path.join(w, "ours_bf16_alone.npy"),
-                            "--batch-tokens", "1")
+                            "--max-num-batched-tokens", "1")
     ours_f32 = embed(args.embedserve, model, texts_path, os.path.join(w, "ours_f32.npy"), "--dtype", "f32")
     ours_f32_alone = embed(args.embedserve, model, texts_path, os.path.join(w, "ours_f32_alone.npy"),
-                           "--dtype", "f32", "--batch-tokens", "1")
+                           "--dtype", "f32", "--max-num-batched-tokens", "1")
     print("batch invariance (16,384-token batches vs one text per batch):")
     for name, a, b in (("bf16", ours_bf16, ours_bf16_alone), ("f32", ours_f32, ours_f32_alone)):
         d = np.abs(a.astype(np.float64) - b).max()

@@ -90,6 +90,7 @@ if want compare; then
     --skip-transformers 2>&1 | tee "$OUT/compare_4b.log" || status=1
 fi
 if want bench; then
+  # --batch-tokens: the older binaries compared here know only that spelling (newer ones take it as an alias).
   # Each binary twice, alternating, so a drift of the card's clocks shows as a spread instead of a difference.
   bins=()
   for b in embedserve_base embedserve_refactor embedserve; do [ -x "$BIN/$b" ] && bins+=("$b"); done

@@ -14,7 +14,7 @@ kept in it):
    from tests/data/qwen3-tokenizer, and the checkpoint's bf16 tensors as F16, F32 or BF16 (norms stay F32, as
    the converter keeps them). llama.cpp loading it and decoding the expected token counts is the check.
 3. Runs, alternating engines and repeated `--rounds` times because shared machines are noisy:
-   - ours: `embedserve bench --batch-tokens 1024` (1024 / seq_len inputs of random ids per batch), once with
+   - ours: `embedserve bench --max-num-batched-tokens 1024` (1024 / seq_len inputs of random ids per batch), once with
      the environment as it is and once without OPENBLAS_CORETYPE (which selects OpenBLAS's kernels);
    - llama.cpp: `llama-embedding` (last-token pooling) on 1024 / seq_len texts of seq_len tokens per batch,
      the same 1024 tokens per llama_decode; the first batch warms up and is not timed, as in ours.
@@ -207,7 +207,7 @@ def run_ours(binary, model_dir, threads, lengths, seconds, unset_coretype):
     if unset_coretype:
         env.pop("OPENBLAS_CORETYPE", None)
     out, _, _ = run_child([binary, "bench", "--model-path", model_dir, "--device", "cpu", "--threads", str(threads),
-                           "--seq-len", ",".join(map(str, lengths)), "--batch-tokens", "1024",
+                           "--seq-len", ",".join(map(str, lengths)), "--max-num-batched-tokens", "1024",
                            "--seconds", str(seconds)], env)
     kernels = re.search(r"OpenBLAS (\S+) kernels", out)
     rows = {}

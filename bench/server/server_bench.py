@@ -50,12 +50,12 @@ def wrk_row(srv, name: str, body: dict, inputs_per_request: int, connections: in
 def in_process(binary, model_dir, seq_len: int, batch_tokens: int, seconds: int, threads: int) -> dict:
     """`embedserve bench` on the same model: the engine alone, no HTTP, tokenizer or scheduler."""
     cmd = [str(binary), "bench", "--model-path", str(model_dir), "--device", "cpu", "--seq-len", str(seq_len),
-           "--batch-tokens", str(batch_tokens), "--seconds", str(seconds), "--threads", str(threads)]
+           "--max-num-batched-tokens", str(batch_tokens), "--seconds", str(seconds), "--threads", str(threads)]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=True).stdout
     for line in out.splitlines():
         cols = line.split()
         if cols and cols[0] == str(seq_len):  # seq_len inputs batches seconds tokens/s inputs/s ...
-            row = {"scenario": f"in-process `embedserve bench --seq-len {seq_len} --batch-tokens {batch_tokens}`",
+            row = {"scenario": f"in-process `embedserve bench --seq-len {seq_len} --max-num-batched-tokens {batch_tokens}`",
                    "connections": "-", "req_s": float("nan"), "emb_s": float(cols[5]), "p50_ms": float("nan"),
                    "p99_ms": float("nan")}
             print(f"  {row['scenario']:44s}: {row['emb_s']:10.0f} emb/s", flush=True)

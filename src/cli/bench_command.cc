@@ -53,14 +53,15 @@ double process_cpu_seconds() {
 
 // Runs batches of `seqs` sequences of `len` random ids until `min_seconds` have passed (at least one
 // batch), after one untimed batch that faults in the weights and sizes the workspace.
-StatusOr<Result> measure(Engine& engine, int len, size_t batch_tokens, double min_seconds, std::mt19937& rng) {
+StatusOr<Result> measure(Engine& engine, int len, size_t max_num_batched_tokens, double min_seconds,
+                         std::mt19937& rng) {
   const EngineInfo& info = engine.info();
   if (info.max_position_embeddings && len > info.max_position_embeddings)
     return invalid_argument("--seq-len " + std::to_string(len) + " exceeds the model's maximum of " +
                             std::to_string(info.max_position_embeddings) + " positions");
   Result r;
   r.seq_len = len;
-  r.seqs_per_batch = std::max<size_t>(1, batch_tokens / static_cast<size_t>(len));
+  r.seqs_per_batch = std::max<size_t>(1, max_num_batched_tokens / static_cast<size_t>(len));
   std::uniform_int_distribution<int32_t> id(0, info.vocab_size - 1);
   SequenceBatch batch;
   std::vector<int32_t> ids(static_cast<size_t>(len));
@@ -93,7 +94,8 @@ int run_bench(int argc, char** argv) {
                   {"dtype", "DTYPE", "compute precision: auto (CPU f32, CUDA bf16), f32, or bf16 (CUDA only)", "auto"},
                   {"threads", "N", "CPU threads (0: all cores)", "0"},
                   {"seq-len", "N,N", "input lengths in tokens, comma-separated", "32,512"},
-                  {"batch-tokens", "N", "tokens per batch (batch = N / length inputs, at least one)", "4096"},
+                  {"max-num-batched-tokens", "N", "tokens per batch (batch = N / length inputs, at least one)", "4096",
+                   false, {"batch-tokens"}},
                   {"seconds", "S", "time each length for at least S seconds (after one warm-up batch)", "10"},
                   {"seed", "N", "seed of the random token ids", "1"},
               });
@@ -102,12 +104,13 @@ int run_bench(int argc, char** argv) {
   const auto model_path = flags.get("model-path");
   if (!model_path) return flags.fail(invalid_argument("--model-path is required (see --help)"), 2);
   auto threads = flags.get_int("threads", 0, 0, 4096);
-  auto batch_tokens = flags.get_int("batch-tokens", 4096, 1, 1 << 24);
+  auto max_num_batched_tokens = flags.get_int("max-num-batched-tokens", 4096, 1, 1 << 24);
   auto seconds = flags.get_double("seconds", 10, 0, 86400);
   auto seed = flags.get_int("seed", 1, 0, 1LL << 32);
   auto lengths = parse_lengths(flags.get_all("seq-len").empty() ? std::vector<std::string>{"32,512"}
                                                                  : flags.get_all("seq-len"));
-  for (const Status& st : {threads.status(), batch_tokens.status(), seconds.status(), seed.status(), lengths.status()})
+  for (const Status& st :
+       {threads.status(), max_num_batched_tokens.status(), seconds.status(), seed.status(), lengths.status()})
     if (!st.ok()) return flags.fail(st, 2);
 
   auto model_dir = resolve_model_path(*model_path, ModelSourceOptions{});
@@ -123,7 +126,8 @@ int run_bench(int argc, char** argv) {
   options.precision = *precision;
   options.threads = static_cast<int>(*threads);
   if (Status st = apply_engine_environment(options); !st.ok()) return fail(st);
-  options.workspace_tokens = static_cast<size_t>(*batch_tokens);
+  // The workspace holds one batch of the budget, or one input of the longest length when that is longer.
+  options.workspace_tokens = static_cast<size_t>(*max_num_batched_tokens);
   for (int len : *lengths) options.workspace_tokens = std::max(options.workspace_tokens, static_cast<size_t>(len));
   const auto load_start = Clock::now();
   auto engine = create_engine(options);
@@ -140,7 +144,7 @@ int run_bench(int argc, char** argv) {
               "inputs/s", "s/batch", "tokens/cpu-s");
   std::mt19937 rng(static_cast<uint32_t>(*seed));
   for (int len : *lengths) {
-    auto r = measure(**engine, len, static_cast<size_t>(*batch_tokens), *seconds, rng);
+    auto r = measure(**engine, len, static_cast<size_t>(*max_num_batched_tokens), *seconds, rng);
     if (!r.ok()) return fail(r.status());
     const double inputs = static_cast<double>(r->batches * r->seqs_per_batch);
     std::printf("%8d %8zu %8zu %10.2f %12.1f %10.2f %10.3f %14.1f\n", len, r->seqs_per_batch, r->batches, r->seconds,

@@ -1,13 +1,18 @@
 // embedserve embed: embeds a file of texts (JSON Lines or plain text) into .jsonl or .npy, in input order.
 //
-// Every input is read, checked and tokenised before the model runs, so a bad line 90,000 fails in
-// seconds, not after an hour of compute. Then texts go to the engine in batches filled to the token
-// budget; within a window of texts they are sorted by length (similar lengths share a batch, which keeps
-// the attention work per token even), and each window's vectors are written back in input order.
+// Every input is read, checked and tokenised before the model runs — through the text pipeline the server
+// uses (src/text/) — so a bad line 90,000 fails in seconds, not after an hour of compute. Then windows of
+// texts go to the engine through the Scheduler, the same packer the server batches with; within a window
+// texts are sorted by length (similar lengths share a batch, which keeps the attention work per token even),
+// and each window's vectors are written back in input order.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <deque>
 #include <filesystem>
+#include <future>
+#include <limits>
 #include <memory>
 #include <numeric>
 #include <string>
@@ -18,9 +23,12 @@
 #include "cli/engine_flags.h"
 #include "cli/flags.h"
 #include "cli/progress_bar.h"
-#include "engine/batch.h"
 #include "engine/engine.h"
 #include "engine/engine_factory.h"
+#include "scheduler/scheduler.h"
+#include "text/matryoshka.h"
+#include "text/text_pipeline.h"
+#include "text/tokenizer_encoder.h"
 #include "tokenizer/tokenizer.h"
 #include "weights/model_config.h"
 #include "weights/model_source.h"
@@ -29,7 +37,11 @@
 namespace embedserve::cli {
 namespace {
 
-constexpr size_t kWindow = 4096;  // texts sorted together; bounds the vectors held before writing
+constexpr size_t kWindow = 4096;  // texts per scheduler job; bounds the vectors held before writing
+constexpr size_t kWindowsInFlight = 2;  // the batcher packs the next window while this thread writes one
+
+// The flags the text pipeline's messages name.
+const OptionNames kFlagNames{"--prompt-name", "--instruction", "--dimensions", "pass --max-length N to truncate"};
 
 Flags make_flags() {
   return Flags(
@@ -51,112 +63,101 @@ Flags make_flags() {
           {"prompt-name", "NAME", "prefix each text with this prompt of config_sentence_transformers.json (e.g. query)", ""},
           {"instruction", "TEXT", "prefix each text with Qwen3-Embedding's 'Instruct: TEXT\\nQuery:'", ""},
           {"max-length", "N", "truncate each text to N tokens, end-of-text token included", ""},
-          {"batch-tokens", "N", "tokens per engine batch (a longer single text gets a batch of its own)", "16384"},
+          {"max-num-batched-tokens", "N", "token budget of one engine call, as in serve (a longer single text gets a "
+                                          "batch of its own)", "16384", false, {"batch-tokens"}},
           {"threads", "N", "CPU threads (0: all cores)", "0"},
           {"revision", "REV", "hub revision when --model-path is a hub id", "main"},
       });
 }
 
-// The text prefix from --prompt-name / --instruction, or the model's default prompt.
-StatusOr<std::string> choose_prefix(const Flags& flags, const SentenceTransformersConfig& st) {
-  auto name = flags.get("prompt-name");
-  auto instruction = flags.get("instruction");
-  if (name && instruction) return invalid_argument("--prompt-name and --instruction cannot be combined; pick one");
-  if (instruction) return "Instruct: " + *instruction + "\nQuery:";
-  if (!name && st.default_prompt_name) name = st.default_prompt_name;
-  if (!name) return std::string();
-  auto it = st.prompts.find(*name);
-  if (it == st.prompts.end()) {
-    std::string known;
-    for (const auto& [k, v] : st.prompts) known += (known.empty() ? "" : ", ") + k;
-    return invalid_argument("prompt '" + *name + "' is not in the model's config_sentence_transformers.json (it has: " +
-                            (known.empty() ? "none" : known) + ")");
-  }
-  return it->second;
-}
-
-struct Job {
-  std::vector<std::vector<int32_t>> ids;  // per text, in input order
+struct Tokenized {
+  std::vector<std::vector<int32_t>> ids;  // int32 [n_texts][len_i], in input order
   size_t tokens = 0;
   size_t longest = 0;
 };
 
-// Tokenises every text; errors name the file and line.
-StatusOr<Job> tokenize_all(const std::vector<InputText>& texts, const std::string& prefix, const Tokenizer& tok,
-                           const ModelConfig& config, size_t max_length, const std::string& input_name) {
-  Job job;
-  job.ids.reserve(texts.size());
-  EncodeOptions opts;
-  opts.max_length = max_length;
-  const size_t limit = static_cast<size_t>(config.max_position_embeddings);
+// Tokenises every text through the text pipeline; errors name the file and line.
+StatusOr<Tokenized> tokenize_all(const std::vector<InputText>& texts, const TextPipeline& pipeline,
+                                 const std::string& prefix, const Truncation& truncation,
+                                 const std::string& input_name) {
+  Tokenized out;
+  out.ids.reserve(texts.size());
   for (const auto& t : texts) {
-    const std::string where = input_name + ":" + std::to_string(t.line) + ": ";
-    auto ids = tok.encode(prefix.empty() ? t.text : prefix + t.text, opts);
-    if (!ids.ok()) return Status(ids.status().code(), where + ids.status().message());
-    if (ids->empty()) return invalid_argument(where + "the text produced no tokens");
-    if (limit && ids->size() > limit)
-      return out_of_range(where + "the text has " + std::to_string(ids->size()) +
-                          " tokens, more than the model's maximum of " + std::to_string(limit) +
-                          "; pass --max-length to truncate");
-    for (int32_t id : *ids) {
-      if (id < 0 || id >= config.vocab_size) {
-        auto piece = tok.decode(std::span<const int32_t>(&id, 1));
-        return invalid_argument(where + "token " + std::to_string(id) +
-                                (piece.ok() ? " (" + *piece + ")" : std::string()) +
-                                " has no row in the model's embedding table (vocab_size " +
-                                std::to_string(config.vocab_size) + "); remove it from the text");
-      }
-    }
-    job.tokens += ids->size();
-    job.longest = std::max(job.longest, ids->size());
-    job.ids.push_back(std::move(*ids));
+    auto ids = pipeline.encode(prefix, t.text, truncation);
+    if (!ids.ok()) return ids.status().with_context(input_name + ":" + std::to_string(t.line));
+    out.tokens += ids->size();
+    out.longest = std::max(out.longest, ids->size());
+    out.ids.push_back(std::move(ids).value());
   }
-  return job;
+  return out;
 }
 
-// Embeds `job` window by window and streams the vectors, in input order, to `writer`.
-Status embed_all(Engine& engine, const Job& job, size_t batch_tokens, size_t dims, EmbeddingWriter& writer) {
-  const size_t n = job.ids.size();
+// One window of texts in the scheduler: its texts go in longest first, and `order` says where each row returns.
+struct Window {
+  size_t first = 0;           // input index of the window's first text
+  std::vector<size_t> order;  // order[j]: the input index whose vector is row j of the result
+  std::future<StatusOr<JobResult>> result;
+};
+
+// Moves texts [first, end) into one scheduler job.
+Window submit_window(Scheduler& scheduler, Tokenized& texts, size_t first, size_t end, const CancelFlag& cancel) {
+  Window w;
+  w.first = first;
+  w.order.resize(end - first);
+  std::iota(w.order.begin(), w.order.end(), first);
+  std::stable_sort(w.order.begin(), w.order.end(),
+                   [&](size_t a, size_t b) { return texts.ids[a].size() > texts.ids[b].size(); });
+  Job job;
+  job.inputs.reserve(w.order.size());
+  for (size_t i : w.order) job.inputs.push_back(std::move(texts.ids[i]));
+  job.cancelled = cancel;
+  w.result = scheduler.submit_future(std::move(job));
+  return w;
+}
+
+// Waits for a window and writes its vectors in input order, cut to `dims` components.
+Status write_window(Window& w, size_t hidden, size_t dims, EmbeddingWriter& writer) {
+  EMBEDSERVE_ASSIGN_OR_RETURN(JobResult result, w.result.get());
+  const std::vector<float> rows =  // f32 [window, dims], longest text first
+      dims == hidden ? std::move(result.vectors) : truncate_rows(result.vectors, hidden, dims);
+  std::vector<size_t> row_of(w.order.size());
+  for (size_t j = 0; j < w.order.size(); ++j) row_of[w.order[j] - w.first] = j;
+  for (size_t row : row_of) EMBEDSERVE_RETURN_IF_ERROR(writer.write_row({rows.data() + row * dims, dims}));
+  return Status();
+}
+
+// Embeds every text through a Scheduler on `engine` and streams the vectors, in input order, to `writer`.
+Status embed_all(Engine& engine, Tokenized& texts, size_t max_num_batched_tokens, size_t dims,
+                 EmbeddingWriter& writer) {
+  const size_t n = texts.ids.size();
   const size_t hidden = static_cast<size_t>(engine.info().hidden_size);
   // Counted in tokens, not texts: longest texts go first, so a text count would make the early ETA
   // wildly pessimistic, while tokens track the work.
-  ProgressBar bar("embedding", job.tokens, "tokens");
-  size_t done = 0, tokens_done = 0;
-  std::vector<float> window_out, batch_out, row(dims);
-  SequenceBatch batch;
-  for (size_t w0 = 0; w0 < n; w0 += kWindow) {
-    const size_t w1 = std::min(n, w0 + kWindow);
-    std::vector<size_t> order(w1 - w0);
-    std::iota(order.begin(), order.end(), w0);
-    std::stable_sort(order.begin(), order.end(),
-                     [&](size_t a, size_t b) { return job.ids[a].size() > job.ids[b].size(); });
-    window_out.assign((w1 - w0) * hidden, 0.0f);
-    for (size_t k = 0; k < order.size();) {
-      batch.clear();
-      const size_t first = k;
-      // Fill to the budget; a text longer than the budget alone still makes a batch (engine sized for it).
-      while (k < order.size() &&
-             (batch.num_sequences() == 0 || batch.num_tokens() + job.ids[order[k]].size() <= batch_tokens))
-        batch.add(job.ids[order[k++]]);
-      batch_out.resize(batch.num_sequences() * hidden);
-      EMBEDSERVE_RETURN_IF_ERROR(engine.embed(batch, batch_out));
-      for (size_t j = first; j < k; ++j)
-        std::copy_n(batch_out.data() + (j - first) * hidden, hidden, window_out.data() + (order[j] - w0) * hidden);
-      done += k - first;
-      tokens_done += batch.num_tokens();
-      bar.update(tokens_done, std::to_string(done) + "/" + std::to_string(n) + " texts");
-    }
-    for (size_t i = 0; i < w1 - w0; ++i) {
-      std::span<const float> vec(window_out.data() + i * hidden, hidden);
-      if (dims == hidden) {
-        EMBEDSERVE_RETURN_IF_ERROR(writer.write_row(vec));
-      } else {
-        truncate_and_normalize(vec, row);
-        EMBEDSERVE_RETURN_IF_ERROR(writer.write_row(row));
-      }
-    }
+  ProgressBar bar("embedding", texts.tokens, "tokens");
+  // Advanced on the batcher thread only; read here after shutdown() has joined it.
+  size_t texts_done = 0, tokens_done = 0;
+  SchedulerOptions options;
+  options.max_num_batched_tokens = max_num_batched_tokens;
+  options.on_batch = [&](const BatchReport& b) {
+    if (!b.ok) return;
+    texts_done += b.sequences;
+    tokens_done += b.tokens;
+    bar.update(tokens_done, std::to_string(texts_done) + "/" + std::to_string(n) + " texts");
+  };
+  Scheduler scheduler(engine, options);
+  auto cancel = std::make_shared<std::atomic<bool>>(false);
+  std::deque<Window> in_flight;
+  Status st;
+  for (size_t next = 0; st.ok() && (next < n || !in_flight.empty());) {
+    for (; next < n && in_flight.size() < kWindowsInFlight; next = std::min(n, next + kWindow))
+      in_flight.push_back(submit_window(scheduler, texts, next, std::min(n, next + kWindow), cancel));
+    st = write_window(in_flight.front(), hidden, dims, writer);
+    in_flight.pop_front();
   }
-  bar.finish(std::to_string(done) + "/" + std::to_string(n) + " texts");
+  if (!st.ok()) cancel->store(true);  // a failed run stops: the windows still queued are dropped, not computed
+  scheduler.shutdown();
+  if (!st.ok()) return st;
+  bar.finish(std::to_string(texts_done) + "/" + std::to_string(n) + " texts");
   return Status();
 }
 
@@ -170,8 +171,8 @@ int run(const Flags& flags) {
   if (!device.ok()) return flags.fail(device.status());
   auto precision = parse_precision(flags.get_or("dtype", "auto"));
   if (!precision.ok()) return flags.fail(precision.status());
-  auto batch_tokens = flags.get_int("batch-tokens", 16384, 1, 1 << 24);
-  if (!batch_tokens.ok()) return flags.fail(batch_tokens.status());
+  auto max_num_batched_tokens = flags.get_int("max-num-batched-tokens", 16384, 1, 1 << 24);
+  if (!max_num_batched_tokens.ok()) return flags.fail(max_num_batched_tokens.status());
   auto threads = flags.get_int("threads", 0, 0, 4096);
   if (!threads.ok()) return flags.fail(threads.status());
   auto out_format = output_format_for(*output);
@@ -210,20 +211,26 @@ int run(const Flags& flags) {
   if (!config.ok()) return flags.fail(config.status());
   auto st_config = load_sentence_transformers_config(*model_dir);
   if (!st_config.ok()) return flags.fail(st_config.status());
-  auto prefix = choose_prefix(flags, *st_config);
-  if (!prefix.ok()) return flags.fail(prefix.status());
-  auto dims = flags.get_int("dimensions", config->hidden_size, 1, config->hidden_size);
-  if (!dims.ok())
-    return flags.fail(invalid_argument(dims.status().message() + " (the model's hidden size is " +
-                                 std::to_string(config->hidden_size) + ")"));
+  const size_t hidden = static_cast<size_t>(config->hidden_size);
+  auto dims = flags.get_int("dimensions", config->hidden_size, std::numeric_limits<long long>::min(),
+                            std::numeric_limits<long long>::max());
+  if (!dims.ok()) return flags.fail(dims.status());
+  if (Status st = check_dimensions(*dims, hidden, kFlagNames); !st.ok()) return flags.fail(st);
   auto max_length = flags.get_int("max-length", 0, 1, config->max_position_embeddings);
   if (!max_length.ok()) return flags.fail(max_length.status());
 
   auto tokenizer = Tokenizer::load(*model_dir);
   if (!tokenizer.ok()) return flags.fail(tokenizer.status());
-  auto job = tokenize_all(*texts, *prefix, **tokenizer, *config, static_cast<size_t>(*max_length), input_name);
-  if (!job.ok()) return flags.fail(job.status());
+  const TokenizerEncoder encoder(std::move(*tokenizer));
+  const TextPipeline pipeline(encoder, {st_config->prompts, st_config->default_prompt_name},
+                              static_cast<size_t>(config->max_position_embeddings), config->vocab_size, kFlagNames);
+  auto prefix = pipeline.prefix({flags.get("prompt-name"), flags.get("instruction")});
+  if (!prefix.ok()) return flags.fail(prefix.status());
+  const Truncation truncation{flags.has("max-length"), false, static_cast<size_t>(*max_length)};
+  auto tokenized = tokenize_all(*texts, pipeline, *prefix, truncation, input_name);
+  if (!tokenized.ok()) return flags.fail(tokenized.status());
   texts->clear();
+  const size_t n_texts = tokenized->ids.size(), n_tokens = tokenized->tokens;
 
   EngineOptions eopts;
   eopts.model_dir = *model_dir;
@@ -231,20 +238,22 @@ int run(const Flags& flags) {
   eopts.device = *device;
   eopts.precision = *precision;
   eopts.threads = static_cast<int>(*threads);
-  eopts.workspace_tokens = std::max(static_cast<size_t>(*batch_tokens), job->longest);
+  // The workspace holds the longest text alone; the scheduler packs to the budget.
+  eopts.workspace_tokens = std::max(static_cast<size_t>(*max_num_batched_tokens), tokenized->longest);
   if (Status st = apply_engine_environment(eopts); !st.ok()) return flags.fail(st);
   auto engine = create_engine(eopts);
   if (!engine.ok()) return flags.fail(engine.status());
 
-  auto writer = EmbeddingWriter::open(*output, *out_format, job->ids.size(), static_cast<size_t>(*dims));
+  auto writer = EmbeddingWriter::open(*output, *out_format, n_texts, static_cast<size_t>(*dims));
   if (!writer.ok()) return flags.fail(writer.status());
   const auto start = std::chrono::steady_clock::now();
-  Status st = embed_all(**engine, *job, static_cast<size_t>(*batch_tokens), static_cast<size_t>(*dims), **writer);
+  Status st = embed_all(**engine, *tokenized, static_cast<size_t>(*max_num_batched_tokens), static_cast<size_t>(*dims),
+                        **writer);
   if (st.ok()) st = (*writer)->finish();
   if (!st.ok()) return flags.fail(st);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::fprintf(stderr, "embedserve embed: %zu %s, %zu tokens in %.2f s (%.0f tokens/s) on %s -> %s\n",
-               job->ids.size(), job->ids.size() == 1 ? "text" : "texts", job->tokens, secs, secs > 0 ? job->tokens / secs : 0.0,
+               n_texts, n_texts == 1 ? "text" : "texts", n_tokens, secs, secs > 0 ? n_tokens / secs : 0.0,
                device_name((*engine)->info().device), output->c_str());
   return 0;
 }

@@ -12,9 +12,17 @@ Flags::Flags(std::string command, std::string summary, std::vector<FlagSpec> spe
     : command_(std::move(command)), summary_(std::move(summary)), specs_(std::move(specs)) {}
 
 const FlagSpec* Flags::find(const std::string& name) const {
-  for (const auto& s : specs_)
+  for (const auto& s : specs_) {
     if (s.name == name) return &s;
+    for (const auto& alias : s.aliases)
+      if (alias == name) return &s;
+  }
   return nullptr;
+}
+
+std::string Flags::spelled(const std::string& name) const {
+  auto it = spellings_.find(name);
+  return "--" + (it != spellings_.end() ? it->second : name);
 }
 
 Status Flags::parse(int argc, char** argv) {
@@ -33,7 +41,8 @@ Status Flags::parse(int argc, char** argv) {
     for (auto& c : name) if (c == '_') c = '-';
     const FlagSpec* spec = find(name);
     if (!spec) return invalid_argument("unknown flag --" + name + " (see 'embedserve " + command_ + " --help')");
-    auto& slot = values_[name];
+    spellings_[spec->name] = name;
+    auto& slot = values_[spec->name];
     if (spec->value_name.empty()) {
       if (inline_value) return invalid_argument("flag --" + name + " takes no value");
       slot.push_back("true");
@@ -88,9 +97,9 @@ StatusOr<long long> Flags::get_int(const std::string& name, long long fallback, 
   long long out = 0;
   auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
   if (ec != std::errc() || ptr != v->data() + v->size())
-    return invalid_argument("--" + name + " expects a whole number, got '" + *v + "'");
+    return invalid_argument(spelled(name) + " expects a whole number, got '" + *v + "'");
   if (out < min || out > max)
-    return invalid_argument("--" + name + " must be between " + std::to_string(min) + " and " + std::to_string(max) +
+    return invalid_argument(spelled(name) + " must be between " + std::to_string(min) + " and " + std::to_string(max) +
                             ", got " + *v);
   return out;
 }
@@ -100,9 +109,9 @@ StatusOr<double> Flags::get_double(const std::string& name, double fallback, dou
   if (!v) return fallback;
   char* end = nullptr;
   double out = std::strtod(v->c_str(), &end);
-  if (v->empty() || *end != '\0') return invalid_argument("--" + name + " expects a number, got '" + *v + "'");
+  if (v->empty() || *end != '\0') return invalid_argument(spelled(name) + " expects a number, got '" + *v + "'");
   if (out < min || out > max)
-    return invalid_argument("--" + name + " must be between " + std::to_string(min) + " and " + std::to_string(max) +
+    return invalid_argument(spelled(name) + " must be between " + std::to_string(min) + " and " + std::to_string(max) +
                             ", got " + *v);
   return out;
 }
@@ -117,6 +126,11 @@ std::string Flags::help_text() const {
     else os << "\n" << std::string(34, ' ');
     os << s.help;
     if (!s.default_value.empty()) os << " (default: " << s.default_value << ")";
+    if (!s.aliases.empty()) {
+      os << " (also";
+      for (const auto& alias : s.aliases) os << " --" << alias;
+      os << ")";
+    }
     os << "\n";
   }
   os << "  -h, --help                      show this help\n";

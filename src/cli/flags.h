@@ -1,5 +1,5 @@
 // A small command-line flag parser shared by every subcommand: --name value, --name=value,
-// boolean switches, repeated or multi-valued flags, and generated --help text.
+// boolean switches, repeated or multi-valued flags, aliases, and generated --help text.
 #pragma once
 
 #include <map>
@@ -17,6 +17,9 @@ struct FlagSpec {
   std::string help;          // one or two plain sentences
   std::string default_value; // shown in --help; empty for none
   bool multi = false;        // takes one or more values until the next --flag
+  // Other spellings that mean the same flag (an old name kept working); values are stored under `name`,
+  // --help lists them, and errors name the spelling the user typed.
+  std::vector<std::string> aliases = {};
 };
 
 class Flags {
@@ -24,7 +27,7 @@ class Flags {
   Flags(std::string command, std::string summary, std::vector<FlagSpec> specs);
 
   // Parses argv (without the program and subcommand names). Unknown flags, missing values and
-  // stray positional arguments are errors that name the flag.
+  // stray positional arguments are errors that name the flag. An alias counts as its flag.
   Status parse(int argc, char** argv);
 
   bool help_requested() const { return help_; }
@@ -36,6 +39,7 @@ class Flags {
   int fail(const Status& status, int exit_code = 1) const;
   std::string help_text() const;
 
+  // `name` is a flag's canonical name (FlagSpec::name), whichever spelling was typed.
   bool has(const std::string& name) const { return values_.count(name) > 0; }
   // The last value given, or the spec's default, or nullopt.
   std::optional<std::string> get(const std::string& name) const;
@@ -47,12 +51,14 @@ class Flags {
   StatusOr<double> get_double(const std::string& name, double fallback, double min, double max) const;
 
  private:
-  const FlagSpec* find(const std::string& name) const;
+  const FlagSpec* find(const std::string& name) const;  // by name or alias
+  std::string spelled(const std::string& name) const;    // "--" + the spelling the user typed, else the name
 
   std::string command_;
   std::string summary_;
   std::vector<FlagSpec> specs_;
-  std::map<std::string, std::vector<std::string>> values_;
+  std::map<std::string, std::vector<std::string>> values_;  // by canonical name
+  std::map<std::string, std::string> spellings_;            // canonical name → the spelling last typed
   bool help_ = false;
 };
 

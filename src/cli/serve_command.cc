@@ -23,6 +23,7 @@
 #include "server/http_server.h"
 #include "server/metrics.h"
 #include "server/router.h"
+#include "text/tokenizer_encoder.h"
 #include "tokenizer/tokenizer.h"
 #include "weights/model_config.h"
 #include "weights/model_source.h"
@@ -79,22 +80,6 @@ Flags make_flags() {
 
 void notice(const std::string& line) { std::fprintf(stderr, "embedserve serve: %s\n", line.c_str()); }
 
-// Adapts embedserve::Tokenizer to the server's one-call TextEncoder interface.
-class TokenizerEncoder : public TextEncoder {
- public:
-  explicit TokenizerEncoder(std::unique_ptr<Tokenizer> tokenizer) : tokenizer_(std::move(tokenizer)) {}
-  StatusOr<std::vector<int32_t>> encode(std::string_view text, bool add_special_tokens,
-                                        size_t max_length) const override {
-    EncodeOptions options;
-    options.add_special_tokens = add_special_tokens;
-    options.max_length = max_length;
-    return tokenizer_->encode(text, options);
-  }
-
- private:
-  std::unique_ptr<Tokenizer> tokenizer_;
-};
-
 size_t resident_bytes() {
   std::ifstream statm("/proc/self/statm");
   size_t pages_total = 0, pages_resident = 0;
@@ -119,7 +104,7 @@ std::string default_served_name(const std::string& model_path) {
 struct Settings {
   std::string model_path;
   std::optional<Device> device;
-  size_t batch_tokens, max_queue, max_queue_tokens, max_inputs, max_body;
+  size_t max_num_batched_tokens, max_queue, max_queue_tokens, max_inputs, max_body;
   long long context_length;  // 0: the model's
   std::chrono::seconds timeout;
   int threads;
@@ -143,7 +128,7 @@ StatusOr<Settings> read_settings(const Flags& flags) {
                               " 1 (for more throughput run several servers behind a load balancer)");
   }
   EMBEDSERVE_ASSIGN_OR_RETURN(auto port, flags.get_int("port", 30000, 0, 65535));
-  EMBEDSERVE_ASSIGN_OR_RETURN(auto batch_tokens, flags.get_int("max-num-batched-tokens", 16384, 1, 1 << 24));
+  EMBEDSERVE_ASSIGN_OR_RETURN(auto max_num_batched_tokens, flags.get_int("max-num-batched-tokens", 16384, 1, 1 << 24));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto context, flags.get_int("context-length", 0, 1, 1 << 24));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto max_queue, flags.get_int("max-queue", 65536, 1, 1ll << 40));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto max_queue_tokens, flags.get_int("max-queue-tokens", 1 << 24, 0, 1ll << 40));
@@ -157,12 +142,13 @@ StatusOr<Settings> read_settings(const Flags& flags) {
     EMBEDSERVE_ASSIGN_OR_RETURN(auto f, flags.get_double("mem-fraction-static", 0.9, 0.0, 1.0));
     (void)f;
     notice("--mem-fraction-static is accepted but not used: embedserve holds only the weights and one batch's "
-           "workspace (sized by --max-num-batched-tokens), with no KV cache to reserve");
+           "workspace (sized for the larger of --max-num-batched-tokens and --context-length), with no KV cache "
+           "to reserve");
   }
   if (flags.has("chat-template")) notice("--chat-template is not needed for embeddings; ignored");
   if (flags.has("enable-flashinfer")) notice("--enable-flashinfer is not needed: attention kernels are built in; ignored");
   if (flags.has("dtype")) notice("--dtype is not used: weights are used in the dtype they are stored in");
-  s.batch_tokens = static_cast<size_t>(batch_tokens);
+  s.max_num_batched_tokens = static_cast<size_t>(max_num_batched_tokens);
   s.context_length = flags.has("context-length") ? context : 0;
   s.max_queue = static_cast<size_t>(max_queue);
   s.max_queue_tokens = static_cast<size_t>(max_queue_tokens);
@@ -217,14 +203,14 @@ StatusOr<LoadedModel> load_model(const Flags& flags, const Settings& s, WorkerPo
   eopts.device = s.device;
   eopts.threads = s.threads;
   // The engine's workspace must hold the longest input alone; the scheduler packs to the budget.
-  eopts.workspace_tokens = std::max(s.batch_tokens, context);
+  eopts.workspace_tokens = std::max(s.max_num_batched_tokens, context);
   EMBEDSERVE_RETURN_IF_ERROR(apply_engine_environment(eopts));
   LoadedModel m;
   EMBEDSERVE_ASSIGN_OR_RETURN(m.engine, create_engine(eopts));
   m.encoder = std::make_unique<TokenizerEncoder>(std::move(tokenizer));
 
   SchedulerOptions so;
-  so.max_batch_tokens = s.batch_tokens;
+  so.max_num_batched_tokens = s.max_num_batched_tokens;
   so.queue.max_inputs = s.max_queue;
   so.queue.max_tokens = s.max_queue_tokens;
   so.on_batch = [&metrics](const BatchReport& b) { metrics.observe_batch(b); };
@@ -235,8 +221,7 @@ StatusOr<LoadedModel> load_model(const Flags& flags, const Settings& s, WorkerPo
   cfg.max_input_tokens = context;
   cfg.max_inputs_per_request = s.max_inputs;
   cfg.request_timeout = s.timeout;
-  cfg.prompts = st_config.prompts;
-  cfg.default_prompt_name = st_config.default_prompt_name;
+  cfg.prompts = {st_config.prompts, st_config.default_prompt_name};
   m.service = std::make_unique<EmbedService>(*m.encoder, *m.scheduler, pool, m.engine->info(), cfg, &metrics);
   return m;
 }
@@ -270,7 +255,8 @@ int run(const Flags& flags) {
                "memory %s, process resident %s; served as %s; batch budget %zu tokens, inputs up to %zu tokens\n",
                ready_s, info.model_id.c_str(), info.architecture.c_str(), info.hidden_size,
                pooling_name(info.pooling), info.dtype.c_str(), device_name(info.device), mib(info.memory_bytes).c_str(),
-               mib(resident_bytes()).c_str(), names.c_str(), s.batch_tokens, model->service->config().max_input_tokens);
+               mib(resident_bytes()).c_str(), names.c_str(), s.max_num_batched_tokens,
+               model->service->config().max_input_tokens);
 
   server.wait_for_stop_request();
   notice("stopping: no new connections; finishing requests in flight");

@@ -1,7 +1,6 @@
-// Engine::embed's input checks, and the vector post-processing every backend shares.
+// Engine::embed's input checks.
 #include "engine/engine.h"
 
-#include <cmath>
 #include <string>
 
 namespace embedserve {
@@ -32,19 +31,6 @@ Status Engine::embed(const SequenceBatch& batch, std::span<float> out) {
   }
   if (n == 0) return Status();
   return run(batch, out);
-}
-
-void l2_normalize(std::span<float> vec) {
-  double sum = 0.0;  // double: a 4096-term sum of squares in float loses ~1e-7 relative, enough to show in parity tests
-  for (float v : vec) sum += static_cast<double>(v) * v;
-  if (sum <= 0.0) return;
-  const float inv = static_cast<float>(1.0 / std::sqrt(sum));
-  for (float& v : vec) v *= inv;
-}
-
-void truncate_and_normalize(std::span<const float> vec, std::span<float> out) {
-  for (size_t i = 0; i < out.size(); ++i) out[i] = vec[i];
-  l2_normalize(out);
 }
 
 }  // namespace embedserve

@@ -59,12 +59,4 @@ class Engine {
   EngineInfo info_;
 };
 
-// Post-processing shared by every caller that honours OpenAI's `dimensions` (Matryoshka):
-// copies the first `dims` components of `vec` into `out` and L2-normalises them.
-// `dims` must be in [1, vec.size()] (checked by the caller, which knows the error to give).
-void truncate_and_normalize(std::span<const float> vec, std::span<float> out);
-
-// L2-normalises in place (a zero vector stays zero).
-void l2_normalize(std::span<float> vec);
-
 }  // namespace embedserve

@@ -9,7 +9,7 @@ namespace embedserve {
 namespace {
 
 size_t interactive_threshold(const SchedulerOptions& o) {
-  return o.interactive_max_tokens ? o.interactive_max_tokens : std::max<size_t>(1, o.max_batch_tokens / 8);
+  return o.interactive_max_tokens ? o.interactive_max_tokens : std::max<size_t>(1, o.max_num_batched_tokens / 8);
 }
 
 double seconds_between(SteadyClock::time_point a, SteadyClock::time_point b) {
@@ -28,7 +28,7 @@ Scheduler::Scheduler(Engine& engine, SchedulerOptions options)
     : engine_(engine),
       options_(std::move(options)),
       queue_(interactive_threshold(options_), options_.interactive_weight, options_.queue) {
-  if (options_.max_batch_tokens == 0) options_.max_batch_tokens = 1;
+  if (options_.max_num_batched_tokens == 0) options_.max_num_batched_tokens = 1;
   batcher_ = std::thread([this] { batcher_loop(); });
 }
 
@@ -41,7 +41,7 @@ Status Scheduler::submit(Job job) {
     const size_t len = job.inputs[i].size();
     if (len == 0) return invalid_argument("input " + std::to_string(i) + " has no tokens");
     // The budget is a target, the engine's workspace the hard limit: a longer input goes alone in a batch.
-    const size_t limit = std::max(options_.max_batch_tokens, engine_.info().workspace_tokens);
+    const size_t limit = std::max(options_.max_num_batched_tokens, engine_.info().workspace_tokens);
     if (engine_.info().workspace_tokens && len > limit)
       return out_of_range("input " + std::to_string(i) + " has " + std::to_string(len) +
                           " tokens, more than the engine accepts in one batch (" + std::to_string(limit) + ")");
@@ -61,6 +61,14 @@ Status Scheduler::submit(Job job) {
   }
   cv_.notify_one();
   return Status();
+}
+
+std::future<StatusOr<JobResult>> Scheduler::submit_future(Job job) {
+  auto promise = std::make_shared<std::promise<StatusOr<JobResult>>>();
+  std::future<StatusOr<JobResult>> result = promise->get_future();
+  job.on_done = [promise](StatusOr<JobResult> r) { promise->set_value(std::move(r)); };
+  if (Status st = submit(std::move(job)); !st.ok()) promise->set_value(std::move(st));
+  return result;
 }
 
 void Scheduler::shutdown() {
@@ -88,7 +96,7 @@ void Scheduler::batcher_loop() {
       cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping, and everything admitted has been answered
       abandoned = queue_.sweep(SteadyClock::now());
-      queue_.fill(options_.max_batch_tokens, batch, slots);
+      queue_.fill(options_.max_num_batched_tokens, batch, slots);
     }
     // Callbacks run outside the lock so a slow one cannot hold up submit().
     for (auto& q : abandoned) {

@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <functional>
+#include <future>
 #include <mutex>
 #include <thread>
 
@@ -24,10 +25,10 @@ struct BatchReport {
 };
 
 struct SchedulerOptions {
-  size_t max_batch_tokens = 16384;     // tokens per Engine::embed call (no padding: the sum of lengths)
-  QueueLimits queue;                   // undispatched inputs/tokens admitted at once
-  size_t interactive_max_tokens = 0;   // jobs this small go to the interactive lane; 0: max_batch_tokens / 8
-  double interactive_weight = 4.0;     // interactive lane's share of tokens under contention, relative to bulk
+  size_t max_num_batched_tokens = 16384;  // tokens per Engine::embed call (no padding: the sum of lengths)
+  QueueLimits queue;                      // undispatched inputs/tokens admitted at once
+  size_t interactive_max_tokens = 0;      // jobs this small go to the interactive lane; 0: max_num_batched_tokens / 8
+  double interactive_weight = 4.0;        // interactive lane's share of tokens under contention, relative to bulk
   std::function<void(const BatchReport&)> on_batch;  // optional
 };
 
@@ -47,15 +48,19 @@ class Scheduler {
 
   // Queues the job. On OK, job.on_done will be called exactly once. Errors (on_done not called):
   //   invalid_argument / out_of_range: no inputs, an empty input, or an input longer than the engine takes
-  //   in one batch (inputs longer than max_batch_tokens but within the engine's limit are batched alone);
+  //   in one batch (inputs longer than max_num_batched_tokens but within the engine's workspace go alone);
   //   resource_exhausted: the queue is full (retry later);  unavailable: shutting down.
   Status submit(Job job);
+
+  // submit() for a caller without an event loop (`embedserve embed`): the future holds submit()'s error at
+  // once, or the job's result when its last input is back. `job.on_done` must be empty: the future replaces it.
+  std::future<StatusOr<JobResult>> submit_future(Job job);
 
   // Stops admitting, finishes every admitted job, joins the batcher. Idempotent.
   void shutdown();
 
   SchedulerStats stats() const;
-  size_t max_batch_tokens() const { return options_.max_batch_tokens; }
+  size_t max_num_batched_tokens() const { return options_.max_num_batched_tokens; }
 
  private:
   void batcher_loop();

@@ -1,20 +1,31 @@
 // EmbedService: prompts → tokens → scheduler → vectors, shared by the OpenAI and TEI endpoints.
 #include "server/embed_service.h"
 
-#include <algorithm>
+#include <memory>
 
 #include "server/metrics.h"
+#include "text/matryoshka.h"
 
 namespace embedserve {
 namespace {
 
-std::string input_name(size_t index) { return "input[" + std::to_string(index) + "]"; }
+// The request fields a client sets, as the text pipeline's messages should name them.
+const OptionNames kRequestFields{"'prompt_name'", "'instruction'", "'dimensions'",
+                                 "shorten it or pass \"truncate\": true"};
+
+// An input's pipeline error as a 400 naming the input; over the limit is OpenAI's context_length_exceeded.
+ApiError input_error(size_t index, const Status& st) {
+  return bad_request("input[" + std::to_string(index) + "]: " + st.message(), "input",
+                     st.code() == ErrorCode::kOutOfRange ? "context_length_exceeded" : "invalid_value");
+}
 
 }  // namespace
 
 EmbedService::EmbedService(const TextEncoder& encoder, Scheduler& scheduler, WorkerPool& pool, const EngineInfo& info,
                            EmbedServiceConfig config, Metrics* metrics)
-    : encoder_(encoder), scheduler_(scheduler), pool_(pool), info_(info), config_(std::move(config)), metrics_(metrics) {}
+    : scheduler_(scheduler), pool_(pool), info_(info), config_(std::move(config)),
+      pipeline_(encoder, config_.prompts, config_.max_input_tokens, info.vocab_size, kRequestFields),
+      metrics_(metrics) {}
 
 std::optional<std::string> EmbedService::resolve_model(const std::optional<std::string>& requested) const {
   if (!requested) return config_.served_names.front();  // lenient: clients that omit `model` get the default
@@ -23,91 +34,32 @@ std::optional<std::string> EmbedService::resolve_model(const std::optional<std::
   return std::nullopt;
 }
 
-std::optional<ApiError> EmbedService::encode_text(const std::string& text, const EmbedParams& params, size_t index,
-                                                  std::vector<int32_t>& ids) const {
-  const size_t max = config_.max_input_tokens;
-  StatusOr<std::vector<int32_t>> encoded = std::vector<int32_t>{};
-  if (params.truncate && params.truncate_left) {
-    // Keep the end of the text: cut content from the front, then append the special tokens the
-    // post-processor adds (Qwen3-Embedding's post-processor only appends, so this is its exact output).
-    auto content = encoder_.encode(text, false, 0);
-    auto specials = encoder_.encode("", true, 0);
-    if (!content.ok()) encoded = content.status();
-    else if (!specials.ok()) encoded = specials.status();
-    else {
-      const size_t keep = max > specials->size() ? max - specials->size() : 0;
-      std::vector<int32_t> out;
-      const size_t from = content->size() > keep ? content->size() - keep : 0;
-      out.assign(content->begin() + static_cast<ptrdiff_t>(from), content->end());
-      out.insert(out.end(), specials->begin(), specials->end());
-      encoded = std::move(out);
-    }
-  } else {
-    encoded = encoder_.encode(text, true, params.truncate ? max : 0);
-  }
-  if (!encoded.ok()) return bad_request(input_name(index) + ": " + encoded.status().message(), "input");
-  ids = std::move(encoded).value();
-  if (ids.empty()) return bad_request(input_name(index) + " produced no tokens", "input");
-  if (ids.size() > max)
-    return bad_request(input_name(index) + " has " + std::to_string(ids.size()) + " tokens, more than the maximum of " +
-                           std::to_string(max) + "; shorten it or pass \"truncate\": true",
-                       "input", "context_length_exceeded");
-  return std::nullopt;
-}
-
 std::optional<ApiError> EmbedService::tokenize_inputs(const EmbedParams& params,
                                                       std::vector<std::vector<int32_t>>& out) const {
-  if (params.prompt_name && params.instruction)
-    return bad_request("give either 'prompt_name' or 'instruction', not both", "instruction");
-  std::string prefix;
-  if (params.instruction) {
-    prefix = "Instruct: " + *params.instruction + "\nQuery:";
-  } else if (const auto& name = params.prompt_name ? params.prompt_name : config_.default_prompt_name; name) {
-    auto it = config_.prompts.find(*name);
-    if (it == config_.prompts.end()) {
-      std::string known;
-      for (const auto& [k, v] : config_.prompts) known += (known.empty() ? "" : ", ") + k;
-      return bad_request("unknown prompt_name '" + *name + "'; this model defines: " + (known.empty() ? "none" : known),
-                         "prompt_name");
-    }
-    prefix = it->second;
-  }
-  const bool has_prompt = params.prompt_name.has_value() || params.instruction.has_value();
+  const PromptChoice choice{params.prompt_name, params.instruction};
+  // The field at fault: with both given it is the second one; otherwise only a prompt name can be wrong.
+  const char* prompt_param = choice.instruction ? "instruction" : "prompt_name";
+  auto prefix = pipeline_.prefix(choice);
+  if (!prefix.ok()) return bad_request(prefix.status().message(), prompt_param);
+  const Truncation truncation{params.truncate, params.truncate_left, 0};
   out.resize(params.inputs.size());
   for (size_t i = 0; i < params.inputs.size(); ++i) {
     const EmbedInput& in = params.inputs[i];
-    if (!in.is_ids) {
-      if (auto e = encode_text(prefix.empty() ? in.text : prefix + in.text, params, i, out[i])) return e;
-      continue;
-    }
-    if (has_prompt)
+    if (in.is_ids && choice.given())
       return bad_request("a prompt cannot be applied to token ids; send text, or put the prompt's tokens in the ids",
-                         params.prompt_name ? "prompt_name" : "instruction");
-    for (int32_t id : in.ids)
-      if (id < 0 || id >= info_.vocab_size)
-        return bad_request(input_name(i) + " holds token id " + std::to_string(id) +
-                               ", outside the model's vocabulary [0, " + std::to_string(info_.vocab_size) + ")",
-                           "input");
-    out[i] = in.ids;
-    if (out[i].size() > config_.max_input_tokens) {
-      if (!params.truncate)
-        return bad_request(input_name(i) + " has " + std::to_string(out[i].size()) +
-                               " tokens, more than the maximum of " + std::to_string(config_.max_input_tokens) +
-                               "; shorten it or pass \"truncate\": true",
-                           "input", "context_length_exceeded");
-      const size_t cut = out[i].size() - config_.max_input_tokens;
-      if (params.truncate_left) out[i].erase(out[i].begin(), out[i].begin() + static_cast<ptrdiff_t>(cut));
-      else out[i].resize(config_.max_input_tokens);
-    }
+                         prompt_param);
+    auto ids = in.is_ids ? pipeline_.check_ids(in.ids, truncation) : pipeline_.encode(*prefix, in.text, truncation);
+    if (!ids.ok()) return input_error(i, ids.status());
+    out[i] = std::move(ids).value();
   }
   return std::nullopt;
 }
 
 void EmbedService::embed(EmbedParams params, CancelFlag cancel, std::function<void(EmbedOutcome)> done) const {
   const size_t hidden = static_cast<size_t>(info_.hidden_size);
-  if (params.dimensions && (*params.dimensions < 1 || static_cast<uint64_t>(*params.dimensions) > hidden))
-    return done({bad_request("'dimensions' must be between 1 and " + std::to_string(hidden) + ", got " +
-                                 std::to_string(*params.dimensions), "dimensions"), {}});
+  if (params.dimensions)
+    if (Status st = check_dimensions(*params.dimensions, hidden, kRequestFields); !st.ok())
+      return done({bad_request(st.message(), "dimensions"), {}});
   if (params.normalize == false && info_.normalize)
     return done({bad_request("normalize=false is not available: this model's pipeline ends with a Normalize module, "
                              "so the engine returns unit vectors", "normalize"), {}});
@@ -133,14 +85,8 @@ void EmbedService::embed(EmbedParams params, CancelFlag cancel, std::function<vo
       if (dims == hidden && (normalize != true || info_.normalize)) {
         out.vectors = std::move(result->vectors);  // as the engine gave them: renormalising would only add rounding
       } else {
-        out.vectors.resize(n * dims);
-        for (size_t i = 0; i < n; ++i) {
-          std::span<const float> row(result->vectors.data() + i * hidden, hidden);
-          std::span<float> dst(out.vectors.data() + i * dims, dims);
-          // Matryoshka: the leading components, renormalised (unless TEI's normalize=false asked otherwise).
-          if (normalize == false) std::copy_n(row.begin(), dims, dst.begin());
-          else truncate_and_normalize(row.first(dims), dst);
-        }
+        // Matryoshka: the leading components, renormalised (unless TEI's normalize=false asked otherwise).
+        out.vectors = truncate_rows(result->vectors, hidden, dims, normalize != false);
       }
       (*shared_done)(std::move(outcome));
     });

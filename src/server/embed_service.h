@@ -4,7 +4,6 @@
 
 #include <chrono>
 #include <functional>
-#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,7 +13,9 @@
 #include "scheduler/worker_pool.h"
 #include "server/errors.h"
 #include "server/request_parsing.h"
-#include "server/text_encoder.h"
+#include "text/prompt.h"
+#include "text/text_encoder.h"
+#include "text/text_pipeline.h"
 
 namespace embedserve {
 
@@ -25,8 +26,7 @@ struct EmbedServiceConfig {
   size_t max_input_tokens = 0;            // the longest input accepted (--context-length), special tokens included
   size_t max_inputs_per_request = 2048;
   std::chrono::milliseconds request_timeout{0};  // 0: none
-  std::map<std::string, std::string> prompts;    // config_sentence_transformers.json "prompts"
-  std::optional<std::string> default_prompt_name;
+  PromptConfig prompts;                          // config_sentence_transformers.json's named prompts
 };
 
 struct EmbedOutput {
@@ -50,27 +50,26 @@ class EmbedService {
   // `done` is called exactly once, on a worker thread, with the vectors in input order or the error.
   void embed(EmbedParams params, CancelFlag cancel, std::function<void(EmbedOutcome)> done) const;
 
-  // Turns inputs into the token sequences that will be embedded (prompt prefixed, truncated or refused).
+  // Turns inputs into the token sequences that will be embedded, through the text pipeline `embedserve embed`
+  // uses too (prompt prefixed, EOS appended, truncated or refused, ids checked against the embedding table).
   std::optional<ApiError> tokenize_inputs(const EmbedParams& params, std::vector<std::vector<int32_t>>& out) const;
 
   // The served name a request's `model` field refers to, or nullopt when it names none.
   std::optional<std::string> resolve_model(const std::optional<std::string>& requested) const;
 
   SchedulerStats queue_stats() const { return scheduler_.stats(); }
-  size_t batch_token_budget() const { return scheduler_.max_batch_tokens(); }
+  // The scheduler's token budget per engine call (--max-num-batched-tokens), not the engine's workspace.
+  size_t max_num_batched_tokens() const { return scheduler_.max_num_batched_tokens(); }
   const EngineInfo& info() const { return info_; }
   const EmbedServiceConfig& config() const { return config_; }
-  const TextEncoder& encoder() const { return encoder_; }
+  const TextEncoder& encoder() const { return pipeline_.encoder(); }
 
  private:
-  std::optional<ApiError> encode_text(const std::string& text, const EmbedParams& params, size_t index,
-                                      std::vector<int32_t>& ids) const;
-
-  const TextEncoder& encoder_;
   Scheduler& scheduler_;
   WorkerPool& pool_;
   const EngineInfo info_;
   const EmbedServiceConfig config_;
+  const TextPipeline pipeline_;
   Metrics* metrics_;
 };
 

@@ -77,7 +77,7 @@ ServerResponse tei_info_response(const EmbedService& service, const ServerConfig
   w.key("max_input_length");
   w.integer(static_cast<int64_t>(service.config().max_input_tokens));
   w.key("max_batch_tokens");
-  w.integer(static_cast<int64_t>(service.batch_token_budget()));  // the packing budget, not the engine's workspace
+  w.integer(static_cast<int64_t>(service.max_num_batched_tokens()));  // the packing budget, not the engine's workspace
   w.key("max_batch_requests");
   w.null();
   w.key("max_client_batch_size");

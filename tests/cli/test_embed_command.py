@@ -109,11 +109,28 @@ def test_npy_and_jsonl_match_transformers_in_input_order(model, reference, tmp_p
 
 
 def test_small_token_budget_gives_the_same_vectors(model, tmp_path):
-    ok(embed(model, TEXTS, str(tmp_path / "big.npy"), "--batch-tokens", "100000"))
+    ok(embed(model, TEXTS, str(tmp_path / "big.npy"), "--max-num-batched-tokens", "100000"))
     # 64 tokens per batch: most texts alone, the 2,000+ token ones over budget in batches of their own.
-    ok(embed(model, TEXTS, str(tmp_path / "small.npy"), "--batch-tokens", "64"))
+    ok(embed(model, TEXTS, str(tmp_path / "small.npy"), "--max-num-batched-tokens", "64"))
     big, small = np.load(tmp_path / "big.npy"), np.load(tmp_path / "small.npy")
     assert np.abs(big - small).max() <= 1e-5
+    # --batch-tokens, the flag's old name, still works and means the same budget.
+    ok(embed(model, TEXTS, str(tmp_path / "alias.npy"), "--batch-tokens", "64"))
+    assert np.array_equal(np.load(tmp_path / "alias.npy"), small)
+
+
+def test_output_is_in_input_order_across_windows(model, tmp_path):
+    # More texts than one scheduler window (4,096), of mixed lengths, so windows are sorted, packed and written
+    # back while the next one is queued: row i must still be text i, whatever order the file gives.
+    lines = [f"text {i} " + "word " * (i * 7 % 23) for i in range(4400)]
+    ok(embed(model, write(tmp_path / "fwd.txt", "\n".join(lines) + "\n"), str(tmp_path / "fwd.npy"),
+             "--max-num-batched-tokens", "256"))
+    ok(embed(model, write(tmp_path / "rev.txt", "\n".join(reversed(lines)) + "\n"), str(tmp_path / "rev.npy"),
+             "--max-num-batched-tokens", "4096"))
+    fwd, rev = np.load(tmp_path / "fwd.npy"), np.load(tmp_path / "rev.npy")
+    assert fwd.shape == (4400, 32)
+    assert np.abs(fwd - rev[::-1]).max() <= 1e-5
+    assert np.abs(fwd[0] - fwd[1]).max() > 1e-3, "different texts, different vectors"
 
 
 def test_plain_text_every_line_is_a_text_and_stdin_works(model, reference, tmp_path):
@@ -201,10 +218,13 @@ def test_usage_errors(model, tmp_path):
     failure(embed(str(tmp_path / "no-model"), inp, str(tmp_path / "o.npy")), "no-model")
     failure(embed(model, inp, str(tmp_path / "nodir" / "o.npy")), "nodir")
     failure(embed(model, inp, str(tmp_path / "o.npy"), "--device", "tpu"), "--device")
+    failure(embed(model, inp, str(tmp_path / "o.npy"), "--max-num-batched-tokens", "0"), "--max-num-batched-tokens")
     failure(embed(model, inp, str(tmp_path / "o.npy"), "--batch-tokens", "0"), "--batch-tokens")
     r = subprocess.run([BIN, "embed", "--input", inp], capture_output=True)
     failure(r, "--model-path")
-    assert subprocess.run([BIN, "embed", "--help"], capture_output=True).returncode == 0
+    help_run = subprocess.run([BIN, "embed", "--help"], capture_output=True)
+    assert help_run.returncode == 0
+    assert b"--max-num-batched-tokens N" in help_run.stdout and b"(also --batch-tokens)" in help_run.stdout
 
 
 def test_empty_input_gives_an_empty_matrix(model, tmp_path):

@@ -95,6 +95,14 @@ def test_token_ids_outside_vocabulary_are_400(server, ids):
     assert status == 200, "the last row of the table is a valid id"
 
 
+def test_text_whose_tokens_are_past_the_embedding_table_is_400_naming_the_token(server):
+    # The real tokenizer turns "<think>" into 151667, past this model's 151665-row table: the text pipeline
+    # refuses it before it is queued (it would otherwise fail the engine batch it rides in).
+    status, _, body = embed_request(server, input=["fine", "so <think>hmm</think>"])
+    err = assert_error(status, body, 400)
+    assert err["param"] == "input" and "input[1]" in err["message"] and "<think>" in err["message"], err
+
+
 def test_over_long_input_is_400_unless_truncate(server):
     long_text = " ".join(f"word{i}" for i in range(4 * CONTEXT_LENGTH))
     status, _, body = embed_request(server, input=long_text)

@@ -9,10 +9,11 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "text/matryoshka.h"
 
 namespace embedserve::testing {
 
-inline EngineInfo fake_info(size_t max_batch_tokens, int hidden = 4) {
+inline EngineInfo fake_info(size_t workspace_tokens, int hidden = 4) {
   EngineInfo info;
   info.model_id = "fake";
   info.architecture = "Fake";
@@ -20,7 +21,7 @@ inline EngineInfo fake_info(size_t max_batch_tokens, int hidden = 4) {
   info.hidden_size = hidden;
   info.vocab_size = 1000;
   info.max_position_embeddings = 4096;
-  info.workspace_tokens = max_batch_tokens;
+  info.workspace_tokens = workspace_tokens;
   return info;
 }
 
@@ -40,7 +41,7 @@ class FakeEngine : public Engine {
  public:
   static constexpr int32_t kFailingId = 999;  // a batch holding this id fails, as a backend error would
 
-  explicit FakeEngine(size_t max_batch_tokens, int hidden = 4) : Engine(fake_info(max_batch_tokens, hidden)) {}
+  explicit FakeEngine(size_t workspace_tokens, int hidden = 4) : Engine(fake_info(workspace_tokens, hidden)) {}
 
   // While closed, run() blocks at its start; tests use it to keep a batch in flight.
   void close_gate() { std::lock_guard<std::mutex> l(mu_); gate_open_ = false; }

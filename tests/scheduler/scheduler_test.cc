@@ -20,7 +20,7 @@ constexpr int kHidden = 4;
 
 SchedulerOptions opts(size_t budget, size_t interactive_max_tokens = 0, QueueLimits queue = {}) {
   SchedulerOptions o;
-  o.max_batch_tokens = budget;
+  o.max_num_batched_tokens = budget;
   o.interactive_max_tokens = interactive_max_tokens;
   o.queue = queue;
   return o;
@@ -285,6 +285,22 @@ TEST(Scheduler, ShutdownFinishesAdmittedWorkThenRefuses) {
     EXPECT_TRUE(j.future.get().ok());
   }
   EXPECT_EQ(submit(s, {seq(1, 2)}).status.code(), ErrorCode::kUnavailable);
+}
+
+TEST(Scheduler, SubmitFutureHoldsTheResultOrTheAdmissionError) {
+  FakeEngine engine(16);
+  Scheduler s(engine, opts(16));
+  std::vector<std::vector<int32_t>> inputs = {seq(1, 9), seq(2, 3), seq(3, 12)};  // three batches at budget 16
+  Job job;
+  job.inputs = inputs;
+  auto result = s.submit_future(std::move(job)).get();
+  ASSERT_TRUE(result.ok()) << result.status().to_string();
+  expect_vectors(*result, inputs);
+  Job too_long;
+  too_long.inputs = {seq(1, 17)};  // past the engine's workspace: refused at submit, so the future is ready at once
+  auto refused = s.submit_future(std::move(too_long));
+  ASSERT_EQ(refused.wait_for(std::chrono::seconds(0)), std::future_status::ready);
+  EXPECT_EQ(refused.get().status().code(), ErrorCode::kOutOfRange);
 }
 
 }  // namespace

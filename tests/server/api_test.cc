@@ -8,6 +8,7 @@
 
 #include "server/base64.h"
 #include "test_api.h"
+#include "text/matryoshka.h"
 
 namespace embedserve {
 namespace {
@@ -204,7 +205,7 @@ TEST(Api, TeiEmbedAndInfo) {
 TEST(Api, QueueFullIs429WithRetryAfter) {
   TestApi api;
   SchedulerOptions so;
-  so.max_batch_tokens = 256;
+  so.max_num_batched_tokens = 256;
   so.queue.max_inputs = 1;
   api.service.reset();
   api.scheduler = std::make_unique<Scheduler>(api.engine, so);

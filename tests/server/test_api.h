@@ -1,43 +1,28 @@
 // A complete API stack for tests: FakeEngine → Scheduler → EmbedService → Router, with a byte-level
-// encoder (one id per byte, special token 500 appended), so no model or vocabulary file is needed.
+// encoder (tests/text/byte_encoder.h), so no model or vocabulary file is needed.
 #pragma once
 
 #include <future>
 #include <memory>
 
 #include "../scheduler/fake_engine.h"
+#include "../text/byte_encoder.h"
 #include "server/router.h"
 
 namespace embedserve::testing {
-
-class ByteEncoder : public TextEncoder {
- public:
-  static constexpr int32_t kEos = 500;
-  StatusOr<std::vector<int32_t>> encode(std::string_view text, bool add_special_tokens, size_t max_length) const override {
-    std::vector<int32_t> ids;
-    for (unsigned char c : text) ids.push_back(c);
-    if (add_special_tokens) {
-      if (max_length && ids.size() + 1 > max_length) ids.resize(max_length - 1);
-      ids.push_back(kEos);
-    } else if (max_length && ids.size() > max_length) {
-      ids.resize(max_length);
-    }
-    return ids;
-  }
-};
 
 struct TestApi {
   explicit TestApi(std::string api_key = "", size_t budget = 256, size_t max_input_tokens = 64, int hidden = 8)
       : engine(budget, hidden), pool(2, 64) {
     SchedulerOptions so;
-    so.max_batch_tokens = budget;
+    so.max_num_batched_tokens = budget;
     so.on_batch = [this](const BatchReport& b) { metrics.observe_batch(b); };
     scheduler = std::make_unique<Scheduler>(engine, so);
     EmbedServiceConfig cfg;
     cfg.served_names = {"qwen3-test", "alias"};
     cfg.max_input_tokens = max_input_tokens;
     cfg.max_inputs_per_request = 16;
-    cfg.prompts = {{"query", "Q: "}, {"document", ""}};
+    cfg.prompts.prompts = {{"query", "Q: "}, {"document", ""}};
     service = std::make_unique<EmbedService>(encoder, *scheduler, pool, engine.info(), cfg, &metrics);
     ServerConfig sc;
     sc.served_names = cfg.served_names;
