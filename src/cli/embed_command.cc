@@ -22,6 +22,7 @@
 #include "cli/embed_io.h"
 #include "cli/engine_flags.h"
 #include "cli/flags.h"
+#include "cli/intermediates_dump.h"
 #include "cli/progress_bar.h"
 #include "engine/engine.h"
 #include "engine/engine_factory.h"
@@ -67,6 +68,8 @@ Flags make_flags() {
                                           "batch of its own)", "16384", false, {"batch-tokens"}},
           {"threads", "N", "CPU threads (0: all cores)", "0"},
           {"revision", "REV", "hub revision when --model-path is a hub id", "main"},
+          {"dump-intermediates", "DIR", "debugging: also embed each text alone and write every named intermediate "
+                                        "of its forward pass to DIR (tools/compare_intermediates.py reads it)", ""},
       });
 }
 
@@ -229,6 +232,9 @@ int run(const Flags& flags) {
   const Truncation truncation{flags.has("max-length"), false, static_cast<size_t>(*max_length)};
   auto tokenized = tokenize_all(*texts, pipeline, *prefix, truncation, input_name);
   if (!tokenized.ok()) return flags.fail(tokenized.status());
+  std::vector<std::string> dumped_texts;  // the manifest of --dump-intermediates names what was embedded
+  if (flags.has("dump-intermediates"))
+    for (const InputText& t : *texts) dumped_texts.push_back(*prefix + t.text);
   texts->clear();
   const size_t n_texts = tokenized->ids.size(), n_tokens = tokenized->tokens;
 
@@ -243,6 +249,10 @@ int run(const Flags& flags) {
   if (Status st = apply_engine_environment(eopts); !st.ok()) return flags.fail(st);
   auto engine = create_engine(eopts);
   if (!engine.ok()) return flags.fail(engine.status());
+  if (auto dump = flags.get("dump-intermediates")) {
+    Status st = dump_intermediates(**engine, dumped_texts, tokenized->ids, *model_path, config->num_hidden_layers, *dump);
+    if (!st.ok()) return flags.fail(st);
+  }
 
   auto writer = EmbeddingWriter::open(*output, *out_format, n_texts, static_cast<size_t>(*dims));
   if (!writer.ok()) return flags.fail(writer.status());

@@ -22,6 +22,7 @@ class ModelEngine final : public Engine {
 
   // For debugging tools (the intermediates dump of `embed`); not part of the Engine interface.
   EmbeddingModel& model() { return *model_; }
+  const ops::DeviceContext& context() const { return *ctx_; }
 
  protected:
   Status run(const SequenceBatch& batch, std::span<float> out) override;

@@ -12,7 +12,12 @@
 namespace embedserve::ops {
 
 inline std::string shape_string(int64_t rows, int64_t cols) {
-  return "[" + std::to_string(rows) + ", " + std::to_string(cols) + "]";
+  std::string s = "[";  // appended piecewise: GCC 12 warns (-Wrestrict) falsely on "[" + std::to_string(...)
+  s += std::to_string(rows);
+  s += ", ";
+  s += std::to_string(cols);
+  s += "]";
+  return s;
 }
 
 inline Status expect_shape(const char* op, const char* name, const Tensor& t, int64_t rows, int64_t cols) {

@@ -255,3 +255,27 @@ def test_hub_id_resolves_through_the_hugging_face_cache(model, tmp_path):
     ok(embed(model, TEXTS, str(tmp_path / "dir.npy")))
     assert np.array_equal(np.load(tmp_path / "hub.npy"), np.load(tmp_path / "dir.npy"))
     failure(run("tiny-org/missing", "x.npy"), "tiny-org/missing", "HF_HUB_OFFLINE")
+
+
+def test_dump_intermediates_writes_every_named_tensor_of_each_text(model, tmp_path):
+    """--dump-intermediates: one folder per text, every intermediate of every layer with the shape
+    tools/compare_intermediates.py expects (its --check-only needs no torch), and the last layer's vectors from
+    the dump's own final norm agree with the vectors embed writes."""
+    inp = tmp_path / "in.jsonl"
+    inp.write_text('{"text": "Hello world"}\n{"text": "a somewhat longer second text, to differ in length"}\n')
+    dump = tmp_path / "dump"
+    r = embed(model, str(inp), str(tmp_path / "v.npy"), "--dump-intermediates", str(dump))
+    assert r.returncode == 0, r.stderr.decode()
+    manifest = json.loads((dump / "manifest.json").read_text())
+    assert len(manifest["token_ids"]) == 2 and manifest["pooling"] == "lasttoken" and manifest["dtype"] == "f32"
+    check = subprocess.run([sys.executable, os.path.join(REPO, "tools", "compare_intermediates.py"), "--dump", str(dump),
+                            "--model", model, "--check-only"], capture_output=True, text=True, timeout=120)
+    assert check.returncode == 0, check.stdout + check.stderr
+    vectors = np.load(tmp_path / "v.npy")
+    for i in range(2):
+        final = np.load(dump / f"text-{i:05d}" / "out-result_norm.npy")
+        assert final.shape == (1, vectors.shape[1])  # last-token pooling: only the pooled row reaches the end
+        unit = final[0] / np.linalg.norm(final[0])
+        assert np.abs(unit - vectors[i]).max() < 1e-6
+        first = np.load(dump / f"text-{i:05d}" / "in-inp_embd.npy")
+        assert first.shape[0] == len(manifest["token_ids"][i])

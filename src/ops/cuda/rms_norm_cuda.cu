@@ -71,12 +71,68 @@ __global__ void __launch_bounds__(kNormThreads) qk_norm_rope_kernel(T* x, const 
   }
 }
 
+// The same for head_dim 64, 128 or 256 (every Qwen3 size): one warp per (row, head), 8 per block, so all 32 lanes
+// load (hd/32 elements each) instead of 16 of a 256-thread block; a head's halves sit in lanes 0–15 and 16–31,
+// so each rotation pair meets through one shuffle. The sum of squares is reduced within the warp (its order
+// differs from rms_norm's, so results agree with norm-then-rope to rounding, not bit for bit).
+constexpr int kHeadsPerBlock = kNormThreads / 32;
+
+template <typename T, int kPerLane>
+__global__ void __launch_bounds__(kNormThreads) qk_norm_rope_warp_kernel(T* x, const T* __restrict__ w,
+                                                                         const int32_t* __restrict__ positions,
+                                                                         const float* __restrict__ inv_freq,
+                                                                         int64_t rows, int heads, float eps) {
+  constexpr int kHeadDim = 32 * kPerLane, kHalf = kHeadDim / 2;
+  const int lane = threadIdx.x % 32;
+  const int64_t row_head = blockIdx.x * int64_t{kHeadsPerBlock} + threadIdx.x / 32;
+  if (row_head >= rows) return;  // whole warps leave together: the shuffles below stay full-warp
+  struct alignas(sizeof(T) * kPerLane) Lane {
+    T v[kPerLane];
+  };
+  T* p = x + row_head * kHeadDim;
+  const Lane in = reinterpret_cast<const Lane*>(p)[lane];
+  const Lane wl = reinterpret_cast<const Lane*>(w)[lane];
+  float ss = 0.0f;
+#pragma unroll
+  for (int k = 0; k < kPerLane; ++k) ss += to_f32(in.v[k]) * to_f32(in.v[k]);
+  for (int offset = 16; offset > 0; offset /= 2) ss += __shfl_xor_sync(0xffffffffu, ss, offset);
+  const float r = rsqrtf(ss / static_cast<float>(kHeadDim) + eps);
+  const float position = static_cast<float>(positions[row_head / heads]);
+  const bool first_half = lane < 16;
+  Lane out;
+#pragma unroll
+  for (int k = 0; k < kPerLane; ++k) {
+    // Qwen3RMSNorm's rounding (normalise, round to T, times the weight, round), then rope_cuda.cu's rotation.
+    const float mine = round_to<T>(to_f32(wl.v[k]) * round_to<T>(to_f32(in.v[k]) * r));
+    const float other = __shfl_xor_sync(0xffffffffu, mine, 16);  // the same frequency in the other half
+    const int f = (lane * kPerLane + k) % kHalf;
+    const float angle = __fmul_rn(position, inv_freq[f]);
+    const float c = round_to<T>(cosf(angle));
+    const float s = round_to<T>(sinf(angle));
+    out.v[k] = first_half ? from_f32<T>(__fadd_rn(round_to<T>(__fmul_rn(mine, c)), round_to<T>(__fmul_rn(-other, s))))
+                          : from_f32<T>(__fadd_rn(round_to<T>(__fmul_rn(mine, c)), round_to<T>(__fmul_rn(other, s))));
+  }
+  reinterpret_cast<Lane*>(p)[lane] = out;
+}
+
+template <typename T, int kPerLane>
+Status launch_qk_norm_rope_warp(T* x, const T* w, const int32_t* positions, const float* inv_freq, int64_t rows,
+                                int heads, float eps, cudaStream_t stream) {
+  const auto grid = static_cast<unsigned>((rows + kHeadsPerBlock - 1) / kHeadsPerBlock);
+  qk_norm_rope_warp_kernel<T, kPerLane><<<grid, kNormThreads, 0, stream>>>(x, w, positions, inv_freq, rows, heads, eps);
+  return cuda_status(cudaGetLastError(), "qk_norm_rope launch");
+}
+
 template <typename T>
 bool packed(int64_t cols, std::initializer_list<const void*> ptrs) {
-  if (kNormPack<T> == 1 || cols % kNormPack<T> != 0) return false;
-  for (const void* p : ptrs)
-    if (!norm_aligned16(p)) return false;
-  return true;
+  if constexpr (kNormPack<T> == 1) {
+    return false;
+  } else {
+    if (cols % kNormPack<T> != 0) return false;
+    for (const void* p : ptrs)
+      if (!norm_aligned16(p)) return false;
+    return true;
+  }
 }
 
 Status check_rows(const char* op, int64_t rows, int64_t cols) {
@@ -119,7 +175,12 @@ Status qk_norm_rope(T* x, const T* weight, const int32_t* positions, const float
   if (heads <= 0 || head_dim <= 0 || head_dim % 2 != 0) return invalid_argument("qk_norm_rope: bad shape");
   EMBEDSERVE_RETURN_IF_ERROR(check_rows("qk_norm_rope", n * heads, head_dim));
   if (n == 0) return Status();
-  const auto grid = static_cast<unsigned>(n * heads);
+  const int64_t rows = n * heads;
+  const bool lanes_aligned = norm_aligned16(x) && norm_aligned16(weight);  // rows of hd elements keep it
+  if (lanes_aligned && head_dim == 64) return launch_qk_norm_rope_warp<T, 2>(x, weight, positions, inv_freq, rows, heads, eps, stream);
+  if (lanes_aligned && head_dim == 128) return launch_qk_norm_rope_warp<T, 4>(x, weight, positions, inv_freq, rows, heads, eps, stream);
+  if (lanes_aligned && head_dim == 256) return launch_qk_norm_rope_warp<T, 8>(x, weight, positions, inv_freq, rows, heads, eps, stream);
+  const auto grid = static_cast<unsigned>(rows);
   const size_t smem = static_cast<size_t>(head_dim) * sizeof(T);
   if (packed<T>(head_dim, {x, weight}))
     qk_norm_rope_kernel<T, true><<<grid, kNormThreads, smem, stream>>>(x, weight, positions, inv_freq, heads, head_dim, eps);
