@@ -48,6 +48,9 @@ class OpSuite : public OpTest {
   // Runs ops::attention over `rows` on q, k, v (values of the backend's dtype) and returns its output.
   std::vector<float> attention(const std::vector<float>& q, const std::vector<float>& k, const std::vector<float>& v,
                                const ops::AttentionShape& shape, const AttentionRows& rows) const;
+  // Runs attention on seeded inputs over sequences of `lengths` and compares it with the reference.
+  void expect_attention(const ops::AttentionShape& shape, const std::vector<int32_t>& lengths, bool pooled,
+                        uint32_t seed) const;
 };
 
 std::vector<float> OpSuite::attention(const std::vector<float>& q, const std::vector<float>& k,
@@ -75,7 +78,8 @@ TEST_P(OpSuite, Add) {
   // x = T(x + y): the f32 sum (one f32 rounding), rounded once to T.
   const double tol = tolerance(dtype(), 1, 1);
   uint32_t seed = 1;
-  for (auto [rows, cols] : {Shape{1, 1}, {7, 64}, {33, 13}, {130, 301}}) {  // 130 × 301 crosses the CPU's chunks
+  // 130 × 301 crosses the CPU's 16k-element chunks; 7 × 64 and 3 × 4096 take CUDA's 16-byte path.
+  for (auto [rows, cols] : {Shape{1, 1}, {7, 64}, {33, 13}, {130, 301}, {3, 4096}}) {
     SCOPED_TRACE(::testing::Message() << "x, y [" << rows << ", " << cols << "]");
     const auto x0 = random(rows * cols, seed++), y0 = random(rows * cols, seed++, 0.01f);
     DeviceTensor x = tensor(rows, cols, x0), y = tensor(rows, cols, y0);
@@ -86,7 +90,8 @@ TEST_P(OpSuite, Add) {
 
 TEST_P(OpSuite, RmsNorm) {
   uint32_t seed = 10;
-  for (auto [rows, cols] : {Shape{1, 1}, {7, 13}, {33, 64}, {130, 301}}) {  // cols 64: CUDA's 16-byte bf16 path
+  // cols 64 and 4096 (the 8B's hidden size, more columns than a block has threads): CUDA's 16-byte bf16 path.
+  for (auto [rows, cols] : {Shape{1, 1}, {7, 13}, {33, 64}, {130, 301}, {3, 4096}}) {
     SCOPED_TRACE(::testing::Message() << "x [" << rows << ", " << cols << "]");
     // out = T(w · T(x · r)), r = rsqrt(mean(x²) + eps) in f32: two roundings to T (the normalised value, then its
     // product with the weight); in f32 the sum of squares (γ_cols), the mean and eps (2) and rsqrt (≤ 2 ulp: 4),
@@ -136,7 +141,7 @@ TEST_P(OpSuite, AddRmsNorm) {
   // move: the fused op equals add then rms_norm bit for bit — also with out aliasing delta, as the decoder layer
   // calls it (ops::add_rms_norm(ctx, x, h, w, eps, h)).
   uint32_t seed = 30;
-  for (auto [rows, cols] : {Shape{1, 1}, {7, 64}, {33, 301}}) {
+  for (auto [rows, cols] : {Shape{1, 1}, {7, 64}, {33, 301}, {3, 4096}}) {
     SCOPED_TRACE(::testing::Message() << "residual, delta [" << rows << ", " << cols << "]");
     const auto r0 = random(rows * cols, seed++, 3.0f), d0 = random(rows * cols, seed++);
     const auto w0 = random(cols, seed++, 0.1f, 1.0f);
@@ -209,7 +214,7 @@ TEST_P(OpSuite, Swiglu) {
   // then the product).
   const double tol = tolerance(dtype(), 2, 10);
   uint32_t seed = 50;
-  for (auto [n, d] : {Shape{1, 1}, {7, 37}, {33, 64}, {130, 77}}) {  // d 64: CUDA's 16-byte path
+  for (auto [n, d] : {Shape{1, 1}, {7, 37}, {33, 64}, {130, 77}, {5, 3072}}) {  // d 64, 3072: CUDA's 16-byte path
     SCOPED_TRACE(::testing::Message() << "gate_up [" << n << ", 2 × " << d << "]");
     auto gu = random(n * 2 * d, seed++, 3.0f);
     if (d >= 2) {  // e^100 overflows f32: silu(-100) must come out ~0, silu(100) 100, neither NaN
@@ -229,7 +234,7 @@ TEST_P(OpSuite, Linear) {
   };
   uint32_t seed = 60;
   for (const Case& c : {Case{1, 1, 1, {0, 1}}, {7, 29, 67, {0, 7}}, {33, 64, 130, {0, 1, 8, 33}},
-                        {130, 33, 257, {0, 33, 34, 130}}}) {
+                        {130, 33, 257, {0, 33, 34, 130}}, {130, 97, 1000, {0, 130}}}) {
     SCOPED_TRACE(::testing::Message() << "x [" << c.m << ", " << c.k << "] · w [" << c.n << ", " << c.k << "]ᵀ, "
                                       << c.row_groups.size() - 1 << " row groups");
     const auto x0 = random(c.m * c.k, seed++), w0 = random(c.n * c.k, seed++, 1.0f / std::sqrt(float(c.k)));
@@ -280,39 +285,53 @@ TEST_P(OpSuite, LinearRowsDoNotDependOnTheBatch) {
   }
 }
 
-// Head sizes 10 and 13 (odd: the CPU only), 64 and 128 (bf16 on CUDA takes the tensor-core kernel there).
-constexpr int kHeadDims[] = {10, 13, 64, 128};
+// Head sizes 10 and 13 (odd: the CPU only), 64 and 128 (bf16 on CUDA takes the tensor-core kernel there), 200 (the
+// CUDA-core kernel's wider register layout, past 128).
+constexpr int kHeadDims[] = {10, 13, 64, 128, 200};
+
+void OpSuite::expect_attention(const ops::AttentionShape& shape, const std::vector<int32_t>& lengths, bool pooled,
+                               uint32_t seed) const {
+  SCOPED_TRACE(::testing::Message() << "heads " << shape.heads << "/" << shape.kv_heads << ", head_dim "
+                                    << shape.head_dim << ", " << lengths.size() << " sequences up to "
+                                    << *std::max_element(lengths.begin(), lengths.end()) << " rows, "
+                                    << (pooled ? "one pooled query per sequence" : "every row a query"));
+  const AttentionRows rows = attention_rows(lengths, pooled);
+  const int64_t n_q = rows.q_offsets.back(), n_kv = rows.kv_offsets.back();
+  const auto q = random(n_q * shape.heads * shape.head_dim, seed, 1.5f);
+  const auto k = random(n_kv * shape.kv_heads * shape.head_dim, seed + 1, 1.5f);
+  const auto v = random(n_kv * shape.kv_heads * shape.head_dim, seed + 2);
+  // Scores are length-hd dot products, then the scale (1); exp within 3 ulp (6); the softmax's sum and the
+  // weighted sum of v run over up to L keys (L each); the division (1): hd + 2L + 8, rounded up to 10. Roundings
+  // to T: the output, and on the tensor-core kernel p before p·v, as FlashAttention rounds it.
+  const int32_t longest = *std::max_element(lengths.begin(), lengths.end());
+  const double tol = tolerance(dtype(), 2, shape.head_dim + 2.0 * longest + 10);
+  EXPECT_TRUE(near(attention(q, k, v, shape, rows),
+                   reference::attention(q, k, v, shape, rows.q_offsets, rows.q_positions, rows.kv_offsets), tol));
+}
 
 TEST_P(OpSuite, Attention) {
   // Lengths 1 (one key) to 130 (three of the CPU's 64-query blocks, five of CUDA's 32-query tiles, three of the
   // tensor-core kernel's 64-key tiles), in a batch whose offsets start mid-tile.
-  const std::vector<int32_t> lengths = {33, 1, 130, 7, 64};
   uint32_t seed = 70;
   for (int hd : kHeadDims)
     for (auto [heads, kv_heads] : {std::pair{2, 2}, {4, 2}, {6, 2}})  // GQA ratios 1, 2, 3
       for (bool pooled : {false, true}) {
         const ops::AttentionShape shape{heads, kv_heads, hd, 1.0f / std::sqrt(float(hd))};
         if (!ops::check_attention_shape(ctx(), shape).ok()) continue;  // CUDA: odd head_dim (OpChecks tests the refusal)
-        SCOPED_TRACE(::testing::Message() << "heads " << heads << "/" << kv_heads << ", head_dim " << hd
-                                          << (pooled ? ", one pooled query per sequence" : ", every row a query"));
-        const AttentionRows rows = attention_rows(lengths, pooled);
-        const int64_t n_q = rows.q_offsets.back(), n_kv = rows.kv_offsets.back();
-        const auto q = random(n_q * heads * hd, seed++, 1.5f), k = random(n_kv * kv_heads * hd, seed++, 1.5f);
-        const auto v = random(n_kv * kv_heads * hd, seed++);
-        // Scores are length-hd dot products, then the scale (1); exp within 3 ulp (6); the softmax's sum and the
-        // weighted sum of v run over up to L = 130 keys (L each); the division (1): hd + 2L + 8, rounded to 10.
-        // Roundings to T: the output, and on the tensor-core kernel p before p·v, as FlashAttention rounds it.
-        const double tol = tolerance(dtype(), 2, hd + 2 * 130 + 10);
-        EXPECT_TRUE(near(attention(q, k, v, shape, rows),
-                         reference::attention(q, k, v, shape, rows.q_offsets, rows.q_positions, rows.kv_offsets), tol));
+        expect_attention(shape, {33, 1, 130, 7, 64}, pooled, seed += 3);
       }
+}
+
+TEST_P(OpSuite, AttentionOverALongSequence) {
+  // 1000 keys: 16 of the tensor-core kernel's key tiles, 32 of the CUDA-core kernel's, 16 of the CPU's query blocks.
+  for (bool pooled : {false, true}) expect_attention({2, 1, 128, 1.0f / std::sqrt(128.0f)}, {3, 1000}, pooled, 90);
 }
 
 TEST_P(OpSuite, AttentionRowsDoNotDependOnTheBatch) {
   // Work is split per (sequence, head, query block) on every backend, so a sequence's output is the same bits
   // alone and between other sequences.
   const int32_t before = 37, len = 90, after = 20;
-  uint32_t seed = 80;
+  uint32_t seed = 200;
   for (int hd : kHeadDims)
     for (bool pooled : {false, true}) {
       const ops::AttentionShape shape{4, 2, hd, 1.0f / std::sqrt(float(hd))};
