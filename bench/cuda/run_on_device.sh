@@ -3,7 +3,7 @@
 # the GPU, compute-sanitizer, the transformers parity suite on the GPU in f32 and bf16, batch invariance at the 4B's
 # shapes, and `embedserve bench` on random checkpoints of the real 0.6B and 4B shapes — for the binary under test
 # and, when .carry holds embedserve_base, for the one before a change, alternating, in the same call.
-# Takes the binaries built elsewhere from .carry/cuda-bin.tar.xz (embedserve, embedserve_base, ops_cuda_test,
+# Takes the binaries built elsewhere from .carry/cuda-bin.tar.xz (embedserve, embedserve_base, op_suite_test,
 # model_test, engine_test, model_parity_test; see docs/PERFORMANCE.md, "CUDA engine"); writes logs under $OUT.
 #   bash bench/cuda/run_on_device.sh                       # everything
 #   STEPS="tests bench" bash bench/cuda/run_on_device.sh   # some of: tests parity sanitizer compare bench
@@ -46,7 +46,7 @@ fi
 
 if want tests; then
   step "op, model and engine tests on the GPU"
-  for t in ops_cuda_test model_test engine_test; do
+  for t in op_suite_test model_test engine_test; do
     "$BIN/$t" > "$OUT/$t.log" 2>&1 || status=1
     grep -E "FAILED|Failure" "$OUT/$t.log" | head -20
     echo "$t: $(grep -E '^\[  PASSED  \]|^\[  FAILED  \]|tests? ran' "$OUT/$t.log" | tr '\n' ' ')"
@@ -69,9 +69,9 @@ done
 
 if want sanitizer; then
   step "compute-sanitizer"
-  compute-sanitizer --tool memcheck --leak-check full --error-exitcode 9 "$BIN/ops_cuda_test" > "$OUT/memcheck_ops.log" 2>&1 || status=1
+  compute-sanitizer --tool memcheck --leak-check full --error-exitcode 9 "$BIN/op_suite_test" --gtest_filter='*cuda*' > "$OUT/memcheck_ops.log" 2>&1 || status=1
   tail -2 "$OUT/memcheck_ops.log"
-  compute-sanitizer --tool racecheck --error-exitcode 9 "$BIN/ops_cuda_test" --gtest_filter='*Attention*:*Pooling*:*RmsNorm*' \
+  compute-sanitizer --tool racecheck --error-exitcode 9 "$BIN/op_suite_test" --gtest_filter='*Attention*cuda*:*Pool*cuda*:*RmsNorm*cuda*' \
     > "$OUT/racecheck_ops.log" 2>&1 || status=1
   tail -2 "$OUT/racecheck_ops.log"
   compute-sanitizer --tool memcheck --error-exitcode 9 "$BIN/model_test" --gtest_filter='*cuda*' > "$OUT/memcheck_model.log" 2>&1 || status=1

@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "op_test_util.h"
+
 namespace embedserve::testing {
 namespace {
 
@@ -126,12 +128,6 @@ TinyQwen3 write_tiny_qwen3(const std::filesystem::path& dir, const TinyQwen3Spec
   return m;
 }
 
-std::vector<int32_t> random_ids(size_t n, int vocab, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int32_t> d(0, vocab - 1);
-  std::vector<int32_t> ids(n);
-  for (auto& id : ids) id = d(rng);
-  return ids;
-}
+std::vector<int32_t> random_ids(size_t n, int vocab, uint32_t seed) { return random_ints(n, vocab, seed); }
 
 }  // namespace embedserve::testing
