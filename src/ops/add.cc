@@ -14,7 +14,7 @@ Status add(const DeviceContext& ctx, const Tensor& x, const Tensor& y) {
   EMBEDSERVE_RETURN_IF_ERROR(expect_shape("add", "y", y, x.rows, x.cols));
   EMBEDSERVE_RETURN_IF_ERROR(expect_dense("add", "x", x));
   EMBEDSERVE_RETURN_IF_ERROR(expect_dense("add", "y", y));
-  EMBEDSERVE_RETURN_IF_ERROR(expect_dtype("add", ctx, {&x, &y}));
+  EMBEDSERVE_RETURN_IF_ERROR(expect_dtype("add", ctx, {{"x", &x}, {"y", &y}}));
   if (ctx.device() == Device::kCpu) {
     cpu::add(x.as<float>(), y.as<const float>(), x.numel());
     return Status();

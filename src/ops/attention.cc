@@ -1,6 +1,7 @@
 // attention: checks, then the CPU's blocked sgemm attention or CUDA's flash-style kernels over the staged plan.
 #include "ops/attention.h"
 
+#include <algorithm>
 #include <string>
 
 #include "ops/check.h"
@@ -43,21 +44,35 @@ Status attention(const DeviceContext& ctx, const Tensor& q, const Tensor& k, con
   EMBEDSERVE_RETURN_IF_ERROR(expect_shape(op, "k", k, k.rows, kv_dim));
   EMBEDSERVE_RETURN_IF_ERROR(expect_shape(op, "v", v, k.rows, kv_dim));
   EMBEDSERVE_RETURN_IF_ERROR(expect_shape(op, "out", out, q.rows, q_dim));
-  for (const auto& [name, t] : {std::pair{"q", &q}, std::pair{"k", &k}, std::pair{"v", &v}, std::pair{"out", &out}})
-    EMBEDSERVE_RETURN_IF_ERROR(expect_dense(op, name, *t));
-  EMBEDSERVE_RETURN_IF_ERROR(expect_dtype(op, ctx, {&q, &k, &v, &out}));
+  EMBEDSERVE_RETURN_IF_ERROR(expect_dense(op, {{"q", &q}, {"k", &k}, {"v", &v}, {"out", &out}}));
+  EMBEDSERVE_RETURN_IF_ERROR(expect_dtype(op, ctx, {{"q", &q}, {"k", &k}, {"v", &v}, {"out", &out}}));
   EMBEDSERVE_RETURN_IF_ERROR(expect_index(op, "kv_offsets", kv_offsets, q_rows.offsets.size()));
   EMBEDSERVE_RETURN_IF_ERROR(expect_index(op, "q_rows.offsets", q_rows.offsets, kv_offsets.size()));
+  if (kv_offsets.size() < 2) return internal_error("attention: the offsets name no sequence");
   if (kv_offsets.host.back() != k.rows || q_rows.offsets.host.back() != q.rows)
     return internal_error("attention: offsets do not cover q and k");
+  // A query row sees keys 0..position of its own sequence: a position at or past the sequence's length would read
+  // the next sequence's keys (or past k and v).
+  for (int64_t s = 0; s + 1 < kv_offsets.size(); ++s) {
+    const int32_t length = kv_offsets.host[s + 1] - kv_offsets.host[s];
+    for (int32_t r = q_rows.offsets.host[s]; r < q_rows.offsets.host[s + 1]; ++r)
+      if (q_rows.positions.host[r] < 0 || q_rows.positions.host[r] >= length)
+        return internal_error("attention: q_rows.positions[" + std::to_string(r) + "] = " +
+                              std::to_string(q_rows.positions.host[r]) + " is outside its sequence of " +
+                              std::to_string(length) + " keys");
+  }
   if (ctx.device() == Device::kCpu) {
     cpu::attention(q.as<const float>(), k.as<const float>(), v.as<const float>(), out.as<float>(), shape,
                    q_rows.offsets.host, q_rows.positions.host, kv_offsets.host);
     return Status();
   }
 #if defined(EMBEDSERVE_HAVE_CUDA)
-  if (plan.size() % 2 != 0 || (plan.size() > 0 && plan.device == nullptr))
-    return internal_error("attention: the plan was not staged");
+  // The plan decides which rows run: it must be this batch's (a stale one would skip rows or read past them).
+  const std::vector<int32_t> expected = attention_plan(ctx, q_rows.offsets.host);
+  if (plan.size() != static_cast<int64_t>(expected.size()) ||
+      !std::equal(expected.begin(), expected.end(), plan.host.begin()))
+    return internal_error("attention: the plan is not attention_plan(q_rows.offsets) of this batch");
+  if (plan.size() > 0 && plan.device == nullptr) return internal_error("attention: the plan was not staged");
   const cuda::AttentionShape cs{shape.heads, shape.kv_heads, shape.head_dim, shape.scale};
   return cuda_backend::by_dtype(q.dtype, op, [&](auto tag) {
     using T = decltype(tag);

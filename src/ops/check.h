@@ -34,12 +34,25 @@ inline Status expect_dense(const char* op, const char* name, const Tensor& t) {
   return Status();
 }
 
+// An operand and its name, for the checks that take several.
+struct Operand {
+  const char* name;
+  const Tensor* tensor;
+};
+
 // Every operand in the context's compute dtype (f32 on the CPU; f32 or bf16 on CUDA).
-inline Status expect_dtype(const char* op, const DeviceContext& ctx, std::initializer_list<const Tensor*> ts) {
-  for (const Tensor* t : ts)
-    if (t->dtype != ctx.dtype())
-      return internal_error(std::string(op) + ": an operand is " + dtype_name(t->dtype) + " on a " +
+inline Status expect_dtype(const char* op, const DeviceContext& ctx, std::initializer_list<Operand> operands) {
+  for (const Operand& o : operands)
+    if (o.tensor->dtype != ctx.dtype())
+      return internal_error(std::string(op) + ": " + o.name + " is " + dtype_name(o.tensor->dtype) + " on a " +
                             dtype_name(ctx.dtype()) + " context");
+  return Status();
+}
+
+// Every operand dense (stride == cols).
+inline Status expect_dense(const char* op, std::initializer_list<Operand> operands) {
+  for (const Operand& o : operands)
+    if (!o.tensor->dense()) return internal_error(std::string(op) + ": " + o.name + " must be dense (stride == cols)");
   return Status();
 }
 

@@ -15,7 +15,7 @@ Status embedding(const DeviceContext& ctx, const Tensor& table, const Index& ids
   EMBEDSERVE_RETURN_IF_ERROR(expect_dense("embedding", "out", out));
   EMBEDSERVE_RETURN_IF_ERROR(expect_dense("embedding", "table", table));
   EMBEDSERVE_RETURN_IF_ERROR(expect_index("embedding", "ids", ids, out.rows));
-  EMBEDSERVE_RETURN_IF_ERROR(expect_dtype("embedding", ctx, {&out}));
+  EMBEDSERVE_RETURN_IF_ERROR(expect_dtype("embedding", ctx, {{"out", &out}}));
   if (ctx.device() == Device::kCpu) {
     cpu::embedding(table.data, table.dtype, table.cols, ids.host, out.as<float>());
     return Status();

@@ -15,7 +15,7 @@ Status gather_rows(const DeviceContext& ctx, const Tensor& x, const Index& rows,
   EMBEDSERVE_RETURN_IF_ERROR(expect_dense("gather_rows", "x", x));
   EMBEDSERVE_RETURN_IF_ERROR(expect_dense("gather_rows", "out", out));
   EMBEDSERVE_RETURN_IF_ERROR(expect_index("gather_rows", "rows", rows, out.rows));
-  EMBEDSERVE_RETURN_IF_ERROR(expect_dtype("gather_rows", ctx, {&x, &out}));
+  EMBEDSERVE_RETURN_IF_ERROR(expect_dtype("gather_rows", ctx, {{"x", &x}, {"out", &out}}));
   for (int32_t r : rows.host)
     if (r < 0 || r >= x.rows) return internal_error("gather_rows: row " + std::to_string(r) + " is outside x");
   const char* xb = static_cast<const char*>(x.data);

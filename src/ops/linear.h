@@ -9,8 +9,8 @@ namespace embedserve::ops {
 
 // y [m, n] = x [m, k] · w [n, k]ᵀ. `row_groups` (host offsets [g+1]) splits the m rows into sequences: a
 // backend whose GEMM rounds a row differently depending on m or the row's place (OpenBLAS's non-AVX-512
-// kernels) computes each group alone, so a sequence's vector never depends on the rest of its batch. CUDA
-// needs no split: cuBLAS without a workspace (no split-K) gives each row the same bits at any m.
+// kernels, cuBLAS's f32 SGEMM) computes each group alone, so a sequence's vector never depends on the rest of its
+// batch. CUDA's bf16 GEMM needs no split: without a workspace (no split-K) it gives each row the same bits at any m.
 Status linear(const DeviceContext& ctx, const Tensor& x, const Tensor& w, const Tensor& y, const Index& row_groups);
 
 }  // namespace embedserve::ops

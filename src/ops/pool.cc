@@ -14,7 +14,7 @@ Status pool(const DeviceContext& ctx, const Tensor& hidden, const Index& offsets
   EMBEDSERVE_RETURN_IF_ERROR(expect_shape("pool", "out", out, offsets.size() - 1, hidden.cols));
   EMBEDSERVE_RETURN_IF_ERROR(expect_dense("pool", "hidden", hidden));
   EMBEDSERVE_RETURN_IF_ERROR(expect_dense("pool", "out", out));
-  EMBEDSERVE_RETURN_IF_ERROR(expect_dtype("pool", ctx, {&hidden}));
+  EMBEDSERVE_RETURN_IF_ERROR(expect_dtype("pool", ctx, {{"hidden", &hidden}}));
   EMBEDSERVE_RETURN_IF_ERROR(expect_index("pool", "offsets", offsets, out.rows + 1));
   if (out.dtype != DType::kF32) return internal_error("pool: out must be f32");
   if (offsets.host.back() > hidden.rows) return internal_error("pool: offsets run past the hidden rows");

@@ -1,7 +1,6 @@
 // rms_norm and add_rms_norm: checks, then the backend's kernels (the fusion is a composition on both today).
 #include "ops/rms_norm.h"
 
-#include "ops/add.h"
 #include "ops/check.h"
 #include "ops/cpu/kernels.h"
 #if defined(EMBEDSERVE_HAVE_CUDA)
@@ -14,7 +13,7 @@ namespace embedserve::ops {
 Status rms_norm(const DeviceContext& ctx, const Tensor& x, const Tensor& weight, float eps, const Tensor& out) {
   EMBEDSERVE_RETURN_IF_ERROR(expect_shape("rms_norm", "out", out, x.rows, x.cols));
   EMBEDSERVE_RETURN_IF_ERROR(expect_shape("rms_norm", "weight", weight, 1, x.cols));
-  EMBEDSERVE_RETURN_IF_ERROR(expect_dtype("rms_norm", ctx, {&x, &weight, &out}));
+  EMBEDSERVE_RETURN_IF_ERROR(expect_dtype("rms_norm", ctx, {{"x", &x}, {"weight", &weight}, {"out", &out}}));
   if (x.stride != out.stride) return internal_error("rms_norm: x and out must share a row stride");
   if (ctx.device() == Device::kCpu) {
     cpu::rms_norm(x.as<const float>(), weight.as<const float>(), out.as<float>(), x.rows, x.cols, x.stride, eps);
@@ -34,25 +33,28 @@ Status rms_norm(const DeviceContext& ctx, const Tensor& x, const Tensor& weight,
 
 Status add_rms_norm(const DeviceContext& ctx, const Tensor& residual, const Tensor& delta, const Tensor& weight,
                     float eps, const Tensor& out) {
-  if (ctx.device() == Device::kCpu) {  // by composition: the CPU's passes are memory-light next to its GEMMs
-    EMBEDSERVE_RETURN_IF_ERROR(add(ctx, residual, delta));
-    return rms_norm(ctx, residual, weight, eps, out);
-  }
-#if defined(EMBEDSERVE_HAVE_CUDA)
+  // Every operand is checked before the residual changes: a bad call leaves it as it was on every backend.
   const char* op = "add_rms_norm";
   EMBEDSERVE_RETURN_IF_ERROR(expect_shape(op, "delta", delta, residual.rows, residual.cols));
   EMBEDSERVE_RETURN_IF_ERROR(expect_shape(op, "out", out, residual.rows, residual.cols));
   EMBEDSERVE_RETURN_IF_ERROR(expect_shape(op, "weight", weight, 1, residual.cols));
-  for (const auto& [name, t] : {std::pair{"residual", &residual}, std::pair{"delta", &delta}, std::pair{"out", &out}})
-    EMBEDSERVE_RETURN_IF_ERROR(expect_dense(op, name, *t));
-  EMBEDSERVE_RETURN_IF_ERROR(expect_dtype(op, ctx, {&residual, &delta, &weight, &out}));
+  EMBEDSERVE_RETURN_IF_ERROR(expect_dense(op, {{"residual", &residual}, {"delta", &delta}, {"out", &out}}));
+  EMBEDSERVE_RETURN_IF_ERROR(
+      expect_dtype(op, ctx, {{"residual", &residual}, {"delta", &delta}, {"weight", &weight}, {"out", &out}}));
+  if (ctx.device() == Device::kCpu) {  // by composition: the CPU's passes are memory-light next to its GEMMs
+    cpu::add(residual.as<float>(), delta.as<const float>(), residual.numel());
+    cpu::rms_norm(residual.as<const float>(), weight.as<const float>(), out.as<float>(), residual.rows, residual.cols,
+                  residual.stride, eps);
+    return Status();
+  }
+#if defined(EMBEDSERVE_HAVE_CUDA)
   return cuda_backend::by_dtype(residual.dtype, op, [&](auto tag) {
     using T = decltype(tag);
     return cuda::add_rms_norm(residual.as<T>(), delta.as<const T>(), weight.as<const T>(), out.as<T>(), residual.rows,
                               residual.cols, eps, cuda_backend::stream(ctx));
   });
 #else
-  return no_backend("add_rms_norm");
+  return no_backend(op);
 #endif
 }
 

@@ -51,7 +51,7 @@ Status qk_norm_rope(const DeviceContext& ctx, const Tensor& x, const Tensor& nor
   }
 #if defined(EMBEDSERVE_HAVE_CUDA)
   EMBEDSERVE_RETURN_IF_ERROR(expect_shape("qk_norm_rope", "norm_weight", norm_weight, 1, hd));
-  EMBEDSERVE_RETURN_IF_ERROR(expect_dtype("qk_norm_rope", ctx, {&x, &norm_weight}));
+  EMBEDSERVE_RETURN_IF_ERROR(expect_dtype("qk_norm_rope", ctx, {{"x", &x}, {"norm_weight", &norm_weight}}));
   return cuda_backend::by_dtype(x.dtype, "qk_norm_rope", [&](auto tag) {
     using T = decltype(tag);
     return cuda::qk_norm_rope(x.as<T>(), norm_weight.as<const T>(), rotary.positions.device, rotary.inv_freq, x.rows,

@@ -13,7 +13,7 @@ namespace embedserve::ops {
 Status swiglu(const DeviceContext& ctx, const Tensor& gate_up, const Tensor& out) {
   EMBEDSERVE_RETURN_IF_ERROR(expect_shape("swiglu", "gate_up", gate_up, out.rows, 2 * out.cols));
   EMBEDSERVE_RETURN_IF_ERROR(expect_dense("swiglu", "out", out));
-  EMBEDSERVE_RETURN_IF_ERROR(expect_dtype("swiglu", ctx, {&gate_up, &out}));
+  EMBEDSERVE_RETURN_IF_ERROR(expect_dtype("swiglu", ctx, {{"gate_up", &gate_up}, {"out", &out}}));
   const Tensor gate = gate_up.columns(0, out.cols), up = gate_up.columns(out.cols, out.cols);
   if (ctx.device() == Device::kCpu) {
     cpu::silu_mul(gate.as<const float>(), up.as<const float>(), gate_up.stride, out.as<float>(), out.rows, out.cols);

@@ -1,8 +1,7 @@
 // The op suite: every op of src/ops on every backend present (CPU f32; CUDA f32 and bf16 where a GPU is visible)
 // against the one double-precision reference of op_reference.h — seeded inputs rounded to the backend's dtype, odd
 // sizes, outputs poisoned with NaN, a tolerance counted from each op's roundings — and the bitwise promises (fused
-// ops equal their composition; a sequence's rows do not depend on its batch). A promise an op breaks today is a
-// DISABLED_ test that fails, enabled with the fix.
+// ops equal their composition; a sequence's rows do not depend on its batch).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -290,18 +289,10 @@ void OpSuite::expect_linear_rows_independent(bool bitwise) const {
   }
 }
 
-// Bit for bit on the CPU and on CUDA in bf16. cuBLAS's f32 SGEMM (CUDA's parity mode) picks its kernel by m and so
-// rounds a row differently in batches of 28 rows and more than alone (on an H200 the first differing elements were
-// 1 and 22 ulp apart), against linear.h's promise: a known gap, held here to the f32 GEMM's own bound and checked
-// bit for bit by the DISABLED_ test below.
-bool linear_rows_bitwise_today(const Backend& b) { return !(b.device == Device::kCuda && b.dtype == DType::kF32); }
-
-TEST_P(OpSuite, LinearRowsDoNotDependOnTheBatch) { expect_linear_rows_independent(linear_rows_bitwise_today(GetParam())); }
-
-TEST_P(OpSuite, DISABLED_LinearRowsDoNotDependOnTheBatchBitForBitInCudaF32) {
-  if (linear_rows_bitwise_today(GetParam())) GTEST_SKIP() << "checked bit for bit by LinearRowsDoNotDependOnTheBatch";
-  expect_linear_rows_independent(/*bitwise=*/true);
-}
+// Bit for bit on every backend: the CPU and CUDA's f32 mode run one GEMM per row group where their kernels would
+// round a row by m (cuBLAS's SGEMM does: on an H200, batches of 28+ rows differed from a row alone by up to 22 ulp);
+// CUDA's bf16 GEMM needs no split.
+TEST_P(OpSuite, LinearRowsDoNotDependOnTheBatch) { expect_linear_rows_independent(/*bitwise=*/true); }
 
 // Head sizes 10 and 13 (odd: the CPU only), 64 and 128 (bf16 on CUDA takes the tensor-core kernel there), 200 (the
 // CUDA-core kernel's wider register layout, past 128).
