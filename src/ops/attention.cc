@@ -71,7 +71,7 @@ Status attention(const DeviceContext& ctx, const Tensor& q, const Tensor& k, con
   const std::vector<int32_t> expected = attention_plan(ctx, q_rows.offsets.host);
   if (plan.size() != static_cast<int64_t>(expected.size()) ||
       !std::equal(expected.begin(), expected.end(), plan.host.begin()))
-    return internal_error("attention: the plan is not attention_plan(q_rows.offsets) of this batch");
+    return internal_error("attention: plan is not attention_plan(q_rows.offsets) of this batch");
   if (plan.size() > 0 && plan.device == nullptr) return internal_error("attention: the plan was not staged");
   const cuda::AttentionShape cs{shape.heads, shape.kv_heads, shape.head_dim, shape.scale};
   return cuda_backend::by_dtype(q.dtype, op, [&](auto tag) {

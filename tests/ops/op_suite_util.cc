@@ -74,14 +74,28 @@ void StagedIndices::upload() {
 
 namespace {
 
+struct Made {
+  std::unique_ptr<ops::DeviceContext> ctx;
+  std::string why;
+};
+std::map<std::string, Made>& contexts() {
+  static std::map<std::string, Made> made;
+  return made;
+}
+
+// The contexts go before main returns: destroyed among the statics at exit they would outlive the CUDA runtime's
+// own teardown, and compute-sanitizer's leak check would report their stream, handle and buffers.
+class ContextsEnvironment : public ::testing::Environment {
+ public:
+  void TearDown() override { contexts().clear(); }
+};
+const ::testing::Environment* const kContextsEnvironment =
+    ::testing::AddGlobalTestEnvironment(new ContextsEnvironment);
+
 // One context per backend for the whole process: a CUDA context loads cuBLAS and makes a stream, which every
 // case would otherwise repeat. nullptr with the reason where it cannot be made.
 const ops::DeviceContext* shared_context(const Backend& b, std::string* why) {
-  struct Made {
-    std::unique_ptr<ops::DeviceContext> ctx;
-    std::string why;
-  };
-  static std::map<std::string, Made> made;
+  auto& made = contexts();
   auto [it, fresh] = made.try_emplace(backend_name(b));
   if (fresh) {
     ops::ContextOptions options;
