@@ -15,6 +15,7 @@
 #include "ops/rms_norm.h"
 #include "ops/rope.h"
 #include "ops/swiglu.h"
+#include "ops/weight_upload.h"
 
 namespace embedserve {
 namespace {
@@ -25,15 +26,17 @@ ops::HostMatrix host_matrix(const TensorView& t) {
   return {t.data, t.dtype, rows, cols};
 }
 
-// Tensor `name` of `shape` from the store, checked and uploaded (parts stacked by rows: gate|up).
-StatusOr<ops::Weight> weight(const ops::DeviceContext& ctx, const WeightStore& store,
-                             std::initializer_list<std::string> names, std::vector<int64_t> shape) {
+// Tensor(s) `names` of `shape` from the store, checked, and queued on `up` (parts stacked by rows: gate|up).
+StatusOr<ops::Weight> weight(ops::WeightUploader& up, const WeightStore& store, std::initializer_list<std::string> names,
+                             std::vector<int64_t> shape) {
   std::vector<ops::HostMatrix> parts;
+  std::string files;
   for (const std::string& name : names) {
     EMBEDSERVE_ASSIGN_OR_RETURN(TensorView t, store.get(name, shape));
     parts.push_back(host_matrix(t));
+    if (files.find(t.file) == std::string::npos) files += (files.empty() ? "" : ", ") + t.file;
   }
-  return ops::upload_weight(ctx, parts, *names.begin());
+  return up.add(parts, *names.begin(), files);
 }
 
 }  // namespace
@@ -68,30 +71,34 @@ Status Qwen3Model::load_weights(const WeightStore& store) {
     return invalid_argument("tensor " + emb.name + " in " + emb.file + " should have shape [vocab, " +
                             std::to_string(H) + "]");
   stored_dtype_ = emb.dtype;
-  EMBEDSERVE_ASSIGN_OR_RETURN(embed_tokens_, ops::embedding_table(ctx_, host_matrix(emb), emb.name));
+  // Every weight is allocated and queued first, then copied at once by several threads (start-up is mostly this
+  // copy); each value is checked finite on the way.
+  ops::WeightUploader up(ctx_);
+  EMBEDSERVE_ASSIGN_OR_RETURN(embed_tokens_, up.add_table(host_matrix(emb), emb.name, emb.file));
 
   layers_.resize(static_cast<size_t>(c.num_hidden_layers));
   for (int l = 0; l < c.num_hidden_layers; ++l) {
     Qwen3LayerWeights& w = layers_[static_cast<size_t>(l)];
     const std::string p = "layers." + std::to_string(l) + ".";
-    EMBEDSERVE_ASSIGN_OR_RETURN(w.input_layernorm, weight(ctx_, store, {p + "input_layernorm.weight"}, {H}));
-    EMBEDSERVE_ASSIGN_OR_RETURN(w.q_proj, weight(ctx_, store, {p + "self_attn.q_proj.weight"}, {q_dim, H}));
-    EMBEDSERVE_ASSIGN_OR_RETURN(w.k_proj, weight(ctx_, store, {p + "self_attn.k_proj.weight"}, {kv_dim, H}));
-    EMBEDSERVE_ASSIGN_OR_RETURN(w.v_proj, weight(ctx_, store, {p + "self_attn.v_proj.weight"}, {kv_dim, H}));
-    EMBEDSERVE_ASSIGN_OR_RETURN(w.q_norm, weight(ctx_, store, {p + "self_attn.q_norm.weight"}, {hd}));
-    EMBEDSERVE_ASSIGN_OR_RETURN(w.k_norm, weight(ctx_, store, {p + "self_attn.k_norm.weight"}, {hd}));
-    EMBEDSERVE_ASSIGN_OR_RETURN(w.o_proj, weight(ctx_, store, {p + "self_attn.o_proj.weight"}, {H, q_dim}));
+    EMBEDSERVE_ASSIGN_OR_RETURN(w.input_layernorm, weight(up, store, {p + "input_layernorm.weight"}, {H}));
+    EMBEDSERVE_ASSIGN_OR_RETURN(w.q_proj, weight(up, store, {p + "self_attn.q_proj.weight"}, {q_dim, H}));
+    EMBEDSERVE_ASSIGN_OR_RETURN(w.k_proj, weight(up, store, {p + "self_attn.k_proj.weight"}, {kv_dim, H}));
+    EMBEDSERVE_ASSIGN_OR_RETURN(w.v_proj, weight(up, store, {p + "self_attn.v_proj.weight"}, {kv_dim, H}));
+    EMBEDSERVE_ASSIGN_OR_RETURN(w.q_norm, weight(up, store, {p + "self_attn.q_norm.weight"}, {hd}));
+    EMBEDSERVE_ASSIGN_OR_RETURN(w.k_norm, weight(up, store, {p + "self_attn.k_norm.weight"}, {hd}));
+    EMBEDSERVE_ASSIGN_OR_RETURN(w.o_proj, weight(up, store, {p + "self_attn.o_proj.weight"}, {H, q_dim}));
     EMBEDSERVE_ASSIGN_OR_RETURN(w.post_attention_layernorm,
-                                weight(ctx_, store, {p + "post_attention_layernorm.weight"}, {H}));
+                                weight(up, store, {p + "post_attention_layernorm.weight"}, {H}));
     // gate_proj and up_proj stacked into one [2I, H] matrix: one GEMM, whose output rows hold gate then up.
     EMBEDSERVE_ASSIGN_OR_RETURN(w.gate_up_proj,
-                                weight(ctx_, store, {p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"}, {I, H}));
-    EMBEDSERVE_ASSIGN_OR_RETURN(w.down_proj, weight(ctx_, store, {p + "mlp.down_proj.weight"}, {H, I}));
+                                weight(up, store, {p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"}, {I, H}));
+    EMBEDSERVE_ASSIGN_OR_RETURN(w.down_proj, weight(up, store, {p + "mlp.down_proj.weight"}, {H, I}));
     for (const ops::Weight* t : {&w.input_layernorm, &w.q_proj, &w.k_proj, &w.v_proj, &w.q_norm, &w.k_norm,
                                  &w.o_proj, &w.post_attention_layernorm, &w.gate_up_proj, &w.down_proj})
       weight_bytes_ += t->memory.bytes();
   }
-  EMBEDSERVE_ASSIGN_OR_RETURN(norm_, weight(ctx_, store, {"norm.weight"}, {H}));
+  EMBEDSERVE_ASSIGN_OR_RETURN(norm_, weight(up, store, {"norm.weight"}, {H}));
+  EMBEDSERVE_RETURN_IF_ERROR(up.finish());
 
   // Qwen3RotaryEmbedding: inv_freq = 1 / base^(arange(0, dim, 2).float() / dim), every step in float32.
   std::vector<float> inv_freq(static_cast<size_t>(hd / 2));

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "ops/convert.h"
+#include "ops/weight_upload.h"
 #if defined(EMBEDSERVE_HAVE_CUDA)
 #include "ops/cuda/cuda_memory.h"
 #endif
@@ -14,14 +15,6 @@ namespace embedserve::ops {
 namespace {
 
 constexpr std::align_val_t kHostAlignment{64};  // a cache line: every row a SIMD kernel reads starts aligned
-
-uint16_t f32_to_bf16_rne(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);  // NaN stays NaN
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return static_cast<uint16_t>(u >> 16);
-}
 
 // Copies host bytes into device memory `dst` (a plain memcpy on the CPU).
 Status to_device(const DeviceContext& ctx, const void* src, void* dst, size_t bytes) {
@@ -96,50 +89,17 @@ Tensor Buffer::matrix(DType dtype, int64_t rows, int64_t cols) const {
 }
 
 StatusOr<Weight> upload_weight(const DeviceContext& ctx, std::span<const HostMatrix> parts, const std::string& name) {
-  if (parts.empty()) return internal_error("upload_weight: no parts for " + name);
-  int64_t rows = 0;
-  for (const HostMatrix& p : parts) {
-    if (p.cols != parts[0].cols) return internal_error("upload_weight: parts of " + name + " differ in columns");
-    rows += p.rows;
-  }
-  const int64_t cols = parts[0].cols;
-  const DType dtype = ctx.dtype();
-  Weight w;
-  EMBEDSERVE_ASSIGN_OR_RETURN(w.memory, Buffer::allocate(ctx, static_cast<size_t>(rows * cols) * dtype_size(dtype), name));
-  w.tensor = w.memory.matrix(dtype, rows, cols);
-  char* dst = static_cast<char*>(w.memory.data());
-  std::vector<float> wide;
-  std::vector<uint16_t> narrow;
-  for (const HostMatrix& p : parts) {
-    const size_t n = static_cast<size_t>(p.rows * p.cols);
-    if (p.dtype == dtype) {  // bf16 → bf16, f32 → f32: as stored
-      EMBEDSERVE_RETURN_IF_ERROR(to_device(ctx, p.data, dst, n * dtype_size(dtype)));
-    } else {
-      wide.resize(n);
-      convert_to_f32(p.data, p.dtype, wide.data(), n);
-      if (dtype == DType::kF32) {
-        EMBEDSERVE_RETURN_IF_ERROR(to_device(ctx, wide.data(), dst, n * 4));
-      } else {
-        narrow.resize(n);
-        for (size_t i = 0; i < n; ++i) narrow[i] = f32_to_bf16_rne(wide[i]);
-        EMBEDSERVE_RETURN_IF_ERROR(to_device(ctx, narrow.data(), dst, n * 2));
-      }
-      // The staging vectors are reused by the next part: wait until the device has read them.
-      EMBEDSERVE_RETURN_IF_ERROR(ctx.synchronize());
-    }
-    dst += n * dtype_size(dtype);
-  }
+  WeightUploader up(ctx);
+  EMBEDSERVE_ASSIGN_OR_RETURN(Weight w, up.add(parts, name));
+  EMBEDSERVE_RETURN_IF_ERROR(up.finish(1));
   return w;
 }
 
 StatusOr<Weight> embedding_table(const DeviceContext& ctx, const HostMatrix& table, const std::string& name) {
-  if (ctx.device() == Device::kCpu) {
-    Weight w;  // rows are widened exactly as they are looked up: no copy of the table
-    w.tensor = Tensor::matrix(const_cast<void*>(table.data), table.dtype, table.rows, table.cols);
-    return w;
-  }
-  const HostMatrix parts[] = {table};
-  return upload_weight(ctx, parts, name);
+  WeightUploader up(ctx);
+  EMBEDSERVE_ASSIGN_OR_RETURN(Weight w, up.add_table(table, name));
+  EMBEDSERVE_RETURN_IF_ERROR(up.finish(1));
+  return w;
 }
 
 StatusOr<Weight> upload_f32(const DeviceContext& ctx, std::span<const float> values, const std::string& name) {

@@ -52,7 +52,8 @@ struct Weight {
 // Copies `parts` (same cols), stacked by rows, to the device in ctx.dtype(): bf16 copies as stored where the
 // context is bf16, everything else is widened exactly to f32 on the host first (and rounded to bf16 once for a
 // bf16 context: a loss the user chose by picking bf16 for an f16/f32 checkpoint). Stacking is how fused
-// projections (gate|up) become one GEMM.
+// projections (gate|up) become one GEMM. One tensor at a time; a model loads through WeightUploader
+// (ops/weight_upload.h), which copies all of them in parallel.
 StatusOr<Weight> upload_weight(const DeviceContext& ctx, std::span<const HostMatrix> parts, const std::string& name);
 // The embedding table: the CPU reads rows straight from the mapping in the stored dtype (widened exactly at
 // lookup), so `table` must outlive the weight there; a GPU gets a copy in ctx.dtype().

@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
 #include <cstring>
 #include <cstdlib>
 
@@ -101,6 +104,40 @@ TEST_P(Qwen3ModelTest, PooledStatesMatchTheDoubleReference) {
     EXPECT_LT(max_err, 1e-5 * max_ref) << "sequence " << s << " of length " << seqs[s].size();
     EXPECT_GE(dot / std::sqrt(na * nb), 0.999999) << "sequence " << s;
   }
+}
+
+// A NaN or infinity anywhere in the weights is refused at load, naming the tensor, its file and the element, on
+// every backend (the check rides on the copy into the context's memory): never a model that answers NaN vectors.
+TEST_P(Qwen3ModelTest, ANonFiniteWeightIsRefusedAtLoadNamingTheTensor) {
+  if (std::get<1>(GetParam()) != "lasttoken") GTEST_SKIP() << "one pooling is enough: this is about loading";
+  TinyQwen3Spec spec;
+  spec.dtype = std::get<0>(GetParam());
+  spec.model_prefix = false;
+  testing::write_tiny_qwen3(dir_.path(), spec);
+  const std::filesystem::path file = dir_.path() / "model.safetensors";
+  std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+  uint64_t header_len = 0;
+  f.read(reinterpret_cast<char*>(&header_len), 8);
+  std::string header(header_len, '\0');
+  f.read(header.data(), static_cast<std::streamsize>(header_len));
+  const auto meta = nlohmann::json::parse(header);
+  const uint64_t begin = meta["layers.1.mlp.down_proj.weight"]["data_offsets"][0].get<uint64_t>();
+  const size_t elem = spec.dtype == "F32" ? 4 : 2;
+  const uint32_t f32_inf = 0x7f800000u;
+  const uint16_t half_nan = spec.dtype == "BF16" ? 0x7fc0 : 0x7e00;
+  f.seekp(static_cast<std::streamoff>(8 + header_len + begin + 5 * elem));  // element 5 of the tensor
+  if (elem == 4) f.write(reinterpret_cast<const char*>(&f32_inf), 4);
+  else f.write(reinterpret_cast<const char*>(&half_nan), 2);
+  f.close();
+  auto config = load_model_config(dir_.path() / "config.json");
+  auto store = WeightStore::open(dir_.path());
+  ASSERT_TRUE(config.ok() && store.ok());
+  auto model = Qwen3Model::load(*config, **store, *ctx_, 16);
+  ASSERT_FALSE(model.ok());
+  const std::string& m = model.status().message();
+  EXPECT_NE(m.find("layers.1.mlp.down_proj.weight"), std::string::npos) << m;
+  EXPECT_NE(m.find("model.safetensors"), std::string::npos) << m;
+  EXPECT_NE(m.find("element 5"), std::string::npos) << m;
 }
 
 // On CUDA a small batch replays a graph recorded for its shape: a second batch of the same shape with other

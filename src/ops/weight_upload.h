@@ -1,0 +1,64 @@
+// WeightUploader: a model's weights from the mapped checkpoint into a context's memory, many tensors at once,
+// each element checked finite on the way.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "ops/context.h"
+#include "ops/memory.h"
+
+namespace embedserve::ops {
+
+// One contiguous run of a weight's elements: `count` elements of `src` (stored as src_dtype, possibly unaligned)
+// become `count` elements of the context's dtype at `dst`. Weights are cut into chunks of at most kChunkElements
+// so that many threads share even a single large tensor.
+struct UploadChunk {
+  const void* src = nullptr;
+  DType src_dtype = DType::kF32;
+  void* dst = nullptr;
+  size_t count = 0;
+  size_t tensor = 0;  // index into the uploader's names, for errors
+};
+
+// Start-up time is mostly this copy (a 4B checkpoint is 8 GB): on CUDA, worker threads each fill pinned staging
+// buffers from the page cache and send them on a stream of their own while they fill the next, so reading, widening
+// and the host-to-device transfer overlap; on the CPU the workers widen into the weights directly. A NaN or Inf in
+// any weight fails the load with the tensor and file named: the scan rides on the copy, which reads every byte anyway.
+class WeightUploader {
+ public:
+  static constexpr size_t kChunkElements = size_t{8} << 20;  // 16 MB of bf16 per chunk
+
+  explicit WeightUploader(const DeviceContext& ctx) : ctx_(ctx) {}
+
+  // Allocates the weight now (so a lack of memory is reported at once, naming it); its values arrive in finish().
+  // `parts` (same cols) are stacked by rows: how fused projections (gate|up) become one GEMM. `where` names the
+  // source (file) in errors.
+  StatusOr<Weight> add(std::span<const HostMatrix> parts, const std::string& name, const std::string& where = "");
+  // The embedding table: the CPU reads rows straight from the mapping in the stored dtype (widened exactly at
+  // lookup, checked here all the same), so the mapping must outlive the weight; a GPU gets a copy.
+  StatusOr<Weight> add_table(const HostMatrix& table, const std::string& name, const std::string& where = "");
+  // Copies everything added, with up to `threads` workers (0: as many as the machine has, at most 16).
+  Status finish(int threads = 0);
+
+ private:
+  void plan(const HostMatrix& part, void* dst, size_t tensor);
+  Status first_nonfinite(const std::vector<uint8_t>& flagged) const;
+
+  const DeviceContext& ctx_;
+  std::vector<UploadChunk> chunks_;
+  std::vector<std::string> names_;  // "tensor X in FILE"
+};
+
+// Whether any of the `count` elements at `src` (stored as dtype) is NaN or infinite.
+bool any_nonfinite(const void* src, DType dtype, size_t count);
+// Copies `count` elements stored as src_dtype into dst as dst_dtype (f32 or bf16): as stored when the two agree,
+// else widened exactly and, for bf16, rounded to nearest even once. Returns whether any source element is
+// NaN or infinite.
+bool convert_checked(const void* src, DType src_dtype, void* dst, DType dst_dtype, size_t count);
+
+}  // namespace embedserve::ops
