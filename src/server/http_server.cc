@@ -24,6 +24,8 @@
 #include <thread>
 #include <vector>
 
+#include "server/http_request.h"
+
 namespace embedserve {
 
 namespace beast = boost::beast;
@@ -47,6 +49,7 @@ struct HttpServer::Impl {
   std::atomic<bool> draining{false};
   std::atomic<size_t> unanswered{0};  // requests read whose response is not yet written
   uint16_t bound_port = 0;
+  const HttpLimits limits{options.max_body_bytes, options.max_header_bytes};
 
   Impl(HttpServerOptions o, Router& r) : options(std::move(o)), router(r) {}
   void do_accept();
@@ -68,8 +71,7 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   void do_read() {
     parser_.emplace();
-    parser_->body_limit(server_.options.max_body_bytes);
-    parser_->header_limit(static_cast<uint32_t>(server_.options.max_header_bytes));
+    configure_request_parser(*parser_, server_.limits);
     stream_.expires_after(server_.options.idle_timeout);
     http::async_read_header(stream_, buffer_, *parser_,
                             beast::bind_front_handler(&Session::on_header, shared_from_this()));
@@ -78,6 +80,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // curl and other clients send `Expect: 100-continue` with larger bodies and wait (curl: 1 s) for a go-ahead;
   // give it once the headers pass the limits, so the body is never refused after being sent.
   void on_header(beast::error_code ec, size_t n) {
+    if (!ec)
+      if (auto rejection = check_request_header(parser_->get())) return reject(std::move(*rejection));
     if (ec || parser_->is_done()) return on_read(ec, n);
     auto self = shared_from_this();
     auto read_body = [self] {
@@ -97,9 +101,23 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == net::error::operation_aborted ||
         ec == net::error::eof || ec == net::error::connection_reset)
       return close();
+    if (ec) return reject(rejection_for_parse_error(ec, server_.limits));
+    begin_answer();
+    auto& req = parser_->get();
+    keep_alive_ = req.keep_alive();
+    ServerRequest r = to_server_request(req);
+    path_ = r.path;
+    cancel_ = std::make_shared<std::atomic<bool>>(false);
+    stream_.expires_never();  // the scheduler enforces --request-timeout; a slow batch must not cut the socket
+    watch_for_disconnect();
+    server_.router.handle(std::move(r), cancel_, make_respond());
+  }
+
+  // Every request read (or refused) is answered once; the access log and shutdown count from here.
+  void begin_answer() {
     start_ = std::chrono::steady_clock::now();
     server_.unanswered.fetch_add(1, std::memory_order_acq_rel);
-    if (parser_->is_header_done()) {
+    if (parser_ && parser_->is_header_done()) {
       method_ = std::string(parser_->get().method_string());
       path_ = std::string(parser_->get().target());
       version_ = parser_->get().version();
@@ -107,30 +125,14 @@ class Session : public std::enable_shared_from_this<Session> {
       method_ = "-";
       path_ = "-";
     }
-    if (ec) {
-      keep_alive_ = false;  // the stream position is unknown after a parse error: answer, then close
-      if (ec == http::error::body_limit)
-        return server_.router.reject(413, "the request body is larger than the limit of " +
-                                              std::to_string(server_.options.max_body_bytes) + " bytes (--max-body-bytes)",
-                                     make_respond());
-      if (ec == http::error::header_limit)
-        return server_.router.reject(431, "the request headers are larger than the limit of " +
-                                              std::to_string(server_.options.max_header_bytes) + " bytes",
-                                     make_respond());
-      return server_.router.reject(400, "malformed HTTP request: " + ec.message(), make_respond());
-    }
-    auto& req = parser_->get();
-    keep_alive_ = req.keep_alive();
-    ServerRequest r;
-    r.method = method_;
-    r.path = path_.substr(0, path_.find('?'));
-    path_ = r.path;
-    r.body = std::move(req.body());
-    r.authorization = std::string(req[http::field::authorization]);
-    cancel_ = std::make_shared<std::atomic<bool>>(false);
-    stream_.expires_never();  // the scheduler enforces --request-timeout; a slow batch must not cut the socket
-    watch_for_disconnect();
-    server_.router.handle(std::move(r), cancel_, make_respond());
+  }
+
+  // An answer from the HTTP layer itself (bad framing, limits): the stream position is unknown or the rest
+  // of the request unwanted, so the connection closes after it.
+  void reject(HttpRejection rejection) {
+    begin_answer();
+    keep_alive_ = false;
+    server_.router.reject(rejection.status, std::move(rejection.message), make_respond());
   }
 
   // While a request is being computed nobody reads the socket; wait for it to become readable: EOF or
