@@ -61,6 +61,9 @@ Flags make_flags() {
           {"request-timeout", "SECONDS", "a request still waiting for the engine after this long gets 504 "
                                          "(0: never)", "300"},
           {"max-body-bytes", "N", "largest request body; larger ones get 413 before they are read", "67108864"},
+          {"max-body-bytes-in-flight", "N", "request body bytes held at once across all connections, from the "
+                                            "header announcing them to the answer; beyond it new bodies get 503 "
+                                            "with Retry-After before they are read", "268435456"},
           {"threads", "N", "CPU threads for the engine's math (0: all cores)", "0"},
           {"http-threads", "N", "threads running the network loop (connections are asynchronous, so a few "
                                 "serve thousands)", "2"},
@@ -150,6 +153,8 @@ StatusOr<Settings> read_settings(const Flags& flags) {
   EMBEDSERVE_ASSIGN_OR_RETURN(auto max_inputs, flags.get_int("max-inputs-per-request", 2048, 1, 1 << 24));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto timeout, flags.get_int("request-timeout", 300, 0, 1 << 30));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto max_body, flags.get_int("max-body-bytes", 64ll << 20, 1024, 1ll << 34));
+  EMBEDSERVE_ASSIGN_OR_RETURN(auto body_in_flight,
+                              flags.get_int("max-body-bytes-in-flight", 256ll << 20, 1024, 1ll << 40));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto threads, flags.get_int("threads", 0, 0, 4096));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto http_threads, flags.get_int("http-threads", 2, 1, 256));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto tok_threads, flags.get_int("tokenizer-threads", 2, 1, 256));
@@ -176,6 +181,7 @@ StatusOr<Settings> read_settings(const Flags& flags) {
   s.http.port = static_cast<uint16_t>(port);
   s.http.io_threads = s.http_threads;
   s.http.max_body_bytes = s.max_body;
+  s.http.max_body_bytes_in_flight = static_cast<size_t>(body_in_flight);
   s.server.served_names = flags.get_all("served-model-name");
   if (s.server.served_names.empty()) s.server.served_names = {default_served_name(s.model_path)};
   s.server.api_key = flags.get_or("api-key", "");

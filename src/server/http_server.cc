@@ -48,11 +48,21 @@ struct HttpServer::Impl {
   std::atomic<bool> stop_requested{false};
   std::atomic<bool> draining{false};
   std::atomic<size_t> unanswered{0};  // requests read whose response is not yet written
+  std::atomic<size_t> body_bytes{0};  // request body bytes admitted and not yet answered, all connections
   uint16_t bound_port = 0;
   const HttpLimits limits{options.max_body_bytes, options.max_header_bytes};
 
   Impl(HttpServerOptions o, Router& r) : options(std::move(o)), router(r) {}
   void do_accept();
+  // Admits `n` more body bytes for a request that already holds `held`: within --max-body-bytes-in-flight,
+  // or when that request is the only holder, so a body within --max-body-bytes is never refused forever.
+  bool reserve_body_bytes(size_t n, size_t held) {
+    size_t cur = body_bytes.load(std::memory_order_relaxed);
+    do {
+      if (cur + n > options.max_body_bytes_in_flight && cur != held) return false;
+    } while (!body_bytes.compare_exchange_weak(cur, cur + n, std::memory_order_acq_rel));
+    return true;
+  }
   void trigger_stop() {
     if (!stop_requested.exchange(true)) stop_promise.set_value();
   }
@@ -63,6 +73,7 @@ namespace {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket&& socket, HttpServer::Impl& server) : stream_(std::move(socket)), server_(server) {}
+  ~Session() { release_body(); }
 
   void run() {
     net::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::do_read, shared_from_this()));
@@ -83,18 +94,52 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!ec)
       if (auto rejection = check_request_header(parser_->get())) return reject(std::move(*rejection));
     if (ec || parser_->is_done()) return on_read(ec, n);
-    auto self = shared_from_this();
-    auto read_body = [self] {
-      http::async_read(self->stream_, self->buffer_, *self->parser_,
-                       beast::bind_front_handler(&Session::on_read, self));
-    };
+    // A body is held in memory until its answer is written; a Content-Length is admitted whole, before a byte of
+    // it is read, so the bodies of many slow clients cannot add up past the process-wide budget.
+    if (auto length = parser_->content_length(); length && !reserve_body(*length)) return reject(body_budget_full());
     if (!beast::iequals(parser_->get()[http::field::expect], "100-continue")) return read_body();
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
     net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
-                     [self, read_body](beast::error_code write_ec, size_t) {
+                     [self = shared_from_this()](beast::error_code write_ec, size_t) {
                        if (write_ec) return self->close();
-                       read_body();
+                       self->read_body();
                      });
+  }
+
+  void read_body() {
+    if (!parser_->chunked())
+      return http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::on_read, shared_from_this()));
+    http::async_read_some(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::on_body_part, shared_from_this()));
+  }
+
+  // A chunked body announces no size: it is admitted as it grows, a step at a time, so it overshoots the
+  // budget by at most one step per connection.
+  void on_body_part(beast::error_code ec, size_t n) {
+    if (ec) return on_read(ec, n);
+    constexpr size_t kStep = 64u << 10;
+    const size_t have = parser_->get().body().size();
+    if (have > body_reserved_ && !reserve_body((have / kStep + 1) * kStep)) return reject(body_budget_full());
+    if (parser_->is_done()) return on_read(ec, n);
+    read_body();
+  }
+
+  // Grows this request's share of the body budget to `total` bytes.
+  bool reserve_body(size_t total) {
+    if (total <= body_reserved_) return true;
+    if (!server_.reserve_body_bytes(total - body_reserved_, body_reserved_)) return false;
+    body_reserved_ = total;
+    return true;
+  }
+
+  void release_body() {
+    server_.body_bytes.fetch_sub(body_reserved_, std::memory_order_acq_rel);
+    body_reserved_ = 0;
+  }
+
+  HttpRejection body_budget_full() const {
+    return {503, "the server already holds " + std::to_string(server_.body_bytes.load(std::memory_order_relaxed)) +
+                     " bytes of request bodies, its limit (--max-body-bytes-in-flight " +
+                     std::to_string(server_.options.max_body_bytes_in_flight) + "); retry shortly"};
   }
 
   void on_read(beast::error_code ec, size_t) {
@@ -165,6 +210,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void write(ServerResponse r) {
     answered_ = true;
+    release_body();  // before a byte of the answer leaves, so a client that has read it finds the room free
     status_ = r.status;
     inputs_ = r.inputs;
     tokens_ = r.tokens;
@@ -222,6 +268,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::string_body>> response_;
   CancelFlag cancel_;
+  size_t body_reserved_ = 0;  // this request's share of the server's body budget
   bool answered_ = false;
   bool keep_alive_ = false;
   unsigned version_ = 11;

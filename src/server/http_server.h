@@ -19,6 +19,9 @@ struct HttpServerOptions {
   size_t io_threads = 2;
   size_t max_body_bytes = 64u << 20;       // larger bodies get 413 before they are read
   size_t max_header_bytes = 16u << 10;     // larger header blocks get 431
+  // Request body bytes held at once across every connection, from the header that announces them until the
+  // answer is ready; a body that would pass it gets 503 with Retry-After (unless it would be the only one).
+  size_t max_body_bytes_in_flight = 256u << 20;
   std::chrono::seconds idle_timeout{75};   // a keep-alive connection with no request is closed after this
   bool access_log = true;                  // one line per request on stderr
 };

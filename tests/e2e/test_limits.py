@@ -1,6 +1,9 @@
 """Limits set by flags, each on its own server: API key, inputs per request, body size, a full queue."""
 import asyncio
 import json
+import select
+import socket
+import time
 
 import aiohttp
 import openai
@@ -81,3 +84,50 @@ def test_full_queue_answers_429_or_503_with_retry_after(start_server):
     # Back-pressure is not a failure: once the flood is over the server serves again.
     status, _, body = srv.post_json("/v1/embeddings", {"model": MODEL_NAME, "input": "after the flood"})
     assert status == 200
+
+
+def _slow_upload(port: int, length: int) -> socket.socket:
+    """Opens a connection that announces a `length`-byte JSON body and sends only its header."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall((f"POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               f"Content-Length: {length}\r\n\r\n").encode())
+    return s
+
+
+def _json_body(length: int) -> bytes:
+    """A valid embedding request padded with whitespace to exactly `length` bytes (cheap to parse)."""
+    head = json.dumps({"model": MODEL_NAME, "input": "held"}).encode()
+    return head + b" " * (length - len(head))
+
+
+def _status_of(s: socket.socket) -> int:
+    line = s.makefile("rb").readline()
+    return int(line.split()[1])
+
+
+def test_body_bytes_in_flight_are_capped_across_connections(start_server):
+    # The issue's attack: many connections each announce a large body and withhold its last byte. With a
+    # 2 MiB budget, two 1 MiB bodies are admitted and every other one is refused at once, before it is read.
+    mib = 1 << 20
+    srv = start_server("--max-body-bytes-in-flight", str(2 * mib), "--max-body-bytes", str(4 * mib))
+    socks = [_slow_upload(srv.port, mib) for _ in range(8)]
+    refused, waiting = [], list(socks)
+    deadline = time.monotonic() + 10
+    while len(refused) < 6 and time.monotonic() < deadline:
+        ready, _, _ = select.select(waiting, [], [], 0.1)
+        for s in ready:
+            waiting.remove(s)
+            refused.append(s)
+    assert len(refused) == 6 and len(waiting) == 2, f"{len(refused)} refused, {len(waiting)} still reading"
+    for s in refused:
+        raw = s.recv(65536)
+        assert raw.startswith(b"HTTP/1.1 503 "), raw[:300]
+        assert b"Retry-After: 1" in raw and b"--max-body-bytes-in-flight" in raw, raw[:600]
+        s.close()
+    # The admitted bodies are still served, and once answered their bytes free the budget for others.
+    for s in waiting:
+        s.sendall(_json_body(mib))
+        assert _status_of(s) == 200
+        s.close()
+    status, _, body = srv.request("POST", "/v1/embeddings", _json_body(mib), {"Content-Type": "application/json"})
+    assert status == 200, body[:300]
