@@ -64,6 +64,10 @@ Flags make_flags() {
           {"max-body-bytes-in-flight", "N", "request body bytes held at once across all connections, from the "
                                             "header announcing them to the answer; beyond it new bodies get 503 "
                                             "with Retry-After before they are read", "268435456"},
+          {"max-connections", "N", "connections open at once; more are answered 503 with Retry-After and "
+                                   "closed (default: the open-file limit less 64 in reserve, at most 10000)", ""},
+          {"header-timeout", "SECONDS", "time from a request's first byte to the end of its headers; a slower "
+                                        "client gets 408 and is disconnected", "30"},
           {"threads", "N", "CPU threads for the engine's math (0: all cores)", "0"},
           {"http-threads", "N", "threads running the network loop (connections are asynchronous, so a few "
                                 "serve thousands)", "2"},
@@ -155,6 +159,8 @@ StatusOr<Settings> read_settings(const Flags& flags) {
   EMBEDSERVE_ASSIGN_OR_RETURN(auto max_body, flags.get_int("max-body-bytes", 64ll << 20, 1024, 1ll << 34));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto body_in_flight,
                               flags.get_int("max-body-bytes-in-flight", 256ll << 20, 1024, 1ll << 40));
+  EMBEDSERVE_ASSIGN_OR_RETURN(auto max_connections, flags.get_int("max-connections", 0, 1, 1 << 24));
+  EMBEDSERVE_ASSIGN_OR_RETURN(auto header_timeout, flags.get_double("header-timeout", 30, 0.001, 86400));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto threads, flags.get_int("threads", 0, 0, 4096));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto http_threads, flags.get_int("http-threads", 2, 1, 256));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto tok_threads, flags.get_int("tokenizer-threads", 2, 1, 256));
@@ -182,6 +188,8 @@ StatusOr<Settings> read_settings(const Flags& flags) {
   s.http.io_threads = s.http_threads;
   s.http.max_body_bytes = s.max_body;
   s.http.max_body_bytes_in_flight = static_cast<size_t>(body_in_flight);
+  s.http.max_connections = static_cast<size_t>(max_connections);  // 0: the server's default
+  s.http.header_timeout = std::chrono::milliseconds(static_cast<long long>(header_timeout * 1000));
   s.server.served_names = flags.get_all("served-model-name");
   if (s.server.served_names.empty()) s.server.served_names = {default_served_name(s.model_path)};
   s.server.api_key = flags.get_or("api-key", "");

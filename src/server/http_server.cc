@@ -18,6 +18,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <future>
 #include <optional>
@@ -49,6 +50,8 @@ struct HttpServer::Impl {
   std::atomic<bool> draining{false};
   std::atomic<size_t> unanswered{0};  // requests read whose response is not yet written
   std::atomic<size_t> body_bytes{0};  // request body bytes admitted and not yet answered, all connections
+  std::atomic<size_t> connections{0};  // sessions admitted and not yet closed
+  size_t max_connections = 0;          // options.max_connections, or the default worked out by start()
   uint16_t bound_port = 0;
   const HttpLimits limits{options.max_body_bytes, options.max_header_bytes};
 
@@ -70,20 +73,58 @@ struct HttpServer::Impl {
 
 namespace {
 
+std::string seconds(std::chrono::milliseconds d) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g s", std::chrono::duration<double>(d).count());
+  return text;
+}
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket&& socket, HttpServer::Impl& server) : stream_(std::move(socket)), server_(server) {}
-  ~Session() { release_body(); }
+  // `counted`: the session holds one of the server's --max-connections places until it is destroyed.
+  Session(tcp::socket&& socket, HttpServer::Impl& server, bool counted)
+      : stream_(std::move(socket)), header_timer_(stream_.get_executor()), server_(server), counted_(counted) {}
+  ~Session() {
+    release_body();
+    if (counted_) server_.connections.fetch_sub(1, std::memory_order_acq_rel);
+  }
 
   void run() {
     net::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::do_read, shared_from_this()));
   }
 
+  // A connection past --max-connections: answered 503 at once, without reading its request, then closed.
+  void refuse() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      self->reject({503, "the server has " + std::to_string(self->server_.max_connections) +
+                             " connections open, its limit (--max-connections); retry shortly"});
+    });
+  }
+
  private:
+  // Between requests a connection may idle up to --idle-timeout and is then closed without a word; once the
+  // first byte of a request arrives, its headers must be complete within --header-timeout or it gets 408.
   void do_read() {
     parser_.emplace();
     configure_request_parser(*parser_, server_.limits);
+    if (buffer_.size() > 0) return read_header();  // a pipelined request's bytes are already here
     stream_.expires_after(server_.options.idle_timeout);
+    stream_.async_read_some(buffer_.prepare(kFirstRead), [self = shared_from_this()](beast::error_code ec, size_t n) {
+      if (ec) return self->close();  // idle timeout, EOF or reset between requests: nothing to answer
+      self->buffer_.commit(n);
+      self->read_header();
+    });
+  }
+
+  void read_header() {
+    stream_.expires_never();  // the header timer bounds this phase; Beast's own timeout would close unanswered
+    header_timed_out_ = false;
+    header_timer_.expires_after(server_.options.header_timeout);
+    header_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec) return;  // cancelled: the headers arrived
+      self->header_timed_out_ = true;
+      self->stream_.cancel();
+    });
     http::async_read_header(stream_, buffer_, *parser_,
                             beast::bind_front_handler(&Session::on_header, shared_from_this()));
   }
@@ -91,12 +132,17 @@ class Session : public std::enable_shared_from_this<Session> {
   // curl and other clients send `Expect: 100-continue` with larger bodies and wait (curl: 1 s) for a go-ahead;
   // give it once the headers pass the limits, so the body is never refused after being sent.
   void on_header(beast::error_code ec, size_t n) {
+    header_timer_.cancel();
+    if (ec == net::error::operation_aborted && header_timed_out_)
+      return reject({408, "the request headers were not complete within " + seconds(server_.options.header_timeout) +
+                              " (--header-timeout); the connection is closed"});
     if (!ec)
       if (auto rejection = check_request_header(parser_->get())) return reject(std::move(*rejection));
     if (ec || parser_->is_done()) return on_read(ec, n);
     // A body is held in memory until its answer is written; a Content-Length is admitted whole, before a byte of
     // it is read, so the bodies of many slow clients cannot add up past the process-wide budget.
     if (auto length = parser_->content_length(); length && !reserve_body(*length)) return reject(body_budget_full());
+    stream_.expires_after(server_.options.idle_timeout);  // the body, like the wait between requests
     if (!beast::iequals(parser_->get()[http::field::expect], "100-continue")) return read_body();
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
     net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
@@ -262,8 +308,13 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.socket().close(ec);
   }
 
+  static constexpr size_t kFirstRead = 1024;  // Beast's own reads grow the buffer from here as needed
+
   beast::tcp_stream stream_;
+  net::steady_timer header_timer_;
   HttpServer::Impl& server_;
+  const bool counted_;
+  bool header_timed_out_ = false;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::string_body>> response_;
@@ -290,7 +341,12 @@ void HttpServer::Impl::do_accept() {
       retry_timer.async_wait([this](beast::error_code) { if (acceptor.is_open()) do_accept(); });
       return;
     }
-    std::make_shared<Session>(std::move(socket), *this)->run();
+    // The cap keeps descriptors in reserve, so a connection past it can still be accepted and told why.
+    const bool admitted = connections.fetch_add(1, std::memory_order_acq_rel) < max_connections;
+    if (!admitted) connections.fetch_sub(1, std::memory_order_acq_rel);
+    auto session = std::make_shared<Session>(std::move(socket), *this, admitted);
+    if (admitted) session->run();
+    else session->refuse();
     do_accept();
   });
 }
@@ -311,6 +367,19 @@ Status HttpServer::start() {
     lim.rlim_cur = lim.rlim_max;
     setrlimit(RLIMIT_NOFILE, &lim);
   }
+  // Descriptors kept back from connections: the listener, the model's files, the refusals themselves. At
+  // the descriptor limit accept() fails and a client would wait in the backlog with no answer.
+  constexpr size_t kReservedDescriptors = 64;
+  const size_t descriptors = getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY
+                                 ? static_cast<size_t>(lim.rlim_cur) : SIZE_MAX;
+  const size_t allowed = descriptors > 2 * kReservedDescriptors ? descriptors - kReservedDescriptors
+                                                                : descriptors / 2;
+  auto& max = impl_->max_connections;
+  max = impl_->options.max_connections ? impl_->options.max_connections : std::min<size_t>(allowed, 10000);
+  if (max > allowed)
+    return invalid_argument("--max-connections " + std::to_string(max) + " is more than the open-file limit allows (" +
+                            std::to_string(descriptors) + " descriptors, " + std::to_string(kReservedDescriptors) +
+                            " kept in reserve): raise it with 'ulimit -n' or lower --max-connections");
   beast::error_code ec;
   const auto address = net::ip::make_address(impl_->options.host, ec);
   if (ec) return invalid_argument("--host '" + impl_->options.host + "' is not an IP address: " + ec.message());

@@ -57,6 +57,7 @@ void Router::reject(int status, std::string message, Respond respond) {
   Respond done = wrap("other", std::move(respond));
   ApiError e = bad_request(std::move(message), "", status == 413 ? "request_too_large" : "invalid_request");
   e.status = status;
+  if (status == 408) e.code = "request_timeout";
   if (status == 503) {  // the HTTP layer is full (connections, body bytes): a transient state worth a retry
     e.type = "server_error";
     e.code = "unavailable";
