@@ -37,7 +37,8 @@ std::string render_tei_embeddings(const EmbedOutput& out) {
 
 void handle_tei_embed(const EmbedService& service, const ServerRequest& req, CancelFlag cancel, Respond respond) {
   EmbedParams params;
-  if (auto e = parse_tei_embed_request(req.body, service.config().max_inputs_per_request, params))
+  if (auto e = parse_tei_embed_request(req.body, service.config().max_inputs_per_request, service.info().hidden_size,
+                                         params))
     return respond(error_response(*e, ErrorShape::kTei));
   const size_t n_inputs = params.inputs.size();
   service.embed(std::move(params), std::move(cancel), [respond = std::move(respond), n_inputs](EmbedOutcome outcome) {

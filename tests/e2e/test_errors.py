@@ -73,10 +73,15 @@ def test_more_than_2048_inputs_is_400_and_2048_is_fine(server):
     assert status == 200 and len(body["data"]) == 2048
 
 
-@pytest.mark.parametrize("dims", [0, -1, HIDDEN + 1, 10**6])
+@pytest.mark.parametrize("dims", [0, -1, HIDDEN + 1, 10**6, 2**63, 2**64 - 1, -(2**63)])
 def test_dimensions_out_of_range_is_400(server, dims):
-    status, _, body = embed_request(server, input="a", dimensions=dims)
-    assert_error(status, body, 400, raw_hint=f"dimensions={dims}")
+    for path, body in (("/v1/embeddings", {"model": MODEL_NAME, "input": "a", "dimensions": dims}),
+                       ("/embed", {"inputs": "a", "dimensions": dims})):
+        status, _, parsed = server.post_json(path, body)
+        assert status == 400, (path, parsed)
+        message = parsed["error"]["message"] if path == "/v1/embeddings" else parsed["error"]
+        # The range and the value as sent, even past 64-bit integers (once "must be an integer, got integer").
+        assert f"between 1 and {HIDDEN}" in message and str(dims) in message, (path, message)
 
 
 @pytest.mark.parametrize("ids", [
