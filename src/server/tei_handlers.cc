@@ -41,8 +41,9 @@ void handle_tei_embed(const EmbedService& service, const ServerRequest& req, Can
                                          params))
     return respond(error_response(*e, ErrorShape::kTei));
   const size_t n_inputs = params.inputs.size();
-  service.embed(std::move(params), std::move(cancel), [respond = std::move(respond), n_inputs](EmbedOutcome outcome) {
+  auto done = [respond = std::move(respond), n_inputs, model = service.config().served_names.front()](EmbedOutcome outcome) {
     ServerResponse r;
+    if (!outcome.error) outcome.error = non_finite_vector_error(outcome.output, model);
     if (outcome.error) {
       r = error_response(*outcome.error, ErrorShape::kTei);
     } else {
@@ -51,7 +52,8 @@ void handle_tei_embed(const EmbedService& service, const ServerRequest& req, Can
     }
     r.inputs = n_inputs;
     respond(std::move(r));
-  });
+  };
+  service.embed(std::move(params), std::move(cancel), std::move(done));
 }
 
 ServerResponse tei_info_response(const EmbedService& service, const ServerConfig& config) {

@@ -51,3 +51,22 @@ def test_non_finite_weights_are_refused_naming_tensor_and_file(binary, tiny_mode
     proc = serve_until_exit(binary, model)
     assert proc.returncode != 0
     assert tensor in proc.stderr and "model.safetensors" in proc.stderr and what in proc.stderr, proc.stderr
+
+
+def test_vectors_that_overflow_are_a_500_naming_the_model_never_null(start_server, tiny_model, tmp_path):
+    # Finite weights can still overflow: a final norm of ~3.4e38 (bf16's largest) turns the hidden state into
+    # ±Inf, and normalising gives NaN, which JSON can only print as null.
+    model = tmp_path / "overflowing-model"
+    shutil.copytree(tiny_model, model)
+    with open(model / "model.safetensors", "rb") as f:
+        header = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
+    norm = next(n for n in header if n.split(".")[-2:] == ["norm", "weight"] and "layers" not in n)
+    for i in range(header[norm]["shape"][0]):
+        poison(model / "model.safetensors", norm, i, 0x7F7F)
+    srv = start_server(model_dir=model)
+    for path, body in (("/v1/embeddings", {"input": ["a", "b"], "encoding_format": "float"}), ("/embed", {"inputs": "a"})):
+        status, _, raw = srv.request("POST", path, body)
+        assert status == 500, raw[:300]  # before: 200 with null components
+        error = json.loads(raw)["error"]
+        message = error["message"] if path == "/v1/embeddings" else error
+        assert "overflowing-model" in message and "non-finite" in message, message
