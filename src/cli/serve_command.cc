@@ -48,6 +48,9 @@ Flags make_flags() {
           {"served-model-name", "NAME", "model names clients may send in `model` (the first is reported); "
                                         "default: the model directory's name, or the hub id", "", true},
           {"api-key", "KEY", "require 'Authorization: Bearer KEY' on every route except /health and /metrics", ""},
+          {"cors-allow-origins", "ORIGIN", "web origins (e.g. https://app.example.com, or *) browsers may call the "
+                                           "API from: answers carry Access-Control-Allow-Origin and preflight "
+                                           "OPTIONS requests are answered; none by default (no CORS headers)", "", true},
           {"device", "DEV", "auto, cpu or cuda; auto takes the GPU when one is present and built in", "auto"},
           {"max-num-batched-tokens", "N", "token budget of one engine call: inputs are packed without padding up "
                                           "to this many tokens", "16384"},
@@ -193,6 +196,7 @@ StatusOr<Settings> read_settings(const Flags& flags) {
   s.server.served_names = flags.get_all("served-model-name");
   if (s.server.served_names.empty()) s.server.served_names = {default_served_name(s.model_path)};
   s.server.api_key = flags.get_or("api-key", "");
+  s.server.cors_allow_origins = flags.get_all("cors-allow-origins");
   s.server.version = EMBEDSERVE_VERSION;
   s.server.max_concurrent_requests = kMaxPendingRequests;
   s.server.tokenization_workers = s.tokenizer_threads;

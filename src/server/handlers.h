@@ -15,6 +15,7 @@ namespace embedserve {
 struct ServerConfig {
   std::vector<std::string> served_names;  // --served-model-name aliases; the first is the one reported
   std::string api_key;                    // empty: no authentication
+  std::vector<std::string> cors_allow_origins;  // empty: no CORS; "*" admits any origin (server/cors.h)
   std::string version;
   size_t max_concurrent_requests = 0;     // reported by /info
   size_t tokenization_workers = 0;        // reported by /info

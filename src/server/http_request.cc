@@ -93,6 +93,9 @@ ServerRequest to_server_request(http::request<http::string_body>& message) {
   r.path = std::string(target.substr(0, target.find('?')));
   r.body = std::move(message.body());
   r.authorization = std::string(message[http::field::authorization]);
+  r.origin = std::string(message[http::field::origin]);
+  r.access_control_request_method = std::string(message[http::field::access_control_request_method]);
+  r.access_control_request_headers = std::string(message[http::field::access_control_request_headers]);
   return r;
 }
 

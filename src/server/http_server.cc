@@ -263,11 +263,12 @@ class Session : public std::enable_shared_from_this<Session> {
     const bool keep = keep_alive_ && !server_.draining.load(std::memory_order_acquire);
     response_.emplace(static_cast<http::status>(r.status), version_ ? version_ : 11);
     response_->set(http::field::server, "embedserve");
-    response_->set(http::field::content_type, r.content_type);
+    if (!r.content_type.empty()) response_->set(http::field::content_type, r.content_type);
     for (const auto& [name, value] : r.headers) response_->set(name, value);
     response_->keep_alive(keep);
     response_->body() = std::move(r.body);
     response_->prepare_payload();
+    if (r.status == 204) response_->erase(http::field::content_length);  // RFC 9110 §8.6: never on a 204
     stream_.expires_after(std::chrono::seconds(60));  // a client that stops reading cannot hold us forever
     http::async_write(stream_, *response_, beast::bind_front_handler(&Session::on_write, shared_from_this(), keep));
   }
