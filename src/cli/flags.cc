@@ -1,6 +1,7 @@
 // Flag parsing and --help formatting for the subcommands.
 #include "cli/flags.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
@@ -13,7 +14,7 @@ Flags::Flags(std::string command, std::string summary, std::vector<FlagSpec> spe
 
 const FlagSpec* Flags::find(const std::string& name) const {
   for (const auto& s : specs_)
-    if (s.name == name) return &s;
+    if (s.name == name || std::find(s.aliases.begin(), s.aliases.end(), name) != s.aliases.end()) return &s;
   return nullptr;
 }
 
@@ -33,7 +34,7 @@ Status Flags::parse(int argc, char** argv) {
     for (auto& c : name) if (c == '_') c = '-';
     const FlagSpec* spec = find(name);
     if (!spec) return invalid_argument("unknown flag --" + name + " (see 'embedserve " + command_ + " --help')");
-    auto& slot = values_[name];
+    auto& slot = values_[spec->name];
     if (spec->value_name.empty()) {
       if (inline_value) return invalid_argument("flag --" + name + " takes no value");
       slot.push_back("true");
@@ -117,6 +118,8 @@ std::string Flags::help_text() const {
     else os << "\n" << std::string(34, ' ');
     os << s.help;
     if (!s.default_value.empty()) os << " (default: " << s.default_value << ")";
+    for (size_t i = 0; i < s.aliases.size(); ++i) os << (i ? ", --" : " (also --") << s.aliases[i];
+    if (!s.aliases.empty()) os << ")";
     os << "\n";
   }
   os << "  -h, --help                      show this help\n";

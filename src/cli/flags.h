@@ -17,6 +17,7 @@ struct FlagSpec {
   std::string help;          // one or two plain sentences
   std::string default_value; // shown in --help; empty for none
   bool multi = false;        // takes one or more values until the next --flag
+  std::vector<std::string> aliases = {};  // other names for the same flag (SGLang's spellings)
 };
 
 class Flags {

@@ -10,6 +10,7 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -38,9 +39,13 @@ struct HttpServer::Impl {
   HttpServerOptions options;
   Router& router;
   net::io_context ioc;
-  tcp::acceptor acceptor{ioc};
+  struct Listener {
+    explicit Listener(net::io_context& ioc) : acceptor(ioc), retry(ioc) {}
+    tcp::acceptor acceptor;
+    net::steady_timer retry;  // after a failed accept (e.g. out of descriptors): try again shortly, not in a spin
+  };
+  std::vector<std::unique_ptr<Listener>> listeners;  // one per address --host resolves to
   net::signal_set signals{ioc, SIGINT, SIGTERM};
-  net::steady_timer retry_timer{ioc};
   // Keeps run() from returning while answers are still being computed off the io threads: during shutdown
   // the listener and signal waits are gone, and a session waiting for its answer has no operation pending.
   net::executor_work_guard<net::io_context::executor_type> work = net::make_work_guard(ioc);
@@ -56,7 +61,8 @@ struct HttpServer::Impl {
   const HttpLimits limits{options.max_body_bytes, options.max_header_bytes};
 
   Impl(HttpServerOptions o, Router& r) : options(std::move(o)), router(r) {}
-  void do_accept();
+  Status listen();
+  void do_accept(Listener& listener);
   // Admits `n` more body bytes for a request that already holds `held`: within --max-body-bytes-in-flight,
   // or when that request is the only holder, so a body within --max-body-bytes is never refused forever.
   bool reserve_body_bytes(size_t n, size_t held) {
@@ -333,13 +339,52 @@ class Session : public std::enable_shared_from_this<Session> {
 
 }  // namespace
 
-void HttpServer::Impl::do_accept() {
-  acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
-    if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
+// Binds every address --host resolves to (localhost: 127.0.0.1, and ::1 where the hosts file lists it) on one
+// port. An address this host does not have is skipped while another one binds; any other failure is an error.
+Status HttpServer::Impl::listen() {
+  beast::error_code ec;
+  tcp::resolver resolver(ioc);
+  const auto results = resolver.resolve(options.host, std::to_string(options.port),
+                                        tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+  if (ec || results.empty())
+    return invalid_argument("--host '" + options.host + "' is neither an IP address nor a name that resolves" +
+                            (ec ? ": " + ec.message() : std::string()));
+  std::vector<tcp::endpoint> endpoints;
+  for (const auto& r : results)
+    if (std::find(endpoints.begin(), endpoints.end(), r.endpoint()) == endpoints.end()) endpoints.push_back(r.endpoint());
+  beast::error_code skipped;
+  for (tcp::endpoint endpoint : endpoints) {
+    if (bound_port) endpoint.port(bound_port);  // --port 0: every address takes the port the first one got
+    auto l = std::make_unique<Listener>(ioc);
+    auto& acc = l->acceptor;
+    acc.open(endpoint.protocol(), ec);
+    // An IPv6 socket would also take IPv4 traffic on dual-stack hosts and collide with its IPv4 twin.
+    if (!ec && endpoint.address().is_v6()) acc.set_option(net::ip::v6_only(true), ec);
+    if (!ec) acc.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) acc.bind(endpoint, ec);
+    if (!ec) acc.listen(net::socket_base::max_listen_connections, ec);
+    if (ec == boost::system::errc::address_not_available || ec == boost::system::errc::address_family_not_supported) {
+      skipped = ec;
+      continue;
+    }
+    if (ec)
+      return io_error("cannot listen on " + endpoint.address().to_string() + ":" + std::to_string(endpoint.port()) +
+                      " (--host " + options.host + "): " + ec.message() +
+                      (ec == net::error::address_in_use ? " (is another server running? pick --port)" : ""));
+    if (!bound_port) bound_port = acc.local_endpoint().port();
+    listeners.push_back(std::move(l));
+  }
+  if (listeners.empty())
+    return io_error("cannot listen on any address of --host " + options.host + ": " + skipped.message());
+  return Status();
+}
+
+void HttpServer::Impl::do_accept(Listener& l) {
+  l.acceptor.async_accept(net::make_strand(ioc), [this, &l](beast::error_code ec, tcp::socket socket) {
+    if (ec == net::error::operation_aborted || !l.acceptor.is_open()) return;
     if (ec) {
-      // Out of file descriptors or similar: retry shortly instead of spinning.
-      retry_timer.expires_after(std::chrono::milliseconds(50));
-      retry_timer.async_wait([this](beast::error_code) { if (acceptor.is_open()) do_accept(); });
+      l.retry.expires_after(std::chrono::milliseconds(50));
+      l.retry.async_wait([this, &l](beast::error_code) { if (l.acceptor.is_open()) do_accept(l); });
       return;
     }
     // The cap keeps descriptors in reserve, so a connection past it can still be accepted and told why.
@@ -348,7 +393,7 @@ void HttpServer::Impl::do_accept() {
     auto session = std::make_shared<Session>(std::move(socket), *this, admitted);
     if (admitted) session->run();
     else session->refuse();
-    do_accept();
+    do_accept(l);
   });
 }
 
@@ -381,23 +426,11 @@ Status HttpServer::start() {
     return invalid_argument("--max-connections " + std::to_string(max) + " is more than the open-file limit allows (" +
                             std::to_string(descriptors) + " descriptors, " + std::to_string(kReservedDescriptors) +
                             " kept in reserve): raise it with 'ulimit -n' or lower --max-connections");
-  beast::error_code ec;
-  const auto address = net::ip::make_address(impl_->options.host, ec);
-  if (ec) return invalid_argument("--host '" + impl_->options.host + "' is not an IP address: " + ec.message());
-  const tcp::endpoint endpoint(address, impl_->options.port);
-  auto& acc = impl_->acceptor;
-  acc.open(endpoint.protocol(), ec);
-  if (!ec) acc.set_option(net::socket_base::reuse_address(true), ec);
-  if (!ec) acc.bind(endpoint, ec);
-  if (!ec) acc.listen(net::socket_base::max_listen_connections, ec);
-  if (ec)
-    return io_error("cannot listen on " + impl_->options.host + ":" + std::to_string(impl_->options.port) + ": " +
-                    ec.message() + (ec == net::error::address_in_use ? " (is another server running? pick --port)" : ""));
-  impl_->bound_port = acc.local_endpoint().port();
+  EMBEDSERVE_RETURN_IF_ERROR(impl_->listen());
   impl_->signals.async_wait([this](beast::error_code e, int) {
     if (!e) impl_->trigger_stop();
   });
-  impl_->do_accept();
+  for (auto& l : impl_->listeners) impl_->do_accept(*l);
   const size_t n = std::max<size_t>(1, impl_->options.io_threads);
   for (size_t i = 0; i < n; ++i) impl_->threads.emplace_back([this] { impl_->ioc.run(); });
   return Status();
@@ -414,8 +447,10 @@ bool HttpServer::shutdown(std::chrono::milliseconds timeout) {
   impl_->router.set_draining();
   net::post(impl_->ioc, [this] {
     beast::error_code ec;
-    impl_->acceptor.close(ec);
-    impl_->retry_timer.cancel();
+    for (auto& l : impl_->listeners) {
+      l->acceptor.close(ec);
+      l->retry.cancel();
+    }
     impl_->signals.cancel();
   });
   const auto deadline = std::chrono::steady_clock::now() + timeout;

@@ -135,10 +135,23 @@ def test_unknown_route_is_404(server):
         assert_error(status, raw, 404, raw_hint=f"{method} {path}")
 
 
-def test_unknown_model_is_404(server):
-    status, _, body = server.post_json(EMBED, {"model": "other-model", "input": "a"})
+@pytest.mark.parametrize("name", ["Qwen/Qwen3-Embedding-0.6B", "other-model"])
+def test_any_model_name_means_the_served_model_as_in_sglang(server, name):
+    # The README's own curl names the hub id while the server may serve a local directory of another name.
+    status, _, body = server.post_json(EMBED, {"model": name, "input": "a"})
+    assert status == 200, body
+    assert body["model"] == MODEL_NAME, "the answer names the model that computed it"
+    status, _, body = server.post_json("/tokenize", {"model": name, "prompt": "a"})
+    assert status == 200, body
+
+
+def test_unknown_model_is_404_with_strict_model_name(start_server):
+    srv = start_server("--strict-model-name")
+    status, _, body = srv.post_json(EMBED, {"model": "other-model", "input": "a"})
     err = assert_error(status, body, 404)
     assert "other-model" in err["message"]
+    status, _, body = srv.post_json(EMBED, {"model": MODEL_NAME, "input": "a"})
+    assert status == 200
 
 
 @pytest.mark.parametrize("method,path", [
