@@ -54,24 +54,32 @@ struct HttpServer::Impl {
   std::atomic<bool> stop_requested{false};
   std::atomic<bool> draining{false};
   std::atomic<size_t> unanswered{0};  // requests read whose response is not yet written
-  std::atomic<size_t> body_bytes{0};  // request body bytes admitted and not yet answered, all connections
-  std::atomic<size_t> connections{0};  // sessions admitted and not yet closed
-  size_t max_connections = 0;          // options.max_connections, or the default worked out by start()
+  // The connection and body-byte counts every session shares. Owned jointly with the sessions: one may outlive
+  // the server (a worker can still hold its answer callback) and must still give its share back.
+  struct Admission {
+    std::atomic<size_t> connections{0};  // sessions admitted and not yet destroyed
+    std::atomic<size_t> body_bytes{0};   // request body bytes admitted and not yet answered
+    size_t max_connections = 0;          // options.max_connections, or the default worked out by start()
+    size_t max_body_bytes = 0;           // options.max_body_bytes_in_flight
+    // Admits `n` more body bytes for a request that already holds `held`: within the budget, or when that
+    // request is the only holder, so a body within --max-body-bytes is never refused forever.
+    bool reserve_body_bytes(size_t n, size_t held) {
+      size_t cur = body_bytes.load(std::memory_order_relaxed);
+      do {
+        if (cur + n > max_body_bytes && cur != held) return false;
+      } while (!body_bytes.compare_exchange_weak(cur, cur + n, std::memory_order_acq_rel));
+      return true;
+    }
+  };
+  const std::shared_ptr<Admission> admission = std::make_shared<Admission>();
   uint16_t bound_port = 0;
   const HttpLimits limits{options.max_body_bytes, options.max_header_bytes};
 
-  Impl(HttpServerOptions o, Router& r) : options(std::move(o)), router(r) {}
+  Impl(HttpServerOptions o, Router& r) : options(std::move(o)), router(r) {
+    admission->max_body_bytes = options.max_body_bytes_in_flight;
+  }
   Status listen();
   void do_accept(Listener& listener);
-  // Admits `n` more body bytes for a request that already holds `held`: within --max-body-bytes-in-flight,
-  // or when that request is the only holder, so a body within --max-body-bytes is never refused forever.
-  bool reserve_body_bytes(size_t n, size_t held) {
-    size_t cur = body_bytes.load(std::memory_order_relaxed);
-    do {
-      if (cur + n > options.max_body_bytes_in_flight && cur != held) return false;
-    } while (!body_bytes.compare_exchange_weak(cur, cur + n, std::memory_order_acq_rel));
-    return true;
-  }
   void trigger_stop() {
     if (!stop_requested.exchange(true)) stop_promise.set_value();
   }
@@ -89,10 +97,14 @@ class Session : public std::enable_shared_from_this<Session> {
  public:
   // `counted`: the session holds one of the server's --max-connections places until it is destroyed.
   Session(tcp::socket&& socket, HttpServer::Impl& server, bool counted)
-      : stream_(std::move(socket)), header_timer_(stream_.get_executor()), server_(server), counted_(counted) {}
-  ~Session() {
+      : stream_(std::move(socket)),
+        header_timer_(stream_.get_executor()),
+        server_(server),
+        admission_(server.admission),
+        counted_(counted) {}
+  ~Session() {  // may run after the server is gone: touches only what it shares ownership of
     release_body();
-    if (counted_) server_.connections.fetch_sub(1, std::memory_order_acq_rel);
+    if (counted_) admission_->connections.fetch_sub(1, std::memory_order_acq_rel);
   }
 
   void run() {
@@ -102,7 +114,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // A connection past --max-connections: answered 503 at once, without reading its request, then closed.
   void refuse() {
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
-      self->reject({503, "the server has " + std::to_string(self->server_.max_connections) +
+      self->reject({503, "the server has " + std::to_string(self->admission_->max_connections) +
                              " connections open, its limit (--max-connections); retry shortly"});
     });
   }
@@ -178,18 +190,18 @@ class Session : public std::enable_shared_from_this<Session> {
   // Grows this request's share of the body budget to `total` bytes.
   bool reserve_body(size_t total) {
     if (total <= body_reserved_) return true;
-    if (!server_.reserve_body_bytes(total - body_reserved_, body_reserved_)) return false;
+    if (!admission_->reserve_body_bytes(total - body_reserved_, body_reserved_)) return false;
     body_reserved_ = total;
     return true;
   }
 
   void release_body() {
-    server_.body_bytes.fetch_sub(body_reserved_, std::memory_order_acq_rel);
+    admission_->body_bytes.fetch_sub(body_reserved_, std::memory_order_acq_rel);
     body_reserved_ = 0;
   }
 
   HttpRejection body_budget_full() const {
-    return {503, "the server already holds " + std::to_string(server_.body_bytes.load(std::memory_order_relaxed)) +
+    return {503, "the server already holds " + std::to_string(admission_->body_bytes.load(std::memory_order_relaxed)) +
                      " bytes of request bodies, its limit (--max-body-bytes-in-flight " +
                      std::to_string(server_.options.max_body_bytes_in_flight) + "); retry shortly"};
   }
@@ -320,6 +332,7 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::tcp_stream stream_;
   net::steady_timer header_timer_;
   HttpServer::Impl& server_;
+  const std::shared_ptr<HttpServer::Impl::Admission> admission_;
   const bool counted_;
   bool header_timed_out_ = false;
   beast::flat_buffer buffer_;
@@ -388,8 +401,9 @@ void HttpServer::Impl::do_accept(Listener& l) {
       return;
     }
     // The cap keeps descriptors in reserve, so a connection past it can still be accepted and told why.
-    const bool admitted = connections.fetch_add(1, std::memory_order_acq_rel) < max_connections;
-    if (!admitted) connections.fetch_sub(1, std::memory_order_acq_rel);
+    auto& a = *admission;
+    const bool admitted = a.connections.fetch_add(1, std::memory_order_acq_rel) < a.max_connections;
+    if (!admitted) a.connections.fetch_sub(1, std::memory_order_acq_rel);
     auto session = std::make_shared<Session>(std::move(socket), *this, admitted);
     if (admitted) session->run();
     else session->refuse();
@@ -420,7 +434,7 @@ Status HttpServer::start() {
                                  ? static_cast<size_t>(lim.rlim_cur) : SIZE_MAX;
   const size_t allowed = descriptors > 2 * kReservedDescriptors ? descriptors - kReservedDescriptors
                                                                 : descriptors / 2;
-  auto& max = impl_->max_connections;
+  auto& max = impl_->admission->max_connections;
   max = impl_->options.max_connections ? impl_->options.max_connections : std::min<size_t>(allowed, 10000);
   if (max > allowed)
     return invalid_argument("--max-connections " + std::to_string(max) + " is more than the open-file limit allows (" +

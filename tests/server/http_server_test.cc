@@ -59,8 +59,11 @@ struct TestServer {
     Status st = server->start();
     EXPECT_TRUE(st.ok()) << st.to_string();
   }
+  // As `serve` does: the io threads stop first, then the API goes (its workers may still hold a session's answer
+  // callback, and with it the session), then the server, so no session outlives the io_context of its socket.
+  ~TestServer() { server->shutdown(std::chrono::milliseconds(0)); }
+  std::unique_ptr<HttpServer> server;  // declared first: destroyed after the API
   TestApi api;
-  std::unique_ptr<HttpServer> server;
 };
 
 TEST(HttpServer, KeepAliveServesSeveralRequestsOnOneConnection) {
