@@ -120,8 +120,8 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
  private:
-  // Between requests a connection may idle up to --idle-timeout and is then closed without a word; once the
-  // first byte of a request arrives, its headers must be complete within --header-timeout or it gets 408.
+  // Between requests a connection may idle up to options.idle_timeout and is then closed without a word; once
+  // the first byte of a request arrives, its headers must be complete within --header-timeout or it gets 408.
   void do_read() {
     parser_.emplace();
     configure_request_parser(*parser_, server_.limits);
@@ -147,8 +147,6 @@ class Session : public std::enable_shared_from_this<Session> {
                             beast::bind_front_handler(&Session::on_header, shared_from_this()));
   }
 
-  // curl and other clients send `Expect: 100-continue` with larger bodies and wait (curl: 1 s) for a go-ahead;
-  // give it once the headers pass the limits, so the body is never refused after being sent.
   void on_header(beast::error_code ec, size_t n) {
     header_timer_.cancel();
     if (ec == net::error::operation_aborted && header_timed_out_)
@@ -157,10 +155,12 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!ec)
       if (auto rejection = check_request_header(parser_->get())) return reject(std::move(*rejection));
     if (ec || parser_->is_done()) return on_read(ec, n);
-    // A body is held in memory until its answer is written; a Content-Length is admitted whole, before a byte of
+    // A body is held in memory until its answer is ready; a Content-Length is admitted whole, before a byte of
     // it is read, so the bodies of many slow clients cannot add up past the process-wide budget.
     if (auto length = parser_->content_length(); length && !reserve_body(*length)) return reject(body_budget_full());
     stream_.expires_after(server_.options.idle_timeout);  // the body, like the wait between requests
+    // curl and other clients send `Expect: 100-continue` with larger bodies and wait (curl: 1 s) for a go-ahead;
+    // give it once the headers pass the limits, so the body is never refused after being sent.
     if (!beast::iequals(parser_->get()[http::field::expect], "100-continue")) return read_body();
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
     net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
@@ -201,9 +201,10 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   HttpRejection body_budget_full() const {
-    return {503, "the server already holds " + std::to_string(admission_->body_bytes.load(std::memory_order_relaxed)) +
-                     " bytes of request bodies, its limit (--max-body-bytes-in-flight " +
-                     std::to_string(server_.options.max_body_bytes_in_flight) + "); retry shortly"};
+    return {503, "the server holds " + std::to_string(admission_->body_bytes.load(std::memory_order_relaxed)) +
+                     " bytes of request bodies and may hold " +
+                     std::to_string(server_.options.max_body_bytes_in_flight) +
+                     " (--max-body-bytes-in-flight); retry shortly"};
   }
 
   void on_read(beast::error_code ec, size_t) {
