@@ -1,6 +1,7 @@
 // Flag parsing and --help formatting for the subcommands.
 #include "cli/flags.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>

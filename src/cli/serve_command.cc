@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <thread>
@@ -36,46 +37,93 @@ namespace {
 // max_concurrent_requests). Bounds the memory held by bodies already read.
 constexpr size_t kMaxPendingRequests = 1024;
 
+// SGLang launch flags that mean nothing here: accepted, so a launch command switches by changing one word, and
+// each answered with a one-line notice saying why it does nothing.
+struct IgnoredFlag {
+  const char* name;
+  const char* value_name;  // "" for a switch
+  const char* why;
+};
+constexpr IgnoredFlag kIgnoredFlags[] = {
+    {"chat-template", "T", "not needed for embeddings"},
+    {"enable-flashinfer", "", "attention kernels are built in"},
+    {"attention-backend", "NAME", "attention kernels are built in"},
+    {"dtype", "T", "weights are used in the dtype they are stored in"},
+    {"kv-cache-dtype", "T", "an embedding keeps no KV cache"},
+    {"disable-radix-cache", "", "an embedding keeps no KV cache, so there is no prefix cache to disable"},
+    {"max-total-tokens", "N", "there is no KV cache pool to size; --max-queue-tokens bounds the tokens waiting"},
+    {"max-running-requests", "N", "batches are bounded by tokens (--max-num-batched-tokens) and waiting inputs "
+                                  "by --max-queue"},
+    {"disable-cuda-graph", "", "no CUDA graphs are captured"},
+    {"cuda-graph-max-bs", "N", "no CUDA graphs are captured"},
+    {"enable-metrics", "", "/metrics is always served"},
+    {"skip-server-warmup", "", "there is no warm-up request: the server is ready once the model is loaded"},
+    {"random-seed", "N", "nothing is random: an input always gets the same vector"},
+    {"watchdog-timeout", "SECONDS", "a request waiting longer than --request-timeout gets 504 instead"},
+};
+
+// SGLang's log levels; from warning up, the per-request access log is off.
+constexpr const char* kLogLevels[] = {"debug", "info", "warning", "error", "critical"};
+
 Flags make_flags() {
-  return Flags(
-      "serve",
-      "Serve a Qwen3-Embedding model over HTTP: OpenAI's POST /v1/embeddings, TEI's POST /embed and GET /info,\n"
-      "POST /tokenize, GET /v1/models, GET /health and GET /metrics. Takes SGLang's launch flags.",
-      {
-          {"model-path", "PATH", "model directory, or a Hugging Face hub id (looked up in the HF cache, else downloaded)", ""},
-          {"revision", "REV", "hub revision to download when --model-path is a hub id", "main"},
-          {"host", "ADDR", "IP address to listen on; 0.0.0.0 listens on every interface", "127.0.0.1"},
-          {"port", "N", "TCP port to listen on", "30000"},
-          {"served-model-name", "NAME", "model names clients may send in `model` (the first is reported); "
-                                        "default: the model directory's name, or the hub id", "", true},
-          {"api-key", "KEY", "require 'Authorization: Bearer KEY' on every route except /health and /metrics", ""},
-          {"device", "DEV", "auto, cpu or cuda; auto takes the GPU when one is present and built in", "auto"},
-          {"max-num-batched-tokens", "N", "token budget of one engine call: inputs are packed without padding up "
-                                          "to this many tokens", "16384"},
-          {"context-length", "N", "longest input accepted, in tokens including the appended end token; longer "
-                                  "inputs are a 400 unless the request sets truncate (default: the model's "
-                                  "max_position_embeddings)", ""},
-          {"max-queue", "N", "inputs that may wait for the engine at once; beyond it requests get 429 with "
-                             "Retry-After (a request arriving at an empty queue is always admitted)", "65536"},
-          {"max-queue-tokens", "N", "tokens that may wait for the engine at once (0: no limit)", "16777216"},
-          {"max-inputs-per-request", "N", "most inputs one request may carry", "2048"},
-          {"request-timeout", "SECONDS", "a request still waiting for the engine after this long gets 504 "
-                                         "(0: never)", "300"},
-          {"max-body-bytes", "N", "largest request body; larger ones get 413 before they are read", "67108864"},
-          {"threads", "N", "CPU threads for the engine's math (0: all cores)", "0"},
-          {"http-threads", "N", "threads running the network loop (connections are asynchronous, so a few "
-                                "serve thousands)", "2"},
-          {"tokenizer-threads", "N", "threads that parse requests, tokenise and serialise answers", "2"},
-          {"tp", "N", "tensor parallel size; only 1 is supported", "1"},
-          {"dp", "N", "data parallel size; only 1 is supported (run several servers behind a balancer)", "1"},
-          {"mem-fraction-static", "F", "accepted for SGLang compatibility; embedserve allocates only the weights "
-                                       "and the batch workspace", ""},
-          {"chat-template", "T", "accepted for SGLang compatibility; not needed for embeddings", ""},
-          {"enable-flashinfer", "", "accepted for SGLang compatibility; not needed", ""},
-          {"is-embedding", "", "accepted for SGLang compatibility; embedserve only embeds", ""},
-          {"trust-remote-code", "", "accepted for SGLang compatibility; no model code is ever run", ""},
-          {"dtype", "T", "accepted for SGLang compatibility; weights are used as stored", ""},
-      });
+  std::vector<FlagSpec> specs = {
+      {"model-path", "PATH", "model directory, or a Hugging Face hub id (looked up in the HF cache, else downloaded)", "",
+       false, {"model"}},
+      {"revision", "REV", "hub revision to download when --model-path is a hub id", "main"},
+      {"host", "ADDR", "address or host name to listen on, on every address it resolves to (localhost: the "
+                       "loopback); 0.0.0.0 listens on every IPv4 interface", "127.0.0.1"},
+      {"port", "N", "TCP port to listen on", "30000"},
+      {"served-model-name", "NAME", "model names reported and matched in `model` (the first is reported); "
+                                    "default: the model directory's name, or the hub id", "", true},
+      {"strict-model-name", "", "answer 404 to a request whose `model` is not a --served-model-name; by default, "
+                                "as in SGLang, any name means the one model served", ""},
+      {"api-key", "KEY", "require 'Authorization: Bearer KEY' on every route except /health and /metrics", ""},
+      {"cors-allow-origins", "ORIGIN", "web origins (e.g. https://app.example.com, or *) browsers may call the "
+                                       "API from: answers carry Access-Control-Allow-Origin and preflight "
+                                       "OPTIONS requests are answered; none by default (no CORS headers)", "", true},
+      {"device", "DEV", "auto, cpu or cuda; auto takes the GPU when one is present and built in", "auto"},
+      {"base-gpu-id", "N", "the GPU to run on, in CUDA_VISIBLE_DEVICES order", "0"},
+      {"max-num-batched-tokens", "N", "token budget of one engine call: inputs are packed without padding up "
+                                      "to this many tokens", "16384"},
+      {"chunked-prefill-size", "N", "SGLang's token budget per forward pass: sets --max-num-batched-tokens when "
+                                    "that is not given (-1 or 0: ignored; an input is never split)", ""},
+      {"context-length", "N", "longest input accepted, in tokens including the appended end token; longer "
+                              "inputs are a 400 unless the request sets truncate (default: the model's "
+                              "max_position_embeddings)", ""},
+      {"max-queue", "N", "inputs that may wait for the engine at once; beyond it requests get 429 with "
+                         "Retry-After (a request arriving at an empty queue is always admitted)", "65536"},
+      {"max-queue-tokens", "N", "tokens that may wait for the engine at once (0: no limit)", "16777216"},
+      {"max-inputs-per-request", "N", "most inputs one request may carry", "2048"},
+      {"request-timeout", "SECONDS", "a request still waiting for the engine after this long gets 504 "
+                                     "(0: never)", "300"},
+      {"max-body-bytes", "N", "largest request body; larger ones get 413 before they are read", "67108864"},
+      {"max-body-bytes-in-flight", "N", "request body bytes held at once across all connections, from the "
+                                        "header announcing them to the answer; beyond it new bodies get 503 "
+                                        "with Retry-After before they are read", "268435456"},
+      {"max-connections", "N", "connections open at once; more are answered 503 with Retry-After and "
+                               "closed (default: the open-file limit less 64 in reserve, at most 10000)", ""},
+      {"header-timeout", "SECONDS", "time from a request's first byte to the end of its headers; a slower "
+                                    "client gets 408 and is disconnected", "30"},
+      {"log-level", "LEVEL", "debug, info, warning, error or critical; from warning up the per-request access "
+                             "log is off", "info"},
+      {"threads", "N", "CPU threads for the engine's math (0: all cores)", "0"},
+      {"http-threads", "N", "threads running the network loop (connections are asynchronous, so a few "
+                            "serve thousands)", "2"},
+      {"tokenizer-threads", "N", "threads that parse requests, tokenise and serialise answers", "2"},
+      {"tp", "N", "tensor parallel size; only 1 is supported", "1", false, {"tensor-parallel-size", "tp-size"}},
+      {"dp", "N", "data parallel size; only 1 is supported (run several servers behind a balancer)", "1", false,
+       {"dp-size"}},
+      {"mem-fraction-static", "F", "accepted for SGLang compatibility; embedserve allocates only the weights "
+                                   "and the batch workspace", ""},
+      {"is-embedding", "", "accepted for SGLang compatibility; embedserve only embeds", ""},
+      {"trust-remote-code", "", "accepted for SGLang compatibility; no model code is ever run", ""},
+  };
+  for (const auto& f : kIgnoredFlags)
+    specs.push_back({f.name, f.value_name, std::string("accepted for SGLang compatibility and ignored: ") + f.why, ""});
+  return Flags("serve",
+               "Serve a Qwen3-Embedding model over HTTP: OpenAI's POST /v1/embeddings, TEI's POST /embed and GET /info,\n"
+               "POST /tokenize, GET /v1/models, GET /health and GET /metrics. Takes SGLang's launch flags.",
+               std::move(specs));
 }
 
 void notice(const std::string& line) { std::fprintf(stderr, "embedserve serve: %s\n", line.c_str()); }
@@ -108,6 +156,8 @@ struct Settings {
   long long context_length;  // 0: the model's
   std::chrono::seconds timeout;
   int threads;
+  int gpu;  // --base-gpu-id
+  bool strict_model_name;
   size_t http_threads, tokenizer_threads;
   HttpServerOptions http;
   ServerConfig server;
@@ -135,6 +185,10 @@ StatusOr<Settings> read_settings(const Flags& flags) {
   EMBEDSERVE_ASSIGN_OR_RETURN(auto max_inputs, flags.get_int("max-inputs-per-request", 2048, 1, 1 << 24));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto timeout, flags.get_int("request-timeout", 300, 0, 1 << 30));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto max_body, flags.get_int("max-body-bytes", 64ll << 20, 1024, 1ll << 34));
+  EMBEDSERVE_ASSIGN_OR_RETURN(auto body_in_flight,
+                              flags.get_int("max-body-bytes-in-flight", 256ll << 20, 1024, 1ll << 40));
+  EMBEDSERVE_ASSIGN_OR_RETURN(auto max_connections, flags.get_int("max-connections", 0, 1, 1 << 24));
+  EMBEDSERVE_ASSIGN_OR_RETURN(auto header_timeout, flags.get_double("header-timeout", 30, 0.001, 86400));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto threads, flags.get_int("threads", 0, 0, 4096));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto http_threads, flags.get_int("http-threads", 2, 1, 256));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto tok_threads, flags.get_int("tokenizer-threads", 2, 1, 256));
@@ -145,9 +199,18 @@ StatusOr<Settings> read_settings(const Flags& flags) {
            "workspace (sized for the larger of --max-num-batched-tokens and --context-length), with no KV cache "
            "to reserve");
   }
-  if (flags.has("chat-template")) notice("--chat-template is not needed for embeddings; ignored");
-  if (flags.has("enable-flashinfer")) notice("--enable-flashinfer is not needed: attention kernels are built in; ignored");
-  if (flags.has("dtype")) notice("--dtype is not used: weights are used in the dtype they are stored in");
+  for (const auto& f : kIgnoredFlags)
+    if (flags.has(f.name)) notice(std::string("--") + f.name + " is ignored: " + f.why);
+  const std::string log_level = flags.get_or("log-level", "info");
+  const auto* level = std::find(std::begin(kLogLevels), std::end(kLogLevels), log_level);
+  if (level == std::end(kLogLevels))
+    return invalid_argument("--log-level must be one of debug, info, warning, error, critical; got '" + log_level + "'");
+  EMBEDSERVE_ASSIGN_OR_RETURN(auto gpu, flags.get_int("base-gpu-id", 0, 0, 1023));
+  EMBEDSERVE_ASSIGN_OR_RETURN(auto chunked_prefill, flags.get_int("chunked-prefill-size", -1, -1, 1 << 24));
+  if (chunked_prefill > 0 && !flags.has("max-num-batched-tokens")) max_num_batched_tokens = chunked_prefill;
+  else if (flags.has("chunked-prefill-size"))
+    notice("--chunked-prefill-size is ignored: " + std::string(chunked_prefill > 0 ? "--max-num-batched-tokens is given"
+                                                                                : "an input is never split"));
   s.max_num_batched_tokens = static_cast<size_t>(max_num_batched_tokens);
   s.context_length = flags.has("context-length") ? context : 0;
   s.max_queue = static_cast<size_t>(max_queue);
@@ -158,13 +221,20 @@ StatusOr<Settings> read_settings(const Flags& flags) {
   s.threads = static_cast<int>(threads);
   s.http_threads = static_cast<size_t>(http_threads);
   s.tokenizer_threads = static_cast<size_t>(tok_threads);
+  s.gpu = static_cast<int>(gpu);
+  s.http.access_log = level - std::begin(kLogLevels) <= 1;  // debug, info
   s.http.host = flags.get_or("host", "127.0.0.1");
   s.http.port = static_cast<uint16_t>(port);
   s.http.io_threads = s.http_threads;
   s.http.max_body_bytes = s.max_body;
+  s.http.max_body_bytes_in_flight = static_cast<size_t>(body_in_flight);
+  s.http.max_connections = static_cast<size_t>(max_connections);  // 0: the server's default
+  s.http.header_timeout = std::chrono::milliseconds(static_cast<long long>(header_timeout * 1000));
+  s.strict_model_name = flags.has("strict-model-name");
   s.server.served_names = flags.get_all("served-model-name");
   if (s.server.served_names.empty()) s.server.served_names = {default_served_name(s.model_path)};
   s.server.api_key = flags.get_or("api-key", "");
+  s.server.cors_allow_origins = flags.get_all("cors-allow-origins");
   s.server.version = EMBEDSERVE_VERSION;
   s.server.max_concurrent_requests = kMaxPendingRequests;
   s.server.tokenization_workers = s.tokenizer_threads;
@@ -202,6 +272,7 @@ StatusOr<LoadedModel> load_model(const Flags& flags, const Settings& s, WorkerPo
   eopts.model_id = default_served_name(s.model_path);  // a directory's name or the hub id, as TEI's /info reports
   eopts.device = s.device;
   eopts.threads = s.threads;
+  eopts.device_ordinal = s.gpu;
   // The engine's workspace must hold the longest input alone; the scheduler packs to the budget.
   eopts.workspace_tokens = std::max(s.max_num_batched_tokens, context);
   EMBEDSERVE_RETURN_IF_ERROR(apply_engine_environment(eopts));
@@ -218,6 +289,7 @@ StatusOr<LoadedModel> load_model(const Flags& flags, const Settings& s, WorkerPo
 
   EmbedServiceConfig cfg;
   cfg.served_names = s.server.served_names;
+  cfg.strict_model_name = s.strict_model_name;
   cfg.max_input_tokens = context;
   cfg.max_inputs_per_request = s.max_inputs;
   cfg.request_timeout = s.timeout;

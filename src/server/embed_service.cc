@@ -31,6 +31,7 @@ std::optional<std::string> EmbedService::resolve_model(const std::optional<std::
   if (!requested) return config_.served_names.front();  // lenient: clients that omit `model` get the default
   for (const auto& name : config_.served_names)
     if (*requested == name) return name;
+  if (!config_.strict_model_name) return config_.served_names.front();  // one model: e.g. a hub id for a local dir
   return std::nullopt;
 }
 

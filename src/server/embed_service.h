@@ -23,6 +23,7 @@ class Metrics;
 
 struct EmbedServiceConfig {
   std::vector<std::string> served_names;  // model names clients may ask for; the first is reported
+  bool strict_model_name = false;         // false: any other name means the one model served, as in SGLang
   size_t max_input_tokens = 0;            // the longest input accepted (--context-length), special tokens included
   size_t max_inputs_per_request = 2048;
   std::chrono::milliseconds request_timeout{0};  // 0: none
@@ -54,7 +55,7 @@ class EmbedService {
   // uses too (prompt prefixed, EOS appended, truncated or refused, ids checked against the embedding table).
   std::optional<ApiError> tokenize_inputs(const EmbedParams& params, std::vector<std::vector<int32_t>>& out) const;
 
-  // The served name a request's `model` field refers to, or nullopt when it names none.
+  // The served name a request's `model` field refers to; nullopt when it names none and the check is strict.
   std::optional<std::string> resolve_model(const std::optional<std::string>& requested) const;
 
   SchedulerStats queue_stats() const { return scheduler_.stats(); }

@@ -2,6 +2,7 @@
 // EmbedService for the embed path; they differ only in how they read the request and write the answer.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@ namespace embedserve {
 struct ServerConfig {
   std::vector<std::string> served_names;  // --served-model-name aliases; the first is the one reported
   std::string api_key;                    // empty: no authentication
+  std::vector<std::string> cors_allow_origins;  // empty: no CORS; "*" admits any origin (server/cors.h)
   std::string version;
   size_t max_concurrent_requests = 0;     // reported by /info
   size_t tokenization_workers = 0;        // reported by /info
@@ -30,6 +32,10 @@ ServerResponse models_response(const ServerConfig& config);
 void handle_tei_embed(const EmbedService& service, const ServerRequest& req, CancelFlag cancel, Respond respond);
 // GET /info (TEI).
 ServerResponse tei_info_response(const EmbedService& service, const ServerConfig& config);
+
+// A 500 naming `model` when a vector holds NaN or Inf (finite weights can still overflow in the forward pass),
+// which JSON could only print as null; nullopt when every value is finite.
+std::optional<ApiError> non_finite_vector_error(const EmbedOutput& out, const std::string& model);
 
 // The body of a successful /v1/embeddings answer; exposed for tests and the serialisation benchmark.
 std::string render_openai_embeddings(const EmbedOutput& out, const std::string& model, bool base64);

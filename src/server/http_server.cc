@@ -10,6 +10,7 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -18,11 +19,14 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <future>
 #include <optional>
 #include <thread>
 #include <vector>
+
+#include "server/http_request.h"
 
 namespace embedserve {
 
@@ -35,9 +39,13 @@ struct HttpServer::Impl {
   HttpServerOptions options;
   Router& router;
   net::io_context ioc;
-  tcp::acceptor acceptor{ioc};
+  struct Listener {
+    explicit Listener(net::io_context& ioc) : acceptor(ioc), retry(ioc) {}
+    tcp::acceptor acceptor;
+    net::steady_timer retry;  // after a failed accept (e.g. out of descriptors): try again shortly, not in a spin
+  };
+  std::vector<std::unique_ptr<Listener>> listeners;  // one per address --host resolves to
   net::signal_set signals{ioc, SIGINT, SIGTERM};
-  net::steady_timer retry_timer{ioc};
   // Keeps run() from returning while answers are still being computed off the io threads: during shutdown
   // the listener and signal waits are gone, and a session waiting for its answer has no operation pending.
   net::executor_work_guard<net::io_context::executor_type> work = net::make_work_guard(ioc);
@@ -46,10 +54,32 @@ struct HttpServer::Impl {
   std::atomic<bool> stop_requested{false};
   std::atomic<bool> draining{false};
   std::atomic<size_t> unanswered{0};  // requests read whose response is not yet written
+  // The connection and body-byte counts every session shares. Owned jointly with the sessions: one may outlive
+  // the server (a worker can still hold its answer callback) and must still give its share back.
+  struct Admission {
+    std::atomic<size_t> connections{0};  // sessions admitted and not yet destroyed
+    std::atomic<size_t> body_bytes{0};   // request body bytes admitted and not yet answered
+    size_t max_connections = 0;          // options.max_connections, or the default worked out by start()
+    size_t max_body_bytes = 0;           // options.max_body_bytes_in_flight
+    // Admits `n` more body bytes for a request that already holds `held`: within the budget, or when that
+    // request is the only holder, so a body within --max-body-bytes is never refused forever.
+    bool reserve_body_bytes(size_t n, size_t held) {
+      size_t cur = body_bytes.load(std::memory_order_relaxed);
+      do {
+        if (cur + n > max_body_bytes && cur != held) return false;
+      } while (!body_bytes.compare_exchange_weak(cur, cur + n, std::memory_order_acq_rel));
+      return true;
+    }
+  };
+  const std::shared_ptr<Admission> admission = std::make_shared<Admission>();
   uint16_t bound_port = 0;
+  const HttpLimits limits{options.max_body_bytes, options.max_header_bytes};
 
-  Impl(HttpServerOptions o, Router& r) : options(std::move(o)), router(r) {}
-  void do_accept();
+  Impl(HttpServerOptions o, Router& r) : options(std::move(o)), router(r) {
+    admission->max_body_bytes = options.max_body_bytes_in_flight;
+  }
+  Status listen();
+  void do_accept(Listener& listener);
   void trigger_stop() {
     if (!stop_requested.exchange(true)) stop_promise.set_value();
   }
@@ -57,49 +87,147 @@ struct HttpServer::Impl {
 
 namespace {
 
+std::string seconds(std::chrono::milliseconds d) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g s", std::chrono::duration<double>(d).count());
+  return text;
+}
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket&& socket, HttpServer::Impl& server) : stream_(std::move(socket)), server_(server) {}
+  // `counted`: the session holds one of the server's --max-connections places until it is destroyed.
+  Session(tcp::socket&& socket, HttpServer::Impl& server, bool counted)
+      : stream_(std::move(socket)),
+        header_timer_(stream_.get_executor()),
+        server_(server),
+        admission_(server.admission),
+        counted_(counted) {}
+  ~Session() {  // may run after the server is gone: touches only what it shares ownership of
+    release_body();
+    if (counted_) admission_->connections.fetch_sub(1, std::memory_order_acq_rel);
+  }
 
   void run() {
     net::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::do_read, shared_from_this()));
   }
 
+  // A connection past --max-connections: answered 503 at once, without reading its request, then closed.
+  void refuse() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      self->reject({503, "the server has " + std::to_string(self->admission_->max_connections) +
+                             " connections open, its limit (--max-connections); retry shortly"});
+    });
+  }
+
  private:
+  // Between requests a connection may idle up to options.idle_timeout and is then closed without a word; once
+  // the first byte of a request arrives, its headers must be complete within --header-timeout or it gets 408.
   void do_read() {
     parser_.emplace();
-    parser_->body_limit(server_.options.max_body_bytes);
-    parser_->header_limit(static_cast<uint32_t>(server_.options.max_header_bytes));
+    configure_request_parser(*parser_, server_.limits);
+    if (buffer_.size() > 0) return read_header();  // a pipelined request's bytes are already here
     stream_.expires_after(server_.options.idle_timeout);
+    stream_.async_read_some(buffer_.prepare(kFirstRead), [self = shared_from_this()](beast::error_code ec, size_t n) {
+      if (ec) return self->close();  // idle timeout, EOF or reset between requests: nothing to answer
+      self->buffer_.commit(n);
+      self->read_header();
+    });
+  }
+
+  void read_header() {
+    stream_.expires_never();  // the header timer bounds this phase; Beast's own timeout would close unanswered
+    header_timed_out_ = false;
+    header_timer_.expires_after(server_.options.header_timeout);
+    header_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec) return;  // cancelled: the headers arrived
+      self->header_timed_out_ = true;
+      self->stream_.cancel();
+    });
     http::async_read_header(stream_, buffer_, *parser_,
                             beast::bind_front_handler(&Session::on_header, shared_from_this()));
   }
 
-  // curl and other clients send `Expect: 100-continue` with larger bodies and wait (curl: 1 s) for a go-ahead;
-  // give it once the headers pass the limits, so the body is never refused after being sent.
   void on_header(beast::error_code ec, size_t n) {
+    header_timer_.cancel();
+    if (ec == net::error::operation_aborted && header_timed_out_)
+      return reject({408, "the request headers were not complete within " + seconds(server_.options.header_timeout) +
+                              " (--header-timeout); the connection is closed"});
+    if (!ec)
+      if (auto rejection = check_request_header(parser_->get())) return reject(std::move(*rejection));
     if (ec || parser_->is_done()) return on_read(ec, n);
-    auto self = shared_from_this();
-    auto read_body = [self] {
-      http::async_read(self->stream_, self->buffer_, *self->parser_,
-                       beast::bind_front_handler(&Session::on_read, self));
-    };
+    // A body is held in memory until its answer is ready; a Content-Length is admitted whole, before a byte of
+    // it is read, so the bodies of many slow clients cannot add up past the process-wide budget.
+    if (auto length = parser_->content_length(); length && !reserve_body(*length)) return reject(body_budget_full());
+    stream_.expires_after(server_.options.idle_timeout);  // the body, like the wait between requests
+    // curl and other clients send `Expect: 100-continue` with larger bodies and wait (curl: 1 s) for a go-ahead;
+    // give it once the headers pass the limits, so the body is never refused after being sent.
     if (!beast::iequals(parser_->get()[http::field::expect], "100-continue")) return read_body();
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
     net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
-                     [self, read_body](beast::error_code write_ec, size_t) {
+                     [self = shared_from_this()](beast::error_code write_ec, size_t) {
                        if (write_ec) return self->close();
-                       read_body();
+                       self->read_body();
                      });
+  }
+
+  void read_body() {
+    if (!parser_->chunked())
+      return http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::on_read, shared_from_this()));
+    http::async_read_some(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::on_body_part, shared_from_this()));
+  }
+
+  // A chunked body announces no size: it is admitted as it grows, a step at a time, so it overshoots the
+  // budget by at most one step per connection.
+  void on_body_part(beast::error_code ec, size_t n) {
+    if (ec) return on_read(ec, n);
+    constexpr size_t kStep = 64u << 10;
+    const size_t have = parser_->get().body().size();
+    if (have > body_reserved_ && !reserve_body((have / kStep + 1) * kStep)) return reject(body_budget_full());
+    if (parser_->is_done()) return on_read(ec, n);
+    read_body();
+  }
+
+  // Grows this request's share of the body budget to `total` bytes.
+  bool reserve_body(size_t total) {
+    if (total <= body_reserved_) return true;
+    if (!admission_->reserve_body_bytes(total - body_reserved_, body_reserved_)) return false;
+    body_reserved_ = total;
+    return true;
+  }
+
+  void release_body() {
+    admission_->body_bytes.fetch_sub(body_reserved_, std::memory_order_acq_rel);
+    body_reserved_ = 0;
+  }
+
+  HttpRejection body_budget_full() const {
+    return {503, "the server holds " + std::to_string(admission_->body_bytes.load(std::memory_order_relaxed)) +
+                     " bytes of request bodies and may hold " +
+                     std::to_string(server_.options.max_body_bytes_in_flight) +
+                     " (--max-body-bytes-in-flight); retry shortly"};
   }
 
   void on_read(beast::error_code ec, size_t) {
     if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == net::error::operation_aborted ||
         ec == net::error::eof || ec == net::error::connection_reset)
       return close();
+    if (ec) return reject(rejection_for_parse_error(ec, server_.limits));
+    begin_answer();
+    auto& req = parser_->get();
+    keep_alive_ = req.keep_alive();
+    ServerRequest r = to_server_request(req);
+    path_ = r.path;
+    cancel_ = std::make_shared<std::atomic<bool>>(false);
+    stream_.expires_never();  // the scheduler enforces --request-timeout; a slow batch must not cut the socket
+    watch_for_disconnect();
+    server_.router.handle(std::move(r), cancel_, make_respond());
+  }
+
+  // Every request read (or refused) is answered once; the access log and shutdown count from here.
+  void begin_answer() {
     start_ = std::chrono::steady_clock::now();
     server_.unanswered.fetch_add(1, std::memory_order_acq_rel);
-    if (parser_->is_header_done()) {
+    if (parser_ && parser_->is_header_done()) {
       method_ = std::string(parser_->get().method_string());
       path_ = std::string(parser_->get().target());
       version_ = parser_->get().version();
@@ -107,30 +235,14 @@ class Session : public std::enable_shared_from_this<Session> {
       method_ = "-";
       path_ = "-";
     }
-    if (ec) {
-      keep_alive_ = false;  // the stream position is unknown after a parse error: answer, then close
-      if (ec == http::error::body_limit)
-        return server_.router.reject(413, "the request body is larger than the limit of " +
-                                              std::to_string(server_.options.max_body_bytes) + " bytes (--max-body-bytes)",
-                                     make_respond());
-      if (ec == http::error::header_limit)
-        return server_.router.reject(431, "the request headers are larger than the limit of " +
-                                              std::to_string(server_.options.max_header_bytes) + " bytes",
-                                     make_respond());
-      return server_.router.reject(400, "malformed HTTP request: " + ec.message(), make_respond());
-    }
-    auto& req = parser_->get();
-    keep_alive_ = req.keep_alive();
-    ServerRequest r;
-    r.method = method_;
-    r.path = path_.substr(0, path_.find('?'));
-    path_ = r.path;
-    r.body = std::move(req.body());
-    r.authorization = std::string(req[http::field::authorization]);
-    cancel_ = std::make_shared<std::atomic<bool>>(false);
-    stream_.expires_never();  // the scheduler enforces --request-timeout; a slow batch must not cut the socket
-    watch_for_disconnect();
-    server_.router.handle(std::move(r), cancel_, make_respond());
+  }
+
+  // An answer from the HTTP layer itself (bad framing, limits): the stream position is unknown or the rest
+  // of the request unwanted, so the connection closes after it.
+  void reject(HttpRejection rejection) {
+    begin_answer();
+    keep_alive_ = false;
+    server_.router.reject(rejection.status, std::move(rejection.message), make_respond());
   }
 
   // While a request is being computed nobody reads the socket; wait for it to become readable: EOF or
@@ -163,17 +275,19 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void write(ServerResponse r) {
     answered_ = true;
+    release_body();  // before a byte of the answer leaves, so a client that has read it finds the room free
     status_ = r.status;
     inputs_ = r.inputs;
     tokens_ = r.tokens;
     const bool keep = keep_alive_ && !server_.draining.load(std::memory_order_acquire);
     response_.emplace(static_cast<http::status>(r.status), version_ ? version_ : 11);
     response_->set(http::field::server, "embedserve");
-    response_->set(http::field::content_type, r.content_type);
+    if (!r.content_type.empty()) response_->set(http::field::content_type, r.content_type);
     for (const auto& [name, value] : r.headers) response_->set(name, value);
     response_->keep_alive(keep);
     response_->body() = std::move(r.body);
     response_->prepare_payload();
+    if (r.status == 204) response_->erase(http::field::content_length);  // RFC 9110 §8.6: never on a 204
     stream_.expires_after(std::chrono::seconds(60));  // a client that stops reading cannot hold us forever
     http::async_write(stream_, *response_, beast::bind_front_handler(&Session::on_write, shared_from_this(), keep));
   }
@@ -214,12 +328,19 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.socket().close(ec);
   }
 
+  static constexpr size_t kFirstRead = 1024;  // Beast's own reads grow the buffer from here as needed
+
   beast::tcp_stream stream_;
+  net::steady_timer header_timer_;
   HttpServer::Impl& server_;
+  const std::shared_ptr<HttpServer::Impl::Admission> admission_;
+  const bool counted_;
+  bool header_timed_out_ = false;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::string_body>> response_;
   CancelFlag cancel_;
+  size_t body_reserved_ = 0;  // this request's share of the server's body budget
   bool answered_ = false;
   bool keep_alive_ = false;
   unsigned version_ = 11;
@@ -232,17 +353,62 @@ class Session : public std::enable_shared_from_this<Session> {
 
 }  // namespace
 
-void HttpServer::Impl::do_accept() {
-  acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
-    if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
+// Binds every address --host resolves to (localhost: 127.0.0.1, and ::1 where the hosts file lists it) on one
+// port. An address this host does not have is skipped while another one binds; any other failure is an error.
+Status HttpServer::Impl::listen() {
+  beast::error_code ec;
+  tcp::resolver resolver(ioc);
+  const auto results = resolver.resolve(options.host, std::to_string(options.port),
+                                        tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+  if (ec || results.empty())
+    return invalid_argument("--host '" + options.host + "' is neither an IP address nor a name that resolves" +
+                            (ec ? ": " + ec.message() : std::string()));
+  std::vector<tcp::endpoint> endpoints;
+  for (const auto& r : results)
+    if (std::find(endpoints.begin(), endpoints.end(), r.endpoint()) == endpoints.end()) endpoints.push_back(r.endpoint());
+  beast::error_code skipped;
+  for (tcp::endpoint endpoint : endpoints) {
+    if (bound_port) endpoint.port(bound_port);  // --port 0: every address takes the port the first one got
+    auto l = std::make_unique<Listener>(ioc);
+    auto& acc = l->acceptor;
+    acc.open(endpoint.protocol(), ec);
+    // An IPv6 socket would also take IPv4 traffic on dual-stack hosts and collide with its IPv4 twin.
+    if (!ec && endpoint.address().is_v6()) acc.set_option(net::ip::v6_only(true), ec);
+    if (!ec) acc.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) acc.bind(endpoint, ec);
+    if (!ec) acc.listen(net::socket_base::max_listen_connections, ec);
+    if (ec == boost::system::errc::address_not_available || ec == boost::system::errc::address_family_not_supported) {
+      skipped = ec;
+      continue;
+    }
+    if (ec)
+      return io_error("cannot listen on " + endpoint.address().to_string() + ":" + std::to_string(endpoint.port()) +
+                      " (--host " + options.host + "): " + ec.message() +
+                      (ec == net::error::address_in_use ? " (is another server running? pick --port)" : ""));
+    if (!bound_port) bound_port = acc.local_endpoint().port();
+    listeners.push_back(std::move(l));
+  }
+  if (listeners.empty())
+    return io_error("cannot listen on any address of --host " + options.host + ": " + skipped.message());
+  return Status();
+}
+
+void HttpServer::Impl::do_accept(Listener& l) {
+  l.acceptor.async_accept(net::make_strand(ioc), [this, &l](beast::error_code ec, tcp::socket socket) {
+    if (ec == net::error::operation_aborted || !l.acceptor.is_open()) return;
     if (ec) {
-      // Out of file descriptors or similar: retry shortly instead of spinning.
-      retry_timer.expires_after(std::chrono::milliseconds(50));
-      retry_timer.async_wait([this](beast::error_code) { if (acceptor.is_open()) do_accept(); });
+      l.retry.expires_after(std::chrono::milliseconds(50));
+      l.retry.async_wait([this, &l](beast::error_code) { if (l.acceptor.is_open()) do_accept(l); });
       return;
     }
-    std::make_shared<Session>(std::move(socket), *this)->run();
-    do_accept();
+    // The cap keeps descriptors in reserve, so a connection past it can still be accepted and told why.
+    auto& a = *admission;
+    const bool admitted = a.connections.fetch_add(1, std::memory_order_acq_rel) < a.max_connections;
+    if (!admitted) a.connections.fetch_sub(1, std::memory_order_acq_rel);
+    auto session = std::make_shared<Session>(std::move(socket), *this, admitted);
+    if (admitted) session->run();
+    else session->refuse();
+    do_accept(l);
   });
 }
 
@@ -262,23 +428,24 @@ Status HttpServer::start() {
     lim.rlim_cur = lim.rlim_max;
     setrlimit(RLIMIT_NOFILE, &lim);
   }
-  beast::error_code ec;
-  const auto address = net::ip::make_address(impl_->options.host, ec);
-  if (ec) return invalid_argument("--host '" + impl_->options.host + "' is not an IP address: " + ec.message());
-  const tcp::endpoint endpoint(address, impl_->options.port);
-  auto& acc = impl_->acceptor;
-  acc.open(endpoint.protocol(), ec);
-  if (!ec) acc.set_option(net::socket_base::reuse_address(true), ec);
-  if (!ec) acc.bind(endpoint, ec);
-  if (!ec) acc.listen(net::socket_base::max_listen_connections, ec);
-  if (ec)
-    return io_error("cannot listen on " + impl_->options.host + ":" + std::to_string(impl_->options.port) + ": " +
-                    ec.message() + (ec == net::error::address_in_use ? " (is another server running? pick --port)" : ""));
-  impl_->bound_port = acc.local_endpoint().port();
+  // Descriptors kept back from connections: the listener, the model's files, the refusals themselves. At
+  // the descriptor limit accept() fails and a client would wait in the backlog with no answer.
+  constexpr size_t kReservedDescriptors = 64;
+  const size_t descriptors = getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY
+                                 ? static_cast<size_t>(lim.rlim_cur) : SIZE_MAX;
+  const size_t allowed = descriptors > 2 * kReservedDescriptors ? descriptors - kReservedDescriptors
+                                                                : descriptors / 2;
+  auto& max = impl_->admission->max_connections;
+  max = impl_->options.max_connections ? impl_->options.max_connections : std::min<size_t>(allowed, 10000);
+  if (max > allowed)
+    return invalid_argument("--max-connections " + std::to_string(max) + " is more than the open-file limit allows (" +
+                            std::to_string(descriptors) + " descriptors, " + std::to_string(kReservedDescriptors) +
+                            " kept in reserve): raise it with 'ulimit -n' or lower --max-connections");
+  EMBEDSERVE_RETURN_IF_ERROR(impl_->listen());
   impl_->signals.async_wait([this](beast::error_code e, int) {
     if (!e) impl_->trigger_stop();
   });
-  impl_->do_accept();
+  for (auto& l : impl_->listeners) impl_->do_accept(*l);
   const size_t n = std::max<size_t>(1, impl_->options.io_threads);
   for (size_t i = 0; i < n; ++i) impl_->threads.emplace_back([this] { impl_->ioc.run(); });
   return Status();
@@ -295,8 +462,10 @@ bool HttpServer::shutdown(std::chrono::milliseconds timeout) {
   impl_->router.set_draining();
   net::post(impl_->ioc, [this] {
     beast::error_code ec;
-    impl_->acceptor.close(ec);
-    impl_->retry_timer.cancel();
+    for (auto& l : impl_->listeners) {
+      l->acceptor.close(ec);
+      l->retry.cancel();
+    }
     impl_->signals.cancel();
   });
   const auto deadline = std::chrono::steady_clock::now() + timeout;

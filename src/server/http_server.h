@@ -19,7 +19,15 @@ struct HttpServerOptions {
   size_t io_threads = 2;
   size_t max_body_bytes = 64u << 20;       // larger bodies get 413 before they are read
   size_t max_header_bytes = 16u << 10;     // larger header blocks get 431
+  // Request body bytes held at once across every connection, from the header that announces them until the
+  // answer is ready; a body that would pass it gets 503 with Retry-After (unless it would be the only one).
+  size_t max_body_bytes_in_flight = 256u << 20;
   std::chrono::seconds idle_timeout{75};   // a keep-alive connection with no request is closed after this
+  // From a request's first byte to the end of its headers; a slower client gets 408 and the connection closes.
+  std::chrono::milliseconds header_timeout{30000};
+  // Connections open at once; more are answered 503 with Retry-After and closed. 0: the open-file limit less
+  // 64 descriptors kept in reserve, at most 10,000.
+  size_t max_connections = 0;
   bool access_log = true;                  // one line per request on stderr
 };
 

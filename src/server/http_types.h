@@ -14,11 +14,15 @@ struct ServerRequest {
   std::string path;           // the target without its query string
   std::string body;
   std::string authorization;  // the Authorization header, empty when absent
+  // CORS (server/cors.h): the Origin header, and a preflight's Access-Control-Request-Method/-Headers.
+  std::string origin;
+  std::string access_control_request_method;
+  std::string access_control_request_headers;
 };
 
 struct ServerResponse {
   int status = 200;
-  std::string content_type = "application/json";
+  std::string content_type = "application/json";  // empty: no body, no Content-Type (204)
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers: Allow, Retry-After
   // For the access log and metrics.

@@ -1,4 +1,5 @@
 // OpenAI-style endpoints: /v1/embeddings, /v1/models, and SGLang's /tokenize.
+#include <cmath>
 #include <span>
 
 #include "server/base64.h"
@@ -6,6 +7,17 @@
 #include "server/json_writer.h"
 
 namespace embedserve {
+
+std::optional<ApiError> non_finite_vector_error(const EmbedOutput& out, const std::string& model) {
+  for (size_t i = 0; i < out.vectors.size(); ++i) {
+    if (std::isfinite(out.vectors[i])) continue;
+    return api_error_from_status(internal_error(
+        "the model '" + model + "' produced a non-finite value (NaN or Inf) in the vector of input[" +
+        std::to_string(out.dims ? i / out.dims : 0) + "]: its weights overflow in the forward pass; the request is "
+        "not at fault, the checkpoint is"));
+  }
+  return std::nullopt;
+}
 
 std::string render_openai_embeddings(const EmbedOutput& out, const std::string& model, bool base64) {
   std::string body;
@@ -51,7 +63,8 @@ std::string render_openai_embeddings(const EmbedOutput& out, const std::string& 
 
 void handle_openai_embeddings(const EmbedService& service, const ServerRequest& req, CancelFlag cancel, Respond respond) {
   EmbedParams params;
-  if (auto e = parse_openai_embedding_request(req.body, service.config().max_inputs_per_request, params))
+  if (auto e = parse_openai_embedding_request(req.body, service.config().max_inputs_per_request,
+                                                service.info().hidden_size, params))
     return respond(error_response(*e, ErrorShape::kOpenAi));
   auto model = service.resolve_model(params.model);
   if (!model) {
@@ -67,6 +80,7 @@ void handle_openai_embeddings(const EmbedService& service, const ServerRequest& 
   service.embed(std::move(params), std::move(cancel),
                 [respond = std::move(respond), model = *model, base64, n_inputs](EmbedOutcome outcome) {
                   ServerResponse r;
+                  if (!outcome.error) outcome.error = non_finite_vector_error(outcome.output, model);
                   if (outcome.error) {
                     r = error_response(*outcome.error, ErrorShape::kOpenAi);
                   } else {

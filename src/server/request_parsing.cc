@@ -45,11 +45,18 @@ std::optional<ApiError> get_bool(const json& o, const char* key, bool& out) {
   return std::nullopt;
 }
 
-std::optional<ApiError> get_int(const json& o, const char* key, std::optional<int64_t>& out) {
+// Reads an integer in [min, max] (min ≥ 0 < max); the message quotes the value as sent, whatever its size.
+std::optional<ApiError> get_int(const json& o, const char* key, int64_t min, int64_t max, std::optional<int64_t>& out) {
   auto it = o.find(key);
   if (it == o.end() || it->is_null()) return std::nullopt;
-  if (!it->is_number_integer() || (it->is_number_unsigned() && it->get<uint64_t>() > INT64_MAX))
+  if (!it->is_number_integer())
     return bad_request(std::string("'") + key + "' must be an integer, got " + type_name(*it), key, "invalid_type");
+  const bool in_range = it->is_number_unsigned()
+                            ? it->get<uint64_t>() >= static_cast<uint64_t>(min) && it->get<uint64_t>() <= static_cast<uint64_t>(max)
+                            : it->get<int64_t>() >= min && it->get<int64_t>() <= max;
+  if (!in_range)
+    return bad_request(std::string("'") + key + "' must be between " + std::to_string(min) + " and " +
+                           std::to_string(max) + ", got " + it->dump(), key);
   out = it->get<int64_t>();
   return std::nullopt;
 }
@@ -117,13 +124,14 @@ std::optional<ApiError> parse_inputs(const json& o, const char* param, size_t ma
 
 }  // namespace
 
-std::optional<ApiError> parse_openai_embedding_request(std::string_view body, size_t max_inputs, EmbedParams& out) {
+std::optional<ApiError> parse_openai_embedding_request(std::string_view body, size_t max_inputs, int64_t max_dimensions,
+                                                       EmbedParams& out) {
   json o;
   if (auto e = parse_object(body, o)) return e;
   try {
     if (auto e = parse_inputs(o, "input", max_inputs, out.inputs)) return e;
     if (auto e = get_string(o, "model", out.model)) return e;
-    if (auto e = get_int(o, "dimensions", out.dimensions)) return e;
+    if (auto e = get_int(o, "dimensions", 1, max_dimensions, out.dimensions)) return e;
     std::optional<std::string> format, user;
     if (auto e = get_string(o, "encoding_format", format)) return e;
     if (format && *format != "float" && *format != "base64")
@@ -139,7 +147,8 @@ std::optional<ApiError> parse_openai_embedding_request(std::string_view body, si
   return std::nullopt;
 }
 
-std::optional<ApiError> parse_tei_embed_request(std::string_view body, size_t max_inputs, EmbedParams& out) {
+std::optional<ApiError> parse_tei_embed_request(std::string_view body, size_t max_inputs, int64_t max_dimensions,
+                                                EmbedParams& out) {
   json o;
   if (auto e = parse_object(body, o)) return e;
   try {
@@ -157,7 +166,7 @@ std::optional<ApiError> parse_tei_embed_request(std::string_view body, size_t ma
                            "truncation_direction");
     }
     if (auto e = get_string(o, "prompt_name", out.prompt_name)) return e;
-    if (auto e = get_int(o, "dimensions", out.dimensions)) return e;
+    if (auto e = get_int(o, "dimensions", 1, max_dimensions, out.dimensions)) return e;
   } catch (const json::exception& e) {
     return bad_request(std::string("malformed request: ") + e.what());
   }

@@ -23,7 +23,7 @@ struct EmbedInput {
 struct EmbedParams {
   std::vector<EmbedInput> inputs;
   std::optional<std::string> model;        // OpenAI only
-  std::optional<int64_t> dimensions;       // Matryoshka truncation; range checked against the model
+  std::optional<int64_t> dimensions;       // Matryoshka truncation, within the model's hidden size
   bool base64 = false;                     // encoding_format "base64"
   std::optional<std::string> prompt_name;  // a key of config_sentence_transformers.json "prompts"
   std::optional<std::string> instruction;  // wrapped as "Instruct: {instruction}\nQuery:{text}"
@@ -39,12 +39,14 @@ struct TokenizeParams {
   std::optional<std::string> model;
 };
 
-// POST /v1/embeddings: input (string | [string] | [int] | [[int]]), model, dimensions, encoding_format,
-// user, and the extensions prompt_name, instruction, truncate. Unknown fields are ignored, as vLLM and
-// SGLang do. Empty strings are refused, as OpenAI refuses them.
-std::optional<ApiError> parse_openai_embedding_request(std::string_view body, size_t max_inputs, EmbedParams& out);
+// POST /v1/embeddings: input (string | [string] | [int] | [[int]]), model, dimensions (1..max_dimensions, the
+// model's hidden size), encoding_format, user, and the extensions prompt_name, instruction, truncate. Unknown
+// fields are ignored, as vLLM and SGLang do. Empty strings are refused, as OpenAI refuses them.
+std::optional<ApiError> parse_openai_embedding_request(std::string_view body, size_t max_inputs, int64_t max_dimensions,
+                                                       EmbedParams& out);
 // POST /embed (TEI): inputs, normalize, truncate, truncation_direction, prompt_name, dimensions.
-std::optional<ApiError> parse_tei_embed_request(std::string_view body, size_t max_inputs, EmbedParams& out);
+std::optional<ApiError> parse_tei_embed_request(std::string_view body, size_t max_inputs, int64_t max_dimensions,
+                                                EmbedParams& out);
 // POST /tokenize (SGLang/vLLM shape): prompt (or input) string | [string], add_special_tokens, model.
 std::optional<ApiError> parse_tokenize_request(std::string_view body, size_t max_inputs, TokenizeParams& out);
 

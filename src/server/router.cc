@@ -4,6 +4,7 @@
 #include <exception>
 
 #include "server/auth.h"
+#include "server/cors.h"
 
 namespace embedserve {
 namespace {
@@ -57,6 +58,12 @@ void Router::reject(int status, std::string message, Respond respond) {
   Respond done = wrap("other", std::move(respond));
   ApiError e = bad_request(std::move(message), "", status == 413 ? "request_too_large" : "invalid_request");
   e.status = status;
+  if (status == 408) e.code = "request_timeout";
+  if (status == 503) {  // the HTTP layer is full (connections, body bytes): a transient state worth a retry
+    e.type = "server_error";
+    e.code = "unavailable";
+    e.retry_after_s = 1;
+  }
   done(error_response(e, ErrorShape::kOpenAi));
 }
 
@@ -69,8 +76,17 @@ void Router::handle(ServerRequest req, CancelFlag cancel, Respond respond) {
     if (req.method == r.method) route = &r;
   }
   const bool known_path = !allowed.empty();
+  const auto& cors = config_.cors_allow_origins;
+  if (!cors.empty() && !req.origin.empty())
+    respond = [respond = std::move(respond), &cors, origin = req.origin](ServerResponse r) {
+      add_cors_headers(cors, origin, r);
+      respond(std::move(r));
+    };
   Respond done = wrap(known_path ? req.path : "other", std::move(respond));
   const ErrorShape shape = route ? route->shape : ErrorShape::kOpenAi;
+  // Before authentication: browsers send a preflight without credentials.
+  if (!cors.empty() && known_path && is_cors_preflight(req))
+    return done(cors_preflight_response(cors, req, allowed));
   if (!known_path)
     return done(error_response({404, "invalid_request_error", "not_found", "no route " + req.method + " " + req.path +
                                     "; see /v1/embeddings, /embed, /tokenize, /v1/models, /info, /health, /metrics", "", 0},

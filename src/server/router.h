@@ -26,7 +26,8 @@ class Router {
 
   // Answers `req` exactly once through `respond`, possibly from another thread. Never throws.
   void handle(ServerRequest req, CancelFlag cancel, Respond respond);
-  // An error found by the HTTP layer before routing (413 body too large, 431, malformed HTTP).
+  // An error found by the HTTP layer before routing (413 body too large, 431, malformed HTTP; 503 with
+  // Retry-After when the connection or body budget is full).
   void reject(int status, std::string message, Respond respond);
 
   // Requests handed to handle()/reject() whose answer has not been handed back yet (a gauge for /metrics;

@@ -37,11 +37,13 @@ std::string render_tei_embeddings(const EmbedOutput& out) {
 
 void handle_tei_embed(const EmbedService& service, const ServerRequest& req, CancelFlag cancel, Respond respond) {
   EmbedParams params;
-  if (auto e = parse_tei_embed_request(req.body, service.config().max_inputs_per_request, params))
+  if (auto e = parse_tei_embed_request(req.body, service.config().max_inputs_per_request, service.info().hidden_size,
+                                         params))
     return respond(error_response(*e, ErrorShape::kTei));
   const size_t n_inputs = params.inputs.size();
-  service.embed(std::move(params), std::move(cancel), [respond = std::move(respond), n_inputs](EmbedOutcome outcome) {
+  auto done = [respond = std::move(respond), n_inputs, model = service.config().served_names.front()](EmbedOutcome outcome) {
     ServerResponse r;
+    if (!outcome.error) outcome.error = non_finite_vector_error(outcome.output, model);
     if (outcome.error) {
       r = error_response(*outcome.error, ErrorShape::kTei);
     } else {
@@ -50,7 +52,8 @@ void handle_tei_embed(const EmbedService& service, const ServerRequest& req, Can
     }
     r.inputs = n_inputs;
     respond(std::move(r));
-  });
+  };
+  service.embed(std::move(params), std::move(cancel), std::move(done));
 }
 
 ServerResponse tei_info_response(const EmbedService& service, const ServerConfig& config) {

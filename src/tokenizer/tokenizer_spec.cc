@@ -2,6 +2,7 @@
 #include "tokenizer/tokenizer_spec.h"
 
 #include <climits>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -182,6 +183,10 @@ Status parse_added_tokens(const json& added, TokenizerSpec& spec) {
 }
 
 StatusOr<json> read_json(const std::filesystem::path& path) {
+  // Reading a FIFO would wait for a writer forever; a device would never end.
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
+    return invalid_argument(path.string() + " is not a regular file; model files must be regular files (or links to them)");
   std::ifstream in(path, std::ios::binary);
   if (!in) return not_found("cannot open " + path.string());
   std::stringstream ss;

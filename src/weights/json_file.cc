@@ -7,6 +7,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "weights/mapped_file.h"
+
 namespace embedserve::json_file {
 
 using nlohmann::json;
@@ -15,6 +17,7 @@ StatusOr<json> read(const std::filesystem::path& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) return not_found(path.string() + ": no such file");
   if (std::filesystem::is_directory(path, ec)) return invalid_argument(path.string() + " is a directory, expected a JSON file");
+  EMBEDSERVE_RETURN_IF_ERROR(require_regular_file(path));
   std::ifstream in(path, std::ios::binary);
   if (!in) return io_error(path.string() + ": cannot open: " + std::strerror(errno));
   std::ostringstream buf;

@@ -12,8 +12,38 @@
 
 namespace embedserve {
 
+namespace {
+
+const char* file_kind(mode_t mode) {
+  if (S_ISFIFO(mode)) return "a FIFO (named pipe)";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISDIR(mode)) return "a directory";
+  return "not a regular file";
+}
+
+Status not_regular(const std::filesystem::path& path, mode_t mode) {
+  return invalid_argument(path.string() + " is " + file_kind(mode) +
+                          ", not a regular file; model files must be regular files (or links to them)");
+}
+
+}  // namespace
+
+Status require_regular_file(const std::filesystem::path& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    const int err = errno;
+    if (err == ENOENT) return not_found(path.string() + ": no such file");
+    return io_error(path.string() + ": cannot stat: " + std::strerror(err));
+  }
+  return S_ISREG(st.st_mode) ? Status() : not_regular(path, st.st_mode);
+}
+
 StatusOr<std::unique_ptr<MappedFile>> MappedFile::open(const std::filesystem::path& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever (it changes nothing
+  // for a regular file), so the check below gets to refuse it.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     int err = errno;
     if (err == ENOENT) return not_found(path.string() + ": no such file");
@@ -27,7 +57,7 @@ StatusOr<std::unique_ptr<MappedFile>> MappedFile::open(const std::filesystem::pa
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    return invalid_argument(path.string() + " is not a regular file");
+    return not_regular(path, st.st_mode);
   }
   const size_t size = static_cast<size_t>(st.st_size);
   if (size == 0) {

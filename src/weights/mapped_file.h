@@ -11,9 +11,14 @@
 
 namespace embedserve {
 
+// Fails unless `path` (links followed) is a regular file: reading a FIFO blocks until something writes to it,
+// and a device never ends. The error names the file and what it is.
+Status require_regular_file(const std::filesystem::path& path);
+
 class MappedFile {
  public:
-  // Maps `path` read-only (PROT_READ, MAP_PRIVATE). An empty file maps to an empty span.
+  // Maps `path` read-only (PROT_READ, MAP_PRIVATE). An empty file maps to an empty span; anything but a
+  // regular file is refused without blocking (see require_regular_file).
   static StatusOr<std::unique_ptr<MappedFile>> open(const std::filesystem::path& path);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;

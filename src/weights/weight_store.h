@@ -34,7 +34,8 @@ class WeightStore {
  public:
   // Opens model_dir/model.safetensors, or every shard listed in model_dir/model.safetensors.index.json.
   // Headers are parsed and checked (offsets inside the file, sizes matching dtype × shape, no overlap)
-  // at open; a truncated or corrupt file is a data_loss naming the file and tensor.
+  // at open, and every tensor is scanned for NaN and Inf; a truncated or corrupt file is a data_loss naming
+  // the file and tensor.
   static StatusOr<std::unique_ptr<WeightStore>> open(const std::filesystem::path& model_dir);
   ~WeightStore();
   WeightStore(const WeightStore&) = delete;

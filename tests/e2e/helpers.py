@@ -1,8 +1,10 @@
-"""Helpers shared by the e2e tests: the tiny model's facts, response checks, and a Prometheus text reader."""
+"""Helpers shared by the e2e tests: the tiny model's facts, response checks, a Prometheus text reader, raw HTTP."""
 from __future__ import annotations
 
 import json
 import re
+import socket
+import time
 
 import numpy as np
 
@@ -80,3 +82,28 @@ def parse_prometheus(text: str) -> tuple[dict[tuple[str, tuple], float], dict[st
         out[key] = value
     return out, types
 
+
+
+def raw_http(port: int, data: bytes, timeout: float = 5.0) -> tuple[list[int], bytes, bool]:
+    """Sends raw bytes on a fresh loopback connection and reads until the server closes it or `timeout` passes.
+    Returns (the status of every response seen, in order; all bytes read; whether the server closed)."""
+    received = b""
+    closed = False
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            s.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                break
+            except ConnectionResetError:
+                closed = True
+                break
+            if not chunk:
+                closed = True
+                break
+            received += chunk
+    statuses = [int(m) for m in re.findall(rb"HTTP/1\.[01] (\d{3}) ", received)]
+    return statuses, received, closed

@@ -1,4 +1,6 @@
 """`embedserve serve` takes SGLang's launch flags: the ones it does not need are accepted with a notice."""
+import http.client
+import json
 import os
 import signal
 import subprocess
@@ -18,12 +20,44 @@ def test_sglang_launch_flags_are_accepted(start_server):
     assert "ready in" in log and "bf16" in log and "cpu" in log, "the start-up line names model, dtype and device"
 
 
+SGLANG_FLAGS = ["--log-level", "warning", "--enable-metrics", "--disable-radix-cache", "--disable-cuda-graph",
+                "--max-running-requests", "64", "--chunked-prefill-size", "4096", "--tensor-parallel-size", "1",
+                "--tp-size", "1", "--dp-size", "1", "--attention-backend", "triton", "--skip-server-warmup",
+                "--random-seed", "42", "--base-gpu-id", "0", "--kv-cache-dtype", "auto", "--watchdog-timeout", "300",
+                "--cuda-graph-max-bs", "8", "--max-total-tokens", "100000"]
+
+
+def test_every_sglang_launch_flag_of_the_issue_is_accepted(binary, tiny_model):
+    # --model is --model-path's alias: the later one wins, so the bogus --model-path below is replaced.
+    srv = ServerProcess(binary, tiny_model.parent / "no-such-model", "--model", str(tiny_model), *SGLANG_FLAGS).start()
+    try:
+        status, _, body = srv.post_json("/v1/embeddings", {"model": MODEL_NAME, "input": "hello"})
+        assert status == 200 and len(body["data"]) == 1
+        status, _, info = srv.request("GET", "/info")
+        assert json.loads(info)["max_batch_tokens"] == 4096, "--chunked-prefill-size sets the batch budget"
+        log = srv.log()
+        for flag in ("--enable-metrics", "--disable-radix-cache", "--disable-cuda-graph", "--max-running-requests",
+                     "--attention-backend", "--skip-server-warmup", "--random-seed", "--kv-cache-dtype",
+                     "--watchdog-timeout", "--cuda-graph-max-bs", "--max-total-tokens"):
+            notices = [line for line in log.splitlines() if flag in line and "ignored" in line]
+            assert len(notices) == 1, f"one notice line expected for {flag}:\n{log}"
+        assert "POST /v1/embeddings 200" not in log, "--log-level warning turns the access log off"
+    finally:
+        assert srv.stop() == 0
+
+
+def test_log_level_is_checked(binary, tiny_model):
+    proc = subprocess.run([str(binary), "serve", "--model-path", str(tiny_model), "--log-level", "loud"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and "--log-level" in proc.stderr and "warning" in proc.stderr, proc.stderr
+
+
 def test_tp_and_dp_above_one_are_refused_clearly(binary, tiny_model):
-    for flag in ("--tp", "--dp"):
+    for flag in ("--tp", "--dp", "--tp-size", "--tensor-parallel-size", "--dp-size"):
         proc = subprocess.run([str(binary), "serve", "--model-path", str(tiny_model), "--port", "0", flag, "2"],
                               capture_output=True, text=True, timeout=60)
         assert proc.returncode != 0
-        assert flag in proc.stderr and "1" in proc.stderr, proc.stderr
+        assert ("--tp " in proc.stderr or "--dp " in proc.stderr) and "1" in proc.stderr, proc.stderr
 
 
 def test_help_explains_every_flag(binary):
@@ -32,7 +66,9 @@ def test_help_explains_every_flag(binary):
     for flag in ("--model-path", "--host", "--port", "--tp", "--dp", "--mem-fraction-static", "--device",
                  "--max-num-batched-tokens", "--context-length", "--served-model-name", "--api-key",
                  "--chat-template", "--enable-flashinfer", "--max-queue", "--max-inputs-per-request",
-                 "--request-timeout", "--threads"):
+                 "--request-timeout", "--threads", "--max-body-bytes-in-flight", "--max-connections",
+                 "--header-timeout", "--cors-allow-origins", "--strict-model-name", "--log-level", "--base-gpu-id",
+                 "--tp-size", "--dp-size", *[f for f in SGLANG_FLAGS if f.startswith("--")]):
         assert flag in proc.stdout, f"{flag} missing from --help"
 
 
@@ -51,3 +87,12 @@ def test_openmp_workers_sleep_by_default_and_the_user_can_override(binary, tiny_
             assert status == 200 and len(body["data"]) == 1
         finally:
             assert srv.stop(signal.SIGTERM) == 0
+
+
+def test_host_may_be_a_name(start_server):
+    srv = start_server("--host", "localhost")
+    conn = http.client.HTTPConnection("localhost", srv.port, timeout=30)
+    conn.request("GET", "/health")
+    assert conn.getresponse().status == 200
+    conn.close()
+    assert f"http://localhost:{srv.port}" in srv.log()

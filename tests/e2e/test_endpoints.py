@@ -33,7 +33,12 @@ def test_served_model_name_aliases(start_server):
     for name in ("alias-one", "alias-two"):
         status, _, body = srv.post_json("/v1/embeddings", {"model": name, "input": "hi"})
         assert status == 200 and body["model"] == name
+    # Another name means the one model served (as in SGLang), reported by its first served name ...
     status, _, body = srv.post_json("/v1/embeddings", {"model": MODEL_NAME, "input": "hi"})
+    assert status == 200 and body["model"] == "alias-one"
+    # ... unless --strict-model-name is given.
+    strict = start_server("--served-model-name", "alias-one", "alias-two", "--strict-model-name")
+    status, _, body = strict.post_json("/v1/embeddings", {"model": MODEL_NAME, "input": "hi"})
     assert_error(status, body, 404)
 
 

@@ -73,10 +73,15 @@ def test_more_than_2048_inputs_is_400_and_2048_is_fine(server):
     assert status == 200 and len(body["data"]) == 2048
 
 
-@pytest.mark.parametrize("dims", [0, -1, HIDDEN + 1, 10**6])
+@pytest.mark.parametrize("dims", [0, -1, HIDDEN + 1, 10**6, 2**63, 2**64 - 1, -(2**63)])
 def test_dimensions_out_of_range_is_400(server, dims):
-    status, _, body = embed_request(server, input="a", dimensions=dims)
-    assert_error(status, body, 400, raw_hint=f"dimensions={dims}")
+    for path, body in (("/v1/embeddings", {"model": MODEL_NAME, "input": "a", "dimensions": dims}),
+                       ("/embed", {"inputs": "a", "dimensions": dims})):
+        status, _, parsed = server.post_json(path, body)
+        assert status == 400, (path, parsed)
+        message = parsed["error"]["message"] if path == "/v1/embeddings" else parsed["error"]
+        # The range and the value as sent, even past 64-bit integers (once "must be an integer, got integer").
+        assert f"between 1 and {HIDDEN}" in message and str(dims) in message, (path, message)
 
 
 @pytest.mark.parametrize("ids", [
@@ -138,10 +143,23 @@ def test_unknown_route_is_404(server):
         assert_error(status, raw, 404, raw_hint=f"{method} {path}")
 
 
-def test_unknown_model_is_404(server):
-    status, _, body = server.post_json(EMBED, {"model": "other-model", "input": "a"})
+@pytest.mark.parametrize("name", ["Qwen/Qwen3-Embedding-0.6B", "other-model"])
+def test_any_model_name_means_the_served_model_as_in_sglang(server, name):
+    # The README's own curl names the hub id while the server may serve a local directory of another name.
+    status, _, body = server.post_json(EMBED, {"model": name, "input": "a"})
+    assert status == 200, body
+    assert body["model"] == MODEL_NAME, "the answer names the model that computed it"
+    status, _, body = server.post_json("/tokenize", {"model": name, "prompt": "a"})
+    assert status == 200, body
+
+
+def test_unknown_model_is_404_with_strict_model_name(start_server):
+    srv = start_server("--strict-model-name")
+    status, _, body = srv.post_json(EMBED, {"model": "other-model", "input": "a"})
     err = assert_error(status, body, 404)
     assert "other-model" in err["message"]
+    status, _, body = srv.post_json(EMBED, {"model": MODEL_NAME, "input": "a"})
+    assert status == 200
 
 
 @pytest.mark.parametrize("method,path", [

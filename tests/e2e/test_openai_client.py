@@ -104,11 +104,19 @@ def test_user_field_is_accepted(client):
     assert len(resp.data) == 1
 
 
-def test_unknown_model_is_not_found(client):
+def test_unknown_model_is_not_found_with_strict_model_name(start_server):
+    srv = start_server("--strict-model-name")
+    client = openai.OpenAI(base_url=srv.base_url + "/v1", api_key="unused", max_retries=0, timeout=60)
     with pytest.raises(openai.NotFoundError) as info:
         client.embeddings.create(model="no-such-model", input="hello")
     assert info.value.status_code == 404
     assert "no-such-model" in str(info.value.body), "the message should name the model that was not found"
+
+
+def test_any_model_name_is_served_by_default(client):
+    # SGLang's behaviour: one model is served, whatever `model` says (e.g. a hub id for a local directory).
+    result = client.embeddings.create(model="Qwen/Qwen3-Embedding-0.6B", input="hello")
+    assert result.model == MODEL_NAME and len(result.data) == 1
 
 
 def test_bad_request_surfaces_as_bad_request_error(client):

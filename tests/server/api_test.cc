@@ -115,10 +115,23 @@ TEST(Api, PromptsAndInstructionsArePrefixed) {
                "prompt_name");
 }
 
+TEST(Api, AnotherModelNameMeansTheServedModelUnlessStrict) {
+  TestApi lenient;
+  lenient.router->set_ready(lenient.service.get());
+  auto r = lenient.call("POST", "/v1/embeddings", R"({"input": "a", "model": "Qwen/Qwen3-Embedding-0.6B"})");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json::parse(r.body)["model"], "qwen3-test");
+  EXPECT_EQ(json::parse(lenient.call("POST", "/v1/embeddings", R"({"input": "a", "model": "alias"})").body)["model"],
+            "alias");
+  TestApi strict("", 256, 64, 8, /*strict_model_name=*/true);
+  strict.router->set_ready(strict.service.get());
+  expect_error(strict.call("POST", "/v1/embeddings", R"({"input": "a", "model": "gpt-4"})"), 404, "model_not_found", "model");
+  expect_error(strict.call("POST", "/tokenize", R"({"prompt": "a", "model": "gpt-4"})"), 404, "model_not_found", "model");
+}
+
 TEST(Api, ModelAndInputChecks) {
   TestApi api;  // max_input_tokens 64, vocab 1000, hidden 8
   api.router->set_ready(api.service.get());
-  expect_error(api.call("POST", "/v1/embeddings", R"({"input": "a", "model": "gpt-4"})"), 404, "model_not_found", "model");
   expect_error(api.call("POST", "/v1/embeddings", R"({"input": "a", "dimensions": 0})"), 400, "invalid_value", "dimensions");
   expect_error(api.call("POST", "/v1/embeddings", R"({"input": "a", "dimensions": 9})"), 400, "invalid_value", "dimensions");
   expect_error(api.call("POST", "/v1/embeddings", R"({"input": [1, 1000]})"), 400, "invalid_value", "input");

@@ -11,6 +11,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
+#include <functional>
 #include <thread>
 
 #include "test_api.h"
@@ -47,18 +48,22 @@ struct Client {
 };
 
 struct TestServer {
-  explicit TestServer(size_t max_body = 1 << 20) {
+  explicit TestServer(size_t max_body = 1 << 20, std::function<void(HttpServerOptions&)> configure = {}) {
     api.router->set_ready(api.service.get());
     HttpServerOptions o;
     o.port = 0;
     o.max_body_bytes = max_body;
     o.access_log = false;
+    if (configure) configure(o);
     server = std::make_unique<HttpServer>(o, *api.router);
     Status st = server->start();
     EXPECT_TRUE(st.ok()) << st.to_string();
   }
+  // As `serve` does: the io threads stop first, then the API goes (its workers may still hold a session's answer
+  // callback, and with it the session), then the server, so no session outlives the io_context of its socket.
+  ~TestServer() { server->shutdown(std::chrono::milliseconds(0)); }
+  std::unique_ptr<HttpServer> server;  // declared first: destroyed after the API
   TestApi api;
-  std::unique_ptr<HttpServer> server;
 };
 
 TEST(HttpServer, KeepAliveServesSeveralRequestsOnOneConnection) {
@@ -99,6 +104,43 @@ TEST(HttpServer, BodyOverTheLimitIs413) {
   EXPECT_EQ(r.result_int(), 413);
   EXPECT_EQ(nlohmann::json::parse(r.body())["error"]["code"], "request_too_large");
   EXPECT_FALSE(r.keep_alive());
+}
+
+// A valid embedding request padded with whitespace to `length` bytes.
+std::string padded_request(size_t length) {
+  std::string body = R"({"input": "held"})";
+  body.resize(length, ' ');
+  return body;
+}
+
+TEST(HttpServer, ChunkedBodiesCountAgainstTheBodyBudgetAsTheyGrow) {
+  TestServer s(1 << 20, [](HttpServerOptions& o) { o.max_body_bytes_in_flight = 256 << 10; });
+  Client holder(s.server->port());
+  const std::string held = padded_request(100 << 10);
+  holder.send_raw("POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: " +
+                  std::to_string(held.size()) + "\r\n\r\n");
+  std::string interim(25, '\0');
+  net::read(holder.socket, net::buffer(interim));  // the go-ahead comes once its 100 KiB are admitted
+  ASSERT_EQ(interim, "HTTP/1.1 100 Continue\r\n\r\n");
+
+  // 300 KiB in 16 KiB chunks: admitted in 64 KiB steps until the 156 KiB left are used up.
+  Client grower(s.server->port());
+  std::string wire = "POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const std::string chunk(16 << 10, ' ');
+  for (int i = 0; i < 300 / 16; ++i) wire += "4000\r\n" + chunk + "\r\n";
+  wire += "0\r\n\r\n";
+  grower.send_raw(wire);
+  auto refused = grower.read();
+  EXPECT_EQ(refused.result_int(), 503);
+  EXPECT_EQ(refused[http::field::retry_after], "1");
+  EXPECT_NE(refused.body().find("--max-body-bytes-in-flight"), std::string::npos) << refused.body();
+  EXPECT_FALSE(refused.keep_alive());
+
+  holder.send_raw(held);
+  EXPECT_EQ(holder.read().result_int(), 200);
+  Client after(s.server->port());  // answered, the holder's bytes are free again
+  after.send("POST", "/v1/embeddings", padded_request(200 << 10));
+  EXPECT_EQ(after.read().result_int(), 200);
 }
 
 TEST(HttpServer, MalformedHttpIs400AndTheServerKeepsServing) {

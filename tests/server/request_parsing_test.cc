@@ -6,9 +6,11 @@
 namespace embedserve {
 namespace {
 
+constexpr int64_t kHidden = 1024;  // the model's hidden size: the largest `dimensions`
+
 EmbedParams parse_ok(std::string_view body) {
   EmbedParams p;
-  auto e = parse_openai_embedding_request(body, 4, p);
+  auto e = parse_openai_embedding_request(body, 4, kHidden, p);
   EXPECT_FALSE(e) << body << " → " << (e ? e->message : "");
   return p;
 }
@@ -79,6 +81,10 @@ TEST(OpenAiParsing, EveryMalformedRequestIsA400NamingTheField) {
       {R"({"input": "a", "model": 3})", "model", "invalid_type"},
       {R"({"input": "a", "dimensions": "64"})", "dimensions", "invalid_type"},
       {R"({"input": "a", "dimensions": 6.5})", "dimensions", "invalid_type"},
+      {R"({"input": "a", "dimensions": 0})", "dimensions", "invalid_value"},
+      {R"({"input": "a", "dimensions": 1025})", "dimensions", "invalid_value"},
+      {R"({"input": "a", "dimensions": 18446744073709551615})", "dimensions", "invalid_value"},
+      {R"({"input": "a", "dimensions": -9223372036854775808})", "dimensions", "invalid_value"},
       {R"({"input": "a", "encoding_format": "int8"})", "encoding_format", "invalid_value"},
       {R"({"input": "a", "encoding_format": 1})", "encoding_format", "invalid_type"},
       {R"({"input": "a", "user": 1})", "user", "invalid_type"},
@@ -87,7 +93,7 @@ TEST(OpenAiParsing, EveryMalformedRequestIsA400NamingTheField) {
   };
   for (const auto& c : cases) {
     EmbedParams p;
-    auto e = parse_openai_embedding_request(c.body, 4, p);
+    auto e = parse_openai_embedding_request(c.body, 4, kHidden, p);
     ASSERT_TRUE(e) << c.body;
     EXPECT_EQ(e->status, 400) << c.body;
     EXPECT_EQ(e->type, "invalid_request_error") << c.body;
@@ -96,26 +102,35 @@ TEST(OpenAiParsing, EveryMalformedRequestIsA400NamingTheField) {
   }
 }
 
+TEST(OpenAiParsing, DimensionsOutOfRangeQuoteTheRangeAndTheValueAsSent) {
+  for (const char* value : {"0", "1025", "9223372036854775808", "18446744073709551615", "-5"}) {
+    EmbedParams p;
+    auto e = parse_openai_embedding_request(std::string(R"({"input": "a", "dimensions": )") + value + "}", 4, kHidden, p);
+    ASSERT_TRUE(e) << value;
+    EXPECT_EQ(e->message, std::string("'dimensions' must be between 1 and 1024, got ") + value);
+  }
+}
+
 TEST(TeiParsing, ReadsTeiFields) {
   EmbedParams p;
   ASSERT_FALSE(parse_tei_embed_request(
       R"({"inputs": ["a", "b"], "normalize": false, "truncate": true, "truncation_direction": "Left", "dimensions": 8})",
-      4, p));
+      4, kHidden, p));
   EXPECT_EQ(p.inputs.size(), 2u);
   EXPECT_EQ(p.normalize, false);
   EXPECT_TRUE(p.truncate);
   EXPECT_TRUE(p.truncate_left);
   EXPECT_EQ(p.dimensions, 8);
   EmbedParams q;
-  ASSERT_FALSE(parse_tei_embed_request(R"({"inputs": "a"})", 4, q));
+  ASSERT_FALSE(parse_tei_embed_request(R"({"inputs": "a"})", 4, kHidden, q));
   EXPECT_EQ(q.normalize, true);
   EXPECT_FALSE(q.truncate_left);
   EmbedParams r;
-  auto e = parse_tei_embed_request(R"({"inputs": "a", "truncation_direction": "Middle"})", 4, r);
+  auto e = parse_tei_embed_request(R"({"inputs": "a", "truncation_direction": "Middle"})", 4, kHidden, r);
   ASSERT_TRUE(e);
   EXPECT_EQ(e->param, "truncation_direction");
   EmbedParams s;
-  e = parse_tei_embed_request(R"({"input": "a"})", 4, s);
+  e = parse_tei_embed_request(R"({"input": "a"})", 4, kHidden, s);
   ASSERT_TRUE(e);
   EXPECT_EQ(e->param, "inputs");
 }

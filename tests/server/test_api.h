@@ -12,7 +12,8 @@
 namespace embedserve::testing {
 
 struct TestApi {
-  explicit TestApi(std::string api_key = "", size_t budget = 256, size_t max_input_tokens = 64, int hidden = 8)
+  explicit TestApi(std::string api_key = "", size_t budget = 256, size_t max_input_tokens = 64, int hidden = 8,
+                   bool strict_model_name = false)
       : engine(budget, hidden), pool(2, 64) {
     SchedulerOptions so;
     so.max_num_batched_tokens = budget;
@@ -20,6 +21,7 @@ struct TestApi {
     scheduler = std::make_unique<Scheduler>(engine, so);
     EmbedServiceConfig cfg;
     cfg.served_names = {"qwen3-test", "alias"};
+    cfg.strict_model_name = strict_model_name;
     cfg.max_input_tokens = max_input_tokens;
     cfg.max_inputs_per_request = 16;
     cfg.prompts.prompts = {{"query", "Q: "}, {"document", ""}};

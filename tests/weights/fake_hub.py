@@ -38,7 +38,8 @@ def safetensors(tensors, seed):
         n = {"F32": 4, "BF16": 2, "F16": 2}[dtype]
         for d in shape:
             n *= d
-        data = bytes(rng.getrandbits(8) for _ in range(n))
+        # Bit 6 of each high byte off: a bf16/f16 exponent below all-ones, so no NaN or Inf (refused at load).
+        data = bytes(rng.getrandbits(8) & (0xBF if i % 2 else 0xFF) for i in range(n))
         if dtype == "F32":  # keep floats finite: random small values
             data = struct.pack(f"<{n // 4}f", *[rng.uniform(-0.1, 0.1) for _ in range(n // 4)])
         header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + n]}

@@ -4,7 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cstring>
+#include <future>
 #include <random>
 
 #include <nlohmann/json.hpp>
@@ -75,6 +81,38 @@ TEST(WeightStoreTest, NamesWithoutPrefixFoundWithPrefix) {
   auto t = (*store)->get("model.layers.0.input_layernorm.weight");
   ASSERT_TRUE(t.ok()) << t.status().to_string();
   EXPECT_EQ(t->name, "layers.0.input_layernorm.weight");
+}
+
+TEST(WeightStoreTest, NanOrInfInAnyFloatDtypeIsRefusedNamingTensorFileAndElement) {
+  struct Case { const char* dtype; size_t size; uint32_t bits; const char* what; };
+  for (const Case& c : {Case{"F32", 4, 0x7fc00000u, "NaN"}, Case{"F32", 4, 0xff800000u, "Inf"},
+                        Case{"BF16", 2, 0x7fc1, "NaN"}, Case{"BF16", 2, 0x7f80, "Inf"},
+                        Case{"F16", 2, 0x7e00, "NaN"}, Case{"F16", 2, 0xfc00, "Inf"}}) {
+    TempDir dir;
+    std::string file = safetensors_bytes({{"norm.weight", "F32", {4}}, {"layers.2.mlp.up_proj.weight", c.dtype, {3, 5000}}});
+    // The second tensor starts after the first's 16 bytes; poison its element 9,000 (past the first block).
+    const size_t at = file.size() - 3 * 5000 * c.size + 9000 * c.size;
+    std::memcpy(file.data() + at, &c.bits, c.size);  // little-endian host
+    write_file(dir / "model.safetensors", file);
+    auto store = WeightStore::open(dir.path());
+    ASSERT_FALSE(store.ok()) << c.dtype << " " << c.what;
+    expect_status(store.status(), ErrorCode::kDataLoss,
+                  {"model.safetensors", "layers.2.mlp.up_proj.weight", c.what, "element 9000", "[3, 5000]"});
+  }
+}
+
+TEST(WeightStoreTest, AFifoIsRefusedWithoutWaitingForAWriter) {
+  TempDir dir;
+  const auto fifo = dir / "model.safetensors";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto opened = std::async(std::launch::async, [&] { return WeightStore::open(dir.path()).status(); });
+  if (opened.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    // Blocked in open(2) waiting for a writer: be that writer so the thread (and the test) can finish.
+    const int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+    if (fd >= 0) ::close(fd);
+    FAIL() << "opening a FIFO as weights blocked";
+  }
+  expect_status(opened.get(), ErrorCode::kInvalidArgument, {fifo.string(), "FIFO", "not a regular file"});
 }
 
 TEST(WeightStoreTest, ShapeMismatchMessage) {
