@@ -125,6 +125,23 @@ if want bench; then
     done
   done
 fi
+if want startup; then
+  # Page-cached cold start, process launch to the first /health 200, the binaries alternating.
+  startup_bins=()
+  for b in embedserve_base embedserve; do [ -x "$BIN/$b" ] && startup_bins+=(--bin "$b=$BIN/$b"); done
+  for m in $SMALL $LARGE; do
+    step "cold start: $(basename $m)"
+    python3 bench/server/cold_start.py --model $m "${startup_bins[@]}" --runs 3 2>&1 | tee -a "$OUT/cold_start.log" || status=1
+  done
+  "$BIN/embedserve" serve --model-path $LARGE --port 30111 > /dev/null 2> "$OUT/serve_4b.log" & serve_pid=$!
+  for _ in $(seq 200); do curl -sf localhost:30111/health > /dev/null 2>&1 && break; sleep 0.05; done
+  kill -TERM $serve_pid; wait $serve_pid
+  grep "ready in" "$OUT/serve_4b.log"
+fi
+if want smoke; then
+  step "the server on the GPU: bench/cuda/serve_smoke.py"
+  timeout 180 python3 bench/cuda/serve_smoke.py --bin "$BIN/embedserve" 2>&1 | tail -15 || status=1
+fi
 if want bench; then
   step "bench: f32 (the parity mode: one SGEMM per sequence), 4B shape, 512-token inputs"
   for b in "${bins[@]}"; do

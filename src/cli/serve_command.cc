@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iterator>
 #include <memory>
 #include <string>
@@ -48,14 +49,13 @@ constexpr IgnoredFlag kIgnoredFlags[] = {
     {"chat-template", "T", "not needed for embeddings"},
     {"enable-flashinfer", "", "attention kernels are built in"},
     {"attention-backend", "NAME", "attention kernels are built in"},
-    {"dtype", "T", "weights are used in the dtype they are stored in"},
     {"kv-cache-dtype", "T", "an embedding keeps no KV cache"},
     {"disable-radix-cache", "", "an embedding keeps no KV cache, so there is no prefix cache to disable"},
     {"max-total-tokens", "N", "there is no KV cache pool to size; --max-queue-tokens bounds the tokens waiting"},
     {"max-running-requests", "N", "batches are bounded by tokens (--max-num-batched-tokens) and waiting inputs "
                                   "by --max-queue"},
-    {"disable-cuda-graph", "", "no CUDA graphs are captured"},
-    {"cuda-graph-max-bs", "N", "no CUDA graphs are captured"},
+    {"cuda-graph-max-bs", "N", "graphs are recorded per batch shape for batches of up to 1,024 tokens "
+                               "(--disable-cuda-graph turns them off)"},
     {"enable-metrics", "", "/metrics is always served"},
     {"skip-server-warmup", "", "there is no warm-up request: the server is ready once the model is loaded"},
     {"random-seed", "N", "nothing is random: an input always gets the same vector"},
@@ -82,6 +82,10 @@ Flags make_flags() {
                                        "API from: answers carry Access-Control-Allow-Origin and preflight "
                                        "OPTIONS requests are answered; none by default (no CORS headers)", "", true},
       {"device", "DEV", "auto, cpu or cuda; auto takes the GPU when one is present and built in", "auto"},
+      {"dtype", "T", "compute precision: auto (bf16 on a GPU, f32 on the CPU), bfloat16, or float32 (the GPU's "
+                     "parity mode); float16/half run as bfloat16", "auto"},
+      {"disable-cuda-graph", "", "launch every kernel of small batches instead of replaying the CUDA graph recorded "
+                                 "for their shape (for debugging; slower)", ""},
       {"base-gpu-id", "N", "the GPU to run on, in CUDA_VISIBLE_DEVICES order", "0"},
       {"max-num-batched-tokens", "N", "token budget of one engine call: inputs are packed without padding up "
                                       "to this many tokens", "16384"},
@@ -152,6 +156,8 @@ std::string default_served_name(const std::string& model_path) {
 struct Settings {
   std::string model_path;
   std::optional<Device> device;
+  Precision precision = Precision::kAuto;
+  bool cuda_graphs = true;
   size_t max_num_batched_tokens, max_queue, max_queue_tokens, max_inputs, max_body;
   long long context_length;  // 0: the model's
   std::chrono::seconds timeout;
@@ -169,6 +175,13 @@ StatusOr<Settings> read_settings(const Flags& flags) {
   if (!model_path) return invalid_argument("--model-path is required (see 'embedserve serve --help')");
   s.model_path = *model_path;
   EMBEDSERVE_ASSIGN_OR_RETURN(s.device, parse_device(flags.get_or("device", "auto")));
+  std::string dtype = flags.get_or("dtype", "auto");
+  if (dtype == "half" || dtype == "float16" || dtype == "f16") {  // SGLang's spellings; no f16 kernels here
+    notice("--dtype " + dtype + " runs as bfloat16 (the same memory and speed; embedserve has no float16 kernels)");
+    dtype = "bfloat16";
+  }
+  EMBEDSERVE_ASSIGN_OR_RETURN(s.precision, parse_precision(dtype));
+  s.cuda_graphs = !flags.has("disable-cuda-graph");
   for (const char* name : {"tp", "dp"}) {
     auto v = flags.get_int(name, 1, 1, 1 << 20);
     if (!v.ok()) return v.status();
@@ -259,7 +272,8 @@ StatusOr<LoadedModel> load_model(const Flags& flags, const Settings& s, WorkerPo
   EMBEDSERVE_ASSIGN_OR_RETURN(auto model_dir, resolve_model_path(s.model_path, source));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto config, load_model_config(model_dir / "config.json"));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto st_config, load_sentence_transformers_config(model_dir));
-  EMBEDSERVE_ASSIGN_OR_RETURN(auto tokenizer, Tokenizer::load(model_dir));
+  // The tokenizer loads on a thread of its own while the engine loads: start-up is the longer of the two.
+  auto tokenizer_loading = std::async(std::launch::async, [dir = model_dir] { return Tokenizer::load(dir); });
 
   size_t context = s.context_length ? static_cast<size_t>(s.context_length)
                                     : static_cast<size_t>(config.max_position_embeddings);
@@ -271,14 +285,20 @@ StatusOr<LoadedModel> load_model(const Flags& flags, const Settings& s, WorkerPo
   eopts.model_dir = model_dir;
   eopts.model_id = default_served_name(s.model_path);  // a directory's name or the hub id, as TEI's /info reports
   eopts.device = s.device;
+  eopts.precision = s.precision;
+  eopts.graph_max_tokens = s.cuda_graphs ? eopts.graph_max_tokens : 0;
   eopts.threads = s.threads;
   eopts.device_ordinal = s.gpu;
   // The engine's workspace must hold the longest input alone; the scheduler packs to the budget.
   eopts.workspace_tokens = std::max(s.max_num_batched_tokens, context);
   EMBEDSERVE_RETURN_IF_ERROR(apply_engine_environment(eopts));
   LoadedModel m;
-  EMBEDSERVE_ASSIGN_OR_RETURN(m.engine, create_engine(eopts));
-  m.encoder = std::make_unique<TokenizerEncoder>(std::move(tokenizer));
+  auto engine = create_engine(eopts);
+  auto tokenizer = tokenizer_loading.get();  // joined before any error returns: the thread reads model_dir
+  EMBEDSERVE_RETURN_IF_ERROR(engine.status());
+  EMBEDSERVE_RETURN_IF_ERROR(tokenizer.status());
+  m.engine = std::move(engine).value();
+  m.encoder = std::make_unique<TokenizerEncoder>(std::move(tokenizer).value());
 
   SchedulerOptions so;
   so.max_num_batched_tokens = s.max_num_batched_tokens;
@@ -323,10 +343,12 @@ int run(const Flags& flags) {
   std::string names;
   for (const auto& n : s.server.served_names) names += (names.empty() ? "" : ", ") + n;
   std::fprintf(stderr,
-               "embedserve serve: ready in %.2f s: model %s (%s, hidden %d, %s pooling) dtype %s on %s; engine "
-               "memory %s, process resident %s; served as %s; batch budget %zu tokens, inputs up to %zu tokens\n",
-               ready_s, info.model_id.c_str(), info.architecture.c_str(), info.hidden_size,
-               pooling_name(info.pooling), info.dtype.c_str(), device_name(info.device), mib(info.memory_bytes).c_str(),
+               "embedserve serve: ready in %.2f s: model %s (%s, hidden %d, %s pooling), weights %s, compute %s on %s "
+               "(%s); engine memory %s, process resident %s; served as %s; batch budget %zu tokens, inputs up to %zu "
+               "tokens\n",
+               ready_s, info.model_id.c_str(), info.architecture.c_str(), info.hidden_size, pooling_name(info.pooling),
+               info.dtype.c_str(), precision_name(info.precision), device_name(info.device), info.backend.c_str(),
+               mib(info.memory_bytes).c_str(),
                mib(resident_bytes()).c_str(), names.c_str(), s.max_num_batched_tokens,
                model->service->config().max_input_tokens);
 

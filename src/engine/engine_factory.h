@@ -25,6 +25,8 @@ struct EngineOptions {
   // CUDA only, read from the environment by cli/ (EMBEDSERVE_CUBLAS_PATH, EMBEDSERVE_CUBLAS_WORKSPACE_MB):
   std::string cublas_path;           // libcublas.so.13 or its folder; empty: the loader's path, then CUDA's folder
   size_t cublas_workspace_bytes = 0; // 0 keeps split-K out, so a row's bits never depend on its batch
+  // CUDA: batches of at most this many tokens replay a CUDA graph recorded for their shape; 0 turns graphs off.
+  size_t graph_max_tokens = 1024;
 };
 
 // "auto" picks CUDA when a CUDA backend is built and a GPU is visible, else the CPU; "cuda" without a

@@ -14,6 +14,7 @@ StatusOr<std::unique_ptr<ModelEngine>> ModelEngine::load(const EngineOptions& op
   co.threads = options.threads;
   co.cublas_path = options.cublas_path;
   co.cublas_workspace_bytes = options.cublas_workspace_bytes;
+  co.graph_max_tokens = options.graph_max_tokens;
   EMBEDSERVE_ASSIGN_OR_RETURN(std::unique_ptr<ops::DeviceContext> ctx, ops::DeviceContext::create(co));
   EMBEDSERVE_ASSIGN_OR_RETURN(Checkpoint checkpoint, open_checkpoint(options));
   const ops::ScopedDevice on_device(*ctx);

@@ -30,13 +30,14 @@ ops::HostMatrix host_matrix(const TensorView& t) {
 StatusOr<ops::Weight> weight(ops::WeightUploader& up, const WeightStore& store, std::initializer_list<std::string> names,
                              std::vector<int64_t> shape) {
   std::vector<ops::HostMatrix> parts;
-  std::string files;
+  std::string stored_names, files;  // as the checkpoint spells them, for errors
   for (const std::string& name : names) {
     EMBEDSERVE_ASSIGN_OR_RETURN(TensorView t, store.get(name, shape));
     parts.push_back(host_matrix(t));
+    stored_names += (stored_names.empty() ? "" : " + ") + t.name;
     if (files.find(t.file) == std::string::npos) files += (files.empty() ? "" : ", ") + t.file;
   }
-  return up.add(parts, *names.begin(), files);
+  return up.add(parts, stored_names, files);
 }
 
 }  // namespace

@@ -102,11 +102,19 @@ StatusOr<Weight> WeightUploader::add(std::span<const HostMatrix> parts, const st
   EMBEDSERVE_ASSIGN_OR_RETURN(
       w.memory, Buffer::allocate(ctx_, static_cast<size_t>(rows * parts[0].cols) * dtype_size(dtype), name));
   w.tensor = w.memory.matrix(dtype, rows, parts[0].cols);
-  names_.push_back("tensor " + name + (where.empty() ? "" : " in " + where));
+  // Errors name the part a bad value sits in: `name` lists stacked parts as "a + b".
+  std::vector<std::string> part_names;
+  for (size_t start = 0, plus; start <= name.size(); start = plus + 3) {
+    plus = name.find(" + ", start);
+    if (plus == std::string::npos) plus = name.size();
+    part_names.push_back(name.substr(start, plus - start));
+  }
   char* dst = static_cast<char*>(w.memory.data());
-  for (const HostMatrix& p : parts) {
-    plan(p, dst, names_.size() - 1);
-    dst += static_cast<size_t>(p.rows * p.cols) * dtype_size(dtype);
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const std::string& part = part_names.size() == parts.size() ? part_names[i] : name;
+    names_.push_back("tensor " + part + (where.empty() ? "" : " in " + where));
+    plan(parts[i], dst, names_.size() - 1);
+    dst += static_cast<size_t>(parts[i].rows * parts[i].cols) * dtype_size(dtype);
   }
   return w;
 }
@@ -137,8 +145,13 @@ Status WeightUploader::first_nonfinite(const std::vector<uint8_t>& flagged) cons
     size_t before = 0;  // elements of the same tensor in earlier chunks
     for (size_t j = 0; j < i; ++j)
       if (chunks_[j].tensor == c.tensor) before += chunks_[j].count;
-    return data_loss(names_[c.tensor] + " holds a NaN or infinite value (element " + std::to_string(before + element) +
-                     "): the checkpoint is corrupt; embedding with it would give NaN vectors");
+    // NaN: a mantissa bit is set besides the all-ones exponent; infinity: none is.
+    uint32_t bits = 0;
+    std::memcpy(&bits, static_cast<const char*>(c.src) + element * size, size);
+    const uint32_t mantissa = c.src_dtype == DType::kF32 ? 0x007fffffu : c.src_dtype == DType::kBF16 ? 0x007fu : 0x03ffu;
+    return data_loss(names_[c.tensor] + " holds " + ((bits & mantissa) ? "NaN" : "Inf") + " at element " +
+                     std::to_string(before + element) +
+                     "; the checkpoint is corrupt (re-download it) or was saved from a diverged model");
   }
   return Status();
 }

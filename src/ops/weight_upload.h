@@ -36,8 +36,8 @@ class WeightUploader {
   explicit WeightUploader(const DeviceContext& ctx) : ctx_(ctx) {}
 
   // Allocates the weight now (so a lack of memory is reported at once, naming it); its values arrive in finish().
-  // `parts` (same cols) are stacked by rows: how fused projections (gate|up) become one GEMM. `where` names the
-  // source (file) in errors.
+  // `parts` (same cols) are stacked by rows: how fused projections (gate|up) become one GEMM; `name` may list
+  // them as "a + b" so an error names the part at fault. `where` names the source (file) in errors.
   StatusOr<Weight> add(std::span<const HostMatrix> parts, const std::string& name, const std::string& where = "");
   // The embedding table: the CPU reads rows straight from the mapping in the stored dtype (widened exactly at
   // lookup, checked here all the same), so the mapping must outlive the weight; a GPU gets a copy.

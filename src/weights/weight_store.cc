@@ -48,56 +48,6 @@ StatusOr<DType> supported_dtype(const SafetensorsEntry& e, const std::string& fi
                        ", which embedserve does not read (BF16, F16 or F32)");
 }
 
-// The index of the first element of `v` that is NaN or ±Inf (exponent bits all ones), or SIZE_MAX. Blocks
-// are OR-reduced without a branch so the loop vectorises; the scan then runs at memory speed.
-template <typename Bits>
-size_t first_non_finite(const uint8_t* data, size_t n, Bits exponent) {
-  constexpr size_t kBlock = 4096;
-  for (size_t start = 0; start < n; start += kBlock) {
-    const size_t end = std::min(n, start + kBlock);
-    unsigned bad = 0;
-    for (size_t i = start; i < end; ++i) {
-      Bits x;
-      std::memcpy(&x, data + i * sizeof(Bits), sizeof(Bits));  // views may be unaligned
-      bad |= (x & exponent) == exponent;
-    }
-    if (!bad) continue;
-    for (size_t i = start; i < end; ++i) {
-      Bits x;
-      std::memcpy(&x, data + i * sizeof(Bits), sizeof(Bits));
-      if ((x & exponent) == exponent) return i;
-    }
-  }
-  return SIZE_MAX;
-}
-
-// A NaN or Inf weight poisons every vector it touches, and JSON can only print it as null: refuse the
-// checkpoint at load, naming the tensor, instead of serving such vectors.
-Status check_finite(const TensorView& v) {
-  const auto* p = static_cast<const uint8_t*>(v.data);
-  const size_t n = v.nbytes / dtype_size(v.dtype);
-  size_t at = SIZE_MAX;
-  bool nan = false;
-  switch (v.dtype) {
-    case DType::kBF16: at = first_non_finite<uint16_t>(p, n, 0x7F80); break;
-    case DType::kF16: at = first_non_finite<uint16_t>(p, n, 0x7C00); break;
-    case DType::kF32: at = first_non_finite<uint32_t>(p, n, 0x7F800000u); break;
-  }
-  if (at == SIZE_MAX) return Status();
-  if (v.dtype == DType::kF32) {
-    uint32_t x;
-    std::memcpy(&x, p + at * 4, 4);
-    nan = (x & 0x007FFFFFu) != 0;
-  } else {
-    uint16_t x;
-    std::memcpy(&x, p + at * 2, 2);
-    nan = (x & (v.dtype == DType::kBF16 ? 0x007F : 0x03FF)) != 0;
-  }
-  return data_loss(v.file + ": tensor " + v.name + " holds " + (nan ? "NaN" : "Inf") + " at element " +
-                   std::to_string(at) + " of " + shape_string(v.shape) +
-                   "; the checkpoint is corrupt (re-download it) or was saved from a diverged model");
-}
-
 // Maps one file and adds its tensors to the store.
 Status add_file(WeightStore::Impl& impl, const fs::path& path) {
   const std::string file = path.filename().string();
@@ -116,7 +66,6 @@ Status add_file(WeightStore::Impl& impl, const fs::path& path) {
     v.shape = std::move(e.shape);
     v.nbytes = static_cast<size_t>(e.end - e.begin);
     v.data = data + e.begin;
-    EMBEDSERVE_RETURN_IF_ERROR(check_finite(v));
     auto [it, inserted] = impl.tensors.emplace(e.name, v);
     if (!inserted)
       return data_loss("tensor " + e.name + " appears in both " + it->second.file + " and " + file);

@@ -36,7 +36,7 @@ def test_every_sglang_launch_flag_of_the_issue_is_accepted(binary, tiny_model):
         status, _, info = srv.request("GET", "/info")
         assert json.loads(info)["max_batch_tokens"] == 4096, "--chunked-prefill-size sets the batch budget"
         log = srv.log()
-        for flag in ("--enable-metrics", "--disable-radix-cache", "--disable-cuda-graph", "--max-running-requests",
+        for flag in ("--enable-metrics", "--disable-radix-cache", "--max-running-requests",
                      "--attention-backend", "--skip-server-warmup", "--random-seed", "--kv-cache-dtype",
                      "--watchdog-timeout", "--cuda-graph-max-bs", "--max-total-tokens"):
             notices = [line for line in log.splitlines() if flag in line and "ignored" in line]
