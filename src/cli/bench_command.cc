@@ -113,7 +113,9 @@ int run_bench(int argc, char** argv) {
        {threads.status(), max_num_batched_tokens.status(), seconds.status(), seed.status(), lengths.status()})
     if (!st.ok()) return flags.fail(st, 2);
 
-  auto model_dir = resolve_model_path(*model_path, ModelSourceOptions{});
+  ModelSourceOptions source;
+  source.environment = read_hub_environment();
+  auto model_dir = resolve_model_path(*model_path, source);
   if (!model_dir.ok()) return fail(model_dir.status());
   EngineOptions options;
   options.model_dir = *model_dir;

@@ -191,6 +191,7 @@ int run(const Flags& flags) {
   content->shrink_to_fit();
 
   ModelSourceOptions source;
+  source.environment = read_hub_environment();
   source.revision = flags.get_or("revision", "main");
   std::unique_ptr<ProgressBar> download_bar;  // one bar per file; called on the downloading thread while we wait
   std::string download_file;

@@ -31,4 +31,11 @@ Status apply_engine_environment(EngineOptions& options) {
   return Status();
 }
 
+HubEnvironment read_hub_environment() {
+  HubEnvironment env;
+  for (const std::string& name : HubEnvironment::names())
+    if (const char* v = std::getenv(name.c_str()); v && *v) env.values[name] = v;
+  return env;
+}
+
 }  // namespace embedserve::cli

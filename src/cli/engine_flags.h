@@ -8,6 +8,7 @@
 #include "core/status.h"
 #include "core/types.h"
 #include "engine/engine_factory.h"
+#include "weights/hub_environment.h"
 
 namespace embedserve::cli {
 
@@ -19,5 +20,9 @@ StatusOr<Precision> parse_precision(const std::string& value);
 // Fills the options the environment decides: EMBEDSERVE_CUBLAS_PATH (libcublas.so.13 or its folder) and
 // EMBEDSERVE_CUBLAS_WORKSPACE_MB (a cuBLAS workspace, for measuring what batch invariance costs).
 Status apply_engine_environment(EngineOptions& options);
+
+// The hub's variables (HF_HUB_CACHE, HF_HOME, HF_TOKEN, HF_ENDPOINT, HF_HUB_OFFLINE, …; HubEnvironment::names()),
+// read from the process environment for resolve_model_path.
+HubEnvironment read_hub_environment();
 
 }  // namespace embedserve::cli

@@ -264,6 +264,7 @@ struct LoadedModel {
 
 StatusOr<LoadedModel> load_model(const Flags& flags, const Settings& s, WorkerPool& pool, Metrics& metrics) {
   ModelSourceOptions source;
+  source.environment = read_hub_environment();
   source.revision = flags.get_or("revision", "main");
   source.on_progress = [last = std::string()](const DownloadProgress& p) mutable {
     if (p.file != last) notice("downloading " + p.file);

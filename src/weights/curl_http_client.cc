@@ -31,15 +31,15 @@ struct CurlApi {
   std::string error;  // why loading failed; empty when the API is usable
 };
 
-const CurlApi& curl_api() {
+// Loaded once per process, from `libcurl` (EMBEDSERVE_LIBCURL, as cli/ read it) on the first call.
+const CurlApi& curl_api(const std::string& libcurl) {
   static CurlApi api;
   static std::once_flag once;
-  std::call_once(once, [] {
+  std::call_once(once, [&libcurl] {
     // libcurl.so.4 is Debian's libcurl4 (OpenSSL); libcurl-gnutls.so.4 (libcurl3-gnutls) has the same ABI.
     // EMBEDSERVE_LIBCURL names another copy (a libcurl outside the loader's path).
     std::vector<std::string> names = {"libcurl.so.4", "libcurl-gnutls.so.4", "libcurl.so"};
-    if (const char* override_path = std::getenv("EMBEDSERVE_LIBCURL"); override_path && *override_path)
-      names = {override_path};
+    if (!libcurl.empty()) names = {libcurl};
     void* lib = nullptr;
     for (const auto& name : names) {
       if ((lib = ::dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL)) != nullptr) break;
@@ -173,8 +173,8 @@ class CurlHttpClient : public HttpClient {
 
 }  // namespace
 
-StatusOr<std::unique_ptr<HttpClient>> make_curl_http_client(const std::string& why) {
-  const CurlApi& api = curl_api();
+StatusOr<std::unique_ptr<HttpClient>> make_curl_http_client(const std::string& why, const std::string& libcurl) {
+  const CurlApi& api = curl_api(libcurl);
   if (!api.error.empty())
     return unavailable(why + " needs libcurl (apt-get install libcurl4): " + api.error);
   return std::unique_ptr<HttpClient>(new CurlHttpClient(api));

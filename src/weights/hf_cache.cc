@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cstdlib>
 #include <fstream>
 #include <set>
 
@@ -12,12 +11,6 @@
 namespace embedserve::hf_cache {
 
 namespace fs = std::filesystem;
-
-std::optional<std::string> env(const char* name) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0') return std::nullopt;
-  return std::string(v);
-}
 
 namespace {
 
@@ -31,7 +24,8 @@ bool valid_name_part(const std::string& s) {
 }
 }  // namespace
 
-StatusOr<fs::path> cache_dir() {
+StatusOr<fs::path> cache_dir(const HubEnvironment& environment) {
+  const auto env = [&](const char* name) { return environment.get(name); };
   if (auto v = env("HF_HUB_CACHE")) return fs::path(*v);
   if (auto v = env("HUGGINGFACE_HUB_CACHE")) return fs::path(*v);
   if (auto v = env("HF_HOME")) return fs::path(*v) / "hub";
@@ -122,8 +116,8 @@ std::vector<std::string> missing_files(const fs::path& snapshot) {
   return missing;
 }
 
-bool offline_mode() {
-  auto v = env("HF_HUB_OFFLINE");
+bool offline_mode(const HubEnvironment& environment) {
+  auto v = environment.get("HF_HUB_OFFLINE");
   if (!v) return false;
   std::string s = *v;
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::toupper(c); });

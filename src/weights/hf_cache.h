@@ -13,16 +13,13 @@
 #include <vector>
 
 #include "core/status.h"
+#include "weights/hub_environment.h"
 
 namespace embedserve::hf_cache {
 
-// The value of an environment variable, with unset and empty alike meaning "not set" (huggingface_hub's
-// reading of HF_* variables).
-std::optional<std::string> env(const char* name);
-
 // HF_HUB_CACHE, else HUGGINGFACE_HUB_CACHE (older name), else HF_HOME/hub, else
 // XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub — huggingface_hub's order.
-StatusOr<std::filesystem::path> cache_dir();
+StatusOr<std::filesystem::path> cache_dir(const HubEnvironment& environment);
 
 // "org/name" with the characters and rules the hub allows (no "--" or "..", at most 96 per part).
 bool is_repo_id(const std::string& s);
@@ -44,6 +41,6 @@ std::optional<std::filesystem::path> find_snapshot(const std::filesystem::path& 
 std::vector<std::string> missing_files(const std::filesystem::path& snapshot);
 
 // True when HF_HUB_OFFLINE is 1/ON/YES/TRUE (any case), as huggingface_hub reads it.
-bool offline_mode();
+bool offline_mode(const HubEnvironment& environment);
 
 }  // namespace embedserve::hf_cache

@@ -46,6 +46,6 @@ class HttpClient {
 // libcurl, loaded with dlopen on first use so the binary has no link-time dependency on it: a machine
 // without libcurl runs everything but downloads. `why` goes into the error when it is missing, e.g.
 // "downloading Qwen/Qwen3-Embedding-0.6B".
-StatusOr<std::unique_ptr<HttpClient>> make_curl_http_client(const std::string& why);
+StatusOr<std::unique_ptr<HttpClient>> make_curl_http_client(const std::string& why, const std::string& libcurl = "");
 
 }  // namespace embedserve

@@ -14,11 +14,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-using hf_cache::env;
-
 // HF_TOKEN, else the older HUGGING_FACE_HUB_TOKEN, else the file `huggingface-cli login` writes
 // (HF_TOKEN_PATH, else HF_HOME/token, else ~/.cache/huggingface/token).
-std::optional<std::string> hub_token() {
+std::optional<std::string> hub_token(const HubEnvironment& environment) {
+  const auto env = [&](const char* name) { return environment.get(name); };
   if (auto t = env("HF_TOKEN")) return t;
   if (auto t = env("HUGGING_FACE_HUB_TOKEN")) return t;
   fs::path file;
@@ -58,7 +57,8 @@ StatusOr<fs::path> resolve_model_path(const std::string& path_or_id, const Model
   if (!hf_cache::is_valid_revision(options.revision))
     return invalid_argument("revision \"" + options.revision + "\" is not a valid branch, tag or commit");
 
-  EMBEDSERVE_ASSIGN_OR_RETURN(fs::path cache, hf_cache::cache_dir());
+  const HubEnvironment& env = options.environment;
+  EMBEDSERVE_ASSIGN_OR_RETURN(fs::path cache, hf_cache::cache_dir(env));
   const auto snapshot = hf_cache::find_snapshot(cache, path_or_id, options.revision);
   std::vector<std::string> missing;
   if (snapshot) {
@@ -66,7 +66,7 @@ StatusOr<fs::path> resolve_model_path(const std::string& path_or_id, const Model
     // A complete snapshot is served without asking the hub: start-up works offline and is instant.
     if (missing.empty()) return *snapshot;
   }
-  if (hf_cache::offline_mode()) {
+  if (hf_cache::offline_mode(env)) {
     std::string what = snapshot ? "the cached snapshot " + snapshot->string() + " lacks " + join(missing)
                                 : path_or_id + " (revision " + options.revision + ") is not in the Hugging Face cache at " +
                                       cache.string();
@@ -74,16 +74,17 @@ StatusOr<fs::path> resolve_model_path(const std::string& path_or_id, const Model
                      "download it first (e.g. hf download " + path_or_id + ")");
   }
 
-  EMBEDSERVE_ASSIGN_OR_RETURN(auto http, make_curl_http_client("downloading " + path_or_id));
+  EMBEDSERVE_ASSIGN_OR_RETURN(auto http, make_curl_http_client("downloading " + path_or_id,
+                                                               env.get("EMBEDSERVE_LIBCURL").value_or("")));
   HubDownloadRequest req;
   req.repo_id = path_or_id;
   req.revision = options.revision;
   req.cache_dir = cache;
-  req.endpoint = env("HF_ENDPOINT").value_or("https://huggingface.co");
+  req.endpoint = env.get("HF_ENDPOINT").value_or("https://huggingface.co");
   while (!req.endpoint.empty() && req.endpoint.back() == '/') req.endpoint.pop_back();
   if (req.endpoint.rfind("http://", 0) != 0 && req.endpoint.rfind("https://", 0) != 0)
     return invalid_argument("HF_ENDPOINT \"" + req.endpoint + "\" must be an http:// or https:// URL");
-  req.token = hub_token();
+  req.token = hub_token(env);
   req.on_progress = options.on_progress;
   return download_snapshot(*http, req);
 }

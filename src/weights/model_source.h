@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/status.h"
+#include "weights/hub_environment.h"
 
 namespace embedserve {
 
@@ -18,6 +19,7 @@ struct DownloadProgress {
 
 struct ModelSourceOptions {
   std::string revision = "main";
+  HubEnvironment environment;  // the HF_* variables (and EMBEDSERVE_LIBCURL), as cli/ read them
   // Called from the downloading thread; the CLI draws a progress bar from it.
   std::function<void(const DownloadProgress&)> on_progress;
 };

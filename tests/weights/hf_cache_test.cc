@@ -10,28 +10,24 @@
 namespace embedserve {
 namespace {
 
-using testing::EnvGuard;
 using testing::TempDir;
 using testing::write_file;
 
 TEST(HfCacheTest, CacheDirPrecedence) {
-  EnvGuard env;
-  env.set("HF_HUB_CACHE", "/a/hub");
-  env.set("HUGGINGFACE_HUB_CACHE", "/old/hub");
-  env.set("HF_HOME", "/h");
-  env.set("XDG_CACHE_HOME", "/x");
-  env.set("HOME", "/home/u");
-  EXPECT_EQ(*hf_cache::cache_dir(), "/a/hub");
-  env.set("HF_HUB_CACHE", nullptr);
-  EXPECT_EQ(*hf_cache::cache_dir(), "/old/hub");
-  env.set("HUGGINGFACE_HUB_CACHE", nullptr);
-  EXPECT_EQ(*hf_cache::cache_dir(), "/h/hub");
-  env.set("HF_HOME", nullptr);
-  EXPECT_EQ(*hf_cache::cache_dir(), "/x/huggingface/hub");
-  env.set("XDG_CACHE_HOME", nullptr);
-  EXPECT_EQ(*hf_cache::cache_dir(), "/home/u/.cache/huggingface/hub");
-  env.set("HOME", nullptr);
-  EXPECT_EQ(hf_cache::cache_dir().status().code(), ErrorCode::kInvalidArgument);
+  HubEnvironment env;
+  env.values = {{"HF_HUB_CACHE", "/a/hub"}, {"HUGGINGFACE_HUB_CACHE", "/old/hub"}, {"HF_HOME", "/h"},
+                {"XDG_CACHE_HOME", "/x"}, {"HOME", "/home/u"}};
+  EXPECT_EQ(*hf_cache::cache_dir(env), "/a/hub");
+  env.values.erase("HF_HUB_CACHE");
+  EXPECT_EQ(*hf_cache::cache_dir(env), "/old/hub");
+  env.values.erase("HUGGINGFACE_HUB_CACHE");
+  EXPECT_EQ(*hf_cache::cache_dir(env), "/h/hub");
+  env.values["HF_HOME"] = "";  // empty means unset, as huggingface_hub reads it
+  EXPECT_EQ(*hf_cache::cache_dir(env), "/x/huggingface/hub");
+  env.values.erase("XDG_CACHE_HOME");
+  EXPECT_EQ(*hf_cache::cache_dir(env), "/home/u/.cache/huggingface/hub");
+  env.values.erase("HOME");
+  EXPECT_EQ(hf_cache::cache_dir(env).status().code(), ErrorCode::kInvalidArgument);
 }
 
 TEST(HfCacheTest, RepoIdsAndRevisions) {
@@ -52,17 +48,17 @@ TEST(HfCacheTest, RepoIdsAndRevisions) {
 }
 
 TEST(HfCacheTest, OfflineMode) {
-  EnvGuard env;
+  HubEnvironment env;
   for (const char* on : {"1", "ON", "yes", "True"}) {
-    env.set("HF_HUB_OFFLINE", on);
-    EXPECT_TRUE(hf_cache::offline_mode()) << on;
+    env.values["HF_HUB_OFFLINE"] = on;
+    EXPECT_TRUE(hf_cache::offline_mode(env)) << on;
   }
   for (const char* off : {"0", "false", "", "no"}) {
-    env.set("HF_HUB_OFFLINE", off);
-    EXPECT_FALSE(hf_cache::offline_mode()) << off;
+    env.values["HF_HUB_OFFLINE"] = off;
+    EXPECT_FALSE(hf_cache::offline_mode(env)) << off;
   }
-  env.set("HF_HUB_OFFLINE", nullptr);
-  EXPECT_FALSE(hf_cache::offline_mode());
+  env.values.erase("HF_HUB_OFFLINE");
+  EXPECT_FALSE(hf_cache::offline_mode(env));
 }
 
 TEST(HfCacheTest, FindSnapshotAndMissingFiles) {

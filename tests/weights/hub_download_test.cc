@@ -123,6 +123,7 @@ class HubDownloadTest : public ::testing::Test {
   }
 
   StatusOr<fs::path> resolve(const std::string& id, ModelSourceOptions opts = {}) {
+    opts.environment = testing::hub_environment_from_process();  // what env_ set, as cli/ would pass it
     return resolve_model_path(id, opts);
   }
 

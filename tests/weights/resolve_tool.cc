@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <string>
 
+#include "test_files.h"
 #include "weights/model_source.h"
 
 int main(int argc, char** argv) {
@@ -11,6 +12,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   embedserve::ModelSourceOptions options;
+  options.environment = embedserve::testing::hub_environment_from_process();
   if (argc == 3) options.revision = argv[2];
   auto path = embedserve::resolve_model_path(argv[1], options);
   if (!path.ok()) {

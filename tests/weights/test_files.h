@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "weights/hub_environment.h"
+
 namespace embedserve::testing {
 
 // A fresh directory under the system temp dir, removed with everything in it when the object dies.
@@ -49,6 +51,14 @@ class EnvGuard {
  private:
   std::map<std::string, std::optional<std::string>> saved_;
 };
+
+// The hub variables of this process, as cli/ reads them for resolve_model_path (tests set them with EnvGuard).
+inline HubEnvironment hub_environment_from_process() {
+  HubEnvironment env;
+  for (const std::string& name : HubEnvironment::names())
+    if (const char* v = std::getenv(name.c_str()); v && *v) env.values[name] = v;
+  return env;
+}
 
 void write_file(const std::filesystem::path& path, const std::string& contents);
 std::string read_file(const std::filesystem::path& path);
