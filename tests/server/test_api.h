@@ -38,7 +38,11 @@ struct TestApi {
                     CancelFlag cancel = nullptr) {
     auto promise = std::make_shared<std::promise<ServerResponse>>();
     auto future = promise->get_future();
-    ServerRequest req{std::move(method), std::move(path), std::move(body), std::move(auth)};
+    ServerRequest req;
+    req.method = std::move(method);
+    req.path = std::move(path);
+    req.body = std::move(body);
+    req.authorization = std::move(auth);
     router->handle(std::move(req), cancel ? cancel : std::make_shared<std::atomic<bool>>(false),
                    [promise](ServerResponse r) { promise->set_value(std::move(r)); });
     return future.get();

@@ -1,0 +1,30 @@
+// EngineOptions: what a caller asks of an engine (model, device, precision, workspace), part of the engine interface.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "core/types.h"
+
+namespace embedserve {
+
+struct EngineOptions {
+  std::filesystem::path model_dir;   // already resolved (weights' resolve_model_path)
+  std::string model_id;              // for EngineInfo::model_id (directory name or hub id)
+  std::optional<Device> device;      // nullopt: auto (CUDA when built in and a GPU is visible, else the CPU)
+  int device_ordinal = 0;            // which GPU, in CUDA_VISIBLE_DEVICES order
+  Precision precision = Precision::kAuto;  // auto: f32 on the CPU, bf16 on CUDA
+  int threads = 0;                   // CPU threads; 0: all cores
+  // Rows the workspace is sized for: the largest batch embed() accepts. Callers set it to the larger of their
+  // batch budget (--max-num-batched-tokens) and the longest single input they will send.
+  size_t workspace_tokens = 16384;
+  // CUDA only, read from the environment by cli/ (EMBEDSERVE_CUBLAS_PATH, EMBEDSERVE_CUBLAS_WORKSPACE_MB):
+  std::string cublas_path;           // libcublas.so.13 or its folder; empty: the loader's path, then CUDA's folder
+  size_t cublas_workspace_bytes = 0; // 0 keeps split-K out, so a row's bits never depend on its batch
+  // CUDA: batches of at most this many tokens replay a CUDA graph recorded for their shape; 0 turns graphs off.
+  size_t graph_max_tokens = 1024;
+};
+
+}  // namespace embedserve
