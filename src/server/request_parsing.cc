@@ -124,7 +124,8 @@ std::optional<ApiError> parse_inputs(const json& o, const char* param, size_t ma
   }
   if (v.size() > max_inputs)
     return bad_request(name + " has " + std::to_string(v.size()) + " inputs, more than the limit of " +
-                           std::to_string(max_inputs) + " per request; split it into several requests", param, "too_many_inputs");
+                           std::to_string(max_inputs) + " per request; split it into several requests, or start the server with a higher "
+                           "--max-inputs-per-request", param, "too_many_inputs");
   const bool strings = v.front().is_string();
   out.resize(v.size());
   for (size_t i = 0; i < v.size(); ++i) {

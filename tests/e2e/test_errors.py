@@ -82,6 +82,7 @@ def test_more_than_2048_inputs_is_400_and_2048_is_fine(server):
     status, _, body = embed_request(server, input=["x"] * 2049, encoding_format="base64")
     err = assert_error(status, body, 400)
     assert "2048" in err["message"], "the message should state the limit"
+    assert "--max-inputs-per-request" in err["message"], "the message should name the flag that raises the limit"
     status, _, body = embed_request(server, input=["x"] * 2048, encoding_format="base64")
     assert status == 200 and len(body["data"]) == 2048
 
