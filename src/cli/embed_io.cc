@@ -105,6 +105,7 @@ StatusOr<std::string> read_input_file(const std::string& path) {
 }
 
 StatusOr<OutputFormat> output_format_for(const std::filesystem::path& path) {
+  if (path == "-") return OutputFormat::kJsonLines;  // standard output: text, so it can be piped to jq and friends
   const std::string ext = lower_extension(path);
   if (ext == ".jsonl" || ext == ".ndjson") return OutputFormat::kJsonLines;
   if (ext == ".npy") return OutputFormat::kNpy;
@@ -138,12 +139,17 @@ void append_float(std::string& out, float v) {
 EmbeddingWriter::EmbeddingWriter(std::filesystem::path path, OutputFormat format, size_t rows, size_t cols,
                                  std::FILE* file)
     : path_(std::move(path)), format_(format), rows_(rows), cols_(cols), file_(file) {
+  if (to_stdout()) return;
   partial_ = path_;
   partial_ += ".partial";
 }
 
+bool EmbeddingWriter::to_stdout() const { return path_ == "-"; }
+
 EmbeddingWriter::~EmbeddingWriter() {
-  if (file_) {  // finish() was never reached: drop the incomplete file
+  if (file_ && to_stdout()) {  // what went out cannot be taken back; the error message says the run failed
+    std::fflush(file_);
+  } else if (file_) {  // finish() was never reached: drop the incomplete file
     std::fclose(file_);
     std::error_code ec;
     std::filesystem::remove(partial_, ec);
@@ -152,6 +158,11 @@ EmbeddingWriter::~EmbeddingWriter() {
 
 StatusOr<std::unique_ptr<EmbeddingWriter>> EmbeddingWriter::open(const std::filesystem::path& path,
                                                                  OutputFormat format, size_t rows, size_t cols) {
+  if (path == "-") {
+    if (format != OutputFormat::kJsonLines)
+      return invalid_argument("--output -: standard output takes JSON Lines only; name a file for .npy");
+    return std::unique_ptr<EmbeddingWriter>(new EmbeddingWriter(path, format, rows, cols, stdout));
+  }
   std::filesystem::path partial = path;
   partial += ".partial";
   std::FILE* f = std::fopen(partial.c_str(), "wb");
@@ -163,7 +174,8 @@ StatusOr<std::unique_ptr<EmbeddingWriter>> EmbeddingWriter::open(const std::file
 
 Status EmbeddingWriter::write(std::string_view bytes) {
   if (std::fwrite(bytes.data(), 1, bytes.size(), file_) != bytes.size())
-    return io_error("writing " + partial_.string() + " failed: " + std::strerror(errno));
+    return io_error("writing " + (to_stdout() ? std::string("standard output") : partial_.string()) +
+                    " failed: " + std::strerror(errno));
   return Status();
 }
 
@@ -191,6 +203,12 @@ Status EmbeddingWriter::finish() {
   if (written_ != rows_)
     return internal_error("EmbeddingWriter: " + std::to_string(written_) + " rows written, expected " +
                           std::to_string(rows_));
+  if (to_stdout()) {
+    const bool flush_failed = std::fflush(file_) != 0;
+    file_ = nullptr;
+    if (flush_failed) return io_error(std::string("writing standard output failed: ") + std::strerror(errno));
+    return Status();
+  }
   const bool flush_failed = std::fflush(file_) != 0;
   const bool close_failed = std::fclose(file_) != 0;
   file_ = nullptr;

@@ -279,3 +279,14 @@ def test_dump_intermediates_writes_every_named_tensor_of_each_text(model, tmp_pa
         assert np.abs(unit - vectors[i]).max() < 1e-6
         first = np.load(dump / f"text-{i:05d}" / "in-inp_embd.npy")
         assert first.shape[0] == len(manifest["token_ids"][i])
+
+
+def test_output_dash_writes_json_lines_to_stdout_and_the_summary_to_stderr(model, tmp_path):
+    jsonl = str(tmp_path / "o.jsonl")
+    ok(embed(model, TEXTS, jsonl))
+    r = ok(embed(model, TEXTS, "-"))
+    assert r.stdout == open(jsonl, "rb").read(), "stdout must hold exactly the .jsonl the file run wrote"
+    err = r.stderr.decode()
+    assert err.startswith("embedserve embed: 49 texts") and err.count("\n") == 1 and "standard output" in err
+    assert not os.path.exists("-") and not os.path.exists("-.partial")
+
