@@ -1,41 +1,67 @@
 #!/usr/bin/env bash
-# Installs what embedserve needs to build and test on Debian 12: Debian packages, and PyPI for test-only tools.
-# Safe to run again: it skips what is already there.
+# Installs embedserve's Debian 12 dependencies: `setup.sh --build` only what the binary needs to build
+# (scripts/run.sh); with no argument also what the tests need (scripts/test.sh). Safe to run again.
 set -euo pipefail
 
-DEB_PACKAGES=(
+BUILD_PACKAGES=(
   build-essential cmake ninja-build pkg-config
   nlohmann-json3-dev          # JSON (header-only)
   libboost1.74-dev            # Boost.Beast/Asio HTTP server (header-only)
   libopenblas-dev             # CPU GEMMs (linked statically)
   libopenblas-openmp-dev      # the OpenMP build of OpenBLAS we link: one thread pool with our kernels
   libcurl4-openssl-dev        # hub downloads
+  unicode-data                # Unicode tables the tokenizer's classes are generated from
+  python3                     # runs the build's generator of those tables
+)
+TEST_PACKAGES=(
   libgtest-dev libgmock-dev   # unit tests
   libbenchmark-dev            # micro-benchmarks
   clang-14 libclang-rt-14-dev # libFuzzer and sanitizers
-  unicode-data                # Unicode tables the tokenizer's classes are generated from
   manpages-de manpages-fr manpages-ja manpages-ru manpages-pl manpages-es  # tokenizer parity corpus text
   wrk                         # HTTP load test
-  python3 python3-pip
+  python3-pip
 )
 PIP_PACKAGES=(tokenizers numpy pytest openai aiohttp safetensors huggingface_hub)  # huggingface_hub: cache interop test
+
+case "${1:-}" in
+  --build) packages=("${BUILD_PACKAGES[@]}"); with_tests=false ;;
+  "") packages=("${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"); with_tests=true ;;
+  *) echo "usage: setup.sh [--build]   (--build: only what embedserve needs to build, not its tests)" >&2; exit 2 ;;
+esac
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
+# apt-get with its stdout silenced. When another apt/dpkg (unattended-upgrades, a second setup) holds the lock,
+# say so and wait up to 10 minutes for it instead of failing at once.
+apt_get() {
+  local err
+  if err=$($SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=0 "$@" 2>&1 >/dev/null); then
+    return 0
+  fi
+  if ! grep -q "Could not get lock\|Unable to acquire\|Unable to lock" <<<"$err"; then
+    echo "$err" >&2
+    return 1
+  fi
+  echo "setup: another apt/dpkg process holds the package lock; waiting for it (up to 10 min)..." >&2
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 "$@" >/dev/null
+}
+
 missing=()
-for p in "${DEB_PACKAGES[@]}"; do
+for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-  echo "setup: installing Debian packages: ${missing[*]}"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  echo "setup: installing ${#missing[@]} Debian packages: ${missing[*]}" >&2
+  apt_get update -qq
+  apt_get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-PY=${PYTHON:-python3}
-if ! "$PY" -c "import tokenizers, numpy, pytest, openai, aiohttp, safetensors, huggingface_hub" 2>/dev/null; then
-  echo "setup: installing Python test tools: ${PIP_PACKAGES[*]}"
-  "$PY" -m pip install --quiet --disable-pip-version-check "${PIP_PACKAGES[@]}" 2>/dev/null ||
-    "$PY" -m pip install --quiet --disable-pip-version-check --break-system-packages "${PIP_PACKAGES[@]}"
+if $with_tests; then
+  PY=${PYTHON:-python3}
+  if ! "$PY" -c "import tokenizers, numpy, pytest, openai, aiohttp, safetensors, huggingface_hub" 2>/dev/null; then
+    echo "setup: installing Python test tools: ${PIP_PACKAGES[*]}" >&2
+    "$PY" -m pip install --quiet --disable-pip-version-check "${PIP_PACKAGES[@]}" 2>/dev/null ||
+      "$PY" -m pip install --quiet --disable-pip-version-check --break-system-packages "${PIP_PACKAGES[@]}"
+  fi
 fi

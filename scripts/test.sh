@@ -3,8 +3,8 @@
 # (pytest with the openai client) and a bounded fuzzing run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
-bash scripts/build.sh
+bash scripts/setup.sh  # everything, test tools included
+bash scripts/build.sh -DEMBEDSERVE_TESTS=ON -DEMBEDSERVE_BENCH=ON  # back on after a run.sh build turned them off
 echo "== unit tests (ctest)"
 # Test binaries do not pass through main()'s re-exec (src/cli/thread_policy.h): give them the same
 # sleeping OpenMP workers, or ctest -j running two of them on 2 cores stalls at every barrier.

@@ -57,7 +57,7 @@ Flags make_flags() {
       {
           {"model-path", "PATH", "model directory, or a hub id such as Qwen/Qwen3-Embedding-0.6B", ""},
           {"input", "FILE", "texts to embed ('-' for standard input)", ""},
-          {"output", "FILE", "where to write the vectors: NAME.jsonl or NAME.npy", ""},
+          {"output", "FILE", "where to write the vectors: NAME.jsonl, NAME.npy, or - for JSON Lines on standard output", ""},
           {"device", "DEVICE", "cpu, cuda, or auto (cuda when this build has it and a GPU is present)", "auto"},
           {"dtype", "DTYPE", "compute precision: auto (CPU f32, CUDA bf16), f32, or bf16 (CUDA only)", "auto"},
           {"dimensions", "N", "keep the first N components and re-normalise (Matryoshka); 1..hidden size", ""},
@@ -265,7 +265,7 @@ int run(const Flags& flags) {
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::fprintf(stderr, "embedserve embed: %zu %s, %zu tokens in %.2f s (%.0f tokens/s) on %s -> %s\n",
                n_texts, n_texts == 1 ? "text" : "texts", n_tokens, secs, secs > 0 ? n_tokens / secs : 0.0,
-               device_name((*engine)->info().device), output->c_str());
+               device_name((*engine)->info().device), *output == "-" ? "standard output" : output->c_str());
   return 0;
 }
 

@@ -5,11 +5,14 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <csignal>
 #include <cstring>
 #include <iostream>
 #include <iterator>
 #include <nlohmann/json.hpp>
 #include <system_error>
+
+#include <unistd.h>
 
 #include "core/utf8.h"
 
@@ -105,6 +108,7 @@ StatusOr<std::string> read_input_file(const std::string& path) {
 }
 
 StatusOr<OutputFormat> output_format_for(const std::filesystem::path& path) {
+  if (path == "-") return OutputFormat::kJsonLines;  // standard output: text, so it can be piped to jq and friends
   const std::string ext = lower_extension(path);
   if (ext == ".jsonl" || ext == ".ndjson") return OutputFormat::kJsonLines;
   if (ext == ".npy") return OutputFormat::kNpy;
@@ -135,15 +139,50 @@ void append_float(std::string& out, float v) {
   out.append(buf, end);
 }
 
+namespace {
+
+// The .partial file a signal must remove. A plain char array: the handler may only call async-signal-safe
+// functions, so it cannot touch a std::filesystem::path. Empty when no partial file exists.
+char g_partial_on_signal[4096];
+
+void remove_partial_and_die(int sig) {
+  if (g_partial_on_signal[0]) ::unlink(g_partial_on_signal);
+  std::signal(sig, SIG_DFL);
+  std::raise(sig);  // exit as the signal would have made us: the shell and CI see "killed by SIGINT", not 0
+}
+
+// Ctrl-C or a SIGTERM from a job runner would otherwise leave a .partial behind that no destructor removes.
+void remove_partial_on_signal(const std::filesystem::path& partial) {
+  const std::string& s = partial.native();
+  if (s.size() >= sizeof g_partial_on_signal) return;  // a path this long is not worth a truncated unlink
+  std::memcpy(g_partial_on_signal, s.c_str(), s.size() + 1);
+  std::signal(SIGINT, remove_partial_and_die);
+  std::signal(SIGTERM, remove_partial_and_die);
+}
+
+void keep_partial_on_signal() {
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+  g_partial_on_signal[0] = '\0';
+}
+
+}  // namespace
+
 EmbeddingWriter::EmbeddingWriter(std::filesystem::path path, OutputFormat format, size_t rows, size_t cols,
                                  std::FILE* file)
     : path_(std::move(path)), format_(format), rows_(rows), cols_(cols), file_(file) {
+  if (to_stdout()) return;
   partial_ = path_;
   partial_ += ".partial";
 }
 
+bool EmbeddingWriter::to_stdout() const { return path_ == "-"; }
+
 EmbeddingWriter::~EmbeddingWriter() {
-  if (file_) {  // finish() was never reached: drop the incomplete file
+  if (file_ && to_stdout()) {  // what went out cannot be taken back; the error message says the run failed
+    std::fflush(file_);
+  } else if (file_) {  // finish() was never reached: drop the incomplete file
+    keep_partial_on_signal();
     std::fclose(file_);
     std::error_code ec;
     std::filesystem::remove(partial_, ec);
@@ -152,10 +191,16 @@ EmbeddingWriter::~EmbeddingWriter() {
 
 StatusOr<std::unique_ptr<EmbeddingWriter>> EmbeddingWriter::open(const std::filesystem::path& path,
                                                                  OutputFormat format, size_t rows, size_t cols) {
+  if (path == "-") {
+    if (format != OutputFormat::kJsonLines)
+      return invalid_argument("--output -: standard output takes JSON Lines only; name a file for .npy");
+    return std::unique_ptr<EmbeddingWriter>(new EmbeddingWriter(path, format, rows, cols, stdout));
+  }
   std::filesystem::path partial = path;
   partial += ".partial";
   std::FILE* f = std::fopen(partial.c_str(), "wb");
   if (!f) return io_error("cannot create output file " + partial.string() + ": " + std::strerror(errno));
+  remove_partial_on_signal(partial);
   std::unique_ptr<EmbeddingWriter> w(new EmbeddingWriter(path, format, rows, cols, f));
   if (format == OutputFormat::kNpy) EMBEDSERVE_RETURN_IF_ERROR(w->write(npy_header(rows, cols)));
   return w;
@@ -163,7 +208,8 @@ StatusOr<std::unique_ptr<EmbeddingWriter>> EmbeddingWriter::open(const std::file
 
 Status EmbeddingWriter::write(std::string_view bytes) {
   if (std::fwrite(bytes.data(), 1, bytes.size(), file_) != bytes.size())
-    return io_error("writing " + partial_.string() + " failed: " + std::strerror(errno));
+    return io_error("writing " + (to_stdout() ? std::string("standard output") : partial_.string()) +
+                    " failed: " + std::strerror(errno));
   return Status();
 }
 
@@ -191,6 +237,13 @@ Status EmbeddingWriter::finish() {
   if (written_ != rows_)
     return internal_error("EmbeddingWriter: " + std::to_string(written_) + " rows written, expected " +
                           std::to_string(rows_));
+  if (to_stdout()) {
+    const bool flush_failed = std::fflush(file_) != 0;
+    file_ = nullptr;
+    if (flush_failed) return io_error(std::string("writing standard output failed: ") + std::strerror(errno));
+    return Status();
+  }
+  keep_partial_on_signal();
   const bool flush_failed = std::fflush(file_) != 0;
   const bool close_failed = std::fclose(file_) != 0;
   file_ = nullptr;

@@ -51,7 +51,8 @@ std::string npy_header(size_t rows, size_t cols);
 void append_float(std::string& out, float v);
 
 // Writes rows in index order to `<path>.partial` and renames it onto `path` in finish(), so a failed or
-// interrupted run never leaves a file that looks complete.
+// interrupted run never leaves a file that looks complete; the .partial is removed on failure, and on SIGINT or
+// SIGTERM while it is open. Path "-" writes JSON Lines straight to standard output instead.
 class EmbeddingWriter {
  public:
   static StatusOr<std::unique_ptr<EmbeddingWriter>> open(const std::filesystem::path& path, OutputFormat format,
@@ -68,6 +69,7 @@ class EmbeddingWriter {
  private:
   EmbeddingWriter(std::filesystem::path path, OutputFormat format, size_t rows, size_t cols, std::FILE* file);
   Status write(std::string_view bytes);
+  bool to_stdout() const;  // path "-": rows go to standard output, with no .partial file and no rename
 
   std::filesystem::path path_;
   std::filesystem::path partial_;

@@ -331,7 +331,9 @@ int run(const Flags& flags) {
   HttpServer server(s.http, router);
   // Listen first: /health answers 503 while the model loads, so orchestrators see the process is alive.
   if (Status st = server.start(); !st.ok()) return flags.fail(st);
-  notice("listening on http://" + s.http.host + ":" + std::to_string(server.port()) + "; loading " + s.model_path);
+  // An IPv6 literal goes in brackets (RFC 3986 §3.2.2), so the printed URL can be pasted into a client as is.
+  const std::string host = s.http.host.find(':') == std::string::npos ? s.http.host : "[" + s.http.host + "]";
+  notice("listening on http://" + host + ":" + std::to_string(server.port()) + "; loading " + s.model_path);
 
   auto model = load_model(flags, s, *pool, metrics);
   if (!model.ok()) {

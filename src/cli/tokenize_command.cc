@@ -60,6 +60,8 @@ int run_tokenize(int argc, char** argv) {
   size_t line_no = 0;
   while (std::getline(std::cin, line)) {
     ++line_no;
+    // Blank lines are skipped, as `embed` skips them: a trailing empty line or a gap between records is not a text.
+    if (line.find_first_not_of(" \t\r\f\v") == std::string::npos) continue;
     auto fail = [&](const std::string& why) {
       std::fwrite(out.data(), 1, out.size(), stdout);  // what came before the bad line is still valid
       std::fflush(stdout);

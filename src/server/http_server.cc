@@ -21,6 +21,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <ctime>
 #include <future>
 #include <optional>
 #include <thread>
@@ -91,6 +92,18 @@ std::string seconds(std::chrono::milliseconds d) {
   char text[32];
   std::snprintf(text, sizeof text, "%g s", std::chrono::duration<double>(d).count());
   return text;
+}
+
+// ISO 8601 in UTC with milliseconds ("2026-11-30T03:16:03.123Z"): log lines from several hosts sort and
+// compare without knowing each machine's time zone.
+void utc_timestamp(char (&out)[32]) {
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t t = std::chrono::system_clock::to_time_t(now);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  const size_t n = std::strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::snprintf(out + n, sizeof out - n, ".%03dZ", static_cast<int>(ms));
 }
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -295,9 +308,11 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_write(bool keep, beast::error_code ec, size_t) {
     if (server_.options.access_log) {
       const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
+      char when[32];
+      utc_timestamp(when);
       // One fprintf per line: stdio locks the stream per call, so lines from io threads never interleave.
-      std::fprintf(stderr, "%s %s %d inputs=%zu tokens=%zu %.1fms\n", method_.c_str(), path_.c_str(), status_, inputs_,
-                   tokens_, ms);
+      std::fprintf(stderr, "%s %s %s %d inputs=%zu tokens=%zu %.1fms\n", when, method_.c_str(), path_.c_str(), status_,
+                   inputs_, tokens_, ms);
     }
     response_.reset();
     server_.unanswered.fetch_sub(1, std::memory_order_acq_rel);

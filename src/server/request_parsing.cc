@@ -2,6 +2,8 @@
 #include "server/request_parsing.h"
 
 #include <limits>
+#include <string>
+#include <string_view>
 #include <nlohmann/json.hpp>
 
 #include "core/utf8.h"
@@ -11,12 +13,29 @@ namespace {
 
 using nlohmann::json;
 
+// nlohmann's what() reads "[json.exception.parse_error.101] parse error at line 1, column 5: syntax error while
+// parsing value - invalid literal; last read: 'x'". Users get only the reason: the bracketed tag is the library's,
+// the line and column of a one-line body say less than the byte offset, and "last read" may hold the very bytes
+// that were not UTF-8.
+std::string parse_error_reason(std::string_view what) {
+  if (size_t tag_end = what.find("] "); what.starts_with("[json.exception.") && tag_end != std::string_view::npos)
+    what.remove_prefix(tag_end + 2);
+  if (what.starts_with("parse error"))
+    if (size_t colon = what.find(": "); colon != std::string_view::npos) what.remove_prefix(colon + 2);
+  if (size_t last = what.find("; last read:"); last != std::string_view::npos) what = what.substr(0, last);
+  return std::string(what);
+}
+
 std::optional<ApiError> parse_object(std::string_view body, json& out) {
   try {
     out = json::parse(body);
-  } catch (const json::exception& e) {
+  } catch (const json::parse_error& e) {
     // Covers malformed JSON, raw bytes that are not UTF-8 and lone \ud800-style surrogate escapes.
-    return bad_request(std::string("the body is not valid JSON: ") + e.what(), "", "invalid_json");
+    return bad_request("the request body is not valid JSON: " + parse_error_reason(e.what()) + " at byte " +
+                           std::to_string(e.byte),
+                       "", "invalid_json");
+  } catch (const json::exception& e) {
+    return bad_request("the request body is not valid JSON: " + parse_error_reason(e.what()), "", "invalid_json");
   }
   if (!out.is_object()) return bad_request("the body must be a JSON object", "", "invalid_json");
   return std::nullopt;
@@ -105,7 +124,8 @@ std::optional<ApiError> parse_inputs(const json& o, const char* param, size_t ma
   }
   if (v.size() > max_inputs)
     return bad_request(name + " has " + std::to_string(v.size()) + " inputs, more than the limit of " +
-                           std::to_string(max_inputs) + " per request; split it into several requests", param, "too_many_inputs");
+                           std::to_string(max_inputs) + " per request; split it into several requests, or start the server with a higher "
+                           "--max-inputs-per-request", param, "too_many_inputs");
   const bool strings = v.front().is_string();
   out.resize(v.size());
   for (size_t i = 0; i < v.size(); ++i) {

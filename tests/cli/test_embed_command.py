@@ -7,8 +7,10 @@ from the float64 numpy reference (tools/numpy_qwen3_reference.py), itself checke
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -279,3 +281,35 @@ def test_dump_intermediates_writes_every_named_tensor_of_each_text(model, tmp_pa
         assert np.abs(unit - vectors[i]).max() < 1e-6
         first = np.load(dump / f"text-{i:05d}" / "in-inp_embd.npy")
         assert first.shape[0] == len(manifest["token_ids"][i])
+
+
+def test_output_dash_writes_json_lines_to_stdout_and_the_summary_to_stderr(model, tmp_path):
+    jsonl = str(tmp_path / "o.jsonl")
+    ok(embed(model, TEXTS, jsonl))
+    r = ok(embed(model, TEXTS, "-"))
+    assert r.stdout == open(jsonl, "rb").read(), "stdout must hold exactly the .jsonl the file run wrote"
+    err = r.stderr.decode()
+    assert err.startswith("embedserve embed: 49 texts") and err.count("\n") == 1 and "standard output" in err
+    assert not os.path.exists("-") and not os.path.exists("-.partial")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_run_leaves_no_partial_file(model, tmp_path, sig):
+    # Enough work that the run is still embedding when the signal arrives.
+    inp = write(tmp_path / "many.jsonl", "".join(json.dumps({"text": f"text {i} " * 40}) + "\n" for i in range(20000)))
+    out = tmp_path / "o.npy"
+    partial = tmp_path / "o.npy.partial"
+    proc = subprocess.Popen([BIN, "embed", "--model-path", model, "--input", inp, "--output", str(out), "--device",
+                             "cpu", "--threads", "1", "--max-num-batched-tokens", "64"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not partial.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert partial.exists() and proc.poll() is None, "the run should be writing its .partial file"
+        proc.send_signal(sig)
+        assert proc.wait(timeout=60) == -sig, "the exit status should say the signal ended the run"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not partial.exists() and not out.exists()

@@ -4,9 +4,10 @@ import json
 import os
 import signal
 import subprocess
+import time
 
 from helpers import MODEL_NAME
-from server_process import ServerProcess
+from server_process import ServerProcess, free_port
 
 
 def test_sglang_launch_flags_are_accepted(start_server):
@@ -96,3 +97,25 @@ def test_host_may_be_a_name(start_server):
     assert conn.getresponse().status == 200
     conn.close()
     assert f"http://localhost:{srv.port}" in srv.log()
+
+
+def test_ipv6_listen_address_is_printed_in_brackets(binary, tiny_model):
+    srv = ServerProcess(binary, tiny_model)
+    port = free_port()
+    log = open(srv.log_path, "wb")
+    # The last --host wins; ServerProcess.start() would wait on 127.0.0.1, so this one is started by hand.
+    proc = subprocess.Popen([str(binary), "serve", "--model-path", str(tiny_model), "--host", "::1", "--port",
+                             str(port), "--device", "cpu"], stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    try:
+        deadline = time.monotonic() + 60
+        while "listening on" not in srv.log() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert f"listening on http://[::1]:{port}" in srv.log(), srv.log()
+        conn = http.client.HTTPConnection("::1", port, timeout=30)  # the printed address is the one that answers
+        conn.request("GET", "/health")
+        assert conn.getresponse().status in (200, 503)
+        conn.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0

@@ -1,4 +1,5 @@
 """The other routes: /health, /v1/models, /metrics, /tokenize, TEI's /embed and /info, prompt_name/instruction."""
+import datetime
 import json
 import re
 import time
@@ -170,6 +171,22 @@ def test_access_log_has_one_line_per_request(start_server):
             break
         time.sleep(0.05)
     assert len(embed_lines) == 2, "\n".join(lines)
-    assert ok_line.search(embed_lines[0]), embed_lines[0]
-    assert re.search(r"POST /v1/embeddings 400\b", embed_lines[1]), embed_lines[1]
+    # Each line is written after its response went out, from whichever io thread sent it: the 400's line may
+    # land before the 200's, so match them by status rather than by position.
+    assert sum(bool(ok_line.search(ln)) for ln in embed_lines) == 1, embed_lines
+    assert sum(bool(re.search(r"POST /v1/embeddings 400\b", ln)) for ln in embed_lines) == 1, embed_lines
     assert sum("GET /v1/models" in ln for ln in lines) == 1
+
+
+def test_access_log_lines_start_with_a_utc_timestamp(start_server):
+    srv = start_server()
+    before = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=1)
+    srv.request("GET", "/v1/models")
+    deadline = time.monotonic() + 2
+    while not any("GET /v1/models" in ln for ln in srv.log().splitlines()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    line = next(ln for ln in srv.log().splitlines() if "GET /v1/models" in ln)
+    m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})Z GET /v1/models 200 ", line)
+    assert m, line
+    when = datetime.datetime.fromisoformat(m.group(1)).replace(tzinfo=datetime.timezone.utc)
+    assert before <= when <= datetime.datetime.now(datetime.timezone.utc), line

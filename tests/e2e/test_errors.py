@@ -29,6 +29,19 @@ def test_malformed_json_is_400(server, body):
     assert_error(status, parsed, 400, raw_hint=repr(body))
 
 
+@pytest.mark.parametrize("body, reason, byte", [
+    (b'{"input": "a",}', "unexpected '}'", 15),
+    (b'{"input": "\xff"}', "UTF-8", 12),
+    (b"not json", "invalid literal", 2),
+])
+def test_malformed_json_message_is_clean_and_says_where(server, body, reason, byte):
+    status, parsed = post_raw(server, body)
+    message = assert_error(status, parsed, 400, raw_hint=repr(body))["message"]
+    assert message.startswith("the request body is not valid JSON: "), message
+    assert "json.exception" not in message and "[" not in message, message
+    assert reason in message and message.endswith(f" at byte {byte}"), message
+
+
 @pytest.mark.parametrize("fields", [
     {"input": 5},
     {"input": {"text": "a"}},
@@ -69,6 +82,7 @@ def test_more_than_2048_inputs_is_400_and_2048_is_fine(server):
     status, _, body = embed_request(server, input=["x"] * 2049, encoding_format="base64")
     err = assert_error(status, body, 400)
     assert "2048" in err["message"], "the message should state the limit"
+    assert "--max-inputs-per-request" in err["message"], "the message should name the flag that raises the limit"
     status, _, body = embed_request(server, input=["x"] * 2048, encoding_format="base64")
     assert status == 200 and len(body["data"]) == 2048
 

@@ -23,6 +23,12 @@ def test_lines_in_order_with_and_without_special_tokens():
     assert [json.loads(l)["ids"] for l in run.stdout.decode().splitlines()] == [[9707, 1879], [151644, 872], []]
 
 
+def test_blank_lines_are_skipped_as_embed_skips_them():
+    run = tokenize(b'\n{"text": "Hello world"}\n  \r\n\n{"text": "ok"}\n\n')
+    assert run.returncode == 0, run.stderr
+    assert [json.loads(l)["ids"] for l in run.stdout.decode().splitlines()] == [[9707, 1879, 151643], [562, 151643]]
+
+
 def test_max_length_keeps_the_eos():
     run = tokenize(b'{"text": "hello world how are you"}\n', "--max-length", "3")
     assert run.returncode == 0, run.stderr
