@@ -162,7 +162,15 @@ class CurlHttpClient : public HttpClient {
     if (!t.sink_status.ok()) return t.sink_status;
     if (rc != CURLE_OK) {
       std::string detail = errbuf[0] ? errbuf : api_.easy_strerror(rc);
-      return unavailable("GET " + request.url + " failed: " + detail + " (curl error " + std::to_string(rc) + ")");
+      std::string message = "GET " + request.url + " failed: " + detail + " (curl error " + std::to_string(rc) + ")";
+      // The host unknown, the connection refused, or no answer in time: the machine cannot reach the hub at all.
+      // Say so, and what works without it, instead of leaving the user with a curl code.
+      if (rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_COULDNT_RESOLVE_PROXY || rc == CURLE_COULDNT_CONNECT ||
+          rc == CURLE_OPERATION_TIMEDOUT)
+        message += ": the Hugging Face hub cannot be reached from this machine. Give --model-path a local model "
+                   "directory, set HF_ENDPOINT to a mirror this machine reaches, or set HF_HUB_OFFLINE=1 to use only "
+                   "models already in the Hugging Face cache";
+      return unavailable(message);
     }
     return std::move(t.response);
   }

@@ -512,3 +512,20 @@ TEST(ModelSourceTest, LocalDirectoriesAndNonIds) {
 
 }  // namespace
 }  // namespace embedserve
+
+namespace embedserve {
+namespace {
+
+// A hub that cannot be reached (here: a closed port on loopback) is an error that says so and names the ways out —
+// a local directory, HF_ENDPOINT, HF_HUB_OFFLINE — not a bare curl code.
+TEST_F(HubDownloadTest, AnUnreachableHubSaysSoAndHowToWorkWithoutIt) {
+  env_.set("HF_ENDPOINT", "http://127.0.0.1:9");
+  auto r = resolve("tiny-org/not-cached");
+  ASSERT_FALSE(r.ok());
+  const std::string& m = r.status().message();
+  for (const char* needle : {"cannot be reached", "--model-path", "HF_ENDPOINT", "HF_HUB_OFFLINE"})
+    EXPECT_NE(m.find(needle), std::string::npos) << needle << " missing from: " << m;
+}
+
+}  // namespace
+}  // namespace embedserve
