@@ -13,14 +13,17 @@ namespace embedserve::cuda {
 
 constexpr int kNormThreads = 256;  // 8 warps: enough loads in flight for hidden sizes 1024–4096
 
-__device__ inline float block_sum(float v) {
-  __shared__ float partial[kNormThreads / 32];
-  __shared__ float total;
+// The sum of v over a block of kNormThreads threads, returned to every thread: warp shuffles, then warp 0 over the
+// warps' partial sums. float for the norms; double for pooling's sums.
+template <typename V>
+__device__ inline V block_sum(V v) {
+  __shared__ V partial[kNormThreads / 32];
+  __shared__ V total;
   for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   if (lane == 0) partial[warp] = v;
   __syncthreads();
-  v = lane < kNormThreads / 32 ? partial[lane] : 0.0f;
+  v = lane < kNormThreads / 32 ? partial[lane] : V(0);
   if (warp == 0)
     for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
   if (threadIdx.x == 0) total = v;
@@ -83,7 +86,26 @@ __device__ inline void row_scale(const T* __restrict__ row, const T* __restrict_
 
 template <typename T>
 __device__ inline float inverse_rms(float squares, int64_t cols, float eps) {
-  return rsqrtf(block_sum(squares) / static_cast<float>(cols) + eps);
+  return rsqrtf(block_sum<float>(squares) / static_cast<float>(cols) + eps);
+}
+
+// RoPE in the rotate-half layout as Qwen3RotaryEmbedding computes it: angle = float(position) · inv_freq in f32,
+// cos and sin with full range reduction (no fast math: angles reach 4e4 rad at 40k positions) rounded to T
+// (cos.to(x.dtype)); x1' = x1·cos − x2·sin and x2' = x2·cos + x1·sin with each product and the sum rounded to T.
+// Explicit _rn intrinsics keep nvcc from contracting them into FMAs, which would skip torch's roundings.
+struct RopeAngle {
+  float cos, sin;
+};
+template <typename T>
+__device__ inline RopeAngle rope_angle(float position, float inv_freq) {
+  const float angle = __fmul_rn(position, inv_freq);
+  return {round_to<T>(cosf(angle)), round_to<T>(sinf(angle))};
+}
+// The rotated value of `self`, whose partner at the same frequency in the other half is `other`.
+template <typename T>
+__device__ inline T rope_rotate(float self, float other, RopeAngle a, bool first_half) {
+  return from_f32<T>(__fadd_rn(round_to<T>(__fmul_rn(self, a.cos)),
+                               round_to<T>(__fmul_rn(first_half ? -other : other, a.sin))));
 }
 
 inline bool norm_aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }

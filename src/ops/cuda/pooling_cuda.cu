@@ -5,27 +5,12 @@
 
 #include "ops/cuda/cuda_check.h"
 #include "ops/cuda/cuda_dtype.h"
+#include "ops/cuda/norm_row.cuh"
 
 namespace embedserve::cuda {
 namespace {
 
-constexpr int kThreads = 256;
-
-__device__ double block_sum_double(double v) {
-  __shared__ double partial[kThreads / 32];
-  __shared__ double total;
-  for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  if (lane == 0) partial[warp] = v;
-  __syncthreads();
-  if (warp == 0) {
-    v = lane < kThreads / 32 ? partial[lane] : 0.0;
-    for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
-    if (lane == 0) total = v;
-  }
-  __syncthreads();
-  return total;
-}
+constexpr int kThreads = kNormThreads;  // block_sum (norm_row.cuh) reduces over exactly this many
 
 template <typename T>
 __global__ void pool_kernel(const T* __restrict__ hidden, int64_t dim, const int32_t* __restrict__ offsets,
@@ -42,7 +27,7 @@ __global__ void pool_kernel(const T* __restrict__ hidden, int64_t dim, const int
     ss += static_cast<double>(v) * v;
   }
   if (!normalize) return;
-  const double total = block_sum_double(ss);
+  const double total = block_sum<double>(ss);
   if (total <= 0.0) return;
   const float inv = static_cast<float>(1.0 / sqrt(total));
   for (int64_t c = threadIdx.x; c < dim; c += kThreads) o[c] *= inv;  // each thread rescales its own columns

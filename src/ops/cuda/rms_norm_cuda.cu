@@ -43,9 +43,8 @@ __global__ void __launch_bounds__(kNormThreads) add_rms_norm_kernel(T* residual,
   row_scale<T, kPacked>(row, w, r, out + blockIdx.x * cols, cols);
 }
 
-// One block per (row, head): the head's q_norm/k_norm into shared memory, then RoPE from there, written once.
-// The rotation is rope_cuda.cu's arithmetic exactly (explicit _rn intrinsics: no FMA contraction, so every
-// product and sum is rounded where torch rounds it).
+// One block per (row, head): the head's q_norm/k_norm into shared memory, then RoPE from there (norm_row.cuh's
+// rope_rotate), written once.
 template <typename T, bool kPacked>
 __global__ void __launch_bounds__(kNormThreads) qk_norm_rope_kernel(T* x, const T* __restrict__ w,
                                                                     const int32_t* __restrict__ positions,
@@ -61,13 +60,10 @@ __global__ void __launch_bounds__(kNormThreads) qk_norm_rope_kernel(T* x, const 
   const int half = head_dim / 2;
   const float position = static_cast<float>(positions[row_head / heads]);
   for (int f = threadIdx.x; f < half; f += kNormThreads) {
-    // cosf/sinf with full range reduction (no fast math): angles reach 4e4 rad at 40k positions.
-    const float angle = __fmul_rn(position, inv_freq[f]);
-    const float c = round_to<T>(cosf(angle));
-    const float s = round_to<T>(sinf(angle));
+    const RopeAngle a = rope_angle<T>(position, inv_freq[f]);
     const float x1 = to_f32(normed[f]), x2 = to_f32(normed[f + half]);
-    p[f] = from_f32<T>(__fadd_rn(round_to<T>(__fmul_rn(x1, c)), round_to<T>(__fmul_rn(-x2, s))));
-    p[f + half] = from_f32<T>(__fadd_rn(round_to<T>(__fmul_rn(x2, c)), round_to<T>(__fmul_rn(x1, s))));
+    p[f] = rope_rotate<T>(x1, x2, a, /*first_half=*/true);
+    p[f + half] = rope_rotate<T>(x2, x1, a, /*first_half=*/false);
   }
 }
 
@@ -102,15 +98,10 @@ __global__ void __launch_bounds__(kNormThreads) qk_norm_rope_warp_kernel(T* x, c
   Lane out;
 #pragma unroll
   for (int k = 0; k < kPerLane; ++k) {
-    // Qwen3RMSNorm's rounding (normalise, round to T, times the weight, round), then rope_cuda.cu's rotation.
+    // Qwen3RMSNorm's rounding (normalise, round to T, times the weight, round), then the rotation.
     const float mine = round_to<T>(to_f32(wl.v[k]) * round_to<T>(to_f32(in.v[k]) * r));
     const float other = __shfl_xor_sync(0xffffffffu, mine, 16);  // the same frequency in the other half
-    const int f = (lane * kPerLane + k) % kHalf;
-    const float angle = __fmul_rn(position, inv_freq[f]);
-    const float c = round_to<T>(cosf(angle));
-    const float s = round_to<T>(sinf(angle));
-    out.v[k] = first_half ? from_f32<T>(__fadd_rn(round_to<T>(__fmul_rn(mine, c)), round_to<T>(__fmul_rn(-other, s))))
-                          : from_f32<T>(__fadd_rn(round_to<T>(__fmul_rn(mine, c)), round_to<T>(__fmul_rn(other, s))));
+    out.v[k] = rope_rotate<T>(mine, other, rope_angle<T>(position, inv_freq[(lane * kPerLane + k) % kHalf]), first_half);
   }
   reinterpret_cast<Lane*>(p)[lane] = out;
 }

@@ -21,8 +21,8 @@ template <typename T>
 Status add_rms_norm(T* residual, const T* delta, const T* weight, T* out, int64_t rows, int64_t cols, float eps,
                     cudaStream_t stream);
 
-// In place on x T [n, heads, head_dim]: rms_norm of each head's row with weight T [head_dim], then apply_rope's
-// rotation by positions[row] (rope_cuda.h), in one pass. head_dim 64/128/256 take a warp per head (the sum of
+// In place on x T [n, heads, head_dim]: rms_norm of each head's row with weight T [head_dim], then RoPE's
+// rotation by positions[row] (norm_row.cuh's rope_rotate), in one pass. head_dim 64/128/256 take a warp per head (the sum of
 // squares reduced in another order: equal to the two ops to rounding); other sizes bitwise the two ops.
 template <typename T>
 Status qk_norm_rope(T* x, const T* weight, const int32_t* positions, const float* inv_freq, int64_t n, int heads,
