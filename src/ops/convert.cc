@@ -1,6 +1,7 @@
 // bf16/f16 → f32 widening; exact, so converted weights equal what torch computes with after .float().
 #include "ops/convert.h"
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -20,18 +21,33 @@ float f16_to_f32(uint16_t h) {
   return sign ? -magnitude : magnitude;
 }
 
-void convert_to_f32(const void* src, DType dtype, float* dst, size_t n) {
-  const auto* bytes = static_cast<const unsigned char*>(src);
+void convert_to_f32_serial(const void* src, DType dtype, float* dst, size_t n) {
   if (dtype == DType::kF32) {
     std::memcpy(dst, src, n * sizeof(float));
     return;
   }
+  const auto* bytes = static_cast<const unsigned char*>(src);
   const bool bf16 = dtype == DType::kBF16;
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < static_cast<int64_t>(n); ++i) {
+  for (size_t i = 0; i < n; ++i) {
     uint16_t bits;
     std::memcpy(&bits, bytes + 2 * i, 2);  // the mapped data need not be 2-byte aligned
     dst[i] = bf16 ? bf16_to_f32(bits) : f16_to_f32(bits);
+  }
+}
+
+void convert_to_f32(const void* src, DType dtype, float* dst, size_t n) {
+  if (dtype == DType::kF32) {
+    std::memcpy(dst, src, n * sizeof(float));
+    return;
+  }
+  // Blocks of 4,096 elements across OpenMP's threads, each block widened serially.
+  constexpr int64_t kBlock = 4096;
+  const auto* bytes = static_cast<const unsigned char*>(src);
+  const int64_t blocks = (static_cast<int64_t>(n) + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static)
+  for (int64_t b = 0; b < blocks; ++b) {
+    const size_t at = static_cast<size_t>(b * kBlock);
+    convert_to_f32_serial(bytes + 2 * at, dtype, dst + at, std::min<size_t>(kBlock, n - at));
   }
 }
 

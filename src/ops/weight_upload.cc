@@ -64,16 +64,7 @@ bool convert_checked(const void* src, DType src_dtype, void* dst, DType dst_dtyp
   for (size_t at = 0; at < count; at += kBlock) {
     const size_t n = std::min(kBlock, count - at);
     float* out = dst_dtype == DType::kF32 ? static_cast<float*>(dst) + at : wide;
-    const unsigned char* in = s + at * dtype_size(src_dtype);
-    if (src_dtype == DType::kF32) {
-      std::memcpy(out, in, n * 4);
-    } else {
-      for (size_t i = 0; i < n; ++i) {
-        uint16_t bits;
-        std::memcpy(&bits, in + 2 * i, 2);
-        out[i] = src_dtype == DType::kBF16 ? bf16_to_f32(bits) : f16_to_f32(bits);
-      }
-    }
+    convert_to_f32_serial(s + at * dtype_size(src_dtype), src_dtype, out, n);
     if (dst_dtype == DType::kBF16) {
       uint16_t* narrow = static_cast<uint16_t*>(dst) + at;
       for (size_t i = 0; i < n; ++i) narrow[i] = f32_to_bf16_rne(wide[i]);

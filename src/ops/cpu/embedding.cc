@@ -12,7 +12,8 @@ void embedding(const void* table, DType dtype, int64_t dim, std::span<const int3
   const size_t row_bytes = static_cast<size_t>(dim) * dtype_size(dtype);
 #pragma omp parallel for schedule(static) if (static_cast<int64_t>(ids.size()) * dim >= kMinParallelWork)
   for (int64_t t = 0; t < static_cast<int64_t>(ids.size()); ++t) {
-    convert_to_f32(bytes + static_cast<size_t>(ids[t]) * row_bytes, dtype, out + t * dim, static_cast<size_t>(dim));
+    // Serial per row: the loop over rows is the parallel one (no team per 1,024-element row).
+    convert_to_f32_serial(bytes + static_cast<size_t>(ids[t]) * row_bytes, dtype, out + t * dim, static_cast<size_t>(dim));
   }
 }
 
