@@ -10,8 +10,7 @@ CudaState::~CudaState() {
   // Destroyed on whatever thread drops the engine: select the state's device for the frees, then restore.
   int previous = -1;
   if (set_device(ordinal, &previous).ok()) {
-    for (auto& [key, entry] : graphs.entries) cudaGraphExecDestroy(entry.exec);
-    graphs.entries.clear();
+    graphs.clear();
     if (handle) blas.destroy(handle);
     if (blas_workspace) cudaFree(blas_workspace);
     if (stream) cudaStreamDestroy(stream);

@@ -25,7 +25,7 @@ struct GraphCache {
   size_t capacity = 0;
   std::unordered_map<uint64_t, Entry> entries;
   std::list<uint64_t> order;
-  ~GraphCache();
+  void clear();  // destroys every graph; CudaState calls it with its device current, before the stream goes
 };
 
 struct CudaState final : BackendState {
@@ -35,7 +35,7 @@ struct CudaState final : BackendState {
   cublasHandle_t handle = nullptr;
   void* blas_workspace = nullptr;
   size_t blas_workspace_bytes = 0;
-  GraphCache graphs;  // destroyed before the stream (members go in reverse order)
+  GraphCache graphs;
   ~CudaState() override;
 };
 

@@ -9,8 +9,10 @@
 
 namespace embedserve::ops::cuda_backend {
 
-GraphCache::~GraphCache() {
+void GraphCache::clear() {
   for (auto& [key, entry] : entries) cudaGraphExecDestroy(entry.exec);
+  entries.clear();
+  order.clear();
 }
 
 Status run_recorded(const DeviceContext& ctx, uint64_t key, const std::function<Status()>& body) {
