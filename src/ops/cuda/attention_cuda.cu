@@ -1,4 +1,4 @@
-// attention: one block per (query tile, head). Each warp owns 8 query rows; a key tile of 32 rows is staged in
+// attention: one block per (32-query half of a plan tile, head). Each warp owns 8 query rows; a key tile of 32 rows is staged in
 // shared memory as f32 and lane j scores key j, so the softmax max and sum are warp shuffles and the
 // probabilities reach the weighted sum of V by shuffle too. Scores never leave registers. CUDA cores, f32:
 // the f32 parity mode and head sizes other than 64/128; bf16 at 64/128 goes to attention_mma_cuda.cu.
@@ -18,7 +18,8 @@ namespace embedserve::cuda {
 namespace {
 
 constexpr int kWarps = 4;
-constexpr int kRowsPerWarp = kAttentionQueryTile / kWarps;  // 8
+constexpr int kBlockRows = 32;                   // query rows per block: a plan tile runs as blockIdx.z's halves
+constexpr int kRowsPerWarp = kBlockRows / kWarps;  // 8
 constexpr int kKeyTile = 32;                                 // one key per lane
 constexpr int kMaxDimsPerLane = 8;                           // head_dim ≤ 256
 constexpr unsigned kFull = 0xffffffffu;
@@ -39,7 +40,7 @@ size_t smem_bytes(int hd) {
   // q [32][kq], k [32][kq + 4] (the pad puts the 8 lanes of each 16-byte load phase in distinct banks),
   // v [32][hd], all f32
   const size_t kq = padded(hd);
-  return sizeof(float) * (size_t(kAttentionQueryTile) * kq + size_t(kKeyTile) * (kq + 4) + size_t(kKeyTile) * hd);
+  return sizeof(float) * (size_t(kBlockRows) * kq + size_t(kKeyTile) * (kq + 4) + size_t(kKeyTile) * hd);
 }
 
 // kDims: output columns per lane (head_dim ≤ 32 · kDims), so the accumulators stay in registers.
@@ -52,15 +53,17 @@ __global__ void __launch_bounds__(kWarps * 32)
   extern __shared__ float4 smem4[];
   const int hd = shape.head_dim, kq = padded(hd);
   float* qs = reinterpret_cast<float*>(smem4);  // f32 [32, kq]
-  float* ks = qs + kAttentionQueryTile * kq;    // f32 [32, kq + 4]
+  float* ks = qs + kBlockRows * kq;             // f32 [32, kq + 4]
   float* vs = ks + kKeyTile * (kq + 4);         // f32 [32, hd]
-  const AttentionTile tile = attention_tile(shape, q_offsets, q_positions, kv_offsets, tiles);
-  const int seq = tile.seq, q_begin = tile.q_begin, q_end = tile.q_end, n_rows = tile.n_rows;
+  const AttentionTile tile = attention_tile(shape, q_offsets, q_positions, kv_offsets, tiles, blockIdx.x,
+                                           blockIdx.y, blockIdx.z * kBlockRows, kBlockRows);
+  if (tile.n_rows <= 0) return;  // the second half of a short tile (uniform over the block)
+  const int q_begin = tile.q_begin, n_rows = tile.n_rows;
   const int h = tile.head, kvh = tile.kv_head, k_len = tile.k_len;
   const int64_t kv_begin = tile.kv_begin;
   const int64_t q_stride = int64_t{shape.heads} * hd, kv_stride = int64_t{shape.kv_heads} * hd;
 
-  for (int i = threadIdx.x; i < kAttentionQueryTile * kq; i += blockDim.x) {
+  for (int i = threadIdx.x; i < kBlockRows * kq; i += blockDim.x) {
     const int r = i / kq, d = i % kq;
     qs[i] = r < n_rows && d < hd ? to_f32(q[(q_begin + r) * q_stride + int64_t{h} * hd + d]) : 0.0f;
   }
@@ -158,7 +161,7 @@ Status launch(const T* q, const T* k, const T* v, T* out, const AttentionShape& 
   EMBEDSERVE_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(attention_kernel<T, kDims>,
                                                        cudaFuncAttributeMaxDynamicSharedMemorySize,
                                                        static_cast<int>(bytes)));
-  const dim3 grid(static_cast<unsigned>(n_tiles), static_cast<unsigned>(shape.heads));
+  const dim3 grid(static_cast<unsigned>(n_tiles), static_cast<unsigned>(shape.heads), kAttentionQueryTile / kBlockRows);
   attention_kernel<T, kDims><<<grid, kWarps * 32, bytes, stream>>>(q, k, v, out, shape, q_offsets, q_positions,
                                                                    kv_offsets, tiles);
   return cuda_status(cudaGetLastError(), "attention launch");
