@@ -26,12 +26,16 @@ ops::HostMatrix host_matrix(const TensorView& t) {
   return {t.data, t.dtype, rows, cols};
 }
 
-// Tensor(s) `names` of `shape` from the store, checked, and queued on `up` (parts stacked by rows: gate|up).
-StatusOr<ops::Weight> weight(ops::WeightUploader& up, const WeightStore& store, std::initializer_list<std::string> names,
-                             std::vector<int64_t> shape) {
+// Tensors of the shapes given from the store, checked, and queued on `up` as one weight (parts stacked by rows:
+// k|v|q, gate|up).
+struct Part {
+  std::string name;
+  std::vector<int64_t> shape;
+};
+StatusOr<ops::Weight> weight(ops::WeightUploader& up, const WeightStore& store, std::initializer_list<Part> names) {
   std::vector<ops::HostMatrix> parts;
   std::string stored_names, files;  // as the checkpoint spells them, for errors
-  for (const std::string& name : names) {
+  for (const auto& [name, shape] : names) {
     EMBEDSERVE_ASSIGN_OR_RETURN(TensorView t, store.get(name, shape));
     parts.push_back(host_matrix(t));
     stored_names += (stored_names.empty() ? "" : " + ") + t.name;
@@ -81,24 +85,25 @@ Status Qwen3Model::load_weights(const WeightStore& store) {
   for (int l = 0; l < c.num_hidden_layers; ++l) {
     Qwen3LayerWeights& w = layers_[static_cast<size_t>(l)];
     const std::string p = "layers." + std::to_string(l) + ".";
-    EMBEDSERVE_ASSIGN_OR_RETURN(w.input_layernorm, weight(up, store, {p + "input_layernorm.weight"}, {H}));
-    EMBEDSERVE_ASSIGN_OR_RETURN(w.q_proj, weight(up, store, {p + "self_attn.q_proj.weight"}, {q_dim, H}));
-    EMBEDSERVE_ASSIGN_OR_RETURN(w.k_proj, weight(up, store, {p + "self_attn.k_proj.weight"}, {kv_dim, H}));
-    EMBEDSERVE_ASSIGN_OR_RETURN(w.v_proj, weight(up, store, {p + "self_attn.v_proj.weight"}, {kv_dim, H}));
-    EMBEDSERVE_ASSIGN_OR_RETURN(w.q_norm, weight(up, store, {p + "self_attn.q_norm.weight"}, {hd}));
-    EMBEDSERVE_ASSIGN_OR_RETURN(w.k_norm, weight(up, store, {p + "self_attn.k_norm.weight"}, {hd}));
-    EMBEDSERVE_ASSIGN_OR_RETURN(w.o_proj, weight(up, store, {p + "self_attn.o_proj.weight"}, {H, q_dim}));
+    EMBEDSERVE_ASSIGN_OR_RETURN(w.input_layernorm, weight(up, store, {{p + "input_layernorm.weight", {H}}}));
+    EMBEDSERVE_ASSIGN_OR_RETURN(w.kvq_proj, weight(up, store,
+                                                   {{p + "self_attn.k_proj.weight", {kv_dim, H}},
+                                                    {p + "self_attn.v_proj.weight", {kv_dim, H}},
+                                                    {p + "self_attn.q_proj.weight", {q_dim, H}}}));
+    EMBEDSERVE_ASSIGN_OR_RETURN(w.q_norm, weight(up, store, {{p + "self_attn.q_norm.weight", {hd}}}));
+    EMBEDSERVE_ASSIGN_OR_RETURN(w.k_norm, weight(up, store, {{p + "self_attn.k_norm.weight", {hd}}}));
+    EMBEDSERVE_ASSIGN_OR_RETURN(w.o_proj, weight(up, store, {{p + "self_attn.o_proj.weight", {H, q_dim}}}));
     EMBEDSERVE_ASSIGN_OR_RETURN(w.post_attention_layernorm,
-                                weight(up, store, {p + "post_attention_layernorm.weight"}, {H}));
+                                weight(up, store, {{p + "post_attention_layernorm.weight", {H}}}));
     // gate_proj and up_proj stacked into one [2I, H] matrix: one GEMM, whose output rows hold gate then up.
     EMBEDSERVE_ASSIGN_OR_RETURN(w.gate_up_proj,
-                                weight(up, store, {p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"}, {I, H}));
-    EMBEDSERVE_ASSIGN_OR_RETURN(w.down_proj, weight(up, store, {p + "mlp.down_proj.weight"}, {H, I}));
-    for (const ops::Weight* t : {&w.input_layernorm, &w.q_proj, &w.k_proj, &w.v_proj, &w.q_norm, &w.k_norm,
+                                weight(up, store, {{p + "mlp.gate_proj.weight", {I, H}}, {p + "mlp.up_proj.weight", {I, H}}}));
+    EMBEDSERVE_ASSIGN_OR_RETURN(w.down_proj, weight(up, store, {{p + "mlp.down_proj.weight", {H, I}}}));
+    for (const ops::Weight* t : {&w.input_layernorm, &w.kvq_proj, &w.q_norm, &w.k_norm,
                                  &w.o_proj, &w.post_attention_layernorm, &w.gate_up_proj, &w.down_proj})
       weight_bytes_ += t->memory.bytes();
   }
-  EMBEDSERVE_ASSIGN_OR_RETURN(norm_, weight(up, store, {"norm.weight"}, {H}));
+  EMBEDSERVE_ASSIGN_OR_RETURN(norm_, weight(up, store, {{"norm.weight", {H}}}));
   EMBEDSERVE_RETURN_IF_ERROR(up.finish());
 
   // Qwen3RotaryEmbedding: inv_freq = 1 / base^(arange(0, dim, 2).float() / dim), every step in float32.
@@ -126,10 +131,8 @@ Status Qwen3Model::allocate(size_t n) {
       {&x_, n * H * t, "the residual stream"},
       {&x_pooled_, n * H * t, "the pooled rows"},
       {&h_, n * H * t, "hidden states"},
-      {&q_, n * q_dim * t, "queries"},
+      {&kvq_, n * (2 * kv_dim + q_dim) * t, "keys, values and queries"},
       {&attn_, n * q_dim * t, "attention output"},
-      {&k_, n * kv_dim * t, "keys"},
-      {&v_, n * kv_dim * t, "values"},
       {&gate_up_, n * 2 * I * t, "the MLP's gate and up projections"},
       {&act_, n * I * t, "the MLP's activations"},
       {&pooled_out_, n * H * 4, "output vectors"},
@@ -242,18 +245,31 @@ Status Qwen3Model::decoder_layer(int layer, const Qwen3LayerWeights& w, const op
   // residual = hidden_states; hidden_states = self.input_layernorm(hidden_states): h arrives normed (see forward)
   trace("attn_norm", layer, h);
 
-  // Qwen3Attention. key_states = k_norm(k_proj(h).view(n, kv_heads, hd)), then RoPE; value_states = v_proj(h)
-  const ops::Tensor k = k_.matrix(t, n, kv_dim);  // [n, kv_heads * hd]
-  const ops::Tensor v = v_.matrix(t, n, kv_dim);  // [n, kv_heads * hd]
-  EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, w.k_proj.tensor, k, seqs));
-  EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, w.v_proj.tensor, v, seqs));
+  // Qwen3Attention: key_states = k_norm(k_proj(h).view(n, kv_heads, hd)), then RoPE; value_states = v_proj(h);
+  // query_states = q_norm(q_proj(h).view(m, heads, hd)), then RoPE. k|v|q come from one GEMM over the stacked
+  // weight: k, v and q are column views of its output [n, 2 * kv_dim + q_dim].
+  const Rows& rows = pooled ? *pooled : all;
+  const int64_t kvq_dim = 2 * kv_dim + q_dim;
+  const ops::Tensor kv_weight = w.kvq_proj.tensor.rows_range(0, 2 * kv_dim);
+  const ops::Tensor q_weight = w.kvq_proj.tensor.rows_range(2 * kv_dim, q_dim);
+  ops::Tensor k, v, q;
+  if (!pooled) {
+    const ops::Tensor kvq = kvq_.matrix(t, n, kvq_dim);
+    EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, w.kvq_proj.tensor, kvq, seqs));
+    k = kvq.columns(0, kv_dim);
+    v = kvq.columns(kv_dim, kv_dim);
+    q = kvq.columns(2 * kv_dim, q_dim);
+  } else {
+    // Keys and values cover every token; only the pooled rows (one per sequence) need queries and go on.
+    const ops::Tensor kv = kvq_.matrix(t, n, 2 * kv_dim);
+    EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, kv_weight, kv, seqs));
+    k = kv.columns(0, kv_dim);
+    v = kv.columns(kv_dim, kv_dim);
+  }
   EMBEDSERVE_RETURN_IF_ERROR(ops::qk_norm_rope(ctx_, k, w.k_norm.tensor, eps, all.rotary));
   trace("Kcur", layer, k);
   trace("Vcur", layer, v);
-
-  const Rows& rows = pooled ? *pooled : all;
   if (pooled) {
-    // Keys and values cover every token; from here on only the pooled rows (one per sequence) go on.
     const int64_t m = pooled->rows.num_rows();
     const ops::Tensor xp = x_pooled_.matrix(t, m, c.hidden_size);
     EMBEDSERVE_RETURN_IF_ERROR(ops::gather_rows(ctx_, x, pooled_rows, xp));
@@ -261,12 +277,13 @@ Status Qwen3Model::decoder_layer(int layer, const Qwen3LayerWeights& w, const op
     EMBEDSERVE_RETURN_IF_ERROR(ops::gather_rows(ctx_, h, pooled_rows, hp));
     x = xp;
     h = hp;
+    // q [m, q_dim] after k|v [n, 2 * kv_dim] in kvq's buffer (m ≤ n).
+    q = ops::Tensor::matrix(static_cast<char*>(kvq_.data()) + n * 2 * kv_dim * static_cast<int64_t>(dtype_size(t)), t,
+                            m, q_dim);
+    EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, q_weight, q, pooled->rows.offsets));
   }
   const int64_t m = rows.rows.num_rows();
   const ops::Index& groups = rows.rows.offsets;
-  // query_states = q_norm(q_proj(h).view(m, heads, hd)), then RoPE
-  const ops::Tensor q = q_.matrix(t, m, q_dim);  // [m, heads * hd]
-  EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, w.q_proj.tensor, q, groups));
   EMBEDSERVE_RETURN_IF_ERROR(ops::qk_norm_rope(ctx_, q, w.q_norm.tensor, eps, rows.rotary));
   trace("Qcur", layer, q);
   // attn_output = softmax(q·kᵀ / sqrt(hd) + causal mask) · v, each query head reading its kv head

@@ -22,9 +22,10 @@ namespace embedserve {
 // One decoder layer's weights, in the context's dtype and memory.
 struct Qwen3LayerWeights {
   ops::Weight input_layernorm;           // [1, hidden]
-  ops::Weight q_proj;                    // [heads * head_dim, hidden]
-  ops::Weight k_proj;                    // [kv_heads * head_dim, hidden]
-  ops::Weight v_proj;                    // [kv_heads * head_dim, hidden]
+  // k_proj's, v_proj's and q_proj's rows stacked: [(2 * kv_heads + heads) * head_dim, hidden]. One GEMM for all
+  // three (a query reads the weights once instead of in three launches); its first rows alone give k and v for
+  // the last layer, whose q is needed only for the pooled rows.
+  ops::Weight kvq_proj;
   ops::Weight q_norm;                    // [1, head_dim]
   ops::Weight k_norm;                    // [1, head_dim]
   ops::Weight o_proj;                    // [hidden, heads * head_dim]
@@ -84,8 +85,8 @@ class Qwen3Model final : public EmbeddingModel {
   size_t workspace_tokens_ = 0;
   size_t workspace_bytes_ = 0;
   ops::Buffer x_, x_pooled_, h_;  // [n, hidden]: residual stream, the pooled rows' residual, a block's input/output
-  ops::Buffer q_, attn_;          // [n, heads * head_dim]
-  ops::Buffer k_, v_;             // [n, kv_heads * head_dim]
+  ops::Buffer kvq_;               // [n, (2 * kv_heads + heads) * head_dim]: k | v | q of every row
+  ops::Buffer attn_;              // [n, heads * head_dim]
   ops::Buffer gate_up_;           // [n, 2 * intermediate]
   ops::Buffer act_;               // [n, intermediate]
   ops::Buffer pooled_out_;        // f32 [n, hidden]: one vector per sequence, at most one per token

@@ -54,12 +54,19 @@ Status qk_norm_rope(const DeviceContext& ctx, const Tensor& x, const Tensor& nor
                     const RotaryTable& rotary) {
   const int hd = rotary.head_dim;
   if (hd < 2 || x.cols % hd != 0) return internal_error("qk_norm_rope: x's rows are not whole heads");
-  EMBEDSERVE_RETURN_IF_ERROR(expect_dense("qk_norm_rope", "x", x));
   EMBEDSERVE_RETURN_IF_ERROR(expect_index("qk_norm_rope", "positions", rotary.positions, x.rows));
   const int heads = static_cast<int>(x.cols / hd);
   if (ctx.device() == Device::kCpu) {
-    // q_norm / k_norm normalise each head's row: x [n, heads * hd] seen as [n * heads, hd]; then the rotation.
-    EMBEDSERVE_RETURN_IF_ERROR(rms_norm(ctx, x.reshaped(hd), norm_weight, eps, x.reshaped(hd)));
+    // q_norm / k_norm normalise each head's row: x [n, heads * hd] seen as [n * heads, hd] where it is dense, else
+    // head by head as [n, hd] column views (the same per-row arithmetic); then the rotation.
+    if (x.dense()) {
+      EMBEDSERVE_RETURN_IF_ERROR(rms_norm(ctx, x.reshaped(hd), norm_weight, eps, x.reshaped(hd)));
+    } else {
+      for (int head = 0; head < heads; ++head) {
+        const Tensor xh = x.columns(int64_t{head} * hd, hd);
+        EMBEDSERVE_RETURN_IF_ERROR(rms_norm(ctx, xh, norm_weight, eps, xh));
+      }
+    }
     cpu::apply_rope(x.as<float>(), rotary.cos, rotary.sin, x.rows, heads, hd, x.stride);
     return Status();
   }
@@ -68,7 +75,7 @@ Status qk_norm_rope(const DeviceContext& ctx, const Tensor& x, const Tensor& nor
   EMBEDSERVE_RETURN_IF_ERROR(expect_dtype("qk_norm_rope", ctx, {{"x", &x}, {"norm_weight", &norm_weight}}));
   return cuda_backend::by_dtype(x.dtype, "qk_norm_rope", [&](auto tag) {
     using T = decltype(tag);
-    return cuda::qk_norm_rope(x.as<T>(), norm_weight.as<const T>(), rotary.cos, rotary.sin, x.rows,
+    return cuda::qk_norm_rope(x.as<T>(), x.stride, norm_weight.as<const T>(), rotary.cos, rotary.sin, x.rows,
                               heads, hd, eps, cuda_backend::stream(ctx));
   });
 #else

@@ -27,7 +27,8 @@ size_t rotary_table_bytes(const DeviceContext& ctx, int64_t n, int head_dim);
 StatusOr<RotaryTable> rotary_table(const DeviceContext& ctx, const Index& positions, const Tensor& inv_freq,
                                    int head_dim, void* scratch);
 
-// In place on x [n, heads * head_dim]: each head's row is RMS-normalised with weight [1, head_dim] (q_norm or
+// In place on x [n, heads * head_dim] (rows may be strided: q or k as a column view of a fused projection's
+// output): each head's row is RMS-normalised with weight [1, head_dim] (q_norm or
 // k_norm), then rotated by its row's angles in the rotate-half layout (x1' = x1·cos − x2·sin,
 // x2' = x2·cos + x1·sin), each product and sum rounded to the context's dtype as torch rounds them.
 Status qk_norm_rope(const DeviceContext& ctx, const Tensor& x, const Tensor& norm_weight, float eps,

@@ -61,7 +61,7 @@ __global__ void __launch_bounds__(kWarps * 32)
   const int q_begin = tile.q_begin, n_rows = tile.n_rows;
   const int h = tile.head, kvh = tile.kv_head, k_len = tile.k_len;
   const int64_t kv_begin = tile.kv_begin;
-  const int64_t q_stride = int64_t{shape.heads} * hd, kv_stride = int64_t{shape.kv_heads} * hd;
+  const int64_t q_stride = shape.q_stride, kv_stride = shape.kv_stride, out_stride = int64_t{shape.heads} * hd;
 
   for (int i = threadIdx.x; i < kBlockRows * kq; i += blockDim.x) {
     const int r = i / kq, d = i % kq;
@@ -142,7 +142,7 @@ __global__ void __launch_bounds__(kWarps * 32)
   for (int r = 0; r < kRowsPerWarp; ++r) {
     if (pos[r] < 0) continue;
     const int64_t row = q_begin + warp * kRowsPerWarp + r;
-    T* o = out + row * q_stride + int64_t{h} * hd;
+    T* o = out + row * out_stride + int64_t{h} * hd;
     const float inv = 1.0f / l[r];
 #pragma unroll
     for (int i = 0; i < kDims; ++i) {
@@ -174,10 +174,11 @@ Status attention(const T* q, const T* k, const T* v, T* out, const AttentionShap
                  const int32_t* q_positions, const int32_t* kv_offsets, const int32_t* tiles, int64_t n_tiles,
                  cudaStream_t stream) {
   if (shape.heads <= 0 || shape.kv_heads <= 0 || shape.heads % shape.kv_heads != 0 || shape.head_dim <= 0 ||
-      shape.head_dim > 32 * kMaxDimsPerLane || shape.heads > 65535 || n_tiles < 0 || n_tiles > 0x7fffffff)
+      shape.head_dim > 32 * kMaxDimsPerLane || shape.heads > 65535 || n_tiles < 0 || n_tiles > 0x7fffffff ||
+      shape.q_stride < int64_t{shape.heads} * shape.head_dim || shape.kv_stride < int64_t{shape.kv_heads} * shape.head_dim)
     return invalid_argument("attention: unsupported shape (heads " + std::to_string(shape.heads) + ", kv heads " +
                             std::to_string(shape.kv_heads) + ", head_dim " + std::to_string(shape.head_dim) +
-                            "; head_dim must be at most 256)");
+                            "; head_dim must be at most 256, strides at least a row)");
   if (n_tiles == 0) return Status();
   // bf16 at Qwen3's head sizes runs on tensor cores; f32 (the parity mode) and other sizes on CUDA cores.
   if constexpr (std::is_same_v<T, __nv_bfloat16>) {

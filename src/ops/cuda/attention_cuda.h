@@ -21,6 +21,8 @@ struct AttentionShape {
   int kv_heads = 0;
   int head_dim = 0;  // even, at most 256
   float scale = 1.0f;
+  int64_t q_stride = 0;   // elements between q rows (≥ heads · head_dim: q may be a column view); out is dense
+  int64_t kv_stride = 0;  // elements between k rows, and between v rows (≥ kv_heads · head_dim)
 };
 
 // The grid of attention(): one (sequence, first query row) pair per tile of up to kAttentionQueryTile
@@ -77,7 +79,7 @@ __device__ inline AttentionTile attention_tile(const AttentionShape& shape, cons
 inline int64_t max_attention_tiles(int64_t n_q, int64_t n_seqs) { return n_q / kAttentionQueryTile + n_seqs; }
 
 // out T [n_q, heads, head_dim] = softmax(scale · q·kᵀ + causal mask) · v per sequence and head, with
-// q T [n_q, heads, head_dim], k, v T [n_kv, kv_heads, head_dim]; query head h reads kv head h / (heads / kv_heads).
+// q T [n_q, heads, head_dim], k, v T [n_kv, kv_heads, head_dim] (rows shape.q_stride / kv_stride apart); query head h reads kv head h / (heads / kv_heads).
 // Sequence s owns q rows [q_offsets[s], q_offsets[s+1]) and kv rows [kv_offsets[s], kv_offsets[s+1]); q row r
 // sits at q_positions[r] and sees keys 0..q_positions[r]; a sequence's q rows must have ascending positions.
 // Device arrays: q_offsets, kv_offsets int32 [n_seqs + 1], q_positions int32 [n_q], tiles int32 [2 · n_tiles]

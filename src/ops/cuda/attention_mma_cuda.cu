@@ -84,7 +84,7 @@ __global__ void __launch_bounds__(kThreads)
                                             kAttentionQueryTile);
   const int q_begin = tile.q_begin, n_rows = tile.n_rows, h = tile.head, kvh = tile.kv_head, k_len = tile.k_len;
   const int64_t kv_begin = tile.kv_begin;
-  const int64_t q_stride = int64_t{shape.heads} * kHd, kv_stride = int64_t{shape.kv_heads} * kHd;
+  const int64_t q_stride = shape.q_stride, kv_stride = shape.kv_stride, out_stride = int64_t{shape.heads} * kHd;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   const int r_lo = warp * 16 + g, r_hi = r_lo + 8;  // this thread's two rows of the tile
   const int pos_lo = r_lo < n_rows ? q_positions[q_begin + r_lo] : -1;
@@ -235,8 +235,8 @@ __global__ void __launch_bounds__(kThreads)
     l_lo += __shfl_xor_sync(kFull, l_lo, x);
     l_hi += __shfl_xor_sync(kFull, l_hi, x);
   }
-  __nv_bfloat16* o_lo = out + (q_begin + r_lo) * q_stride + int64_t{h} * kHd + 2 * t;
-  __nv_bfloat16* o_hi = out + (q_begin + r_hi) * q_stride + int64_t{h} * kHd + 2 * t;
+  __nv_bfloat16* o_lo = out + (q_begin + r_lo) * out_stride + int64_t{h} * kHd + 2 * t;
+  __nv_bfloat16* o_hi = out + (q_begin + r_hi) * out_stride + int64_t{h} * kHd + 2 * t;
   const float inv_lo = 1.0f / l_lo, inv_hi = 1.0f / l_hi;
 #pragma unroll
   for (int n = 0; n < kHd / 8; ++n) {
@@ -264,8 +264,9 @@ Status launch(const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat1
 
 bool attention_bf16_mma_supports(const AttentionShape& shape, const void* q, const void* k, const void* v,
                                  const void* out) {
+  // k/v rows are copied 16 bytes at a time: their start and stride must keep that alignment.
   return (shape.head_dim == 64 || shape.head_dim == 128) && aligned(k, 16) && aligned(v, 16) && aligned(q, 4) &&
-         aligned(out, 4);
+         aligned(out, 4) && shape.kv_stride % 8 == 0 && shape.q_stride % 2 == 0;
 }
 
 Status attention_bf16_mma(const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v, __nv_bfloat16* out,

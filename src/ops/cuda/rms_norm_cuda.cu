@@ -48,12 +48,12 @@ __global__ void __launch_bounds__(kNormThreads) add_rms_norm_kernel(T* residual,
 template <typename T, bool kPacked>
 __global__ void __launch_bounds__(kNormThreads) qk_norm_rope_kernel(T* x, const T* __restrict__ w,
                                                                     const float* __restrict__ cos_table,
-                                                                    const float* __restrict__ sin_table, int heads,
-                                                                    int head_dim, float eps) {
+                                                                    const float* __restrict__ sin_table, int64_t stride,
+                                                                    int heads, int head_dim, float eps) {
   extern __shared__ __align__(16) unsigned char smem[];
   T* normed = reinterpret_cast<T*>(smem);
   const int64_t row_head = blockIdx.x;
-  T* p = x + row_head * head_dim;
+  T* p = x + row_head / heads * stride + row_head % heads * head_dim;
   const float r = inverse_rms<T>(row_squares<T, kPacked>(p, head_dim), head_dim, eps);
   row_scale<T, kPacked>(p, w, r, normed, head_dim);
   __syncthreads();
@@ -77,7 +77,8 @@ template <typename T, int kPerLane>
 __global__ void __launch_bounds__(kNormThreads) qk_norm_rope_warp_kernel(T* x, const T* __restrict__ w,
                                                                          const float* __restrict__ cos_table,
                                                                          const float* __restrict__ sin_table,
-                                                                         int64_t rows, int heads, float eps) {
+                                                                         int64_t stride, int64_t rows, int heads,
+                                                                         float eps) {
   constexpr int kHeadDim = 32 * kPerLane, kHalf = kHeadDim / 2;
   const int lane = threadIdx.x % 32;
   const int64_t row_head = blockIdx.x * int64_t{kHeadsPerBlock} + threadIdx.x / 32;
@@ -85,7 +86,7 @@ __global__ void __launch_bounds__(kNormThreads) qk_norm_rope_warp_kernel(T* x, c
   struct alignas(sizeof(T) * kPerLane) Lane {
     T v[kPerLane];
   };
-  T* p = x + row_head * kHeadDim;
+  T* p = x + row_head / heads * stride + row_head % heads * kHeadDim;
   const Lane in = reinterpret_cast<const Lane*>(p)[lane];
   const Lane wl = reinterpret_cast<const Lane*>(w)[lane];
   float ss = 0.0f;
@@ -108,10 +109,10 @@ __global__ void __launch_bounds__(kNormThreads) qk_norm_rope_warp_kernel(T* x, c
 }
 
 template <typename T, int kPerLane>
-Status launch_qk_norm_rope_warp(T* x, const T* w, const float* cos_table, const float* sin_table, int64_t rows,
-                                int heads, float eps, cudaStream_t stream) {
+Status launch_qk_norm_rope_warp(T* x, int64_t stride, const T* w, const float* cos_table, const float* sin_table,
+                                int64_t rows, int heads, float eps, cudaStream_t stream) {
   const auto grid = static_cast<unsigned>((rows + kHeadsPerBlock - 1) / kHeadsPerBlock);
-  qk_norm_rope_warp_kernel<T, kPerLane><<<grid, kNormThreads, 0, stream>>>(x, w, cos_table, sin_table, rows, heads, eps);
+  qk_norm_rope_warp_kernel<T, kPerLane><<<grid, kNormThreads, 0, stream>>>(x, w, cos_table, sin_table, stride, rows, heads, eps);
   return cuda_status(cudaGetLastError(), "qk_norm_rope launch");
 }
 
@@ -162,22 +163,24 @@ Status add_rms_norm(T* residual, const T* delta, const T* weight, T* out, int64_
 }
 
 template <typename T>
-Status qk_norm_rope(T* x, const T* weight, const float* cos_table, const float* sin_table, int64_t n, int heads,
-                    int head_dim, float eps, cudaStream_t stream) {
-  if (heads <= 0 || head_dim <= 0 || head_dim % 2 != 0) return invalid_argument("qk_norm_rope: bad shape");
+Status qk_norm_rope(T* x, int64_t stride, const T* weight, const float* cos_table, const float* sin_table, int64_t n,
+                    int heads, int head_dim, float eps, cudaStream_t stream) {
+  if (heads <= 0 || head_dim <= 0 || head_dim % 2 != 0 || stride < int64_t{heads} * head_dim)
+    return invalid_argument("qk_norm_rope: bad shape");
   EMBEDSERVE_RETURN_IF_ERROR(check_rows("qk_norm_rope", n * heads, head_dim));
   if (n == 0) return Status();
   const int64_t rows = n * heads;
-  const bool lanes_aligned = norm_aligned16(x) && norm_aligned16(weight);  // rows of hd elements keep it
-  if (lanes_aligned && head_dim == 64) return launch_qk_norm_rope_warp<T, 2>(x, weight, cos_table, sin_table, rows, heads, eps, stream);
-  if (lanes_aligned && head_dim == 128) return launch_qk_norm_rope_warp<T, 4>(x, weight, cos_table, sin_table, rows, heads, eps, stream);
-  if (lanes_aligned && head_dim == 256) return launch_qk_norm_rope_warp<T, 8>(x, weight, cos_table, sin_table, rows, heads, eps, stream);
+  // Each lane's hd/32 elements load as one 16-byte vector: rows (and heads, hd elements) must keep that alignment.
+  const bool lanes_aligned = norm_aligned16(x) && norm_aligned16(weight) && stride * sizeof(T) % 16 == 0;
+  if (lanes_aligned && head_dim == 64) return launch_qk_norm_rope_warp<T, 2>(x, stride, weight, cos_table, sin_table, rows, heads, eps, stream);
+  if (lanes_aligned && head_dim == 128) return launch_qk_norm_rope_warp<T, 4>(x, stride, weight, cos_table, sin_table, rows, heads, eps, stream);
+  if (lanes_aligned && head_dim == 256) return launch_qk_norm_rope_warp<T, 8>(x, stride, weight, cos_table, sin_table, rows, heads, eps, stream);
   const auto grid = static_cast<unsigned>(rows);
   const size_t smem = static_cast<size_t>(head_dim) * sizeof(T);
-  if (packed<T>(head_dim, {x, weight}))
-    qk_norm_rope_kernel<T, true><<<grid, kNormThreads, smem, stream>>>(x, weight, cos_table, sin_table, heads, head_dim, eps);
+  if (stride * sizeof(T) % 16 == 0 && packed<T>(head_dim, {x, weight}))
+    qk_norm_rope_kernel<T, true><<<grid, kNormThreads, smem, stream>>>(x, weight, cos_table, sin_table, stride, heads, head_dim, eps);
   else
-    qk_norm_rope_kernel<T, false><<<grid, kNormThreads, smem, stream>>>(x, weight, cos_table, sin_table, heads, head_dim, eps);
+    qk_norm_rope_kernel<T, false><<<grid, kNormThreads, smem, stream>>>(x, weight, cos_table, sin_table, stride, heads, head_dim, eps);
   return cuda_status(cudaGetLastError(), "qk_norm_rope launch");
 }
 
@@ -210,7 +213,8 @@ Status rope_tables(const int32_t* positions, const float* inv_freq, int64_t n, i
 #define EMBEDSERVE_INSTANTIATE(T)                                                                                   \
   template Status rms_norm<T>(const T*, const T*, T*, int64_t, int64_t, float, cudaStream_t);                      \
   template Status add_rms_norm<T>(T*, const T*, const T*, T*, int64_t, int64_t, float, cudaStream_t);               \
-  template Status qk_norm_rope<T>(T*, const T*, const float*, const float*, int64_t, int, int, float, cudaStream_t); \
+  template Status qk_norm_rope<T>(T*, int64_t, const T*, const float*, const float*, int64_t, int, int, float,      \
+                                  cudaStream_t);                                                                   \
   template Status rope_tables<T>(const int32_t*, const float*, int64_t, int, float*, float*, cudaStream_t);
 EMBEDSERVE_INSTANTIATE(float)
 EMBEDSERVE_INSTANTIATE(__nv_bfloat16)
