@@ -134,8 +134,9 @@ Status Qwen3Model::allocate(size_t n) {
       {&act_, n * I * t, "the MLP's activations"},
       {&pooled_out_, n * H * 4, "output vectors"},
       {&rotary_, 2 * ops::rotary_table_bytes(ctx_, static_cast<int64_t>(n), c.head_dim), "RoPE tables"},
-      // ids, positions [n]; offsets [n+1]; plan ≤ 2(n/32 + n); pooled rows, positions [n]; offsets [n+1]; plan 2n
-      {&index_, (11 * n + 2) * sizeof(int32_t), "batch indices"},
+      // ids, positions [n]; offsets [n+1]; plan ≤ 2(n/32 + n); pooled rows, positions [n]; offsets [n+1]; plan 2n;
+      // a chunk's kv offsets [2]
+      {&index_, (11 * n + 4) * sizeof(int32_t), "batch indices"},
   };
   for (const Part& p : parts) {
     EMBEDSERVE_ASSIGN_OR_RETURN(*p.buffer, ops::Buffer::allocate(ctx_, p.bytes, p.what));
