@@ -386,15 +386,15 @@ int run(const Flags& flags) {
   notice("stopping: no new connections; finishing requests in flight");
   const auto grace = s.timeout.count() > 0 ? std::chrono::milliseconds(s.timeout) + std::chrono::seconds(5)
                                            : std::chrono::milliseconds(std::chrono::minutes(10));
-  const auto stop_by = std::chrono::steady_clock::now() + grace;
   const bool drained = server.shutdown(grace);
-  // Every request was answered or the grace period is over: what is left in the scheduler (inputs whose clients
-  // left, or that time ran out on) is dropped at its next chunk. An engine call still running past the grace
-  // period cannot be interrupted, so the process exits without waiting for it.
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(stop_by - std::chrono::steady_clock::now());
-  if (!model->scheduler->abandon(std::max(left, std::chrono::milliseconds(100)))) {
-    notice("stopped with an engine call still running after the grace period");
-    std::_Exit(1);
+  // Every request was answered, or the grace period is over: what is left in the scheduler (inputs whose clients
+  // left or whose deadline passed) is dropped at its next chunk. An engine call cannot be interrupted, and once no
+  // client waits for it (or the grace period is spent) it is not worth waiting for: after at most 2 s for the
+  // batcher to come back, the process exits without it (no destructors: the batcher still uses the engine).
+  if (!model->scheduler->abandon(drained ? std::chrono::seconds(2) : std::chrono::milliseconds(100))) {
+    notice(drained ? "stopped cleanly, cutting short an engine call whose requests were already answered or gone"
+                   : "stopped with requests still in flight after the grace period, and an engine call running");
+    std::_Exit(drained ? 0 : 1);
   }
   pool.reset();  // runs the last completions before the service they reference goes away
   notice(drained ? "stopped cleanly" : "stopped with requests still in flight after the grace period");

@@ -103,8 +103,9 @@ def test_request_timeout_answers_504_on_time_while_the_engine_runs(start_server)
         assert seconds < 1.8, f"the {key} request's 504 came {seconds:.2f} s after it was sent, not at 1 s"
 
 
-def test_sigterm_exits_within_the_grace_period_while_an_engine_call_runs(start_server):
-    # Grace: --request-timeout 1 + 5 s. The 40,000-token input goes whole: an engine call far longer than that.
+def test_sigterm_does_not_wait_for_an_engine_call_nobody_waits_for(start_server):
+    # Grace: --request-timeout 1 + 5 s. The 40,000-token input goes whole: an engine call far longer than that,
+    # whose request is answered 504 after 1 s. Nobody waits for the call any more, so SIGTERM does not either.
     srv = start_server("--context-length", "40000", "--chunked-prefill-size", "-1", "--request-timeout", "1")
     results = {}
     post_in_thread(srv, long_ids(40000), results, "long")
@@ -113,9 +114,25 @@ def test_sigterm_exits_within_the_grace_period_while_an_engine_call_runs(start_s
     t0 = time.monotonic()
     code = srv.proc.wait(30)
     took = time.monotonic() - t0
-    assert took < 6.5, f"SIGTERM took {took:.1f} s, past the grace period of 6 s"
-    assert code == 1, srv.log()[-2000:]
-    assert "stopped with an engine call still running after the grace period" in srv.log()
+    assert took < 3.0, f"SIGTERM took {took:.1f} s with every request answered"
+    assert code == 0, srv.log()[-2000:]
+    assert "cutting short an engine call whose requests were already answered or gone" in srv.log()
+
+
+def test_sigterm_exits_within_the_grace_period_with_a_request_in_the_engine(start_server):
+    # Grace: --request-timeout 3 + 5 s. SIGTERM arrives while the request waits for an engine call of 16 s or more:
+    # the request is answered 504 at its deadline, and the process exits then, not when the engine call ends.
+    srv = start_server("--context-length", "40000", "--chunked-prefill-size", "-1", "--request-timeout", "3")
+    results = {}
+    post_in_thread(srv, long_ids(40000), results, "long")
+    time.sleep(0.5)
+    srv.proc.send_signal(signal.SIGTERM)
+    t0 = time.monotonic()
+    code = srv.proc.wait(30)
+    took = time.monotonic() - t0
+    assert results["long"][0] == 504, results["long"]
+    assert took < 8.0 + 0.5, f"SIGTERM took {took:.1f} s, past the grace period of 8 s"
+    assert code == 0, srv.log()[-2000:]
 
 
 def test_a_second_sigterm_exits_at_once(start_server):
