@@ -56,6 +56,7 @@ struct HttpServer::Impl {
   std::promise<void> stop_promise;
   std::atomic<bool> stop_requested{false};
   std::atomic<int> stop_signal{0};  // the signal that asked for the stop; 0: none (or request_stop())
+  std::atomic<int> signals_seen{0};
   std::atomic<bool> draining{false};
   std::atomic<size_t> unanswered{0};  // requests read whose response is not yet written
   // The connection and body-byte counts every session shares. Owned jointly with the sessions: one may outlive
@@ -92,7 +93,7 @@ struct HttpServer::Impl {
   void watch_signals() {
     signals.async_wait([this](beast::error_code e, int signal) {
       if (e) return;
-      if (stop_requested.load()) {
+      if (signals_seen.fetch_add(1) > 0) {
         std::fprintf(stderr, "embedserve serve: second %s: exiting now\n", signal == SIGINT ? "SIGINT" : "SIGTERM");
         std::_Exit(128 + signal);
       }
