@@ -38,7 +38,7 @@ STEPS=${STEPS:-tests parity sanitizer compare bench}
 want() { [[ " $STEPS " == *" $1 "* ]]; }
 SMALL=/tmp/qwen3-0.6b-random
 LARGE=/tmp/qwen3-4b-random
-if want bench || want compare || want intermediates || want profile; then  # the checkpoints are written while the tests run
+if want bench || want compare || want intermediates || want profile || want longinput; then  # the checkpoints are written while the tests run
   python3 bench/engine/make_random_checkpoint.py --config tests/data/configs/0.6B --out $SMALL > "$OUT/checkpoint_small.log" 2>&1 &
   small_pid=$!
   python3 bench/engine/make_random_checkpoint.py --config tests/data/configs/4B --out $LARGE > "$OUT/checkpoint_large.log" 2>&1 &
@@ -84,7 +84,7 @@ if want attention; then
   [ -x "$BIN/attention_bench_base" ] && { "$BIN/attention_bench_base" 32768 512,2048,8192,32768 2>&1 | tail -4 | sed 's/^/base /'; }
 fi
 
-if want bench || want compare || want intermediates || want profile; then
+if want bench || want compare || want intermediates || want profile || want longinput; then
   step "checkpoints"
   wait "$small_pid" "$large_pid"
   tail -1 "$OUT/checkpoint_small.log" "$OUT/checkpoint_large.log"
@@ -164,6 +164,19 @@ if want profile; then
     ncu --clock-control none --metrics gpu__time_duration.sum --csv "$BIN/embedserve" bench --model-path $LARGE \
       --device cuda --seq-len $1 --batch-tokens $2 --seconds 0 2> /dev/null \
       | python3 bench/cuda/kernel_table.py | tee "$OUT/profile_$1.txt"
+  done
+fi
+if want longinput; then
+  # One 32k-token input on the 4B with 16-token queries beside it (bench/server/long_input_latency.py), per chunk size
+  # (CHUNKS, -1 = the whole input in one call).
+  for chunk in ${CHUNKS:-2048 -1}; do
+    step "long input: 4B, one 32,000-token input, 16-token queries on 8 connections, --chunked-prefill-size $chunk"
+    "$BIN/embedserve" serve --model-path $LARGE --device cuda --port 30112 --chunked-prefill-size $chunk \
+      > /dev/null 2> "$OUT/serve_long_$chunk.log" & long_pid=$!
+    for _ in $(seq 400); do curl -sf localhost:30112/health > /dev/null 2>&1 && break; sleep 0.05; done
+    timeout 120 python3 bench/server/long_input_latency.py --url http://127.0.0.1:30112 --long-tokens 32000 \
+      --connections 8 2>&1 | tail -6 | tee -a "$OUT/long_input.log" || status=1
+    kill -TERM $long_pid; wait $long_pid
   done
 fi
 if want probe; then

@@ -94,8 +94,9 @@ Flags make_flags() {
       {"chunked-prefill-size", "N", "chunked prefill: an input longer than N tokens goes to the engine in chunks "
                                     "of N (keys and values kept between them), other requests' batches running "
                                     "between chunks, and stops at the next chunk once its client has gone; also "
-                                    "sets --max-num-batched-tokens when that is not given (default: the batch "
-                                    "budget; -1 or 0: every input goes whole)", ""},
+                                    "sets --max-num-batched-tokens when that is not given (default: inputs longer "
+                                    "than the batch budget go in chunks of 1,024; -1 or 0: every input goes whole)",
+       ""},
       {"context-length", "N", "longest input accepted, in tokens including the appended end token; longer "
                               "inputs are a 400 unless the request sets truncate (default: the model's "
                               "max_position_embeddings)", ""},
@@ -167,6 +168,7 @@ struct Settings {
   size_t max_num_batched_tokens, max_queue, max_queue_tokens, max_inputs, max_body;
   bool chunked_prefill;  // inputs longer than chunk_tokens go in chunks (when the model's pooling allows)
   size_t chunk_tokens;
+  size_t chunk_above;  // inputs longer than this go in chunks
   long long context_length;  // 0: the model's
   std::chrono::seconds timeout;
   int threads;
@@ -232,7 +234,13 @@ StatusOr<Settings> read_settings(const Flags& flags) {
   if (chunked_prefill > 0 && !flags.has("max-num-batched-tokens")) max_num_batched_tokens = chunked_prefill;
   s.max_num_batched_tokens = static_cast<size_t>(max_num_batched_tokens);
   s.chunked_prefill = !flags.has("chunked-prefill-size") || chunked_prefill > 0;
-  s.chunk_tokens = chunked_prefill > 0 ? static_cast<size_t>(chunked_prefill) : s.max_num_batched_tokens;
+  // Without the flag, inputs that do not fit one batch go in chunks of 1,024 tokens: a query waits for one chunk
+  // at most (on the 4B at the end of a 32k input, ~0.1 s: a chunk's attention grows with the keys before it,
+  // 2,048-token chunks kept the p99 at 194 ms), while inputs that fit keep sharing full batches.
+  constexpr size_t kDefaultChunk = 1024;
+  s.chunk_tokens = chunked_prefill > 0 ? static_cast<size_t>(chunked_prefill)
+                                       : std::min(kDefaultChunk, s.max_num_batched_tokens);
+  s.chunk_above = chunked_prefill > 0 ? s.chunk_tokens : s.max_num_batched_tokens;
   s.context_length = flags.has("context-length") ? context : 0;
   s.max_queue = static_cast<size_t>(max_queue);
   s.max_queue_tokens = static_cast<size_t>(max_queue_tokens);
@@ -315,6 +323,7 @@ StatusOr<LoadedModel> load_model(const Flags& flags, const Settings& s, WorkerPo
   so.queue.max_inputs = s.max_queue;
   so.queue.max_tokens = s.max_queue_tokens;
   so.chunk_tokens = s.chunk_tokens;
+  so.chunk_above = s.chunk_above;
   so.chunked_prefill = s.chunked_prefill;
   so.on_batch = [&metrics](const BatchReport& b) { metrics.observe_batch(b); };
   so.on_chunks_abandoned = [&metrics](size_t sent, size_t total) {

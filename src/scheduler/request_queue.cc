@@ -7,9 +7,9 @@
 namespace embedserve {
 
 RequestQueue::RequestQueue(size_t interactive_max_tokens, double interactive_weight, QueueLimits limits,
-                           size_t chunk_tokens)
+                           size_t chunk_tokens, size_t chunk_above)
     : interactive_max_tokens_(interactive_max_tokens), weights_{std::max(interactive_weight, 1e-3), 1.0},
-      limits_(limits), chunk_tokens_(chunk_tokens) {}
+      limits_(limits), chunk_tokens_(chunk_tokens), chunk_above_(chunk_above) {}
 
 bool RequestQueue::admit(std::shared_ptr<QueuedJob> job) {
   const size_t n_inputs = job->job.inputs.size();
@@ -69,7 +69,7 @@ size_t RequestQueue::take(Lane lane, size_t budget, SequenceBatch& batch, std::v
   while (!q.empty() && !batch.chunk) {
     QueuedJob& job = *q.front();
     const auto& ids = job.job.inputs[job.next_input];
-    if (chunk_tokens_ && ids.size() > chunk_tokens_) {
+    if (chunk_tokens_ && ids.size() > chunk_above_) {
       // Chunked prefill: the input's next chunk rides alone; the input stays at its lane's head until its last.
       if (batch.num_tokens() > 0) break;
       if (job.chunk_start == 0) job.sequence = next_sequence_++;

@@ -61,8 +61,10 @@ struct QueueLimits {
 // first input that does not fit, so a long input is never overtaken forever by short ones behind it.
 class RequestQueue {
  public:
-  // chunk_tokens 0: every input goes whole (the engine takes no chunks).
-  RequestQueue(size_t interactive_max_tokens, double interactive_weight, QueueLimits limits, size_t chunk_tokens);
+  // Inputs longer than chunk_above go in chunks of chunk_tokens; chunk_tokens 0: every input goes whole (the
+  // engine takes no chunks).
+  RequestQueue(size_t interactive_max_tokens, double interactive_weight, QueueLimits limits, size_t chunk_tokens,
+               size_t chunk_above);
 
   // Admits the job unless the limits would be exceeded; an empty queue admits any job, so no request
   // is refused forever for being large.
@@ -96,6 +98,7 @@ class RequestQueue {
   double clock_[2] = {0.0, 0.0};
   QueueLimits limits_;
   size_t chunk_tokens_;
+  size_t chunk_above_;
   uint64_t next_sequence_ = 1;
   std::deque<std::shared_ptr<QueuedJob>> lanes_[2];
   size_t queued_inputs_ = 0;

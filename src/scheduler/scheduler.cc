@@ -30,13 +30,16 @@ size_t chunk_size(const SchedulerOptions& o, const Engine& engine) {
   return std::max<size_t>(chunk, 1);
 }
 
+// Inputs longer than this go in chunks (never fewer than one chunk's tokens).
+size_t chunk_threshold(const SchedulerOptions& o, size_t chunk) { return std::max(chunk, o.chunk_above); }
+
 }  // namespace
 
 Scheduler::Scheduler(Engine& engine, SchedulerOptions options)
     : engine_(engine),
       options_(std::move(options)),
       queue_(interactive_threshold(options_), options_.interactive_weight, options_.queue,
-             chunk_size(options_, engine)) {
+             chunk_size(options_, engine), chunk_threshold(options_, chunk_size(options_, engine))) {
   if (options_.max_num_batched_tokens == 0) options_.max_num_batched_tokens = 1;
   batcher_ = std::thread([this] { batcher_loop(); });
   deadline_thread_ = std::thread([this] { deadline_loop(); });

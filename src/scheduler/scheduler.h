@@ -30,9 +30,12 @@ struct BatchReport {
 
 struct SchedulerOptions {
   size_t max_num_batched_tokens = 16384;  // tokens per Engine::embed call (no padding: the sum of lengths)
-  // Chunked prefill (--chunked-prefill-size): an input longer than this goes to the engine in chunks of this many
-  // tokens, other batches running between them, when the engine takes chunks. 0: max_num_batched_tokens.
+  // Chunked prefill (--chunked-prefill-size): an input longer than chunk_above goes to the engine in chunks of
+  // chunk_tokens tokens, other batches running between them, when the engine takes chunks. A chunk rides alone, so
+  // shorter inputs keep going whole in shared batches. chunk_tokens 0: max_num_batched_tokens; chunk_above 0:
+  // chunk_tokens.
   size_t chunk_tokens = 0;
+  size_t chunk_above = 0;
   bool chunked_prefill = true;  // false: every input goes whole (SGLang's --chunked-prefill-size -1)
   QueueLimits queue;                      // undispatched inputs/tokens admitted at once
   size_t interactive_max_tokens = 0;      // jobs this small go to the interactive lane; 0: max_num_batched_tokens / 8
