@@ -110,9 +110,10 @@ if want intermediates; then
   done
 fi
 if want compare; then
-  step "4B shape: bf16 vs f32 and batch invariance at the real GEMM shapes"
-  timeout 240 python3 bench/cuda/compare_bf16.py --embedserve "$BIN/embedserve" --workdir /tmp/cmp-4b --model $LARGE \
-    --skip-transformers 2>&1 | tee "$OUT/compare_4b.log" || status=1
+  step "4B shape: bf16 vs f32 (and transformers), batch invariance at the real GEMM shapes"
+  # COMPARE_ARGS="--long 1000,2000,4000,8000" adds transformers (f32 and bf16) and texts up to 8,000 tokens.
+  timeout 400 python3 bench/cuda/compare_bf16.py --embedserve "$BIN/embedserve" --workdir /tmp/cmp-4b --model $LARGE \
+    ${COMPARE_ARGS:---skip-transformers} 2>&1 | tee "$OUT/compare_4b.log" || status=1
 fi
 if want bench; then
   # --batch-tokens: the older binaries compared here know only that spelling (newer ones take it as an alias).

@@ -234,12 +234,10 @@ StatusOr<Settings> read_settings(const Flags& flags) {
   if (chunked_prefill > 0 && !flags.has("max-num-batched-tokens")) max_num_batched_tokens = chunked_prefill;
   s.max_num_batched_tokens = static_cast<size_t>(max_num_batched_tokens);
   s.chunked_prefill = !flags.has("chunked-prefill-size") || chunked_prefill > 0;
-  // Without the flag, inputs that do not fit one batch go in chunks of 1,024 tokens: a query waits for one chunk
-  // at most (on the 4B at the end of a 32k input, ~0.1 s: a chunk's attention grows with the keys before it,
-  // 2,048-token chunks kept the p99 at 194 ms), while inputs that fit keep sharing full batches.
-  constexpr size_t kDefaultChunk = 1024;
+  // Without the flag, inputs that do not fit one batch go in chunks of kDefaultChunkTokens, while inputs that fit
+  // keep sharing full batches (a chunk rides alone).
   s.chunk_tokens = chunked_prefill > 0 ? static_cast<size_t>(chunked_prefill)
-                                       : std::min(kDefaultChunk, s.max_num_batched_tokens);
+                                       : std::min(kDefaultChunkTokens, s.max_num_batched_tokens);
   s.chunk_above = chunked_prefill > 0 ? s.chunk_tokens : s.max_num_batched_tokens;
   s.context_length = flags.has("context-length") ? context : 0;
   s.max_queue = static_cast<size_t>(max_queue);
