@@ -73,33 +73,40 @@ __global__ void __launch_bounds__(kNormThreads) qk_norm_rope_kernel(T* x, const 
 // differs from rms_norm's, so results agree with norm-then-rope to rounding, not bit for bit).
 constexpr int kHeadsPerBlock = kNormThreads / 32;
 
-// Two tensors' heads (k and q of one batch) go in one launch: warps [0, n · a.heads) take a's, the rest b's.
+// Two tensors' heads (k and q of one batch) go in one launch: warps [0, n · a.heads) take a's, the rest b's. Row
+// and head indices fit 32 bits (check_rows caps n · heads), and each lane reads its kPerLane angles as one vector.
 template <typename T, int kPerLane>
 __global__ void __launch_bounds__(kNormThreads) qk_norm_rope_warp_kernel(NormRopeHeads<T> a, NormRopeHeads<T> b,
                                                                          const float* __restrict__ cos_table,
                                                                          const float* __restrict__ sin_table,
-                                                                         int64_t n, float eps) {
+                                                                         int n, float eps) {
   constexpr int kHeadDim = 32 * kPerLane, kHalf = kHeadDim / 2;
   const int lane = threadIdx.x % 32;
-  int64_t row_head = blockIdx.x * int64_t{kHeadsPerBlock} + threadIdx.x / 32;
+  int row_head = blockIdx.x * kHeadsPerBlock + threadIdx.x / 32;
   const bool in_a = row_head < n * a.heads;
   if (!in_a) row_head -= n * a.heads;
-  const NormRopeHeads<T>& part = in_a ? a : b;
-  if (row_head >= n * part.heads) return;  // whole warps leave together: the shuffles below stay full-warp
-  const int heads = part.heads;
-  const T* __restrict__ w = part.weight;
+  const int heads = in_a ? a.heads : b.heads;
+  if (row_head >= n * heads) return;  // whole warps leave together: the shuffles below stay full-warp
+  const int token = row_head / heads, head = row_head - token * heads;
+  T* const p = (in_a ? a.x : b.x) + int64_t{token} * (in_a ? a.stride : b.stride) + head * kHeadDim;
+  const T* __restrict__ w = in_a ? a.weight : b.weight;
   struct alignas(sizeof(T) * kPerLane) Lane {
     T v[kPerLane];
   };
-  T* p = part.x + row_head / heads * part.stride + row_head % heads * kHeadDim;
+  struct alignas(sizeof(float) * (kPerLane < 4 ? kPerLane : 4)) Angles {
+    float v[kPerLane];
+  };
   const Lane in = reinterpret_cast<const Lane*>(p)[lane];
   const Lane wl = reinterpret_cast<const Lane*>(w)[lane];
+  // This lane's elements lane·kPerLane.. sit at frequencies (lane·kPerLane) % kHalf.., consecutive.
+  const int64_t f0 = int64_t{token} * kHalf + (lane * kPerLane) % kHalf;
+  const Angles cs = *reinterpret_cast<const Angles*>(cos_table + f0);
+  const Angles sn = *reinterpret_cast<const Angles*>(sin_table + f0);
   float ss = 0.0f;
 #pragma unroll
   for (int k = 0; k < kPerLane; ++k) ss += to_f32(in.v[k]) * to_f32(in.v[k]);
   for (int offset = 16; offset > 0; offset /= 2) ss += __shfl_xor_sync(0xffffffffu, ss, offset);
   const float r = rsqrtf(ss / static_cast<float>(kHeadDim) + eps);
-  const int64_t angles = row_head / heads * kHalf;  // the row's token's angles
   const bool first_half = lane < 16;
   Lane out;
 #pragma unroll
@@ -107,8 +114,7 @@ __global__ void __launch_bounds__(kNormThreads) qk_norm_rope_warp_kernel(NormRop
     // Qwen3RMSNorm's rounding (normalise, round to T, times the weight, round), then the rotation.
     const float mine = round_to<T>(to_f32(wl.v[k]) * round_to<T>(to_f32(in.v[k]) * r));
     const float other = __shfl_xor_sync(0xffffffffu, mine, 16);  // the same frequency in the other half
-    const int64_t f = angles + (lane * kPerLane + k) % kHalf;
-    out.v[k] = rope_rotate<T>(mine, other, RopeAngle{cos_table[f], sin_table[f]}, first_half);
+    out.v[k] = rope_rotate<T>(mine, other, RopeAngle{cs.v[k], sn.v[k]}, first_half);
   }
   reinterpret_cast<Lane*>(p)[lane] = out;
 }
@@ -118,7 +124,8 @@ Status launch_qk_norm_rope_warp(NormRopeHeads<T> a, NormRopeHeads<T> b, const fl
                                 int64_t n, float eps, cudaStream_t stream) {
   const int64_t rows = n * (a.heads + b.heads);
   const auto grid = static_cast<unsigned>((rows + kHeadsPerBlock - 1) / kHeadsPerBlock);
-  qk_norm_rope_warp_kernel<T, kPerLane><<<grid, kNormThreads, 0, stream>>>(a, b, cos_table, sin_table, n, eps);
+  qk_norm_rope_warp_kernel<T, kPerLane><<<grid, kNormThreads, 0, stream>>>(a, b, cos_table, sin_table,
+                                                                            static_cast<int>(n), eps);
   return cuda_status(cudaGetLastError(), "qk_norm_rope launch");
 }
 
@@ -194,7 +201,9 @@ Status qk_norm_rope(NormRopeHeads<T> a, NormRopeHeads<T> b, const float* cos_tab
   EMBEDSERVE_RETURN_IF_ERROR(check_heads(b, head_dim));
   EMBEDSERVE_RETURN_IF_ERROR(check_rows("qk_norm_rope", n * (a.heads + b.heads), head_dim));
   if (n == 0 || a.heads + b.heads == 0) return Status();
-  if (warp_lanes_aligned(a) && warp_lanes_aligned(b)) {
+  // The tables' rows are read as vectors of up to 4 floats.
+  const bool tables_aligned = norm_aligned16(cos_table) && norm_aligned16(sin_table) && (head_dim / 2) % 4 == 0;
+  if (tables_aligned && warp_lanes_aligned(a) && warp_lanes_aligned(b)) {
     if (head_dim == 64) return launch_qk_norm_rope_warp<T, 2>(a, b, cos_table, sin_table, n, eps, stream);
     if (head_dim == 128) return launch_qk_norm_rope_warp<T, 4>(a, b, cos_table, sin_table, n, eps, stream);
     if (head_dim == 256) return launch_qk_norm_rope_warp<T, 8>(a, b, cos_table, sin_table, n, eps, stream);
