@@ -2,8 +2,8 @@
 
     import ray, embedserve.ray
     ds = ray.data.read_parquet("s3://bucket/corpus/")
-    ds = ds.map_batches(embedserve.ray.Embedder, fn_constructor_kwargs={"model_path": "Qwen/Qwen3-Embedding-0.6B"},
-                        concurrency=8, num_gpus=1, batch_size=1024)
+    ds = ds.map_batches(embedserve.ray.Embedder, fn_constructor_args=("Qwen/Qwen3-Embedding-0.6B",),
+                        compute=ray.data.ActorPoolStrategy(size=8), num_gpus=1, batch_size=1024)
     ds.write_parquet("s3://bucket/vectors/")
 
 Ray Data restarts an actor that dies and re-runs its unfinished batches (its defaults for actor pools), so a lost
@@ -62,13 +62,15 @@ class Embedder:
 
 def embed_dataset(dataset: Any, model_path: str | os.PathLike, *, concurrency: int = 1, num_gpus: float = 0,
                   batch_size: int = 1024, **embedder_options: Any) -> Any:
-    """dataset.map_batches(Embedder, ...) with the settings that suit it: `concurrency` actors, each with
+    """dataset.map_batches(Embedder, ...) with the settings that suit it: a pool of `concurrency` actors, each with
     `num_gpus` GPUs (1 on GPU clusters; 0 on CPU ones, where each actor takes the CPUs its engine's `threads`
     say, all cores by default) and batches of `batch_size` rows."""
     threads = int(embedder_options.get("threads", 0))
     remote: dict[str, Any] = {"num_gpus": num_gpus} if num_gpus else {"num_cpus": threads or 1}
+    from ray.data import ActorPoolStrategy  # Ray is the caller's: only this function needs it
+
     return dataset.map_batches(Embedder, fn_constructor_args=(model_path,), fn_constructor_kwargs=embedder_options,
-                               concurrency=concurrency, batch_size=batch_size, **remote)
+                               compute=ActorPoolStrategy(size=concurrency), batch_size=batch_size, **remote)
 
 
 __all__ = ["Embedder", "embed_dataset"]
