@@ -79,6 +79,14 @@ def test_one_string_gives_one_vector_and_order_is_kept(engine):
     assert engine.get_sentence_embedding_dimension() == HIDDEN and engine.info["device"] == "cpu"
 
 
+def test_show_progress_draws_the_commands_bar(engine, capfd):
+    engine.encode(TEXTS, show_progress=True)
+    err = capfd.readouterr().err
+    assert "embedding" in err and "100%" in err, err
+    engine.encode(TEXTS)
+    assert capfd.readouterr().err == "", "no bar unless asked"
+
+
 def test_errors_carry_the_commands_messages(engine, command, tiny_model, tmp_path):
     too_long = ["short", "word " * 200]
     cli = command_error(command, tiny_model, too_long, tmp_path)
