@@ -70,8 +70,8 @@ class LocalEngine {
 
   Status check_output_options(const EncodeOptions& options) const;
   StatusOr<Truncation> truncation(const EncodeOptions& options) const;
-  // Runs the ids through a Scheduler on the engine (longest first, as `embed` packs a window) and returns the
-  // vectors in input order, cut to `dimensions`.
+  // Runs the ids through a Scheduler on the engine (longest first, as `embed` packs a window; inputs over the
+  // budget in `embed`'s chunks) and returns the vectors in input order, cut to `dimensions`.
   StatusOr<Matrix> run(std::vector<std::vector<int32_t>> ids, const EncodeOptions& options) const;
 
   std::unique_ptr<TokenizerEncoder> encoder_;  // the pipeline holds a reference to it

@@ -53,6 +53,8 @@ def test_the_command_and_the_module_are_one_version(command):
     (("--prompt-name", "query"), {"prompt_name": "query"}),
     (("--instruction", "Find the passage", "--dimensions", "8"), {"instruction": "Find the passage", "dimensions": 8}),
     (("--max-length", "5", "--max-num-batched-tokens", "16"), {"max_length": 5, "batch_tokens": 16}),
+    # Texts of up to 41 tokens over a budget of 8: the longer ones take the chunked path, as the command sends them.
+    (("--max-num-batched-tokens", "8"), {"batch_tokens": 8}),
 ])
 def test_vectors_are_bitwise_those_of_the_embed_command(engine, command, tiny_model, tmp_path, flags, kwargs):
     expected = run_embed_command(command, tiny_model, TEXTS, tmp_path, *flags)
