@@ -17,7 +17,7 @@ bool RequestQueue::admit(std::shared_ptr<QueuedJob> job) {
   }
   queued_inputs_ += n_inputs;
   queued_tokens_ += job->total_tokens;
-  job->interactive = job->total_tokens <= interactive_max_tokens_;
+  job->interactive = !job->job.bulk && job->total_tokens <= interactive_max_tokens_;
   lanes_[job->interactive ? kInteractive : kBulk].push_back(std::move(job));
   return true;
 }

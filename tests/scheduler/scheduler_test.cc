@@ -144,6 +144,35 @@ TEST(Scheduler, InteractiveRequestOvertakesQueuedBulkWork) {
   EXPECT_TRUE(in_second);
 }
 
+// A batch job's chunk is marked bulk: however small, it must not take the interactive lane's priority over a
+// query that arrives behind it.
+TEST(Scheduler, ASmallJobMarkedBulkDoesNotOvertakeAQuery) {
+  FakeEngine engine(100);
+  Scheduler s(engine, opts(10, 20));  // one 8-token input per batch
+  std::atomic<int> order{0};
+  int bulk_done_at = -1, query_done_at = -1;
+  engine.close_gate();
+  auto blocker = submit(s, {seq(1, 8)});
+  engine.wait_for_batches(1);
+  Job small;
+  small.inputs = {seq(2, 8), seq(3, 8)};  // 16 tokens: interactive by size
+  small.bulk = true;
+  auto small_done = std::make_shared<std::promise<void>>();
+  small.on_done = [&, small_done](StatusOr<JobResult>) {
+    bulk_done_at = order++;
+    small_done->set_value();
+  };
+  ASSERT_TRUE(s.submit(std::move(small)).ok());
+  auto query = submit(s, {seq(9, 8)}, nullptr, SteadyClock::time_point::max(), [&] { query_done_at = order++; });
+  engine.open_gate();
+  ASSERT_TRUE(query.future.get().ok());
+  small_done->get_future().wait();
+  ASSERT_TRUE(blocker.future.get().ok());
+  // Interactive (weight 4) packs first once both lanes wait; without the flag the small job, queued first in
+  // the same lane, would finish before the query.
+  EXPECT_LT(query_done_at, bulk_done_at);
+}
+
 TEST(Scheduler, BulkWorkIsNotStarvedByAStreamOfQueries) {
   FakeEngine engine(32);
   engine.set_delay(std::chrono::microseconds(200));
