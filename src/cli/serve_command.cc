@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -22,6 +23,10 @@
 #include "scheduler/scheduler.h"
 #include "scheduler/worker_pool.h"
 #include "server/embed_service.h"
+#include "jobs/batch_runner.h"
+#include "jobs/file_storage.h"
+#include "jobs/job_store.h"
+#include "server/batch_embeddings.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
 #include "server/router.h"
@@ -77,7 +82,16 @@ Flags make_flags() {
                                     "default: the model directory's name, or the hub id", "", true},
       {"strict-model-name", "", "answer 404 to a request whose `model` is not a --served-model-name; by default, "
                                 "as in SGLang, any name means the one model served", ""},
-      {"api-key", "KEY", "require 'Authorization: Bearer KEY' on every route except /health and /metrics", ""},
+      {"api-key", "KEY", "require 'Authorization: Bearer KEY' on every route except /health and /metrics; with "
+                         "several keys any one is accepted, and the files and batches of one key are invisible "
+                         "to the others", "", true},
+      {"data-dir", "DIR", "enable the Files and Batches API (/v1/files, /v1/batches): uploads, jobs and results "
+                          "live here, job metadata and progress in DIR/jobs.sqlite3; unfinished jobs resume at "
+                          "start (default: off)", ""},
+      {"max-file-bytes", "N", "largest file POST /v1/files takes (streamed to disk, not held in memory); larger "
+                              "ones get 413", "2147483648"},
+      {"max-storage-bytes", "N", "bytes --data-dir may hold (uploads and results); an upload past it gets 507, a "
+                                 "job that would pass it fails (0: no bound)", "0"},
       {"cors-allow-origins", "ORIGIN", "web origins (e.g. https://app.example.com, or *) browsers may call the "
                                        "API from: answers carry Access-Control-Allow-Origin and preflight "
                                        "OPTIONS requests are answered; none by default (no CORS headers)", "", true},
@@ -167,6 +181,8 @@ struct Settings {
   size_t http_threads, tokenizer_threads;
   HttpServerOptions http;
   ServerConfig server;
+  std::string data_dir;  // empty: no Files and Batches API
+  uint64_t max_storage_bytes = 0;
 };
 
 StatusOr<Settings> read_settings(const Flags& flags) {
@@ -246,7 +262,15 @@ StatusOr<Settings> read_settings(const Flags& flags) {
   s.strict_model_name = flags.has("strict-model-name");
   s.server.served_names = flags.get_all("served-model-name");
   if (s.server.served_names.empty()) s.server.served_names = {default_served_name(s.model_path)};
-  s.server.api_key = flags.get_or("api-key", "");
+  s.server.api_keys = flags.get_all("api-key");
+  for (const auto& key : s.server.api_keys)
+    if (key.empty()) return invalid_argument("--api-key needs a non-empty key");
+  s.data_dir = flags.get_or("data-dir", "");
+  EMBEDSERVE_ASSIGN_OR_RETURN(auto max_file, flags.get_int("max-file-bytes", 2ll << 30, 1, 1ll << 50));
+  EMBEDSERVE_ASSIGN_OR_RETURN(auto max_storage, flags.get_int("max-storage-bytes", 0, 0, 1ll << 60));
+  s.http.max_file_bytes = static_cast<size_t>(max_file);
+  s.max_storage_bytes = static_cast<uint64_t>(max_storage);
+  if (!s.data_dir.empty()) s.http.upload_dir = (std::filesystem::path(s.data_dir) / "tmp").string();
   s.server.cors_allow_origins = flags.get_all("cors-allow-origins");
   s.server.version = EMBEDSERVE_VERSION;
   s.server.max_concurrent_requests = kMaxPendingRequests;
@@ -328,12 +352,40 @@ int run(const Flags& flags) {
   Metrics metrics;
   auto pool = std::make_unique<WorkerPool>(s.tokenizer_threads, kMaxPendingRequests);
   Router router(s.server, metrics, *pool);
+  // The Files and Batches API: the store opens before the server listens, so uploads and lookups work while the
+  // model loads; the runner starts once the model is there.
+  std::optional<jobs::JobStore> job_store;
+  std::optional<jobs::FileStorage> file_storage;
+  std::optional<JobsContext> jobs_context;
+  std::atomic<jobs::BatchRunner*> runner_ptr{nullptr};
+  if (!s.data_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(s.data_dir, ec);
+    auto store = jobs::JobStore::open(s.data_dir);
+    if (!store.ok()) return flags.fail(store.status());
+    auto storage = jobs::FileStorage::open(s.data_dir, s.max_storage_bytes);
+    if (!storage.ok()) return flags.fail(storage.status());
+    job_store.emplace(std::move(store).value());
+    file_storage.emplace(std::move(storage).value());
+    jobs_context.emplace(JobsContext{*job_store, *file_storage, [&runner_ptr] {
+                                       if (auto* r = runner_ptr.load()) r->wake();
+                                     }});
+    router.set_jobs(&*jobs_context);
+  }
   HttpServer server(s.http, router);
   // Listen first: /health answers 503 while the model loads, so orchestrators see the process is alive.
   if (Status st = server.start(); !st.ok()) return flags.fail(st);
   // An IPv6 literal goes in brackets (RFC 3986 §3.2.2), so the printed URL can be pasted into a client as is.
   const std::string host = s.http.host.find(':') == std::string::npos ? s.http.host : "[" + s.http.host + "]";
   notice("listening on http://" + host + ":" + std::to_string(server.port()) + "; loading " + s.model_path);
+  if (job_store)
+    notice("files and batch jobs under " + std::filesystem::absolute(s.data_dir).string() +
+           " (metadata and progress in jobs.sqlite3, WAL); uploads up to " + std::to_string(s.http.max_file_bytes) +
+           " bytes (--max-file-bytes), storage " +
+           (s.max_storage_bytes ? "up to " + std::to_string(s.max_storage_bytes) + " bytes" : std::string("unbounded")) +
+           " (--max-storage-bytes)");
+  else
+    notice("the Files and Batches API is off (no --data-dir)");
 
   auto model = load_model(flags, s, *pool, metrics);
   if (!model.ok()) {
@@ -342,6 +394,19 @@ int run(const Flags& flags) {
   }
   const EngineInfo& info = model->engine->info();
   router.set_ready(model->service.get());
+  std::unique_ptr<EmbeddingsBatchEndpoint> batch_endpoint;
+  std::unique_ptr<jobs::BatchRunner> runner;
+  if (job_store) {
+    batch_endpoint = std::make_unique<EmbeddingsBatchEndpoint>(*model->service);
+    jobs::RunnerOptions ro;
+    ro.log = [](const std::string& line) { notice(line); };
+    runner = std::make_unique<jobs::BatchRunner>(*job_store, *file_storage, *batch_endpoint, ro);
+    if (Status st = runner->start(); !st.ok()) {
+      server.shutdown(std::chrono::milliseconds(0));
+      return flags.fail(st);
+    }
+    runner_ptr.store(runner.get());
+  }
   const double ready_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::string names;
   for (const auto& n : s.server.served_names) names += (names.empty() ? "" : ", ") + n;
@@ -360,6 +425,10 @@ int run(const Flags& flags) {
   const auto grace = s.timeout.count() > 0 ? std::chrono::milliseconds(s.timeout) + std::chrono::seconds(5)
                                            : std::chrono::milliseconds(std::chrono::minutes(10));
   const bool drained = server.shutdown(grace);
+  if (runner) {
+    runner_ptr.store(nullptr);
+    runner->stop();  // the chunks in flight finish and are committed; the rest resumes at the next start
+  }
   model->scheduler->shutdown();
   pool.reset();  // runs the last completions before the service they reference goes away
   notice(drained ? "stopped cleanly" : "stopped with requests still in flight after the grace period");
