@@ -112,6 +112,10 @@ Flags make_flags() {
                          "Retry-After (a request arriving at an empty queue is always admitted)", "65536"},
       {"max-queue-tokens", "N", "tokens that may wait for the engine at once (0: no limit)", "16777216"},
       {"max-inputs-per-request", "N", "most inputs one request may carry", "2048"},
+      {"bulk-yield-tokens", "N", "while queries (requests of at most 1/8 of --max-num-batched-tokens tokens) keep "
+                                 "arriving, bulk work (larger requests, batch jobs) fills at most N tokens of each "
+                                 "engine call, so a query waits for a short call instead of a full one; with no "
+                                 "query for a second bulk work fills calls again (0: never yield)", "1024"},
       {"request-timeout", "SECONDS", "a request still waiting for the engine after this long gets 504 "
                                      "(0: never)", "300"},
       {"max-body-bytes", "N", "largest request body; larger ones get 413 before they are read", "67108864"},
@@ -173,6 +177,7 @@ struct Settings {
   Precision precision = Precision::kAuto;
   bool cuda_graphs = true;
   size_t max_num_batched_tokens, max_queue, max_queue_tokens, max_inputs, max_body;
+  size_t bulk_yield_tokens;
   long long context_length;  // 0: the model's
   std::chrono::seconds timeout;
   int threads;
@@ -212,6 +217,7 @@ StatusOr<Settings> read_settings(const Flags& flags) {
   EMBEDSERVE_ASSIGN_OR_RETURN(auto max_queue, flags.get_int("max-queue", 65536, 1, 1ll << 40));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto max_queue_tokens, flags.get_int("max-queue-tokens", 1 << 24, 0, 1ll << 40));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto max_inputs, flags.get_int("max-inputs-per-request", 2048, 1, 1 << 24));
+  EMBEDSERVE_ASSIGN_OR_RETURN(auto bulk_yield, flags.get_int("bulk-yield-tokens", 1024, 0, 1 << 24));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto timeout, flags.get_int("request-timeout", 300, 0, 1 << 30));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto max_body, flags.get_int("max-body-bytes", 64ll << 20, 1024, 1ll << 34));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto body_in_flight,
@@ -245,6 +251,7 @@ StatusOr<Settings> read_settings(const Flags& flags) {
   s.max_queue = static_cast<size_t>(max_queue);
   s.max_queue_tokens = static_cast<size_t>(max_queue_tokens);
   s.max_inputs = static_cast<size_t>(max_inputs);
+  s.bulk_yield_tokens = static_cast<size_t>(bulk_yield);
   s.max_body = static_cast<size_t>(max_body);
   s.timeout = std::chrono::seconds(timeout);
   s.threads = static_cast<int>(threads);
@@ -329,6 +336,7 @@ StatusOr<LoadedModel> load_model(const Flags& flags, const Settings& s, WorkerPo
   so.max_num_batched_tokens = s.max_num_batched_tokens;
   so.queue.max_inputs = s.max_queue;
   so.queue.max_tokens = s.max_queue_tokens;
+  so.bulk_yield.tokens = s.bulk_yield_tokens;
   so.on_batch = [&metrics](const BatchReport& b) { metrics.observe_batch(b); };
   m.scheduler = std::make_unique<Scheduler>(*m.engine, so);
 

@@ -27,7 +27,7 @@ void finish(QueuedJob& q, StatusOr<JobResult> result) {
 Scheduler::Scheduler(Engine& engine, SchedulerOptions options)
     : engine_(engine),
       options_(std::move(options)),
-      queue_(interactive_threshold(options_), options_.interactive_weight, options_.queue) {
+      queue_(interactive_threshold(options_), options_.interactive_weight, options_.queue, options_.bulk_yield) {
   if (options_.max_num_batched_tokens == 0) options_.max_num_batched_tokens = 1;
   batcher_ = std::thread([this] { batcher_loop(); });
 }
@@ -95,8 +95,9 @@ void Scheduler::batcher_loop() {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping, and everything admitted has been answered
-      abandoned = queue_.sweep(SteadyClock::now());
-      queue_.fill(options_.max_num_batched_tokens, batch, slots);
+      const auto now = SteadyClock::now();
+      abandoned = queue_.sweep(now);
+      queue_.fill(options_.max_num_batched_tokens, batch, slots, now);
     }
     // Callbacks run outside the lock so a slow one cannot hold up submit().
     for (auto& q : abandoned) {

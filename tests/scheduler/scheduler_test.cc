@@ -173,6 +173,30 @@ TEST(Scheduler, ASmallJobMarkedBulkDoesNotOvertakeAQuery) {
   EXPECT_LT(query_done_at, bulk_done_at);
 }
 
+// While queries arrive, bulk inputs fill only BulkYield::tokens of a call, so a query waits for a short call;
+// without queries bulk work gets the whole budget.
+TEST(Scheduler, BulkWorkYieldsShortCallsWhileQueriesArriveAndFullOnesOtherwise) {
+  FakeEngine engine(1000);
+  SchedulerOptions o = opts(1000, 50);
+  o.bulk_yield.tokens = 100;
+  o.bulk_yield.recent = std::chrono::hours(1);
+  {
+    Scheduler s(engine, o);
+    auto alone = submit(s, std::vector<std::vector<int32_t>>(40, seq(1, 50)));  // 2,000 tokens, no query yet
+    ASSERT_TRUE(alone.future.get().ok());
+  }
+  ASSERT_EQ(engine.batches().size(), 2u);
+  EXPECT_EQ(engine.batches()[0].num_tokens(), 1000u);
+  Scheduler s(engine, o);
+  ASSERT_TRUE(submit(s, {seq(5, 10)}).future.get().ok());  // a query: the bulk lane yields from now on
+  const size_t before = engine.batches().size();
+  auto bulk = submit(s, std::vector<std::vector<int32_t>>(40, seq(1, 50)));
+  ASSERT_TRUE(bulk.future.get().ok());
+  const auto batches = engine.batches();
+  ASSERT_GT(batches.size(), before);
+  for (size_t i = before; i < batches.size(); ++i) EXPECT_LE(batches[i].num_tokens(), 100u) << "batch " << i;
+}
+
 TEST(Scheduler, BulkWorkIsNotStarvedByAStreamOfQueries) {
   FakeEngine engine(32);
   engine.set_delay(std::chrono::microseconds(200));
