@@ -144,7 +144,8 @@ Flags make_flags() {
     specs.push_back({f.name, f.value_name, std::string("accepted for SGLang compatibility and ignored: ") + f.why, ""});
   return Flags("serve",
                "Serve a Qwen3-Embedding model over HTTP: OpenAI's POST /v1/embeddings, TEI's POST /embed and GET /info,\n"
-               "POST /tokenize, GET /v1/models, GET /health and GET /metrics. Takes SGLang's launch flags.",
+               "POST /tokenize, GET /v1/models, GET /health and GET /metrics; with --data-dir also OpenAI's Files and\n"
+               "Batches API (/v1/files, /v1/batches) for durable bulk jobs. Takes SGLang's launch flags.",
                std::move(specs));
 }
 
