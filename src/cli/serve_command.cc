@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -358,6 +359,9 @@ int run(const Flags& flags) {
   const Settings& s = *settings;
   const auto t0 = std::chrono::steady_clock::now();
 
+  // A write past a file-size limit (RLIMIT_FSIZE, e.g. a quota'd container) should fail that write with EFBIG,
+  // which fails one batch job with a clear status, rather than kill the server with SIGXFSZ.
+  std::signal(SIGXFSZ, SIG_IGN);
   Metrics metrics;
   auto pool = std::make_unique<WorkerPool>(s.tokenizer_threads, kMaxPendingRequests);
   Router router(s.server, metrics, *pool);

@@ -6,12 +6,15 @@ import io
 import json
 import os
 import re
+import resource
+import signal as sig
 
 import openai
 import pytest
 
 from batch_helpers import output_vectors, random_texts_file, request_line, wait_for_batch
 from helpers import MODEL_NAME, assert_error
+from server_process import ServerProcess
 
 
 def client(srv, key: str = "unused") -> openai.OpenAI:
@@ -173,6 +176,29 @@ def test_a_job_past_max_storage_bytes_fails_clearly_and_leaves_no_partial_file(s
     with pytest.raises(openai.APIStatusError) as e:  # an upload past the bound: 507
         c.files.create(file=("again.jsonl", io.BytesIO(content * 3)), purpose="batch")
     assert e.value.status_code == 507
+
+
+def test_a_write_the_disk_refuses_fails_the_job_clearly_and_the_server_goes_on(binary, tiny_model, tmp_path):
+    """A full disk, simulated with RLIMIT_FSIZE (writes past 4 MB fail with EFBIG, as ENOSPC would): the job
+    fails with storage_full, its partial files are removed, and the server keeps serving."""
+
+    def limit_file_size():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4 << 20, 4 << 20))
+
+    srv = ServerProcess(binary, tiny_model, "--data-dir", str(tmp_path / "d"), preexec_fn=limit_file_size).start()
+    try:
+        c = client(srv)
+        # 10,000 float-format answers are ~7 MB of output from a ~1 MB input: past the limit mid-job.
+        f = c.files.create(file=("in.jsonl", io.BytesIO(random_texts_file(10000, seed=9))), purpose="batch")
+        b = c.batches.create(input_file_id=f.id, endpoint="/v1/embeddings", completion_window="24h")
+        done = wait_for_batch(lambda i: c.batches.retrieve(i).model_dump(), b.id)
+        assert done["status"] == "failed" and done["output_file_id"] is None, done
+        (err,) = done["errors"]["data"]
+        assert err["code"] == "storage_full" and "full" in err["message"], err
+        assert len(os.listdir(tmp_path / "d" / "files")) == 1  # the input alone
+        assert len(c.embeddings.create(model=MODEL_NAME, input="still serving").data) == 1
+    finally:
+        assert srv.stop(sig.SIGTERM) == 0, srv.log()[-2000:]
 
 
 def test_every_route_needs_a_key_and_one_keys_objects_are_invisible_to_another(start_server, tmp_path):

@@ -150,5 +150,26 @@ TEST(BatchRunner, RemovesFilesNoRecordRefersToAtStart) {
   wait_for(f.store, id, kCompleted);
 }
 
+TEST(BatchRunner, DeletesFilesPastTheirExpiry) {
+  Fixture f = open_fixture("expiry");
+  FileRecord old{*random_id("file-"), "", *FileStorage::new_storage_name(), "old.jsonl", "batch", 3, unix_now() - 10,
+                 unix_now() - 1};
+  FileRecord fresh{*random_id("file-"), "", *FileStorage::new_storage_name(), "new.jsonl", "batch", 3, unix_now(),
+                   unix_now() + 3600};
+  for (const auto& r : {old, fresh}) {
+    std::ofstream(f.storage.path_of(r.storage_name), std::ios::binary) << "abc";
+    ASSERT_TRUE(f.store.insert_file(r).ok());
+  }
+  testing::FakeEndpoint endpoint;
+  BatchRunner runner(f.store, f.storage, endpoint, small_chunks());
+  ASSERT_TRUE(runner.start().ok());
+  for (int i = 0; i < 400 && f.store.get_file(old.id, "")->has_value(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_FALSE(f.store.get_file(old.id, "")->has_value());
+  EXPECT_FALSE(fs::exists(f.storage.path_of(old.storage_name)));
+  EXPECT_TRUE(f.store.get_file(fresh.id, "")->has_value());
+  EXPECT_TRUE(fs::exists(f.storage.path_of(fresh.storage_name)));
+}
+
 }  // namespace
 }  // namespace embedserve::jobs
