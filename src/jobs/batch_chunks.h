@@ -50,8 +50,11 @@ struct ChunkResult {
 
 struct ChunkOptions {
   std::string endpoint = "/v1/embeddings";
-  size_t lines_per_chunk = 1024;
-  size_t chunks_in_flight = 2;            // the next chunk is tokenised and queued while one runs
+  // A chunk is the unit of commit and of resume: 512 lines keep the work redone after a crash small and the last
+  // chunk's tail short, and three in flight keep the engine fed while the runner writes, syncs and commits one
+  // and parses and tokenises the next (measured: the engine thread runnable ~92% of a job's wall time).
+  size_t lines_per_chunk = 512;
+  size_t chunks_in_flight = 3;
   size_t max_line_bytes = 64u << 20;      // a longer line is an error line (as --max-body-bytes is for HTTP)
   std::string request_id_prefix = "req";  // request ids are "<prefix>_<input byte offset of the line>"
 };
