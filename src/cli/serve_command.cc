@@ -116,7 +116,7 @@ Flags make_flags() {
       {"bulk-yield-tokens", "N", "while queries (requests of at most 1/8 of --max-num-batched-tokens tokens) keep "
                                  "arriving, bulk work (larger requests, batch jobs) fills at most N tokens of each "
                                  "engine call, so a query waits for a short call instead of a full one; with no "
-                                 "query for a second bulk work fills calls again (0: never yield)", "1024"},
+                                 "query for a second bulk work fills calls again (0: never yield)", "256"},
       {"request-timeout", "SECONDS", "a request still waiting for the engine after this long gets 504 "
                                      "(0: never)", "300"},
       {"max-body-bytes", "N", "largest request body; larger ones get 413 before they are read", "67108864"},
@@ -219,7 +219,7 @@ StatusOr<Settings> read_settings(const Flags& flags) {
   EMBEDSERVE_ASSIGN_OR_RETURN(auto max_queue, flags.get_int("max-queue", 65536, 1, 1ll << 40));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto max_queue_tokens, flags.get_int("max-queue-tokens", 1 << 24, 0, 1ll << 40));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto max_inputs, flags.get_int("max-inputs-per-request", 2048, 1, 1 << 24));
-  EMBEDSERVE_ASSIGN_OR_RETURN(auto bulk_yield, flags.get_int("bulk-yield-tokens", 1024, 0, 1 << 24));
+  EMBEDSERVE_ASSIGN_OR_RETURN(auto bulk_yield, flags.get_int("bulk-yield-tokens", 256, 0, 1 << 24));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto timeout, flags.get_int("request-timeout", 300, 0, 1 << 30));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto max_body, flags.get_int("max-body-bytes", 64ll << 20, 1024, 1ll << 34));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto body_in_flight,

@@ -94,6 +94,8 @@ ServerResponse handle_file_upload(const JobsContext& ctx, const ServerRequest& r
   if (!temp.ok()) return fail(temp.status());
   RemoveOnExit part{*temp};
   auto upload = read_multipart_file(req.body_file, *boundary, *temp);
+  std::error_code removed;
+  std::filesystem::remove(body.path, removed);  // the raw body is done with: the bound below counts the file once
   if (!upload.ok()) return upload.status().code() == ErrorCode::kInvalidArgument
                                ? fail(bad_request(upload.status().message(), "file"))
                                : fail(upload.status());
@@ -121,7 +123,7 @@ ServerResponse handle_file_upload(const JobsContext& ctx, const ServerRequest& r
                               "expires_after"));
     f.expires_at = f.created_at + seconds;
   }
-  // The file was already written once (the raw body), so the bound is checked on what stays: the part.
+  // The part is on disk already (under tmp/, which the bound counts), so this is the check that it fits.
   if (Status st = ctx.storage.reserve(0); !st.ok()) return fail(st);
   auto id = jobs::random_id("file-");
   auto storage_name = jobs::FileStorage::new_storage_name();

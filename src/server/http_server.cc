@@ -208,7 +208,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // POST /v1/files: the body goes to a file under --data-dir as it arrives (file_body), never into memory, up to
   // --max-file-bytes; the key and the route are checked before a byte of it is read.
   void begin_upload() {
-    if (auto answer = server_.router.precheck_upload(to_server_request_head(parser_->get()))) {
+    const auto length = parser_->content_length();
+    if (auto answer = server_.router.precheck_upload(to_server_request_head(parser_->get()),
+                                                     length ? std::optional<uint64_t>(*length) : std::nullopt)) {
       begin_answer();
       keep_alive_ = false;  // the body was not read
       make_respond()(std::move(*answer));

@@ -86,7 +86,8 @@ Router::Router(ServerConfig config, Metrics& metrics, WorkerPool& pool)
   for (const auto& key : config_.api_keys) key_owners_.push_back(key_owner(key));
 }
 
-std::optional<ServerResponse> Router::precheck_upload(const ServerRequest& head) const {
+std::optional<ServerResponse> Router::precheck_upload(const ServerRequest& head,
+                                                      std::optional<uint64_t> content_length) const {
   auto answer = [&](ServerResponse r) {
     r.route = "/v1/files";
     metrics_.count_request(r.route, r.status);
@@ -96,7 +97,11 @@ std::optional<ServerResponse> Router::precheck_upload(const ServerRequest& head)
     return answer(error_response({401, "invalid_request_error", "invalid_api_key",
                                   "missing or wrong API key: send 'Authorization: Bearer <key>' with an --api-key value",
                                   "", 0}, ErrorShape::kOpenAi));
-  if (!jobs_.load(std::memory_order_acquire)) return answer(jobs_disabled(ErrorShape::kOpenAi));
+  const JobsContext* jobs = jobs_.load(std::memory_order_acquire);
+  if (!jobs) return answer(jobs_disabled(ErrorShape::kOpenAi));
+  if (content_length)
+    if (Status st = jobs->storage.reserve(*content_length); !st.ok())
+      return answer(error_response({507, "server_error", "storage_full", st.message(), "", 0}, ErrorShape::kOpenAi));
   if (draining_.load(std::memory_order_acquire))
     return answer(error_response(api_error_from_status(unavailable("the server is shutting down")), ErrorShape::kOpenAi));
   return std::nullopt;

@@ -28,8 +28,10 @@ class Router {
   // the server starts; `jobs` must outlive the router.
   void set_jobs(const JobsContext* jobs) { jobs_.store(jobs, std::memory_order_release); }
   // For a body the HTTP layer would stream to disk (POST /v1/files): the answer to give before reading it —
-  // 401 without the key, 404 without --data-dir, 503 while draining — or nullopt to go on.
-  std::optional<ServerResponse> precheck_upload(const ServerRequest& head) const;
+  // 401 without the key, 404 without --data-dir, 503 while draining, 507 when a `content_length` body would
+  // not fit under --max-storage-bytes — or nullopt to go on.
+  std::optional<ServerResponse> precheck_upload(const ServerRequest& head,
+                                                std::optional<uint64_t> content_length) const;
   // After this, new requests get 503 (the server is draining for shutdown).
   void set_draining() { draining_.store(true, std::memory_order_release); }
 
