@@ -13,7 +13,7 @@ import openai
 import pytest
 
 from batch_helpers import output_vectors, random_texts_file, request_line, wait_for_batch
-from helpers import MODEL_NAME, assert_error
+from helpers import MODEL_NAME, assert_error, raw_http
 from server_process import ServerProcess
 
 
@@ -159,6 +159,33 @@ def test_an_upload_past_max_file_bytes_is_413_before_it_is_read(start_server, tm
     assert os.listdir(tmp_path / "d" / "tmp") == []
     status, body = upload(srv, request_line("a", {"input": "x"}).encode())
     assert status == 200, body
+
+
+def test_uploads_stream_chunked_and_keep_alive_while_other_bodies_keep_max_body_bytes(start_server, tmp_path):
+    srv = start_server("--data-dir", str(tmp_path / "d"), "--max-body-bytes", "2048", "--max-file-bytes", "100000")
+    boundary = "b"
+    multipart = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nbatch\r\n--{boundary}\r\n"
+                 f"Content-Disposition: form-data; name=\"file\"; filename=\"c.jsonl\"\r\n\r\n").encode()
+    multipart += request_line("a", {"input": "x" * 5000}).encode() + f"\r\n--{boundary}--\r\n".encode()
+    chunked = b"".join(b"%x\r\n%s\r\n" % (len(multipart[i:i + 1000]), multipart[i:i + 1000])
+                       for i in range(0, len(multipart), 1000)) + b"0\r\n\r\n"
+    head = (f"POST /v1/files HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+            f"Content-Type: multipart/form-data; boundary={boundary}\r\n\r\n").encode()
+    # A chunked upload past --max-body-bytes (2 KiB) is fine: uploads have --max-file-bytes; the connection stays
+    # open for the next request, which is a JSON body held to --max-body-bytes again.
+    big_json = b'{"input": "' + b"y" * 4000 + b'"}'
+    second = (b"POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Content-Length: %d\r\n\r\n" % len(big_json)) + big_json
+    statuses, raw, _ = raw_http(srv.port, head + chunked + second, timeout=5)
+    assert statuses == [200, 413], raw[-600:]
+    assert b"--max-body-bytes" in raw
+    # A chunked JSON body past --max-body-bytes is refused as it grows, as without --data-dir.
+    body = b'{"input": "' + b"z" * 4000 + b'"}'
+    chunked_json = (b"POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                    b"Content-Type: application/json\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+    statuses, raw, _ = raw_http(srv.port, chunked_json, timeout=5)
+    assert statuses == [413], raw[-400:]
+    assert os.listdir(tmp_path / "d" / "tmp") == []
 
 
 def test_a_job_past_max_storage_bytes_fails_clearly_and_leaves_no_partial_file(start_server, tmp_path):
