@@ -22,10 +22,12 @@ def client(srv, key: str = "unused") -> openai.OpenAI:
 
 
 def upload(srv, content: bytes, key: str | None = None, purpose: str = "batch", filename: str = "in.jsonl",
-           field: str = "file"):
+           field: str = "file", extra_fields: dict | None = None):
     """POST /v1/files as multipart/form-data by hand (status, parsed body)."""
     boundary = "embedserve-test-boundary"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\n{purpose}\r\n"
+    fields = "".join(f"--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+                     for k, v in (extra_fields or {}).items())
+    body = (fields + f"--{boundary}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\n{purpose}\r\n"
             f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{filename}\"\r\n"
             f"Content-Type: application/jsonl\r\n\r\n").encode() + content + f"\r\n--{boundary}--\r\n".encode()
     headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
@@ -143,6 +145,12 @@ def test_create_checks_the_input_file_endpoint_and_window(jobs_server):
         assert assert_error(status, body, 400)["param"] == param
     status, body = upload(jobs_server, b"x", purpose="fine-tune")
     assert assert_error(status, body, 400)["param"] == "purpose"
+    # OpenAI's expires_after: the file reports when it will be deleted.
+    status, body = upload(jobs_server, b"x", extra_fields={"expires_after[anchor]": "created_at",
+                                                            "expires_after[seconds]": "3600"})
+    assert status == 200 and body["expires_at"] == body["created_at"] + 3600, body
+    status, body = upload(jobs_server, b"x", extra_fields={"expires_after[seconds]": "60"})
+    assert assert_error(status, body, 400)["param"] == "expires_after"
 
 
 def test_the_routes_say_how_to_enable_them_without_data_dir(server):

@@ -41,7 +41,7 @@ std::string read_all(const fs::path& p) {
 }
 
 // Uploads `content` as a batch input file and creates a job on it; returns the job id.
-std::string create_job(Fixture& f, const std::string& content) {
+std::string create_job(Fixture& f, const std::string& content, int64_t window_seconds = 86400) {
   FileRecord in{*random_id("file-"), "", *FileStorage::new_storage_name(), "in.jsonl", "batch",
                 static_cast<int64_t>(content.size()), unix_now(), std::nullopt};
   std::ofstream(f.storage.path_of(in.storage_name), std::ios::binary) << content;
@@ -53,7 +53,7 @@ std::string create_job(Fixture& f, const std::string& content) {
   b.completion_window = "24h";
   b.status = kValidating;
   b.created_at = unix_now();
-  b.expires_at = b.created_at + 86400;
+  b.expires_at = b.created_at + window_seconds;
   b.output_storage = *FileStorage::new_storage_name();
   b.error_storage = *FileStorage::new_storage_name();
   EXPECT_TRUE(f.store.insert_batch(b).ok());
@@ -154,6 +154,19 @@ TEST(BatchRunner, RemovesFilesNoRecordRefersToAtStart) {
   ASSERT_TRUE(runner.start().ok());
   EXPECT_FALSE(fs::exists(f.storage.path_of("data-left-by-a-crash")));
   wait_for(f.store, id, kCompleted);
+}
+
+TEST(BatchRunner, AJobPastItsWindowEndsExpired) {
+  Fixture f = open_fixture("window");
+  const std::string id = create_job(f, requests(40), -1);  // its completion window passed while it waited
+  testing::FakeEndpoint endpoint;
+  BatchRunner runner(f.store, f.storage, endpoint, small_chunks());
+  ASSERT_TRUE(runner.start().ok());
+  const BatchRecord done = wait_for(f.store, id, kExpired);
+  EXPECT_TRUE(done.expired_at.has_value());
+  EXPECT_EQ(done.completed, 0);
+  EXPECT_TRUE(done.output_file_id.empty());
+  EXPECT_EQ(endpoint.requests.load(), 0u);
 }
 
 TEST(BatchRunner, DeletesFilesPastTheirExpiry) {
