@@ -89,6 +89,9 @@ Router::Router(ServerConfig config, Metrics& metrics, WorkerPool& pool)
 std::optional<ServerResponse> Router::precheck_upload(const ServerRequest& head,
                                                       std::optional<uint64_t> content_length) const {
   auto answer = [&](ServerResponse r) {
+    // The same CORS headers handle() would add, so a browser can read why its upload was refused.
+    if (!config_.cors_allow_origins.empty() && !head.origin.empty())
+      add_cors_headers(config_.cors_allow_origins, head.origin, r);
     r.route = "/v1/files";
     metrics_.count_request(r.route, r.status);
     return std::optional<ServerResponse>(std::move(r));
