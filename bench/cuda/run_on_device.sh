@@ -6,7 +6,8 @@
 # Takes the binaries built elsewhere from .carry/cuda-bin.tar.xz (embedserve, embedserve_base, op_suite_test,
 # model_test, engine_test, model_parity_test; see docs/PERFORMANCE.md, "CUDA engine"); writes logs under $OUT.
 #   bash bench/cuda/run_on_device.sh                       # everything
-#   STEPS="tests bench" bash bench/cuda/run_on_device.sh   # some of: tests parity sanitizer compare bench
+#   STEPS="tests bench" bash bench/cuda/run_on_device.sh   # some of: tests parity sanitizer attention compare bench
+#   (also: intermediates startup smoke probe)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -37,7 +38,7 @@ STEPS=${STEPS:-tests parity sanitizer compare bench}
 want() { [[ " $STEPS " == *" $1 "* ]]; }
 SMALL=/tmp/qwen3-0.6b-random
 LARGE=/tmp/qwen3-4b-random
-if want bench || want compare || want intermediates; then  # the checkpoints are written while the tests run
+if want bench || want compare || want intermediates || want profile || want longinput; then  # the checkpoints are written while the tests run
   python3 bench/engine/make_random_checkpoint.py --config tests/data/configs/0.6B --out $SMALL > "$OUT/checkpoint_small.log" 2>&1 &
   small_pid=$!
   python3 bench/engine/make_random_checkpoint.py --config tests/data/configs/4B --out $LARGE > "$OUT/checkpoint_large.log" 2>&1 &
@@ -77,7 +78,13 @@ if want sanitizer; then
   tail -2 "$OUT/memcheck_model.log"
 fi
 
-if want bench || want compare || want intermediates; then
+if want attention; then
+  step "attention alone: TFLOP/s of ops::attention at the 4B's heads, 32k-token batches of 512..32k-token sequences"
+  "$BIN/attention_bench" 32768 512,2048,8192,32768 2>&1 | tee "$OUT/attention.log" || status=1
+  [ -x "$BIN/attention_bench_base" ] && { "$BIN/attention_bench_base" 32768 512,2048,8192,32768 2>&1 | tail -4 | sed 's/^/base /'; }
+fi
+
+if want bench || want compare || want intermediates || want profile || want longinput; then
   step "checkpoints"
   wait "$small_pid" "$large_pid"
   tail -1 "$OUT/checkpoint_small.log" "$OUT/checkpoint_large.log"
@@ -103,9 +110,10 @@ if want intermediates; then
   done
 fi
 if want compare; then
-  step "4B shape: bf16 vs f32 and batch invariance at the real GEMM shapes"
-  timeout 240 python3 bench/cuda/compare_bf16.py --embedserve "$BIN/embedserve" --workdir /tmp/cmp-4b --model $LARGE \
-    --skip-transformers 2>&1 | tee "$OUT/compare_4b.log" || status=1
+  step "4B shape: bf16 vs f32 (and transformers), batch invariance at the real GEMM shapes"
+  # COMPARE_ARGS="--long 1000,2000,4000,8000" adds transformers (f32 and bf16) and texts up to 8,000 tokens.
+  timeout 400 python3 bench/cuda/compare_bf16.py --embedserve "$BIN/embedserve" --workdir /tmp/cmp-4b --model $LARGE \
+    ${COMPARE_ARGS:---skip-transformers} 2>&1 | tee "$OUT/compare_4b.log" || status=1
 fi
 if want bench; then
   # --batch-tokens: the older binaries compared here know only that spelling (newer ones take it as an alias).
@@ -145,6 +153,31 @@ if want bench; then
   step "bench: f32 (the parity mode: one SGEMM per sequence), 4B shape, 512-token inputs"
   for b in "${bins[@]}"; do
     "$BIN/$b" bench --model-path $LARGE --device cuda --dtype f32 --seq-len 512 --batch-tokens 16384 --seconds 3 2>&1 | tail -1 | sed "s/^/$b /"
+  done
+fi
+if want profile; then
+  # Where a batch's GPU time goes, kernel by kernel (ncu; the share of each kernel in the total), for the bulk
+  # shape and for one query on the 4B.
+  for shape in "512 16384" "2048 16384" "16 16"; do
+    set -- $shape
+    step "profile: embedserve on the 4B shape, $1-token inputs in $2-token batches"
+    # Two batches run (a warm-up and one timed); ncu times each kernel, graph nodes too.
+    ncu --clock-control none --metrics gpu__time_duration.sum --csv "$BIN/embedserve" bench --model-path $LARGE \
+      --device cuda --seq-len $1 --batch-tokens $2 --seconds 0 2> /dev/null \
+      | python3 bench/cuda/kernel_table.py | tee "$OUT/profile_$1.txt"
+  done
+fi
+if want longinput; then
+  # One 32k-token input on the 4B with 16-token queries beside it (bench/server/long_input_latency.py), per chunk size
+  # (CHUNKS, -1 = the whole input in one call).
+  for chunk in ${CHUNKS:-2048 -1}; do
+    step "long input: 4B, one 32,000-token input, 16-token queries on 8 connections, --chunked-prefill-size $chunk"
+    "$BIN/embedserve" serve --model-path $LARGE --device cuda --port 30112 --chunked-prefill-size $chunk \
+      > /dev/null 2> "$OUT/serve_long_$chunk.log" & long_pid=$!
+    for _ in $(seq 400); do curl -sf localhost:30112/health > /dev/null 2>&1 && break; sleep 0.05; done
+    timeout 120 python3 bench/server/long_input_latency.py --url http://127.0.0.1:30112 --long-tokens 32000 \
+      --connections 8 2>&1 | tail -6 | tee -a "$OUT/long_input.log" || status=1
+    kill -TERM $long_pid; wait $long_pid
   done
 fi
 if want probe; then

@@ -147,6 +147,10 @@ Status embed_all(Engine& engine, Tokenized& texts, size_t max_num_batched_tokens
   size_t texts_done = 0, tokens_done = 0;
   SchedulerOptions options;
   options.max_num_batched_tokens = max_num_batched_tokens;
+  // Texts longer than the budget go in chunks, as in serve (a one-text-per-batch run, budget 1, still takes whole
+  // texts up to one chunk).
+  options.chunk_tokens = kDefaultChunkTokens;
+  options.chunk_above = max_num_batched_tokens;
   options.on_batch = [&](const BatchReport& b) {
     if (!b.ok) return;
     texts_done += b.sequences;

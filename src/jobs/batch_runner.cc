@@ -27,8 +27,7 @@ Status BatchRunner::start() {
 }
 
 void BatchRunner::stop() {
-  if (stopping_.exchange(true)) return;
-  wake_.release();
+  request_stop();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -158,6 +157,7 @@ Status BatchRunner::process(BatchRecord& b) {
     }
     if (unix_now() >= b.expires_at) return finish(b, kExpired);
     auto chunk = chunks->next();
+    if (stopping_.load()) return Status();  // answered while stopping: maybe with shutdown errors, so not committed
     if (!chunk.ok()) return chunk.status();
     if (!*chunk) break;
     const ChunkResult& r = **chunk;

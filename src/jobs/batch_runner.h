@@ -37,7 +37,14 @@ class BatchRunner {
   Status start();
   // A job was created or cancelled: look now rather than at the next poll.
   void wake() { wake_.release(); }
-  // Stops at the next chunk boundary (the chunks in flight finish and are committed) and joins. Idempotent.
+  // Asks the runner to stop: nothing is committed after this (a chunk answered during shutdown may hold the
+  // scheduler's "shutting down" errors, which must not become error lines); the job resumes from its last commit
+  // at the next start. Does not wait.
+  void request_stop() {
+    stopping_.store(true);
+    wake_.release();
+  }
+  // request_stop(), then joins the thread once its chunks in flight are answered. Idempotent.
   void stop();
 
  private:

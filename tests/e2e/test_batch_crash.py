@@ -91,3 +91,23 @@ def test_embed_answers_batch_input_offline_in_openais_formats(binary, tiny_model
     errors = [json.loads(x) for x in (tmp_path / "out.errors.jsonl").read_text().splitlines()]
     assert errors[0]["error"]["code"] == "invalid_json" and errors[1]["response"]["status_code"] == 400
     assert not list(tmp_path.glob("*.partial"))
+
+
+def test_sigterm_during_a_job_exits_cleanly_and_commits_no_shutdown_errors(binary, tiny_model, tmp_path):
+    data = tmp_path / "data"
+    srv = ServerProcess(binary, tiny_model, "--data-dir", str(data)).start()
+    c = openai.OpenAI(base_url=srv.base_url + "/v1", api_key="x", max_retries=0)
+    f = c.files.create(file=("r.jsonl", random_texts_file(20000, seed=4)), purpose="batch")
+    batch_id = c.batches.create(input_file_id=f.id, endpoint="/v1/embeddings", completion_window="24h").id
+    wait_for_batch(lambda i: c.batches.retrieve(i).model_dump(), batch_id, until=("in_progress",))
+    while c.batches.retrieve(batch_id).request_counts.completed == 0:
+        time.sleep(0.01)
+    assert srv.stop(signal.SIGTERM) == 0, srv.log()[-2000:]
+    srv = ServerProcess(binary, tiny_model, "--data-dir", str(data)).start()
+    c = openai.OpenAI(base_url=srv.base_url + "/v1", api_key="x", max_retries=0)
+    done = wait_for_batch(lambda i: c.batches.retrieve(i).model_dump(), batch_id)
+    # Chunks the scheduler answered with "shutting down" were not committed as failed lines: they ran again.
+    assert done["status"] == "completed" and done["request_counts"] == {"total": 20000, "completed": 20000,
+                                                                        "failed": 0}, done
+    assert len(output_vectors(c.files.content(done["output_file_id"]).content)) == 20000
+    assert srv.stop(signal.SIGTERM) == 0
