@@ -10,6 +10,7 @@ BUILD_PACKAGES=(
   libopenblas-dev             # CPU GEMMs (linked statically)
   libopenblas-openmp-dev      # the OpenMP build of OpenBLAS we link: one thread pool with our kernels
   libcurl4-openssl-dev        # hub downloads
+  libsqlite3-dev              # the batch jobs' metadata and progress (libsqlite3.a, linked statically)
   unicode-data                # Unicode tables the tokenizer's classes are generated from
   python3                     # runs the build's generator of those tables
 )

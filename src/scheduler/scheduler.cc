@@ -39,7 +39,8 @@ Scheduler::Scheduler(Engine& engine, SchedulerOptions options)
     : engine_(engine),
       options_(std::move(options)),
       queue_(interactive_threshold(options_), options_.interactive_weight, options_.queue,
-             chunk_size(options_, engine), chunk_threshold(options_, chunk_size(options_, engine))) {
+             chunk_size(options_, engine), chunk_threshold(options_, chunk_size(options_, engine)),
+             options_.bulk_yield) {
   if (options_.max_num_batched_tokens == 0) options_.max_num_batched_tokens = 1;
   batcher_ = std::thread([this] { batcher_loop(); });
   deadline_thread_ = std::thread([this] { deadline_loop(); });
@@ -205,8 +206,9 @@ void Scheduler::batcher_loop() {
       cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
       // Stopping, and everything admitted has been answered; or abandon(), which answers the rest itself.
       if (queue_.empty() || abandoning_) break;
-      abandoned = queue_.sweep(SteadyClock::now(), interrupted);
-      queue_.fill(options_.max_num_batched_tokens, batch, slots);
+      const auto now = SteadyClock::now();
+      abandoned = queue_.sweep(now, interrupted);
+      queue_.fill(options_.max_num_batched_tokens, batch, slots, now);
     }
     // Inputs dropped part-way through their chunks stop here: their keys and values are freed before the next call.
     end_sequences(interrupted);

@@ -45,6 +45,7 @@ struct SchedulerOptions {
   QueueLimits queue;                      // undispatched inputs/tokens admitted at once
   size_t interactive_max_tokens = 0;      // jobs this small go to the interactive lane; 0: max_num_batched_tokens / 8
   double interactive_weight = 4.0;        // interactive lane's share of tokens under contention, relative to bulk
+  BulkYield bulk_yield;                   // bulk tokens per engine call while queries arrive (0: no cap)
   std::function<void(const BatchReport&)> on_batch;  // optional
   // Called on the batcher thread for each input dropped part-way through its chunks (client gone, deadline
   // passed, shutdown), with the tokens it had sent and its length: the work it no longer costs. Optional.
