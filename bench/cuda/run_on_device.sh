@@ -126,7 +126,7 @@ if want bench; then
   # Each binary twice, alternating, so a drift of the card's clocks shows as a spread instead of a difference.
   bins=()
   for b in embedserve_base embedserve_refactor embedserve; do [ -x "$BIN/$b" ] && bins+=("$b"); done
-  for round in 1 2; do
+  for round in $(seq ${BENCH_ROUNDS:-2}); do
     for b in "${bins[@]}"; do
       for m in $SMALL $LARGE; do
         step "bench round $round: $b on $(basename $m): 16/512/2048-token inputs in 16384-token batches; one 16-token query"
