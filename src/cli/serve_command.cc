@@ -1,5 +1,6 @@
 // embedserve serve: the OpenAI-compatible embedding server. Takes SGLang's launch flags so that switching
 // changes one word; wires model, tokenizer, engine, scheduler and HTTP server together, then waits for a signal.
+#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -322,6 +323,12 @@ StatusOr<LoadedModel> load_model(const Flags& flags, const Settings& s, WorkerPo
 int run(const Flags& flags) {
   auto settings = read_settings(flags);
   if (!settings.ok()) return flags.fail(settings.status());
+  // Request bodies and their texts (up to --max-body-bytes each) are large, short-lived buffers made and freed on
+  // different threads. glibc's default raises its mmap threshold to the largest block freed (up to 32 MiB), after
+  // which such buffers come from per-thread arenas that keep their pages: measured, six 20 MB requests in a row
+  // left the peak RSS 195 MB higher and climbing, where a fixed 1 MiB threshold keeps it at +69 MB, flat (every
+  // block of 1 MiB or more is its own mapping, returned to the system when freed).
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
   const Settings& s = *settings;
   const auto t0 = std::chrono::steady_clock::now();
 

@@ -49,7 +49,11 @@ std::optional<ApiError> EmbedService::tokenize_inputs(const EmbedParams& params,
     if (in.is_ids && choice.given())
       return bad_request("a prompt cannot be applied to token ids; send text, or put the prompt's tokens in the ids",
                          prompt_param);
-    auto ids = in.is_ids ? pipeline_.check_ids(in.ids, truncation) : pipeline_.encode(*prefix, in.text, truncation);
+    if (in.is_ids && in.ids_sent > in.ids.size() && !truncation.enabled)  // the parser kept only the limit's worth
+      return input_error(i, out_of_range("the input has " + std::to_string(in.ids_sent) + " tokens, more than the limit of " +
+                                         std::to_string(config_.max_input_tokens) + "; " + kRequestFields.truncate_hint));
+    const std::vector<int32_t>& ids_kept = truncation.keep_end && !in.ids_tail.empty() ? in.ids_tail : in.ids;
+    auto ids = in.is_ids ? pipeline_.check_ids(ids_kept, truncation) : pipeline_.encode(*prefix, in.text, truncation);
     if (!ids.ok()) return input_error(i, ids.status());
     out[i] = std::move(ids).value();
   }

@@ -64,7 +64,7 @@ std::string render_openai_embeddings(const EmbedOutput& out, const std::string& 
 void handle_openai_embeddings(const EmbedService& service, const ServerRequest& req, CancelFlag cancel, Respond respond) {
   EmbedParams params;
   if (auto e = parse_openai_embedding_request(req.body, service.config().max_inputs_per_request,
-                                                service.info().hidden_size, params))
+                                                service.info().hidden_size, params, service.config().max_input_tokens))
     return respond(error_response(*e, ErrorShape::kOpenAi));
   auto model = service.resolve_model(params.model);
   if (!model) {

@@ -38,7 +38,7 @@ std::string render_tei_embeddings(const EmbedOutput& out) {
 void handle_tei_embed(const EmbedService& service, const ServerRequest& req, CancelFlag cancel, Respond respond) {
   EmbedParams params;
   if (auto e = parse_tei_embed_request(req.body, service.config().max_inputs_per_request, service.info().hidden_size,
-                                         params))
+                                         params, service.config().max_input_tokens))
     return respond(error_response(*e, ErrorShape::kTei));
   const size_t n_inputs = params.inputs.size();
   auto done = [respond = std::move(respond), n_inputs, model = service.config().served_names.front()](EmbedOutcome outcome) {
