@@ -1,6 +1,8 @@
 // ModelEngine: context, checkpoint and model wired together; each batch runs with the context's device selected.
 #include "engine/model_engine.h"
 
+#include <cmath>
+
 #include "engine/checkpoint.h"
 #include "model/registry.h"
 
@@ -36,7 +38,23 @@ Status ModelEngine::run(const SequenceBatch& batch, std::span<float> out) {
   // The batcher thread that runs batches is not the thread that loaded: select the device here.
   const ops::ScopedDevice on_device(*ctx_);
   EMBEDSERVE_RETURN_IF_ERROR(on_device.status());
-  return model_->forward(batch.token_ids, batch.seq_offsets, info_.pooling, info_.normalize, out);
+  if (batch.raw_vector.empty() || !info_.normalize)
+    return model_->forward(batch.token_ids, batch.seq_offsets, info_.pooling, info_.normalize, out);
+  // Some sequences want the pooled vector as is: pool without normalising, then normalise the others here with
+  // the CPU pool op's arithmetic (sum of squares in double, one f32 reciprocal), so on the CPU a vector has the
+  // same bits whichever batch it rides in. (On CUDA the device reduction may differ from it in the last bit.)
+  EMBEDSERVE_RETURN_IF_ERROR(model_->forward(batch.token_ids, batch.seq_offsets, info_.pooling, false, out));
+  const size_t hidden = static_cast<size_t>(info_.hidden_size);
+  for (size_t s = 0; s < batch.num_sequences(); ++s) {
+    if (batch.wants_raw(s)) continue;
+    float* o = out.data() + s * hidden;
+    double squares = 0.0;
+    for (size_t i = 0; i < hidden; ++i) squares += static_cast<double>(o[i]) * o[i];
+    if (squares <= 0.0) continue;
+    const float inv = static_cast<float>(1.0 / std::sqrt(squares));
+    for (size_t i = 0; i < hidden; ++i) o[i] *= inv;
+  }
+  return Status();
 }
 
 }  // namespace embedserve

@@ -33,6 +33,7 @@ struct Job {
   std::vector<std::vector<int32_t>> inputs;  // int32 [n_inputs][len_i], already validated by the caller
   SteadyClock::time_point deadline = SteadyClock::time_point::max();
   CancelFlag cancelled;                       // may be null: never cancelled
+  bool raw_vectors = false;                   // pooled vectors without the model's L2 normalisation (TEI normalize: false)
   JobCallback on_done;
 };
 

@@ -53,7 +53,7 @@ size_t RequestQueue::take(Lane lane, size_t budget, SequenceBatch& batch, std::v
     const auto& ids = job.job.inputs[job.next_input];
     // An input longer than the budget (--context-length above --max-num-batched-tokens) rides alone.
     if (batch.num_tokens() > 0 && batch.num_tokens() + ids.size() > budget) break;
-    batch.add(ids);
+    batch.add(ids, job.job.raw_vectors);
     slots.push_back({q.front(), job.next_input});
     job.next_input += 1;
     taken += ids.size();

@@ -135,6 +135,11 @@ const ArrayInfo* info_of(const ArraySideTable& side, const json& v) {
   return it == side.arrays.end() ? nullptr : &it->second;
 }
 
+ApiError with_tei(ApiError e, TeiKind kind) {
+  e.tei = kind;
+  return e;
+}
+
 std::string type_name(const json& v) {
   if (v.is_number_integer()) return "integer";
   if (v.is_number()) return "number";
@@ -177,7 +182,7 @@ std::optional<ApiError> get_int(const json& o, const char* key, int64_t min, int
 std::optional<ApiError> text_input(json& v, const std::string& where, const char* param, EmbedInput& out) {
   out.is_ids = false;
   out.text = std::move(v.get_ref<std::string&>());  // a 20 MB text is not copied
-  if (out.text.empty()) return bad_request(where + " is an empty string; every input needs some text", param);
+  if (out.text.empty()) return with_tei(bad_request(where + " is an empty string; every input needs some text", param), TeiKind::kEmpty);
   if (Status st = validate_utf8(out.text); !st.ok()) return bad_request(where + ": " + st.message(), param);
   return std::nullopt;
 }
@@ -189,10 +194,10 @@ std::optional<ApiError> id_input(const json& arr, const ArrayInfo* info, const s
   out.is_ids = true;
   if (!arr.empty())
     return bad_request(where + " must hold only integer token ids, found " + type_name(arr.front()), param, "invalid_type");
-  if (!info || info->n_ints == 0) return bad_request(where + " is an empty list of token ids", param);
+  if (!info || info->n_ints == 0) return with_tei(bad_request(where + " is an empty list of token ids", param), TeiKind::kEmpty);
   // Range against the vocabulary is checked later; here only that it fits an int32 id at all.
   if (!info->first_out_of_range.empty())
-    return bad_request(where + " holds token id " + info->first_out_of_range + ", outside the vocabulary", param);
+    return with_tei(bad_request(where + " holds token id " + info->first_out_of_range + ", outside the vocabulary", param), TeiKind::kTokenizer);
   out.ids = info->head;
   out.ids_sent = info->n_ints;
   if (!info->tail.empty()) {  // the ring's oldest entry is at the next write position
@@ -219,7 +224,7 @@ std::optional<ApiError> parse_inputs(json& o, const ArraySideTable& side, const 
                            type_name(v), param, "invalid_type");
   const ArrayInfo* info = info_of(side, v);
   const size_t n = info ? info->elements : v.size();
-  if (n == 0) return bad_request(name + " is an empty list; send at least one input", param);
+  if (n == 0) return with_tei(bad_request(name + " is an empty list; send at least one input", param), TeiKind::kEmpty);
   if ((info && info->n_ints > 0) || v.front().is_number()) {  // one sequence of token ids
     out.resize(1);
     return id_input(v, info, name, param, out[0]);
@@ -286,8 +291,9 @@ std::optional<ApiError> parse_tei_embed_request(std::string_view body, size_t ma
     if (direction) {
       if (*direction == "Left" || *direction == "left") out.truncate_left = true;
       else if (*direction != "Right" && *direction != "right")
-        return bad_request("'truncation_direction' must be \"Left\" or \"Right\", got \"" + *direction + "\"",
-                           "truncation_direction");
+        return with_tei(bad_request("'truncation_direction' must be \"Left\" or \"Right\", got \"" + *direction + "\"",
+                                    "truncation_direction"),
+                        TeiKind::kSchema);
     }
     if (auto e = get_string(o, "prompt_name", out.prompt_name)) return e;
     if (auto e = get_int(o, "dimensions", 1, max_dimensions, out.dimensions)) return e;
