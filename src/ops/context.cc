@@ -2,6 +2,8 @@
 #include "ops/context.h"
 
 #include <algorithm>
+#include <fstream>
+#include <string>
 
 #include "ops/cpu/kernels.h"
 #if defined(EMBEDSERVE_HAVE_CUDA)
@@ -59,6 +61,20 @@ int visible_gpus() {
 #else
   return 0;
 #endif
+}
+
+StatusOr<size_t> available_memory(const DeviceContext& ctx) {
+#if defined(EMBEDSERVE_HAVE_CUDA)
+  if (ctx.device() == Device::kCuda) return cuda_backend::free_memory(ctx.ordinal());
+#endif
+  (void)ctx;
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  size_t kib = 0;
+  std::string unit;
+  while (meminfo >> key >> kib >> unit)
+    if (key == "MemAvailable:") return kib * 1024;
+  return unavailable("/proc/meminfo has no MemAvailable line");
 }
 
 bool cuda_built() {
