@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/download_progress.h"
 #include "cli/engine_flags.h"
 #include "cli/flags.h"
 #include "embedserve/version.h"
@@ -267,11 +268,12 @@ StatusOr<LoadedModel> load_model(const Flags& flags, const Settings& s, WorkerPo
   ModelSourceOptions source;
   source.environment = read_hub_environment();
   source.revision = flags.get_or("revision", "main");
-  source.on_progress = [last = std::string()](const DownloadProgress& p) mutable {
-    if (p.file != last) notice("downloading " + p.file);
-    last = p.file;
-  };
-  EMBEDSERVE_ASSIGN_OR_RETURN(auto model_dir, resolve_model_path(s.model_path, source));
+  // Bytes, percentage and rate as embed shows them: a bar on a terminal, lines in a log.
+  DownloadReporter download("embedserve serve: ");
+  source.on_progress = [&download](const DownloadProgress& p) { download.update(p.file, p.bytes_done, p.bytes_total); };
+  auto resolved = resolve_model_path(s.model_path, source);
+  download.finish();
+  EMBEDSERVE_ASSIGN_OR_RETURN(auto model_dir, std::move(resolved));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto config, load_model_config(model_dir / "config.json"));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto st_config, load_sentence_transformers_config(model_dir));
   // The tokenizer loads on a thread of its own while the engine loads: start-up is the longer of the two.
