@@ -187,6 +187,7 @@ def test_tei_info(server):
     assert info["model_id"] == MODEL_NAME
     assert info["max_input_length"] == CONTEXT_LENGTH
     assert info["max_client_batch_size"] == 2048
+    assert info["model_dtype"] == "float32", "a bf16 checkpoint runs in f32 on the CPU: /info says what runs"
 
 
 def test_access_log_has_one_line_per_request(start_server):
