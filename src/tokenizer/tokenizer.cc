@@ -280,8 +280,12 @@ StatusOr<std::vector<int32_t>> Tokenizer::encode(std::string_view text, const En
   if (options.refuse_above > 0) {
     if (options.refuse_above < added) return too_many_tokens(options.refuse_above);
     refuse = options.refuse_above - added;
-    // Every token (added ones included) stands for at most max_token_bytes normalised bytes, and NFC shrinks
-    // text at most kMaxNfcShrink-fold: a text this long has more tokens than allowed, found in O(1).
+    // Why a text's length bounds its token count from below: an added token is cut out of the raw text and
+    // stands for its own content (≤ M = max_token_bytes bytes); every other segment is NFC-normalised (at least
+    // 1/kMaxNfcShrink of its raw bytes remain), split into pieces that tile it with no gap or overlap, and each
+    // piece is byte-level BPE'd into vocabulary tokens of at most M bytes each that never cross a piece. So a
+    // segment of N normalised bytes gives at least ceil(N / M) ids, and the whole text at least
+    // raw_bytes / (kMaxNfcShrink * M): past that the text is refused in O(1), without a byte tokenised.
     if (text.size() / kMaxNfcShrink / im.max_token_bytes > refuse) return too_many_tokens(options.refuse_above);
   }
 
