@@ -74,7 +74,8 @@ int visible_gpus();
 bool cuda_built();
 
 // Memory a new allocation on ctx's device can still get: on the CPU the kernel's MemAvailable (free memory plus
-// what it can reclaim, such as clean page cache), on a GPU cudaMemGetInfo's free bytes. What the engine checks a
+// what it can reclaim, such as clean page cache), or less where a container's cgroup limit leaves less; on a GPU
+// cudaMemGetInfo's free bytes. What the engine checks a
 // model's needs against before loading it, so a model that cannot fit is a message, not std::bad_alloc.
 StatusOr<size_t> available_memory(const DeviceContext& ctx);
 
