@@ -6,7 +6,8 @@
 # Takes the binaries built elsewhere from .carry/cuda-bin.tar.xz (embedserve, embedserve_base, op_suite_test,
 # model_test, engine_test, model_parity_test; see docs/PERFORMANCE.md, "CUDA engine"); writes logs under $OUT.
 #   bash bench/cuda/run_on_device.sh                       # everything
-#   STEPS="tests bench" bash bench/cuda/run_on_device.sh   # some of: tests parity sanitizer compare bench
+#   STEPS="tests bench" bash bench/cuda/run_on_device.sh   # some of: tests parity sanitizer attention compare bench
+#   (also: intermediates startup smoke probe)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -37,7 +38,7 @@ STEPS=${STEPS:-tests parity sanitizer compare bench}
 want() { [[ " $STEPS " == *" $1 "* ]]; }
 SMALL=/tmp/qwen3-0.6b-random
 LARGE=/tmp/qwen3-4b-random
-if want bench || want compare || want intermediates; then  # the checkpoints are written while the tests run
+if want bench || want compare || want intermediates || want profile; then  # the checkpoints are written while the tests run
   python3 bench/engine/make_random_checkpoint.py --config tests/data/configs/0.6B --out $SMALL > "$OUT/checkpoint_small.log" 2>&1 &
   small_pid=$!
   python3 bench/engine/make_random_checkpoint.py --config tests/data/configs/4B --out $LARGE > "$OUT/checkpoint_large.log" 2>&1 &
@@ -77,7 +78,13 @@ if want sanitizer; then
   tail -2 "$OUT/memcheck_model.log"
 fi
 
-if want bench || want compare || want intermediates; then
+if want attention; then
+  step "attention alone: TFLOP/s of ops::attention at the 4B's heads, 32k-token batches of 512..32k-token sequences"
+  "$BIN/attention_bench" 32768 512,2048,8192,32768 2>&1 | tee "$OUT/attention.log" || status=1
+  [ -x "$BIN/attention_bench_base" ] && { "$BIN/attention_bench_base" 32768 512,2048,8192,32768 2>&1 | tail -4 | sed 's/^/base /'; }
+fi
+
+if want bench || want compare || want intermediates || want profile; then
   step "checkpoints"
   wait "$small_pid" "$large_pid"
   tail -1 "$OUT/checkpoint_small.log" "$OUT/checkpoint_large.log"
@@ -145,6 +152,18 @@ if want bench; then
   step "bench: f32 (the parity mode: one SGEMM per sequence), 4B shape, 512-token inputs"
   for b in "${bins[@]}"; do
     "$BIN/$b" bench --model-path $LARGE --device cuda --dtype f32 --seq-len 512 --batch-tokens 16384 --seconds 3 2>&1 | tail -1 | sed "s/^/$b /"
+  done
+fi
+if want profile; then
+  # Where a batch's GPU time goes, kernel by kernel (ncu; the share of each kernel in the total), for the bulk
+  # shape and for one query on the 4B.
+  for shape in "512 16384" "2048 16384" "16 16"; do
+    set -- $shape
+    step "profile: embedserve on the 4B shape, $1-token inputs in $2-token batches"
+    # Two batches run (a warm-up and one timed); ncu times each kernel, graph nodes too.
+    ncu --clock-control none --metrics gpu__time_duration.sum --csv "$BIN/embedserve" bench --model-path $LARGE \
+      --device cuda --seq-len $1 --batch-tokens $2 --seconds 0 2> /dev/null \
+      | python3 bench/cuda/kernel_table.py | tee "$OUT/profile_$1.txt"
   done
 fi
 if want probe; then

@@ -55,11 +55,17 @@ Status dump_intermediates(Engine& engine, const std::vector<std::string>& texts,
   std::filesystem::path text_dir;
   model_engine->model().set_intermediate_sink([&](std::string_view name, int layer, const ops::Tensor& t) {
     if (!failed.ok()) return;
-    std::vector<char> raw(t.bytes());
+    // The span from the first row's start to the last row's end (q, k and v are column views of one matrix),
+    // then each row's columns.
+    const size_t elem = dtype_size(t.dtype), row_bytes = static_cast<size_t>(t.cols) * elem;
+    const size_t stride_bytes = static_cast<size_t>(t.stride) * elem;
+    std::vector<char> raw(t.rows > 0 ? static_cast<size_t>(t.rows - 1) * stride_bytes + row_bytes : 0);
     failed = ops::copy_bytes_to_host(ctx, t.data, raw.data(), raw.size());
     if (!failed.ok()) return;
     std::vector<float> values(static_cast<size_t>(t.numel()));
-    ops::convert_to_f32(raw.data(), t.dtype, values.data(), values.size());
+    for (int64_t r = 0; r < t.rows; ++r)
+      ops::convert_to_f32(raw.data() + static_cast<size_t>(r) * stride_bytes, t.dtype,
+                          values.data() + static_cast<size_t>(r * t.cols), static_cast<size_t>(t.cols));
     failed = write_npy(text_dir / (layer_tag(layer, name) + "-" + std::string(name) + ".npy"), t.rows, t.cols, values);
   });
   Status st;

@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -91,8 +93,11 @@ Flags make_flags() {
       {"base-gpu-id", "N", "the GPU to run on, in CUDA_VISIBLE_DEVICES order", "0"},
       {"max-num-batched-tokens", "N", "token budget of one engine call: inputs are packed without padding up "
                                       "to this many tokens", "16384"},
-      {"chunked-prefill-size", "N", "SGLang's token budget per forward pass: sets --max-num-batched-tokens when "
-                                    "that is not given (-1 or 0: ignored; an input is never split)", ""},
+      {"chunked-prefill-size", "N", "chunked prefill: an input longer than N tokens goes to the engine in chunks "
+                                    "of N (keys and values kept between them), other requests' batches running "
+                                    "between chunks, and stops at the next chunk once its client has gone; also "
+                                    "sets --max-num-batched-tokens when that is not given (default: the batch "
+                                    "budget; -1 or 0: every input goes whole)", ""},
       {"context-length", "N", "longest input accepted, in tokens including the appended end token; longer "
                               "inputs are a 400 unless the request sets truncate (default: the model's "
                               "max_position_embeddings)", ""},
@@ -100,8 +105,9 @@ Flags make_flags() {
                          "Retry-After (a request arriving at an empty queue is always admitted)", "65536"},
       {"max-queue-tokens", "N", "tokens that may wait for the engine at once (0: no limit)", "16777216"},
       {"max-inputs-per-request", "N", "most inputs one request may carry", "2048"},
-      {"request-timeout", "SECONDS", "a request still waiting for the engine after this long gets 504 "
-                                     "(0: never)", "300"},
+      {"request-timeout", "SECONDS", "a request not answered after this long gets 504 at once, even while its "
+                                     "inputs are in the engine; SIGTERM waits this long plus 5 s for requests in "
+                                     "flight, then exits (0: never; 10 minutes)", "300"},
       {"max-body-bytes", "N", "largest request body; larger ones get 413 before they are read", "67108864"},
       {"max-body-bytes-in-flight", "N", "request body bytes held at once across all connections, from the "
                                         "header announcing them to the answer; beyond it new bodies get 503 "
@@ -161,6 +167,8 @@ struct Settings {
   Precision precision = Precision::kAuto;
   bool cuda_graphs = true;
   size_t max_num_batched_tokens, max_queue, max_queue_tokens, max_inputs, max_body;
+  bool chunked_prefill;  // inputs longer than chunk_tokens go in chunks (when the model's pooling allows)
+  size_t chunk_tokens;
   long long context_length;  // 0: the model's
   std::chrono::seconds timeout;
   int threads;
@@ -221,12 +229,12 @@ StatusOr<Settings> read_settings(const Flags& flags) {
   if (level == std::end(kLogLevels))
     return invalid_argument("--log-level must be one of debug, info, warning, error, critical; got '" + log_level + "'");
   EMBEDSERVE_ASSIGN_OR_RETURN(auto gpu, flags.get_int("base-gpu-id", 0, 0, 1023));
-  EMBEDSERVE_ASSIGN_OR_RETURN(auto chunked_prefill, flags.get_int("chunked-prefill-size", -1, -1, 1 << 24));
+  EMBEDSERVE_ASSIGN_OR_RETURN(auto chunked_prefill, flags.get_int("chunked-prefill-size", 0, -1, 1 << 24));
+  // SGLang's flag: the chunk size, and the batch budget too unless that is given.
   if (chunked_prefill > 0 && !flags.has("max-num-batched-tokens")) max_num_batched_tokens = chunked_prefill;
-  else if (flags.has("chunked-prefill-size"))
-    notice("--chunked-prefill-size is ignored: " + std::string(chunked_prefill > 0 ? "--max-num-batched-tokens is given"
-                                                                                : "an input is never split"));
   s.max_num_batched_tokens = static_cast<size_t>(max_num_batched_tokens);
+  s.chunked_prefill = !flags.has("chunked-prefill-size") || chunked_prefill > 0;
+  s.chunk_tokens = chunked_prefill > 0 ? static_cast<size_t>(chunked_prefill) : s.max_num_batched_tokens;
   s.context_length = flags.has("context-length") ? context : 0;
   s.max_queue = static_cast<size_t>(max_queue);
   s.max_queue_tokens = static_cast<size_t>(max_queue_tokens);
@@ -293,8 +301,9 @@ StatusOr<LoadedModel> load_model(const Flags& flags, const Settings& s, WorkerPo
   eopts.graph_max_tokens = s.cuda_graphs ? eopts.graph_max_tokens : 0;
   eopts.threads = s.threads;
   eopts.device_ordinal = s.gpu;
-  // The engine's workspace must hold the longest input alone; the scheduler packs to the budget.
-  eopts.workspace_tokens = std::max(s.max_num_batched_tokens, context);
+  // The engine's workspace must hold the longest input alone (a model whose pooling takes no chunks, or chunked
+  // prefill turned off); the scheduler packs to the budget, chunks to the chunk size.
+  eopts.workspace_tokens = std::max({s.max_num_batched_tokens, s.chunk_tokens, context});
   EMBEDSERVE_RETURN_IF_ERROR(apply_engine_environment(eopts));
   LoadedModel m;
   auto engine = create_engine(eopts);
@@ -308,7 +317,14 @@ StatusOr<LoadedModel> load_model(const Flags& flags, const Settings& s, WorkerPo
   so.max_num_batched_tokens = s.max_num_batched_tokens;
   so.queue.max_inputs = s.max_queue;
   so.queue.max_tokens = s.max_queue_tokens;
+  so.chunk_tokens = s.chunk_tokens;
+  so.chunked_prefill = s.chunked_prefill;
   so.on_batch = [&metrics](const BatchReport& b) { metrics.observe_batch(b); };
+  so.on_chunks_abandoned = [&metrics](size_t sent, size_t total) {
+    metrics.observe_abandoned_chunks(sent, total);
+    notice("dropped a " + std::to_string(total) + "-token input after " + std::to_string(sent) +
+           " tokens: its client left or its deadline passed");
+  };
   m.scheduler = std::make_unique<Scheduler>(*m.engine, so);
 
   EmbedServiceConfig cfg;
@@ -344,7 +360,18 @@ int run(const Flags& flags) {
   const std::string host = s.http.host.find(':') == std::string::npos ? s.http.host : "[" + s.http.host + "]";
   notice("listening on http://" + host + ":" + std::to_string(server.port()) + "; loading " + s.model_path);
 
-  auto model = load_model(flags, s, *pool, metrics);
+  // The load runs on a thread of its own so that SIGINT or SIGTERM ends it within a second: a download or weight
+  // upload has no point where it could stop early, and nothing of it is worth keeping (a download resumes from
+  // its .incomplete file). Nothing was served, so this is a clean stop: exit status 0, as after a drain.
+  auto loading = std::async(std::launch::async, [&] { return load_model(flags, s, *pool, metrics); });
+  while (loading.wait_for(std::chrono::milliseconds(20)) != std::future_status::ready) {
+    if (!server.stop_requested()) continue;
+    const int signal = server.stop_signal();
+    notice(std::string(signal == SIGINT ? "SIGINT" : signal == SIGTERM ? "SIGTERM" : "stop requested") +
+           " while loading the model: exiting without finishing the load");
+    std::_Exit(0);
+  }
+  auto model = loading.get();
   if (!model.ok()) {
     server.shutdown(std::chrono::milliseconds(0));
     return flags.fail(model.status());
@@ -369,7 +396,15 @@ int run(const Flags& flags) {
   const auto grace = s.timeout.count() > 0 ? std::chrono::milliseconds(s.timeout) + std::chrono::seconds(5)
                                            : std::chrono::milliseconds(std::chrono::minutes(10));
   const bool drained = server.shutdown(grace);
-  model->scheduler->shutdown();
+  // Every request was answered, or the grace period is over: what is left in the scheduler (inputs whose clients
+  // left or whose deadline passed) is dropped at its next chunk. An engine call cannot be interrupted, and once no
+  // client waits for it (or the grace period is spent) it is not worth waiting for: after at most 2 s for the
+  // batcher to come back, the process exits without it (no destructors: the batcher still uses the engine).
+  if (!model->scheduler->abandon(drained ? std::chrono::seconds(2) : std::chrono::milliseconds(100))) {
+    notice(drained ? "stopped cleanly, cutting short an engine call whose requests were already answered or gone"
+                   : "stopped with requests still in flight after the grace period, and an engine call running");
+    std::_Exit(drained ? 0 : 1);
+  }
   pool.reset();  // runs the last completions before the service they reference goes away
   notice(drained ? "stopped cleanly" : "stopped with requests still in flight after the grace period");
   return drained ? 0 : 1;

@@ -19,6 +19,19 @@ Status Engine::embed(const SequenceBatch& batch, std::span<float> out) {
   if (info_.workspace_tokens && batch.num_tokens() > info_.workspace_tokens)
     return out_of_range("batch of " + std::to_string(batch.num_tokens()) + " tokens exceeds the engine's workspace of " +
                         std::to_string(info_.workspace_tokens) + " tokens");
+  if (batch.chunk) {
+    const SequenceChunk& c = *batch.chunk;
+    if (!info_.chunked_prefill)
+      return internal_error("this engine takes every input whole (its pooling needs all of it at once), not in chunks");
+    if (n != 1) return internal_error("a chunk of a longer input rides alone in its batch, not with " +
+                                      std::to_string(n - 1) + " other sequences");
+    if (c.start + batch.num_tokens() > c.total)
+      return internal_error("chunk [" + std::to_string(c.start) + ", " + std::to_string(c.start + batch.num_tokens()) +
+                            ") runs past its input of " + std::to_string(c.total) + " tokens");
+    if (info_.max_position_embeddings && c.total > static_cast<size_t>(info_.max_position_embeddings))
+      return out_of_range("input has " + std::to_string(c.total) + " tokens, more than the model's maximum of " +
+                          std::to_string(info_.max_position_embeddings));
+  }
   for (size_t i = 0; i < n; ++i) {
     const size_t len = batch.sequence_length(i);
     if (len == 0) return invalid_argument("input " + std::to_string(i) + " has no tokens");

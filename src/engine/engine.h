@@ -31,6 +31,10 @@ struct EngineInfo {
   // scheduler's batch budget (--max-num-batched-tokens), which may be smaller: one input longer than the
   // budget but within the context length still runs, alone.
   size_t workspace_tokens = 0;
+  // Whether embed() takes an input in chunks (SequenceBatch::chunk), each at most workspace_tokens long: the
+  // model keeps a sequence's keys and values between chunks. Needs a pooling that reads the last chunk alone
+  // (last token); an engine without it takes each input whole.
+  bool chunked_prefill = false;
 };
 
 class Engine {
@@ -48,8 +52,17 @@ class Engine {
   //   - no empty sequence, none longer than max_position_embeddings, total ≤ workspace_tokens;
   //   - out.size() == n_seqs * hidden_size.
   // A sequence's vector depends on that sequence alone, never on the rest of the batch.
+  // A chunk (batch.chunk set; needs info().chunked_prefill) is the batch's one sequence; it starts the input at
+  // start 0, else continues it exactly where its previous chunk ended. `out` holds one row, written at the
+  // input's last chunk only. The input's keys and values are freed at its last chunk, when a chunk fails, or by
+  // end_sequence(); a chunk at start 0 under a name in use starts over.
   // Not thread-safe: one caller at a time (the scheduler's batcher thread).
   Status embed(const SequenceBatch& batch, std::span<float> out);
+
+  // Frees what an input in progress holds (its keys and values); nothing when `sequence` names none.
+  virtual void end_sequence(uint64_t sequence) { (void)sequence; }
+  // Inputs whose chunks have begun and not ended (for tests and metrics).
+  virtual size_t sequences_in_progress() const { return 0; }
 
  protected:
   explicit Engine(EngineInfo info) : info_(std::move(info)) {}

@@ -61,6 +61,7 @@ StatusOr<std::unique_ptr<ModelEngine>> ModelEngine::load(const EngineOptions& op
   EngineInfo info = describe_engine(checkpoint, options, device, ctx->precision(), model->stored_dtype(),
                                     model->vocab_rows(), model->weight_bytes() + model->workspace_bytes());
   info.backend = ctx->description();
+  info.chunked_prefill = model->takes_chunks(info.pooling);
   // A GPU holds copies of every weight, the table too: drop the mapping, so nothing reads the file after load.
   if (device == Device::kCuda) checkpoint.store.reset();
   return std::unique_ptr<ModelEngine>(
@@ -71,6 +72,7 @@ Status ModelEngine::run(const SequenceBatch& batch, std::span<float> out) {
   // The batcher thread that runs batches is not the thread that loaded: select the device here.
   const ops::ScopedDevice on_device(*ctx_);
   EMBEDSERVE_RETURN_IF_ERROR(on_device.status());
+  if (batch.chunk) return run_chunk(batch, out);
   if (batch.raw_vector.empty() || !info_.normalize)
     return model_->forward(batch.token_ids, batch.seq_offsets, info_.pooling, info_.normalize, out);
   // Some sequences want the pooled vector as is: pool without normalising, then normalise the others here with
@@ -88,6 +90,32 @@ Status ModelEngine::run(const SequenceBatch& batch, std::span<float> out) {
     for (size_t i = 0; i < hidden; ++i) o[i] *= inv;
   }
   return Status();
+}
+
+Status ModelEngine::run_chunk(const SequenceBatch& batch, std::span<float> out) {
+  const SequenceChunk& chunk = *batch.chunk;
+  auto it = sequences_.find(chunk.sequence);
+  if (chunk.start == 0) {
+    // A first chunk starts its input over (a name reused after an input that never finished).
+    if (it != sequences_.end()) sequences_.erase(it);
+    EMBEDSERVE_ASSIGN_OR_RETURN(std::unique_ptr<SequenceCache> cache, model_->new_sequence_cache(chunk.total));
+    it = sequences_.emplace(chunk.sequence, std::move(cache)).first;
+  } else if (it == sequences_.end() || it->second->processed() != chunk.start ||
+             it->second->capacity() != chunk.total) {
+    return internal_error("chunk at token " + std::to_string(chunk.start) + " of input " +
+                          std::to_string(chunk.sequence) + " does not continue where that input's last chunk ended");
+  }
+  // A chunk is its input alone, so a raw vector (TEI's normalize: false) is the model's own unnormalised pool.
+  const Status st =
+      model_->forward_chunk(batch.token_ids, *it->second, info_.pooling, info_.normalize && !batch.wants_raw(0), out);
+  // Its keys and values are read no more once the input is done, or once a chunk of it failed.
+  if (!st.ok() || it->second->processed() == it->second->capacity()) sequences_.erase(it);
+  return st;
+}
+
+void ModelEngine::end_sequence(uint64_t sequence) {
+  const ops::ScopedDevice on_device(*ctx_);  // device memory is freed with the device selected
+  sequences_.erase(sequence);
 }
 
 }  // namespace embedserve

@@ -2,7 +2,9 @@
 // differ only in the DeviceContext it creates.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <unordered_map>
 
 #include "core/status.h"
 #include "engine/engine.h"
@@ -24,10 +26,16 @@ class ModelEngine final : public Engine {
   EmbeddingModel& model() { return *model_; }
   const ops::DeviceContext& context() const { return *ctx_; }
 
+  void end_sequence(uint64_t sequence) override;
+  size_t sequences_in_progress() const override { return sequences_.size(); }
+
  protected:
   Status run(const SequenceBatch& batch, std::span<float> out) override;
 
  private:
+  // One chunk of a longer input, through the model's cache of the input's keys and values.
+  Status run_chunk(const SequenceBatch& batch, std::span<float> out);
+
   ModelEngine(EngineInfo info, std::unique_ptr<ops::DeviceContext> ctx, std::unique_ptr<WeightStore> store,
               std::unique_ptr<EmbeddingModel> model)
       : Engine(std::move(info)), ctx_(std::move(ctx)), store_(std::move(store)), model_(std::move(model)) {}
@@ -36,6 +44,8 @@ class ModelEngine final : public Engine {
   std::unique_ptr<ops::DeviceContext> ctx_;
   std::unique_ptr<WeightStore> store_;
   std::unique_ptr<EmbeddingModel> model_;
+  // Inputs between their first and last chunk, by SequenceChunk::sequence (on the context's device).
+  std::unordered_map<uint64_t, std::unique_ptr<SequenceCache>> sequences_;
 };
 
 }  // namespace embedserve

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string_view>
 
@@ -19,6 +20,20 @@ namespace embedserve {
 // synchronises nothing for it: the callee copies what it wants (ops::copy_bytes_to_host waits for the device).
 using IntermediateSink = std::function<void(std::string_view name, int layer, const ops::Tensor& value)>;
 
+// The keys and values of one input embedded in chunks (chunked prefill): every layer's k and v after RoPE for
+// the tokens processed so far, in the context's dtype and memory. Freed with the object.
+class SequenceCache {
+ public:
+  virtual ~SequenceCache() = default;
+  size_t capacity() const { return capacity_; }    // the input's full length
+  size_t processed() const { return processed_; }  // tokens whose keys and values it holds: the next chunk's start
+
+ protected:
+  explicit SequenceCache(size_t capacity) : capacity_(capacity) {}
+  size_t capacity_;
+  size_t processed_ = 0;
+};
+
 class EmbeddingModel {
  public:
   virtual ~EmbeddingModel() = default;
@@ -29,6 +44,19 @@ class EmbeddingModel {
   // at most workspace_tokens() tokens in all (Engine::embed checks all three).
   virtual Status forward(std::span<const int32_t> token_ids, std::span<const int32_t> seq_offsets, Pooling pooling,
                          bool normalize, std::span<float> out) = 0;
+
+  // Whether forward_chunk can embed an input in chunks under `pooling`: it pools from the last chunk alone.
+  virtual bool takes_chunks(Pooling pooling) const = 0;
+  // Memory for the keys and values of an input of `tokens` tokens on the context's device; resource_exhausted,
+  // naming the input's length and the memory it needs, when that does not fit.
+  virtual StatusOr<std::unique_ptr<SequenceCache>> new_sequence_cache(size_t tokens) = 0;
+  // Embeds the next chunk of the input `cache` belongs to: positions cache.processed() onwards, attending over
+  // the keys and values of every earlier chunk, whose own it then adds. At the input's last chunk (the cache
+  // full) writes its pooled vector to out f32 [1, hidden]; before that, `out` is left alone. The chunk's vector
+  // is bitwise the one forward() gives the whole input wherever the backend's GEMMs round a row the same at
+  // any row count (CUDA bf16, AVX-512 OpenBLAS), else within the dtype's tolerance.
+  virtual Status forward_chunk(std::span<const int32_t> token_ids, SequenceCache& cache, Pooling pooling,
+                               bool normalize, std::span<float> out) = 0;
 
   // Every named intermediate of the following forward passes goes to `sink` (none when empty). Debugging only:
   // it costs a device-to-host copy per intermediate.

@@ -27,12 +27,16 @@ ops::HostMatrix host_matrix(const TensorView& t) {
   return {t.data, t.dtype, rows, cols};
 }
 
-// Tensor(s) `names` of `shape` from the store, checked, and queued on `up` (parts stacked by rows: gate|up).
-StatusOr<ops::Weight> weight(ops::WeightUploader& up, const WeightStore& store, std::initializer_list<std::string> names,
-                             std::vector<int64_t> shape) {
+// Tensors of the shapes given from the store, checked, and queued on `up` as one weight (parts stacked by rows:
+// k|v|q, gate|up).
+struct Part {
+  std::string name;
+  std::vector<int64_t> shape;
+};
+StatusOr<ops::Weight> weight(ops::WeightUploader& up, const WeightStore& store, std::initializer_list<Part> names) {
   std::vector<ops::HostMatrix> parts;
   std::string stored_names, files;  // as the checkpoint spells them, for errors
-  for (const std::string& name : names) {
+  for (const auto& [name, shape] : names) {
     EMBEDSERVE_ASSIGN_OR_RETURN(TensorView t, store.get(name, shape));
     parts.push_back(host_matrix(t));
     stored_names += (stored_names.empty() ? "" : " + ") + t.name;
@@ -82,24 +86,25 @@ Status Qwen3Model::load_weights(const WeightStore& store) {
   for (int l = 0; l < c.num_hidden_layers; ++l) {
     Qwen3LayerWeights& w = layers_[static_cast<size_t>(l)];
     const std::string p = "layers." + std::to_string(l) + ".";
-    EMBEDSERVE_ASSIGN_OR_RETURN(w.input_layernorm, weight(up, store, {p + "input_layernorm.weight"}, {H}));
-    EMBEDSERVE_ASSIGN_OR_RETURN(w.q_proj, weight(up, store, {p + "self_attn.q_proj.weight"}, {q_dim, H}));
-    EMBEDSERVE_ASSIGN_OR_RETURN(w.k_proj, weight(up, store, {p + "self_attn.k_proj.weight"}, {kv_dim, H}));
-    EMBEDSERVE_ASSIGN_OR_RETURN(w.v_proj, weight(up, store, {p + "self_attn.v_proj.weight"}, {kv_dim, H}));
-    EMBEDSERVE_ASSIGN_OR_RETURN(w.q_norm, weight(up, store, {p + "self_attn.q_norm.weight"}, {hd}));
-    EMBEDSERVE_ASSIGN_OR_RETURN(w.k_norm, weight(up, store, {p + "self_attn.k_norm.weight"}, {hd}));
-    EMBEDSERVE_ASSIGN_OR_RETURN(w.o_proj, weight(up, store, {p + "self_attn.o_proj.weight"}, {H, q_dim}));
+    EMBEDSERVE_ASSIGN_OR_RETURN(w.input_layernorm, weight(up, store, {{p + "input_layernorm.weight", {H}}}));
+    EMBEDSERVE_ASSIGN_OR_RETURN(w.kvq_proj, weight(up, store,
+                                                   {{p + "self_attn.k_proj.weight", {kv_dim, H}},
+                                                    {p + "self_attn.v_proj.weight", {kv_dim, H}},
+                                                    {p + "self_attn.q_proj.weight", {q_dim, H}}}));
+    EMBEDSERVE_ASSIGN_OR_RETURN(w.q_norm, weight(up, store, {{p + "self_attn.q_norm.weight", {hd}}}));
+    EMBEDSERVE_ASSIGN_OR_RETURN(w.k_norm, weight(up, store, {{p + "self_attn.k_norm.weight", {hd}}}));
+    EMBEDSERVE_ASSIGN_OR_RETURN(w.o_proj, weight(up, store, {{p + "self_attn.o_proj.weight", {H, q_dim}}}));
     EMBEDSERVE_ASSIGN_OR_RETURN(w.post_attention_layernorm,
-                                weight(up, store, {p + "post_attention_layernorm.weight"}, {H}));
+                                weight(up, store, {{p + "post_attention_layernorm.weight", {H}}}));
     // gate_proj and up_proj stacked into one [2I, H] matrix: one GEMM, whose output rows hold gate then up.
     EMBEDSERVE_ASSIGN_OR_RETURN(w.gate_up_proj,
-                                weight(up, store, {p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"}, {I, H}));
-    EMBEDSERVE_ASSIGN_OR_RETURN(w.down_proj, weight(up, store, {p + "mlp.down_proj.weight"}, {H, I}));
-    for (const ops::Weight* t : {&w.input_layernorm, &w.q_proj, &w.k_proj, &w.v_proj, &w.q_norm, &w.k_norm,
+                                weight(up, store, {{p + "mlp.gate_proj.weight", {I, H}}, {p + "mlp.up_proj.weight", {I, H}}}));
+    EMBEDSERVE_ASSIGN_OR_RETURN(w.down_proj, weight(up, store, {{p + "mlp.down_proj.weight", {H, I}}}));
+    for (const ops::Weight* t : {&w.input_layernorm, &w.kvq_proj, &w.q_norm, &w.k_norm,
                                  &w.o_proj, &w.post_attention_layernorm, &w.gate_up_proj, &w.down_proj})
       weight_bytes_ += t->memory.bytes();
   }
-  EMBEDSERVE_ASSIGN_OR_RETURN(norm_, weight(up, store, {"norm.weight"}, {H}));
+  EMBEDSERVE_ASSIGN_OR_RETURN(norm_, weight(up, store, {{"norm.weight", {H}}}));
   EMBEDSERVE_RETURN_IF_ERROR(up.finish());
 
   // Qwen3RotaryEmbedding: inv_freq = 1 / base^(arange(0, dim, 2).float() / dim), every step in float32.
@@ -119,7 +124,7 @@ struct WorkspacePart {
   size_t bytes;
   const char* what;
 };
-constexpr size_t kWorkspaceParts = 12;
+constexpr size_t kWorkspaceParts = 10;  // the entries of workspace_parts(), the buffers of allocate()
 
 std::array<WorkspacePart, kWorkspaceParts> workspace_parts(const ModelConfig& c, const ops::DeviceContext& ctx, size_t n) {
   const size_t H = c.hidden_size, I = c.intermediate_size, hd = c.head_dim;
@@ -129,16 +134,15 @@ std::array<WorkspacePart, kWorkspaceParts> workspace_parts(const ModelConfig& c,
       {n * H * t, "the residual stream"},
       {n * H * t, "the pooled rows"},
       {n * H * t, "hidden states"},
-      {n * q_dim * t, "queries"},
+      {n * (2 * kv_dim + q_dim) * t, "keys, values and queries"},
       {n * q_dim * t, "attention output"},
-      {n * kv_dim * t, "keys"},
-      {n * kv_dim * t, "values"},
       {n * 2 * I * t, "the MLP's gate and up projections"},
       {n * I * t, "the MLP's activations"},
       {n * H * 4, "output vectors"},
       {2 * ops::rotary_table_bytes(ctx, static_cast<int64_t>(n), c.head_dim), "RoPE tables"},
-      // ids, positions [n]; offsets [n+1]; plan ≤ 2(n/32 + n); pooled rows, positions [n]; offsets [n+1]; plan 2n
-      {(11 * n + 2) * sizeof(int32_t), "batch indices"},
+      // ids, positions [n]; offsets [n+1]; plan ≤ 2(n/32 + n); pooled rows, positions [n]; offsets [n+1]; plan 2n;
+      // a chunk's kv offsets [2]
+      {(11 * n + 4) * sizeof(int32_t), "batch indices"},
   }};
 }
 
@@ -150,9 +154,9 @@ Qwen3Model::ResidentBytes Qwen3Model::resident_bytes(const ModelConfig& c, int64
   const int64_t H = c.hidden_size, I = c.intermediate_size, hd = c.head_dim;
   const int64_t q_dim = int64_t{c.num_attention_heads} * hd, kv_dim = int64_t{c.num_key_value_heads} * hd;
   ResidentBytes r;
-  // As load_weights adds them: per layer two norms of H, q/k norms of hd, q, k, v, o, gate|up stacked, down.
+  // As load_weights adds them: per layer two norms of H, q/k norms of hd, k|v|q stacked, o, gate|up stacked, down.
   const size_t layer = 2 * WeightUploader::held_bytes(ctx, H, 1, false) + 2 * WeightUploader::held_bytes(ctx, hd, 1, false) +
-                       WeightUploader::held_bytes(ctx, q_dim, H, false) + 2 * WeightUploader::held_bytes(ctx, kv_dim, H, false) +
+                       WeightUploader::held_bytes(ctx, 2 * kv_dim + q_dim, H, false) +
                        WeightUploader::held_bytes(ctx, H, q_dim, false) + WeightUploader::held_bytes(ctx, 2 * I, H, false) +
                        WeightUploader::held_bytes(ctx, H, I, false);
   r.weights = static_cast<size_t>(c.num_hidden_layers) * layer + WeightUploader::held_bytes(ctx, vocab_rows, H, true) +
@@ -163,7 +167,7 @@ Qwen3Model::ResidentBytes Qwen3Model::resident_bytes(const ModelConfig& c, int64
 
 Status Qwen3Model::allocate(size_t n) {
   workspace_tokens_ = n;
-  ops::Buffer* const buffers[kWorkspaceParts] = {&x_, &x_pooled_, &h_, &q_, &attn_, &k_, &v_,
+  ops::Buffer* const buffers[kWorkspaceParts] = {&x_, &x_pooled_, &h_, &kvq_, &attn_,
                                                  &gate_up_, &act_, &pooled_out_, &rotary_, &index_};
   const auto parts = workspace_parts(config_, ctx_, n);
   for (size_t i = 0; i < kWorkspaceParts; ++i) {
@@ -173,28 +177,87 @@ Status Qwen3Model::allocate(size_t n) {
   return Status();
 }
 
+bool Qwen3Model::takes_chunks(Pooling pooling) const {
+  // Last-token pooling reads one row of the last chunk; mean pooling would need every chunk's final rows and
+  // CLS the first chunk's, neither of which a later chunk holds.
+  return pooling == Pooling::kLastToken;
+}
+
+StatusOr<std::unique_ptr<SequenceCache>> Qwen3Model::new_sequence_cache(size_t tokens) {
+  const ModelConfig& c = config_;
+  const size_t kv_dim = size_t(c.num_key_value_heads) * size_t(c.head_dim);
+  const size_t bytes = size_t(c.num_hidden_layers) * tokens * kv_dim * dtype_size(ctx_.dtype());
+  const std::string what = "the keys and values of a " + std::to_string(tokens) + "-token input embedded in chunks (" +
+                           std::to_string((2 * bytes) >> 20) + " MiB for k and v of " +
+                           std::to_string(c.num_hidden_layers) + " layers)";
+  auto k = ops::Buffer::allocate(ctx_, bytes, what);
+  if (!k.ok()) return k.status();
+  auto v = ops::Buffer::allocate(ctx_, bytes, what);
+  if (!v.ok()) return v.status();
+  return std::unique_ptr<SequenceCache>(
+      new Qwen3SequenceCache(tokens, static_cast<int64_t>(kv_dim), std::move(*k), std::move(*v)));
+}
+
+ops::Tensor Qwen3SequenceCache::rows(const ops::Buffer& buffer, DType dtype, int layer, int64_t begin,
+                                     int64_t count) const {
+  const int64_t row = static_cast<int64_t>(capacity_) * layer + begin;
+  return ops::Tensor::matrix(static_cast<char*>(buffer.data()) + row * kv_dim_ * int64_t(dtype_size(dtype)), dtype,
+                             count, kv_dim_);
+}
+
 Status Qwen3Model::forward(std::span<const int32_t> token_ids, std::span<const int32_t> seq_offsets, Pooling pooling,
                            bool normalize, std::span<float> out) {
-  const ModelConfig& c = config_;
   const int64_t n = static_cast<int64_t>(token_ids.size());
   const int64_t n_seqs = static_cast<int64_t>(seq_offsets.size()) - 1;
-  const int64_t H = c.hidden_size;
   if (n_seqs < 1 || n < 1 || seq_offsets.front() != 0 || seq_offsets.back() != n ||
-      static_cast<int64_t>(out.size()) != n_seqs * H || static_cast<size_t>(n) > workspace_tokens_)
+      static_cast<int64_t>(out.size()) != n_seqs * config_.hidden_size || static_cast<size_t>(n) > workspace_tokens_)
     return internal_error("Qwen3Model::forward: batch shape does not match its offsets, output or workspace");
-
   // Positions restart at 0 in every sequence (what position_ids = arange(len) is per unpadded row).
   positions_.resize(static_cast<size_t>(n));
   for (int64_t s = 0; s < n_seqs; ++s)
     for (int32_t r = seq_offsets[s]; r < seq_offsets[s + 1]; ++r) positions_[r] = r - seq_offsets[s];
+  return run(token_ids, seq_offsets, nullptr, pooling, normalize, out);
+}
+
+Status Qwen3Model::forward_chunk(std::span<const int32_t> token_ids, SequenceCache& sequence, Pooling pooling,
+                                 bool normalize, std::span<float> out) {
+  auto* cache = dynamic_cast<Qwen3SequenceCache*>(&sequence);
+  const int64_t n = static_cast<int64_t>(token_ids.size());
+  if (!cache || !takes_chunks(pooling) || n < 1 || static_cast<size_t>(n) > workspace_tokens_ ||
+      cache->processed() + static_cast<size_t>(n) > cache->capacity())
+    return internal_error("Qwen3Model::forward_chunk: the chunk does not fit its sequence cache or the workspace");
+  const bool last = cache->processed() + static_cast<size_t>(n) == cache->capacity();
+  if (last && static_cast<int64_t>(out.size()) != config_.hidden_size)
+    return internal_error("Qwen3Model::forward_chunk: the output holds no single vector");
+  // The chunk continues its input: positions processed() onwards.
+  positions_.resize(static_cast<size_t>(n));
+  for (int64_t r = 0; r < n; ++r) positions_[r] = static_cast<int32_t>(cache->processed() + static_cast<size_t>(r));
+  const int32_t offsets[] = {0, static_cast<int32_t>(n)};
+  EMBEDSERVE_RETURN_IF_ERROR(run(token_ids, offsets, cache, pooling, normalize, last ? out : std::span<float>()));
+  cache->processed_ += static_cast<size_t>(n);
+  return Status();
+}
+
+Status Qwen3Model::run(std::span<const int32_t> token_ids, std::span<const int32_t> seq_offsets,
+                       Qwen3SequenceCache* cache, Pooling pooling, bool normalize, std::span<float> out) {
+  const ModelConfig& c = config_;
+  const int64_t n = static_cast<int64_t>(token_ids.size());
+  const int64_t n_seqs = static_cast<int64_t>(seq_offsets.size()) - 1;
+  const int64_t H = c.hidden_size;
+  // A chunk before its input's last pools nothing: its last layer computes only the keys and values.
+  const bool pools = !cache || cache->processed() + static_cast<size_t>(n) == cache->capacity();
+
   // Under last-token or CLS pooling only one row per sequence is read at the end: its row, its position, and
   // offsets 0, 1, …, n_seqs over the gathered rows.
-  pooled_rows_ = pooled_rows(seq_offsets, pooling);
+  pooled_rows_ = pools ? pooled_rows(seq_offsets, pooling) : std::vector<int32_t>();
   const bool gather = !pooled_rows_.empty();
   pooled_positions_.resize(pooled_rows_.size());
   identity_offsets_.resize(static_cast<size_t>(n_seqs) + 1);
-  for (size_t s = 0; s < pooled_rows_.size(); ++s) pooled_positions_[s] = pooled_rows_[s] - seq_offsets[s];
+  for (size_t s = 0; s < pooled_rows_.size(); ++s) pooled_positions_[s] = positions_[pooled_rows_[s]];
   for (int64_t s = 0; s <= n_seqs; ++s) identity_offsets_[static_cast<size_t>(s)] = static_cast<int32_t>(s);
+  // Keys and values per sequence: the batch's own rows, or for a chunk every row of its input so far.
+  kv_offsets_.assign(seq_offsets.begin(), seq_offsets.end());
+  if (cache) kv_offsets_.back() = static_cast<int32_t>(cache->processed() + static_cast<size_t>(n));
 
   // Every index array of the batch, in one host-to-device copy.
   staging_.clear();
@@ -203,6 +266,7 @@ Status Qwen3Model::forward(std::span<const int32_t> token_ids, std::span<const i
   const size_t prow_h = staging_.add(pooled_rows_), ppos_h = staging_.add(pooled_positions_);
   const size_t ident_h = staging_.add(identity_offsets_);
   const size_t pplan_h = staging_.add(gather ? ops::attention_plan(ctx_, identity_offsets_) : std::vector<int32_t>());
+  const size_t kv_h = staging_.add(cache ? std::span<const int32_t>(kv_offsets_) : std::span<const int32_t>());
   EMBEDSERVE_RETURN_IF_ERROR(staging_.upload(ctx_, index_, "batch indices"));
 
   Rows all, pooled;
@@ -217,6 +281,10 @@ Status Qwen3Model::forward(std::span<const int32_t> token_ids, std::span<const i
                                 ops::rotary_table(ctx_, pooled.rows.positions, inv_freq_.tensor, c.head_dim,
                                                   rotary + ops::rotary_table_bytes(ctx_, n, c.head_dim)));
   }
+  KeyValueRows kv;
+  kv.cache = cache;
+  kv.start = cache ? static_cast<int64_t>(cache->processed()) : 0;
+  kv.offsets = cache ? staging_.get(kv_h) : all.rows.offsets;
 
   // Everything from here to the pooled vectors is device work on fixed buffers: a small batch replays it as a
   // graph recorded for its shape (the counts below are every value its launches take; the indices staged above
@@ -235,9 +303,11 @@ Status Qwen3Model::forward(std::span<const int32_t> token_ids, std::span<const i
     for (size_t l = 0; l < layers_.size(); ++l) {
       const bool last = l + 1 == layers_.size();
       const ops::Tensor& next_norm = last ? norm_.tensor : layers_[l + 1].input_layernorm.tensor;
-      EMBEDSERVE_RETURN_IF_ERROR(decoder_layer(static_cast<int>(l), layers_[l], next_norm, all,
-                                               last && gather ? &pooled : nullptr, staging_.get(prow_h)));
+      EMBEDSERVE_RETURN_IF_ERROR(decoder_layer(static_cast<int>(l), layers_[l], next_norm, all, kv,
+                                               last && gather ? &pooled : nullptr, staging_.get(prow_h),
+                                               last && !pools));
     }
+    if (!pools) return Status();
 
     // h = self.norm(hidden_states) over the rows carried to the end (fused into the last layer's residual add).
     trace("result_norm", -1, h);
@@ -245,7 +315,8 @@ Status Qwen3Model::forward(std::span<const int32_t> token_ids, std::span<const i
     EMBEDSERVE_RETURN_IF_ERROR(ops::pool(ctx_, h, gather ? staging_.get(ident_h) : staging_.get(off_h), normalize, vectors));
     return Status();
   };
-  if (sink_ || !ctx_.records(static_cast<size_t>(n))) {
+  // A chunk reads and writes its own sequence cache, whose addresses a recorded graph would keep: it runs live.
+  if (sink_ || cache || !ctx_.records(static_cast<size_t>(n))) {
     EMBEDSERVE_RETURN_IF_ERROR(layers());
   } else {
     // n and n_seqs below 2^20 (ContextOptions caps graph_max_tokens there), tiles below 2^22: no two shapes share
@@ -255,11 +326,13 @@ Status Qwen3Model::forward(std::span<const int32_t> token_ids, std::span<const i
                                static_cast<uint64_t>(pooling == Pooling::kMean) << 1 | static_cast<uint64_t>(normalize);
     EMBEDSERVE_RETURN_IF_ERROR(ops::run_recorded(ctx_, shape_key, layers));
   }
+  if (!pools) return ctx_.synchronize();
   return ops::copy_to_host(ctx_, vectors, out);
 }
 
 Status Qwen3Model::decoder_layer(int layer, const Qwen3LayerWeights& w, const ops::Tensor& next_norm, const Rows& all,
-                                 const Rows* pooled, const ops::Index& pooled_rows) {
+                                 const KeyValueRows& kv, const Rows* pooled, const ops::Index& pooled_rows,
+                                 bool keys_only) {
   const ModelConfig& c = config_;
   const int64_t hd = c.head_dim;
   const int64_t q_dim = int64_t{c.num_attention_heads} * hd, kv_dim = int64_t{c.num_key_value_heads} * hd;
@@ -267,22 +340,47 @@ Status Qwen3Model::decoder_layer(int layer, const Qwen3LayerWeights& w, const op
   const DType t = ctx_.dtype();
   const int64_t n = all.rows.num_rows();  // keys and values always cover every token of the batch
   const ops::Index& seqs = all.rows.offsets;
+  const int64_t n_kv = kv.start + n;       // keys attention reads: a chunk's earlier chunks' too
 
   // residual = hidden_states; hidden_states = self.input_layernorm(hidden_states): h arrives normed (see forward)
   trace("attn_norm", layer, h);
 
-  // Qwen3Attention. key_states = k_norm(k_proj(h).view(n, kv_heads, hd)), then RoPE; value_states = v_proj(h)
-  const ops::Tensor k = k_.matrix(t, n, kv_dim);  // [n, kv_heads * hd]
-  const ops::Tensor v = v_.matrix(t, n, kv_dim);  // [n, kv_heads * hd]
-  EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, w.k_proj.tensor, k, seqs));
-  EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, w.v_proj.tensor, v, seqs));
+  // Qwen3Attention: key_states = k_norm(k_proj(h).view(n, kv_heads, hd)), then RoPE; value_states = v_proj(h);
+  // query_states = q_norm(q_proj(h).view(m, heads, hd)), then RoPE. The weight stacks k_proj, v_proj and q_proj
+  // by rows: a whole batch gets k|v|q from one GEMM (k, v and q are column views of its output [n, 2 * kv_dim +
+  // q_dim]); the last layer under pooling gets k|v from its first rows and q for the pooled rows alone.
+  const Rows& rows = pooled ? *pooled : all;
+  const ops::Tensor& kvq_weight = w.kvq_proj.tensor;
+  const ops::Tensor q_weight = kvq_weight.rows_range(2 * kv_dim, q_dim);
+  ops::Tensor k, v, q, k_seen, v_seen;  // k_seen, v_seen [n_kv, kv_dim]: every key attention reads
+  if (kv.cache) {
+    // A chunk writes its keys and values straight into its sequence cache, after the earlier chunks' rows, and
+    // attention reads them all from there: one GEMM each (a chunk is long; the launches cost nothing there).
+    k_seen = kv.cache->keys(t, layer, 0, n_kv);
+    v_seen = kv.cache->values(t, layer, 0, n_kv);
+    k = kv.cache->keys(t, layer, kv.start, n);
+    v = kv.cache->values(t, layer, kv.start, n);
+    EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, kvq_weight.rows_range(0, kv_dim), k, seqs));
+    EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, kvq_weight.rows_range(kv_dim, kv_dim), v, seqs));
+    if (!pooled && !keys_only) {
+      q = kvq_.matrix(t, n, q_dim);
+      EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, q_weight, q, seqs));
+    }
+  } else {
+    const int64_t cols = pooled ? 2 * kv_dim : 2 * kv_dim + q_dim;
+    const ops::Tensor out = kvq_.matrix(t, n, cols);
+    EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, kvq_weight.rows_range(0, cols), out, seqs));
+    k = k_seen = out.columns(0, kv_dim);
+    v = v_seen = out.columns(kv_dim, kv_dim);
+    if (!pooled) q = out.columns(2 * kv_dim, q_dim);
+  }
   EMBEDSERVE_RETURN_IF_ERROR(ops::qk_norm_rope(ctx_, k, w.k_norm.tensor, eps, all.rotary));
   trace("Kcur", layer, k);
   trace("Vcur", layer, v);
+  // The last layer of a chunk before its input's last: only its keys and values are read again.
+  if (keys_only) return Status();
 
-  const Rows& rows = pooled ? *pooled : all;
   if (pooled) {
-    // Keys and values cover every token; from here on only the pooled rows (one per sequence) go on.
     const int64_t m = pooled->rows.num_rows();
     const ops::Tensor xp = x_pooled_.matrix(t, m, c.hidden_size);
     EMBEDSERVE_RETURN_IF_ERROR(ops::gather_rows(ctx_, x, pooled_rows, xp));
@@ -290,19 +388,20 @@ Status Qwen3Model::decoder_layer(int layer, const Qwen3LayerWeights& w, const op
     EMBEDSERVE_RETURN_IF_ERROR(ops::gather_rows(ctx_, h, pooled_rows, hp));
     x = xp;
     h = hp;
+    // q [m, q_dim] after k|v [n, 2 * kv_dim] in kvq's buffer (m ≤ n).
+    q = ops::Tensor::matrix(static_cast<char*>(kvq_.data()) + n * 2 * kv_dim * static_cast<int64_t>(dtype_size(t)), t,
+                            m, q_dim);
+    EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, q_weight, q, pooled->rows.offsets));
   }
   const int64_t m = rows.rows.num_rows();
   const ops::Index& groups = rows.rows.offsets;
-  // query_states = q_norm(q_proj(h).view(m, heads, hd)), then RoPE
-  const ops::Tensor q = q_.matrix(t, m, q_dim);  // [m, heads * hd]
-  EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, w.q_proj.tensor, q, groups));
   EMBEDSERVE_RETURN_IF_ERROR(ops::qk_norm_rope(ctx_, q, w.q_norm.tensor, eps, rows.rotary));
   trace("Qcur", layer, q);
   // attn_output = softmax(q·kᵀ / sqrt(hd) + causal mask) · v, each query head reading its kv head
   const ops::AttentionShape shape{c.num_attention_heads, c.num_key_value_heads, static_cast<int>(hd),
                                   static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)))};
   const ops::Tensor attn = attn_.matrix(t, m, q_dim);  // [m, heads * hd]
-  EMBEDSERVE_RETURN_IF_ERROR(ops::attention(ctx_, q, k, v, attn, shape, rows.rows, seqs, rows.plan));
+  EMBEDSERVE_RETURN_IF_ERROR(ops::attention(ctx_, q, k_seen, v_seen, attn, shape, rows.rows, kv.offsets, rows.plan));
   trace("kqv_out", layer, attn);
   // hidden_states = o_proj(attn_output)
   EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, attn, w.o_proj.tensor, h, groups));

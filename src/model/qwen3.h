@@ -22,15 +22,37 @@ namespace embedserve {
 // One decoder layer's weights, in the context's dtype and memory.
 struct Qwen3LayerWeights {
   ops::Weight input_layernorm;           // [1, hidden]
-  ops::Weight q_proj;                    // [heads * head_dim, hidden]
-  ops::Weight k_proj;                    // [kv_heads * head_dim, hidden]
-  ops::Weight v_proj;                    // [kv_heads * head_dim, hidden]
+  // k_proj's, v_proj's and q_proj's rows stacked: [(2 * kv_heads + heads) * head_dim, hidden]. One GEMM for all
+  // three (a query reads the weights once instead of in three launches); its first rows alone give k and v for
+  // the last layer, whose q is needed only for the pooled rows.
+  ops::Weight kvq_proj;
   ops::Weight q_norm;                    // [1, head_dim]
   ops::Weight k_norm;                    // [1, head_dim]
   ops::Weight o_proj;                    // [hidden, heads * head_dim]
   ops::Weight post_attention_layernorm;  // [1, hidden]
   ops::Weight gate_up_proj;              // [2 * intermediate, hidden]: gate_proj's rows, then up_proj's (one GEMM)
   ops::Weight down_proj;                 // [hidden, intermediate]
+};
+
+// A Qwen3 input's keys and values between its chunks: k and v each [layers, capacity, kv_heads * head_dim], in
+// the context's dtype and memory, rows after RoPE as attention reads them.
+class Qwen3SequenceCache final : public SequenceCache {
+ public:
+  Qwen3SequenceCache(size_t capacity, int64_t kv_dim, ops::Buffer k, ops::Buffer v)
+      : SequenceCache(capacity), kv_dim_(kv_dim), k_(std::move(k)), v_(std::move(v)) {}
+  // Rows [begin, begin + count) of `layer`'s keys or values: [count, kv_dim].
+  ops::Tensor keys(DType dtype, int layer, int64_t begin, int64_t count) const {
+    return rows(k_, dtype, layer, begin, count);
+  }
+  ops::Tensor values(DType dtype, int layer, int64_t begin, int64_t count) const {
+    return rows(v_, dtype, layer, begin, count);
+  }
+
+ private:
+  friend class Qwen3Model;  // advances processed_ once a chunk has run
+  ops::Tensor rows(const ops::Buffer& buffer, DType dtype, int layer, int64_t begin, int64_t count) const;
+  int64_t kv_dim_;
+  ops::Buffer k_, v_;
 };
 
 class Qwen3Model final : public EmbeddingModel {
@@ -53,6 +75,10 @@ class Qwen3Model final : public EmbeddingModel {
 
   Status forward(std::span<const int32_t> token_ids, std::span<const int32_t> seq_offsets, Pooling pooling,
                  bool normalize, std::span<float> out) override;
+  bool takes_chunks(Pooling pooling) const override;
+  StatusOr<std::unique_ptr<SequenceCache>> new_sequence_cache(size_t tokens) override;
+  Status forward_chunk(std::span<const int32_t> token_ids, SequenceCache& cache, Pooling pooling, bool normalize,
+                       std::span<float> out) override;
   void set_intermediate_sink(IntermediateSink sink) override { sink_ = std::move(sink); }
 
   int64_t vocab_rows() const override { return embed_tokens_.tensor.rows; }
@@ -68,15 +94,26 @@ class Qwen3Model final : public EmbeddingModel {
     ops::Index plan;             // attention_plan of rows.offsets, staged
     ops::RotaryTable rotary;     // the rows' angles
   };
+  // Where a layer's keys and values go and which ones its attention reads.
+  struct KeyValueRows {
+    Qwen3SequenceCache* cache = nullptr;  // a chunk's input, holding its earlier chunks' rows; null: the workspace
+    int64_t start = 0;                    // the chunk's first position: rows of the cache before it
+    ops::Index offsets;                   // int32 [n_seqs + 1]: each sequence's key and value rows
+  };
   Qwen3Model(const ModelConfig& config, const ops::DeviceContext& ctx) : config_(config), ctx_(ctx) {}
+  // The forward pass of forward() and forward_chunk(): positions_ already holds every row's position; with
+  // `cache`, the batch is one chunk of its input, and `out` is empty unless it is the input's last.
+  Status run(std::span<const int32_t> token_ids, std::span<const int32_t> seq_offsets, Qwen3SequenceCache* cache,
+             Pooling pooling, bool normalize, std::span<float> out);
   Status load_weights(const WeightStore& store);
   Status allocate(size_t workspace_tokens);
   // One Qwen3DecoderLayer over the residual stream x, whose input_layernorm h already holds; ends with
   // next_norm (the next layer's input_layernorm, or the final norm) applied to its output, in h. With `pooled`
   // set (the last layer under last-token or CLS pooling) only those rows go on past the key/value projections:
-  // the other rows' outputs feed nothing.
+  // the other rows' outputs feed nothing. With `keys_only` (the last layer of a chunk before its input's last) the
+  // layer stops after its keys and values.
   Status decoder_layer(int layer, const Qwen3LayerWeights& w, const ops::Tensor& next_norm, const Rows& all,
-                       const Rows* pooled, const ops::Index& pooled_rows);
+                       const KeyValueRows& kv, const Rows* pooled, const ops::Index& pooled_rows, bool keys_only);
   void trace(const char* name, int layer, const ops::Tensor& t) const {
     if (sink_) sink_(name, layer, t);
   }
@@ -94,15 +131,15 @@ class Qwen3Model final : public EmbeddingModel {
   size_t workspace_tokens_ = 0;
   size_t workspace_bytes_ = 0;
   ops::Buffer x_, x_pooled_, h_;  // [n, hidden]: residual stream, the pooled rows' residual, a block's input/output
-  ops::Buffer q_, attn_;          // [n, heads * head_dim]
-  ops::Buffer k_, v_;             // [n, kv_heads * head_dim]
+  ops::Buffer kvq_;               // [n, (2 * kv_heads + heads) * head_dim]: k | v | q of every row
+  ops::Buffer attn_;              // [n, heads * head_dim]
   ops::Buffer gate_up_;           // [n, 2 * intermediate]
   ops::Buffer act_;               // [n, intermediate]
   ops::Buffer pooled_out_;        // f32 [n, hidden]: one vector per sequence, at most one per token
   ops::Buffer rotary_;            // the backend's RoPE tables for every row and for the pooled rows
   ops::Buffer index_;             // the batch's int32 arrays on the device
   ops::IndexStaging staging_;
-  std::vector<int32_t> positions_, pooled_rows_, pooled_positions_, identity_offsets_;
+  std::vector<int32_t> positions_, pooled_rows_, pooled_positions_, identity_offsets_, kv_offsets_;
 
   // The current batch's residual stream and block buffer (they swap at the last layer's gather).
   ops::Tensor x, h;

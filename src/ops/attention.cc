@@ -44,7 +44,8 @@ Status attention(const DeviceContext& ctx, const Tensor& q, const Tensor& k, con
   EMBEDSERVE_RETURN_IF_ERROR(expect_shape(op, "k", k, k.rows, kv_dim));
   EMBEDSERVE_RETURN_IF_ERROR(expect_shape(op, "v", v, k.rows, kv_dim));
   EMBEDSERVE_RETURN_IF_ERROR(expect_shape(op, "out", out, q.rows, q_dim));
-  EMBEDSERVE_RETURN_IF_ERROR(expect_dense(op, {{"q", &q}, {"k", &k}, {"v", &v}, {"out", &out}}));
+  EMBEDSERVE_RETURN_IF_ERROR(expect_dense(op, "out", out));
+  if (k.stride != v.stride) return internal_error("attention: k and v must share a row stride");
   EMBEDSERVE_RETURN_IF_ERROR(expect_dtype(op, ctx, {{"q", &q}, {"k", &k}, {"v", &v}, {"out", &out}}));
   EMBEDSERVE_RETURN_IF_ERROR(expect_index(op, "kv_offsets", kv_offsets, q_rows.offsets.size()));
   EMBEDSERVE_RETURN_IF_ERROR(expect_index(op, "q_rows.offsets", q_rows.offsets, kv_offsets.size()));
@@ -62,8 +63,8 @@ Status attention(const DeviceContext& ctx, const Tensor& q, const Tensor& k, con
                               std::to_string(length) + " keys");
   }
   if (ctx.device() == Device::kCpu) {
-    cpu::attention(q.as<const float>(), k.as<const float>(), v.as<const float>(), out.as<float>(), shape,
-                   q_rows.offsets.host, q_rows.positions.host, kv_offsets.host);
+    cpu::attention(q.as<const float>(), k.as<const float>(), v.as<const float>(), out.as<float>(), shape, q.stride,
+                   k.stride, q_rows.offsets.host, q_rows.positions.host, kv_offsets.host);
     return Status();
   }
 #if defined(EMBEDSERVE_HAVE_CUDA)
@@ -73,7 +74,7 @@ Status attention(const DeviceContext& ctx, const Tensor& q, const Tensor& k, con
       !std::equal(expected.begin(), expected.end(), plan.host.begin()))
     return internal_error("attention: plan is not attention_plan(q_rows.offsets) of this batch");
   if (plan.size() > 0 && plan.device == nullptr) return internal_error("attention: the plan was not staged");
-  const cuda::AttentionShape cs{shape.heads, shape.kv_heads, shape.head_dim, shape.scale};
+  const cuda::AttentionShape cs{shape.heads, shape.kv_heads, shape.head_dim, shape.scale, q.stride, k.stride};
   return cuda_backend::by_dtype(q.dtype, op, [&](auto tag) {
     using T = decltype(tag);
     return cuda::attention(q.as<const T>(), k.as<const T>(), v.as<const T>(), out.as<T>(), cs, q_rows.offsets.device,

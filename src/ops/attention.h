@@ -28,7 +28,8 @@ Status check_attention_shape(const DeviceContext& ctx, const AttentionShape& sha
 std::vector<int32_t> attention_plan(const DeviceContext& ctx, std::span<const int32_t> q_offsets);
 
 // out [n_q, heads * head_dim] = softmax(scale · q·kᵀ + causal mask) · v per sequence and head, with q
-// [n_q, heads * head_dim] and k, v [n_kv, kv_heads * head_dim]. Query row r of sequence s (q_rows) sees the keys
+// [n_q, heads * head_dim] and k, v [n_kv, kv_heads * head_dim]. Rows may be strided (q, k and v column views of one
+// fused projection's output); k and v share a stride, out is dense. Query row r of sequence s (q_rows) sees the keys
 // at positions 0..q_rows.positions[r] of kv rows [kv_offsets[s], kv_offsets[s+1]). Softmax in f32; memory O(n),
 // never the [n, n] scores. `plan` is attention_plan(ctx, q_rows.offsets.host), staged.
 Status attention(const DeviceContext& ctx, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,

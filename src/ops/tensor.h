@@ -27,6 +27,10 @@ struct Tensor {
   bool dense() const { return stride == cols; }
   // The first `n` rows (the rows a batch uses of a workspace sized for the largest batch).
   Tensor first_rows(int64_t n) const { return {data, dtype, n, cols, stride}; }
+  // Rows [begin, begin + n), e.g. one projection's rows of a stacked weight.
+  Tensor rows_range(int64_t begin, int64_t n) const {
+    return {static_cast<char*>(data) + begin * stride * static_cast<int64_t>(dtype_size(dtype)), dtype, n, cols, stride};
+  }
   // Columns [begin, begin + n) of every row, e.g. one half of a fused gate|up projection.
   Tensor columns(int64_t begin, int64_t n) const {
     return {static_cast<char*>(data) + begin * static_cast<int64_t>(dtype_size(dtype)), dtype, rows, n, stride};

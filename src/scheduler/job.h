@@ -23,10 +23,12 @@ struct JobResult {
   double compute_seconds = 0;  // engine time of the batches that carried its inputs
 };
 
-// Called exactly once, on the batcher thread: keep it short (hand the result to another thread).
+// Called exactly once, on the batcher thread or, for a request whose deadline passed while its inputs were in the
+// engine, on the scheduler's deadline thread: keep it short (hand the result to another thread).
 using JobCallback = std::function<void(StatusOr<JobResult>)>;
 
-// Set by the network layer when the client disconnects; the batcher then skips the job's remaining inputs.
+// Set by the network layer when the client disconnects; the batcher then skips the job's remaining inputs and
+// chunks.
 using CancelFlag = std::shared_ptr<std::atomic<bool>>;
 
 struct Job {

@@ -2,12 +2,14 @@
 #include "scheduler/request_queue.h"
 
 #include <algorithm>
+#include <span>
 
 namespace embedserve {
 
-RequestQueue::RequestQueue(size_t interactive_max_tokens, double interactive_weight, QueueLimits limits)
+RequestQueue::RequestQueue(size_t interactive_max_tokens, double interactive_weight, QueueLimits limits,
+                           size_t chunk_tokens)
     : interactive_max_tokens_(interactive_max_tokens), weights_{std::max(interactive_weight, 1e-3), 1.0},
-      limits_(limits) {}
+      limits_(limits), chunk_tokens_(chunk_tokens) {}
 
 bool RequestQueue::admit(std::shared_ptr<QueuedJob> job) {
   const size_t n_inputs = job->job.inputs.size();
@@ -25,19 +27,22 @@ bool RequestQueue::admit(std::shared_ptr<QueuedJob> job) {
 void RequestQueue::forget(const QueuedJob& job) {
   for (size_t i = job.next_input; i < job.job.inputs.size(); ++i) {
     queued_inputs_ -= 1;
-    queued_tokens_ -= job.job.inputs[i].size();
+    queued_tokens_ -= job.job.inputs[i].size() - (i == job.next_input ? job.chunk_start : 0);
   }
 }
 
-std::vector<std::shared_ptr<QueuedJob>> RequestQueue::sweep(SteadyClock::time_point now) {
+std::vector<std::shared_ptr<QueuedJob>> RequestQueue::sweep(SteadyClock::time_point now,
+                                                            std::vector<uint64_t>& interrupted) {
   std::vector<std::shared_ptr<QueuedJob>> abandoned;
   for (auto& lane : lanes_) {
     auto keep = std::remove_if(lane.begin(), lane.end(), [&](const std::shared_ptr<QueuedJob>& q) {
       const bool cancelled = q->job.cancelled && q->job.cancelled->load(std::memory_order_relaxed);
       const bool expired = now >= q->job.deadline;
-      if (!q->finished && !cancelled && !expired) return false;
+      const bool finished = q->finished.load();
+      if (!finished && !cancelled && !expired) return false;
       forget(*q);
-      if (!q->finished) abandoned.push_back(q);
+      if (q->chunk_start > 0) interrupted.push_back(q->sequence);
+      if (!finished) abandoned.push_back(q);
       return true;
     });
     lane.erase(keep, lane.end());
@@ -45,12 +50,43 @@ std::vector<std::shared_ptr<QueuedJob>> RequestQueue::sweep(SteadyClock::time_po
   return abandoned;
 }
 
+std::vector<std::shared_ptr<QueuedJob>> RequestQueue::clear(std::vector<uint64_t>& interrupted) {
+  std::vector<std::shared_ptr<QueuedJob>> unfinished;
+  for (auto& lane : lanes_) {
+    for (auto& q : lane) {
+      forget(*q);
+      if (q->chunk_start > 0) interrupted.push_back(q->sequence);
+      if (!q->finished.load()) unfinished.push_back(q);
+    }
+    lane.clear();
+  }
+  return unfinished;
+}
+
 size_t RequestQueue::take(Lane lane, size_t budget, SequenceBatch& batch, std::vector<BatchSlot>& slots) {
   size_t taken = 0;
   auto& q = lanes_[lane];
-  while (!q.empty()) {
+  while (!q.empty() && !batch.chunk) {
     QueuedJob& job = *q.front();
     const auto& ids = job.job.inputs[job.next_input];
+    if (chunk_tokens_ && ids.size() > chunk_tokens_) {
+      // Chunked prefill: the input's next chunk rides alone; the input stays at its lane's head until its last.
+      if (batch.num_tokens() > 0) break;
+      if (job.chunk_start == 0) job.sequence = next_sequence_++;
+      const size_t len = std::min(chunk_tokens_, ids.size() - job.chunk_start);
+      batch.add(std::span<const int32_t>(ids).subspan(job.chunk_start, len), job.job.raw_vectors);
+      batch.chunk = SequenceChunk{job.sequence, job.chunk_start, ids.size()};
+      slots.push_back({q.front(), job.next_input});
+      job.chunk_start += len;
+      taken += len;
+      queued_tokens_ -= len;
+      if (job.chunk_start < ids.size()) break;
+      job.chunk_start = 0;
+      job.next_input += 1;
+      queued_inputs_ -= 1;
+      if (job.next_input == job.job.inputs.size()) q.pop_front();
+      break;
+    }
     // An input longer than the budget (--context-length above --max-num-batched-tokens) rides alone.
     if (batch.num_tokens() > 0 && batch.num_tokens() + ids.size() > budget) break;
     batch.add(ids, job.job.raw_vectors);

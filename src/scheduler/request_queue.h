@@ -2,8 +2,11 @@
 // Not thread-safe on its own: the Scheduler holds its mutex around every call.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -12,13 +15,22 @@
 
 namespace embedserve {
 
+struct QueuedJob;
+// Admitted jobs with a deadline, by deadline: the scheduler's deadline thread answers them when it passes.
+using DeadlineIndex = std::multimap<SteadyClock::time_point, std::weak_ptr<QueuedJob>>;
+
 // A job plus the batcher's bookkeeping. Shared between the queue and the batch currently running.
 struct QueuedJob {
   Job job;
   size_t total_tokens = 0;
   size_t next_input = 0;     // inputs [0, next_input) have gone into a batch
+  size_t chunk_start = 0;    // tokens of inputs[next_input] already sent in chunks (chunked prefill)
+  uint64_t sequence = 0;     // the engine's name for inputs[next_input] while it goes in chunks
   size_t done_inputs = 0;    // inputs whose vectors are back
-  bool finished = false;     // on_done has been called (success, error, cancel or timeout)
+  // on_done has been called (success, error, cancel or timeout): set by whichever thread calls it first.
+  std::atomic<bool> finished{false};
+  DeadlineIndex::iterator deadline_entry;  // valid while in_deadlines (both guarded by the scheduler's mutex)
+  bool in_deadlines = false;
   bool queue_timed = false;  // result.queue_seconds has been recorded (at its first engine call)
   bool interactive = false;
   SteadyClock::time_point submitted;
@@ -49,15 +61,20 @@ struct QueueLimits {
 // first input that does not fit, so a long input is never overtaken forever by short ones behind it.
 class RequestQueue {
  public:
-  RequestQueue(size_t interactive_max_tokens, double interactive_weight, QueueLimits limits);
+  // chunk_tokens 0: every input goes whole (the engine takes no chunks).
+  RequestQueue(size_t interactive_max_tokens, double interactive_weight, QueueLimits limits, size_t chunk_tokens);
 
   // Admits the job unless the limits would be exceeded; an empty queue admits any job, so no request
   // is refused forever for being large.
   bool admit(std::shared_ptr<QueuedJob> job);
 
   // Removes jobs that are finished, cancelled or past their deadline. Returns the cancelled and expired
-  // ones (not yet finished) so the caller can complete them outside the lock.
-  std::vector<std::shared_ptr<QueuedJob>> sweep(SteadyClock::time_point now);
+  // ones (not yet finished) so the caller can complete them outside the lock; appends to `interrupted` the
+  // engine names of removed inputs that had sent some chunks but not their last (their keys and values to free).
+  std::vector<std::shared_ptr<QueuedJob>> sweep(SteadyClock::time_point now, std::vector<uint64_t>& interrupted);
+
+  // Removes every job (shutdown); returns those not finished, and like sweep the inputs interrupted mid-chunks.
+  std::vector<std::shared_ptr<QueuedJob>> clear(std::vector<uint64_t>& interrupted);
 
   // Packs up to `budget` tokens of inputs into `batch` (cleared first), recording who owns each row.
   void fill(size_t budget, SequenceBatch& batch, std::vector<BatchSlot>& slots);
@@ -69,7 +86,8 @@ class RequestQueue {
 
  private:
   enum Lane { kInteractive = 0, kBulk = 1 };
-  // Takes inputs from `lane` while they fit; returns the tokens taken.
+  // Takes inputs from `lane` while they fit, or the next chunk of a long input into an empty batch; returns the
+  // tokens taken.
   size_t take(Lane lane, size_t budget, SequenceBatch& batch, std::vector<BatchSlot>& slots);
   void forget(const QueuedJob& job);  // drops the job's undispatched inputs from the counters
 
@@ -77,6 +95,8 @@ class RequestQueue {
   double weights_[2];
   double clock_[2] = {0.0, 0.0};
   QueueLimits limits_;
+  size_t chunk_tokens_;
+  uint64_t next_sequence_ = 1;
   std::deque<std::shared_ptr<QueuedJob>> lanes_[2];
   size_t queued_inputs_ = 0;
   size_t queued_tokens_ = 0;

@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <functional>
 #include <future>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -22,14 +24,23 @@ struct BatchReport {
   size_t tokens = 0;
   double compute_seconds = 0;
   bool ok = true;
+  bool chunk = false;          // one chunk of a longer input (chunked prefill)
+  bool partial_chunk = false;  // a chunk before its input's last: no vector came out
 };
 
 struct SchedulerOptions {
   size_t max_num_batched_tokens = 16384;  // tokens per Engine::embed call (no padding: the sum of lengths)
+  // Chunked prefill (--chunked-prefill-size): an input longer than this goes to the engine in chunks of this many
+  // tokens, other batches running between them, when the engine takes chunks. 0: max_num_batched_tokens.
+  size_t chunk_tokens = 0;
+  bool chunked_prefill = true;  // false: every input goes whole (SGLang's --chunked-prefill-size -1)
   QueueLimits queue;                      // undispatched inputs/tokens admitted at once
   size_t interactive_max_tokens = 0;      // jobs this small go to the interactive lane; 0: max_num_batched_tokens / 8
   double interactive_weight = 4.0;        // interactive lane's share of tokens under contention, relative to bulk
   std::function<void(const BatchReport&)> on_batch;  // optional
+  // Called on the batcher thread for each input dropped part-way through its chunks (client gone, deadline
+  // passed, shutdown), with the tokens it had sent and its length: the work it no longer costs. Optional.
+  std::function<void(size_t sent_tokens, size_t total_tokens)> on_chunks_abandoned;
 };
 
 struct SchedulerStats {
@@ -48,7 +59,8 @@ class Scheduler {
 
   // Queues the job. On OK, job.on_done will be called exactly once. Errors (on_done not called):
   //   invalid_argument / out_of_range: no inputs, an empty input, or an input longer than the engine takes
-  //   in one batch (inputs longer than max_num_batched_tokens but within the engine's workspace go alone);
+  //   (in chunks: its positions; else in one batch: inputs longer than max_num_batched_tokens but within the
+  //   engine's workspace go alone);
   //   resource_exhausted: the queue is full (retry later);  unavailable: shutting down.
   Status submit(Job job);
 
@@ -59,20 +71,41 @@ class Scheduler {
   // Stops admitting, finishes every admitted job, joins the batcher. Idempotent.
   void shutdown();
 
+  // Shutdown past the grace period: stops admitting, answers every job not yet done with `unavailable`, drops
+  // inputs part-way through their chunks, and waits up to `wait` for the batcher to leave the engine call it may
+  // be in. True when it has (then joined); false when the engine call is still running: the caller must end the
+  // process without destroying the scheduler or the engine (an engine call cannot be interrupted).
+  bool abandon(std::chrono::milliseconds wait);
+
   SchedulerStats stats() const;
   size_t max_num_batched_tokens() const { return options_.max_num_batched_tokens; }
 
  private:
   void batcher_loop();
+  // Answers jobs whose deadline passed with 504 at the deadline, even while their inputs are in the engine.
+  void deadline_loop();
   void run_batch(const SequenceBatch& batch, std::vector<BatchSlot>& slots);
+  void end_sequences(const std::vector<uint64_t>& sequences);
+  // Drops finished jobs from deadlines_ (takes the lock).
+  void forget_deadlines(const std::vector<QueuedJob*>& jobs);
 
   Engine& engine_;
   SchedulerOptions options_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   RequestQueue queue_;
+  // Every admitted job with a deadline, by deadline, until it finishes (read by the deadline thread).
+  DeadlineIndex deadlines_;
+  std::condition_variable deadline_cv_;
   bool stopping_ = false;
+  bool abandoning_ = false;    // abandon(): the batcher leaves after its current engine call
+  bool batcher_done_ = false;  // the batcher has left its loop
+  std::vector<uint64_t> abandoned_sequences_;  // inputs abandon() dropped mid-chunks, freed once the batcher left
+  std::condition_variable batcher_done_cv_;
+  // In-progress chunked inputs, by engine name: tokens sent and length, for on_chunks_abandoned (batcher thread only).
+  std::map<uint64_t, std::pair<size_t, size_t>> chunk_progress_;
   std::thread batcher_;
+  std::thread deadline_thread_;
 };
 
 }  // namespace embedserve

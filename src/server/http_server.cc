@@ -19,8 +19,10 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cerrno>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <future>
 #include <optional>
@@ -53,6 +55,8 @@ struct HttpServer::Impl {
   std::vector<std::thread> threads;
   std::promise<void> stop_promise;
   std::atomic<bool> stop_requested{false};
+  std::atomic<int> stop_signal{0};  // the signal that asked for the stop; 0: none (or request_stop())
+  std::atomic<int> signals_seen{0};
   std::atomic<bool> draining{false};
   std::atomic<size_t> unanswered{0};  // requests read whose response is not yet written
   // The connection and body-byte counts every session shares. Owned jointly with the sessions: one may outlive
@@ -83,6 +87,20 @@ struct HttpServer::Impl {
   void do_accept(Listener& listener);
   void trigger_stop() {
     if (!stop_requested.exchange(true)) stop_promise.set_value();
+  }
+  // The first SIGINT or SIGTERM asks for a graceful stop; a second one, while the load, the drain or an engine
+  // call still runs, ends the process at once (the user's way out of a wait they do not want).
+  void watch_signals() {
+    signals.async_wait([this](beast::error_code e, int signal) {
+      if (e) return;
+      if (signals_seen.fetch_add(1) > 0) {
+        std::fprintf(stderr, "embedserve serve: second %s: exiting now\n", signal == SIGINT ? "SIGINT" : "SIGTERM");
+        std::_Exit(128 + signal);
+      }
+      stop_signal.store(signal);
+      trigger_stop();
+      watch_signals();
+    });
   }
 };
 
@@ -457,9 +475,7 @@ Status HttpServer::start() {
                             std::to_string(descriptors) + " descriptors, " + std::to_string(kReservedDescriptors) +
                             " kept in reserve): raise it with 'ulimit -n' or lower --max-connections");
   EMBEDSERVE_RETURN_IF_ERROR(impl_->listen());
-  impl_->signals.async_wait([this](beast::error_code e, int) {
-    if (!e) impl_->trigger_stop();
-  });
+  impl_->watch_signals();
   for (auto& l : impl_->listeners) impl_->do_accept(*l);
   const size_t n = std::max<size_t>(1, impl_->options.io_threads);
   for (size_t i = 0; i < n; ++i) impl_->threads.emplace_back([this] { impl_->ioc.run(); });
@@ -472,6 +488,10 @@ void HttpServer::wait_for_stop_request() { impl_->stop_promise.get_future().wait
 
 void HttpServer::request_stop() { impl_->trigger_stop(); }
 
+bool HttpServer::stop_requested() const { return impl_->stop_requested.load(); }
+
+int HttpServer::stop_signal() const { return impl_->stop_signal.load(); }
+
 bool HttpServer::shutdown(std::chrono::milliseconds timeout) {
   impl_->draining.store(true, std::memory_order_release);
   impl_->router.set_draining();
@@ -481,7 +501,6 @@ bool HttpServer::shutdown(std::chrono::milliseconds timeout) {
       l->acceptor.close(ec);
       l->retry.cancel();
     }
-    impl_->signals.cancel();
   });
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   // Polling keeps locks out of this layer; shutdown happens once, so 5 ms granularity costs nothing.

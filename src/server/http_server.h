@@ -42,9 +42,12 @@ class HttpServer {
   Status start();
   uint16_t port() const;
 
-  // Blocks until SIGINT, SIGTERM or request_stop().
+  // Blocks until SIGINT, SIGTERM or request_stop(). A second SIGINT or SIGTERM ends the process at once (exit
+  // status 128 + the signal), whatever it is doing.
   void wait_for_stop_request();
   void request_stop();
+  bool stop_requested() const;  // whether a stop was asked for (does not block)
+  int stop_signal() const;      // SIGINT or SIGTERM when a signal asked for the stop, else 0
 
   // Graceful shutdown: close the listening socket, answer new requests on open connections with 503,
   // wait up to `timeout` for every in-flight request to be answered, then stop the io threads.

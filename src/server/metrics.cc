@@ -81,13 +81,20 @@ void Metrics::observe_batch(const BatchReport& batch) {
     return;
   }
   tokens_embedded_.fetch_add(batch.tokens, std::memory_order_relaxed);
-  sequences_embedded_.fetch_add(batch.sequences, std::memory_order_relaxed);
+  if (batch.chunk) chunks_.fetch_add(1, std::memory_order_relaxed);
+  // An input in chunks counts once, at its last.
+  if (!batch.partial_chunk) sequences_embedded_.fetch_add(batch.sequences, std::memory_order_relaxed);
   batch_sequences_.observe(static_cast<double>(batch.sequences));
   batch_tokens_.observe(static_cast<double>(batch.tokens));
   compute_seconds_.observe(batch.compute_seconds);
 }
 
 void Metrics::observe_queue_seconds(double seconds) { queue_seconds_.observe(seconds); }
+
+void Metrics::observe_abandoned_chunks(size_t sent, size_t total) {
+  inputs_abandoned_.fetch_add(1, std::memory_order_relaxed);
+  tokens_abandoned_.fetch_add(total - sent, std::memory_order_relaxed);
+}
 
 std::string Metrics::render(const SchedulerStats& queue, size_t requests_in_flight) const {
   std::string out;
@@ -121,6 +128,21 @@ std::string Metrics::render(const SchedulerStats& queue, size_t requests_in_flig
   header("embedserve_batch_errors_total", "counter", "Engine calls that failed.", out);
   out.append("embedserve_batch_errors_total ");
   append_uint(batch_errors_.load(std::memory_order_relaxed), out);
+  out += '\n';
+  header("embedserve_chunks_total", "counter", "Engine calls that ran one chunk of a longer input (chunked prefill).",
+         out);
+  out.append("embedserve_chunks_total ");
+  append_uint(chunks_.load(std::memory_order_relaxed), out);
+  out += '\n';
+  header("embedserve_chunked_inputs_abandoned_total", "counter",
+         "Inputs dropped part-way through their chunks because their client left or their deadline passed.", out);
+  out.append("embedserve_chunked_inputs_abandoned_total ");
+  append_uint(inputs_abandoned_.load(std::memory_order_relaxed), out);
+  out += '\n';
+  header("embedserve_chunked_tokens_abandoned_total", "counter",
+         "Tokens of those inputs that never ran: the work saved by dropping them.", out);
+  out.append("embedserve_chunked_tokens_abandoned_total ");
+  append_uint(tokens_abandoned_.load(std::memory_order_relaxed), out);
   out += '\n';
   header("embedserve_batch_sequences", "histogram", "Sequences per engine call.", out);
   batch_sequences_.render("embedserve_batch_sequences", out);

@@ -39,6 +39,8 @@ class Metrics {
   void count_request(std::string_view route, int status);
   void observe_batch(const BatchReport& batch);
   void observe_queue_seconds(double seconds);
+  // An input dropped part-way through its chunks (client gone, deadline passed): `sent` of its `total` tokens ran.
+  void observe_abandoned_chunks(size_t sent, size_t total);
 
   // The whole exposition; the gauges are read at render time.
   std::string render(const SchedulerStats& queue, size_t requests_in_flight) const;
@@ -49,6 +51,9 @@ class Metrics {
   std::atomic<uint64_t> tokens_embedded_{0};
   std::atomic<uint64_t> sequences_embedded_{0};
   std::atomic<uint64_t> batch_errors_{0};
+  std::atomic<uint64_t> chunks_{0};
+  std::atomic<uint64_t> inputs_abandoned_{0};
+  std::atomic<uint64_t> tokens_abandoned_{0};
   Histogram batch_sequences_;
   Histogram batch_tokens_;
   Histogram queue_seconds_;

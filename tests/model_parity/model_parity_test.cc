@@ -226,6 +226,50 @@ TEST_P(ModelParity, AVectorDoesNotDependOnItsBatch) {
   std::printf("%s: alone vs mixed batch, max |diff| %.3g, min cosine %.12f\n", label().c_str(), worst, worst_cos);
 }
 
+// Chunked prefill: the longest reference text (2,000+ tokens) in chunks, other sequences run between them, gives
+// transformers' vector, and on CUDA bf16 the very bits of the whole input (its GEMMs round a row the same at any
+// row count); the f32 backends split GEMMs per sequence, whose rounding follows the row count (about 1e-7 apart).
+TEST_P(ModelParity, AChunkedInputGetsTheVectorOfTheWholeInput) {
+  Preset& p = load(preset(), backend());
+  ASSERT_TRUE(p.engine);
+  if (!p.engine->info().chunked_prefill) GTEST_SKIP() << label() << ": its pooling takes every input whole";
+  const size_t hidden = p.engine->info().hidden_size;
+  const auto& vectors = p.fixture.at("vectors");
+  size_t longest = 0;
+  for (size_t i = 0; i < vectors.size(); ++i)
+    if (!vectors[i].contains("error") && fixture_ids(i).size() > fixture_ids(longest).size()) longest = i;
+  const std::vector<int32_t> ids = fixture_ids(longest);
+  ASSERT_GT(ids.size(), 1024u);
+  auto whole = embed(*p.engine, {ids});
+  ASSERT_TRUE(whole.ok()) << whole.status().to_string();
+  const auto want = vectors[longest].at("embedding").get<std::vector<float>>();
+  // Chunks aligned to the attention tiles and not; the CPU, slower and not bitwise anyway, runs the unaligned only.
+  const std::vector<size_t> chunks = backend().device == Device::kCuda ? std::vector<size_t>{512, 333}
+                                                                      : std::vector<size_t>{333};
+  for (size_t chunk : chunks) {
+    std::vector<float> out(hidden, NAN);
+    for (size_t start = 0; start < ids.size(); start += chunk) {
+      SequenceBatch batch;
+      batch.add(std::span<const int32_t>(ids).subspan(start, std::min(chunk, ids.size() - start)));
+      batch.chunk = SequenceChunk{1, start, ids.size()};
+      const Status st = p.engine->embed(batch, out);
+      ASSERT_TRUE(st.ok()) << label() << ": " << st.to_string();
+      ASSERT_TRUE(embed(*p.engine, {fixture_ids(3), fixture_ids(0)}).ok());  // other work between two chunks
+    }
+    EXPECT_GE(cosine(out, want), bf16() ? kMinCosineBf16 : kMinCosine) << label() << ", chunks of " << chunk;
+    double worst = 0;
+    for (size_t d = 0; d < hidden; ++d) worst = std::max(worst, std::abs(double(out[d]) - (*whole)[d]));
+    if (backend().device == Device::kCuda && bf16()) {
+      EXPECT_EQ(worst, 0.0) << label() << ", chunks of " << chunk << ": not the whole input's bits";
+    } else {
+      EXPECT_LE(worst, 2e-6) << label() << ", chunks of " << chunk;
+    }
+    std::printf("%s: %zu tokens in chunks of %zu vs whole, max |diff| %.3g\n", label().c_str(), ids.size(), chunk,
+                worst);
+  }
+  EXPECT_EQ(p.engine->sequences_in_progress(), 0u);
+}
+
 INSTANTIATE_TEST_SUITE_P(PresetsOnEveryBackend, ModelParity,
                          ::testing::Combine(::testing::Values("tiny-bf16", "tiny-f32-sharded", "tiny-f16-gqa",
                                                               "tiny-vocab151665-mean"),

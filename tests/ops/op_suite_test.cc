@@ -360,6 +360,31 @@ TEST_P(OpSuite, AttentionRowsDoNotDependOnTheBatch) {
     }
 }
 
+TEST_P(OpSuite, AttentionOfAChunkReadsTheKeysBeforeIt) {
+  // Chunked prefill: the queries of a sequence's later rows alone (positions 320..999, as a continuing chunk sends
+  // them) over all of its keys give the same bits as those rows of the whole sequence's call. The key tiles start
+  // at key 0 either way; CUDA computes each row alone, the CPU in blocks of 64 query rows from the chunk's first,
+  // which are the whole call's blocks when the chunk starts at a multiple of 64 (as chunks are cut).
+  const int32_t len = 1000, first = 320;
+  uint32_t seed = 400;
+  for (int hd : kHeadDims) {
+    const ops::AttentionShape shape{4, 2, hd, 1.0f / std::sqrt(float(hd))};
+    if (!ops::check_attention_shape(ctx(), shape).ok()) continue;
+    SCOPED_TRACE(::testing::Message() << "head_dim " << hd);
+    const int64_t q_dim = 4 * hd, kv_dim = 2 * hd;
+    const AttentionRows whole = attention_rows({len}, false);
+    AttentionRows chunk;
+    chunk.kv_offsets = {0, len};
+    for (int32_t p = first; p < len; ++p) chunk.q_positions.push_back(p);
+    chunk.q_offsets = {0, len - first};
+    const auto q = random(len * q_dim, seed++, 1.5f), k = random(len * kv_dim, seed++, 1.5f);
+    const auto v = random(len * kv_dim, seed++);
+    const std::vector<float> all = attention(q, k, v, shape, whole);
+    const std::vector<float> later = attention(rows_of(q, q_dim, first, len), k, v, shape, chunk);
+    EXPECT_TRUE(same_bits(rows_of(all, q_dim, first, len), later));
+  }
+}
+
 TEST_P(OpSuite, Pool) {
   // Sums and the norm in double; each output rounded to f32 once, the norm's inverse and the scaling once each:
   // 4 units of 2^-24 whatever the input dtype (the output is f32 on every backend).

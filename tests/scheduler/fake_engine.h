@@ -1,10 +1,11 @@
 // FakeEngine: an Engine whose vector is a deterministic function of one sequence's tokens, with a gate
-// and a delay so scheduler tests can hold a batch in flight. No model needed.
+// and a delay so scheduler tests can hold a batch in flight, and chunked prefill on request. No model needed.
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <map>
 #include <thread>
 #include <vector>
 
@@ -13,7 +14,7 @@
 
 namespace embedserve::testing {
 
-inline EngineInfo fake_info(size_t workspace_tokens, int hidden = 4) {
+inline EngineInfo fake_info(size_t workspace_tokens, int hidden = 4, bool chunked_prefill = false) {
   EngineInfo info;
   info.model_id = "fake";
   info.architecture = "Fake";
@@ -22,6 +23,7 @@ inline EngineInfo fake_info(size_t workspace_tokens, int hidden = 4) {
   info.vocab_size = 1000;
   info.max_position_embeddings = 4096;
   info.workspace_tokens = workspace_tokens;
+  info.chunked_prefill = chunked_prefill;
   return info;
 }
 
@@ -41,7 +43,9 @@ class FakeEngine : public Engine {
  public:
   static constexpr int32_t kFailingId = 999;  // a batch holding this id fails, as a backend error would
 
-  explicit FakeEngine(size_t workspace_tokens, int hidden = 4) : Engine(fake_info(workspace_tokens, hidden)) {}
+  // With `chunked_prefill`, takes long inputs in chunks, keeping each input's ids so far as a model keeps keys.
+  explicit FakeEngine(size_t workspace_tokens, int hidden = 4, bool chunked_prefill = false)
+      : Engine(fake_info(workspace_tokens, hidden, chunked_prefill)) {}
 
   // While closed, run() blocks at its start; tests use it to keep a batch in flight.
   void close_gate() { std::lock_guard<std::mutex> l(mu_); gate_open_ = false; }
@@ -54,6 +58,9 @@ class FakeEngine : public Engine {
   void set_delay(std::chrono::microseconds d) { delay_ = d; }
   std::vector<SequenceBatch> batches() const { std::lock_guard<std::mutex> l(mu_); return batches_; }
 
+  void end_sequence(uint64_t sequence) override { std::lock_guard<std::mutex> l(mu_); in_progress_.erase(sequence); }
+  size_t sequences_in_progress() const override { std::lock_guard<std::mutex> l(mu_); return in_progress_.size(); }
+
  protected:
   Status run(const SequenceBatch& batch, std::span<float> out) override {
     {
@@ -64,8 +71,23 @@ class FakeEngine : public Engine {
     }
     if (delay_.count()) std::this_thread::sleep_for(delay_);
     for (int32_t id : batch.token_ids)
-      if (id == kFailingId) return internal_error("fake backend failure");
+      if (id == kFailingId) {
+        if (batch.chunk) end_sequence(batch.chunk->sequence);  // as a real engine frees a failed chunk's input
+        return internal_error("fake backend failure");
+      }
     const int h = info().hidden_size;
+    if (batch.chunk) {
+      std::lock_guard<std::mutex> l(mu_);
+      std::vector<int32_t>& so_far = in_progress_[batch.chunk->sequence];
+      if (batch.chunk->start == 0) so_far.clear();
+      if (so_far.size() != batch.chunk->start) return internal_error("fake: a chunk does not continue its input");
+      so_far.insert(so_far.end(), batch.token_ids.begin(), batch.token_ids.end());
+      if (!batch.ends_sequences()) return Status();
+      auto v = fake_vector(so_far, h);
+      std::copy(v.begin(), v.end(), out.begin());
+      in_progress_.erase(batch.chunk->sequence);
+      return Status();
+    }
     for (size_t i = 0; i < batch.num_sequences(); ++i) {
       auto v = fake_vector(batch.sequence(i), h);
       std::copy(v.begin(), v.end(), out.begin() + i * h);
@@ -79,6 +101,7 @@ class FakeEngine : public Engine {
   bool gate_open_ = true;
   std::chrono::microseconds delay_{0};
   std::vector<SequenceBatch> batches_;
+  std::map<uint64_t, std::vector<int32_t>> in_progress_;  // chunked inputs' ids so far, by sequence
 };
 
 }  // namespace embedserve::testing

@@ -24,11 +24,10 @@ struct Task {
 }  // namespace
 
 void attention(const float* q, const float* k, const float* v, float* out, const AttentionShape& shape,
-               std::span<const int32_t> q_offsets, std::span<const int32_t> q_positions,
+               int64_t q_stride, int64_t kv_stride, std::span<const int32_t> q_offsets, std::span<const int32_t> q_positions,
                std::span<const int32_t> kv_offsets) {
   const int64_t hd = shape.head_dim;
-  const int64_t q_stride = static_cast<int64_t>(shape.heads) * hd;      // floats between q (and out) rows
-  const int64_t kv_stride = static_cast<int64_t>(shape.kv_heads) * hd;  // floats between k/v rows
+  const int64_t out_stride = static_cast<int64_t>(shape.heads) * hd;  // floats between out rows (dense)
   const int group = shape.heads / shape.kv_heads;
 
   // Tasks depend only on each sequence's own rows, so a sequence's result is the same in any batch.
@@ -65,8 +64,8 @@ void attention(const float* q, const float* k, const float* v, float* out, const
       // out [q_rows, hd] = P [q_rows, n_keys] · V [n_keys, hd]
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(t.q_rows), static_cast<int>(hd),
                   static_cast<int>(n_keys), 1.0f, scores.data(), static_cast<int>(n_keys), vh,
-                  static_cast<int>(kv_stride), 0.0f, out + t.q_begin * q_stride + t.head * hd,
-                  static_cast<int>(q_stride));
+                  static_cast<int>(kv_stride), 0.0f, out + t.q_begin * out_stride + t.head * hd,
+                  static_cast<int>(out_stride));
     }
   }
 }

@@ -29,7 +29,9 @@ void linear(const float* x, const float* w, float* y, int64_t m, int64_t n, int6
 void rope_tables(std::span<const int32_t> positions, std::span<const float> inv_freq, float* cos, float* sin);
 void apply_rope(float* x, const float* cos, const float* sin, int64_t n, int heads, int head_dim, int64_t stride);
 // attention.cc
+// q rows q_stride floats apart, k and v rows kv_stride apart; out dense [n_q, heads * head_dim].
 void attention(const float* q, const float* k, const float* v, float* out, const AttentionShape& shape,
+               int64_t q_stride, int64_t kv_stride,
                std::span<const int32_t> q_offsets, std::span<const int32_t> q_positions,
                std::span<const int32_t> kv_offsets);
 // elementwise.cc

@@ -1,4 +1,4 @@
-// attention: one block per (query tile, head). Each warp owns 8 query rows; a key tile of 32 rows is staged in
+// attention: one block per (32-query half of a plan tile, head). Each warp owns 8 query rows; a key tile of 32 rows is staged in
 // shared memory as f32 and lane j scores key j, so the softmax max and sum are warp shuffles and the
 // probabilities reach the weighted sum of V by shuffle too. Scores never leave registers. CUDA cores, f32:
 // the f32 parity mode and head sizes other than 64/128; bf16 at 64/128 goes to attention_mma_cuda.cu.
@@ -18,7 +18,8 @@ namespace embedserve::cuda {
 namespace {
 
 constexpr int kWarps = 4;
-constexpr int kRowsPerWarp = kAttentionQueryTile / kWarps;  // 8
+constexpr int kBlockRows = 32;                   // query rows per block: a plan tile runs as blockIdx.z's halves
+constexpr int kRowsPerWarp = kBlockRows / kWarps;  // 8
 constexpr int kKeyTile = 32;                                 // one key per lane
 constexpr int kMaxDimsPerLane = 8;                           // head_dim ≤ 256
 constexpr unsigned kFull = 0xffffffffu;
@@ -39,7 +40,7 @@ size_t smem_bytes(int hd) {
   // q [32][kq], k [32][kq + 4] (the pad puts the 8 lanes of each 16-byte load phase in distinct banks),
   // v [32][hd], all f32
   const size_t kq = padded(hd);
-  return sizeof(float) * (size_t(kAttentionQueryTile) * kq + size_t(kKeyTile) * (kq + 4) + size_t(kKeyTile) * hd);
+  return sizeof(float) * (size_t(kBlockRows) * kq + size_t(kKeyTile) * (kq + 4) + size_t(kKeyTile) * hd);
 }
 
 // kDims: output columns per lane (head_dim ≤ 32 · kDims), so the accumulators stay in registers.
@@ -52,15 +53,17 @@ __global__ void __launch_bounds__(kWarps * 32)
   extern __shared__ float4 smem4[];
   const int hd = shape.head_dim, kq = padded(hd);
   float* qs = reinterpret_cast<float*>(smem4);  // f32 [32, kq]
-  float* ks = qs + kAttentionQueryTile * kq;    // f32 [32, kq + 4]
+  float* ks = qs + kBlockRows * kq;             // f32 [32, kq + 4]
   float* vs = ks + kKeyTile * (kq + 4);         // f32 [32, hd]
-  const AttentionTile tile = attention_tile(shape, q_offsets, q_positions, kv_offsets, tiles);
-  const int seq = tile.seq, q_begin = tile.q_begin, q_end = tile.q_end, n_rows = tile.n_rows;
+  const AttentionTile tile = attention_tile(shape, q_offsets, q_positions, kv_offsets, tiles, blockIdx.x,
+                                           blockIdx.y, blockIdx.z * kBlockRows, kBlockRows);
+  if (tile.n_rows <= 0) return;  // the second half of a short tile (uniform over the block)
+  const int q_begin = tile.q_begin, n_rows = tile.n_rows;
   const int h = tile.head, kvh = tile.kv_head, k_len = tile.k_len;
   const int64_t kv_begin = tile.kv_begin;
-  const int64_t q_stride = int64_t{shape.heads} * hd, kv_stride = int64_t{shape.kv_heads} * hd;
+  const int64_t q_stride = shape.q_stride, kv_stride = shape.kv_stride, out_stride = int64_t{shape.heads} * hd;
 
-  for (int i = threadIdx.x; i < kAttentionQueryTile * kq; i += blockDim.x) {
+  for (int i = threadIdx.x; i < kBlockRows * kq; i += blockDim.x) {
     const int r = i / kq, d = i % kq;
     qs[i] = r < n_rows && d < hd ? to_f32(q[(q_begin + r) * q_stride + int64_t{h} * hd + d]) : 0.0f;
   }
@@ -139,7 +142,7 @@ __global__ void __launch_bounds__(kWarps * 32)
   for (int r = 0; r < kRowsPerWarp; ++r) {
     if (pos[r] < 0) continue;
     const int64_t row = q_begin + warp * kRowsPerWarp + r;
-    T* o = out + row * q_stride + int64_t{h} * hd;
+    T* o = out + row * out_stride + int64_t{h} * hd;
     const float inv = 1.0f / l[r];
 #pragma unroll
     for (int i = 0; i < kDims; ++i) {
@@ -158,7 +161,7 @@ Status launch(const T* q, const T* k, const T* v, T* out, const AttentionShape& 
   EMBEDSERVE_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(attention_kernel<T, kDims>,
                                                        cudaFuncAttributeMaxDynamicSharedMemorySize,
                                                        static_cast<int>(bytes)));
-  const dim3 grid(static_cast<unsigned>(n_tiles), static_cast<unsigned>(shape.heads));
+  const dim3 grid(static_cast<unsigned>(n_tiles), static_cast<unsigned>(shape.heads), kAttentionQueryTile / kBlockRows);
   attention_kernel<T, kDims><<<grid, kWarps * 32, bytes, stream>>>(q, k, v, out, shape, q_offsets, q_positions,
                                                                    kv_offsets, tiles);
   return cuda_status(cudaGetLastError(), "attention launch");
@@ -171,10 +174,11 @@ Status attention(const T* q, const T* k, const T* v, T* out, const AttentionShap
                  const int32_t* q_positions, const int32_t* kv_offsets, const int32_t* tiles, int64_t n_tiles,
                  cudaStream_t stream) {
   if (shape.heads <= 0 || shape.kv_heads <= 0 || shape.heads % shape.kv_heads != 0 || shape.head_dim <= 0 ||
-      shape.head_dim > 32 * kMaxDimsPerLane || shape.heads > 65535 || n_tiles < 0 || n_tiles > 0x7fffffff)
+      shape.head_dim > 32 * kMaxDimsPerLane || shape.heads > 65535 || n_tiles < 0 || n_tiles > 0x7fffffff ||
+      shape.q_stride < int64_t{shape.heads} * shape.head_dim || shape.kv_stride < int64_t{shape.kv_heads} * shape.head_dim)
     return invalid_argument("attention: unsupported shape (heads " + std::to_string(shape.heads) + ", kv heads " +
                             std::to_string(shape.kv_heads) + ", head_dim " + std::to_string(shape.head_dim) +
-                            "; head_dim must be at most 256)");
+                            "; head_dim must be at most 256, strides at least a row)");
   if (n_tiles == 0) return Status();
   // bf16 at Qwen3's head sizes runs on tensor cores; f32 (the parity mode) and other sizes on CUDA cores.
   if constexpr (std::is_same_v<T, __nv_bfloat16>) {

@@ -1,7 +1,8 @@
 // attention_bf16_mma: FlashAttention-2's forward on mma.sync.m16n8k16 (bf16 in, f32 accumulators). One block of
-// 2 warps per (32-query tile, head), each warp 16 query rows; key tiles of 64 are staged in shared memory, k as
-// [key][dim] and v transposed to [dim][key], so both products read their B fragments as 32-bit pairs. The
-// scores' accumulator fragments become the second product's A fragments in registers (no trip through memory).
+// 4 warps per (64-query tile, head), each warp 16 query rows held as A fragments in registers. Key and value tiles
+// of 64 rows stream through shared memory in two stages (cp.async: the next tile loads while this one is
+// multiplied); ldmatrix reads k's B fragments as stored and v's through its transposing form, so neither is
+// rearranged on the way in. The scores' accumulator fragments become the second product's A fragments in registers.
 #include "ops/cuda/attention_mma_cuda.h"
 
 #include <cmath>
@@ -12,15 +13,52 @@
 namespace embedserve::cuda {
 namespace {
 
-constexpr int kWarps = kAttentionQueryTile / 16;  // 2 warps × 16 rows = one attention tile
-constexpr int kKeys = 64;                         // keys per shared-memory tile
+constexpr int kWarps = kAttentionQueryTile / 16;  // 4 warps × 16 rows = one plan tile
+constexpr int kThreads = kWarps * 32;
+constexpr int kKeys = 64;    // keys per shared-memory stage
+constexpr int kStages = 2;   // double buffering: load tile j + 1 while tile j is multiplied
 constexpr unsigned kFull = 0xffffffffu;
+
+// Rows of a stage padded by 8 bf16 (16 bytes): the 8 row addresses of each ldmatrix phase, 16·hd + 16 bytes
+// apart, fall in distinct bank groups; the 16-byte cp.async writes stay aligned.
+template <int kHd>
+struct Stage {
+  static constexpr int kStride = kHd + 8;             // bf16 per row
+  static constexpr int kElems = kKeys * kStride;      // one tile, k or v
+  static constexpr size_t kBytes = size_t(kStages) * 2 * kElems * sizeof(__nv_bfloat16);
+};
 
 __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
   const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);  // .x (lo) in the low half
   return *reinterpret_cast<const uint32_t*>(&v);
 }
 __device__ __forceinline__ uint32_t load32(const __nv_bfloat16* p) { return *reinterpret_cast<const uint32_t*>(p); }
+__device__ __forceinline__ uint32_t smem_address(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// 16 bytes global → shared without a register round trip; `bytes` 0 writes zeros (keys past the end).
+__device__ __forceinline__ void copy16_async(void* dst, const void* src, int bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_address(dst)), "l"(src), "r"(bytes));
+}
+__device__ __forceinline__ void commit_copies() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int kPending>
+__device__ __forceinline__ void wait_copies() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
+}
+
+// Four 8×8 bf16 matrices; lanes 8m..8m+7 give the row addresses of matrix m. Plain: lane l receives row l/4,
+// columns 2(l%4), 2(l%4)+1 of each; .trans: rows 2(l%4), 2(l%4)+1 of column l/4.
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const __nv_bfloat16* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_address(p)));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const __nv_bfloat16* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_address(p)));
+}
 
 // d += a · b for one 16×8×16 tile; fragment layouts as in the PTX ISA (groupID = lane / 4, tid = lane % 4).
 __device__ __forceinline__ void mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
@@ -32,28 +70,53 @@ __device__ __forceinline__ void mma(float (&d)[4], const uint32_t (&a)[4], uint3
 }
 
 template <int kHd>
-__global__ void __launch_bounds__(kWarps * 32)
+__global__ void __launch_bounds__(kThreads)
     attention_mma_kernel(const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ k,
                          const __nv_bfloat16* __restrict__ v, __nv_bfloat16* __restrict__ out, AttentionShape shape,
                          const int32_t* __restrict__ q_offsets, const int32_t* __restrict__ q_positions,
                          const int32_t* __restrict__ kv_offsets, const int32_t* __restrict__ tiles) {
-  // Rows padded by 8 bf16 (16 bytes): the 8 row groups of a fragment load land in distinct banks.
-  constexpr int kKStride = kHd + 8, kVStride = kKeys + 8;
-  __shared__ alignas(16) __nv_bfloat16 ks[kKeys * kKStride];  // bf16 [64 keys, hd]
-  __shared__ alignas(16) __nv_bfloat16 vt[kHd * kVStride];    // bf16 [hd, 64 keys]
-  const AttentionTile tile = attention_tile(shape, q_offsets, q_positions, kv_offsets, tiles);
-  const int seq = tile.seq, q_begin = tile.q_begin, q_end = tile.q_end, n_rows = tile.n_rows;
-  const int h = tile.head, kvh = tile.kv_head, k_len = tile.k_len;
+  using S = Stage<kHd>;
+  extern __shared__ __align__(16) unsigned char smem_bytes[];
+  __nv_bfloat16* const smem = reinterpret_cast<__nv_bfloat16*>(smem_bytes);  // per stage: k tile, then v tile
+  // Consecutive blocks are the heads of one tile: the heads that share a kv head read its tiles close in time.
+  const AttentionTile tile = attention_tile(shape, q_offsets, q_positions, kv_offsets, tiles,
+                                            blockIdx.x / shape.heads, blockIdx.x % shape.heads, 0,
+                                            kAttentionQueryTile);
+  const int q_begin = tile.q_begin, n_rows = tile.n_rows, h = tile.head, kvh = tile.kv_head, k_len = tile.k_len;
   const int64_t kv_begin = tile.kv_begin;
-  const int64_t q_stride = int64_t{shape.heads} * kHd, kv_stride = int64_t{shape.kv_heads} * kHd;
+  const int64_t q_stride = shape.q_stride, kv_stride = shape.kv_stride, out_stride = int64_t{shape.heads} * kHd;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   const int r_lo = warp * 16 + g, r_hi = r_lo + 8;  // this thread's two rows of the tile
   const int pos_lo = r_lo < n_rows ? q_positions[q_begin + r_lo] : -1;
   const int pos_hi = r_hi < n_rows ? q_positions[q_begin + r_hi] : -1;
+  // The warp's furthest row (key tiles past it are skipped) and nearest row (key tiles up to it need no mask).
   int warp_last = max(pos_lo, pos_hi);
-  for (int o = 16; o > 0; o /= 2) warp_last = max(warp_last, __shfl_xor_sync(kFull, warp_last, o));
+  int warp_first = min(pos_lo < 0 ? INT32_MAX : pos_lo, pos_hi < 0 ? INT32_MAX : pos_hi);
+  for (int o = 16; o > 0; o /= 2) {
+    warp_last = max(warp_last, __shfl_xor_sync(kFull, warp_last, o));
+    warp_first = min(warp_first, __shfl_xor_sync(kFull, warp_first, o));
+  }
 
-  // q as A fragments, for the whole head: row g / g+8, columns 2t, 2t+1 (+8).
+  // Stage a key tile: k and v rows [k0, k0 + 64) of the sequence's kv head, zeros past k_len.
+  const __nv_bfloat16* const k_head = k + kv_begin * kv_stride + int64_t{kvh} * kHd;
+  const __nv_bfloat16* const v_head = v + kv_begin * kv_stride + int64_t{kvh} * kHd;
+  auto load_tile = [&](int stage, int k0) {
+    __nv_bfloat16* ks = smem + stage * 2 * S::kElems;
+    __nv_bfloat16* vs = ks + S::kElems;
+#pragma unroll
+    for (int c = threadIdx.x; c < kKeys * kHd / 8; c += kThreads) {
+      const int j = c / (kHd / 8), d = (c % (kHd / 8)) * 8;
+      const bool in = k0 + j < k_len;
+      const int64_t off = in ? int64_t{k0 + j} * kv_stride + d : 0;
+      copy16_async(ks + j * S::kStride + d, k_head + off, in ? 16 : 0);
+      copy16_async(vs + j * S::kStride + d, v_head + off, in ? 16 : 0);
+    }
+  };
+  const int n_key_tiles = (k_len + kKeys - 1) / kKeys;
+  if (n_key_tiles > 0) load_tile(0, 0);
+  commit_copies();
+
+  // q as A fragments, for the whole head: row g / g+8, columns 2t, 2t+1 (+8). Loaded while the first tile flies.
   uint32_t qa[kHd / 16][4];
   const __nv_bfloat16* q_lo = q + (q_begin + r_lo) * q_stride + int64_t{h} * kHd;
   const __nv_bfloat16* q_hi = q + (q_begin + r_hi) * q_stride + int64_t{h} * kHd;
@@ -68,97 +131,112 @@ __global__ void __launch_bounds__(kWarps * 32)
   float o[kHd / 8][4];
 #pragma unroll
   for (int n = 0; n < kHd / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+  // Running maxima of the raw scores (the scale is applied inside exp2's argument) and per-thread partial sums.
   float m_lo = -INFINITY, m_hi = -INFINITY, l_lo = 0.0f, l_hi = 0.0f;
   const float scale_log2 = shape.scale * 1.4426950408889634f;  // softmax in base 2: exp(x) = exp2(x · log2 e)
+  // ldmatrix row addresses: lane l serves row l % 8 of matrix l / 8.
+  const int mat = lane / 8, mat_row = lane % 8;
 
-  for (int k0 = 0; k0 < k_len; k0 += kKeys) {
-    __syncthreads();  // the previous tile is consumed
-    for (int c = threadIdx.x; c < kKeys * kHd / 8; c += kWarps * 32) {
-      const int j = c / (kHd / 8), d = (c % (kHd / 8)) * 8;
-      uint4 kk = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);  // keys past the end: zeros, not NaN
-      if (k0 + j < k_len) {
-        const int64_t off = (kv_begin + k0 + j) * kv_stride + int64_t{kvh} * kHd + d;
-        kk = *reinterpret_cast<const uint4*>(k + off);
-        vv = *reinterpret_cast<const uint4*>(v + off);
-      }
-      *reinterpret_cast<uint4*>(ks + j * kKStride + d) = kk;
-      const __nv_bfloat16* ve = reinterpret_cast<const __nv_bfloat16*>(&vv);
-#pragma unroll
-      for (int e = 0; e < 8; ++e) vt[(d + e) * kVStride + j] = ve[e];
+  for (int it = 0; it < n_key_tiles; ++it) {
+    const int k0 = it * kKeys;
+    if (it + 1 < n_key_tiles) {
+      load_tile((it + 1) % kStages, k0 + kKeys);  // into the stage the previous iteration finished with
+      commit_copies();
+      wait_copies<1>();  // tile it has landed; tile it + 1 may still fly
+    } else {
+      wait_copies<0>();
     }
     __syncthreads();
-    if (k0 > warp_last) continue;  // warp-uniform: no row of this warp sees these keys
-
-    // s = q · kᵀ: 8 fragments of 8 keys; B (k = dim, n = key) is k's row read as pairs.
-    float s[kKeys / 8][4];
+    const __nv_bfloat16* ks = smem + (it % kStages) * 2 * S::kElems;
+    const __nv_bfloat16* vs = ks + S::kElems;
+    if (k0 <= warp_last) {  // warp-uniform: some row of this warp sees some of these keys
+      // s = q · kᵀ: B (k = dim, n = key) is k's rows as stored. One ldmatrix.x4 gives the two 8-key fragments
+      // of 16 dims: matrices (keys 16p..+7, dims lo), (same, dims hi), (keys 16p+8..+15, lo), (same, hi).
+      float s[kKeys / 8][4];
 #pragma unroll
-    for (int n = 0; n < kKeys / 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+      for (int n = 0; n < kKeys / 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
 #pragma unroll
-    for (int kd = 0; kd < kHd / 16; ++kd)
+      for (int kd = 0; kd < kHd / 16; ++kd)
+#pragma unroll
+        for (int p = 0; p < kKeys / 16; ++p) {
+          uint32_t b[4];
+          ldmatrix_x4(b, ks + ((2 * p + mat / 2) * 8 + mat_row) * S::kStride + kd * 16 + (mat % 2) * 8);
+          mma(s[2 * p], qa[kd], b[0], b[1]);
+          mma(s[2 * p + 1], qa[kd], b[2], b[3]);
+        }
+      // The causal mask, only on tiles that reach past the warp's nearest row.
+      if (k0 + kKeys - 1 > warp_first) {
+#pragma unroll
+        for (int n = 0; n < kKeys / 8; ++n)
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const int key = k0 + n * 8 + 2 * t + e;
+            if (key > pos_lo) s[n][e] = -INFINITY;
+            if (key > pos_hi) s[n][2 + e] = -INFINITY;
+          }
+      }
+      // Running maxima of rows g and g+8 (shared by the 4 threads of a group).
+      float mx_lo = m_lo, mx_hi = m_hi;
 #pragma unroll
       for (int n = 0; n < kKeys / 8; ++n) {
-        const __nv_bfloat16* kp = ks + (n * 8 + g) * kKStride + kd * 16 + 2 * t;
-        mma(s[n], qa[kd], load32(kp), load32(kp + 8));
+        mx_lo = fmaxf(mx_lo, fmaxf(s[n][0], s[n][1]));
+        mx_hi = fmaxf(mx_hi, fmaxf(s[n][2], s[n][3]));
       }
-    // Causal mask, scale, and the running maxima of rows g and g+8 (shared by the 4 threads of a group).
-    float mx_lo = -INFINITY, mx_hi = -INFINITY;
-#pragma unroll
-    for (int n = 0; n < kKeys / 8; ++n)
-#pragma unroll
-      for (int e = 0; e < 2; ++e) {
-        const int key = k0 + n * 8 + 2 * t + e;
-        s[n][e] = key <= pos_lo ? s[n][e] * scale_log2 : -INFINITY;
-        s[n][2 + e] = key <= pos_hi ? s[n][2 + e] * scale_log2 : -INFINITY;
-        mx_lo = fmaxf(mx_lo, s[n][e]);
-        mx_hi = fmaxf(mx_hi, s[n][2 + e]);
+      for (int x = 1; x < 4; x *= 2) {
+        mx_lo = fmaxf(mx_lo, __shfl_xor_sync(kFull, mx_lo, x));
+        mx_hi = fmaxf(mx_hi, __shfl_xor_sync(kFull, mx_hi, x));
       }
-    for (int x = 1; x < 4; x *= 2) {
-      mx_lo = fmaxf(mx_lo, __shfl_xor_sync(kFull, mx_lo, x));
-      mx_hi = fmaxf(mx_hi, __shfl_xor_sync(kFull, mx_hi, x));
-    }
-    const float new_lo = fmaxf(m_lo, mx_lo), new_hi = fmaxf(m_hi, mx_hi);
-    // A row that has seen no key yet (or is past the tile's end) keeps max -inf: subtract 0 instead, so
-    // exp2 gives 0, never NaN.
-    const float base_lo = new_lo == -INFINITY ? 0.0f : new_lo, base_hi = new_hi == -INFINITY ? 0.0f : new_hi;
-    const float alpha_lo = exp2f(m_lo - base_lo), alpha_hi = exp2f(m_hi - base_hi);
-    m_lo = new_lo;
-    m_hi = new_hi;
-    // p = exp2(s − max) in f32 for the sums; rounded to bf16 as the next product's A fragments.
-    uint32_t pa[kKeys / 16][4];
-    float sum_lo = 0.0f, sum_hi = 0.0f;
+      // A row that has seen no key yet (or is past the tile's end) keeps max -inf: subtract 0 instead, so
+      // exp2 gives 0, never NaN.
+      const float base_lo = mx_lo == -INFINITY ? 0.0f : mx_lo * scale_log2;
+      const float base_hi = mx_hi == -INFINITY ? 0.0f : mx_hi * scale_log2;
+      const float alpha_lo = exp2f(fmaf(m_lo, scale_log2, -base_lo));
+      const float alpha_hi = exp2f(fmaf(m_hi, scale_log2, -base_hi));
+      m_lo = mx_lo;
+      m_hi = mx_hi;
+      // p = exp2(scale · s − max) in f32 for the sums; rounded to bf16 as the next product's A fragments.
+      uint32_t pa[kKeys / 16][4];
+      float sum_lo = 0.0f, sum_hi = 0.0f;
 #pragma unroll
-    for (int n = 0; n < kKeys / 8; ++n) {
-      const float p0 = exp2f(s[n][0] - base_lo), p1 = exp2f(s[n][1] - base_lo);
-      const float p2 = exp2f(s[n][2] - base_hi), p3 = exp2f(s[n][3] - base_hi);
-      sum_lo += p0 + p1;
-      sum_hi += p2 + p3;
-      pa[n / 2][(n % 2) * 2] = pack_bf16(p0, p1);
-      pa[n / 2][(n % 2) * 2 + 1] = pack_bf16(p2, p3);
-    }
-    l_lo = l_lo * alpha_lo + sum_lo;  // per-thread partial sums; the group's are added at the end
-    l_hi = l_hi * alpha_hi + sum_hi;
-#pragma unroll
-    for (int n = 0; n < kHd / 8; ++n) {
-      o[n][0] *= alpha_lo;
-      o[n][1] *= alpha_lo;
-      o[n][2] *= alpha_hi;
-      o[n][3] *= alpha_hi;
-    }
-    // o += p · v: B (k = key, n = dim) is vᵀ's row read as pairs.
-#pragma unroll
-    for (int kk = 0; kk < kKeys / 16; ++kk)
+      for (int n = 0; n < kKeys / 8; ++n) {
+        const float p0 = exp2f(fmaf(s[n][0], scale_log2, -base_lo));
+        const float p1 = exp2f(fmaf(s[n][1], scale_log2, -base_lo));
+        const float p2 = exp2f(fmaf(s[n][2], scale_log2, -base_hi));
+        const float p3 = exp2f(fmaf(s[n][3], scale_log2, -base_hi));
+        sum_lo += p0 + p1;
+        sum_hi += p2 + p3;
+        pa[n / 2][(n % 2) * 2] = pack_bf16(p0, p1);
+        pa[n / 2][(n % 2) * 2 + 1] = pack_bf16(p2, p3);
+      }
+      l_lo = l_lo * alpha_lo + sum_lo;  // per-thread partial sums; the group's are added at the end
+      l_hi = l_hi * alpha_hi + sum_hi;
 #pragma unroll
       for (int n = 0; n < kHd / 8; ++n) {
-        const __nv_bfloat16* vp = vt + (n * 8 + g) * kVStride + kk * 16 + 2 * t;
-        mma(o[n], pa[kk], load32(vp), load32(vp + 8));
+        o[n][0] *= alpha_lo;
+        o[n][1] *= alpha_lo;
+        o[n][2] *= alpha_hi;
+        o[n][3] *= alpha_hi;
       }
+      // o += p · v: B (k = key, n = dim) is v's [key][dim] rows through ldmatrix.trans. One x4 gives the two
+      // 8-dim fragments of 16 keys: matrices (keys lo, dims 16p..+7), (keys hi, same), (keys lo, dims +8), (hi, +8).
+#pragma unroll
+      for (int kk = 0; kk < kKeys / 16; ++kk)
+#pragma unroll
+        for (int p = 0; p < kHd / 16; ++p) {
+          uint32_t b[4];
+          ldmatrix_x4_trans(b, vs + (kk * 16 + (mat % 2) * 8 + mat_row) * S::kStride + (2 * p + mat / 2) * 8);
+          mma(o[2 * p], pa[kk], b[0], b[1]);
+          mma(o[2 * p + 1], pa[kk], b[2], b[3]);
+        }
+    }
+    __syncthreads();  // every warp is done with this stage before the next iteration refills it
   }
   for (int x = 1; x < 4; x *= 2) {
     l_lo += __shfl_xor_sync(kFull, l_lo, x);
     l_hi += __shfl_xor_sync(kFull, l_hi, x);
   }
-  __nv_bfloat16* o_lo = out + (q_begin + r_lo) * q_stride + int64_t{h} * kHd + 2 * t;
-  __nv_bfloat16* o_hi = out + (q_begin + r_hi) * q_stride + int64_t{h} * kHd + 2 * t;
+  __nv_bfloat16* o_lo = out + (q_begin + r_lo) * out_stride + int64_t{h} * kHd + 2 * t;
+  __nv_bfloat16* o_hi = out + (q_begin + r_hi) * out_stride + int64_t{h} * kHd + 2 * t;
   const float inv_lo = 1.0f / l_lo, inv_hi = 1.0f / l_hi;
 #pragma unroll
   for (int n = 0; n < kHd / 8; ++n) {
@@ -169,12 +247,26 @@ __global__ void __launch_bounds__(kWarps * 32)
 
 bool aligned(const void* p, uintptr_t bytes) { return (reinterpret_cast<uintptr_t>(p) & (bytes - 1)) == 0; }
 
+template <int kHd>
+Status launch(const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v, __nv_bfloat16* out,
+              const AttentionShape& shape, const int32_t* q_offsets, const int32_t* q_positions,
+              const int32_t* kv_offsets, const int32_t* tiles, int64_t n_tiles, cudaStream_t stream) {
+  // Past 48 KB a block's dynamic shared memory must be allowed explicitly (head_dim 128: 68 KB).
+  EMBEDSERVE_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(
+      attention_mma_kernel<kHd>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(Stage<kHd>::kBytes)));
+  const unsigned blocks = static_cast<unsigned>(n_tiles * shape.heads);
+  attention_mma_kernel<kHd><<<blocks, kThreads, Stage<kHd>::kBytes, stream>>>(q, k, v, out, shape, q_offsets,
+                                                                             q_positions, kv_offsets, tiles);
+  return cuda_status(cudaGetLastError(), "attention_bf16_mma launch");
+}
+
 }  // namespace
 
 bool attention_bf16_mma_supports(const AttentionShape& shape, const void* q, const void* k, const void* v,
                                  const void* out) {
+  // k/v rows are copied 16 bytes at a time: their start and stride must keep that alignment.
   return (shape.head_dim == 64 || shape.head_dim == 128) && aligned(k, 16) && aligned(v, 16) && aligned(q, 4) &&
-         aligned(out, 4);
+         aligned(out, 4) && shape.kv_stride % 8 == 0 && shape.q_stride % 2 == 0;
 }
 
 Status attention_bf16_mma(const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v, __nv_bfloat16* out,
@@ -183,14 +275,10 @@ Status attention_bf16_mma(const __nv_bfloat16* q, const __nv_bfloat16* k, const 
   if (!attention_bf16_mma_supports(shape, q, k, v, out))
     return invalid_argument("attention_bf16_mma: head_dim must be 64 or 128 with aligned rows");
   if (n_tiles == 0) return Status();
-  const dim3 grid(static_cast<unsigned>(n_tiles), static_cast<unsigned>(shape.heads));
+  if (n_tiles * shape.heads > 0x7fffffff) return invalid_argument("attention_bf16_mma: too many tiles for one grid");
   if (shape.head_dim == 128)
-    attention_mma_kernel<128><<<grid, kWarps * 32, 0, stream>>>(q, k, v, out, shape, q_offsets, q_positions,
-                                                                kv_offsets, tiles);
-  else
-    attention_mma_kernel<64><<<grid, kWarps * 32, 0, stream>>>(q, k, v, out, shape, q_offsets, q_positions,
-                                                               kv_offsets, tiles);
-  return cuda_status(cudaGetLastError(), "attention_bf16_mma launch");
+    return launch<128>(q, k, v, out, shape, q_offsets, q_positions, kv_offsets, tiles, n_tiles, stream);
+  return launch<64>(q, k, v, out, shape, q_offsets, q_positions, kv_offsets, tiles, n_tiles, stream);
 }
 
 }  // namespace embedserve::cuda

@@ -11,8 +11,8 @@
 
 namespace embedserve::cuda {
 
-// Whether attention_bf16_mma takes this shape and these pointers (head_dim 64 or 128; k and v 16-byte
-// aligned, q and out 4-byte aligned).
+// Whether attention_bf16_mma takes this shape and these pointers (head_dim 64 or 128; k and v rows 16-byte
+// aligned, q and out rows 4-byte aligned).
 bool attention_bf16_mma_supports(const AttentionShape& shape, const void* q, const void* k, const void* v,
                                  const void* out);
 

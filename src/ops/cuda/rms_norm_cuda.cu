@@ -44,23 +44,23 @@ __global__ void __launch_bounds__(kNormThreads) add_rms_norm_kernel(T* residual,
 }
 
 // One block per (row, head): the head's q_norm/k_norm into shared memory, then RoPE from there (norm_row.cuh's
-// rope_rotate), written once.
+// rope_rotate) with its row's angles from the batch's table, written once.
 template <typename T, bool kPacked>
 __global__ void __launch_bounds__(kNormThreads) qk_norm_rope_kernel(T* x, const T* __restrict__ w,
-                                                                    const int32_t* __restrict__ positions,
-                                                                    const float* __restrict__ inv_freq, int heads,
-                                                                    int head_dim, float eps) {
+                                                                    const float* __restrict__ cos_table,
+                                                                    const float* __restrict__ sin_table, int64_t stride,
+                                                                    int heads, int head_dim, float eps) {
   extern __shared__ __align__(16) unsigned char smem[];
   T* normed = reinterpret_cast<T*>(smem);
   const int64_t row_head = blockIdx.x;
-  T* p = x + row_head * head_dim;
+  T* p = x + row_head / heads * stride + row_head % heads * head_dim;
   const float r = inverse_rms<T>(row_squares<T, kPacked>(p, head_dim), head_dim, eps);
   row_scale<T, kPacked>(p, w, r, normed, head_dim);
   __syncthreads();
   const int half = head_dim / 2;
-  const float position = static_cast<float>(positions[row_head / heads]);
+  const int64_t angles = row_head / heads * half;  // the row's token's angles
   for (int f = threadIdx.x; f < half; f += kNormThreads) {
-    const RopeAngle a = rope_angle<T>(position, inv_freq[f]);
+    const RopeAngle a{cos_table[angles + f], sin_table[angles + f]};
     const float x1 = to_f32(normed[f]), x2 = to_f32(normed[f + half]);
     p[f] = rope_rotate<T>(x1, x2, a, /*first_half=*/true);
     p[f + half] = rope_rotate<T>(x2, x1, a, /*first_half=*/false);
@@ -75,9 +75,10 @@ constexpr int kHeadsPerBlock = kNormThreads / 32;
 
 template <typename T, int kPerLane>
 __global__ void __launch_bounds__(kNormThreads) qk_norm_rope_warp_kernel(T* x, const T* __restrict__ w,
-                                                                         const int32_t* __restrict__ positions,
-                                                                         const float* __restrict__ inv_freq,
-                                                                         int64_t rows, int heads, float eps) {
+                                                                         const float* __restrict__ cos_table,
+                                                                         const float* __restrict__ sin_table,
+                                                                         int64_t stride, int64_t rows, int heads,
+                                                                         float eps) {
   constexpr int kHeadDim = 32 * kPerLane, kHalf = kHeadDim / 2;
   const int lane = threadIdx.x % 32;
   const int64_t row_head = blockIdx.x * int64_t{kHeadsPerBlock} + threadIdx.x / 32;
@@ -85,7 +86,7 @@ __global__ void __launch_bounds__(kNormThreads) qk_norm_rope_warp_kernel(T* x, c
   struct alignas(sizeof(T) * kPerLane) Lane {
     T v[kPerLane];
   };
-  T* p = x + row_head * kHeadDim;
+  T* p = x + row_head / heads * stride + row_head % heads * kHeadDim;
   const Lane in = reinterpret_cast<const Lane*>(p)[lane];
   const Lane wl = reinterpret_cast<const Lane*>(w)[lane];
   float ss = 0.0f;
@@ -93,7 +94,7 @@ __global__ void __launch_bounds__(kNormThreads) qk_norm_rope_warp_kernel(T* x, c
   for (int k = 0; k < kPerLane; ++k) ss += to_f32(in.v[k]) * to_f32(in.v[k]);
   for (int offset = 16; offset > 0; offset /= 2) ss += __shfl_xor_sync(0xffffffffu, ss, offset);
   const float r = rsqrtf(ss / static_cast<float>(kHeadDim) + eps);
-  const float position = static_cast<float>(positions[row_head / heads]);
+  const int64_t angles = row_head / heads * kHalf;  // the row's token's angles
   const bool first_half = lane < 16;
   Lane out;
 #pragma unroll
@@ -101,16 +102,17 @@ __global__ void __launch_bounds__(kNormThreads) qk_norm_rope_warp_kernel(T* x, c
     // Qwen3RMSNorm's rounding (normalise, round to T, times the weight, round), then the rotation.
     const float mine = round_to<T>(to_f32(wl.v[k]) * round_to<T>(to_f32(in.v[k]) * r));
     const float other = __shfl_xor_sync(0xffffffffu, mine, 16);  // the same frequency in the other half
-    out.v[k] = rope_rotate<T>(mine, other, rope_angle<T>(position, inv_freq[(lane * kPerLane + k) % kHalf]), first_half);
+    const int64_t f = angles + (lane * kPerLane + k) % kHalf;
+    out.v[k] = rope_rotate<T>(mine, other, RopeAngle{cos_table[f], sin_table[f]}, first_half);
   }
   reinterpret_cast<Lane*>(p)[lane] = out;
 }
 
 template <typename T, int kPerLane>
-Status launch_qk_norm_rope_warp(T* x, const T* w, const int32_t* positions, const float* inv_freq, int64_t rows,
-                                int heads, float eps, cudaStream_t stream) {
+Status launch_qk_norm_rope_warp(T* x, int64_t stride, const T* w, const float* cos_table, const float* sin_table,
+                                int64_t rows, int heads, float eps, cudaStream_t stream) {
   const auto grid = static_cast<unsigned>((rows + kHeadsPerBlock - 1) / kHeadsPerBlock);
-  qk_norm_rope_warp_kernel<T, kPerLane><<<grid, kNormThreads, 0, stream>>>(x, w, positions, inv_freq, rows, heads, eps);
+  qk_norm_rope_warp_kernel<T, kPerLane><<<grid, kNormThreads, 0, stream>>>(x, w, cos_table, sin_table, stride, rows, heads, eps);
   return cuda_status(cudaGetLastError(), "qk_norm_rope launch");
 }
 
@@ -161,29 +163,59 @@ Status add_rms_norm(T* residual, const T* delta, const T* weight, T* out, int64_
 }
 
 template <typename T>
-Status qk_norm_rope(T* x, const T* weight, const int32_t* positions, const float* inv_freq, int64_t n, int heads,
-                    int head_dim, float eps, cudaStream_t stream) {
-  if (heads <= 0 || head_dim <= 0 || head_dim % 2 != 0) return invalid_argument("qk_norm_rope: bad shape");
+Status qk_norm_rope(T* x, int64_t stride, const T* weight, const float* cos_table, const float* sin_table, int64_t n,
+                    int heads, int head_dim, float eps, cudaStream_t stream) {
+  if (heads <= 0 || head_dim <= 0 || head_dim % 2 != 0 || stride < int64_t{heads} * head_dim)
+    return invalid_argument("qk_norm_rope: bad shape");
   EMBEDSERVE_RETURN_IF_ERROR(check_rows("qk_norm_rope", n * heads, head_dim));
   if (n == 0) return Status();
   const int64_t rows = n * heads;
-  const bool lanes_aligned = norm_aligned16(x) && norm_aligned16(weight);  // rows of hd elements keep it
-  if (lanes_aligned && head_dim == 64) return launch_qk_norm_rope_warp<T, 2>(x, weight, positions, inv_freq, rows, heads, eps, stream);
-  if (lanes_aligned && head_dim == 128) return launch_qk_norm_rope_warp<T, 4>(x, weight, positions, inv_freq, rows, heads, eps, stream);
-  if (lanes_aligned && head_dim == 256) return launch_qk_norm_rope_warp<T, 8>(x, weight, positions, inv_freq, rows, heads, eps, stream);
+  // Each lane's hd/32 elements load as one 16-byte vector: rows (and heads, hd elements) must keep that alignment.
+  const bool lanes_aligned = norm_aligned16(x) && norm_aligned16(weight) && stride * sizeof(T) % 16 == 0;
+  if (lanes_aligned && head_dim == 64) return launch_qk_norm_rope_warp<T, 2>(x, stride, weight, cos_table, sin_table, rows, heads, eps, stream);
+  if (lanes_aligned && head_dim == 128) return launch_qk_norm_rope_warp<T, 4>(x, stride, weight, cos_table, sin_table, rows, heads, eps, stream);
+  if (lanes_aligned && head_dim == 256) return launch_qk_norm_rope_warp<T, 8>(x, stride, weight, cos_table, sin_table, rows, heads, eps, stream);
   const auto grid = static_cast<unsigned>(rows);
   const size_t smem = static_cast<size_t>(head_dim) * sizeof(T);
-  if (packed<T>(head_dim, {x, weight}))
-    qk_norm_rope_kernel<T, true><<<grid, kNormThreads, smem, stream>>>(x, weight, positions, inv_freq, heads, head_dim, eps);
+  if (stride * sizeof(T) % 16 == 0 && packed<T>(head_dim, {x, weight}))
+    qk_norm_rope_kernel<T, true><<<grid, kNormThreads, smem, stream>>>(x, weight, cos_table, sin_table, stride, heads, head_dim, eps);
   else
-    qk_norm_rope_kernel<T, false><<<grid, kNormThreads, smem, stream>>>(x, weight, positions, inv_freq, heads, head_dim, eps);
+    qk_norm_rope_kernel<T, false><<<grid, kNormThreads, smem, stream>>>(x, weight, cos_table, sin_table, stride, heads, head_dim, eps);
   return cuda_status(cudaGetLastError(), "qk_norm_rope launch");
+}
+
+namespace {
+
+// One thread per (row, frequency): rope_angle's cos and sin, already rounded to T as the rotation uses them.
+template <typename T>
+__global__ void rope_tables_kernel(const int32_t* __restrict__ positions, const float* __restrict__ inv_freq,
+                                   int64_t n, int half, float* __restrict__ cos_table, float* __restrict__ sin_table) {
+  const int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x;
+  if (i >= n * half) return;
+  const RopeAngle a = rope_angle<T>(static_cast<float>(positions[i / half]), inv_freq[i % half]);
+  cos_table[i] = a.cos;
+  sin_table[i] = a.sin;
+}
+
+}  // namespace
+
+template <typename T>
+Status rope_tables(const int32_t* positions, const float* inv_freq, int64_t n, int half, float* cos_table,
+                   float* sin_table, cudaStream_t stream) {
+  if (n < 0 || half <= 0 || n * half > (int64_t{1} << 40)) return invalid_argument("rope_tables: bad shape");
+  if (n == 0) return Status();
+  constexpr int kThreads = 256;
+  const auto grid = static_cast<unsigned>((n * half + kThreads - 1) / kThreads);
+  rope_tables_kernel<T><<<grid, kThreads, 0, stream>>>(positions, inv_freq, n, half, cos_table, sin_table);
+  return cuda_status(cudaGetLastError(), "rope_tables launch");
 }
 
 #define EMBEDSERVE_INSTANTIATE(T)                                                                                   \
   template Status rms_norm<T>(const T*, const T*, T*, int64_t, int64_t, float, cudaStream_t);                      \
   template Status add_rms_norm<T>(T*, const T*, const T*, T*, int64_t, int64_t, float, cudaStream_t);               \
-  template Status qk_norm_rope<T>(T*, const T*, const int32_t*, const float*, int64_t, int, int, float, cudaStream_t);
+  template Status qk_norm_rope<T>(T*, int64_t, const T*, const float*, const float*, int64_t, int, int, float,      \
+                                  cudaStream_t);                                                                   \
+  template Status rope_tables<T>(const int32_t*, const float*, int64_t, int, float*, float*, cudaStream_t);
 EMBEDSERVE_INSTANTIATE(float)
 EMBEDSERVE_INSTANTIATE(__nv_bfloat16)
 #undef EMBEDSERVE_INSTANTIATE

@@ -21,11 +21,19 @@ template <typename T>
 Status add_rms_norm(T* residual, const T* delta, const T* weight, T* out, int64_t rows, int64_t cols, float eps,
                     cudaStream_t stream);
 
-// In place on x T [n, heads, head_dim]: rms_norm of each head's row with weight T [head_dim], then RoPE's
-// rotation by positions[row] (norm_row.cuh's rope_rotate), in one pass. head_dim 64/128/256 take a warp per head (the sum of
-// squares reduced in another order: equal to the two ops to rounding); other sizes bitwise the two ops.
+// The angles of a batch's rows, once per batch instead of once per layer and head (cos and sin with full range
+// reduction are most of the rotation's work otherwise): cos_table, sin_table f32 [n, half] = rope_angle<T>(
+// float(positions[r]), inv_freq[f]), each already rounded to T as the rotation uses it.
 template <typename T>
-Status qk_norm_rope(T* x, const T* weight, const int32_t* positions, const float* inv_freq, int64_t n, int heads,
-                    int head_dim, float eps, cudaStream_t stream);
+Status rope_tables(const int32_t* positions, const float* inv_freq, int64_t n, int half, float* cos_table,
+                   float* sin_table, cudaStream_t stream);
+
+// In place on x T [n, heads, head_dim] (rows `stride` elements apart): rms_norm of each head's row with weight T [head_dim], then RoPE's
+// rotation by row r's angles in rope_tables' cos_table/sin_table [n, head_dim / 2] (norm_row.cuh's rope_rotate),
+// in one pass. head_dim 64/128/256 take a warp per head (the sum of squares reduced in another order: equal to
+// the two ops to rounding); other sizes bitwise the two ops.
+template <typename T>
+Status qk_norm_rope(T* x, int64_t stride, const T* weight, const float* cos_table, const float* sin_table, int64_t n,
+                    int heads, int head_dim, float eps, cudaStream_t stream);
 
 }  // namespace embedserve::cuda
