@@ -190,9 +190,11 @@ bool Tokenizer::Impl::encode_segment(std::string_view segment, size_t stop_at, s
     }
     const size_t end = tokenizer::qwen2_next_piece(text, pos);
     const std::string_view piece = text.substr(pos, end - pos);
-    // The most ids still of use: up to the truncation point, or one past the limit (which settles "over").
-    const size_t needed = std::min(stop_at, refuse_above == SIZE_MAX ? SIZE_MAX : refuse_above + 1) - ids.size();
-    if (piece.size() > 4096 && piece.size() > (needed + kWindowMargin) * kWindowBytesPerId)
+    // The most ids still of use: up to the truncation point, or one past the limit (which settles "over"); with
+    // neither, the whole piece.
+    const size_t wanted = std::min(stop_at, refuse_above == SIZE_MAX ? SIZE_MAX : refuse_above + 1);
+    const size_t needed = wanted == SIZE_MAX ? SIZE_MAX : wanted - ids.size();
+    if (needed != SIZE_MAX && piece.size() > 4096 && needed + kWindowMargin < piece.size() / kWindowBytesPerId)
       encode_piece_head(piece, needed, ids);
     else
       encode_piece(piece, ids);

@@ -87,6 +87,19 @@ TEST_F(Qwen3Tokenizer, AHugeTextIsRefusedWithoutTokenisingIt) {
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 1.0);
 }
 
+TEST_F(Qwen3Tokenizer, ALongWordWithoutLimitsIsMergedWhole) {
+  // A word longer than the merge window, with no limit at all: the whole word, once read as a limit of ~2^64
+  // ids (an overflow that threw std::length_error).
+  const std::string word(10'000, 'a');
+  const Ids all = encode(word);
+  ASSERT_GT(all.size(), 1000u);
+  EXPECT_EQ(encode(word, {.max_length = all.size()}), all);
+  EXPECT_EQ(encode(word, {.refuse_above = all.size()}), all);
+  Ids head(all.begin(), all.begin() + 99);
+  head.push_back(151643);
+  EXPECT_EQ(encode(word, {.max_length = 100}), head);
+}
+
 TEST_F(Qwen3Tokenizer, TruncationFromTheFrontKeepsTheTailAndTheEos) {
   const std::string s = "hello world how are you <|im_start|> x";
   const Ids all = encode(s, {.add_special_tokens = false});
