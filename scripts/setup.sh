@@ -10,6 +10,7 @@ BUILD_PACKAGES=(
   libopenblas-dev             # CPU GEMMs (linked statically)
   libopenblas-openmp-dev      # the OpenMP build of OpenBLAS we link: one thread pool with our kernels
   libcurl4-openssl-dev        # hub downloads
+  libsqlite3-dev              # the batch jobs' metadata and progress (libsqlite3.a, linked statically)
   unicode-data                # Unicode tables the tokenizer's classes are generated from
   python3                     # runs the build's generator of those tables
 )
@@ -20,8 +21,10 @@ TEST_PACKAGES=(
   manpages-de manpages-fr manpages-ja manpages-ru manpages-pl manpages-es  # tokenizer parity corpus text
   wrk                         # HTTP load test
   python3-pip
+  python3-venv python3-dev    # the wheel test: pip install . builds the Python module into a fresh venv
 )
-PIP_PACKAGES=(tokenizers numpy pytest openai aiohttp safetensors huggingface_hub)  # huggingface_hub: cache interop test
+# huggingface_hub: cache interop test; kubernetes-validate (with pyyaml): deploy/kubernetes against the schemas
+PIP_PACKAGES=(tokenizers numpy pytest openai aiohttp safetensors huggingface_hub kubernetes-validate pyyaml)
 
 case "${1:-}" in
   --build) packages=("${BUILD_PACKAGES[@]}"); with_tests=false ;;
@@ -59,7 +62,7 @@ fi
 
 if $with_tests; then
   PY=${PYTHON:-python3}
-  if ! "$PY" -c "import tokenizers, numpy, pytest, openai, aiohttp, safetensors, huggingface_hub" 2>/dev/null; then
+  if ! "$PY" -c "import tokenizers, numpy, pytest, openai, aiohttp, safetensors, huggingface_hub, kubernetes_validate, yaml" 2>/dev/null; then
     echo "setup: installing Python test tools: ${PIP_PACKAGES[*]}" >&2
     "$PY" -m pip install --quiet --disable-pip-version-check "${PIP_PACKAGES[@]}" 2>/dev/null ||
       "$PY" -m pip install --quiet --disable-pip-version-check --break-system-packages "${PIP_PACKAGES[@]}"

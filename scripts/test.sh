@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test: installs dependencies, builds, then the unit tests (CTest), the end-to-end tests
-# (pytest with the openai client) and a bounded fuzzing run.
+# (pytest with the openai client), the deployment manifests, the wheel and a bounded fuzzing run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh  # everything, test tools included
@@ -13,6 +13,10 @@ if [ -d tests/e2e ] && ls tests/e2e/test_*.py >/dev/null 2>&1; then
   echo "== end-to-end tests (pytest)"
   EMBEDSERVE_BIN="$PWD/build/embedserve" python3 -m pytest -q tests/e2e
 fi
+echo "== deployment manifests (pytest)"
+python3 -m pytest -q tests/deploy
+echo "== the wheel (pip install ., auditwheel, a fresh venv, the Python API, Ray Data)"
+bash scripts/test_wheel.sh
 if [ -x scripts/fuzz.sh ]; then
   echo "== fuzzing (bounded)"
   bash scripts/fuzz.sh

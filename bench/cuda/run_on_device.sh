@@ -38,10 +38,14 @@ STEPS=${STEPS:-tests parity sanitizer compare bench}
 want() { [[ " $STEPS " == *" $1 "* ]]; }
 SMALL=/tmp/qwen3-0.6b-random
 LARGE=/tmp/qwen3-4b-random
-if want bench || want compare || want intermediates || want profile; then  # the checkpoints are written while the tests run
-  python3 bench/engine/make_random_checkpoint.py --config tests/data/configs/0.6B --out $SMALL > "$OUT/checkpoint_small.log" 2>&1 &
+if want bench || want compare || want intermediates || want profile || want longinput || want http; then  # the checkpoints are written while the tests run
+  # Kept from an earlier call on the same (still warm) machine when complete.
+  small_pid= large_pid=
+  [ -f $SMALL/model.safetensors.done ] || { python3 bench/engine/make_random_checkpoint.py --config tests/data/configs/0.6B \
+    --out $SMALL > "$OUT/checkpoint_small.log" 2>&1 && touch $SMALL/model.safetensors.done; } &
   small_pid=$!
-  python3 bench/engine/make_random_checkpoint.py --config tests/data/configs/4B --out $LARGE > "$OUT/checkpoint_large.log" 2>&1 &
+  [ -f $LARGE/model.safetensors.done ] || { python3 bench/engine/make_random_checkpoint.py --config tests/data/configs/4B \
+    --out $LARGE > "$OUT/checkpoint_large.log" 2>&1 && touch $LARGE/model.safetensors.done; } &
   large_pid=$!
 fi
 
@@ -81,13 +85,15 @@ fi
 if want attention; then
   step "attention alone: TFLOP/s of ops::attention at the 4B's heads, 32k-token batches of 512..32k-token sequences"
   "$BIN/attention_bench" 32768 512,2048,8192,32768 2>&1 | tee "$OUT/attention.log" || status=1
-  [ -x "$BIN/attention_bench_base" ] && { "$BIN/attention_bench_base" 32768 512,2048,8192,32768 2>&1 | tail -4 | sed 's/^/base /'; }
+  for variant in attention_bench_base attention_bench_3; do  # optional: the kernel before a change, a variant
+    [ -x "$BIN/$variant" ] && { "$BIN/$variant" 32768 512,2048,8192,32768 2>&1 | tail -4 | sed "s/^/$variant /"; }
+  done
 fi
 
-if want bench || want compare || want intermediates || want profile; then
+if want bench || want compare || want intermediates || want profile || want longinput || want http; then
   step "checkpoints"
   wait "$small_pid" "$large_pid"
-  tail -1 "$OUT/checkpoint_small.log" "$OUT/checkpoint_large.log"
+  tail -q -n 1 "$OUT"/checkpoint_*.log 2>/dev/null
   cp tests/data/qwen3-tokenizer/* "$LARGE/"  # for `embedserve embed` in the comparison
   cp tests/data/qwen3-tokenizer/* "$SMALL/"
 fi
@@ -110,16 +116,17 @@ if want intermediates; then
   done
 fi
 if want compare; then
-  step "4B shape: bf16 vs f32 and batch invariance at the real GEMM shapes"
-  timeout 240 python3 bench/cuda/compare_bf16.py --embedserve "$BIN/embedserve" --workdir /tmp/cmp-4b --model $LARGE \
-    --skip-transformers 2>&1 | tee "$OUT/compare_4b.log" || status=1
+  step "4B shape: bf16 vs f32 (and transformers), batch invariance at the real GEMM shapes"
+  # COMPARE_ARGS="--long 1000,2000,4000,8000" adds transformers (f32 and bf16) and texts up to 8,000 tokens.
+  timeout 400 python3 bench/cuda/compare_bf16.py --embedserve "$BIN/embedserve" --workdir /tmp/cmp-4b --model $LARGE \
+    ${COMPARE_ARGS:---skip-transformers} 2>&1 | tee "$OUT/compare_4b.log" || status=1
 fi
 if want bench; then
   # --batch-tokens: the older binaries compared here know only that spelling (newer ones take it as an alias).
   # Each binary twice, alternating, so a drift of the card's clocks shows as a spread instead of a difference.
   bins=()
   for b in embedserve_base embedserve_refactor embedserve; do [ -x "$BIN/$b" ] && bins+=("$b"); done
-  for round in 1 2; do
+  for round in $(seq ${BENCH_ROUNDS:-2}); do
     for b in "${bins[@]}"; do
       for m in $SMALL $LARGE; do
         step "bench round $round: $b on $(basename $m): 16/512/2048-token inputs in 16384-token batches; one 16-token query"
@@ -157,13 +164,45 @@ fi
 if want profile; then
   # Where a batch's GPU time goes, kernel by kernel (ncu; the share of each kernel in the total), for the bulk
   # shape and for one query on the 4B.
-  for shape in "512 16384" "2048 16384" "16 16"; do
-    set -- $shape
+  for shape in ${PROFILE_SHAPES:-512,16384 2048,16384 16,16}; do  # input length,batch tokens
+    set -- ${shape/,/ }
     step "profile: embedserve on the 4B shape, $1-token inputs in $2-token batches"
     # Two batches run (a warm-up and one timed); ncu times each kernel, graph nodes too.
     ncu --clock-control none --metrics gpu__time_duration.sum --csv "$BIN/embedserve" bench --model-path $LARGE \
       --device cuda --seq-len $1 --batch-tokens $2 --seconds 0 2> /dev/null \
       | python3 bench/cuda/kernel_table.py | tee "$OUT/profile_$1.txt"
+  done
+fi
+if want longinput; then
+  # One 32k-token input on the 4B with 16-token queries beside it (bench/server/long_input_latency.py), per chunk size
+  # (CHUNKS, -1 = the whole input in one call).
+  for chunk in ${CHUNKS:-2048 -1}; do
+    step "long input: 4B, one 32,000-token input, 16-token queries on 8 connections, --chunked-prefill-size $chunk"
+    "$BIN/embedserve" serve --model-path $LARGE --device cuda --port 30112 --chunked-prefill-size $chunk \
+      > /dev/null 2> "$OUT/serve_long_$chunk.log" & long_pid=$!
+    for _ in $(seq 400); do curl -sf localhost:30112/health > /dev/null 2>&1 && break; sleep 0.05; done
+    timeout 120 python3 bench/server/long_input_latency.py --url http://127.0.0.1:30112 --long-tokens 32000 \
+      --connections 8 2>&1 | tail -6 | tee -a "$OUT/long_input.log" || status=1
+    kill -TERM $long_pid; wait $long_pid
+  done
+fi
+if want http; then
+  # The issue's HTTP workloads (bench/server/http_load.py) per model: bulk (6,000 texts of 16–512 tokens, 64 per
+  # request, 16 in flight), 15-word queries on 128 connections, and on one connection.
+  for m in $SMALL $LARGE; do
+    "$BIN/embedserve" serve --model-path $m --device cuda --port 30113 > /dev/null 2> "$OUT/serve_http_$(basename $m).log" &
+    http_pid=$!
+    for _ in $(seq 400); do curl -sf localhost:30113/health > /dev/null 2>&1 && break; sleep 0.05; done
+    step "http: $(basename $m), bulk"
+    timeout 120 python3 bench/server/http_load.py --url http://127.0.0.1:30113 bulk --texts 6000 2>&1 | tail -3 \
+      | tee -a "$OUT/http.log" || status=1
+    step "http: $(basename $m), 15-word queries on 128 connections"
+    timeout 60 python3 bench/server/http_load.py --url http://127.0.0.1:30113 queries --connections 128 --seconds ${HTTP_SECONDS:-10} \
+      2>&1 | tail -3 | tee -a "$OUT/http.log" || status=1
+    step "http: $(basename $m), one query at a time on one connection"
+    timeout 60 python3 bench/server/http_load.py --url http://127.0.0.1:30113 queries --connections 1 --seconds ${HTTP_SECONDS:-10} \
+      2>&1 | tail -3 | tee -a "$OUT/http.log" || status=1
+    kill -TERM $http_pid; wait $http_pid
   done
 fi
 if want probe; then
@@ -186,6 +225,8 @@ print(f"kernels {len(times)}, GPU time {sum(times):.1f} us in all, {sum(times) /
 PY
   done
 fi
+# Every log in one archive too: the device tool brings back only a few files per call.
+tar -czf "$OUT/logs.tar.gz" -C "$OUT" --exclude logs.tar.gz . 2>/dev/null
 echo
 echo "overall status: $status"
 exit $status

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/embed_batch.h"
 #include "cli/embed_io.h"
 #include "cli/engine_flags.h"
 #include "cli/flags.h"
@@ -55,7 +56,10 @@ Flags make_flags() {
       "otherwise JSON Lines if the first non-blank line starts with '{'. '-' reads standard input.\n"
       "Output: .jsonl ({\"index\": i, \"embedding\": [...]} per line) or .npy (float32 [n, dimensions]).\n"
       "A text longer than the model's maximum (max_position_embeddings) is an error naming its line unless\n"
-      "--max-length is given, which truncates every text to that many tokens (the end-of-text token is kept).",
+      "--max-length is given, which truncates every text to that many tokens (the end-of-text token is kept).\n"
+      "OpenAI batch input (lines of {\"custom_id\", \"method\": \"POST\", \"url\": \"/v1/embeddings\", \"body\"}) is\n"
+      "recognised by its first line and answered in OpenAI's batch output format: one output line per request to\n"
+      "--output (.jsonl), failed requests to --error-output; the exit code is 3 when some request failed.",
       {
           {"model-path", "PATH", "model directory, or a hub id such as Qwen/Qwen3-Embedding-0.6B", ""},
           {"input", "FILE", "texts to embed ('-' for standard input)", ""},
@@ -70,6 +74,8 @@ Flags make_flags() {
                                           "batch of its own)", "16384", false, {"batch-tokens"}},
           {"threads", "N", "CPU threads (0: all cores)", "0"},
           {"revision", "REV", "hub revision when --model-path is a hub id", "main"},
+          {"error-output", "FILE", "batch input only: where failed requests' lines go (default: the output's name "
+                                   "with .errors before its extension; not created when none failed)", ""},
           {"dump-intermediates", "DIR", "debugging: also embed each text alone and write every named intermediate "
                                         "of its forward pass to DIR (tools/compare_intermediates.py reads it)", ""},
       });
@@ -156,6 +162,10 @@ Status embed_all(Engine& engine, Tokenized& texts, size_t max_num_batched_tokens
     });
   SchedulerOptions options;
   options.max_num_batched_tokens = max_num_batched_tokens;
+  // Texts longer than the budget go in chunks, as in serve (a one-text-per-batch run, budget 1, still takes whole
+  // texts up to one chunk).
+  options.chunk_tokens = kDefaultChunkTokens;
+  options.chunk_above = max_num_batched_tokens;
   options.on_batch = [&](const BatchReport& b) {
     if (!b.ok) return;
     texts_done += b.sequences;
@@ -197,6 +207,8 @@ int run(const Flags& flags) {
   if (!threads.ok()) return flags.fail(threads.status());
   auto out_format = output_format_for(*output);
   if (!out_format.ok()) return flags.fail(out_format.status());
+
+  if (*input != "-" && is_batch_input(*input)) return run_embed_batch(flags, *model_path, *input, *output);
 
   // Inputs first: a typo in --input should not wait for a model download.
   auto content = read_input_file(*input);

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -26,6 +28,10 @@
 #include "scheduler/scheduler.h"
 #include "scheduler/worker_pool.h"
 #include "server/embed_service.h"
+#include "jobs/batch_runner.h"
+#include "jobs/file_storage.h"
+#include "jobs/job_store.h"
+#include "server/batch_embeddings.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
 #include "server/router.h"
@@ -81,7 +87,16 @@ Flags make_flags() {
                                     "default: the model directory's name, or the hub id", "", true},
       {"strict-model-name", "", "answer 404 to a request whose `model` is not a --served-model-name; by default, "
                                 "as in SGLang, any name means the one model served", ""},
-      {"api-key", "KEY", "require 'Authorization: Bearer KEY' on every route except /health and /metrics", ""},
+      {"api-key", "KEY", "require 'Authorization: Bearer KEY' on every route except /health and /metrics; with "
+                         "several keys any one is accepted, and the files and batches of one key are invisible "
+                         "to the others", "", true},
+      {"data-dir", "DIR", "enable the Files and Batches API (/v1/files, /v1/batches): uploads, jobs and results "
+                          "live here, job metadata and progress in DIR/jobs.sqlite3; unfinished jobs resume at "
+                          "start (default: off)", ""},
+      {"max-file-bytes", "N", "largest file POST /v1/files takes (streamed to disk, not held in memory); larger "
+                              "ones get 413", "2147483648"},
+      {"max-storage-bytes", "N", "bytes --data-dir may hold (uploads and results); an upload past it gets 507, a "
+                                 "job that would pass it fails (0: no bound)", "0"},
       {"cors-allow-origins", "ORIGIN", "web origins (e.g. https://app.example.com, or *) browsers may call the "
                                        "API from: answers carry Access-Control-Allow-Origin and preflight "
                                        "OPTIONS requests are answered; none by default (no CORS headers)", "", true},
@@ -96,8 +111,9 @@ Flags make_flags() {
       {"chunked-prefill-size", "N", "chunked prefill: an input longer than N tokens goes to the engine in chunks "
                                     "of N (keys and values kept between them), other requests' batches running "
                                     "between chunks, and stops at the next chunk once its client has gone; also "
-                                    "sets --max-num-batched-tokens when that is not given (default: the batch "
-                                    "budget; -1 or 0: every input goes whole)", ""},
+                                    "sets --max-num-batched-tokens when that is not given (default: inputs longer "
+                                    "than the batch budget go in chunks of 1,024; -1 or 0: every input goes whole)",
+       ""},
       {"context-length", "N", "longest input accepted, in tokens including the appended end token; longer "
                               "inputs are a 400 unless the request sets truncate (default: the model's "
                               "max_position_embeddings)", ""},
@@ -105,6 +121,10 @@ Flags make_flags() {
                          "Retry-After (a request arriving at an empty queue is always admitted)", "65536"},
       {"max-queue-tokens", "N", "tokens that may wait for the engine at once (0: no limit)", "16777216"},
       {"max-inputs-per-request", "N", "most inputs one request may carry", "2048"},
+      {"bulk-yield-tokens", "N", "while queries (requests of at most 1/8 of --max-num-batched-tokens tokens) keep "
+                                 "arriving, bulk work (larger requests, batch jobs) fills at most N tokens of each "
+                                 "engine call, so a query waits for a short call instead of a full one; with no "
+                                 "query for a second bulk work fills calls again (0: never yield)", "256"},
       {"request-timeout", "SECONDS", "a request not answered after this long gets 504 at once, even while its "
                                      "inputs are in the engine; SIGTERM waits this long plus 5 s for requests in "
                                      "flight, then exits (0: never; 10 minutes)", "300"},
@@ -134,7 +154,8 @@ Flags make_flags() {
     specs.push_back({f.name, f.value_name, std::string("accepted for SGLang compatibility and ignored: ") + f.why, ""});
   return Flags("serve",
                "Serve a Qwen3-Embedding model over HTTP: OpenAI's POST /v1/embeddings, TEI's POST /embed and GET /info,\n"
-               "POST /tokenize, GET /v1/models, GET /health and GET /metrics. Takes SGLang's launch flags.",
+               "POST /tokenize, GET /v1/models, GET /health and GET /metrics; with --data-dir also OpenAI's Files and\n"
+               "Batches API (/v1/files, /v1/batches) for durable bulk jobs. Takes SGLang's launch flags.",
                std::move(specs));
 }
 
@@ -167,8 +188,10 @@ struct Settings {
   Precision precision = Precision::kAuto;
   bool cuda_graphs = true;
   size_t max_num_batched_tokens, max_queue, max_queue_tokens, max_inputs, max_body;
+  size_t bulk_yield_tokens;
   bool chunked_prefill;  // inputs longer than chunk_tokens go in chunks (when the model's pooling allows)
   size_t chunk_tokens;
+  size_t chunk_above;  // inputs longer than this go in chunks
   long long context_length;  // 0: the model's
   std::chrono::seconds timeout;
   int threads;
@@ -177,6 +200,8 @@ struct Settings {
   size_t http_threads, tokenizer_threads;
   HttpServerOptions http;
   ServerConfig server;
+  std::string data_dir;  // empty: no Files and Batches API
+  uint64_t max_storage_bytes = 0;
 };
 
 StatusOr<Settings> read_settings(const Flags& flags) {
@@ -206,6 +231,7 @@ StatusOr<Settings> read_settings(const Flags& flags) {
   EMBEDSERVE_ASSIGN_OR_RETURN(auto max_queue, flags.get_int("max-queue", 65536, 1, 1ll << 40));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto max_queue_tokens, flags.get_int("max-queue-tokens", 1 << 24, 0, 1ll << 40));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto max_inputs, flags.get_int("max-inputs-per-request", 2048, 1, 1 << 24));
+  EMBEDSERVE_ASSIGN_OR_RETURN(auto bulk_yield, flags.get_int("bulk-yield-tokens", 256, 0, 1 << 24));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto timeout, flags.get_int("request-timeout", 300, 0, 1 << 30));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto max_body, flags.get_int("max-body-bytes", 64ll << 20, 1024, 1ll << 34));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto body_in_flight,
@@ -234,11 +260,16 @@ StatusOr<Settings> read_settings(const Flags& flags) {
   if (chunked_prefill > 0 && !flags.has("max-num-batched-tokens")) max_num_batched_tokens = chunked_prefill;
   s.max_num_batched_tokens = static_cast<size_t>(max_num_batched_tokens);
   s.chunked_prefill = !flags.has("chunked-prefill-size") || chunked_prefill > 0;
-  s.chunk_tokens = chunked_prefill > 0 ? static_cast<size_t>(chunked_prefill) : s.max_num_batched_tokens;
+  // Without the flag, inputs that do not fit one batch go in chunks of kDefaultChunkTokens, while inputs that fit
+  // keep sharing full batches (a chunk rides alone).
+  s.chunk_tokens = chunked_prefill > 0 ? static_cast<size_t>(chunked_prefill)
+                                       : std::min(kDefaultChunkTokens, s.max_num_batched_tokens);
+  s.chunk_above = chunked_prefill > 0 ? s.chunk_tokens : s.max_num_batched_tokens;
   s.context_length = flags.has("context-length") ? context : 0;
   s.max_queue = static_cast<size_t>(max_queue);
   s.max_queue_tokens = static_cast<size_t>(max_queue_tokens);
   s.max_inputs = static_cast<size_t>(max_inputs);
+  s.bulk_yield_tokens = static_cast<size_t>(bulk_yield);
   s.max_body = static_cast<size_t>(max_body);
   s.timeout = std::chrono::seconds(timeout);
   s.threads = static_cast<int>(threads);
@@ -256,7 +287,15 @@ StatusOr<Settings> read_settings(const Flags& flags) {
   s.strict_model_name = flags.has("strict-model-name");
   s.server.served_names = flags.get_all("served-model-name");
   if (s.server.served_names.empty()) s.server.served_names = {default_served_name(s.model_path)};
-  s.server.api_key = flags.get_or("api-key", "");
+  s.server.api_keys = flags.get_all("api-key");
+  for (const auto& key : s.server.api_keys)
+    if (key.empty()) return invalid_argument("--api-key needs a non-empty key");
+  s.data_dir = flags.get_or("data-dir", "");
+  EMBEDSERVE_ASSIGN_OR_RETURN(auto max_file, flags.get_int("max-file-bytes", 2ll << 30, 1, 1ll << 50));
+  EMBEDSERVE_ASSIGN_OR_RETURN(auto max_storage, flags.get_int("max-storage-bytes", 0, 0, 1ll << 60));
+  s.http.max_file_bytes = static_cast<size_t>(max_file);
+  s.max_storage_bytes = static_cast<uint64_t>(max_storage);
+  if (!s.data_dir.empty()) s.http.upload_dir = (std::filesystem::path(s.data_dir) / "tmp").string();
   s.server.cors_allow_origins = flags.get_all("cors-allow-origins");
   s.server.version = EMBEDSERVE_VERSION;
   s.server.max_concurrent_requests = kMaxPendingRequests;
@@ -317,7 +356,9 @@ StatusOr<LoadedModel> load_model(const Flags& flags, const Settings& s, WorkerPo
   so.max_num_batched_tokens = s.max_num_batched_tokens;
   so.queue.max_inputs = s.max_queue;
   so.queue.max_tokens = s.max_queue_tokens;
+  so.bulk_yield.tokens = s.bulk_yield_tokens;
   so.chunk_tokens = s.chunk_tokens;
+  so.chunk_above = s.chunk_above;
   so.chunked_prefill = s.chunked_prefill;
   so.on_batch = [&metrics](const BatchReport& b) { metrics.observe_batch(b); };
   so.on_chunks_abandoned = [&metrics](size_t sent, size_t total) {
@@ -350,15 +391,46 @@ int run(const Flags& flags) {
   const Settings& s = *settings;
   const auto t0 = std::chrono::steady_clock::now();
 
+  // A write past a file-size limit (RLIMIT_FSIZE, e.g. a quota'd container) should fail that write with EFBIG,
+  // which fails one batch job with a clear status, rather than kill the server with SIGXFSZ.
+  std::signal(SIGXFSZ, SIG_IGN);
   Metrics metrics;
   auto pool = std::make_unique<WorkerPool>(s.tokenizer_threads, kMaxPendingRequests);
   Router router(s.server, metrics, *pool);
+  // The Files and Batches API: the store opens before the server listens, so uploads and lookups work while the
+  // model loads; the runner starts once the model is there.
+  std::optional<jobs::JobStore> job_store;
+  std::optional<jobs::FileStorage> file_storage;
+  std::optional<JobsContext> jobs_context;
+  std::atomic<jobs::BatchRunner*> runner_ptr{nullptr};
+  if (!s.data_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(s.data_dir, ec);
+    auto store = jobs::JobStore::open(s.data_dir);
+    if (!store.ok()) return flags.fail(store.status());
+    auto storage = jobs::FileStorage::open(s.data_dir, s.max_storage_bytes);
+    if (!storage.ok()) return flags.fail(storage.status());
+    job_store.emplace(std::move(store).value());
+    file_storage.emplace(std::move(storage).value());
+    jobs_context.emplace(JobsContext{*job_store, *file_storage, [&runner_ptr] {
+                                       if (auto* r = runner_ptr.load()) r->wake();
+                                     }});
+    router.set_jobs(&*jobs_context);
+  }
   HttpServer server(s.http, router);
   // Listen first: /health answers 503 while the model loads, so orchestrators see the process is alive.
   if (Status st = server.start(); !st.ok()) return flags.fail(st);
   // An IPv6 literal goes in brackets (RFC 3986 §3.2.2), so the printed URL can be pasted into a client as is.
   const std::string host = s.http.host.find(':') == std::string::npos ? s.http.host : "[" + s.http.host + "]";
   notice("listening on http://" + host + ":" + std::to_string(server.port()) + "; loading " + s.model_path);
+  if (job_store)
+    notice("files and batch jobs under " + std::filesystem::absolute(s.data_dir).string() +
+           " (metadata and progress in jobs.sqlite3, WAL); uploads up to " + std::to_string(s.http.max_file_bytes) +
+           " bytes (--max-file-bytes), storage " +
+           (s.max_storage_bytes ? "up to " + std::to_string(s.max_storage_bytes) + " bytes" : std::string("unbounded")) +
+           " (--max-storage-bytes)");
+  else
+    notice("the Files and Batches API is off (no --data-dir)");
 
   // The load runs on a thread of its own so that SIGINT or SIGTERM ends it within a second: a download or weight
   // upload has no point where it could stop early, and nothing of it is worth keeping (a download resumes from
@@ -378,6 +450,19 @@ int run(const Flags& flags) {
   }
   const EngineInfo& info = model->engine->info();
   router.set_ready(model->service.get());
+  std::unique_ptr<EmbeddingsBatchEndpoint> batch_endpoint;
+  std::unique_ptr<jobs::BatchRunner> runner;
+  if (job_store) {
+    batch_endpoint = std::make_unique<EmbeddingsBatchEndpoint>(*model->service);
+    jobs::RunnerOptions ro;
+    ro.log = [](const std::string& line) { notice(line); };
+    runner = std::make_unique<jobs::BatchRunner>(*job_store, *file_storage, *batch_endpoint, ro);
+    if (Status st = runner->start(); !st.ok()) {
+      server.shutdown(std::chrono::milliseconds(0));
+      return flags.fail(st);
+    }
+    runner_ptr.store(runner.get());
+  }
   const double ready_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::string names;
   for (const auto& n : s.server.served_names) names += (names.empty() ? "" : ", ") + n;
@@ -396,6 +481,12 @@ int run(const Flags& flags) {
   const auto grace = s.timeout.count() > 0 ? std::chrono::milliseconds(s.timeout) + std::chrono::seconds(5)
                                            : std::chrono::milliseconds(std::chrono::minutes(10));
   const bool drained = server.shutdown(grace);
+  if (runner) {
+    // Commits nothing more (what is not committed resumes at the next start); joined after abandon() below has
+    // answered the chunks it waits for.
+    runner_ptr.store(nullptr);
+    runner->request_stop();
+  }
   // Every request was answered, or the grace period is over: what is left in the scheduler (inputs whose clients
   // left or whose deadline passed) is dropped at its next chunk. An engine call cannot be interrupted, and once no
   // client waits for it (or the grace period is spent) it is not worth waiting for: after at most 2 s for the
@@ -405,6 +496,7 @@ int run(const Flags& flags) {
                    : "stopped with requests still in flight after the grace period, and an engine call running");
     std::_Exit(drained ? 0 : 1);
   }
+  if (runner) runner->stop();
   pool.reset();  // runs the last completions before the service they reference goes away
   notice(drained ? "stopped cleanly" : "stopped with requests still in flight after the grace period");
   return drained ? 0 : 1;

@@ -374,7 +374,12 @@ Status Qwen3Model::decoder_layer(int layer, const Qwen3LayerWeights& w, const op
     v = v_seen = out.columns(kv_dim, kv_dim);
     if (!pooled) q = out.columns(2 * kv_dim, q_dim);
   }
-  EMBEDSERVE_RETURN_IF_ERROR(ops::qk_norm_rope(ctx_, k, w.k_norm.tensor, eps, all.rotary));
+  // Every row's q is here (no pooling in this layer): k and q go through their norms and RoPE together.
+  const bool q_ready = q.data != nullptr;
+  if (q_ready)
+    EMBEDSERVE_RETURN_IF_ERROR(ops::qk_norm_rope(ctx_, k, w.k_norm.tensor, q, w.q_norm.tensor, eps, all.rotary));
+  else
+    EMBEDSERVE_RETURN_IF_ERROR(ops::qk_norm_rope(ctx_, k, w.k_norm.tensor, eps, all.rotary));
   trace("Kcur", layer, k);
   trace("Vcur", layer, v);
   // The last layer of a chunk before its input's last: only its keys and values are read again.
@@ -395,7 +400,7 @@ Status Qwen3Model::decoder_layer(int layer, const Qwen3LayerWeights& w, const op
   }
   const int64_t m = rows.rows.num_rows();
   const ops::Index& groups = rows.rows.offsets;
-  EMBEDSERVE_RETURN_IF_ERROR(ops::qk_norm_rope(ctx_, q, w.q_norm.tensor, eps, rows.rotary));
+  if (!q_ready) EMBEDSERVE_RETURN_IF_ERROR(ops::qk_norm_rope(ctx_, q, w.q_norm.tensor, eps, rows.rotary));
   trace("Qcur", layer, q);
   // attn_output = softmax(q·kᵀ / sqrt(hd) + causal mask) · v, each query head reading its kv head
   const ops::AttentionShape shape{c.num_attention_heads, c.num_key_value_heads, static_cast<int>(hd),

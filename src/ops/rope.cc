@@ -1,6 +1,8 @@
 // rotary_table and qk_norm_rope: tables of cos/sin once per batch (on the host for the CPU, by a kernel on CUDA).
 #include "ops/rope.h"
 
+#include <string>
+
 #include "ops/check.h"
 #include "ops/cpu/kernels.h"
 #include "ops/rms_norm.h"
@@ -50,37 +52,72 @@ StatusOr<RotaryTable> rotary_table(const DeviceContext& ctx, const Index& positi
 #endif
 }
 
-Status qk_norm_rope(const DeviceContext& ctx, const Tensor& x, const Tensor& norm_weight, float eps,
-                    const RotaryTable& rotary) {
+namespace {
+
+// Checks one tensor of qk_norm_rope and returns its heads.
+StatusOr<int> checked_heads(const DeviceContext& ctx, const char* name, const Tensor& x, const Tensor& norm_weight,
+                            const RotaryTable& rotary) {
   const int hd = rotary.head_dim;
-  if (hd < 2 || x.cols % hd != 0) return internal_error("qk_norm_rope: x's rows are not whole heads");
+  if (hd < 2 || x.cols % hd != 0) return internal_error(std::string("qk_norm_rope: ") + name + "'s rows are not whole heads");
   EMBEDSERVE_RETURN_IF_ERROR(expect_index("qk_norm_rope", "positions", rotary.positions, x.rows));
-  const int heads = static_cast<int>(x.cols / hd);
-  if (ctx.device() == Device::kCpu) {
-    // q_norm / k_norm normalise each head's row: x [n, heads * hd] seen as [n * heads, hd] where it is dense, else
-    // head by head as [n, hd] column views (the same per-row arithmetic); then the rotation.
-    if (x.dense()) {
-      EMBEDSERVE_RETURN_IF_ERROR(rms_norm(ctx, x.reshaped(hd), norm_weight, eps, x.reshaped(hd)));
-    } else {
-      for (int head = 0; head < heads; ++head) {
-        const Tensor xh = x.columns(int64_t{head} * hd, hd);
-        EMBEDSERVE_RETURN_IF_ERROR(rms_norm(ctx, xh, norm_weight, eps, xh));
-      }
+  EMBEDSERVE_RETURN_IF_ERROR(expect_shape("qk_norm_rope", "norm_weight", norm_weight, 1, hd));
+  EMBEDSERVE_RETURN_IF_ERROR(expect_dtype("qk_norm_rope", ctx, {{name, &x}, {"norm_weight", &norm_weight}}));
+  return static_cast<int>(x.cols / hd);
+}
+
+// The CPU: q_norm / k_norm normalise each head's row — x [n, heads * hd] seen as [n * heads, hd] where it is dense,
+// else head by head as [n, hd] column views (the same per-row arithmetic) — then the rotation.
+Status cpu_norm_rope(const DeviceContext& ctx, const Tensor& x, const Tensor& norm_weight, int heads, float eps,
+                     const RotaryTable& rotary) {
+  const int hd = rotary.head_dim;
+  if (x.dense()) {
+    EMBEDSERVE_RETURN_IF_ERROR(rms_norm(ctx, x.reshaped(hd), norm_weight, eps, x.reshaped(hd)));
+  } else {
+    for (int head = 0; head < heads; ++head) {
+      const Tensor xh = x.columns(int64_t{head} * hd, hd);
+      EMBEDSERVE_RETURN_IF_ERROR(rms_norm(ctx, xh, norm_weight, eps, xh));
     }
-    cpu::apply_rope(x.as<float>(), rotary.cos, rotary.sin, x.rows, heads, hd, x.stride);
-    return Status();
+  }
+  cpu::apply_rope(x.as<float>(), rotary.cos, rotary.sin, x.rows, heads, hd, x.stride);
+  return Status();
+}
+
+// One or two tensors (b.data null: one) of the same rows.
+Status norm_rope(const DeviceContext& ctx, const Tensor& a, const Tensor& a_weight, const Tensor* b,
+                 const Tensor* b_weight, float eps, const RotaryTable& rotary) {
+  EMBEDSERVE_ASSIGN_OR_RETURN(const int a_heads, checked_heads(ctx, "x", a, a_weight, rotary));
+  int b_heads = 0;
+  if (b) {
+    EMBEDSERVE_ASSIGN_OR_RETURN(b_heads, checked_heads(ctx, "q", *b, *b_weight, rotary));
+    if (b->rows != a.rows) return internal_error("qk_norm_rope: k and q have different rows");
+  }
+  if (ctx.device() == Device::kCpu) {
+    EMBEDSERVE_RETURN_IF_ERROR(cpu_norm_rope(ctx, a, a_weight, a_heads, eps, rotary));
+    return b ? cpu_norm_rope(ctx, *b, *b_weight, b_heads, eps, rotary) : Status();
   }
 #if defined(EMBEDSERVE_HAVE_CUDA)
-  EMBEDSERVE_RETURN_IF_ERROR(expect_shape("qk_norm_rope", "norm_weight", norm_weight, 1, hd));
-  EMBEDSERVE_RETURN_IF_ERROR(expect_dtype("qk_norm_rope", ctx, {{"x", &x}, {"norm_weight", &norm_weight}}));
-  return cuda_backend::by_dtype(x.dtype, "qk_norm_rope", [&](auto tag) {
+  return cuda_backend::by_dtype(a.dtype, "qk_norm_rope", [&](auto tag) {
     using T = decltype(tag);
-    return cuda::qk_norm_rope(x.as<T>(), x.stride, norm_weight.as<const T>(), rotary.cos, rotary.sin, x.rows,
-                              heads, hd, eps, cuda_backend::stream(ctx));
+    const cuda::NormRopeHeads<T> pa{a.as<T>(), a.stride, a_weight.as<const T>(), a_heads};
+    const cuda::NormRopeHeads<T> pb = b ? cuda::NormRopeHeads<T>{b->as<T>(), b->stride, b_weight->as<const T>(), b_heads}
+                                        : cuda::NormRopeHeads<T>{};
+    return cuda::qk_norm_rope(pa, pb, rotary.cos, rotary.sin, a.rows, rotary.head_dim, eps, cuda_backend::stream(ctx));
   });
 #else
   return no_backend("qk_norm_rope");
 #endif
+}
+
+}  // namespace
+
+Status qk_norm_rope(const DeviceContext& ctx, const Tensor& x, const Tensor& norm_weight, float eps,
+                    const RotaryTable& rotary) {
+  return norm_rope(ctx, x, norm_weight, nullptr, nullptr, eps, rotary);
+}
+
+Status qk_norm_rope(const DeviceContext& ctx, const Tensor& k, const Tensor& k_norm, const Tensor& q,
+                    const Tensor& q_norm, float eps, const RotaryTable& rotary) {
+  return norm_rope(ctx, k, k_norm, &q, &q_norm, eps, rotary);
 }
 
 }  // namespace embedserve::ops

@@ -33,5 +33,9 @@ StatusOr<RotaryTable> rotary_table(const DeviceContext& ctx, const Index& positi
 // x2' = x2·cos + x1·sin), each product and sum rounded to the context's dtype as torch rounds them.
 Status qk_norm_rope(const DeviceContext& ctx, const Tensor& x, const Tensor& norm_weight, float eps,
                     const RotaryTable& rotary);
+// The same for k and q of the same rows at once (one kernel on CUDA where the head size allows: a small batch
+// pays one launch instead of two).
+Status qk_norm_rope(const DeviceContext& ctx, const Tensor& k, const Tensor& k_norm, const Tensor& q,
+                    const Tensor& q_norm, float eps, const RotaryTable& rotary);
 
 }  // namespace embedserve::ops

@@ -7,9 +7,9 @@
 namespace embedserve {
 
 RequestQueue::RequestQueue(size_t interactive_max_tokens, double interactive_weight, QueueLimits limits,
-                           size_t chunk_tokens)
+                           size_t chunk_tokens, size_t chunk_above, BulkYield yield)
     : interactive_max_tokens_(interactive_max_tokens), weights_{std::max(interactive_weight, 1e-3), 1.0},
-      limits_(limits), chunk_tokens_(chunk_tokens) {}
+      limits_(limits), chunk_tokens_(chunk_tokens), chunk_above_(chunk_above), yield_(yield) {}
 
 bool RequestQueue::admit(std::shared_ptr<QueuedJob> job) {
   const size_t n_inputs = job->job.inputs.size();
@@ -19,7 +19,8 @@ bool RequestQueue::admit(std::shared_ptr<QueuedJob> job) {
   }
   queued_inputs_ += n_inputs;
   queued_tokens_ += job->total_tokens;
-  job->interactive = job->total_tokens <= interactive_max_tokens_;
+  job->interactive = !job->job.bulk && job->total_tokens <= interactive_max_tokens_;
+  if (job->interactive) last_interactive_ = job->submitted;
   lanes_[job->interactive ? kInteractive : kBulk].push_back(std::move(job));
   return true;
 }
@@ -69,7 +70,7 @@ size_t RequestQueue::take(Lane lane, size_t budget, SequenceBatch& batch, std::v
   while (!q.empty() && !batch.chunk) {
     QueuedJob& job = *q.front();
     const auto& ids = job.job.inputs[job.next_input];
-    if (chunk_tokens_ && ids.size() > chunk_tokens_) {
+    if (chunk_tokens_ && ids.size() > chunk_above_) {
       // Chunked prefill: the input's next chunk rides alone; the input stays at its lane's head until its last.
       if (batch.num_tokens() > 0) break;
       if (job.chunk_start == 0) job.sequence = next_sequence_++;
@@ -100,15 +101,21 @@ size_t RequestQueue::take(Lane lane, size_t budget, SequenceBatch& batch, std::v
   return taken;
 }
 
-void RequestQueue::fill(size_t budget, SequenceBatch& batch, std::vector<BatchSlot>& slots) {
+void RequestQueue::fill(size_t budget, SequenceBatch& batch, std::vector<BatchSlot>& slots,
+                        SteadyClock::time_point now) {
   batch.clear();
   slots.clear();
   for (int l = 0; l < 2; ++l)
     if (lanes_[l].empty()) clock_[l] = std::max(clock_[l], clock_[1 - l]);
   const Lane first = clock_[kInteractive] <= clock_[kBulk] ? kInteractive : kBulk;
   const Lane second = first == kInteractive ? kBulk : kInteractive;
-  clock_[first] += static_cast<double>(take(first, budget, batch, slots)) / weights_[first];
-  clock_[second] += static_cast<double>(take(second, budget, batch, slots)) / weights_[second];
+  const bool yielding = yield_.tokens > 0 && now - last_interactive_ < yield_.recent;
+  auto lane_budget = [&](Lane lane) {
+    // Bulk fills up to the cap on top of what the interactive lane took (an empty batch still takes one input).
+    return lane == kBulk && yielding ? std::min(budget, batch.num_tokens() + yield_.tokens) : budget;
+  };
+  clock_[first] += static_cast<double>(take(first, lane_budget(first), batch, slots)) / weights_[first];
+  clock_[second] += static_cast<double>(take(second, lane_budget(second), batch, slots)) / weights_[second];
 }
 
 }  // namespace embedserve

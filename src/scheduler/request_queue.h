@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -48,6 +49,15 @@ struct QueueLimits {
   size_t max_tokens = 0;  // undispatched tokens across all jobs; 0: unlimited
 };
 
+// How bulk work makes room for queries. An engine call cannot be interrupted, so a query arriving while a
+// full-budget bulk call runs waits for all of it; while interactive jobs have been arriving (within `recent`),
+// bulk inputs fill at most `tokens` of each call, so that wait stays one short call. Without queries bulk work
+// gets the whole budget again. tokens == 0: bulk work always fills the budget.
+struct BulkYield {
+  size_t tokens = 0;
+  SteadyClock::duration recent = std::chrono::seconds(1);
+};
+
 // Two lanes, so a short interactive query does not wait behind a 2,048-input bulk job:
 //   - a job whose total tokens are at most `interactive_max_tokens` is interactive, else bulk;
 //   - between lanes, weighted fair queuing by tokens: each lane has a virtual clock that advances by
@@ -61,8 +71,10 @@ struct QueueLimits {
 // first input that does not fit, so a long input is never overtaken forever by short ones behind it.
 class RequestQueue {
  public:
-  // chunk_tokens 0: every input goes whole (the engine takes no chunks).
-  RequestQueue(size_t interactive_max_tokens, double interactive_weight, QueueLimits limits, size_t chunk_tokens);
+  // Inputs longer than chunk_above go in chunks of chunk_tokens; chunk_tokens 0: every input goes whole (the
+  // engine takes no chunks).
+  RequestQueue(size_t interactive_max_tokens, double interactive_weight, QueueLimits limits, size_t chunk_tokens,
+               size_t chunk_above, BulkYield yield = {});
 
   // Admits the job unless the limits would be exceeded; an empty queue admits any job, so no request
   // is refused forever for being large.
@@ -76,8 +88,10 @@ class RequestQueue {
   // Removes every job (shutdown); returns those not finished, and like sweep the inputs interrupted mid-chunks.
   std::vector<std::shared_ptr<QueuedJob>> clear(std::vector<uint64_t>& interrupted);
 
-  // Packs up to `budget` tokens of inputs into `batch` (cleared first), recording who owns each row.
-  void fill(size_t budget, SequenceBatch& batch, std::vector<BatchSlot>& slots);
+  // Packs up to `budget` tokens of inputs into `batch` (cleared first), recording who owns each row; bulk inputs
+  // to at most BulkYield::tokens when an interactive job was admitted within BulkYield::recent of `now`.
+  void fill(size_t budget, SequenceBatch& batch, std::vector<BatchSlot>& slots,
+            SteadyClock::time_point now = SteadyClock::now());
 
   bool empty() const { return lanes_[0].empty() && lanes_[1].empty(); }
   size_t queued_jobs() const { return lanes_[0].size() + lanes_[1].size(); }
@@ -96,7 +110,10 @@ class RequestQueue {
   double clock_[2] = {0.0, 0.0};
   QueueLimits limits_;
   size_t chunk_tokens_;
+  size_t chunk_above_;
   uint64_t next_sequence_ = 1;
+  BulkYield yield_;
+  SteadyClock::time_point last_interactive_{};  // admission time of the latest interactive job
   std::deque<std::shared_ptr<QueuedJob>> lanes_[2];
   size_t queued_inputs_ = 0;
   size_t queued_tokens_ = 0;

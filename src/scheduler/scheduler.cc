@@ -30,13 +30,17 @@ size_t chunk_size(const SchedulerOptions& o, const Engine& engine) {
   return std::max<size_t>(chunk, 1);
 }
 
+// Inputs longer than this go in chunks (never fewer than one chunk's tokens).
+size_t chunk_threshold(const SchedulerOptions& o, size_t chunk) { return std::max(chunk, o.chunk_above); }
+
 }  // namespace
 
 Scheduler::Scheduler(Engine& engine, SchedulerOptions options)
     : engine_(engine),
       options_(std::move(options)),
       queue_(interactive_threshold(options_), options_.interactive_weight, options_.queue,
-             chunk_size(options_, engine)) {
+             chunk_size(options_, engine), chunk_threshold(options_, chunk_size(options_, engine)),
+             options_.bulk_yield) {
   if (options_.max_num_batched_tokens == 0) options_.max_num_batched_tokens = 1;
   batcher_ = std::thread([this] { batcher_loop(); });
   deadline_thread_ = std::thread([this] { deadline_loop(); });
@@ -202,8 +206,9 @@ void Scheduler::batcher_loop() {
       cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
       // Stopping, and everything admitted has been answered; or abandon(), which answers the rest itself.
       if (queue_.empty() || abandoning_) break;
-      abandoned = queue_.sweep(SteadyClock::now(), interrupted);
-      queue_.fill(options_.max_num_batched_tokens, batch, slots);
+      const auto now = SteadyClock::now();
+      abandoned = queue_.sweep(now, interrupted);
+      queue_.fill(options_.max_num_batched_tokens, batch, slots, now);
     }
     // Inputs dropped part-way through their chunks stop here: their keys and values are freed before the next call.
     end_sequences(interrupted);

@@ -28,15 +28,24 @@ struct BatchReport {
   bool partial_chunk = false;  // a chunk before its input's last: no vector came out
 };
 
+// The chunk size of inputs that do not fit one batch, unless --chunked-prefill-size says otherwise: a query waits
+// for one chunk at most (on the 4B at the end of a 32k input ~0.1 s: a chunk's attention grows with the keys
+// before it, and 2,048-token chunks kept queries beside one at p99 194 ms).
+constexpr size_t kDefaultChunkTokens = 1024;
+
 struct SchedulerOptions {
   size_t max_num_batched_tokens = 16384;  // tokens per Engine::embed call (no padding: the sum of lengths)
-  // Chunked prefill (--chunked-prefill-size): an input longer than this goes to the engine in chunks of this many
-  // tokens, other batches running between them, when the engine takes chunks. 0: max_num_batched_tokens.
+  // Chunked prefill (--chunked-prefill-size): an input longer than chunk_above goes to the engine in chunks of
+  // chunk_tokens tokens, other batches running between them, when the engine takes chunks. A chunk rides alone, so
+  // shorter inputs keep going whole in shared batches. chunk_tokens 0: max_num_batched_tokens; chunk_above 0:
+  // chunk_tokens.
   size_t chunk_tokens = 0;
+  size_t chunk_above = 0;
   bool chunked_prefill = true;  // false: every input goes whole (SGLang's --chunked-prefill-size -1)
   QueueLimits queue;                      // undispatched inputs/tokens admitted at once
   size_t interactive_max_tokens = 0;      // jobs this small go to the interactive lane; 0: max_num_batched_tokens / 8
   double interactive_weight = 4.0;        // interactive lane's share of tokens under contention, relative to bulk
+  BulkYield bulk_yield;                   // bulk tokens per engine call while queries arrive (0: no cap)
   std::function<void(const BatchReport&)> on_batch;  // optional
   // Called on the batcher thread for each input dropped part-way through its chunks (client gone, deadline
   // passed, shutdown), with the tokens it had sent and its length: the work it no longer costs. Optional.

@@ -107,4 +107,70 @@ void EmbedService::embed(EmbedParams params, CancelFlag cancel, std::function<vo
   }
 }
 
+Status EmbedService::embed_requests(std::vector<EmbedParams> requests,
+                                    std::function<void(std::vector<EmbedOutcome>)> done) const {
+  const size_t hidden = static_cast<size_t>(info_.hidden_size);
+  struct Slice {
+    size_t first = 0, count = 0, tokens = 0;
+    size_t dims = 0;
+    std::optional<bool> normalize;
+  };
+  auto outcomes = std::make_shared<std::vector<EmbedOutcome>>(requests.size());
+  auto slices = std::make_shared<std::vector<Slice>>(requests.size());
+  Job job;
+  job.bulk = true;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const EmbedParams& params = requests[i];
+    if (params.dimensions)
+      if (Status st = check_dimensions(*params.dimensions, hidden, kRequestFields); !st.ok()) {
+        (*outcomes)[i].error = bad_request(st.message(), "dimensions");
+        continue;
+      }
+    std::vector<std::vector<int32_t>> ids;
+    if (auto e = tokenize_inputs(params, ids)) {
+      (*outcomes)[i].error = std::move(e);
+      continue;
+    }
+    Slice& sl = (*slices)[i];
+    sl.first = job.inputs.size();
+    sl.count = ids.size();
+    sl.dims = params.dimensions ? static_cast<size_t>(*params.dimensions) : hidden;
+    sl.normalize = params.normalize;
+    for (auto& seq : ids) {
+      sl.tokens += seq.size();
+      job.inputs.push_back(std::move(seq));
+    }
+  }
+  if (job.inputs.empty()) {
+    done(std::move(*outcomes));
+    return Status();
+  }
+  auto shared_done = std::make_shared<std::function<void(std::vector<EmbedOutcome>)>>(std::move(done));
+  job.on_done = [this, outcomes, slices, shared_done](StatusOr<JobResult> result) {
+    pool_.post([this, outcomes, slices, shared_done, result = std::move(result)]() mutable {
+      for (size_t i = 0; i < outcomes->size(); ++i) {
+        EmbedOutcome& o = (*outcomes)[i];
+        if (o.error) continue;
+        if (!result.ok()) {
+          o.error = api_error_from_status(result.status());
+          continue;
+        }
+        const Slice& sl = (*slices)[i];
+        const size_t h = result->hidden;
+        std::vector<float> rows(result->vectors.begin() + static_cast<std::ptrdiff_t>(sl.first * h),
+                                result->vectors.begin() + static_cast<std::ptrdiff_t>((sl.first + sl.count) * h));
+        o.output.n = sl.count;
+        o.output.dims = sl.dims;
+        o.output.prompt_tokens = sl.tokens;
+        // The same post-processing as embed(): untouched rows unless Matryoshka truncation asks otherwise.
+        o.output.vectors = sl.dims == h && (sl.normalize != true || info_.normalize)
+                               ? std::move(rows)
+                               : truncate_rows(rows, h, sl.dims, sl.normalize != false);
+      }
+      (*shared_done)(std::move(*outcomes));
+    });
+  };
+  return scheduler_.submit(std::move(job));
+}
+
 }  // namespace embedserve

@@ -51,6 +51,12 @@ class EmbedService {
   // `done` is called exactly once, on a worker thread, with the vectors in input order or the error.
   void embed(EmbedParams params, CancelFlag cancel, std::function<void(EmbedOutcome)> done) const;
 
+  // A batch job's chunk: several /v1/embeddings requests as one scheduler job in the bulk lane, so interactive
+  // requests keep their priority; no --request-timeout (a batch has its own completion window). On OK, `done`
+  // gets one outcome per request, in order, once (on a worker thread, or at once when no request is valid).
+  // Errors (done not called): the scheduler's admission — resource_exhausted when its queue is full.
+  Status embed_requests(std::vector<EmbedParams> requests, std::function<void(std::vector<EmbedOutcome>)> done) const;
+
   // Turns inputs into the token sequences that will be embedded, through the text pipeline `embedserve embed`
   // uses too (prompt prefixed, EOS appended, truncated or refused, ids checked against the embedding table).
   std::optional<ApiError> tokenize_inputs(const EmbedParams& params, std::vector<std::vector<int32_t>>& out) const;

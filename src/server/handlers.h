@@ -14,7 +14,9 @@ namespace embedserve {
 
 struct ServerConfig {
   std::vector<std::string> served_names;  // --served-model-name aliases; the first is the one reported
-  std::string api_key;                    // empty: no authentication
+  // --api-key values; empty: no authentication. Each key owns the files and batches it creates; another key
+  // sees none of them.
+  std::vector<std::string> api_keys;
   std::vector<std::string> cors_allow_origins;  // empty: no CORS; "*" admits any origin (server/cors.h)
   std::string version;
   size_t max_concurrent_requests = 0;     // reported by /info

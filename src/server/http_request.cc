@@ -86,16 +86,24 @@ HttpRejection rejection_for_parse_error(const boost::system::error_code& ec, con
   return {400, "malformed HTTP request: " + ec.message()};
 }
 
-ServerRequest to_server_request(http::request<http::string_body>& message) {
+ServerRequest to_server_request_head(const RequestHeader& message) {
   ServerRequest r;
   r.method = std::string(message.method_string());
   const std::string_view target = view(message.target());
-  r.path = std::string(target.substr(0, target.find('?')));
-  r.body = std::move(message.body());
+  const size_t question = target.find('?');
+  r.path = std::string(target.substr(0, question));
+  if (question != std::string_view::npos) r.query = std::string(target.substr(question + 1));
+  r.content_type = std::string(message[http::field::content_type]);
   r.authorization = std::string(message[http::field::authorization]);
   r.origin = std::string(message[http::field::origin]);
   r.access_control_request_method = std::string(message[http::field::access_control_request_method]);
   r.access_control_request_headers = std::string(message[http::field::access_control_request_headers]);
+  return r;
+}
+
+ServerRequest to_server_request(http::request<http::string_body>& message) {
+  ServerRequest r = to_server_request_head(message);
+  r.body = std::move(message.body());
   return r;
 }
 

@@ -43,6 +43,8 @@ std::optional<HttpRejection> check_request_header(const RequestHeader& header);
 // The answer to a parse error: 413 over the body limit, 431 over the header limit, else 400.
 HttpRejection rejection_for_parse_error(const boost::system::error_code& ec, const HttpLimits& limits);
 
+// The request as the router sees it without its body (method, path, query, headers).
+ServerRequest to_server_request_head(const RequestHeader& header);
 // The request as the router sees it; moves the body out of `message`.
 ServerRequest to_server_request(boost::beast::http::request<boost::beast::http::string_body>& message);
 

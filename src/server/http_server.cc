@@ -18,6 +18,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/http/file_body.hpp>
 #include <cerrno>
 #include <csignal>
 #include <cstdint>
@@ -29,6 +30,7 @@
 #include <thread>
 #include <vector>
 
+#include "jobs/ids.h"
 #include "server/http_request.h"
 
 namespace embedserve {
@@ -135,6 +137,7 @@ class Session : public std::enable_shared_from_this<Session> {
         counted_(counted) {}
   ~Session() {  // may run after the server is gone: touches only what it shares ownership of
     release_body();
+    discard_upload();
     if (counted_) admission_->connections.fetch_sub(1, std::memory_order_acq_rel);
   }
 
@@ -155,7 +158,11 @@ class Session : public std::enable_shared_from_this<Session> {
   // the first byte of a request arrives, its headers must be complete within --header-timeout or it gets 408.
   void do_read() {
     parser_.emplace();
+    upload_parser_.reset();
     configure_request_parser(*parser_, server_.limits);
+    // An upload's Content-Length is checked against --max-file-bytes, every other body's against
+    // --max-body-bytes, once the route is known (on_header); Beast checks its limit while parsing the header.
+    if (uploads_enabled()) parser_->body_limit(std::max(server_.limits.max_body_bytes, server_.options.max_file_bytes));
     if (buffer_.size() > 0) return read_header();  // a pipelined request's bytes are already here
     stream_.expires_after(server_.options.idle_timeout);
     stream_.async_read_some(buffer_.prepare(kFirstRead), [self = shared_from_this()](beast::error_code ec, size_t n) {
@@ -186,6 +193,12 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!ec)
       if (auto rejection = check_request_header(parser_->get())) return reject(std::move(*rejection));
     if (ec || parser_->is_done()) return on_read(ec, n);
+    if (uploads_enabled()) {
+      if (is_upload(parser_->get())) return begin_upload();
+      if (auto length = parser_->content_length(); length && *length > server_.limits.max_body_bytes)
+        return reject(rejection_for_parse_error(http::error::body_limit, server_.limits));
+      parser_->body_limit(server_.limits.max_body_bytes);  // a chunked body is held to it as it arrives
+    }
     // A body is held in memory until its answer is ready; a Content-Length is admitted whole, before a byte of
     // it is read, so the bodies of many slow clients cannot add up past the process-wide budget.
     if (auto length = parser_->content_length(); length && !reserve_body(*length)) return reject(body_budget_full());
@@ -199,6 +212,92 @@ class Session : public std::enable_shared_from_this<Session> {
                        if (write_ec) return self->close();
                        self->read_body();
                      });
+  }
+
+  bool uploads_enabled() const { return !server_.options.upload_dir.empty(); }
+
+  static bool is_upload(const RequestHeader& h) {
+    if (h.method() != http::verb::post) return false;
+    const auto target = h.target();
+    const std::string_view t(target.data(), target.size());
+    return t.substr(0, t.find('?')) == "/v1/files";
+  }
+
+  // POST /v1/files: the body goes to a file under --data-dir as it arrives (file_body), never into memory, up to
+  // --max-file-bytes; the key and the route are checked before a byte of it is read.
+  void begin_upload() {
+    const auto length = parser_->content_length();
+    if (auto answer = server_.router.precheck_upload(to_server_request_head(parser_->get()),
+                                                     length ? std::optional<uint64_t>(*length) : std::nullopt)) {
+      begin_answer();
+      keep_alive_ = false;  // the body was not read
+      make_respond()(std::move(*answer));
+      return;
+    }
+    const size_t max_file = server_.options.max_file_bytes;
+    if (auto length = parser_->content_length(); length && *length > max_file)
+      return reject({413, "the file is larger than the limit of " + std::to_string(max_file) +
+                              " bytes (--max-file-bytes)"});
+    auto name = jobs::random_id("upload-");
+    if (!name.ok()) return reject({503, name.status().message()});
+    const std::string path = server_.options.upload_dir + "/" + *name;
+    upload_parser_.emplace(std::move(*parser_));
+    parser_.reset();
+    upload_parser_->body_limit(max_file);
+    beast::error_code ec;
+    upload_parser_->get().body().open(path.c_str(), beast::file_mode::write, ec);
+    if (ec) return reject({503, "cannot store the upload under --data-dir: " + ec.message()});
+    upload_path_ = path;
+    if (!beast::iequals(upload_parser_->get()[http::field::expect], "100-continue")) return read_upload();
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
+                     [self = shared_from_this()](beast::error_code write_ec, size_t) {
+                       if (write_ec) return self->close();
+                       self->read_upload();
+                     });
+  }
+
+  // Piece by piece, so the idle timeout bounds each wait for bytes, not the whole (possibly gigabyte) body.
+  void read_upload() {
+    stream_.expires_after(server_.options.idle_timeout);
+    http::async_read_some(stream_, buffer_, *upload_parser_,
+                          beast::bind_front_handler(&Session::on_upload_part, shared_from_this()));
+  }
+
+  void on_upload_part(beast::error_code ec, size_t) {
+    if (ec) {
+      discard_upload();
+      if (ec == http::error::body_limit)
+        return reject({413, "the file is larger than the limit of " + std::to_string(server_.options.max_file_bytes) +
+                                " bytes (--max-file-bytes)"});
+      if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == net::error::operation_aborted ||
+          ec == net::error::eof || ec == net::error::connection_reset)
+        return close();
+      return reject(rejection_for_parse_error(ec, server_.limits));
+    }
+    if (!upload_parser_->is_done()) return read_upload();
+    beast::error_code close_ec;
+    upload_parser_->get().body().file().close(close_ec);
+    begin_answer();
+    auto& req = upload_parser_->get();
+    keep_alive_ = req.keep_alive();
+    ServerRequest r = to_server_request_head(req);
+    r.body_file = std::move(upload_path_);
+    upload_path_.clear();
+    cancel_ = std::make_shared<std::atomic<bool>>(false);
+    stream_.expires_never();
+    watch_for_disconnect();
+    server_.router.handle(std::move(r), cancel_, make_respond());
+  }
+
+  void discard_upload() {
+    if (upload_path_.empty()) return;
+    if (upload_parser_) {
+      beast::error_code ec;
+      upload_parser_->get().body().file().close(ec);
+    }
+    std::remove(upload_path_.c_str());
+    upload_path_.clear();
   }
 
   void read_body() {
@@ -258,10 +357,13 @@ class Session : public std::enable_shared_from_this<Session> {
   void begin_answer() {
     start_ = std::chrono::steady_clock::now();
     server_.unanswered.fetch_add(1, std::memory_order_acq_rel);
-    if (parser_ && parser_->is_header_done()) {
-      method_ = std::string(parser_->get().method_string());
-      path_ = std::string(parser_->get().target());
-      version_ = parser_->get().version();
+    const RequestHeader* head = nullptr;
+    if (upload_parser_) head = &upload_parser_->get();
+    else if (parser_ && parser_->is_header_done()) head = &parser_->get();
+    if (head) {
+      method_ = std::string(head->method_string());
+      path_ = std::string(head->target());
+      version_ = head->version();
     } else {
       method_ = "-";
       path_ = "-";
@@ -311,6 +413,7 @@ class Session : public std::enable_shared_from_this<Session> {
     inputs_ = r.inputs;
     tokens_ = r.tokens;
     const bool keep = keep_alive_ && !server_.draining.load(std::memory_order_acquire);
+    if (!r.body_file.empty()) return write_file(std::move(r), keep);
     response_.emplace(static_cast<http::status>(r.status), version_ ? version_ : 11);
     response_->set(http::field::server, "embedserve");
     if (!r.content_type.empty()) response_->set(http::field::content_type, r.content_type);
@@ -323,6 +426,31 @@ class Session : public std::enable_shared_from_this<Session> {
     http::async_write(stream_, *response_, beast::bind_front_handler(&Session::on_write, shared_from_this(), keep));
   }
 
+  // A file answer (GET /v1/files/{id}/content) streams from disk through file_body, a buffer at a time.
+  void write_file(ServerResponse r, bool keep) {
+    http::file_body::value_type file;
+    beast::error_code ec;
+    file.open(r.body_file.c_str(), beast::file_mode::scan, ec);
+    if (ec) {  // deleted between the lookup and now
+      ServerResponse gone = error_response({404, "invalid_request_error", "not_found",
+                                            "the file was deleted before its content could be sent", "", 0},
+                                           ErrorShape::kOpenAi);
+      gone.route = r.route;
+      return write(std::move(gone));
+    }
+    const uint64_t bytes = file.size();
+    file_response_.emplace(static_cast<http::status>(r.status), version_ ? version_ : 11);
+    file_response_->set(http::field::server, "embedserve");
+    if (!r.content_type.empty()) file_response_->set(http::field::content_type, r.content_type);
+    for (const auto& [name, value] : r.headers) file_response_->set(name, value);
+    file_response_->keep_alive(keep);
+    file_response_->body() = std::move(file);
+    file_response_->prepare_payload();
+    // Room for a slow reader of a large file (1 MiB/s), but never forever.
+    stream_.expires_after(std::chrono::seconds(60 + bytes / (1u << 20)));
+    http::async_write(stream_, *file_response_, beast::bind_front_handler(&Session::on_write, shared_from_this(), keep));
+  }
+
   void on_write(bool keep, beast::error_code ec, size_t) {
     if (server_.options.access_log) {
       const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_).count();
@@ -333,6 +461,7 @@ class Session : public std::enable_shared_from_this<Session> {
                    inputs_, tokens_, ms);
     }
     response_.reset();
+    file_response_.reset();
     server_.unanswered.fetch_sub(1, std::memory_order_acq_rel);
     if (ec) return close();
     if (!keep) return linger_then_close();
@@ -372,6 +501,9 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::string_body>> response_;
+  std::optional<http::request_parser<http::file_body>> upload_parser_;  // POST /v1/files only
+  std::string upload_path_;  // the upload's file while this session still owns it
+  std::optional<http::response<http::file_body>> file_response_;
   CancelFlag cancel_;
   size_t body_reserved_ = 0;  // this request's share of the server's body budget
   bool answered_ = false;

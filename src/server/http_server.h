@@ -29,6 +29,10 @@ struct HttpServerOptions {
   // 64 descriptors kept in reserve, at most 10,000.
   size_t max_connections = 0;
   bool access_log = true;                  // one line per request on stderr
+  // POST /v1/files bodies are streamed into this folder (not held in memory, not counted against the body
+  // limits above) up to max_file_bytes; empty: uploads are read like any other body.
+  std::string upload_dir;
+  size_t max_file_bytes = size_t{1} << 30;
 };
 
 class HttpServer {

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <atomic>
+#include <optional>
+#include <vector>
 #include <string>
 
 #include "scheduler/job.h"
@@ -10,6 +12,7 @@
 #include "server/embed_service.h"
 #include "server/handlers.h"
 #include "server/http_types.h"
+#include "server/jobs_handlers.h"
 #include "server/metrics.h"
 
 namespace embedserve {
@@ -21,6 +24,14 @@ class Router {
   // Publishes the loaded model. Before this, /health and the model routes answer 503.
   void set_ready(const EmbedService* service) { service_.store(service, std::memory_order_release); }
   bool ready() const { return service_.load(std::memory_order_acquire) != nullptr; }
+  // Enables the Files and Batches API (--data-dir); without it those routes answer 404 saying so. Call before
+  // the server starts; `jobs` must outlive the router.
+  void set_jobs(const JobsContext* jobs) { jobs_.store(jobs, std::memory_order_release); }
+  // For a body the HTTP layer would stream to disk (POST /v1/files): the answer to give before reading it —
+  // 401 without the key, 404 without --data-dir, 503 while draining, 507 when a `content_length` body would
+  // not fit under --max-storage-bytes — or nullopt to go on.
+  std::optional<ServerResponse> precheck_upload(const ServerRequest& head,
+                                                std::optional<uint64_t> content_length) const;
   // After this, new requests get 503 (the server is draining for shutdown).
   void set_draining() { draining_.store(true, std::memory_order_release); }
 
@@ -42,6 +53,8 @@ class Router {
   Metrics& metrics_;
   WorkerPool& pool_;
   std::atomic<const EmbedService*> service_{nullptr};
+  std::atomic<const JobsContext*> jobs_{nullptr};
+  std::vector<std::string> key_owners_;  // key_owner() of each --api-key, in order
   std::atomic<bool> draining_{false};
   std::atomic<size_t> in_flight_{0};
 };

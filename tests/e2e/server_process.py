@@ -49,8 +49,9 @@ class ServerProcess:
     """One `embedserve serve` child process; its stdout+stderr go to a log file the tests can read."""
 
     def __init__(self, binary: pathlib.Path, model_dir: pathlib.Path, *extra_args: str,
-                 env: dict[str, str] | None = None):
+                 env: dict[str, str] | None = None, preexec_fn=None):
         self.env = env  # None: inherit this process's environment
+        self.preexec_fn = preexec_fn  # run in the child before exec (e.g. to set a resource limit)
         self.binary = binary
         self.model_dir = model_dir
         self.extra_args = list(extra_args)
@@ -69,7 +70,7 @@ class ServerProcess:
         log = open(self.log_path, "wb")
         t0 = time.monotonic()
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     env=self.env)
+                                     env=self.env, preexec_fn=self.preexec_fn)
         log.close()
         deadline = t0 + timeout
         while time.monotonic() < deadline:

@@ -210,6 +210,51 @@ TEST_P(OpSuite, QkNormRope) {
   }
 }
 
+TEST_P(OpSuite, QkNormRopeOfKAndQTogether) {
+  // The model's k and q: column views of one fused projection's output [n, k | v | q], normalised and rotated in
+  // one call — the same bits as one call per tensor on dense copies.
+  const int64_t rows = 37;
+  const int hd = 128, kv_heads = 2, heads = 4;
+  const int64_t cols = int64_t{2 * kv_heads + heads} * hd;
+  std::vector<int32_t> positions(static_cast<size_t>(rows));
+  for (int64_t r = 0; r < rows; ++r) positions[r] = static_cast<int32_t>(r * 31 % 900);
+  std::vector<float> inv_freq(static_cast<size_t>(hd / 2));
+  for (int i = 0; i < hd / 2; ++i) inv_freq[i] = 1.0f / std::pow(1e6f, float(2 * i) / float(hd));
+  const auto fused0 = random(rows * cols, 300, 2.0f), kw0 = random(hd, 301, 0.1f, 1.0f), qw0 = random(hd, 302, 0.1f, 1.0f);
+  StagedIndices idx(ctx());
+  const size_t pos = idx.add(positions);
+  idx.upload();
+  auto freq = ops::upload_f32(ctx(), inv_freq, "inv_freq");
+  check(freq.status(), "uploading inv_freq");
+  auto scratch = ops::Buffer::allocate(ctx(), ops::rotary_table_bytes(ctx(), rows, hd), "rotary tables");
+  check(scratch.status(), "allocating the rotary tables");
+  auto table = ops::rotary_table(ctx(), idx[pos], freq->tensor, hd, scratch->data());
+  ASSERT_TRUE(succeeded(table.status()));
+  DeviceTensor fused = tensor(rows, cols, fused0), kw = tensor(1, hd, kw0), qw = tensor(1, hd, qw0);
+  const int64_t k_cols = int64_t{kv_heads} * hd, q_begin = 2 * k_cols, q_cols = int64_t{heads} * hd;
+  ASSERT_TRUE(succeeded(ops::qk_norm_rope(ctx(), fused->columns(0, k_cols), *kw, fused->columns(q_begin, q_cols), *qw,
+                                          kEps, *table)));
+  std::vector<float> k0, q0;
+  for (int64_t r = 0; r < rows; ++r) {
+    k0.insert(k0.end(), fused0.begin() + r * cols, fused0.begin() + r * cols + k_cols);
+    q0.insert(q0.end(), fused0.begin() + r * cols + q_begin, fused0.begin() + (r + 1) * cols);
+  }
+  DeviceTensor k = tensor(rows, k_cols, k0), q = tensor(rows, q_cols, q0);
+  ASSERT_TRUE(succeeded(ops::qk_norm_rope(ctx(), *k, *kw, kEps, *table)));
+  ASSERT_TRUE(succeeded(ops::qk_norm_rope(ctx(), *q, *qw, kEps, *table)));
+  const std::vector<float> got = fused.download(), k1 = k.download(), q1 = q.download();
+  std::vector<float> got_k, got_v, got_q, v0;
+  for (int64_t r = 0; r < rows; ++r) {
+    got_k.insert(got_k.end(), got.begin() + r * cols, got.begin() + r * cols + k_cols);
+    got_v.insert(got_v.end(), got.begin() + r * cols + k_cols, got.begin() + r * cols + q_begin);
+    v0.insert(v0.end(), fused0.begin() + r * cols + k_cols, fused0.begin() + r * cols + q_begin);
+    got_q.insert(got_q.end(), got.begin() + r * cols + q_begin, got.begin() + (r + 1) * cols);
+  }
+  EXPECT_TRUE(same_bits(got_k, k1));
+  EXPECT_TRUE(same_bits(got_q, q1));
+  EXPECT_TRUE(same_bits(got_v, v0)) << "v, between k and q, is left alone";
+}
+
 TEST_P(OpSuite, Swiglu) {
   // out = T(T(silu(g)) · u) with silu(g) = g / (1 + e^-g) in f32: exp within 3 ulp (the CPU's exp_f32; CUDA's expf
   // within 2) counts 6, the sum and the quotient 1 each; the product with u 1; two roundings to T (the activation,

@@ -88,6 +88,25 @@ TEST(ChunkedPrefillScheduler, TheChunkSizeIsItsOwnFromTheBudget) {
   EXPECT_EQ(batches[2].num_tokens(), 50u);
 }
 
+TEST(ChunkedPrefillScheduler, OnlyInputsAboveTheThresholdGoInChunks) {
+  // serve's default: inputs that fit the budget go whole in shared batches; longer ones in small chunks.
+  FakeEngine engine(2048, kHidden, true);
+  SchedulerOptions o = chunked(1024, 100);
+  o.chunk_above = 1024;
+  Scheduler s(engine, o);
+  ASSERT_TRUE(submit(s, ids(2, 1000)).get().ok());
+  auto batches = engine.batches();
+  ASSERT_EQ(batches.size(), 1u);
+  EXPECT_FALSE(batches[0].chunk.has_value());
+  EXPECT_EQ(batches[0].num_tokens(), 1000u);
+  ASSERT_TRUE(submit(s, ids(3, 1050)).get().ok());
+  batches = engine.batches();
+  ASSERT_EQ(batches.size(), 12u);  // the 1,000-token input, then 10 chunks of 100 and one of 50
+  EXPECT_TRUE(batches[1].chunk.has_value());
+  EXPECT_EQ(batches[1].num_tokens(), 100u);
+  EXPECT_EQ(batches[11].num_tokens(), 50u);
+}
+
 TEST(ChunkedPrefillScheduler, AnEngineWithoutChunksTakesTheInputWhole) {
   FakeEngine engine(512, kHidden, /*chunked_prefill=*/false);
   Scheduler s(engine, chunked(64, 64));

@@ -144,6 +144,59 @@ TEST(Scheduler, InteractiveRequestOvertakesQueuedBulkWork) {
   EXPECT_TRUE(in_second);
 }
 
+// A batch job's chunk is marked bulk: however small, it must not take the interactive lane's priority over a
+// query that arrives behind it.
+TEST(Scheduler, ASmallJobMarkedBulkDoesNotOvertakeAQuery) {
+  FakeEngine engine(100);
+  Scheduler s(engine, opts(10, 20));  // one 8-token input per batch
+  std::atomic<int> order{0};
+  int bulk_done_at = -1, query_done_at = -1;
+  engine.close_gate();
+  auto blocker = submit(s, {seq(1, 8)});
+  engine.wait_for_batches(1);
+  Job small;
+  small.inputs = {seq(2, 8), seq(3, 8)};  // 16 tokens: interactive by size
+  small.bulk = true;
+  auto small_done = std::make_shared<std::promise<void>>();
+  small.on_done = [&, small_done](StatusOr<JobResult>) {
+    bulk_done_at = order++;
+    small_done->set_value();
+  };
+  ASSERT_TRUE(s.submit(std::move(small)).ok());
+  auto query = submit(s, {seq(9, 8)}, nullptr, SteadyClock::time_point::max(), [&] { query_done_at = order++; });
+  engine.open_gate();
+  ASSERT_TRUE(query.future.get().ok());
+  small_done->get_future().wait();
+  ASSERT_TRUE(blocker.future.get().ok());
+  // Interactive (weight 4) packs first once both lanes wait; without the flag the small job, queued first in
+  // the same lane, would finish before the query.
+  EXPECT_LT(query_done_at, bulk_done_at);
+}
+
+// While queries arrive, bulk inputs fill only BulkYield::tokens of a call, so a query waits for a short call;
+// without queries bulk work gets the whole budget.
+TEST(Scheduler, BulkWorkYieldsShortCallsWhileQueriesArriveAndFullOnesOtherwise) {
+  FakeEngine engine(1000);
+  SchedulerOptions o = opts(1000, 50);
+  o.bulk_yield.tokens = 100;
+  o.bulk_yield.recent = std::chrono::hours(1);
+  {
+    Scheduler s(engine, o);
+    auto alone = submit(s, std::vector<std::vector<int32_t>>(40, seq(1, 50)));  // 2,000 tokens, no query yet
+    ASSERT_TRUE(alone.future.get().ok());
+  }
+  ASSERT_EQ(engine.batches().size(), 2u);
+  EXPECT_EQ(engine.batches()[0].num_tokens(), 1000u);
+  Scheduler s(engine, o);
+  ASSERT_TRUE(submit(s, {seq(5, 10)}).future.get().ok());  // a query: the bulk lane yields from now on
+  const size_t before = engine.batches().size();
+  auto bulk = submit(s, std::vector<std::vector<int32_t>>(40, seq(1, 50)));
+  ASSERT_TRUE(bulk.future.get().ok());
+  const auto batches = engine.batches();
+  ASSERT_GT(batches.size(), before);
+  for (size_t i = before; i < batches.size(); ++i) EXPECT_LE(batches[i].num_tokens(), 100u) << "batch " << i;
+}
+
 TEST(Scheduler, BulkWorkIsNotStarvedByAStreamOfQueries) {
   FakeEngine engine(32);
   engine.set_delay(std::chrono::microseconds(200));

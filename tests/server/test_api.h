@@ -28,7 +28,7 @@ struct TestApi {
     service = std::make_unique<EmbedService>(encoder, *scheduler, pool, engine.info(), cfg, &metrics);
     ServerConfig sc;
     sc.served_names = cfg.served_names;
-    sc.api_key = std::move(api_key);
+    if (!api_key.empty()) sc.api_keys = {std::move(api_key)};
     sc.version = "test";
     router = std::make_unique<Router>(sc, metrics, pool);
   }

@@ -18,6 +18,11 @@ constexpr int kThreads = kWarps * 32;
 constexpr int kKeys = 64;    // keys per shared-memory stage
 constexpr int kStages = 2;   // double buffering: load tile j + 1 while tile j is multiplied
 constexpr unsigned kFull = 0xffffffffu;
+// Blocks per SM the register budget is cut for: 2 leaves head_dim 128 its 211 registers, 3 caps them at 168
+// (a few bytes spilled) for 12 warps per SM instead of 8.
+#ifndef EMBEDSERVE_ATTENTION_MIN_BLOCKS
+#define EMBEDSERVE_ATTENTION_MIN_BLOCKS 2
+#endif
 
 // Rows of a stage padded by 8 bf16 (16 bytes): the 8 row addresses of each ldmatrix phase, 16·hd + 16 bytes
 // apart, fall in distinct bank groups; the 16-byte cp.async writes stay aligned.
@@ -70,7 +75,7 @@ __device__ __forceinline__ void mma(float (&d)[4], const uint32_t (&a)[4], uint3
 }
 
 template <int kHd>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, EMBEDSERVE_ATTENTION_MIN_BLOCKS)
     attention_mma_kernel(const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ k,
                          const __nv_bfloat16* __restrict__ v, __nv_bfloat16* __restrict__ out, AttentionShape shape,
                          const int32_t* __restrict__ q_offsets, const int32_t* __restrict__ q_positions,

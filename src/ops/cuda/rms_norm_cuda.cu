@@ -73,28 +73,40 @@ __global__ void __launch_bounds__(kNormThreads) qk_norm_rope_kernel(T* x, const 
 // differs from rms_norm's, so results agree with norm-then-rope to rounding, not bit for bit).
 constexpr int kHeadsPerBlock = kNormThreads / 32;
 
+// Two tensors' heads (k and q of one batch) go in one launch: warps [0, n · a.heads) take a's, the rest b's. Row
+// and head indices fit 32 bits (check_rows caps n · heads), and each lane reads its kPerLane angles as one vector.
 template <typename T, int kPerLane>
-__global__ void __launch_bounds__(kNormThreads) qk_norm_rope_warp_kernel(T* x, const T* __restrict__ w,
+__global__ void __launch_bounds__(kNormThreads) qk_norm_rope_warp_kernel(NormRopeHeads<T> a, NormRopeHeads<T> b,
                                                                          const float* __restrict__ cos_table,
                                                                          const float* __restrict__ sin_table,
-                                                                         int64_t stride, int64_t rows, int heads,
-                                                                         float eps) {
+                                                                         int n, float eps) {
   constexpr int kHeadDim = 32 * kPerLane, kHalf = kHeadDim / 2;
   const int lane = threadIdx.x % 32;
-  const int64_t row_head = blockIdx.x * int64_t{kHeadsPerBlock} + threadIdx.x / 32;
-  if (row_head >= rows) return;  // whole warps leave together: the shuffles below stay full-warp
+  int row_head = blockIdx.x * kHeadsPerBlock + threadIdx.x / 32;
+  const bool in_a = row_head < n * a.heads;
+  if (!in_a) row_head -= n * a.heads;
+  const int heads = in_a ? a.heads : b.heads;
+  if (row_head >= n * heads) return;  // whole warps leave together: the shuffles below stay full-warp
+  const int token = row_head / heads, head = row_head - token * heads;
+  T* const p = (in_a ? a.x : b.x) + int64_t{token} * (in_a ? a.stride : b.stride) + head * kHeadDim;
+  const T* __restrict__ w = in_a ? a.weight : b.weight;
   struct alignas(sizeof(T) * kPerLane) Lane {
     T v[kPerLane];
   };
-  T* p = x + row_head / heads * stride + row_head % heads * kHeadDim;
+  struct alignas(sizeof(float) * (kPerLane < 4 ? kPerLane : 4)) Angles {
+    float v[kPerLane];
+  };
   const Lane in = reinterpret_cast<const Lane*>(p)[lane];
   const Lane wl = reinterpret_cast<const Lane*>(w)[lane];
+  // This lane's elements lane·kPerLane.. sit at frequencies (lane·kPerLane) % kHalf.., consecutive.
+  const int64_t f0 = int64_t{token} * kHalf + (lane * kPerLane) % kHalf;
+  const Angles cs = *reinterpret_cast<const Angles*>(cos_table + f0);
+  const Angles sn = *reinterpret_cast<const Angles*>(sin_table + f0);
   float ss = 0.0f;
 #pragma unroll
   for (int k = 0; k < kPerLane; ++k) ss += to_f32(in.v[k]) * to_f32(in.v[k]);
   for (int offset = 16; offset > 0; offset /= 2) ss += __shfl_xor_sync(0xffffffffu, ss, offset);
   const float r = rsqrtf(ss / static_cast<float>(kHeadDim) + eps);
-  const int64_t angles = row_head / heads * kHalf;  // the row's token's angles
   const bool first_half = lane < 16;
   Lane out;
 #pragma unroll
@@ -102,17 +114,18 @@ __global__ void __launch_bounds__(kNormThreads) qk_norm_rope_warp_kernel(T* x, c
     // Qwen3RMSNorm's rounding (normalise, round to T, times the weight, round), then the rotation.
     const float mine = round_to<T>(to_f32(wl.v[k]) * round_to<T>(to_f32(in.v[k]) * r));
     const float other = __shfl_xor_sync(0xffffffffu, mine, 16);  // the same frequency in the other half
-    const int64_t f = angles + (lane * kPerLane + k) % kHalf;
-    out.v[k] = rope_rotate<T>(mine, other, RopeAngle{cos_table[f], sin_table[f]}, first_half);
+    out.v[k] = rope_rotate<T>(mine, other, RopeAngle{cs.v[k], sn.v[k]}, first_half);
   }
   reinterpret_cast<Lane*>(p)[lane] = out;
 }
 
 template <typename T, int kPerLane>
-Status launch_qk_norm_rope_warp(T* x, int64_t stride, const T* w, const float* cos_table, const float* sin_table,
-                                int64_t rows, int heads, float eps, cudaStream_t stream) {
+Status launch_qk_norm_rope_warp(NormRopeHeads<T> a, NormRopeHeads<T> b, const float* cos_table, const float* sin_table,
+                                int64_t n, float eps, cudaStream_t stream) {
+  const int64_t rows = n * (a.heads + b.heads);
   const auto grid = static_cast<unsigned>((rows + kHeadsPerBlock - 1) / kHeadsPerBlock);
-  qk_norm_rope_warp_kernel<T, kPerLane><<<grid, kNormThreads, 0, stream>>>(x, w, cos_table, sin_table, stride, rows, heads, eps);
+  qk_norm_rope_warp_kernel<T, kPerLane><<<grid, kNormThreads, 0, stream>>>(a, b, cos_table, sin_table,
+                                                                            static_cast<int>(n), eps);
   return cuda_status(cudaGetLastError(), "qk_norm_rope launch");
 }
 
@@ -162,26 +175,53 @@ Status add_rms_norm(T* residual, const T* delta, const T* weight, T* out, int64_
   return cuda_status(cudaGetLastError(), "add_rms_norm launch");
 }
 
+namespace {
+
+// The warp kernel's lanes load hd/32 elements as one 16-byte vector: rows (and heads, hd elements) must keep that
+// alignment.
 template <typename T>
-Status qk_norm_rope(T* x, int64_t stride, const T* weight, const float* cos_table, const float* sin_table, int64_t n,
-                    int heads, int head_dim, float eps, cudaStream_t stream) {
-  if (heads <= 0 || head_dim <= 0 || head_dim % 2 != 0 || stride < int64_t{heads} * head_dim)
+bool warp_lanes_aligned(const NormRopeHeads<T>& p) {
+  return p.heads == 0 || (norm_aligned16(p.x) && norm_aligned16(p.weight) && p.stride * sizeof(T) % 16 == 0);
+}
+
+template <typename T>
+Status check_heads(const NormRopeHeads<T>& p, int head_dim) {
+  if (p.heads < 0 || (p.heads > 0 && p.stride < int64_t{p.heads} * head_dim))
     return invalid_argument("qk_norm_rope: bad shape");
-  EMBEDSERVE_RETURN_IF_ERROR(check_rows("qk_norm_rope", n * heads, head_dim));
-  if (n == 0) return Status();
-  const int64_t rows = n * heads;
-  // Each lane's hd/32 elements load as one 16-byte vector: rows (and heads, hd elements) must keep that alignment.
-  const bool lanes_aligned = norm_aligned16(x) && norm_aligned16(weight) && stride * sizeof(T) % 16 == 0;
-  if (lanes_aligned && head_dim == 64) return launch_qk_norm_rope_warp<T, 2>(x, stride, weight, cos_table, sin_table, rows, heads, eps, stream);
-  if (lanes_aligned && head_dim == 128) return launch_qk_norm_rope_warp<T, 4>(x, stride, weight, cos_table, sin_table, rows, heads, eps, stream);
-  if (lanes_aligned && head_dim == 256) return launch_qk_norm_rope_warp<T, 8>(x, stride, weight, cos_table, sin_table, rows, heads, eps, stream);
-  const auto grid = static_cast<unsigned>(rows);
-  const size_t smem = static_cast<size_t>(head_dim) * sizeof(T);
-  if (stride * sizeof(T) % 16 == 0 && packed<T>(head_dim, {x, weight}))
-    qk_norm_rope_kernel<T, true><<<grid, kNormThreads, smem, stream>>>(x, weight, cos_table, sin_table, stride, heads, head_dim, eps);
-  else
-    qk_norm_rope_kernel<T, false><<<grid, kNormThreads, smem, stream>>>(x, weight, cos_table, sin_table, stride, heads, head_dim, eps);
-  return cuda_status(cudaGetLastError(), "qk_norm_rope launch");
+  return Status();
+}
+
+}  // namespace
+
+template <typename T>
+Status qk_norm_rope(NormRopeHeads<T> a, NormRopeHeads<T> b, const float* cos_table, const float* sin_table, int64_t n,
+                    int head_dim, float eps, cudaStream_t stream) {
+  if (head_dim <= 0 || head_dim % 2 != 0) return invalid_argument("qk_norm_rope: bad shape");
+  EMBEDSERVE_RETURN_IF_ERROR(check_heads(a, head_dim));
+  EMBEDSERVE_RETURN_IF_ERROR(check_heads(b, head_dim));
+  EMBEDSERVE_RETURN_IF_ERROR(check_rows("qk_norm_rope", n * (a.heads + b.heads), head_dim));
+  if (n == 0 || a.heads + b.heads == 0) return Status();
+  // The tables' rows are read as vectors of up to 4 floats.
+  const bool tables_aligned = norm_aligned16(cos_table) && norm_aligned16(sin_table) && (head_dim / 2) % 4 == 0;
+  if (tables_aligned && warp_lanes_aligned(a) && warp_lanes_aligned(b)) {
+    if (head_dim == 64) return launch_qk_norm_rope_warp<T, 2>(a, b, cos_table, sin_table, n, eps, stream);
+    if (head_dim == 128) return launch_qk_norm_rope_warp<T, 4>(a, b, cos_table, sin_table, n, eps, stream);
+    if (head_dim == 256) return launch_qk_norm_rope_warp<T, 8>(a, b, cos_table, sin_table, n, eps, stream);
+  }
+  // Other head sizes: a block per (row, head), one launch per tensor.
+  for (const NormRopeHeads<T>& p : {a, b}) {
+    if (p.heads == 0) continue;
+    const auto grid = static_cast<unsigned>(n * p.heads);
+    const size_t smem = static_cast<size_t>(head_dim) * sizeof(T);
+    if (p.stride * sizeof(T) % 16 == 0 && packed<T>(head_dim, {p.x, p.weight}))
+      qk_norm_rope_kernel<T, true><<<grid, kNormThreads, smem, stream>>>(p.x, p.weight, cos_table, sin_table, p.stride,
+                                                                         p.heads, head_dim, eps);
+    else
+      qk_norm_rope_kernel<T, false><<<grid, kNormThreads, smem, stream>>>(p.x, p.weight, cos_table, sin_table,
+                                                                          p.stride, p.heads, head_dim, eps);
+    EMBEDSERVE_RETURN_IF_ERROR(cuda_status(cudaGetLastError(), "qk_norm_rope launch"));
+  }
+  return Status();
 }
 
 namespace {
@@ -213,8 +253,8 @@ Status rope_tables(const int32_t* positions, const float* inv_freq, int64_t n, i
 #define EMBEDSERVE_INSTANTIATE(T)                                                                                   \
   template Status rms_norm<T>(const T*, const T*, T*, int64_t, int64_t, float, cudaStream_t);                      \
   template Status add_rms_norm<T>(T*, const T*, const T*, T*, int64_t, int64_t, float, cudaStream_t);               \
-  template Status qk_norm_rope<T>(T*, int64_t, const T*, const float*, const float*, int64_t, int, int, float,      \
-                                  cudaStream_t);                                                                   \
+  template Status qk_norm_rope<T>(NormRopeHeads<T>, NormRopeHeads<T>, const float*, const float*, int64_t, int,      \
+                                  float, cudaStream_t);                                                            \
   template Status rope_tables<T>(const int32_t*, const float*, int64_t, int, float*, float*, cudaStream_t);
 EMBEDSERVE_INSTANTIATE(float)
 EMBEDSERVE_INSTANTIATE(__nv_bfloat16)

@@ -28,12 +28,23 @@ template <typename T>
 Status rope_tables(const int32_t* positions, const float* inv_freq, int64_t n, int half, float* cos_table,
                    float* sin_table, cudaStream_t stream);
 
-// In place on x T [n, heads, head_dim] (rows `stride` elements apart): rms_norm of each head's row with weight T [head_dim], then RoPE's
-// rotation by row r's angles in rope_tables' cos_table/sin_table [n, head_dim / 2] (norm_row.cuh's rope_rotate),
-// in one pass. head_dim 64/128/256 take a warp per head (the sum of squares reduced in another order: equal to
-// the two ops to rounding); other sizes bitwise the two ops.
+// One tensor's heads for qk_norm_rope: x T [n, heads, head_dim] with rows `stride` elements apart, and its norm
+// weight T [head_dim]. heads 0: none.
 template <typename T>
-Status qk_norm_rope(T* x, int64_t stride, const T* weight, const float* cos_table, const float* sin_table, int64_t n,
-                    int heads, int head_dim, float eps, cudaStream_t stream);
+struct NormRopeHeads {
+  T* x = nullptr;
+  int64_t stride = 0;
+  const T* weight = nullptr;
+  int heads = 0;
+};
+
+// In place on a's and b's heads (k and q of one batch's n rows, in one launch where the warp kernel takes them):
+// rms_norm of each head's row with its tensor's weight, then RoPE's rotation by row r's angles in rope_tables'
+// cos_table/sin_table [n, head_dim / 2] (norm_row.cuh's rope_rotate), in one pass. head_dim 64/128/256 take a
+// warp per head (the sum of squares reduced in another order: equal to the two ops to rounding); other sizes
+// bitwise the two ops.
+template <typename T>
+Status qk_norm_rope(NormRopeHeads<T> a, NormRopeHeads<T> b, const float* cos_table, const float* sin_table, int64_t n,
+                    int head_dim, float eps, cudaStream_t stream);
 
 }  // namespace embedserve::cuda
