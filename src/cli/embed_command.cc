@@ -16,6 +16,7 @@
 #include <memory>
 #include <numeric>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cli/commands.h"
@@ -24,6 +25,7 @@
 #include "cli/engine_flags.h"
 #include "cli/flags.h"
 #include "cli/intermediates_dump.h"
+#include "cli/download_progress.h"
 #include "cli/progress_bar.h"
 #include "engine/engine.h"
 #include "engine/engine_factory.h"
@@ -143,8 +145,21 @@ Status embed_all(Engine& engine, Tokenized& texts, size_t max_num_batched_tokens
   // Counted in tokens, not texts: longest texts go first, so a text count would make the early ETA
   // wildly pessimistic, while tokens track the work.
   ProgressBar bar("embedding", texts.tokens, "tokens");
-  // Advanced on the batcher thread only; read here after shutdown() has joined it.
-  size_t texts_done = 0, tokens_done = 0;
+  // Advanced on the batcher thread; the bar is drawn by one thread only, the ticker, which draws the first frame
+  // at once and redraws four times a second, so the clock moves during a long batch (one batch at the default
+  // budget takes a minute on a CPU) instead of the bar appearing only when it ends.
+  std::atomic<size_t> texts_done{0}, tokens_done{0};
+  std::atomic<bool> done{false};
+  auto note = [&] { return std::to_string(texts_done.load()) + "/" + std::to_string(n) + " texts"; };
+  std::thread ticker;
+  if (bar.enabled())
+    ticker = std::thread([&] {
+      bar.redraw(note());
+      while (!done.load()) {
+        for (int i = 0; i < 5 && !done.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        bar.update(tokens_done.load(), note());
+      }
+    });
   SchedulerOptions options;
   options.max_num_batched_tokens = max_num_batched_tokens;
   // Texts longer than the budget go in chunks, as in serve (a one-text-per-batch run, budget 1, still takes whole
@@ -155,7 +170,6 @@ Status embed_all(Engine& engine, Tokenized& texts, size_t max_num_batched_tokens
     if (!b.ok) return;
     texts_done += b.sequences;
     tokens_done += b.tokens;
-    bar.update(tokens_done, std::to_string(texts_done) + "/" + std::to_string(n) + " texts");
   };
   Scheduler scheduler(engine, options);
   auto cancel = std::make_shared<std::atomic<bool>>(false);
@@ -169,8 +183,11 @@ Status embed_all(Engine& engine, Tokenized& texts, size_t max_num_batched_tokens
   }
   if (!st.ok()) cancel->store(true);  // a failed run stops: the windows still queued are dropped, not computed
   scheduler.shutdown();
+  done.store(true);
+  if (ticker.joinable()) ticker.join();
   if (!st.ok()) return st;
-  bar.finish(std::to_string(texts_done) + "/" + std::to_string(n) + " texts");
+  bar.update(tokens_done.load(), note());
+  bar.finish(note());
   return Status();
 }
 
@@ -205,23 +222,10 @@ int run(const Flags& flags) {
   ModelSourceOptions source;
   source.environment = read_hub_environment();
   source.revision = flags.get_or("revision", "main");
-  std::unique_ptr<ProgressBar> download_bar;  // one bar per file; called on the downloading thread while we wait
-  std::string download_file;
-  source.on_progress = [&download_bar, &download_file](const DownloadProgress& p) {
-    if (download_bar && p.file != download_file) download_bar->finish();
-    if (!download_bar || p.file != download_file) {
-      download_file = p.file;
-      download_bar = std::make_unique<ProgressBar>("downloading " + p.file, p.bytes_total, "B");
-    }
-    download_bar->update(p.bytes_done);
-    if (p.bytes_total && p.bytes_done >= p.bytes_total) {
-      download_bar->finish();
-      download_bar.reset();
-    }
-  };
+  DownloadReporter download("embedserve embed: ");  // called on the downloading thread while we wait
+  source.on_progress = [&download](const DownloadProgress& p) { download.update(p.file, p.bytes_done, p.bytes_total); };
   auto model_dir = resolve_model_path(*model_path, source);
-  if (download_bar) download_bar->finish();
-  download_bar.reset();
+  download.finish();
   if (!model_dir.ok()) return flags.fail(model_dir.status());
   auto config = load_model_config(*model_dir / "config.json");
   if (!config.ok()) return flags.fail(config.status());

@@ -7,9 +7,7 @@
 #include <cstdio>
 
 namespace embedserve::cli {
-namespace {
-
-std::string format_count(double v, const std::string& unit) {
+std::string ProgressBar::format_amount(double v, const std::string& unit) {
   char buf[64];
   if (unit == "B") {
     const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -21,8 +19,6 @@ std::string format_count(double v, const std::string& unit) {
   }
   return buf;
 }
-
-}  // namespace
 
 ProgressBar::ProgressBar(std::string label, uint64_t total, std::string unit, bool enabled)
     : label_(std::move(label)), total_(total), unit_(std::move(unit)), enabled_(enabled),
@@ -59,12 +55,13 @@ std::string ProgressBar::render(const std::string& label, uint64_t done, uint64_
     char pct[16];
     std::snprintf(pct, sizeof pct, "%3.0f%% ", frac * 100.0);
     line += pct;
-    line += format_count(static_cast<double>(done), unit) + "/" + format_count(static_cast<double>(total), unit) +
+    line += format_amount(static_cast<double>(done), unit) + "/" + format_amount(static_cast<double>(total), unit) +
             unit_suffix;
   } else {
-    line += format_count(static_cast<double>(done), unit) + unit_suffix;
+    line += format_amount(static_cast<double>(done), unit) + unit_suffix;
   }
-  line += "  " + format_count(rate, unit) + (unit == "B" ? "/s" : " " + unit + "/s");
+  line += "  " + format_amount(rate, unit) + (unit == "B" ? "/s" : " " + unit + "/s");
+  line += "  elapsed " + format_duration(elapsed_s);
   if (total > 0) {
     const double remaining = done >= total ? 0.0 : (rate > 0 ? (total - done) / rate : NAN);
     line += "  ETA " + format_duration(remaining);
@@ -86,6 +83,12 @@ void ProgressBar::update(uint64_t done, const std::string& note) {
   const auto now = std::chrono::steady_clock::now();
   if (now - last_draw_ < std::chrono::milliseconds(100) && done != total_) return;
   last_draw_ = now;
+  draw(note);
+}
+
+void ProgressBar::redraw(const std::string& note) {
+  if (!enabled_ || finished_) return;
+  last_draw_ = std::chrono::steady_clock::now();
   draw(note);
 }
 

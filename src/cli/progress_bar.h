@@ -17,6 +17,9 @@ class ProgressBar {
 
   // Records progress; redraws at most every 100 ms. `note` is appended to the line (e.g. "12,345 tok/s").
   void update(uint64_t done, const std::string& note = "");
+  // Redraws now with what was last recorded: the first frame at once, and frames while nothing moves (a long
+  // batch), so the elapsed time keeps counting.
+  void redraw(const std::string& note = "");
   // Draws the final state and ends the line.
   void finish(const std::string& note = "");
 
@@ -28,6 +31,8 @@ class ProgressBar {
                             double elapsed_s, int width, const std::string& note = "");
   // "0:07", "1:02:03"
   static std::string format_duration(double seconds);
+  // "512", or with unit "B": "3.0 MiB"
+  static std::string format_amount(double v, const std::string& unit);
 
  private:
   void draw(const std::string& note);

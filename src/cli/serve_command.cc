@@ -1,5 +1,6 @@
 // embedserve serve: the OpenAI-compatible embedding server. Takes SGLang's launch flags so that switching
 // changes one word; wires model, tokenizer, engine, scheduler and HTTP server together, then waits for a signal.
+#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/download_progress.h"
 #include "cli/engine_flags.h"
 #include "cli/flags.h"
 #include "embedserve/version.h"
@@ -313,11 +315,12 @@ StatusOr<LoadedModel> load_model(const Flags& flags, const Settings& s, WorkerPo
   ModelSourceOptions source;
   source.environment = read_hub_environment();
   source.revision = flags.get_or("revision", "main");
-  source.on_progress = [last = std::string()](const DownloadProgress& p) mutable {
-    if (p.file != last) notice("downloading " + p.file);
-    last = p.file;
-  };
-  EMBEDSERVE_ASSIGN_OR_RETURN(auto model_dir, resolve_model_path(s.model_path, source));
+  // Bytes, percentage and rate as embed shows them: a bar on a terminal, lines in a log.
+  DownloadReporter download("embedserve serve: ");
+  source.on_progress = [&download](const DownloadProgress& p) { download.update(p.file, p.bytes_done, p.bytes_total); };
+  auto resolved = resolve_model_path(s.model_path, source);
+  download.finish();
+  EMBEDSERVE_ASSIGN_OR_RETURN(auto model_dir, std::move(resolved));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto config, load_model_config(model_dir / "config.json"));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto st_config, load_sentence_transformers_config(model_dir));
   // The tokenizer loads on a thread of its own while the engine loads: start-up is the longer of the two.
@@ -379,6 +382,12 @@ StatusOr<LoadedModel> load_model(const Flags& flags, const Settings& s, WorkerPo
 int run(const Flags& flags) {
   auto settings = read_settings(flags);
   if (!settings.ok()) return flags.fail(settings.status());
+  // Request bodies and their texts (up to --max-body-bytes each) are large, short-lived buffers made and freed on
+  // different threads. glibc's default raises its mmap threshold to the largest block freed (up to 32 MiB), after
+  // which such buffers come from per-thread arenas that keep their pages: measured, six 20 MB requests in a row
+  // left the peak RSS 195 MB higher and climbing, where a fixed 1 MiB threshold keeps it at +69 MB, flat (every
+  // block of 1 MiB or more is its own mapping, returned to the system when freed).
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
   const Settings& s = *settings;
   const auto t0 = std::chrono::steady_clock::now();
 

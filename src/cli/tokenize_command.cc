@@ -34,6 +34,8 @@ int run_tokenize(int argc, char** argv) {
                   {"tokenizer", "PATH", "tokenizer.json, or a model directory holding it (required)", ""},
                   {"no-special", "", "do not run the post-processor (no <|endoftext|> appended)", ""},
                   {"max-length", "N", "truncate to at most N ids, the appended special tokens included", ""},
+                  {"truncation-side", "SIDE", "right (default: keep the start) or left (keep the end), as HF's "
+                   "truncation direction", "right"},
               });
   if (auto done = flags.parse_or_exit(argc, argv)) return *done;
   const auto path = flags.get("tokenizer");
@@ -46,6 +48,11 @@ int run_tokenize(int argc, char** argv) {
     std::fprintf(stderr, "embedserve tokenize: %s\n", max_length.status().message().c_str());
     return 2;
   }
+  const std::string side = flags.get("truncation-side").value_or("right");
+  if (side != "right" && side != "left") {
+    std::fprintf(stderr, "embedserve tokenize: --truncation-side must be right or left, got '%s'\n", side.c_str());
+    return 2;
+  }
   auto tok = Tokenizer::load(*path);
   if (!tok.ok()) {
     std::fprintf(stderr, "embedserve tokenize: %s\n", tok.status().to_string().c_str());
@@ -54,6 +61,7 @@ int run_tokenize(int argc, char** argv) {
   EncodeOptions options;
   options.add_special_tokens = !flags.get_bool("no-special");
   options.max_length = static_cast<size_t>(*max_length);
+  options.truncate_from_front = side == "left";
 
   std::ios::sync_with_stdio(false);
   std::string line, out;

@@ -28,6 +28,9 @@ struct SequenceBatch {
   std::vector<int32_t> token_ids;         // int32 [n_tokens]
   std::vector<int32_t> seq_offsets{0};    // int32 [n_seqs + 1], seq i is [seq_offsets[i], seq_offsets[i+1])
   std::optional<SequenceChunk> chunk;     // set: the batch is one chunk of one longer input, which rides alone
+  // uint8 [n_seqs], or empty for all 0: 1 asks for sequence i's pooled vector without the L2 normalisation the
+  // model's pipeline ends with (TEI's normalize: false). Other sequences are normalised as always.
+  std::vector<uint8_t> raw_vector;
 
   // Whether the batch's vectors come out of this call: always, except for a chunk before an input's last.
   bool ends_sequences() const { return !chunk || chunk->start + token_ids.size() == chunk->total; }
@@ -44,14 +47,18 @@ struct SequenceBatch {
     return m;
   }
 
-  void add(std::span<const int32_t> ids) {
+  void add(std::span<const int32_t> ids, bool raw = false) {
+    if (raw && raw_vector.size() < num_sequences()) raw_vector.resize(num_sequences(), 0);
     token_ids.insert(token_ids.end(), ids.begin(), ids.end());
     seq_offsets.push_back(static_cast<int32_t>(token_ids.size()));
+    if (raw || !raw_vector.empty()) raw_vector.push_back(raw ? 1 : 0);
   }
+  bool wants_raw(size_t i) const { return i < raw_vector.size() && raw_vector[i]; }
   void clear() {
     token_ids.clear();
     seq_offsets.assign(1, 0);
     chunk.reset();
+    raw_vector.clear();
   }
 };
 

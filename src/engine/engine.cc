@@ -10,6 +10,9 @@ Status Engine::embed(const SequenceBatch& batch, std::span<float> out) {
   if (batch.seq_offsets.empty() || batch.seq_offsets.front() != 0 ||
       static_cast<size_t>(batch.seq_offsets.back()) != batch.token_ids.size())
     return internal_error("malformed SequenceBatch: seq_offsets do not cover token_ids");
+  if (!batch.raw_vector.empty() && batch.raw_vector.size() != n)
+    return internal_error("malformed SequenceBatch: raw_vector has " + std::to_string(batch.raw_vector.size()) +
+                          " entries for " + std::to_string(n) + " sequences");
   if (out.size() != n * static_cast<size_t>(info_.hidden_size))
     return internal_error("output buffer holds " + std::to_string(out.size()) + " floats, expected " +
                           std::to_string(n * info_.hidden_size));

@@ -1,12 +1,44 @@
 // ModelEngine: context, checkpoint and model wired together; each batch runs with the context's device selected.
 #include "engine/model_engine.h"
 
+#include <cmath>
+#include <cstdio>
 #include <string>
 
 #include "engine/checkpoint.h"
 #include "model/registry.h"
 
 namespace embedserve {
+
+namespace {
+
+std::string human_bytes(size_t bytes) {
+  char buf[32];
+  if (bytes < (1ull << 30)) std::snprintf(buf, sizeof(buf), "%.0f MiB", static_cast<double>(bytes) / (1ull << 20));
+  else std::snprintf(buf, sizeof(buf), "%.1f GiB", static_cast<double>(bytes) / (1ull << 30));
+  return buf;
+}
+
+// A model that cannot fit used to die in an allocation (std::bad_alloc, exit 134) or half-way through a GPU
+// upload. The model family says what it will hold (weights in the context's precision, the workspace for the
+// token budget) before anything is read, and that is compared with what the device has free.
+Status check_memory(const Checkpoint& checkpoint, const ops::DeviceContext& ctx, size_t workspace_tokens) {
+  EMBEDSERVE_ASSIGN_OR_RETURN(ModelMemory need, model_memory(checkpoint.config, *checkpoint.store, ctx, workspace_tokens));
+  auto available = ops::available_memory(ctx);
+  if (!available.ok() || need.total() <= *available) return Status();  // unknown: let the allocations speak
+  const bool gpu = ctx.device() == Device::kCuda;
+  std::string ways = "lower --max-num-batched-tokens and --context-length (the workspace is sized for the larger "
+                     "of the two)";
+  if (gpu && ctx.dtype() == DType::kF32) ways += ", use --dtype bfloat16 (half the weights' memory)";
+  ways += ", or serve a smaller model";
+  return resource_exhausted(
+      "the model needs " + human_bytes(need.total()) + " of " + (gpu ? "GPU " + std::to_string(ctx.ordinal()) + "'s " : "") +
+      "memory (weights " + human_bytes(need.weights) + " in " + dtype_name(ctx.dtype()) + ", workspace " +
+      human_bytes(need.workspace) + " for batches of " + std::to_string(workspace_tokens) + " tokens) but only " +
+      human_bytes(*available) + " is available; " + ways);
+}
+
+}  // namespace
 
 StatusOr<std::unique_ptr<ModelEngine>> ModelEngine::load(const EngineOptions& options, Device device) {
   ops::ContextOptions co;
@@ -21,6 +53,7 @@ StatusOr<std::unique_ptr<ModelEngine>> ModelEngine::load(const EngineOptions& op
   EMBEDSERVE_ASSIGN_OR_RETURN(Checkpoint checkpoint, open_checkpoint(options));
   const ops::ScopedDevice on_device(*ctx);
   EMBEDSERVE_RETURN_IF_ERROR(on_device.status());
+  EMBEDSERVE_RETURN_IF_ERROR(check_memory(checkpoint, *ctx, options.workspace_tokens));
   EMBEDSERVE_ASSIGN_OR_RETURN(std::unique_ptr<EmbeddingModel> model,
                               load_model(checkpoint.config, *checkpoint.store, *ctx, options.workspace_tokens));
   // On the CPU: the weights widened to f32 and the workspace (the mapped embedding table is page cache, shared
@@ -40,7 +73,23 @@ Status ModelEngine::run(const SequenceBatch& batch, std::span<float> out) {
   const ops::ScopedDevice on_device(*ctx_);
   EMBEDSERVE_RETURN_IF_ERROR(on_device.status());
   if (batch.chunk) return run_chunk(batch, out);
-  return model_->forward(batch.token_ids, batch.seq_offsets, info_.pooling, info_.normalize, out);
+  if (batch.raw_vector.empty() || !info_.normalize)
+    return model_->forward(batch.token_ids, batch.seq_offsets, info_.pooling, info_.normalize, out);
+  // Some sequences want the pooled vector as is: pool without normalising, then normalise the others here with
+  // the CPU pool op's arithmetic (sum of squares in double, one f32 reciprocal), so on the CPU a vector has the
+  // same bits whichever batch it rides in. (On CUDA the device reduction may differ from it in the last bit.)
+  EMBEDSERVE_RETURN_IF_ERROR(model_->forward(batch.token_ids, batch.seq_offsets, info_.pooling, false, out));
+  const size_t hidden = static_cast<size_t>(info_.hidden_size);
+  for (size_t s = 0; s < batch.num_sequences(); ++s) {
+    if (batch.wants_raw(s)) continue;
+    float* o = out.data() + s * hidden;
+    double squares = 0.0;
+    for (size_t i = 0; i < hidden; ++i) squares += static_cast<double>(o[i]) * o[i];
+    if (squares <= 0.0) continue;
+    const float inv = static_cast<float>(1.0 / std::sqrt(squares));
+    for (size_t i = 0; i < hidden; ++i) o[i] *= inv;
+  }
+  return Status();
 }
 
 Status ModelEngine::run_chunk(const SequenceBatch& batch, std::span<float> out) {
@@ -56,7 +105,9 @@ Status ModelEngine::run_chunk(const SequenceBatch& batch, std::span<float> out) 
     return internal_error("chunk at token " + std::to_string(chunk.start) + " of input " +
                           std::to_string(chunk.sequence) + " does not continue where that input's last chunk ended");
   }
-  const Status st = model_->forward_chunk(batch.token_ids, *it->second, info_.pooling, info_.normalize, out);
+  // A chunk is its input alone, so a raw vector (TEI's normalize: false) is the model's own unnormalised pool.
+  const Status st =
+      model_->forward_chunk(batch.token_ids, *it->second, info_.pooling, info_.normalize && !batch.wants_raw(0), out);
   // Its keys and values are read no more once the input is done, or once a chunk of it failed.
   if (!st.ok() || it->second->processed() == it->second->capacity()) sequences_.erase(it);
   return st;

@@ -2,6 +2,7 @@
 // (Qwen3Model.forward → Qwen3DecoderLayer → Qwen3Attention / Qwen3MLP), padding-free, on any backend.
 #include "model/qwen3.h"
 
+#include <array>
 #include <cmath>
 #include <string>
 
@@ -116,34 +117,62 @@ Status Qwen3Model::load_weights(const WeightStore& store) {
   return Status();
 }
 
-Status Qwen3Model::allocate(size_t n) {
-  const ModelConfig& c = config_;
+namespace {
+
+// The workspace's buffers for batches of n tokens, in one list that allocate() and resident_bytes() share.
+struct WorkspacePart {
+  size_t bytes;
+  const char* what;
+};
+constexpr size_t kWorkspaceParts = 10;  // the entries of workspace_parts(), the buffers of allocate()
+
+std::array<WorkspacePart, kWorkspaceParts> workspace_parts(const ModelConfig& c, const ops::DeviceContext& ctx, size_t n) {
   const size_t H = c.hidden_size, I = c.intermediate_size, hd = c.head_dim;
   const size_t q_dim = size_t(c.num_attention_heads) * hd, kv_dim = size_t(c.num_key_value_heads) * hd;
-  const size_t t = dtype_size(ctx_.dtype());
-  workspace_tokens_ = n;
-  struct Part {
-    ops::Buffer* buffer;
-    size_t bytes;
-    const char* what;
-  };
-  const Part parts[] = {
-      {&x_, n * H * t, "the residual stream"},
-      {&x_pooled_, n * H * t, "the pooled rows"},
-      {&h_, n * H * t, "hidden states"},
-      {&kvq_, n * (2 * kv_dim + q_dim) * t, "keys, values and queries"},
-      {&attn_, n * q_dim * t, "attention output"},
-      {&gate_up_, n * 2 * I * t, "the MLP's gate and up projections"},
-      {&act_, n * I * t, "the MLP's activations"},
-      {&pooled_out_, n * H * 4, "output vectors"},
-      {&rotary_, 2 * ops::rotary_table_bytes(ctx_, static_cast<int64_t>(n), c.head_dim), "RoPE tables"},
+  const size_t t = dtype_size(ctx.dtype());
+  return {{
+      {n * H * t, "the residual stream"},
+      {n * H * t, "the pooled rows"},
+      {n * H * t, "hidden states"},
+      {n * (2 * kv_dim + q_dim) * t, "keys, values and queries"},
+      {n * q_dim * t, "attention output"},
+      {n * 2 * I * t, "the MLP's gate and up projections"},
+      {n * I * t, "the MLP's activations"},
+      {n * H * 4, "output vectors"},
+      {2 * ops::rotary_table_bytes(ctx, static_cast<int64_t>(n), c.head_dim), "RoPE tables"},
       // ids, positions [n]; offsets [n+1]; plan ≤ 2(n/32 + n); pooled rows, positions [n]; offsets [n+1]; plan 2n;
       // a chunk's kv offsets [2]
-      {&index_, (11 * n + 4) * sizeof(int32_t), "batch indices"},
-  };
-  for (const Part& p : parts) {
-    EMBEDSERVE_ASSIGN_OR_RETURN(*p.buffer, ops::Buffer::allocate(ctx_, p.bytes, p.what));
-    workspace_bytes_ += p.bytes;
+      {(11 * n + 4) * sizeof(int32_t), "batch indices"},
+  }};
+}
+
+}  // namespace
+
+Qwen3Model::ResidentBytes Qwen3Model::resident_bytes(const ModelConfig& c, int64_t vocab_rows,
+                                                     const ops::DeviceContext& ctx, size_t workspace_tokens) {
+  using ops::WeightUploader;
+  const int64_t H = c.hidden_size, I = c.intermediate_size, hd = c.head_dim;
+  const int64_t q_dim = int64_t{c.num_attention_heads} * hd, kv_dim = int64_t{c.num_key_value_heads} * hd;
+  ResidentBytes r;
+  // As load_weights adds them: per layer two norms of H, q/k norms of hd, k|v|q stacked, o, gate|up stacked, down.
+  const size_t layer = 2 * WeightUploader::held_bytes(ctx, H, 1, false) + 2 * WeightUploader::held_bytes(ctx, hd, 1, false) +
+                       WeightUploader::held_bytes(ctx, 2 * kv_dim + q_dim, H, false) +
+                       WeightUploader::held_bytes(ctx, H, q_dim, false) + WeightUploader::held_bytes(ctx, 2 * I, H, false) +
+                       WeightUploader::held_bytes(ctx, H, I, false);
+  r.weights = static_cast<size_t>(c.num_hidden_layers) * layer + WeightUploader::held_bytes(ctx, vocab_rows, H, true) +
+              WeightUploader::held_bytes(ctx, H, 1, false);
+  for (const WorkspacePart& p : workspace_parts(c, ctx, workspace_tokens)) r.workspace += p.bytes;
+  return r;
+}
+
+Status Qwen3Model::allocate(size_t n) {
+  workspace_tokens_ = n;
+  ops::Buffer* const buffers[kWorkspaceParts] = {&x_, &x_pooled_, &h_, &kvq_, &attn_,
+                                                 &gate_up_, &act_, &pooled_out_, &rotary_, &index_};
+  const auto parts = workspace_parts(config_, ctx_, n);
+  for (size_t i = 0; i < kWorkspaceParts; ++i) {
+    EMBEDSERVE_ASSIGN_OR_RETURN(*buffers[i], ops::Buffer::allocate(ctx_, parts[i].bytes, parts[i].what));
+    workspace_bytes_ += parts[i].bytes;
   }
   return Status();
 }

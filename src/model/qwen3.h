@@ -63,6 +63,16 @@ class Qwen3Model final : public EmbeddingModel {
   static StatusOr<std::unique_ptr<Qwen3Model>> load(const ModelConfig& config, const WeightStore& store,
                                                     const ops::DeviceContext& ctx, size_t workspace_tokens);
 
+  // Bytes ctx's memory will hold once load() has run with `workspace_tokens`: the weights as the uploader keeps
+  // them and the workspace. Computed from config.json and the embedding table's rows alone, before a weight is
+  // read, so the engine can refuse a model that does not fit with a message instead of dying in an allocation.
+  struct ResidentBytes {
+    size_t weights = 0;
+    size_t workspace = 0;
+  };
+  static ResidentBytes resident_bytes(const ModelConfig& config, int64_t vocab_rows, const ops::DeviceContext& ctx,
+                                      size_t workspace_tokens);
+
   Status forward(std::span<const int32_t> token_ids, std::span<const int32_t> seq_offsets, Pooling pooling,
                  bool normalize, std::span<float> out) override;
   bool takes_chunks(Pooling pooling) const override;

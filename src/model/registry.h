@@ -18,4 +18,14 @@ namespace embedserve {
 StatusOr<std::unique_ptr<EmbeddingModel>> load_model(const ModelConfig& config, const WeightStore& store,
                                                      const ops::DeviceContext& ctx, size_t workspace_tokens);
 
+// What load_model would hold in ctx's memory (weights in the context's precision, and the workspace for
+// `workspace_tokens`), asked of the model family itself before anything is read or allocated.
+struct ModelMemory {
+  size_t weights = 0;
+  size_t workspace = 0;
+  size_t total() const { return weights + workspace; }
+};
+StatusOr<ModelMemory> model_memory(const ModelConfig& config, const WeightStore& store, const ops::DeviceContext& ctx,
+                                   size_t workspace_tokens);
+
 }  // namespace embedserve

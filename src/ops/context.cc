@@ -2,6 +2,9 @@
 #include "ops/context.h"
 
 #include <algorithm>
+#include <fstream>
+#include <optional>
+#include <string>
 
 #include "ops/cpu/kernels.h"
 #if defined(EMBEDSERVE_HAVE_CUDA)
@@ -59,6 +62,48 @@ int visible_gpus() {
 #else
   return 0;
 #endif
+}
+
+namespace {
+
+// The first number in `path`, or nothing (no such file, or "max": no limit).
+std::optional<size_t> read_number(const char* path) {
+  std::ifstream f(path);
+  size_t v = 0;
+  if (f >> v) return v;
+  return std::nullopt;
+}
+
+// What a container's memory limit still allows (cgroup v2 memory.max, else v1 memory.limit_in_bytes, less the
+// usage), when one is set: MemAvailable describes the host, and a container killed at its limit gets no message.
+std::optional<size_t> cgroup_headroom() {
+  auto limit = read_number("/sys/fs/cgroup/memory.max");
+  auto usage = read_number("/sys/fs/cgroup/memory.current");
+  if (!limit) {
+    limit = read_number("/sys/fs/cgroup/memory/memory.limit_in_bytes");
+    usage = read_number("/sys/fs/cgroup/memory/memory.usage_in_bytes");
+  }
+  if (!limit || *limit >= (size_t{1} << 60)) return std::nullopt;  // v1 writes "no limit" as ~2^63
+  return *limit > usage.value_or(0) ? *limit - usage.value_or(0) : 0;
+}
+
+}  // namespace
+
+StatusOr<size_t> available_memory(const DeviceContext& ctx) {
+#if defined(EMBEDSERVE_HAVE_CUDA)
+  if (ctx.device() == Device::kCuda) return cuda_backend::free_memory(ctx.ordinal());
+#endif
+  (void)ctx;
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key, unit;
+  size_t kib = 0;
+  while (meminfo >> key >> kib >> unit) {
+    if (key != "MemAvailable:") continue;
+    const size_t host = kib * 1024;
+    const auto container = cgroup_headroom();
+    return container ? std::min(host, *container) : host;
+  }
+  return unavailable("/proc/meminfo has no MemAvailable line");
 }
 
 bool cuda_built() {

@@ -73,6 +73,12 @@ int visible_gpus();
 // Whether this build has the CUDA backend at all (EMBEDSERVE_CUDA).
 bool cuda_built();
 
+// Memory a new allocation on ctx's device can still get: on the CPU the kernel's MemAvailable (free memory plus
+// what it can reclaim, such as clean page cache), or less where a container's cgroup limit leaves less; on a GPU
+// cudaMemGetInfo's free bytes. What the engine checks a
+// model's needs against before loading it, so a model that cannot fit is a message, not std::bad_alloc.
+StatusOr<size_t> available_memory(const DeviceContext& ctx);
+
 // Makes the context's device current on the calling thread for its lifetime and restores the previous one after
 // (CUDA's current device is per host thread; the thread that loads an engine is not the one that runs it).
 // The engine holds one around loading and around each batch; ops and the model never select a device.

@@ -110,6 +110,11 @@ StatusOr<Weight> WeightUploader::add(std::span<const HostMatrix> parts, const st
   return w;
 }
 
+size_t WeightUploader::held_bytes(const DeviceContext& ctx, int64_t rows, int64_t cols, bool table) {
+  if (table && ctx.device() == Device::kCpu) return 0;  // read from the mapping (add_table)
+  return static_cast<size_t>(rows * cols) * dtype_size(ctx.dtype());
+}
+
 StatusOr<Weight> WeightUploader::add_table(const HostMatrix& table, const std::string& name, const std::string& where) {
   if (ctx_.device() != Device::kCpu) {
     const HostMatrix parts[] = {table};

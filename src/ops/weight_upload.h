@@ -42,6 +42,9 @@ class WeightUploader {
   // The embedding table: the CPU reads rows straight from the mapping in the stored dtype (widened exactly at
   // lookup, checked here all the same), so the mapping must outlive the weight; a GPU gets a copy.
   StatusOr<Weight> add_table(const HostMatrix& table, const std::string& name, const std::string& where = "");
+  // Bytes of ctx's memory that add() (table false) or add_table() (true) will hold for a [rows, cols] weight, so
+  // a model can say what it needs before it allocates anything. Kept beside the two it mirrors.
+  static size_t held_bytes(const DeviceContext& ctx, int64_t rows, int64_t cols, bool table);
   // Copies everything added, with up to `threads` workers (0: as many as the machine has, at most 16).
   Status finish(int threads = 0);
 

@@ -35,6 +35,7 @@ struct Job {
   std::vector<std::vector<int32_t>> inputs;  // int32 [n_inputs][len_i], already validated by the caller
   SteadyClock::time_point deadline = SteadyClock::time_point::max();
   CancelFlag cancelled;                       // may be null: never cancelled
+  bool raw_vectors = false;                   // pooled vectors without the model's L2 normalisation (TEI normalize: false)
   // Always the bulk lane, however small: a batch job's last chunk must not take interactive priority.
   bool bulk = false;
   JobCallback on_done;

@@ -75,7 +75,7 @@ size_t RequestQueue::take(Lane lane, size_t budget, SequenceBatch& batch, std::v
       if (batch.num_tokens() > 0) break;
       if (job.chunk_start == 0) job.sequence = next_sequence_++;
       const size_t len = std::min(chunk_tokens_, ids.size() - job.chunk_start);
-      batch.add(std::span<const int32_t>(ids).subspan(job.chunk_start, len));
+      batch.add(std::span<const int32_t>(ids).subspan(job.chunk_start, len), job.job.raw_vectors);
       batch.chunk = SequenceChunk{job.sequence, job.chunk_start, ids.size()};
       slots.push_back({q.front(), job.next_input});
       job.chunk_start += len;
@@ -90,7 +90,7 @@ size_t RequestQueue::take(Lane lane, size_t budget, SequenceBatch& batch, std::v
     }
     // An input longer than the budget (--context-length above --max-num-batched-tokens) rides alone.
     if (batch.num_tokens() > 0 && batch.num_tokens() + ids.size() > budget) break;
-    batch.add(ids);
+    batch.add(ids, job.job.raw_vectors);
     slots.push_back({q.front(), job.next_input});
     job.next_input += 1;
     taken += ids.size();

@@ -14,9 +14,12 @@ const OptionNames kRequestFields{"'prompt_name'", "'instruction'", "'dimensions'
                                  "shorten it or pass \"truncate\": true"};
 
 // An input's pipeline error as a 400 naming the input; over the limit is OpenAI's context_length_exceeded.
+// Other pipeline errors (an id past the embedding table, text the tokenizer refuses) are TEI's tokenizer errors.
 ApiError input_error(size_t index, const Status& st) {
-  return bad_request("input[" + std::to_string(index) + "]: " + st.message(), "input",
-                     st.code() == ErrorCode::kOutOfRange ? "context_length_exceeded" : "invalid_value");
+  ApiError e = bad_request("input[" + std::to_string(index) + "]: " + st.message(), "input",
+                           st.code() == ErrorCode::kOutOfRange ? "context_length_exceeded" : "invalid_value");
+  if (st.code() != ErrorCode::kOutOfRange) e.tei = TeiKind::kTokenizer;
+  return e;
 }
 
 }  // namespace
@@ -49,7 +52,11 @@ std::optional<ApiError> EmbedService::tokenize_inputs(const EmbedParams& params,
     if (in.is_ids && choice.given())
       return bad_request("a prompt cannot be applied to token ids; send text, or put the prompt's tokens in the ids",
                          prompt_param);
-    auto ids = in.is_ids ? pipeline_.check_ids(in.ids, truncation) : pipeline_.encode(*prefix, in.text, truncation);
+    if (in.is_ids && in.ids_sent > in.ids.size() && !truncation.enabled)  // the parser kept only the limit's worth
+      return input_error(i, out_of_range("the input has " + std::to_string(in.ids_sent) + " tokens, more than the limit of " +
+                                         std::to_string(config_.max_input_tokens) + "; " + kRequestFields.truncate_hint));
+    const std::vector<int32_t>& ids_kept = truncation.keep_end && !in.ids_tail.empty() ? in.ids_tail : in.ids;
+    auto ids = in.is_ids ? pipeline_.check_ids(ids_kept, truncation) : pipeline_.encode(*prefix, in.text, truncation);
     if (!ids.ok()) return input_error(i, ids.status());
     out[i] = std::move(ids).value();
   }
@@ -61,10 +68,10 @@ void EmbedService::embed(EmbedParams params, CancelFlag cancel, std::function<vo
   if (params.dimensions)
     if (Status st = check_dimensions(*params.dimensions, hidden, kRequestFields); !st.ok())
       return done({bad_request(st.message(), "dimensions"), {}});
-  if (params.normalize == false && info_.normalize)
-    return done({bad_request("normalize=false is not available: this model's pipeline ends with a Normalize module, "
-                             "so the engine returns unit vectors", "normalize"), {}});
   Job job;
+  // TEI's normalize: false asks for the pooled vector before the Normalize module: the engine skips it for this
+  // job's sequences.
+  job.raw_vectors = params.normalize == false && info_.normalize;
   if (auto e = tokenize_inputs(params, job.inputs)) return done({std::move(e), {}});
   if (config_.request_timeout.count() > 0) job.deadline = SteadyClock::now() + config_.request_timeout;
   job.cancelled = std::move(cancel);

@@ -37,13 +37,33 @@ ApiError api_error_from_status(const Status& status, std::string param) {
 
 namespace {
 
-// TEI's ErrorType names (text-embeddings-inference router/src/http/types.rs).
-const char* tei_error_type(int status) {
-  switch (status) {
-    case 401: return "Unauthorized";
-    case 429: return "Overloaded";
-    case 503: return "Unhealthy";
-    default: return status >= 500 ? "Backend" : "Validation";
+// TEI's answer to an error: its status and ErrorType name (text-embeddings-inference router/src/lib.rs ErrorType,
+// router/src/http/server.rs `From<&ErrorType> for StatusCode`). A request that is valid JSON but does not fit the
+// schema (a wrong type, a missing field, an unknown enum value) is rejected by axum's Json extractor with 422;
+// an input too long or too many inputs is ErrorType::Validation, 413; an empty input ErrorType::Empty, 400; a
+// token id the tokenizer cannot map ErrorType::Tokenizer, 422. Everything else keeps the OpenAI route's status.
+struct TeiError {
+  int status;
+  const char* type;
+};
+
+TeiError tei_error(const ApiError& e) {
+  if (e.status == 400) {
+    switch (e.tei) {
+      case TeiKind::kSchema: return {422, "Validation"};
+      case TeiKind::kEmpty: return {400, "Empty"};
+      case TeiKind::kTokenizer: return {422, "Tokenizer"};
+      case TeiKind::kFromCode:
+        if (e.code == "invalid_type" || e.code == "missing_field") return {422, "Validation"};
+        if (e.code == "too_many_inputs" || e.code == "context_length_exceeded") return {413, "Validation"};
+        return {400, "Validation"};
+    }
+  }
+  switch (e.status) {
+    case 401: return {401, "Unauthorized"};
+    case 429: return {429, "Overloaded"};
+    case 503: return {503, "Unhealthy"};
+    default: return {e.status, e.status >= 500 ? "Backend" : "Validation"};
   }
 }
 
@@ -55,10 +75,12 @@ ServerResponse error_response(const ApiError& error, ErrorShape shape) {
   JsonWriter w(r.body);
   w.begin_object();
   if (shape == ErrorShape::kTei) {
+    const TeiError tei = tei_error(error);
+    r.status = tei.status;
     w.key("error");
     w.string(error.message);
     w.key("error_type");
-    w.string(tei_error_type(error.status));
+    w.string(tei.type);
   } else {
     w.key("error");
     w.begin_object();

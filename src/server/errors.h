@@ -8,6 +8,12 @@
 
 namespace embedserve {
 
+// How TEI's /embed classifies an error where its status differs from OpenAI's 400 (TEI router/src/http/server.rs
+// maps ErrorType to statuses: Validation 413, Tokenizer 422, Empty 400; axum answers a body that does not fit
+// the request type 422). kFromCode derives it from `code`: invalid_type and missing_field are schema errors,
+// too_many_inputs and context_length_exceeded limits.
+enum class TeiKind { kFromCode, kSchema, kEmpty, kTokenizer };
+
 struct ApiError {
   int status = 400;
   std::string type;     // OpenAI's error.type: "invalid_request_error", "server_error", ...
@@ -15,6 +21,7 @@ struct ApiError {
   std::string message;
   std::string param;    // the request field at fault (empty → null)
   int retry_after_s = 0;  // > 0 adds a Retry-After header
+  TeiKind tei = TeiKind::kFromCode;
 };
 
 ApiError bad_request(std::string message, std::string param = "", std::string code = "invalid_value");

@@ -64,7 +64,7 @@ std::string render_openai_embeddings(const EmbedOutput& out, const std::string& 
 void handle_openai_embeddings(const EmbedService& service, const ServerRequest& req, CancelFlag cancel, Respond respond) {
   EmbedParams params;
   if (auto e = parse_openai_embedding_request(req.body, service.config().max_inputs_per_request,
-                                                service.info().hidden_size, params))
+                                                service.info().hidden_size, params, service.config().max_input_tokens))
     return respond(error_response(*e, ErrorShape::kOpenAi));
   auto model = service.resolve_model(params.model);
   if (!model) {
@@ -102,8 +102,17 @@ void handle_tokenize(const EmbedService& service, const ServerRequest& req, Resp
                                   ErrorShape::kOpenAi));
   std::vector<std::vector<int32_t>> ids(params.texts.size());
   size_t total = 0;
+  // Each prompt is held to the context length, as an embedding input is: without a cap one 60 MB prompt cost
+  // seconds of tokenising and a reply of 100+ MB. The tokenizer refuses past the cap without tokenising it all.
+  const size_t cap = service.config().max_input_tokens;
   for (size_t i = 0; i < params.texts.size(); ++i) {
-    auto encoded = service.encoder().encode(params.texts[i], params.add_special_tokens, 0);
+    auto encoded = service.encoder().encode(params.texts[i], params.add_special_tokens, {.refuse_above = cap});
+    if (!encoded.ok() && encoded.status().code() == ErrorCode::kOutOfRange)
+      return respond(error_response(
+          bad_request("prompt[" + std::to_string(i) + "] has more than " + std::to_string(cap) +
+                          " tokens, the server's context length (--context-length); split it", "prompt",
+                      "context_length_exceeded"),
+          ErrorShape::kOpenAi));
     if (!encoded.ok())
       return respond(error_response(bad_request("input[" + std::to_string(i) + "]: " + encoded.status().message(), "prompt"),
                                     ErrorShape::kOpenAi));

@@ -16,7 +16,9 @@ namespace embedserve {
 struct EmbedInput {
   bool is_ids = false;
   std::string text;
-  std::vector<int32_t> ids;
+  std::vector<int32_t> ids;       // all the ids sent, or the first max_ids_per_input of a longer list
+  size_t ids_sent = 0;            // how many ids the list held
+  std::vector<int32_t> ids_tail;  // the last max_ids_per_input, when the list was longer (for truncation from the front)
 };
 
 // The union of what the OpenAI and TEI embedding endpoints can ask for; both share one embed path.
@@ -39,14 +41,17 @@ struct TokenizeParams {
   std::optional<std::string> model;
 };
 
+// max_ids_per_input (0: no limit) bounds the memory a list of token ids costs: past it only the count and the last
+// max_ids_per_input ids are kept, never a DOM node per id (a 57 MiB list of ids once took 1 GB). Long lists of
+// strings or of lists are likewise counted past max_inputs, not stored.
 // POST /v1/embeddings: input (string | [string] | [int] | [[int]]), model, dimensions (1..max_dimensions, the
 // model's hidden size), encoding_format, user, and the extensions prompt_name, instruction, truncate. Unknown
 // fields are ignored, as vLLM and SGLang do. Empty strings are refused, as OpenAI refuses them.
 std::optional<ApiError> parse_openai_embedding_request(std::string_view body, size_t max_inputs, int64_t max_dimensions,
-                                                       EmbedParams& out);
+                                                       EmbedParams& out, size_t max_ids_per_input = 0);
 // POST /embed (TEI): inputs, normalize, truncate, truncation_direction, prompt_name, dimensions.
 std::optional<ApiError> parse_tei_embed_request(std::string_view body, size_t max_inputs, int64_t max_dimensions,
-                                                EmbedParams& out);
+                                                EmbedParams& out, size_t max_ids_per_input = 0);
 // POST /tokenize (SGLang/vLLM shape): prompt (or input) string | [string], add_special_tokens, model.
 std::optional<ApiError> parse_tokenize_request(std::string_view body, size_t max_inputs, TokenizeParams& out);
 

@@ -7,12 +7,9 @@
 namespace embedserve {
 namespace {
 
-// TEI spells dtypes and pooling modes its own way (router/src/lib.rs, core/src/... Pool).
-const char* tei_dtype(const std::string& dtype) {
-  if (dtype == "bf16") return "bfloat16";
-  if (dtype == "f16") return "float16";
-  return "float32";
-}
+// TEI's model_dtype is the dtype the model runs in (its --dtype), spelled TEI's way: here the engine's compute
+// precision, not the checkpoint's storage (a bf16 checkpoint on the CPU runs in f32, and /info once said bf16).
+const char* tei_dtype(Precision precision) { return precision == Precision::kBF16 ? "bfloat16" : "float32"; }
 
 const char* tei_pooling(Pooling p) {
   switch (p) {
@@ -38,7 +35,7 @@ std::string render_tei_embeddings(const EmbedOutput& out) {
 void handle_tei_embed(const EmbedService& service, const ServerRequest& req, CancelFlag cancel, Respond respond) {
   EmbedParams params;
   if (auto e = parse_tei_embed_request(req.body, service.config().max_inputs_per_request, service.info().hidden_size,
-                                         params))
+                                         params, service.config().max_input_tokens))
     return respond(error_response(*e, ErrorShape::kTei));
   const size_t n_inputs = params.inputs.size();
   auto done = [respond = std::move(respond), n_inputs, model = service.config().served_names.front()](EmbedOutcome outcome) {
@@ -66,7 +63,7 @@ ServerResponse tei_info_response(const EmbedService& service, const ServerConfig
   w.key("model_sha");
   w.null();
   w.key("model_dtype");
-  w.string(tei_dtype(info.dtype));
+  w.string(tei_dtype(info.precision));
   w.key("model_type");
   w.begin_object();
   w.key("embedding");

@@ -13,14 +13,22 @@
 
 namespace embedserve {
 
+// How long a text's ids may be. Both limits count the post-processor's tokens.
+struct EncodeLimits {
+  size_t max_length = 0;    // 0: no truncation; otherwise at most this many ids, the content cut and the
+                            // special tokens kept
+  bool keep_end = false;    // the cut takes the front of the content instead of its end
+  size_t refuse_above = 0;  // 0: none; otherwise more ids than this is an out_of_range error ("has more than N
+                            // tokens"), decided without tokenising the text past the limit
+};
+
 class TextEncoder {
  public:
   virtual ~TextEncoder() = default;
   // Token ids of `text`; with add_special_tokens, the post-processor's tokens too (Qwen3-Embedding
-  // appends <|endoftext|>). max_length 0: no truncation; otherwise at most max_length ids, content cut
-  // from the end and the special tokens kept. Must be thread-safe.
+  // appends <|endoftext|>), within `limits`. Must be thread-safe.
   virtual StatusOr<std::vector<int32_t>> encode(std::string_view text, bool add_special_tokens,
-                                                size_t max_length) const = 0;
+                                                const EncodeLimits& limits) const = 0;
   // The text of `ids`, for error messages that show the token at fault. Must be thread-safe.
   virtual StatusOr<std::string> decode(std::span<const int32_t> ids) const = 0;
 };

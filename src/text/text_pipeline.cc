@@ -21,17 +21,14 @@ size_t TextPipeline::cut_length(const Truncation& truncation) const {
 }
 
 StatusOr<std::vector<int32_t>> TextPipeline::tokenize(std::string_view text, const Truncation& truncation) const {
-  const size_t cut = cut_length(truncation);
-  if (cut == 0 || !truncation.keep_end) return encoder_.encode(text, true, cut);  // HF truncation: the EOS is kept
-  // Keep the end of the text: cut content from the front, then append the special tokens the post-processor
-  // adds (Qwen3-Embedding's post-processor only appends, so this is its exact output).
-  EMBEDSERVE_ASSIGN_OR_RETURN(std::vector<int32_t> content, encoder_.encode(text, false, 0));
-  EMBEDSERVE_ASSIGN_OR_RETURN(std::vector<int32_t> specials, encoder_.encode("", true, 0));
-  const size_t keep = cut > specials.size() ? cut - specials.size() : 0;
-  const size_t from = content.size() > keep ? content.size() - keep : 0;
-  std::vector<int32_t> ids(content.begin() + static_cast<ptrdiff_t>(from), content.end());
-  ids.insert(ids.end(), specials.begin(), specials.end());
-  return ids;
+  // The limits go to the tokenizer, so a text far past them costs what the limit does, not what the text does:
+  // truncation tokenises only the part kept, and without it a text is refused as soon as it surely has too many
+  // tokens (a 20 MB text in milliseconds rather than seconds and gigabytes).
+  EncodeLimits limits;
+  limits.max_length = cut_length(truncation);
+  limits.keep_end = truncation.keep_end;
+  if (limits.max_length == 0) limits.refuse_above = max_tokens_;
+  return encoder_.encode(text, true, limits);
 }
 
 Status TextPipeline::check_length(std::string_view subject, size_t n_tokens) const {
@@ -59,6 +56,9 @@ Status TextPipeline::check_vocabulary(std::string_view subject, std::span<const 
 StatusOr<std::vector<int32_t>> TextPipeline::encode(std::string_view prefix, std::string_view text,
                                                     const Truncation& truncation) const {
   auto ids = prefix.empty() ? tokenize(text, truncation) : tokenize(std::string(prefix).append(text), truncation);
+  if (!ids.ok() && ids.status().code() == ErrorCode::kOutOfRange)
+    return out_of_range("the text has more than " + std::to_string(max_tokens_) + " tokens, the limit; " +
+                        names_.truncate_hint);
   if (!ids.ok()) return ids.status().with_context("the text");
   EMBEDSERVE_RETURN_IF_ERROR(check_length("the text", ids->size()));
   EMBEDSERVE_RETURN_IF_ERROR(check_vocabulary("the text", *ids));

@@ -4,10 +4,12 @@
 namespace embedserve {
 
 StatusOr<std::vector<int32_t>> TokenizerEncoder::encode(std::string_view text, bool add_special_tokens,
-                                                        size_t max_length) const {
+                                                        const EncodeLimits& limits) const {
   EncodeOptions options;
   options.add_special_tokens = add_special_tokens;
-  options.max_length = max_length;
+  options.max_length = limits.max_length;
+  options.truncate_from_front = limits.keep_end;
+  options.refuse_above = limits.refuse_above;
   return tokenizer_->encode(text, options);
 }
 

@@ -12,7 +12,7 @@ class TokenizerEncoder : public TextEncoder {
  public:
   explicit TokenizerEncoder(std::unique_ptr<Tokenizer> tokenizer) : tokenizer_(std::move(tokenizer)) {}
   StatusOr<std::vector<int32_t>> encode(std::string_view text, bool add_special_tokens,
-                                        size_t max_length) const override;
+                                        const EncodeLimits& limits) const override;
   StatusOr<std::string> decode(std::span<const int32_t> ids) const override;
 
  private:

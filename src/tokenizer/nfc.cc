@@ -2,6 +2,7 @@
 #include "tokenizer/nfc.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <vector>
 
 #include "core/utf8.h"
@@ -64,10 +65,11 @@ bool is_nfc_quick(std::string_view text) {
   return true;
 }
 
-std::string_view to_nfc(std::string_view text, std::string& scratch) {
-  if (is_nfc_quick(text)) return text;
-  std::vector<char32_t> buf;
-  buf.reserve(text.size() + 8);
+namespace {
+
+// NFC of one chunk, appended to `out`. `buf` and `composed` are scratch, reused between chunks.
+void append_nfc(std::string_view text, std::vector<char32_t>& buf, std::vector<char32_t>& composed, std::string& out) {
+  buf.clear();
   for (size_t i = 0; i < text.size();) decompose(decode_utf8(text, i), buf);
 
   // Canonical ordering: stable sort of every run of non-starters by combining class.
@@ -86,29 +88,64 @@ std::string_view to_nfc(std::string_view text, std::string& scratch) {
   // Canonical composition. Between the last starter and a candidate, only non-starters that were not
   // composed remain and they are in class order, so the candidate is blocked exactly when the last of
   // them has a class >= its own (or it is itself a starter that is not adjacent).
-  std::vector<char32_t> out;
-  out.reserve(buf.size());
+  composed.clear();
   long starter = -1;
   uint8_t last_cc = 0;
   for (char32_t cp : buf) {
     const uint8_t cc = ucd::combining_class(cp);
-    const bool adjacent = starter >= 0 && out.size() == static_cast<size_t>(starter) + 1;
+    const bool adjacent = starter >= 0 && composed.size() == static_cast<size_t>(starter) + 1;
     if (starter >= 0 && (adjacent || (last_cc != 0 && last_cc < cc))) {
-      if (char32_t c = compose(out[starter], cp)) {
-        out[starter] = c;
+      if (char32_t c = compose(composed[starter], cp)) {
+        composed[starter] = c;
         continue;
       }
     }
     if (cc == 0) {
-      starter = static_cast<long>(out.size());
+      starter = static_cast<long>(composed.size());
       last_cc = 0;
     } else {
       last_cc = cc;
     }
-    out.push_back(cp);
+    composed.push_back(cp);
   }
+  for (char32_t cp : composed) append_utf8(cp, out);
+}
+
+// Where the chunk that starts at `from` may end: the first code point at or after from + kChunkBytes whose NFC
+// quick-check is Yes with combining class 0 (no kNfcCheck bit). Such a code point is a starter that never
+// composes with what precedes it and stops canonical reordering, so NFC(a + b) = NFC(a) + NFC(b) when b begins
+// with it (UAX #15, "stable code points"): chunks can be normalised one at a time, in bounded scratch memory.
+constexpr size_t kChunkBytes = 1 << 16;
+
+size_t chunk_end(std::string_view text, size_t from) {
+  size_t i = std::min(text.size(), from + kChunkBytes);
+  while (i < text.size() && (static_cast<unsigned char>(text[i]) & 0xC0) == 0x80) ++i;  // to a code point start
+  while (i < text.size()) {
+    size_t next = i;
+    if (!(ucd::props(decode_utf8(text, next)) & ucd::kNfcCheck)) return i;
+    i = next;
+  }
+  return text.size();
+}
+
+}  // namespace
+
+std::string_view to_nfc(std::string_view text, std::string& scratch, size_t max_output) {
+  if (is_nfc_quick(text)) return text;
+  // The chunk buffers hold at most a chunk's code points (plus its expansion), never the whole text.
+  thread_local std::vector<char32_t> buf, composed;
   scratch.clear();
-  for (char32_t cp : out) append_utf8(cp, scratch);
+  for (size_t from = 0; from < text.size() && scratch.size() <= max_output;) {
+    const size_t end = chunk_end(text, from);
+    const std::string_view chunk = text.substr(from, end - from);
+    if (is_nfc_quick(chunk)) scratch.append(chunk);
+    else append_nfc(chunk, buf, composed, scratch);
+    from = end;
+  }
+  if (buf.capacity() > 4 * kChunkBytes) {  // a chunk with no stable code point was long: give its memory back
+    std::vector<char32_t>().swap(buf);
+    std::vector<char32_t>().swap(composed);
+  }
   return scratch;
 }
 

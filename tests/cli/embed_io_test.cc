@@ -10,6 +10,7 @@
 #include <sstream>
 #include <vector>
 
+#include "cli/download_progress.h"
 #include "cli/progress_bar.h"
 
 namespace embedserve::cli {
@@ -199,12 +200,35 @@ TEST(ReadInputFile, MissingFileAndDirectoryAreClearErrors) {
 
 TEST(ProgressBar, RendersFractionRateAndEta) {
   const std::string line = ProgressBar::render("embedding", 250, 1000, "texts", 5.0, 10, "812 tok/s");
-  EXPECT_EQ(line, "embedding [==>       ]  25% 250/1000 texts  50 texts/s  ETA 0:15  812 tok/s");
-  EXPECT_EQ(ProgressBar::render("x", 10, 10, "texts", 2.0, 4), "x [====] 100% 10/10 texts  5 texts/s  ETA 0:00");
-  EXPECT_EQ(ProgressBar::render("dl", 3 * 1048576, 0, "B", 1.0, 4), "dl 3.0 MiB  3.0 MiB/s");
+  EXPECT_EQ(line, "embedding [==>       ]  25% 250/1000 texts  50 texts/s  elapsed 0:05  ETA 0:15  812 tok/s");
+  EXPECT_EQ(ProgressBar::render("x", 10, 10, "texts", 2.0, 4),
+            "x [====] 100% 10/10 texts  5 texts/s  elapsed 0:02  ETA 0:00");
+  EXPECT_EQ(ProgressBar::render("dl", 3 * 1048576, 0, "B", 1.0, 4), "dl 3.0 MiB  3.0 MiB/s  elapsed 0:01");
+  // Before anything is done (the first frame, drawn at once): 0 %, the clock running, no ETA yet.
+  EXPECT_EQ(ProgressBar::render("x", 0, 10, "texts", 7.0, 4), "x [>   ]   0% 0/10 texts  0 texts/s  elapsed 0:07  ETA ?");
   EXPECT_EQ(ProgressBar::format_duration(3725), "1:02:05");
   EXPECT_EQ(ProgressBar::format_duration(-1), "?");
   EXPECT_NE(ProgressBar::render("x", 0, 10, "texts", 0.0, 4).find("ETA ?"), std::string::npos);
+}
+
+TEST(DownloadReporter, InALogEachFileGetsItsSizeItsProgressAndItsEnd) {
+  // serve's stderr is usually a log: once it said only "downloading FILE". Now the figures a bar shows, as lines.
+  ::testing::internal::CaptureStderr();
+  {
+    DownloadReporter r("embedserve serve: ", /*terminal=*/false, std::chrono::milliseconds(0));
+    r.update("model.safetensors", 0, 4 * 1048576);
+    r.update("model.safetensors", 1048576, 4 * 1048576);
+    r.update("model.safetensors", 4 * 1048576, 4 * 1048576);
+    r.update("config.json", 10, 0);  // size unknown, then stopped by finish()
+    r.finish();
+  }
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(log.find("embedserve serve: downloading model.safetensors (4.0 MiB)\n"), std::string::npos) << log;
+  EXPECT_NE(log.find("embedserve serve: downloading model.safetensors: 1.0 MiB of 4.0 MiB (25%), "), std::string::npos) << log;
+  EXPECT_NE(log.find("embedserve serve: downloaded model.safetensors: 4.0 MiB of 4.0 MiB (100%) in 0:00, "), std::string::npos) << log;
+  EXPECT_NE(log.find("embedserve serve: downloading config.json (size unknown)\n"), std::string::npos) << log;
+  EXPECT_NE(log.find("embedserve serve: stopped downloading config.json: 10 B in "), std::string::npos) << log;
+  EXPECT_EQ(log.find('\r'), std::string::npos) << "no carriage returns in a log";
 }
 
 }  // namespace

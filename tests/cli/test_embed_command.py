@@ -313,3 +313,32 @@ def test_interrupted_run_leaves_no_partial_file(model, tmp_path, sig):
         if proc.poll() is None:
             proc.kill()
     assert not partial.exists() and not out.exists()
+
+
+def test_progress_bar_is_drawn_at_once_and_its_clock_runs_during_a_long_batch(work, tmp_path):
+    # On a terminal (a pty here), the bar once appeared only when the first batch ended (66 s at the default budget
+    # on a CPU). It must be there at 0% before any batch ends, and be redrawn while one runs, its clock moving.
+    import pty
+    slow = build(work, "slow-6-layers", "--hidden", "256", "--layers", "6", "--heads", "4", "--kv-heads", "2",
+                 "--head-dim", "64", "--intermediate", "1024", "--dtype", "bf16")
+    inp = write(tmp_path / "one.jsonl", json.dumps({"text": " ".join(f"w{j}" for j in range(500))}) + "\n")
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([BIN, "embed", "--model-path", slow, "--input", inp, "--output", str(tmp_path / "o.npy"),
+                             "--device", "cpu", "--threads", "2"], stdout=subprocess.DEVNULL, stderr=slave)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the child closed the pty
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    assert proc.wait(timeout=120) == 0, out
+    frames = [f for f in out.decode(errors="replace").replace("\x1b[K", "").split("\r") if f.startswith("embedding")]
+    assert frames and " 0% " in frames[0], frames  # before the one batch ended
+    waiting = [f for f in frames if " 0% " in f]
+    assert len(waiting) >= 2, f"the bar should be redrawn while the batch runs: {frames}"
+    assert "100%" in frames[-1] and "1/1 texts" in frames[-1], frames

@@ -119,3 +119,15 @@ def test_ipv6_listen_address_is_printed_in_brackets(binary, tiny_model):
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
+
+
+def test_serve_acts_on_dtype_as_embed_does(binary, tiny_model):
+    # serve once accepted --dtype and ignored it: bf16 on the CPU is refused as embed refuses it, naming the flag.
+    proc = subprocess.run([str(binary), "serve", "--model-path", str(tiny_model), "--port", "0", "--device", "cpu",
+                           "--dtype", "bf16"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "--dtype bf16" in proc.stderr and "--device cuda" in proc.stderr, proc.stderr
+    srv = ServerProcess(binary, tiny_model, "--dtype", "float32").start()
+    try:
+        assert "compute f32" in srv.log(), srv.log()
+    finally:
+        assert srv.stop() == 0

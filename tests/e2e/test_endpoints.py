@@ -138,9 +138,46 @@ def test_tei_embed(server):
                                                   "truncation_direction": "Right"})
     assert status == 200 and len(body[0]) == HIDDEN
     status, _, body = server.post_json("/embed", {"inputs": long_text})
-    assert status == 400 and "error" in body
+    assert status == 413 and body["error_type"] == "Validation", body  # TEI's status for an input too long
     status, _, body = server.post_json("/embed", {"inputs": 5})
-    assert status == 400
+    assert status == 422 and body["error_type"] == "Validation", body  # TEI (axum) for a body off the schema
+
+
+def test_tei_normalize_false_returns_the_raw_pooled_vector(server):
+    texts = ["first text", "second one"]
+    status, _, unit = server.post_json("/embed", {"inputs": texts})
+    assert status == 200
+    status, _, raw = server.post_json("/embed", {"inputs": texts, "normalize": False})
+    assert status == 200, raw
+    unit, raw = np.array(unit, dtype=np.float64), np.array(raw, dtype=np.float64)
+    norms = np.linalg.norm(raw, axis=1)
+    assert np.all(np.abs(norms - 1.0) > 1e-3), f"raw vectors should not be unit vectors: norms {norms}"
+    np.testing.assert_allclose(raw / norms[:, None], unit, atol=1e-6)
+    # With dimensions: the leading components of the raw vector, not renormalised.
+    status, _, cut = server.post_json("/embed", {"inputs": texts, "normalize": False, "dimensions": 8})
+    assert status == 200
+    np.testing.assert_allclose(np.array(cut), raw[:, :8], rtol=1e-6, atol=1e-7)
+
+
+def test_tei_errors_have_tei_statuses(server):
+    """TEI answers with the status of its ErrorType (router/src/http/server.rs): Validation (too long, too many) 413,
+    Empty 400, Tokenizer 422; and a body that is JSON but not the schema gets axum's 422."""
+    cases = [
+        ({"inputs": "x " * (4 * CONTEXT_LENGTH)}, 413, "Validation"),
+        ({"inputs": ["a"] * 2049}, 413, "Validation"),
+        ({"inputs": ""}, 400, "Empty"),
+        ({"inputs": []}, 400, "Empty"),
+        ({"inputs": [[151665]]}, 422, "Tokenizer"),  # past the tiny model's 151665-row table
+        ({"inputs": "a", "normalize": "yes"}, 422, "Validation"),
+        ({"inputs": "a", "truncation_direction": "Middle"}, 422, "Validation"),
+        ({"input": "a"}, 422, "Validation"),
+    ]
+    for payload, want_status, want_type in cases:
+        status, _, body = server.post_json("/embed", payload)
+        assert (status, body.get("error_type")) == (want_status, want_type), (payload, status, body)
+        assert isinstance(body["error"], str) and body["error"]
+    status, _, raw = server.request("POST", "/embed", b'{"inputs": ', {"Content-Type": "application/json"})
+    assert status == 400, raw  # not JSON at all: axum's 400
 
 
 def test_tei_info(server):
@@ -150,6 +187,7 @@ def test_tei_info(server):
     assert info["model_id"] == MODEL_NAME
     assert info["max_input_length"] == CONTEXT_LENGTH
     assert info["max_client_batch_size"] == 2048
+    assert info["model_dtype"] == "float32", "a bf16 checkpoint runs in f32 on the CPU: /info says what runs"
 
 
 def test_access_log_has_one_line_per_request(start_server):

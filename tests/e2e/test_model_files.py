@@ -1,5 +1,6 @@
 """Model files that must be refused at load with a message naming them: a FIFO (which once hung the load
-forever) and weights holding NaN or Inf (which once served `null` in the vectors)."""
+forever), weights holding NaN or Inf (which once served `null` in the vectors), and a model that does not fit in
+memory (which once died of std::bad_alloc)."""
 import json
 import os
 import shutil
@@ -70,3 +71,25 @@ def test_vectors_that_overflow_are_a_500_naming_the_model_never_null(start_serve
         error = json.loads(raw)["error"]
         message = error["message"] if path == "/v1/embeddings" else error
         assert "overflowing-model" in message and "non-finite" in message, message
+
+
+def test_a_model_that_does_not_fit_is_refused_saying_what_it_needs_and_which_flag_helps(binary, tmp_path):
+    # A 4 MB model whose workspace for 16M tokens (the largest --max-num-batched-tokens) needs ~300 GiB: more than
+    # any CI machine has, refused before a byte is allocated, in one line that gives both figures and the ways out.
+    from server_process import make_model
+    model = make_model(tmp_path / "wide", hidden=256, layers=1, heads=4, kv_heads=2, head_dim=64, intermediate=1024,
+                       vocab_size=4096)
+    for command in (["serve", "--port", "0"], ["bench", "--seconds", "0.1"]):
+        try:
+            proc = subprocess.run([str(binary), command[0], "--model-path", str(model), "--device", "cpu",
+                                   "--max-num-batched-tokens", "16777216", *command[1:]],
+                                  capture_output=True, text=True, timeout=60)
+        except subprocess.TimeoutExpired as e:
+            pytest.fail(f"{command[0]} did not refuse the model: {e.stderr!r}")
+        assert proc.returncode == 1, (command, proc.returncode, proc.stderr)
+        last = proc.stderr.strip().splitlines()[-1]
+        assert "the model needs" in last and "GiB" in last and "is available" in last, last
+        assert "--max-num-batched-tokens" in last and "smaller model" in last, last
+        assert "ready" not in proc.stderr
+        if command[0] == "serve":  # it listens before loading (health checks see it alive), and says so
+            assert all("loading" in line for line in proc.stderr.splitlines() if "listening on" in line), proc.stderr

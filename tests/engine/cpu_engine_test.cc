@@ -151,6 +151,32 @@ TEST(CpuEngine, ASequenceGetsTheSameBitsAloneAndInAnyBatch) {
   }
 }
 
+TEST(CpuEngine, ARawVectorIsThePooledVectorAndItsBatchMatesKeepTheirBits) {
+  // TEI's normalize: false: the sequences that ask for it get the pooled vector before the Normalize module; the
+  // others get the same bits as in a batch where nobody asked.
+  TempDir dir;
+  TinyQwen3Spec spec;
+  testing::write_tiny_qwen3(dir.path(), spec);
+  auto engine = make_engine(dir.path());
+  ASSERT_TRUE(engine);
+  ASSERT_TRUE(engine->info().normalize);
+  const auto a = random_ids(9, spec.vocab, 11), b = random_ids(30, spec.vocab, 12);
+  const auto normalised = embed(*engine, {a, b});
+  SequenceBatch batch;
+  batch.add(a, /*raw=*/true);
+  batch.add(b);
+  std::vector<float> out(2 * spec.hidden, NAN);
+  ASSERT_TRUE(engine->embed(batch, out).ok());
+  EXPECT_EQ(0, std::memcmp(out.data() + spec.hidden, normalised.data() + spec.hidden, spec.hidden * sizeof(float)));
+  double norm = 0;
+  for (int i = 0; i < spec.hidden; ++i) norm += double(out[i]) * out[i];
+  norm = std::sqrt(norm);
+  EXPECT_GT(std::abs(norm - 1.0), 1e-3) << "the raw vector should not already be a unit vector";
+  for (int i = 0; i < spec.hidden; ++i) EXPECT_NEAR(out[i] / norm, normalised[i], 1e-6) << i;
+  batch.raw_vector.pop_back();  // a flag list of the wrong length is refused, not read past
+  EXPECT_EQ(engine->embed(batch, out).code(), ErrorCode::kInternal);
+}
+
 TEST(CpuEngine, IdsOutsideTheVocabularyAreInvalidArguments) {
   TempDir dir;
   TinyQwen3Spec spec;

@@ -17,6 +17,7 @@ using embedserve::ApiError;
 using embedserve::EmbedParams;
 
 constexpr size_t kMaxInputs = 8;
+constexpr size_t kMaxIds = 5;  // small, so lists past the cap (first and last ids kept) are common
 constexpr int64_t kHidden = 64;
 
 void check(bool ok) {
@@ -38,6 +39,9 @@ void check_params(const EmbedParams& p) {
     if (in.is_ids) {
       check(!in.ids.empty());
       for (int32_t id : in.ids) check(id >= 0);
+      // A list past the cap keeps its first and last kMaxIds ids and the count; one within it keeps them all.
+      check(in.ids_sent >= in.ids.size() && in.ids.size() <= kMaxIds && !in.ids.empty());
+      check(in.ids_sent > kMaxIds ? in.ids_tail.size() == kMaxIds : in.ids_tail.empty() && in.ids_sent == in.ids.size());
     } else {
       check(!in.text.empty() && embedserve::validate_utf8(in.text).ok());
     }
@@ -50,10 +54,10 @@ void check_params(const EmbedParams& p) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view body(reinterpret_cast<const char*>(data), size);
   EmbedParams openai;
-  if (auto e = embedserve::parse_openai_embedding_request(body, kMaxInputs, kHidden, openai)) check_error(*e);
+  if (auto e = embedserve::parse_openai_embedding_request(body, kMaxInputs, kHidden, openai, kMaxIds)) check_error(*e);
   else check_params(openai);
   EmbedParams tei;
-  if (auto e = embedserve::parse_tei_embed_request(body, kMaxInputs, kHidden, tei)) check_error(*e);
+  if (auto e = embedserve::parse_tei_embed_request(body, kMaxInputs, kHidden, tei, kMaxIds)) check_error(*e);
   else check_params(tei);
   embedserve::TokenizeParams tokenize;
   if (auto e = embedserve::parse_tokenize_request(body, kMaxInputs, tokenize)) {

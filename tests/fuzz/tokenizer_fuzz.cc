@@ -1,5 +1,6 @@
-// libFuzzer target: arbitrary bytes into encode (both modes, random max_length) and arbitrary ids into
-// decode. Besides crashes, leaks and UB (the sanitizers), it checks invariants that hold for every input.
+// libFuzzer target: arbitrary bytes into encode (both modes, random max_length, truncation from either side, a
+// refusal limit) and arbitrary ids into decode. Besides crashes, leaks and UB (the sanitizers), it checks
+// invariants that hold for every input, the bounded modes against the plain encoding of the same text.
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
@@ -50,6 +51,44 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       check(back.ok());
       std::string scratch;
       check(*back == embedserve::tokenizer::to_nfc(text, scratch));
+    }
+  }
+
+  // The bounded modes (inputs here are far below their windows, so they must agree exactly): refusing above N
+  // gives the plain ids when they number at most N, else out_of_range; truncation keeps the plain content's
+  // start (right) or end (left) and the special tokens.
+  if (size >= 3) {
+    embedserve::EncodeOptions plain;
+    plain.add_special_tokens = options.add_special_tokens;
+    auto full = tok.encode(text, plain);
+    if (full.ok()) {
+      embedserve::EncodeOptions refuse = plain;
+      refuse.refuse_above = 1 + data[2] % 48;
+      auto bounded = tok.encode(text, refuse);
+      if (full->size() <= refuse.refuse_above) check(bounded.ok() && *bounded == *full);
+      else check(!bounded.ok() && bounded.status().code() == embedserve::ErrorCode::kOutOfRange);
+
+      embedserve::EncodeOptions no_special;
+      no_special.add_special_tokens = false;
+      auto content = tok.encode(text, no_special);
+      check(content.ok());
+      const size_t specials = options.add_special_tokens ? tok.num_special_tokens_to_add() : 0;
+      embedserve::EncodeOptions cut = plain;
+      cut.max_length = 1 + data[2] % 48;
+      const size_t keep = cut.max_length > specials ? std::min(cut.max_length - specials, content->size()) : 0;
+      for (bool left : {false, true}) {
+        cut.truncate_from_front = left;
+        auto got = tok.encode(text, cut);
+        check(got.ok());
+        std::vector<int32_t> want;
+        if (left) want.assign(content->end() - static_cast<ptrdiff_t>(keep), content->end());
+        else want.assign(content->begin(), content->begin() + static_cast<ptrdiff_t>(keep));
+        if (options.add_special_tokens) {
+          std::vector<int32_t> eos = *tok.encode("", plain);  // Qwen3's post-processor only appends
+          want.insert(want.end(), eos.begin(), eos.end());
+        }
+        check(*got == want);
+      }
     }
   }
 

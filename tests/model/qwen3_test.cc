@@ -185,6 +185,21 @@ INSTANTIATE_TEST_SUITE_P(DtypesAndPoolings, Qwen3ModelTest,
                                   device_name(std::get<2>(info.param));
                          });
 
+TEST_P(Qwen3ModelTest, ItsMemoryEstimateIsWhatItHoldsOnceLoaded) {
+  // The engine refuses a model that cannot fit by this estimate, made before any weight is read: it must be
+  // what load() then holds (weights in the context's precision, the table where the backend copies it, the
+  // workspace), on every backend, or the check would let through models that fail, or refuse ones that fit.
+  TinyQwen3Spec spec;
+  testing::write_tiny_qwen3(dir_.path(), spec);
+  Loaded m = load(dir_.path(), *ctx_, 300);
+  ASSERT_TRUE(m.model);
+  auto config = load_model_config(dir_.path() / "config.json");
+  ASSERT_TRUE(config.ok());
+  const auto estimate = Qwen3Model::resident_bytes(*config, m.model->vocab_rows(), *ctx_, 300);
+  EXPECT_EQ(estimate.weights, m.model->weight_bytes());
+  EXPECT_EQ(estimate.workspace, m.model->workspace_bytes());
+}
+
 TEST(Qwen3ModelLoad, AMissingTensorIsAnErrorNamingIt) {
   auto ctx = f32_context(Device::kCpu);
   TempDir dir;

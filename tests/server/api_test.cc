@@ -200,12 +200,19 @@ TEST(Api, TeiEmbedAndInfo) {
   tail.insert(tail.end(), {'x', 'y', 'z', ByteEncoder::kEos});
   auto want_left = expected(tail, 8);
   for (int k = 0; k < 8; ++k) EXPECT_EQ(left[0][k].get<float>(), want_left[k]);
-  // TEI errors use TEI's shape.
+  // TEI errors use TEI's shape and TEI's statuses: an empty input is ErrorType::Empty (400), a wrong type axum's
+  // 422, an input past the context length ErrorType::Validation (413).
   auto bad = api.call("POST", "/embed", R"({"inputs": []})");
   EXPECT_EQ(bad.status, 400);
   auto b = json::parse(bad.body);
   EXPECT_TRUE(b["error"].is_string());
-  EXPECT_EQ(b["error_type"], "Validation");
+  EXPECT_EQ(b["error_type"], "Empty");
+  auto typed = api.call("POST", "/embed", R"({"inputs": true})");
+  EXPECT_EQ(typed.status, 422);
+  EXPECT_EQ(json::parse(typed.body)["error_type"], "Validation");
+  auto long_input = api.call("POST", "/embed", "{\"inputs\": \"" + std::string(100, 'a') + "\"}");
+  EXPECT_EQ(long_input.status, 413);
+  EXPECT_EQ(json::parse(long_input.body)["error_type"], "Validation");
   auto info = json::parse(api.call("GET", "/info").body);
   EXPECT_EQ(info["model_id"], "fake");
   EXPECT_EQ(info["model_type"]["embedding"]["pooling"], "last_token");

@@ -36,6 +36,46 @@ TEST(OpenAiParsing, AcceptsEveryInputShape) {
   EXPECT_EQ(nested.inputs[1].ids, (std::vector<int32_t>{6, 7}));
 }
 
+TEST(OpenAiParsing, LongListsOfIdsKeepTheirCountAndBothEndsOnly) {
+  // 1,000,000 ids with a cap of 4: the count, the first 4 and the last 4 (for truncation from either side).
+  std::string body = R"({"input": [)";
+  for (int i = 0; i < 1'000'000; ++i) body += std::to_string(i % 1000) + ",";
+  body.back() = ']';
+  body += "}";
+  EmbedParams p;
+  ASSERT_FALSE(parse_openai_embedding_request(body, 4, kHidden, p, 4));
+  ASSERT_EQ(p.inputs.size(), 1u);
+  EXPECT_EQ(p.inputs[0].ids_sent, 1'000'000u);
+  EXPECT_EQ(p.inputs[0].ids, (std::vector<int32_t>{0, 1, 2, 3}));
+  EXPECT_EQ(p.inputs[0].ids_tail, (std::vector<int32_t>{996, 997, 998, 999}));
+
+  EmbedParams within;  // at the cap: everything, no tail
+  ASSERT_FALSE(parse_openai_embedding_request(R"({"input": [[7, 8, 9, 10], [1]]})", 4, kHidden, within, 4));
+  EXPECT_EQ(within.inputs[0].ids, (std::vector<int32_t>{7, 8, 9, 10}));
+  EXPECT_EQ(within.inputs[0].ids_sent, 4u);
+  EXPECT_TRUE(within.inputs[0].ids_tail.empty());
+
+  EmbedParams tail_wraps;  // 6 ids, cap 4: the ring of the last 4 comes back in order
+  ASSERT_FALSE(parse_openai_embedding_request(R"({"input": [1, 2, 3, 4, 5, 6]})", 4, kHidden, tail_wraps, 4));
+  EXPECT_EQ(tail_wraps.inputs[0].ids_tail, (std::vector<int32_t>{3, 4, 5, 6}));
+
+  // Too many strings are counted, not stored: the message gives the real count.
+  std::string strings = R"({"input": [)";
+  for (int i = 0; i < 100'000; ++i) strings += R"("a",)";
+  strings.back() = ']';
+  strings += "}";
+  EmbedParams many;
+  auto e = parse_openai_embedding_request(strings, 4, kHidden, many, 4);
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->code, "too_many_inputs");
+  EXPECT_NE(e->message.find("has 100000 inputs"), std::string::npos) << e->message;
+
+  EmbedParams bad;  // an id past int32, wherever it is, is named as sent
+  e = parse_openai_embedding_request(R"({"input": [1, 2, 3, 4, 5, 4294967296]})", 4, kHidden, bad, 4);
+  ASSERT_TRUE(e);
+  EXPECT_NE(e->message.find("4294967296"), std::string::npos) << e->message;
+}
+
 TEST(OpenAiParsing, ReadsOptionsAndExtensions) {
   auto p = parse_ok(R"({"input": "x", "dimensions": 64, "encoding_format": "base64", "user": "u",
                         "prompt_name": "query", "truncate": true, "unknown_field": {"ignored": 1}})");

@@ -13,15 +13,18 @@ class ByteEncoder : public TextEncoder {
  public:
   static constexpr int32_t kEos = 500;
   StatusOr<std::vector<int32_t>> encode(std::string_view text, bool add_special_tokens,
-                                        size_t max_length) const override {
+                                        const EncodeLimits& limits) const override {
+    const size_t specials = add_special_tokens ? 1 : 0;
+    if (limits.refuse_above && text.size() + specials > limits.refuse_above)
+      return out_of_range("has more than " + std::to_string(limits.refuse_above) + " tokens");
     std::vector<int32_t> ids;
     for (unsigned char c : text) ids.push_back(c);
-    if (add_special_tokens) {
-      if (max_length && ids.size() + 1 > max_length) ids.resize(max_length - 1);
-      ids.push_back(kEos);
-    } else if (max_length && ids.size() > max_length) {
-      ids.resize(max_length);
+    if (const size_t keep = limits.max_length > specials ? limits.max_length - specials : 0;
+        limits.max_length && ids.size() > keep) {
+      if (limits.keep_end) ids.erase(ids.begin(), ids.end() - static_cast<ptrdiff_t>(keep));
+      else ids.resize(keep);
     }
+    if (add_special_tokens) ids.push_back(kEos);
     return ids;
   }
   StatusOr<std::string> decode(std::span<const int32_t> ids) const override {

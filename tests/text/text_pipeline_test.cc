@@ -42,7 +42,7 @@ TEST_F(BytePipeline, OverLongTextIsRefusedNamingTheLimitAndHowToTruncate) {
   auto ids = pipeline.encode("", "abcdefgh", {});
   ASSERT_FALSE(ids.ok());
   EXPECT_EQ(ids.status().code(), ErrorCode::kOutOfRange);
-  EXPECT_EQ(ids.status().message(), "the text has 9 tokens, more than the limit of 8; pass --max-length N to truncate");
+  EXPECT_EQ(ids.status().message(), "the text has more than 8 tokens, the limit; pass --max-length N to truncate");
 }
 
 TEST_F(BytePipeline, TruncationKeepsTheEosOnEitherSide) {
@@ -92,7 +92,7 @@ TEST_F(BytePipeline, ClientIdsAreCheckedAndCutTheSameWay) {
 
 TEST_F(BytePipeline, TokenizerErrorsSayItWasTheText) {
   struct Failing : ByteEncoder {
-    StatusOr<Ids> encode(std::string_view, bool, size_t) const override { return invalid_argument("bad UTF-8"); }
+    StatusOr<Ids> encode(std::string_view, bool, const EncodeLimits&) const override { return invalid_argument("bad UTF-8"); }
   } failing;
   const TextPipeline p(failing, {}, 8, 501, kNames);
   auto ids = p.encode("", "x", {});

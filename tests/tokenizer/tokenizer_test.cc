@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <thread>
 
 namespace embedserve {
@@ -52,6 +53,61 @@ TEST_F(Qwen3Tokenizer, TruncationKeepsTheEos) {
   EXPECT_EQ(encode(s, {.max_length = 3}), (Ids{14990, 1879, 151643}));
   EXPECT_EQ(encode(s, {.add_special_tokens = false, .max_length = 3}), (Ids{14990, 1879, 1246}));
   EXPECT_EQ(encode(s, {.max_length = 100}), encode(s));
+}
+
+TEST_F(Qwen3Tokenizer, RefuseAboveIsExactAtTheLimit) {
+  for (const std::string s : {"hello world how are you <|im_start|> x", "caf\xC3\xA9 cafe\xCC\x81 ok", "a b"}) {
+    const size_t n = encode(s).size();
+    EXPECT_EQ(encode(s, {.refuse_above = n}), encode(s)) << s;
+    auto over = tok_->encode(s, {.refuse_above = n - 1});
+    ASSERT_FALSE(over.ok()) << s;
+    EXPECT_EQ(over.status().code(), ErrorCode::kOutOfRange);
+    EXPECT_EQ(over.status().message(), "has more than " + std::to_string(n - 1) + " tokens");
+  }
+  EXPECT_EQ(tok_->max_token_bytes(), 128u);  // 128 spaces, Qwen3's longest token
+}
+
+TEST_F(Qwen3Tokenizer, AHugeTextIsRefusedWithoutTokenisingIt) {
+  // 20 MB in one word (merging it whole took ~20 s and 1+ GB), the same as non-NFC text, and one just past
+  // the bound that needs the tokens counted: each refused in far less time than tokenising would take.
+  const std::string word(20'000'000, 'a');
+  std::string accents;
+  while (accents.size() < 20'000'000) accents += "e\xCC\x81";
+  for (const std::string* text : std::initializer_list<const std::string*>{&word, &accents}) {
+    const auto start = std::chrono::steady_clock::now();
+    auto ids = tok_->encode(*text, {.refuse_above = 32768});
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    ASSERT_FALSE(ids.ok());
+    EXPECT_EQ(ids.status().code(), ErrorCode::kOutOfRange);
+    EXPECT_LT(seconds, 1.0);
+  }
+  const std::string medium(2'000'000, 'a');  // within 128 bytes per token of 32768 tokens: counted, in windows
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_FALSE(tok_->encode(medium, {.refuse_above = 32768}).ok());
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 1.0);
+}
+
+TEST_F(Qwen3Tokenizer, ALongWordWithoutLimitsIsMergedWhole) {
+  // A word longer than the merge window, with no limit at all: the whole word, once read as a limit of ~2^64
+  // ids (an overflow that threw std::length_error).
+  const std::string word(10'000, 'a');
+  const Ids all = encode(word);
+  ASSERT_GT(all.size(), 1000u);
+  EXPECT_EQ(encode(word, {.max_length = all.size()}), all);
+  EXPECT_EQ(encode(word, {.refuse_above = all.size()}), all);
+  Ids head(all.begin(), all.begin() + 99);
+  head.push_back(151643);
+  EXPECT_EQ(encode(word, {.max_length = 100}), head);
+}
+
+TEST_F(Qwen3Tokenizer, TruncationFromTheFrontKeepsTheTailAndTheEos) {
+  const std::string s = "hello world how are you <|im_start|> x";
+  const Ids all = encode(s, {.add_special_tokens = false});
+  for (size_t n = 1; n <= all.size() + 2; ++n) {
+    Ids expected(all.end() - static_cast<ptrdiff_t>(std::min(all.size(), n - 1)), all.end());
+    expected.push_back(151643);
+    EXPECT_EQ(encode(s, {.max_length = n, .truncate_from_front = true}), expected) << n;
+  }
 }
 
 TEST_F(Qwen3Tokenizer, DecodeRoundTrips) {

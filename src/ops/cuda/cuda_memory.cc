@@ -32,6 +32,16 @@ Status allocate(int ordinal, size_t bytes, const std::string& what, void** out) 
   return Status();
 }
 
+StatusOr<size_t> free_memory(int ordinal) {
+  int previous = -1;
+  EMBEDSERVE_RETURN_IF_ERROR(set_device(ordinal, &previous));
+  size_t free_bytes = 0, total_bytes = 0;
+  const cudaError_t err = cudaMemGetInfo(&free_bytes, &total_bytes);
+  cudaSetDevice(previous);
+  EMBEDSERVE_CUDA_RETURN_IF_ERROR(err);
+  return free_bytes;
+}
+
 void release(int ordinal, void* p) {
   if (!p) return;
   int previous = -1;

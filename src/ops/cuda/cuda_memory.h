@@ -12,6 +12,8 @@ namespace embedserve::ops::cuda_backend {
 // cudaMalloc on GPU `ordinal`; an out-of-memory error names `what`, the size, what is free, and the flag that helps.
 Status allocate(int ordinal, size_t bytes, const std::string& what, void** out);
 void release(int ordinal, void* p);
+// cudaMemGetInfo's free bytes on GPU `ordinal`.
+StatusOr<size_t> free_memory(int ordinal);
 // Host → device, asynchronous on the context's stream (the host source may be reused once this returns:
 // pageable memory is staged by the driver before the call returns).
 Status copy_from_host(const DeviceContext& ctx, const void* src, void* dst, size_t bytes);
