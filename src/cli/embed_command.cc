@@ -162,10 +162,10 @@ Status embed_all(Engine& engine, Tokenized& texts, size_t max_num_batched_tokens
     });
   SchedulerOptions options;
   options.max_num_batched_tokens = max_num_batched_tokens;
-  // Texts longer than the budget go in chunks, as in serve (a one-text-per-batch run, budget 1, still takes whole
-  // texts up to one chunk).
+  // Long texts go in chunks, as in serve (a one-text-per-batch run, budget 1, still takes whole texts up to one
+  // chunk).
   options.chunk_tokens = kDefaultChunkTokens;
-  options.chunk_above = max_num_batched_tokens;
+  options.chunk_above = default_chunk_above(max_num_batched_tokens);
   options.on_batch = [&](const BatchReport& b) {
     if (!b.ok) return;
     texts_done += b.sequences;

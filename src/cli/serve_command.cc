@@ -112,7 +112,8 @@ Flags make_flags() {
                                     "of N (keys and values kept between them), other requests' batches running "
                                     "between chunks, and stops at the next chunk once its client has gone; also "
                                     "sets --max-num-batched-tokens when that is not given (default: inputs longer "
-                                    "than the batch budget go in chunks of 1,024; -1 or 0: every input goes whole)",
+                                    "than half the batch budget go in chunks of 1,024; -1 or 0: every input goes "
+                                    "whole)",
        ""},
       {"context-length", "N", "longest input accepted, in tokens including the appended end token; longer "
                               "inputs are a 400 unless the request sets truncate (default: the model's "
@@ -260,11 +261,11 @@ StatusOr<Settings> read_settings(const Flags& flags) {
   if (chunked_prefill > 0 && !flags.has("max-num-batched-tokens")) max_num_batched_tokens = chunked_prefill;
   s.max_num_batched_tokens = static_cast<size_t>(max_num_batched_tokens);
   s.chunked_prefill = !flags.has("chunked-prefill-size") || chunked_prefill > 0;
-  // Without the flag, inputs that do not fit one batch go in chunks of kDefaultChunkTokens, while inputs that fit
+  // Without the flag, inputs longer than half the budget go in chunks of kDefaultChunkTokens, while shorter ones
   // keep sharing full batches (a chunk rides alone).
   s.chunk_tokens = chunked_prefill > 0 ? static_cast<size_t>(chunked_prefill)
                                        : std::min(kDefaultChunkTokens, s.max_num_batched_tokens);
-  s.chunk_above = chunked_prefill > 0 ? s.chunk_tokens : s.max_num_batched_tokens;
+  s.chunk_above = chunked_prefill > 0 ? s.chunk_tokens : default_chunk_above(s.max_num_batched_tokens);
   s.context_length = flags.has("context-length") ? context : 0;
   s.max_queue = static_cast<size_t>(max_queue);
   s.max_queue_tokens = static_cast<size_t>(max_queue_tokens);

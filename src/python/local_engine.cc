@@ -154,7 +154,7 @@ StatusOr<Matrix> LocalEngine::run(std::vector<std::vector<int32_t>> ids, const E
                                                       : max_num_batched_tokens_;
   // Inputs longer than the budget go in chunks exactly as `embed` sends them (cli/embed_command.cc).
   sopts.chunk_tokens = kDefaultChunkTokens;
-  sopts.chunk_above = sopts.max_num_batched_tokens;
+  sopts.chunk_above = default_chunk_above(sopts.max_num_batched_tokens);
   sopts.on_batch = [&](const BatchReport& b) {
     if (!b.ok) return;
     tokens_done += b.tokens;
