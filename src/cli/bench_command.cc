@@ -91,7 +91,7 @@ int run_bench(int argc, char** argv) {
               {
                   {"model-path", "PATH", "model directory or hub id (required)", ""},
                   {"device", "DEVICE", "cpu, cuda, or auto", "auto"},
-                  {"dtype", "DTYPE", "compute precision: auto (CPU f32, CUDA bf16), f32, or bf16 (CUDA only)", "auto"},
+                  {"dtype", "DTYPE", "precision: auto or bf16 (CUDA computes in bf16; the CPU keeps bf16 weights, f32 activations), or f32 (f32 throughout: the parity mode)", "auto"},
                   {"threads", "N", "CPU threads (0: all cores)", "0"},
                   {"seq-len", "N,N", "input lengths in tokens, comma-separated", "32,512"},
                   {"max-num-batched-tokens", "N", "tokens per batch (batch = N / length inputs, at least one)", "4096",

@@ -84,8 +84,8 @@ Flags make_flags() {
                                        "API from: answers carry Access-Control-Allow-Origin and preflight "
                                        "OPTIONS requests are answered; none by default (no CORS headers)", "", true},
       {"device", "DEV", "auto, cpu or cuda; auto takes the GPU when one is present and built in", "auto"},
-      {"dtype", "T", "compute precision: auto (bf16 on a GPU, f32 on the CPU), bfloat16, or float32 (the GPU's "
-                     "parity mode); float16/half run as bfloat16", "auto"},
+      {"dtype", "T", "precision: auto or bfloat16 (a GPU computes in bf16; the CPU keeps bf16 weights, f32 "
+                     "activations), or float32 (f32 throughout: the parity mode); float16/half run as bfloat16", "auto"},
       {"disable-cuda-graph", "", "launch every kernel of small batches instead of replaying the CUDA graph recorded "
                                  "for their shape (for debugging; slower)", ""},
       {"base-gpu-id", "N", "the GPU to run on, in CUDA_VISIBLE_DEVICES order", "0"},
