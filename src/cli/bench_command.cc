@@ -136,8 +136,10 @@ int run_bench(int argc, char** argv) {
   if (!engine.ok()) return fail(engine.status());
   const double load_s = std::chrono::duration<double>(Clock::now() - load_start).count();
   const EngineInfo& info = (*engine)->info();
-  std::printf("model %s (%s, hidden %d, vocab %d), loaded in %.1f s, %.2f GB held\n", info.model_id.c_str(),
-              info.dtype.c_str(), info.hidden_size, info.vocab_size, load_s, info.memory_bytes / 1e9);
+  std::printf("model %s (%s, hidden %d, vocab %d), loaded in %.1f s, %.2f GB held (weights %.2f GB as %s, "
+              "workspace %.2f GB)\n",
+              info.model_id.c_str(), info.dtype.c_str(), info.hidden_size, info.vocab_size, load_s,
+              info.memory_bytes / 1e9, info.weight_bytes / 1e9, info.weights_dtype.c_str(), info.workspace_bytes / 1e9);
   // The kernels decide most of the speed: say which ran (OpenBLAS's, or the GPU and cuBLAS).
   std::printf("device %s\n", info.backend.c_str());
   // tokens/cpu-s: tokens per second of CPU time used, which other processes on a shared machine disturb

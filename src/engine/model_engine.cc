@@ -30,6 +30,9 @@ StatusOr<std::unique_ptr<ModelEngine>> ModelEngine::load(const EngineOptions& op
                                     model->vocab_rows(), model->weight_bytes() + model->workspace_bytes());
   info.backend = ctx->description();
   info.chunked_prefill = model->takes_chunks(info.pooling);
+  info.weights_dtype = dtype_name(ctx->weight_dtype());
+  info.weight_bytes = model->weight_bytes();
+  info.workspace_bytes = model->workspace_bytes();
   // Every weight, the table too, is a copy: drop the mapping, so nothing reads the file after load (a checkpoint
   // truncated or overwritten while serving would otherwise kill the process with SIGBUS at the next read).
   checkpoint.store.reset();

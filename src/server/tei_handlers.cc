@@ -65,8 +65,10 @@ ServerResponse tei_info_response(const EmbedService& service, const ServerConfig
   w.string(info.model_id);
   w.key("model_sha");
   w.null();
+  // TEI's model_dtype is the dtype the model runs in: the weights as held (a bf16 checkpoint in f32 mode says
+  // float32), with the stored dtype where an engine does not say.
   w.key("model_dtype");
-  w.string(tei_dtype(info.dtype));
+  w.string(tei_dtype(info.weights_dtype.empty() ? info.dtype : info.weights_dtype));
   w.key("model_type");
   w.begin_object();
   w.key("embedding");
@@ -95,6 +97,9 @@ ServerResponse tei_info_response(const EmbedService& service, const ServerConfig
   w.null();
   w.key("docker_label");
   w.null();
+  // Not TEI's: where and how the engine computes (device, weights and activations dtypes, GEMM kernels).
+  w.key("backend");
+  w.string(info.backend);
   w.end_object();
   return r;
 }
