@@ -26,8 +26,17 @@ EMBEDSERVE_AVX512F void tile(const float* a, const uint16_t* w, int64_t k, float
   __m512 acc[R][C];
   for (int r = 0; r < R; ++r)
     for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
-  for (int64_t kk = 0; kk < k; kk += 16) {
-    const __mmask16 m = k - kk >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << (k - kk)) - 1);
+  int64_t kk = 0;
+  for (; kk + 16 <= k; kk += 16) {
+    __m512 xv[R];
+    for (int r = 0; r < R; ++r) xv[r] = _mm512_loadu_ps(a + r * k + kk);
+    for (int c = 0; c < C; ++c) {
+      const __m512 wv = widen(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + c * k + kk)));
+      for (int r = 0; r < R; ++r) acc[r][c] = _mm512_fmadd_ps(xv[r], wv, acc[r][c]);
+    }
+  }
+  if (kk < k) {  // the last k % 16 elements, zero beyond k (masked loads never touch the bytes past it)
+    const __mmask16 m = static_cast<__mmask16>((1u << (k - kk)) - 1);
     __m512 xv[R];
     for (int r = 0; r < R; ++r) xv[r] = _mm512_maskz_loadu_ps(m, a + r * k + kk);
     for (int c = 0; c < C; ++c) {

@@ -7,12 +7,18 @@
 #include <cstring>
 #include <vector>
 
-#include "ops/convert.h"
 #include "ops/cpu/gemm_bf16.h"
 #include "ops/cpu/kernels.h"
 
 namespace embedserve::ops::cpu {
 namespace {
+
+float widen(uint16_t bits) {
+  const uint32_t u = uint32_t{bits} << 16;  // bf16 is the top half of an f32: exact
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
 
 // Any CPU: the weight widened as it is read, one f32 accumulator per element in k order.
 void panel_portable(const void* a, int64_t rows, const uint16_t* w, int64_t cols, int64_t k, float* y, int64_t ldy) {
@@ -20,7 +26,7 @@ void panel_portable(const void* a, int64_t rows, const uint16_t* w, int64_t cols
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t c = 0; c < cols; ++c) {
       float acc = 0.0f;
-      for (int64_t i = 0; i < k; ++i) acc += x[r * k + i] * bf16_to_f32(w[c * k + i]);
+      for (int64_t i = 0; i < k; ++i) acc += x[r * k + i] * widen(w[c * k + i]);
       y[r * ldy + c] = acc;
     }
 }
