@@ -130,12 +130,12 @@ def main():
           f"{config['num_hidden_layers']} layers; {len(texts)} texts of {min(map(len, ids))}-{max(map(len, ids))} tokens")
 
     w = args.workdir
-    d = args.device
-    ours_bf16 = embed(args.embedserve, d, model, texts_path, os.path.join(w, "ours_bf16.npy"), "--dtype", "bf16")
-    ours_bf16_alone = embed(args.embedserve, d, model, texts_path, os.path.join(w, "ours_bf16_alone.npy"),
+    device = args.device
+    ours_bf16 = embed(args.embedserve, device, model, texts_path, os.path.join(w, "ours_bf16.npy"), "--dtype", "bf16")
+    ours_bf16_alone = embed(args.embedserve, device, model, texts_path, os.path.join(w, "ours_bf16_alone.npy"),
                             "--dtype", "bf16", "--max-num-batched-tokens", "1")
-    ours_f32 = embed(args.embedserve, d, model, texts_path, os.path.join(w, "ours_f32.npy"), "--dtype", "f32")
-    ours_f32_alone = embed(args.embedserve, d, model, texts_path, os.path.join(w, "ours_f32_alone.npy"),
+    ours_f32 = embed(args.embedserve, device, model, texts_path, os.path.join(w, "ours_f32.npy"), "--dtype", "f32")
+    ours_f32_alone = embed(args.embedserve, device, model, texts_path, os.path.join(w, "ours_f32_alone.npy"),
                            "--dtype", "f32", "--max-num-batched-tokens", "1")
     print("batch invariance (16,384-token batches vs one text per batch):")
     for name, a, b in (("bf16", ours_bf16, ours_bf16_alone), ("f32", ours_f32, ours_f32_alone)):
@@ -145,8 +145,8 @@ def main():
     summary("embedserve bf16 vs embedserve f32", cosines(ours_bf16, ours_f32))
     if args.skip_transformers:
         return
-    hf_f32 = transformers_vectors(model, ids, "f32", d)
-    hf_bf16 = transformers_vectors(model, ids, "bf16", d)
+    hf_f32 = transformers_vectors(model, ids, "f32", device)
+    hf_bf16 = transformers_vectors(model, ids, "bf16", device)
     print("cosines against transformers float32 (the parity reference):")
     summary("embedserve f32", cosines(ours_f32, hf_f32))
     summary("embedserve bf16", cosines(ours_bf16, hf_f32))
