@@ -264,6 +264,12 @@ TEST_P(ModelParity, AChunkedInputGetsTheVectorOfTheWholeInput) {
     for (size_t d = 0; d < hidden; ++d) worst = std::max(worst, std::abs(double(out[d]) - (*whole)[d]));
     if (backend().device == Device::kCuda && bf16()) {
       EXPECT_EQ(worst, 0.0) << label() << ", chunks of " << chunk << ": not the whole input's bits";
+    } else if (bf16()) {
+      // The CPU's bf16 weights: a chunk's attention differs from the whole input's in the last f32 bits (as in f32
+      // mode), and each such difference can flip an activation's rounding to bf16 at the next GEMM (a 2^-8 step),
+      // which the later layers carry: measured 4.5e-4 on tiny-f16-gqa's 2,700 tokens (components ~0.2). Held to
+      // 2e-3, a fifth of what a wrong position or a missed key does (1e-2 or more); the cosine above holds too.
+      EXPECT_LE(worst, 2e-3) << label() << ", chunks of " << chunk;
     } else {
       EXPECT_LE(worst, 2e-6) << label() << ", chunks of " << chunk;
     }
