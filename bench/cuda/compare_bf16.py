@@ -1,17 +1,23 @@
 #!/usr/bin/env python3
-"""How far the CUDA backend's bf16 mode is from transformers, next to how far transformers' own bf16 is, and
-whether a text's vector depends on its batch. Run on a GPU machine with torch + transformers.
+"""How far a backend's bf16 mode is from transformers, next to how far transformers' own bf16 is, and whether a
+text's vector depends on its batch: CUDA's bf16 compute, or (--device cpu) the CPU's bf16 weights with f32
+activations. Needs torch + transformers.
 
     python3 bench/cuda/compare_bf16.py --embedserve .carry/embedserve --workdir /tmp/cmp
     python3 bench/cuda/compare_bf16.py --embedserve .carry/embedserve --workdir /tmp/cmp4b \\
         --model /tmp/qwen3-4b-random --skip-transformers
+    python3 bench/cuda/compare_bf16.py --device cpu --embedserve build/embedserve --workdir /tmp/cmp-cpu \\
+        --model /tmp/qwen3-0.6b-random --max-tokens 600
 
 The parity suite's presets are tiny (head_dim ≤ 24), so they never reach the tensor-core attention kernel
 (head_dim 64/128). This builds a random model with head_dim 128 (tools/make_random_model.py) unless --model is
-given, embeds tests/data/reference_texts.jsonl with `embedserve embed --device cuda` in bf16 and f32, and with
-transformers' Qwen3Model (sdpa) in bf16 and float32 (TF32 off), each text alone, last-token pooled and
-normalised. A bf16 backend cannot match float32 to 1e-5; the fair bar is transformers' own bf16 error: our
-bf16 vectors should be about as close to the float32 reference as transformers' bf16 vectors are.
+given, embeds tests/data/reference_texts.jsonl with `embedserve embed --device DEVICE` in bf16 and f32, and with
+transformers' Qwen3Model (sdpa) on the same device in bf16 and float32 (TF32 off), each text alone, last-token
+pooled and normalised. A bf16 backend cannot match float32 to 1e-5; the fair bar is transformers' own bf16 error:
+our bf16 vectors should be about as close to the float32 reference as transformers' bf16 vectors are. The rule
+printed last: mean (1 − cos) of ours against transformers float32 ≤ 1.1 × transformers bf16's own. A model
+directory without tokenizer.json (bench/engine/make_random_checkpoint.py writes none) gets the real tokenizer
+from tests/data/qwen3-tokenizer in a folder of links under --workdir.
 Batch invariance: the same texts embedded once packed into 16,384-token batches and once one text per batch
 (--max-num-batched-tokens 1), compared vector by vector.
 """
@@ -32,13 +38,13 @@ def cosines(a, b):
     return (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-30)
 
 
-def embed(embedserve, model, texts_path, out, *extra):
-    cmd = [embedserve, "embed", "--model-path", model, "--device", "cuda", "--input", texts_path, "--output", out, *extra]
+def embed(embedserve, device, model, texts_path, out, *extra):
+    cmd = [embedserve, "embed", "--model-path", model, "--device", device, "--input", texts_path, "--output", out, *extra]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     return np.load(out)
 
 
-def transformers_vectors(model_dir, ids, dtype_name):
+def transformers_vectors(model_dir, ids, dtype_name, device):
     import torch
     from transformers import AutoModel
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -48,19 +54,37 @@ def transformers_vectors(model_dir, ids, dtype_name):
         model = AutoModel.from_pretrained(model_dir, dtype=dtype)
     except TypeError:  # transformers 4.x
         model = AutoModel.from_pretrained(model_dir, torch_dtype=dtype)
-    model = model.to("cuda").eval()
+    model = model.to(device).eval()
     out = []
     with torch.no_grad():
         for x in ids:  # one text per call: no padding, so nothing but the precision differs
-            h = model(input_ids=torch.tensor([x], device="cuda")).last_hidden_state[0, -1].float()
+            h = model(input_ids=torch.tensor([x], device=device)).last_hidden_state[0, -1].float()
             out.append(torch.nn.functional.normalize(h, dim=0).cpu().numpy())
     del model
-    torch.cuda.empty_cache()
+    if device == "cuda":
+        torch.cuda.empty_cache()
     return np.stack(out)
 
 
 def summary(name, c):
-    print(f"  {name:44s} min {c.min():.6f}   mean 1-cos {np.mean(1 - c):.3e}   max 1-cos {1 - c.min():.2e}")
+    print(f"  {name:44s} min {c.min():.6f}   mean {c.mean():.6f}   mean 1-cos {np.mean(1 - c):.3e}   "
+          f"max 1-cos {1 - c.min():.2e}")
+
+
+def with_tokenizer(model, workdir):
+    """`model`, or a folder of links to its files plus the real tokenizer when it has none."""
+    if os.path.exists(os.path.join(model, "tokenizer.json")):
+        return model
+    linked = os.path.join(workdir, "model")
+    os.makedirs(linked, exist_ok=True)
+    sources = [os.path.join(model, f) for f in os.listdir(model)]
+    tokenizer = os.path.join(REPO, "tests", "data", "qwen3-tokenizer")
+    sources += [os.path.join(tokenizer, f) for f in os.listdir(tokenizer)]
+    for src in sources:
+        dst = os.path.join(linked, os.path.basename(src))
+        if not os.path.lexists(dst):
+            os.symlink(os.path.abspath(src), dst)
+    return linked
 
 
 def main():
@@ -71,6 +95,9 @@ def main():
     ap.add_argument("--skip-transformers", action="store_true", help="only our two precisions and batch invariance")
     ap.add_argument("--long", default="", help="also texts of these token counts (comma separated, e.g. "
                     "1000,2000,4000,8000), cut from the reference texts laid end to end")
+    ap.add_argument("--device", choices=("cuda", "cpu"), default="cuda", help="where both engines run (default cuda)")
+    ap.add_argument("--max-tokens", type=int, default=0,
+                    help="only the texts of at most this many tokens (0: all; transformers on a CPU is slow)")
     args = ap.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
 
@@ -81,6 +108,7 @@ def main():
                         "--seed", "11", "--hidden", "512", "--layers", "6", "--heads", "8", "--kv-heads", "2",
                         "--head-dim", "128", "--intermediate", "1536", "--dtype", "bf16"], check=True,
                        stdout=subprocess.DEVNULL)
+    model = with_tokenizer(model, args.workdir)
     with open(os.path.join(model, "config.json")) as f:
         config = json.load(f)
     from tokenizers import Tokenizer
@@ -91,6 +119,8 @@ def main():
             if line.strip():
                 t = json.loads(line)["text"]
                 x = tok.encode(t).ids
+                if args.max_tokens and len(x) > args.max_tokens:
+                    continue
                 if max(x) < config["vocab_size"]:  # ids past the table are refused by design
                     texts.append(t)
                     ids.append(x)
@@ -113,11 +143,12 @@ def main():
           f"{config['num_hidden_layers']} layers; {len(texts)} texts of {min(map(len, ids))}-{max(map(len, ids))} tokens")
 
     w = args.workdir
-    ours_bf16 = embed(args.embedserve, model, texts_path, os.path.join(w, "ours_bf16.npy"))
-    ours_bf16_alone = embed(args.embedserve, model, texts_path, os.path.join(w, "ours_bf16_alone.npy"),
-                            "--max-num-batched-tokens", "1")
-    ours_f32 = embed(args.embedserve, model, texts_path, os.path.join(w, "ours_f32.npy"), "--dtype", "f32")
-    ours_f32_alone = embed(args.embedserve, model, texts_path, os.path.join(w, "ours_f32_alone.npy"),
+    device = args.device
+    ours_bf16 = embed(args.embedserve, device, model, texts_path, os.path.join(w, "ours_bf16.npy"), "--dtype", "bf16")
+    ours_bf16_alone = embed(args.embedserve, device, model, texts_path, os.path.join(w, "ours_bf16_alone.npy"),
+                            "--dtype", "bf16", "--max-num-batched-tokens", "1")
+    ours_f32 = embed(args.embedserve, device, model, texts_path, os.path.join(w, "ours_f32.npy"), "--dtype", "f32")
+    ours_f32_alone = embed(args.embedserve, device, model, texts_path, os.path.join(w, "ours_f32_alone.npy"),
                            "--dtype", "f32", "--max-num-batched-tokens", "1")
     print("batch invariance (16,384-token batches vs one text per batch):")
     for name, a, b in (("bf16", ours_bf16, ours_bf16_alone), ("f32", ours_f32, ours_f32_alone)):
@@ -127,8 +158,8 @@ def main():
     summary("embedserve bf16 vs embedserve f32", cosines(ours_bf16, ours_f32))
     if args.skip_transformers:
         return
-    hf_f32 = transformers_vectors(model, ids, "f32")
-    hf_bf16 = transformers_vectors(model, ids, "bf16")
+    hf_f32 = transformers_vectors(model, ids, "f32", device)
+    hf_bf16 = transformers_vectors(model, ids, "bf16", device)
     print("cosines against transformers float32 (the parity reference):")
     summary("embedserve f32", cosines(ours_f32, hf_f32))
     summary("embedserve bf16", cosines(ours_bf16, hf_f32))
@@ -143,6 +174,8 @@ def main():
           f"{hf_err.mean():.3e}, ratio {ours_err.mean() / hf_err.mean():.3f} (rule: <= 1.1)")
     print(f"worst per-input ratio {ratio[worst]:.3f} on a {len(ids[worst])}-token text (ours {ours_err[worst]:.2e}, "
           f"transformers bf16 {hf_err[worst]:.2e}; rule: <= 1.5)")
+    verdict = "holds" if ours_err.mean() <= 1.1 * hf_err.mean() and ratio.max() <= 1.5 else "FAILS"
+    print(f"rule: {verdict}")
 
 
 if __name__ == "__main__":

@@ -14,8 +14,11 @@ kept in it):
    from tests/data/qwen3-tokenizer, and the checkpoint's bf16 tensors as F16, F32 or BF16 (norms stay F32, as
    the converter keeps them). llama.cpp loading it and decoding the expected token counts is the check.
 3. Runs, alternating engines and repeated `--rounds` times because shared machines are noisy:
-   - ours: `embedserve bench --max-num-batched-tokens 1024` (1024 / seq_len inputs of random ids per batch), once with
-     the environment as it is and once without OPENBLAS_CORETYPE (which selects OpenBLAS's kernels);
+   - ours: `embedserve bench --max-num-batched-tokens 1024` (1024 / seq_len inputs of random ids per batch) in each
+     mode of --ours: `bf16` (bf16 weights, the CPU's default, with the fastest GEMM kernel the CPU runs),
+     `bf16:KERNEL` (EMBEDSERVE_CPU_GEMM=KERNEL, e.g. avx2 to measure an AVX2-only CPU's path on this one), `f32`
+     (the parity mode: OpenBLAS sgemm; with the environment as it is and, where OPENBLAS_CORETYPE is set, once
+     more without it, since it selects OpenBLAS's kernels);
    - llama.cpp: `llama-embedding` (last-token pooling) on 1024 / seq_len texts of seq_len tokens per batch,
      the same 1024 tokens per llama_decode; the first batch warms up and is not timed, as in ours.
    tokens per CPU-second: ours measures its own CPU time over the timed batches; for llama.cpp the child's
@@ -202,21 +205,29 @@ def run_child(cmd, env=None):
     return p.stdout, p.stderr, cpu
 
 
-def run_ours(binary, model_dir, threads, lengths, seconds, unset_coretype):
+def run_ours(binary, model_dir, threads, lengths, seconds, mode, unset_coretype=False):
+    """One `embedserve bench` run in `mode` ("bf16", "bf16:KERNEL" or "f32"); returns (label, {seq_len: (tok/s,
+    tok/cpu-s)})."""
+    dtype, _, kernel = mode.partition(":")
     env = dict(os.environ)
     if unset_coretype:
         env.pop("OPENBLAS_CORETYPE", None)
+    env.pop("EMBEDSERVE_CPU_GEMM", None)
+    if kernel:
+        env["EMBEDSERVE_CPU_GEMM"] = kernel
     out, _, _ = run_child([binary, "bench", "--model-path", model_dir, "--device", "cpu", "--threads", str(threads),
-                           "--seq-len", ",".join(map(str, lengths)), "--max-num-batched-tokens", "1024",
-                           "--seconds", str(seconds)], env)
-    kernels = re.search(r"OpenBLAS (\S+) kernels", out)
+                           "--dtype", dtype, "--seq-len", ",".join(map(str, lengths)), "--max-num-batched-tokens",
+                           "1024", "--seconds", str(seconds)], env)
     rows = {}
     for line in out.splitlines():
         f = line.split()
         if len(f) == 8 and f[0].isdigit():
             rows[int(f[0])] = (float(f[4]), float(f[7]))  # tokens/s, tokens/cpu-s
-    label = f"embedserve f32, OpenBLAS {kernels.group(1) if kernels else '?'}"
-    return label, rows
+    if dtype == "f32":
+        kernels = re.search(r"OpenBLAS (\S+) kernels", out)
+        return f"embedserve f32, OpenBLAS {kernels.group(1) if kernels else '?'}", rows
+    gemm = re.search(r"GEMMs: (\S+)", out)
+    return f"embedserve bf16 weights, {gemm.group(1) if gemm else '?'}", rows
 
 
 def prompts_of_length(tokenizer_dir, length, count, seed):
@@ -270,7 +281,10 @@ def main():
                     help="where the sdist, llama.cpp build and GGUF files go (outside the repository)")
     ap.add_argument("--sdist", help="an already downloaded llama_cpp_python-%s.tar.gz" % VERSION)
     ap.add_argument("--jobs", type=int, default=2, help="build jobs")
-    ap.add_argument("--weights", default="f16,f32", help="llama.cpp weight types: f16, f32, bf16")
+    ap.add_argument("--weights", default="bf16,f16", help="llama.cpp weight types: f16, f32, bf16")
+    ap.add_argument("--ours", default="bf16,f32",
+                    help="our modes: bf16 (bf16 weights, fastest kernel), bf16:KERNEL (EMBEDSERVE_CPU_GEMM: "
+                         "avx512bf16, avx512, avx2, portable), f32 (OpenBLAS)")
     ap.add_argument("--threads", default=f"1,{os.cpu_count()}")
     ap.add_argument("--seq-len", default="32,512")
     ap.add_argument("--rounds", type=int, default=2, help="times each configuration runs, alternating engines")
@@ -290,12 +304,14 @@ def main():
     system_info = None
     for rnd in range(a.rounds):
         for t in threads:
-            # without OPENBLAS_CORETYPE in the environment both runs would be the same
-            for unset in (False, True) if "OPENBLAS_CORETYPE" in os.environ else (False,):
-                label, rows = run_ours(a.embedserve, a.model, t, lengths, a.seconds, unset)
-                for n, v in rows.items():
-                    results.setdefault((label, t, n), []).append(v)
-                    log(f"round {rnd + 1} {label} t={t} len={n}: {v[0]:.1f} tok/s, {v[1]:.1f} tok/cpu-s")
+            for mode in a.ours.split(","):
+                # without OPENBLAS_CORETYPE in the environment both f32 runs would be the same
+                unsets = (False, True) if mode == "f32" and "OPENBLAS_CORETYPE" in os.environ else (False,)
+                for unset in unsets:
+                    label, rows = run_ours(a.embedserve, a.model, t, lengths, a.seconds, mode, unset)
+                    for n, v in rows.items():
+                        results.setdefault((label, t, n), []).append(v)
+                        log(f"round {rnd + 1} {label} t={t} len={n}: {v[0]:.1f} tok/s, {v[1]:.1f} tok/cpu-s")
             for wtype, path in ggufs.items():
                 for n in lengths:
                     tps, cpu_tps, system_info = run_llama(tools["llama-embedding"], path, a.tokenizer, t, n,

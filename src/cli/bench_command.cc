@@ -91,7 +91,7 @@ int run_bench(int argc, char** argv) {
               {
                   {"model-path", "PATH", "model directory or hub id (required)", ""},
                   {"device", "DEVICE", "cpu, cuda, or auto", "auto"},
-                  {"dtype", "DTYPE", "compute precision: auto (CPU f32, CUDA bf16), f32, or bf16 (CUDA only)", "auto"},
+                  {"dtype", "DTYPE", "precision: auto or bf16 (CUDA computes in bf16; the CPU keeps bf16 weights, f32 activations), or f32 (f32 throughout: the parity mode)", "auto"},
                   {"threads", "N", "CPU threads (0: all cores)", "0"},
                   {"seq-len", "N,N", "input lengths in tokens, comma-separated", "32,512"},
                   {"max-num-batched-tokens", "N", "tokens per batch (batch = N / length inputs, at least one)", "4096",
@@ -136,8 +136,10 @@ int run_bench(int argc, char** argv) {
   if (!engine.ok()) return fail(engine.status());
   const double load_s = std::chrono::duration<double>(Clock::now() - load_start).count();
   const EngineInfo& info = (*engine)->info();
-  std::printf("model %s (%s, hidden %d, vocab %d), loaded in %.1f s, %.2f GB held\n", info.model_id.c_str(),
-              info.dtype.c_str(), info.hidden_size, info.vocab_size, load_s, info.memory_bytes / 1e9);
+  std::printf("model %s (%s, hidden %d, vocab %d), loaded in %.1f s, %.2f GB held (weights %.2f GB as %s, "
+              "workspace %.2f GB)\n",
+              info.model_id.c_str(), info.dtype.c_str(), info.hidden_size, info.vocab_size, load_s,
+              info.memory_bytes / 1e9, info.weight_bytes / 1e9, info.weights_dtype.c_str(), info.workspace_bytes / 1e9);
   // The kernels decide most of the speed: say which ran (OpenBLAS's, or the GPU and cuBLAS).
   std::printf("device %s\n", info.backend.c_str());
   // tokens/cpu-s: tokens per second of CPU time used, which other processes on a shared machine disturb

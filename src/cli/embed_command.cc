@@ -65,7 +65,7 @@ Flags make_flags() {
           {"input", "FILE", "texts to embed ('-' for standard input)", ""},
           {"output", "FILE", "where to write the vectors: NAME.jsonl, NAME.npy, or - for JSON Lines on standard output", ""},
           {"device", "DEVICE", "cpu, cuda, or auto (cuda when this build has it and a GPU is present)", "auto"},
-          {"dtype", "DTYPE", "compute precision: auto (CPU f32, CUDA bf16), f32, or bf16 (CUDA only)", "auto"},
+          {"dtype", "DTYPE", "precision: auto or bf16 (CUDA computes in bf16; the CPU keeps bf16 weights, f32 activations), or f32 (f32 throughout: the parity mode)", "auto"},
           {"dimensions", "N", "keep the first N components and re-normalise (Matryoshka); 1..hidden size", ""},
           {"prompt-name", "NAME", "prefix each text with this prompt of config_sentence_transformers.json (e.g. query)", ""},
           {"instruction", "TEXT", "prefix each text with Qwen3-Embedding's 'Instruct: TEXT\\nQuery:'", ""},

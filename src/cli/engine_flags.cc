@@ -21,6 +21,7 @@ StatusOr<Precision> parse_precision(const std::string& value) {
 
 Status apply_engine_environment(EngineOptions& options) {
   if (const char* path = std::getenv("EMBEDSERVE_CUBLAS_PATH"); path && *path) options.cublas_path = path;
+  if (const char* kernel = std::getenv("EMBEDSERVE_CPU_GEMM"); kernel && *kernel) options.cpu_gemm_kernel = kernel;
   if (const char* mb = std::getenv("EMBEDSERVE_CUBLAS_WORKSPACE_MB"); mb && *mb) {
     char* end = nullptr;
     const unsigned long long v = std::strtoull(mb, &end, 10);

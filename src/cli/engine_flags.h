@@ -17,8 +17,9 @@ StatusOr<std::optional<Device>> parse_device(const std::string& value);
 // "auto" | "f32" | "float32" | "bf16" | "bfloat16". Anything else is an error naming --dtype and the value.
 StatusOr<Precision> parse_precision(const std::string& value);
 
-// Fills the options the environment decides: EMBEDSERVE_CUBLAS_PATH (libcublas.so.13 or its folder) and
-// EMBEDSERVE_CUBLAS_WORKSPACE_MB (a cuBLAS workspace, for measuring what batch invariance costs).
+// Fills the options the environment decides: EMBEDSERVE_CUBLAS_PATH (libcublas.so.13 or its folder),
+// EMBEDSERVE_CUBLAS_WORKSPACE_MB (a cuBLAS workspace, for measuring what batch invariance costs) and
+// EMBEDSERVE_CPU_GEMM (the CPU's bf16-weight GEMM kernel, for measuring one kernel against another).
 Status apply_engine_environment(EngineOptions& options);
 
 // The hub's variables (HF_HUB_CACHE, HF_HOME, HF_TOKEN, HF_ENDPOINT, HF_HUB_OFFLINE, …; HubEnvironment::names()),

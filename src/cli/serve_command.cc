@@ -101,8 +101,8 @@ Flags make_flags() {
                                        "API from: answers carry Access-Control-Allow-Origin and preflight "
                                        "OPTIONS requests are answered; none by default (no CORS headers)", "", true},
       {"device", "DEV", "auto, cpu or cuda; auto takes the GPU when one is present and built in", "auto"},
-      {"dtype", "T", "compute precision: auto (bf16 on a GPU, f32 on the CPU), bfloat16, or float32 (the GPU's "
-                     "parity mode); float16/half run as bfloat16", "auto"},
+      {"dtype", "T", "precision: auto or bfloat16 (a GPU computes in bf16; the CPU keeps bf16 weights, f32 "
+                     "activations), or float32 (f32 throughout: the parity mode); float16/half run as bfloat16", "auto"},
       {"disable-cuda-graph", "", "launch every kernel of small batches instead of replaying the CUDA graph recorded "
                                  "for their shape (for debugging; slower)", ""},
       {"base-gpu-id", "N", "the GPU to run on, in CUDA_VISIBLE_DEVICES order", "0"},
@@ -468,13 +468,13 @@ int run(const Flags& flags) {
   std::string names;
   for (const auto& n : s.server.served_names) names += (names.empty() ? "" : ", ") + n;
   std::fprintf(stderr,
-               "embedserve serve: ready in %.2f s: model %s (%s, hidden %d, %s pooling), weights %s, compute %s on %s "
-               "(%s); engine memory %s, process resident %s; served as %s; batch budget %zu tokens, inputs up to %zu "
-               "tokens\n",
+               "embedserve serve: ready in %.2f s: model %s (%s, hidden %d, %s pooling), weights stored %s, held %s, "
+               "on %s (%s); engine memory %s (weights %s, workspace %s for %zu tokens), process resident %s; served "
+               "as %s; batch budget %zu tokens, inputs up to %zu tokens\n",
                ready_s, info.model_id.c_str(), info.architecture.c_str(), info.hidden_size, pooling_name(info.pooling),
-               info.dtype.c_str(), precision_name(info.precision), device_name(info.device), info.backend.c_str(),
-               mib(info.memory_bytes).c_str(),
-               mib(resident_bytes()).c_str(), names.c_str(), s.max_num_batched_tokens,
+               info.dtype.c_str(), info.weights_dtype.c_str(), device_name(info.device), info.backend.c_str(),
+               mib(info.memory_bytes).c_str(), mib(info.weight_bytes).c_str(), mib(info.workspace_bytes).c_str(),
+               info.workspace_tokens, mib(resident_bytes()).c_str(), names.c_str(), s.max_num_batched_tokens,
                model->service->config().max_input_tokens);
 
   server.wait_for_stop_request();

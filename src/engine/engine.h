@@ -18,6 +18,7 @@ struct EngineInfo {
   std::string model_id;           // the directory name or hub id it came from
   std::string architecture;       // "Qwen3Model"
   std::string dtype;              // weights as stored: "bf16", "f16", "f32"
+  std::string weights_dtype;      // GEMM weights as held in memory: "bf16" (CPU default, CUDA bf16) or "f32"
   Device device = Device::kCpu;
   Precision precision = Precision::kF32;  // what the engine computes in (never kAuto once loaded)
   std::string backend;            // device, precision and libraries, for logs: "cuda:0 NVIDIA H200, cuBLAS …, bf16 compute"
@@ -27,6 +28,8 @@ struct EngineInfo {
   Pooling pooling = Pooling::kLastToken;
   bool normalize = true;          // L2-normalise the pooled vector (sentence-transformers' Normalize module)
   size_t memory_bytes = 0;        // weights + workspace held by the engine
+  size_t weight_bytes = 0;        // of which the weights (every one a copy: the checkpoint is not mapped after load)
+  size_t workspace_bytes = 0;     // and the activations' workspace, sized for workspace_tokens
   // The largest SequenceBatch::num_tokens() embed() accepts: the rows its workspace was sized for. Not the
   // scheduler's batch budget (--max-num-batched-tokens), which may be smaller: one input longer than the
   // budget but within the context length still runs, alone.

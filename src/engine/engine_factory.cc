@@ -9,11 +9,8 @@ namespace embedserve {
 StatusOr<std::unique_ptr<Engine>> create_engine(const EngineOptions& options) {
   // auto: a GPU that is visible is used; none (or a broken driver) means the CPU.
   const Device device = options.device ? *options.device : (ops::visible_gpus() > 0 ? Device::kCuda : Device::kCpu);
-  EngineOptions chosen = options;
-  // bf16 asked for with the device left to us, and no GPU found: the CPU's f32 (EngineInfo says which ran). An
-  // explicit --device cpu --dtype bf16 stays an error.
-  if (!options.device && device == Device::kCpu && options.precision == Precision::kBF16) chosen.precision = Precision::kF32;
-  EMBEDSERVE_ASSIGN_OR_RETURN(std::unique_ptr<ModelEngine> engine, ModelEngine::load(chosen, device));
+  // bf16 means bf16 compute on a GPU and bf16 weights with f32 activations on the CPU (EngineInfo says which ran).
+  EMBEDSERVE_ASSIGN_OR_RETURN(std::unique_ptr<ModelEngine> engine, ModelEngine::load(options, device));
   return std::unique_ptr<Engine>(std::move(engine));
 }
 

@@ -15,7 +15,11 @@ struct EngineOptions {
   std::string model_id;              // for EngineInfo::model_id (directory name or hub id)
   std::optional<Device> device;      // nullopt: auto (CUDA when built in and a GPU is visible, else the CPU)
   int device_ordinal = 0;            // which GPU, in CUDA_VISIBLE_DEVICES order
-  Precision precision = Precision::kAuto;  // auto: f32 on the CPU, bf16 on CUDA
+  // auto and bf16: bf16 compute on CUDA, bf16 weights with f32 activations on the CPU; f32: f32 throughout.
+  Precision precision = Precision::kAuto;
+  // CPU bf16 weights: the GEMM kernel (avx512bf16, avx512, avx2, portable); empty for the fastest the CPU runs.
+  // Read by cli/ from EMBEDSERVE_CPU_GEMM.
+  std::string cpu_gemm_kernel;
   int threads = 0;                   // CPU threads; 0: all cores
   // Rows the workspace is sized for: the largest batch embed() accepts. Callers set it to the larger of their
   // batch budget (--max-num-batched-tokens) and the longest single input they will send.

@@ -46,6 +46,7 @@ StatusOr<std::unique_ptr<ModelEngine>> ModelEngine::load(const EngineOptions& op
   co.ordinal = options.device_ordinal;
   co.precision = options.precision;
   co.threads = options.threads;
+  co.cpu_gemm_kernel = options.cpu_gemm_kernel;
   co.cublas_path = options.cublas_path;
   co.cublas_workspace_bytes = options.cublas_workspace_bytes;
   co.graph_max_tokens = options.graph_max_tokens;
@@ -56,16 +57,19 @@ StatusOr<std::unique_ptr<ModelEngine>> ModelEngine::load(const EngineOptions& op
   EMBEDSERVE_RETURN_IF_ERROR(check_memory(checkpoint, *ctx, options.workspace_tokens));
   EMBEDSERVE_ASSIGN_OR_RETURN(std::unique_ptr<EmbeddingModel> model,
                               load_model(checkpoint.config, *checkpoint.store, *ctx, options.workspace_tokens));
-  // On the CPU: the weights widened to f32 and the workspace (the mapped embedding table is page cache, shared
-  // and evictable). On a GPU: device memory.
+  // Weights (copies: bf16 as stored, or widened to f32 for the CPU's f32 mode) and the workspace: host memory on
+  // the CPU, device memory on a GPU.
   EngineInfo info = describe_engine(checkpoint, options, device, ctx->precision(), model->stored_dtype(),
                                     model->vocab_rows(), model->weight_bytes() + model->workspace_bytes());
   info.backend = ctx->description();
   info.chunked_prefill = model->takes_chunks(info.pooling);
-  // A GPU holds copies of every weight, the table too: drop the mapping, so nothing reads the file after load.
-  if (device == Device::kCuda) checkpoint.store.reset();
-  return std::unique_ptr<ModelEngine>(
-      new ModelEngine(std::move(info), std::move(ctx), std::move(checkpoint.store), std::move(model)));
+  info.weights_dtype = dtype_name(ctx->weight_dtype());
+  info.weight_bytes = model->weight_bytes();
+  info.workspace_bytes = model->workspace_bytes();
+  // Every weight, the table too, is a copy: drop the mapping, so nothing reads the file after load (a checkpoint
+  // truncated or overwritten while serving would otherwise kill the process with SIGBUS at the next read).
+  checkpoint.store.reset();
+  return std::unique_ptr<ModelEngine>(new ModelEngine(std::move(info), std::move(ctx), std::move(model)));
 }
 
 Status ModelEngine::run(const SequenceBatch& batch, std::span<float> out) {

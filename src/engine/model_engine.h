@@ -11,7 +11,6 @@
 #include "engine/engine_factory.h"
 #include "model/embedding_model.h"
 #include "ops/context.h"
-#include "weights/weight_store.h"
 
 namespace embedserve {
 
@@ -36,13 +35,11 @@ class ModelEngine final : public Engine {
   // One chunk of a longer input, through the model's cache of the input's keys and values.
   Status run_chunk(const SequenceBatch& batch, std::span<float> out);
 
-  ModelEngine(EngineInfo info, std::unique_ptr<ops::DeviceContext> ctx, std::unique_ptr<WeightStore> store,
-              std::unique_ptr<EmbeddingModel> model)
-      : Engine(std::move(info)), ctx_(std::move(ctx)), store_(std::move(store)), model_(std::move(model)) {}
+  ModelEngine(EngineInfo info, std::unique_ptr<ops::DeviceContext> ctx, std::unique_ptr<EmbeddingModel> model)
+      : Engine(std::move(info)), ctx_(std::move(ctx)), model_(std::move(model)) {}
 
-  // Declared in the order they depend on one another: the model uses the context and may read the mapping.
+  // The model uses the context, so it goes first. No mapping of the checkpoint is kept: every weight is a copy.
   std::unique_ptr<ops::DeviceContext> ctx_;
-  std::unique_ptr<WeightStore> store_;
   std::unique_ptr<EmbeddingModel> model_;
   // Inputs between their first and last chunk, by SequenceChunk::sequence (on the context's device).
   std::unordered_map<uint64_t, std::unique_ptr<SequenceCache>> sequences_;

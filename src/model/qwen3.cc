@@ -148,19 +148,20 @@ std::array<WorkspacePart, kWorkspaceParts> workspace_parts(const ModelConfig& c,
 
 }  // namespace
 
-Qwen3Model::ResidentBytes Qwen3Model::resident_bytes(const ModelConfig& c, int64_t vocab_rows,
+Qwen3Model::ResidentBytes Qwen3Model::resident_bytes(const ModelConfig& c, int64_t vocab_rows, DType stored,
                                                      const ops::DeviceContext& ctx, size_t workspace_tokens) {
   using ops::WeightUploader;
   const int64_t H = c.hidden_size, I = c.intermediate_size, hd = c.head_dim;
   const int64_t q_dim = int64_t{c.num_attention_heads} * hd, kv_dim = int64_t{c.num_key_value_heads} * hd;
   ResidentBytes r;
-  // As load_weights adds them: per layer two norms of H, q/k norms of hd, k|v|q stacked, o, gate|up stacked, down.
-  const size_t layer = 2 * WeightUploader::held_bytes(ctx, H, 1, false) + 2 * WeightUploader::held_bytes(ctx, hd, 1, false) +
-                       WeightUploader::held_bytes(ctx, 2 * kv_dim + q_dim, H, false) +
-                       WeightUploader::held_bytes(ctx, H, q_dim, false) + WeightUploader::held_bytes(ctx, 2 * I, H, false) +
-                       WeightUploader::held_bytes(ctx, H, I, false);
-  r.weights = static_cast<size_t>(c.num_hidden_layers) * layer + WeightUploader::held_bytes(ctx, vocab_rows, H, true) +
-              WeightUploader::held_bytes(ctx, H, 1, false);
+  // As load_weights adds them: per layer two norms [1, H], q/k norms [1, hd], k|v|q stacked, o, gate|up stacked,
+  // down; the embedding table; the final norm.
+  const auto held = [&](int64_t rows, int64_t cols, bool table = false) {
+    return WeightUploader::held_bytes(ctx, rows, cols, stored, table);
+  };
+  const size_t layer = 2 * held(1, H) + 2 * held(1, hd) + held(2 * kv_dim + q_dim, H) + held(H, q_dim) +
+                       held(2 * I, H) + held(H, I);
+  r.weights = static_cast<size_t>(c.num_hidden_layers) * layer + held(vocab_rows, H, /*table=*/true) + held(1, H);
   for (const WorkspacePart& p : workspace_parts(c, ctx, workspace_tokens)) r.workspace += p.bytes;
   return r;
 }

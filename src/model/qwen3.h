@@ -70,7 +70,8 @@ class Qwen3Model final : public EmbeddingModel {
     size_t weights = 0;
     size_t workspace = 0;
   };
-  static ResidentBytes resident_bytes(const ModelConfig& config, int64_t vocab_rows, const ops::DeviceContext& ctx,
+  static ResidentBytes resident_bytes(const ModelConfig& config, int64_t vocab_rows, DType stored,
+                                      const ops::DeviceContext& ctx,
                                       size_t workspace_tokens);
 
   Status forward(std::span<const int32_t> token_ids, std::span<const int32_t> seq_offsets, Pooling pooling,

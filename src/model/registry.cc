@@ -21,7 +21,8 @@ StatusOr<ModelMemory> memory_qwen3(const ModelConfig& config, const WeightStore&
                                    size_t workspace_tokens) {
   EMBEDSERVE_ASSIGN_OR_RETURN(TensorView table, store.get("embed_tokens.weight"));
   if (table.shape.size() != 2) return invalid_argument("tensor " + table.name + " in " + table.file + " is not a matrix");
-  const Qwen3Model::ResidentBytes r = Qwen3Model::resident_bytes(config, table.shape[0], ctx, workspace_tokens);
+  const Qwen3Model::ResidentBytes r =
+      Qwen3Model::resident_bytes(config, table.shape[0], table.dtype, ctx, workspace_tokens);
   return ModelMemory{r.weights, r.workspace};
 }
 

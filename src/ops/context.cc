@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "ops/cpu/cpu_state.h"
 #include "ops/cpu/kernels.h"
 #if defined(EMBEDSERVE_HAVE_CUDA)
 #include <cuda_runtime.h>
@@ -16,6 +17,24 @@
 #endif
 
 namespace embedserve::ops {
+namespace {
+
+StatusOr<cpu::Bf16Kernel> cpu_gemm_kernel(const std::string& name) {
+  if (name.empty()) return cpu::best_bf16_kernel();
+  const std::pair<const char*, cpu::Bf16Kernel> known[] = {{"avx512bf16", cpu::Bf16Kernel::kAvx512Bf16},
+                                                           {"avx512", cpu::Bf16Kernel::kAvx512},
+                                                           {"avx2", cpu::Bf16Kernel::kAvx2},
+                                                           {"portable", cpu::Bf16Kernel::kPortable}};
+  for (const auto& [n, kernel] : known) {
+    if (name != n) continue;
+    if (!cpu::bf16_kernel_supported(kernel))
+      return invalid_argument("EMBEDSERVE_CPU_GEMM=" + name + ": this CPU lacks the instructions; leave it unset for the fastest kernel it runs");
+    return kernel;
+  }
+  return invalid_argument("EMBEDSERVE_CPU_GEMM must be avx512bf16, avx512, avx2 or portable, got '" + name + "'");
+}
+
+}  // namespace
 
 DeviceContext::~DeviceContext() = default;
 
@@ -24,19 +43,27 @@ StatusOr<std::unique_ptr<DeviceContext>> DeviceContext::create(const ContextOpti
   ctx->device_ = options.device;
   ctx->ordinal_ = options.ordinal;
   if (options.device == Device::kCpu) {
-    if (options.precision == Precision::kBF16)
-      return invalid_argument("the CPU backend computes in f32 only; --dtype bf16 needs --device cuda");
     if (options.threads < 0) return invalid_argument("--threads must be 0 (every core) or more");
     // OpenBLAS and OpenMP keep one thread count per process: every CPU context of a process shares it.
     cpu::configure_blas(options.threads);
     ctx->dtype_ = DType::kF32;
-    ctx->description_ = "cpu, f32, " + std::to_string(cpu::blas_threads()) + " threads, OpenBLAS " +
-                        cpu::blas_core_name() + " kernels" +
-                        (cpu::blas_rows_independent(4096, 4096) ? "" : " (one GEMM per input: these kernels round rows by batch)");
+    const std::string threads = std::to_string(cpu::blas_threads()) + " threads";
+    if (options.precision == Precision::kF32) {
+      ctx->weight_dtype_ = DType::kF32;
+      ctx->description_ = "cpu, f32 weights and activations, " + threads + ", OpenBLAS " + cpu::blas_core_name() +
+                          " kernels" +
+                          (cpu::blas_rows_independent(4096, 4096) ? "" : " (one GEMM per input: these kernels round rows by batch)");
+    } else {
+      EMBEDSERVE_ASSIGN_OR_RETURN(const cpu::Bf16Kernel kernel, cpu_gemm_kernel(options.cpu_gemm_kernel));
+      ctx->weight_dtype_ = DType::kBF16;
+      ctx->backend_ = std::make_unique<cpu::CpuState>(kernel);
+      ctx->description_ = "cpu, bf16 weights, f32 activations, " + threads + ", GEMMs: " + cpu::bf16_kernel_name(kernel);
+    }
     return ctx;
   }
 #if defined(EMBEDSERVE_HAVE_CUDA)
   ctx->dtype_ = options.precision == Precision::kF32 ? DType::kF32 : DType::kBF16;
+  ctx->weight_dtype_ = ctx->dtype_;
   ctx->graph_max_tokens_ = std::min<size_t>(options.graph_max_tokens, (size_t{1} << 20) - 1);  // keys hold 20 bits
   std::string where;
   EMBEDSERVE_ASSIGN_OR_RETURN(std::unique_ptr<cuda_backend::CudaState> state, cuda_backend::create_state(options, &where));

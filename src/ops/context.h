@@ -21,8 +21,13 @@ class BackendState {
 struct ContextOptions {
   Device device = Device::kCpu;
   int ordinal = 0;                    // which GPU, in CUDA_VISIBLE_DEVICES order
-  Precision precision = Precision::kAuto;  // auto: f32 on the CPU, bf16 on CUDA
+  // auto and bf16: bf16 compute on CUDA; on the CPU, bf16 weights (as stored) with f32 activations. f32: f32
+  // throughout (the parity mode; the CPU then widens every weight to f32 at load).
+  Precision precision = Precision::kAuto;
   int threads = 0;                    // CPU: OpenMP/OpenBLAS threads, 0 for every core
+  // CPU bf16 weights: the GEMM kernel, by name (avx512bf16, avx512, avx2, portable); empty for the fastest this
+  // CPU runs. For measuring one kernel against another on one machine; a kernel the CPU lacks is an error.
+  std::string cpu_gemm_kernel;
   std::string cublas_path;            // CUDA: libcublas.so.13 or its folder; empty for the default places
   size_t cublas_workspace_bytes = 0;  // CUDA: 0 keeps split-K out (rows' bits independent of the batch)
   // CUDA: batches of at most this many tokens replay a recorded CUDA graph of their shape instead of launching
@@ -44,9 +49,14 @@ class DeviceContext {
 
   Device device() const { return device_; }
   int ordinal() const { return ordinal_; }
-  // The element type of this context's weights and activations: f32, or bf16 on CUDA.
+  // The element type of this context's activations and of the weights elementwise ops read (norm scales):
+  // f32, or bf16 on CUDA.
   DType dtype() const { return dtype_; }
-  Precision precision() const { return dtype_ == DType::kBF16 ? Precision::kBF16 : Precision::kF32; }
+  // The element type of GEMM weights (matrices): dtype(), except on a CPU bf16 context, where weights stay bf16
+  // (half the memory and bandwidth) while activations are f32.
+  DType weight_dtype() const { return weight_dtype_; }
+  // bf16 when the weights or the compute are bf16 (what --dtype chose), else f32.
+  Precision precision() const { return weight_dtype_ == DType::kBF16 ? Precision::kBF16 : Precision::kF32; }
   // Device, precision and libraries, for the start-up log ("cuda:0 NVIDIA H200, bf16, cuBLAS /path …").
   const std::string& description() const { return description_; }
   // Waits until every op issued on this context has finished (a no-op on the CPU, where ops are synchronous).
@@ -62,6 +72,7 @@ class DeviceContext {
   Device device_ = Device::kCpu;
   int ordinal_ = 0;
   DType dtype_ = DType::kF32;
+  DType weight_dtype_ = DType::kF32;
   size_t graph_max_tokens_ = 0;
   std::string description_;
   std::unique_ptr<BackendState> backend_;

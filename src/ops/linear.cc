@@ -1,7 +1,9 @@
-// linear: checks, then OpenBLAS sgemm (per sequence where its kernels are not row-independent) or cuBLAS.
+// linear: checks, then on the CPU our bf16-weight kernels or OpenBLAS sgemm (per sequence where its kernels are
+// not row-independent), or cuBLAS.
 #include "ops/linear.h"
 
 #include "ops/check.h"
+#include "ops/cpu/cpu_state.h"
 #include "ops/cpu/kernels.h"
 #if defined(EMBEDSERVE_HAVE_CUDA)
 #include "ops/cuda/cuda_context.h"
@@ -14,9 +16,18 @@ Status linear(const DeviceContext& ctx, const Tensor& x, const Tensor& w, const 
   EMBEDSERVE_RETURN_IF_ERROR(expect_shape("linear", "w", w, w.rows, x.cols));
   EMBEDSERVE_RETURN_IF_ERROR(expect_shape("linear", "y", y, x.rows, w.rows));
   EMBEDSERVE_RETURN_IF_ERROR(expect_dense("linear", {{"x", &x}, {"w", &w}, {"y", &y}}));
-  EMBEDSERVE_RETURN_IF_ERROR(expect_dtype("linear", ctx, {{"x", &x}, {"w", &w}, {"y", &y}}));
+  EMBEDSERVE_RETURN_IF_ERROR(expect_dtype("linear", ctx, {{"x", &x}, {"y", &y}}));
+  if (w.dtype != ctx.weight_dtype())
+    return internal_error(std::string("linear: w is ") + dtype_name(w.dtype) + " on a context whose weights are " +
+                          dtype_name(ctx.weight_dtype()));
   if (row_groups.host.empty() || row_groups.host.front() != 0 || row_groups.host.back() != x.rows)
     return internal_error("linear: row_groups must split the " + std::to_string(x.rows) + " rows");
+  if (ctx.device() == Device::kCpu && w.dtype == DType::kBF16) {
+    // Rows independent by construction (cpu/gemm_bf16.h): one call for the whole batch.
+    cpu::linear_bf16(cpu::bf16_kernel(ctx), x.as<const float>(), w.as<const uint16_t>(), y.as<float>(), x.rows, w.rows,
+                     x.cols);
+    return Status();
+  }
   if (ctx.device() == Device::kCpu) {
     cpu::linear(x.as<const float>(), w.as<const float>(), y.as<float>(), x.rows, w.rows, x.cols, row_groups.host);
     return Status();

@@ -49,14 +49,13 @@ struct Weight {
   Tensor tensor;
 };
 
-// Copies `parts` (same cols), stacked by rows, to the device in ctx.dtype(): bf16 copies as stored where the
-// context is bf16, everything else is widened exactly to f32 on the host first (and rounded to bf16 once for a
-// bf16 context: a loss the user chose by picking bf16 for an f16/f32 checkpoint). Stacking is how fused
+// Copies `parts` (same cols), stacked by rows, to the device in ctx.weight_dtype() (a matrix) or ctx.dtype() (a
+// vector): bf16 copies as stored where that is bf16, everything else is widened exactly to f32 on the host first
+// (and rounded to bf16 once for bf16: a loss the user chose by picking bf16 for an f16/f32 checkpoint). Stacking is how fused
 // projections (gate|up) become one GEMM. One tensor at a time; a model loads through WeightUploader
 // (ops/weight_upload.h), which copies all of them in parallel.
 StatusOr<Weight> upload_weight(const DeviceContext& ctx, std::span<const HostMatrix> parts, const std::string& name);
-// The embedding table: the CPU reads rows straight from the mapping in the stored dtype (widened exactly at
-// lookup), so `table` must outlive the weight there; a GPU gets a copy in ctx.dtype().
+// The embedding table: a copy, in the stored dtype on the CPU (widened exactly at lookup), in ctx.dtype() on a GPU.
 StatusOr<Weight> embedding_table(const DeviceContext& ctx, const HostMatrix& table, const std::string& name);
 // A small f32 vector (RoPE's inv_freq) on the device.
 StatusOr<Weight> upload_f32(const DeviceContext& ctx, std::span<const float> values, const std::string& name);

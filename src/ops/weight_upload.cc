@@ -73,12 +73,12 @@ bool convert_checked(const void* src, DType src_dtype, void* dst, DType dst_dtyp
   return bad;
 }
 
-void WeightUploader::plan(const HostMatrix& part, void* dst, size_t tensor) {
+void WeightUploader::plan(const HostMatrix& part, void* dst, DType dst_dtype, size_t tensor) {
   const size_t n = static_cast<size_t>(part.rows * part.cols);
-  const size_t src_size = dtype_size(part.dtype), dst_size = dtype_size(ctx_.dtype());
+  const size_t src_size = dtype_size(part.dtype), dst_size = dtype_size(dst_dtype);
   for (size_t at = 0; at < n; at += kChunkElements)
     chunks_.push_back({static_cast<const char*>(part.data) + at * src_size, part.dtype,
-                       static_cast<char*>(dst) + at * dst_size, std::min(kChunkElements, n - at), tensor});
+                       static_cast<char*>(dst) + at * dst_size, dst_dtype, std::min(kChunkElements, n - at), tensor});
 }
 
 StatusOr<Weight> WeightUploader::add(std::span<const HostMatrix> parts, const std::string& name, const std::string& where) {
@@ -88,7 +88,7 @@ StatusOr<Weight> WeightUploader::add(std::span<const HostMatrix> parts, const st
     if (p.cols != parts[0].cols) return internal_error("WeightUploader: the parts of " + name + " differ in columns");
     rows += p.rows;
   }
-  const DType dtype = ctx_.dtype();
+  const DType dtype = rows > 1 ? ctx_.weight_dtype() : ctx_.dtype();
   Weight w;
   EMBEDSERVE_ASSIGN_OR_RETURN(
       w.memory, Buffer::allocate(ctx_, static_cast<size_t>(rows * parts[0].cols) * dtype_size(dtype), name));
@@ -104,15 +104,16 @@ StatusOr<Weight> WeightUploader::add(std::span<const HostMatrix> parts, const st
   for (size_t i = 0; i < parts.size(); ++i) {
     const std::string& part = part_names.size() == parts.size() ? part_names[i] : name;
     names_.push_back("tensor " + part + (where.empty() ? "" : " in " + where));
-    plan(parts[i], dst, names_.size() - 1);
+    plan(parts[i], dst, dtype, names_.size() - 1);
     dst += static_cast<size_t>(parts[i].rows * parts[i].cols) * dtype_size(dtype);
   }
   return w;
 }
 
-size_t WeightUploader::held_bytes(const DeviceContext& ctx, int64_t rows, int64_t cols, bool table) {
-  if (table && ctx.device() == Device::kCpu) return 0;  // read from the mapping (add_table)
-  return static_cast<size_t>(rows * cols) * dtype_size(ctx.dtype());
+size_t WeightUploader::held_bytes(const DeviceContext& ctx, int64_t rows, int64_t cols, DType stored, bool table) {
+  const size_t n = static_cast<size_t>(rows * cols);
+  if (table && ctx.device() == Device::kCpu) return n * dtype_size(stored);  // copied as stored (add_table)
+  return n * dtype_size(rows > 1 ? ctx.weight_dtype() : ctx.dtype());       // as add() picks it
 }
 
 StatusOr<Weight> WeightUploader::add_table(const HostMatrix& table, const std::string& name, const std::string& where) {
@@ -120,14 +121,13 @@ StatusOr<Weight> WeightUploader::add_table(const HostMatrix& table, const std::s
     const HostMatrix parts[] = {table};
     return add(parts, name, where);
   }
-  // The CPU widens rows at lookup: nothing is copied, but the values are checked like every other weight's.
-  names_.push_back("tensor " + name + (where.empty() ? "" : " in " + where));
-  const size_t n = static_cast<size_t>(table.rows * table.cols), size = dtype_size(table.dtype);
-  for (size_t at = 0; at < n; at += kChunkElements)
-    chunks_.push_back({static_cast<const char*>(table.data) + at * size, table.dtype, nullptr,
-                       std::min(kChunkElements, n - at), names_.size() - 1});
+  // The CPU widens rows at lookup, so its copy keeps the stored dtype: half the bytes of f32 for bf16 tables.
   Weight w;
-  w.tensor = Tensor::matrix(const_cast<void*>(table.data), table.dtype, table.rows, table.cols);
+  EMBEDSERVE_ASSIGN_OR_RETURN(
+      w.memory, Buffer::allocate(ctx_, static_cast<size_t>(table.rows * table.cols) * dtype_size(table.dtype), name));
+  w.tensor = w.memory.matrix(table.dtype, table.rows, table.cols);
+  names_.push_back("tensor " + name + (where.empty() ? "" : " in " + where));
+  plan(table, w.memory.data(), table.dtype, names_.size() - 1);
   return w;
 }
 
@@ -160,8 +160,7 @@ Status WeightUploader::finish(int threads) {
     auto work = [&] {
       for (size_t i = next.fetch_add(1); i < chunks_.size(); i = next.fetch_add(1)) {
         const UploadChunk& c = chunks_[i];
-        flagged[i] = c.dst ? convert_checked(c.src, c.src_dtype, c.dst, ctx_.dtype(), c.count)
-                           : any_nonfinite(c.src, c.src_dtype, c.count);
+        flagged[i] = convert_checked(c.src, c.src_dtype, c.dst, c.dst_dtype, c.count);
       }
     };
     std::vector<std::thread> pool;

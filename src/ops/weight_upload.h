@@ -15,12 +15,13 @@
 namespace embedserve::ops {
 
 // One contiguous run of a weight's elements: `count` elements of `src` (stored as src_dtype, possibly unaligned)
-// become `count` elements of the context's dtype at `dst`. Weights are cut into chunks of at most kChunkElements
+// become `count` elements of dst_dtype at `dst`. Weights are cut into chunks of at most kChunkElements
 // so that many threads share even a single large tensor.
 struct UploadChunk {
   const void* src = nullptr;
   DType src_dtype = DType::kF32;
   void* dst = nullptr;
+  DType dst_dtype = DType::kF32;
   size_t count = 0;
   size_t tensor = 0;  // index into the uploader's names, for errors
 };
@@ -36,20 +37,22 @@ class WeightUploader {
   explicit WeightUploader(const DeviceContext& ctx) : ctx_(ctx) {}
 
   // Allocates the weight now (so a lack of memory is reported at once, naming it); its values arrive in finish().
-  // `parts` (same cols) are stacked by rows: how fused projections (gate|up) become one GEMM; `name` may list
+  // A matrix (more than one row) takes the context's weight_dtype(), a vector (norm scales, read by elementwise
+  // ops) its dtype(). `parts` (same cols) are stacked by rows: how fused projections (gate|up) become one GEMM; `name` may list
   // them as "a + b" so an error names the part at fault. `where` names the source (file) in errors.
   StatusOr<Weight> add(std::span<const HostMatrix> parts, const std::string& name, const std::string& where = "");
-  // The embedding table: the CPU reads rows straight from the mapping in the stored dtype (widened exactly at
-  // lookup, checked here all the same), so the mapping must outlive the weight; a GPU gets a copy.
+  // The embedding table: the CPU keeps a copy in the stored dtype (rows widened exactly at lookup), a GPU a copy
+  // in the context's dtype. Either way nothing reads the checkpoint's mapping after finish(), so the engine drops
+  // it: a checkpoint file truncated or replaced while serving cannot fault (SIGBUS) the server.
   StatusOr<Weight> add_table(const HostMatrix& table, const std::string& name, const std::string& where = "");
-  // Bytes of ctx's memory that add() (table false) or add_table() (true) will hold for a [rows, cols] weight, so
-  // a model can say what it needs before it allocates anything. Kept beside the two it mirrors.
-  static size_t held_bytes(const DeviceContext& ctx, int64_t rows, int64_t cols, bool table);
+  // Bytes of ctx's memory that add() (table false) or add_table() (true) will hold for a [rows, cols] weight stored
+  // as `stored`, so a model can say what it needs before it allocates anything. Kept beside the two it mirrors.
+  static size_t held_bytes(const DeviceContext& ctx, int64_t rows, int64_t cols, DType stored, bool table);
   // Copies everything added, with up to `threads` workers (0: as many as the machine has, at most 16).
   Status finish(int threads = 0);
 
  private:
-  void plan(const HostMatrix& part, void* dst, size_t tensor);
+  void plan(const HostMatrix& part, void* dst, DType dst_dtype, size_t tensor);
   Status first_nonfinite(const std::vector<uint8_t>& flagged) const;
 
   const DeviceContext& ctx_;

@@ -9,7 +9,13 @@ namespace {
 
 // TEI's model_dtype is the dtype the model runs in (its --dtype), spelled TEI's way: here the engine's compute
 // precision, not the checkpoint's storage (a bf16 checkpoint on the CPU runs in f32, and /info once said bf16).
-const char* tei_dtype(Precision precision) { return precision == Precision::kBF16 ? "bfloat16" : "float32"; }
+// TEI's model_dtype: the dtype the model's weights are held in (bf16 on the CPU's default mode, whose activations
+// are f32: /info's backend says so), not the checkpoint's storage.
+const char* tei_dtype(const std::string& dtype) {
+  if (dtype == "bf16") return "bfloat16";
+  if (dtype == "f16") return "float16";
+  return "float32";
+}
 
 const char* tei_pooling(Pooling p) {
   switch (p) {
@@ -62,8 +68,10 @@ ServerResponse tei_info_response(const EmbedService& service, const ServerConfig
   w.string(info.model_id);
   w.key("model_sha");
   w.null();
+  // TEI's model_dtype is the dtype the model runs in: the weights as held (a bf16 checkpoint in f32 mode says
+  // float32), with the stored dtype where an engine does not say.
   w.key("model_dtype");
-  w.string(tei_dtype(info.precision));
+  w.string(tei_dtype(info.weights_dtype.empty() ? info.dtype : info.weights_dtype));
   w.key("model_type");
   w.begin_object();
   w.key("embedding");
@@ -92,6 +100,9 @@ ServerResponse tei_info_response(const EmbedService& service, const ServerConfig
   w.null();
   w.key("docker_label");
   w.null();
+  // Not TEI's: where and how the engine computes (device, weights and activations dtypes, GEMM kernels).
+  w.key("backend");
+  w.string(info.backend);
   w.end_object();
   return r;
 }

@@ -55,9 +55,10 @@ def texts():
         return [json.loads(line)["text"] for line in f.read().split("\n") if line.strip()]
 
 
-def embed(model, inp, out, *flags, stdin=None):
+def embed(model, inp, out, *flags, stdin=None, dtype="f32"):
+    """f32 (the parity mode) unless asked: these tests hold the command's vectors to 1e-5 of transformers."""
     return subprocess.run([BIN, "embed", "--model-path", model, "--input", inp, "--output", out, "--device", "cpu",
-                           "--threads", "2", *flags], input=stdin, capture_output=True, timeout=120)
+                           "--threads", "2", "--dtype", dtype, *flags], input=stdin, capture_output=True, timeout=120)
 
 
 def ok(r):
@@ -119,6 +120,18 @@ def test_small_token_budget_gives_the_same_vectors(model, tmp_path):
     # --batch-tokens, the flag's old name, still works and means the same budget.
     ok(embed(model, TEXTS, str(tmp_path / "alias.npy"), "--batch-tokens", "64"))
     assert np.array_equal(np.load(tmp_path / "alias.npy"), small)
+
+
+def test_the_default_cpu_mode_keeps_bf16_weights_within_the_bf16_bound(model, reference, tmp_path):
+    """The CPU's default: bf16 weights, f32 activations (GEMM inputs rounded to bf16 where the CPU multiplies in
+    bf16): within 1e-4 of transformers' float32 vectors (tests/model/reference_qwen3.h says why), and a mode of
+    its own (not the f32 path under another name)."""
+    default, f32 = str(tmp_path / "d.npy"), str(tmp_path / "f.npy")
+    ok(embed(model, TEXTS, default, dtype="auto"))
+    ok(embed(model, TEXTS, f32))
+    d = np.load(default)
+    assert cosines(d, reference).min() >= 0.9999
+    assert not np.array_equal(d, np.load(f32))
 
 
 def test_output_is_in_input_order_across_windows(model, tmp_path):
@@ -251,7 +264,7 @@ def test_hub_id_resolves_through_the_hugging_face_cache(model, tmp_path):
     env = dict(os.environ, HF_HUB_CACHE=str(tmp_path / "hub"), HF_HUB_OFFLINE="1")
     run = lambda model_id, out: subprocess.run(  # noqa: E731
         [BIN, "embed", "--model-path", model_id, "--input", TEXTS, "--output", str(tmp_path / out), "--device", "cpu",
-         "--threads", "2"],
+         "--threads", "2", "--dtype", "f32"],
         capture_output=True, env=env, timeout=120)
     ok(run("tiny-org/tiny-bf16", "hub.npy"))
     ok(embed(model, TEXTS, str(tmp_path / "dir.npy")))

@@ -187,7 +187,20 @@ def test_tei_info(server):
     assert info["model_id"] == MODEL_NAME
     assert info["max_input_length"] == CONTEXT_LENGTH
     assert info["max_client_batch_size"] == 2048
-    assert info["model_dtype"] == "float32", "a bf16 checkpoint runs in f32 on the CPU: /info says what runs"
+    # The CPU's default keeps the bf16 checkpoint's weights in bf16 and computes activations in f32.
+    assert info["model_dtype"] == "bfloat16"
+    assert "bf16 weights, f32 activations" in info["backend"], info["backend"]
+
+
+def test_the_f32_mode_says_so_in_info_and_the_start_up_line(start_server):
+    """--dtype float32 widens the bf16 checkpoint's weights to f32: /info's model_dtype (TEI: the dtype the model
+    runs in) and the start-up line say f32, not the stored bf16."""
+    srv = start_server("--dtype", "float32")
+    info = json.loads(srv.request("GET", "/info")[2])
+    assert info["model_dtype"] == "float32"
+    assert "f32 weights and activations" in info["backend"], info["backend"]
+    ready = next(line for line in srv.log().splitlines() if "ready in" in line)
+    assert "weights stored bf16, held f32" in ready and "workspace" in ready, ready
 
 
 def test_access_log_has_one_line_per_request(start_server):

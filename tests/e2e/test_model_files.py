@@ -1,13 +1,16 @@
 """Model files that must be refused at load with a message naming them: a FIFO (which once hung the load
-forever), weights holding NaN or Inf (which once served `null` in the vectors), and a model that does not fit in
-memory (which once died of std::bad_alloc)."""
+forever), weights holding NaN or Inf (which once served `null` in the vectors), a model that does not fit in
+memory (which once died of std::bad_alloc), and a served file truncated under the running server (which once
+killed it with SIGBUS)."""
 import json
 import os
 import shutil
 import struct
 import subprocess
 
+import numpy as np
 import pytest
+from helpers import embed_one
 
 
 def serve_until_exit(binary, model_dir, timeout=30) -> subprocess.CompletedProcess:
@@ -93,3 +96,22 @@ def test_a_model_that_does_not_fit_is_refused_saying_what_it_needs_and_which_fla
         assert "ready" not in proc.stderr
         if command[0] == "serve":  # it listens before loading (health checks see it alive), and says so
             assert all("loading" in line for line in proc.stderr.splitlines() if "listening on" in line), proc.stderr
+
+
+@pytest.mark.parametrize("dtype", ["auto", "float32"])
+def test_the_server_keeps_serving_when_its_weights_file_is_truncated(start_server, tiny_model, tmp_path, dtype):
+    """`cp new.safetensors model.safetensors` truncates the served file before it writes the new one. Pages of a
+    mapping past a file's end fault with SIGBUS, and the process died with nothing in the log (issue 13 item 5):
+    the engine copies every weight at load (the CPU's embedding table too) and drops the mapping, so nothing
+    reads the file afterwards, in either CPU mode."""
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    srv = start_server("--dtype", dtype, model_dir=model)
+    texts = ["the text embedded before", "naïve café ☕ and other rows of the embedding table"]
+    before = [embed_one(srv, t) for t in texts]
+    with open(model / "model.safetensors", "r+b") as f:
+        f.truncate(8)  # what cp leaves for an instant: the header length, nothing after it
+    after = [embed_one(srv, t) for t in texts]
+    assert srv.alive(), srv.log()[-2000:]
+    for b, a in zip(before, after):
+        assert np.array_equal(a, b), "the vectors must not change: the weights are the copies made at load"

@@ -21,10 +21,12 @@ using testing::TinyQwen3Spec;
 
 using testing::random_ids;
 
-std::unique_ptr<Engine> make_engine(const std::filesystem::path& dir, size_t max_batch_tokens = 16384) {
+std::unique_ptr<Engine> make_engine(const std::filesystem::path& dir, size_t max_batch_tokens = 16384,
+                                    Precision precision = Precision::kAuto) {
   EngineOptions options;
   options.model_dir = dir;
   options.device = Device::kCpu;
+  options.precision = precision;
   options.workspace_tokens = max_batch_tokens;
   auto engine = create_engine(options);
   EXPECT_TRUE(engine.ok()) << engine.status().to_string();
@@ -56,15 +58,43 @@ if (ops::visible_gpus() > 0) GTEST_SKIP() << "a GPU is visible: the CUDA engine 
   EXPECT_NE(engine.status().message().find("--device cpu"), std::string::npos);
 }
 
-TEST(CreateEngine, TheCpuComputesInF32Only) {
+// The CPU keeps bf16 weights unless asked for f32 (the parity mode); the start-up line and /info say which.
+TEST(CreateEngine, TheCpuKeepsBf16WeightsUnlessAskedForF32) {
+  TempDir dir;
+  TinyQwen3Spec spec;
+  testing::write_tiny_qwen3(dir.path(), spec);
+  for (Precision asked : {Precision::kAuto, Precision::kBF16, Precision::kF32}) {
+    auto engine = make_engine(dir.path(), 64, asked);
+    ASSERT_TRUE(engine);
+    const EngineInfo& info = engine->info();
+    const bool f32 = asked == Precision::kF32;
+    EXPECT_EQ(info.precision, f32 ? Precision::kF32 : Precision::kBF16) << precision_name(asked);
+    EXPECT_NE(info.backend.find(f32 ? "f32 weights and activations" : "bf16 weights, f32 activations"),
+              std::string::npos)
+        << info.backend;
+    EXPECT_NE(info.backend.find(f32 ? "OpenBLAS" : "GEMMs: "), std::string::npos) << info.backend;
+  }
+}
+
+// EMBEDSERVE_CPU_GEMM (EngineOptions::cpu_gemm_kernel) picks a kernel by name; a name it does not know, or a
+// kernel this CPU cannot run, is an error that says what to do.
+TEST(CreateEngine, AnUnknownCpuGemmKernelIsAClearError) {
+  TempDir dir;
+  TinyQwen3Spec spec;
+  testing::write_tiny_qwen3(dir.path(), spec);
   EngineOptions options;
-  options.model_dir = "/nonexistent";
+  options.model_dir = dir.path();
   options.device = Device::kCpu;
-  options.precision = Precision::kBF16;
+  options.workspace_tokens = 64;
+  options.cpu_gemm_kernel = "avx9000";
   auto engine = create_engine(options);
   ASSERT_FALSE(engine.ok());
   EXPECT_EQ(engine.status().code(), ErrorCode::kInvalidArgument);
-  EXPECT_NE(engine.status().message().find("f32"), std::string::npos);
+  EXPECT_NE(engine.status().message().find("EMBEDSERVE_CPU_GEMM"), std::string::npos) << engine.status().to_string();
+  options.cpu_gemm_kernel = "portable";  // runs everywhere
+  auto portable = create_engine(options);
+  ASSERT_TRUE(portable.ok()) << portable.status().to_string();
+  EXPECT_NE((*portable)->info().backend.find("portable"), std::string::npos) << (*portable)->info().backend;
 }
 
 TEST(CreateEngine, AMissingModelIsAnErrorNamingIt) {
@@ -94,8 +124,8 @@ TEST(CpuEngine, InfoDescribesTheCheckpoint) {
   EXPECT_EQ(info.architecture, "Qwen3Model");
   EXPECT_EQ(info.dtype, "bf16");
   EXPECT_EQ(info.device, Device::kCpu);
-  EXPECT_EQ(info.precision, Precision::kF32);
-  EXPECT_NE(info.backend.find("OpenBLAS"), std::string::npos) << info.backend;
+  EXPECT_EQ(info.precision, Precision::kBF16);  // the CPU's default: bf16 weights, f32 activations
+  EXPECT_NE(info.backend.find("bf16 weights"), std::string::npos) << info.backend;
   EXPECT_EQ(info.hidden_size, spec.hidden);
   EXPECT_EQ(info.vocab_size, spec.vocab);
   EXPECT_EQ(info.max_position_embeddings, spec.max_position);
@@ -105,12 +135,18 @@ TEST(CpuEngine, InfoDescribesTheCheckpoint) {
   EXPECT_GT(info.memory_bytes, 0u);
 }
 
-TEST(CpuEngine, VectorsMatchTheReferenceAndAreUnitLength) {
+// The engine's numerical tests run in both CPU modes: f32 (the parity mode) and bf16 weights (the default).
+class CpuEngineModes : public ::testing::TestWithParam<Precision> {
+ protected:
+  bool bf16() const { return GetParam() == Precision::kBF16; }
+};
+
+TEST_P(CpuEngineModes, VectorsMatchTheReferenceAndAreUnitLength) {
   TempDir dir;
   TinyQwen3Spec spec;
   spec.layers = 3;
   const TinyQwen3 tiny = testing::write_tiny_qwen3(dir.path(), spec);
-  auto engine = make_engine(dir.path());
+  auto engine = make_engine(dir.path(), 16384, GetParam());
   ASSERT_TRUE(engine);
   const std::vector<std::vector<int32_t>> seqs = {random_ids(5, spec.vocab, 1), random_ids(40, spec.vocab, 2)};
   const auto out = embed(*engine, seqs);
@@ -119,13 +155,13 @@ TEST(CpuEngine, VectorsMatchTheReferenceAndAreUnitLength) {
     double norm = 0;
     for (float x : v) norm += double(x) * x;
     EXPECT_NEAR(std::sqrt(norm), 1.0, 1e-6);
-    EXPECT_GE(cosine(v, testing::reference_embedding(tiny, seqs[s])), 0.99999);
+    EXPECT_GE(cosine(v, testing::reference_embedding(tiny, seqs[s])), testing::min_cpu_cosine(bf16()));
   }
 }
 
 // A sequence's vector must not depend on what else is in its batch: bitwise, alone and at several
-// places among sequences of other lengths.
-TEST(CpuEngine, ASequenceGetsTheSameBitsAloneAndInAnyBatch) {
+// places among sequences of other lengths, in both modes (the bf16 kernels compute each row alike at any m).
+TEST_P(CpuEngineModes, ASequenceGetsTheSameBitsAloneAndInAnyBatch) {
   TempDir dir;
   TinyQwen3Spec spec;
   spec.hidden = 64;
@@ -134,7 +170,7 @@ TEST(CpuEngine, ASequenceGetsTheSameBitsAloneAndInAnyBatch) {
   spec.kv_heads = 1;
   spec.head_dim = 16;
   testing::write_tiny_qwen3(dir.path(), spec);
-  auto engine = make_engine(dir.path());
+  auto engine = make_engine(dir.path(), 16384, GetParam());
   ASSERT_TRUE(engine);
   const auto text = random_ids(23, spec.vocab, 3);
   const auto alone = embed(*engine, {text});
@@ -211,22 +247,25 @@ TEST(CpuEngine, ABatchOverTheBudgetIsRefused) {
 
 // 3000 tokens: attention runs in query blocks (no 3000² matrix per head) and RoPE angles in the
 // thousands keep float32 rounding like transformers'; the vector still matches the exact reference.
-TEST(CpuEngine, AThreeThousandTokenInputRuns) {
+TEST_P(CpuEngineModes, AThreeThousandTokenInputRuns) {
   TempDir dir;
   TinyQwen3Spec spec;
   spec.layers = 1;
   spec.rope_theta = 1e6;
   const TinyQwen3 tiny = testing::write_tiny_qwen3(dir.path(), spec);
-  auto engine = make_engine(dir.path(), 4096);
+  auto engine = make_engine(dir.path(), 4096, GetParam());
   ASSERT_TRUE(engine);
   const auto long_text = random_ids(3000, spec.vocab, 10);
   const auto out = embed(*engine, {random_ids(3, spec.vocab, 11), long_text});
   std::span<const float> v(out.data() + spec.hidden, spec.hidden);
   for (float x : v) ASSERT_TRUE(std::isfinite(x));
-  EXPECT_GE(cosine(v, testing::reference_embedding(tiny, long_text)), 0.99999);
+  EXPECT_GE(cosine(v, testing::reference_embedding(tiny, long_text)), testing::min_cpu_cosine(bf16()));
   const auto alone = embed(*engine, {long_text});
   EXPECT_EQ(0, std::memcmp(alone.data(), v.data(), spec.hidden * sizeof(float)));
 }
+
+INSTANTIATE_TEST_SUITE_P(Modes, CpuEngineModes, ::testing::Values(Precision::kF32, Precision::kBF16),
+                         [](const auto& info) { return std::string(precision_name(info.param)); });
 
 }  // namespace
 }  // namespace embedserve

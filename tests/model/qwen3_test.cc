@@ -195,7 +195,7 @@ TEST_P(Qwen3ModelTest, ItsMemoryEstimateIsWhatItHoldsOnceLoaded) {
   ASSERT_TRUE(m.model);
   auto config = load_model_config(dir_.path() / "config.json");
   ASSERT_TRUE(config.ok());
-  const auto estimate = Qwen3Model::resident_bytes(*config, m.model->vocab_rows(), *ctx_, 300);
+  const auto estimate = Qwen3Model::resident_bytes(*config, m.model->vocab_rows(), m.model->stored_dtype(), *ctx_, 300);
   EXPECT_EQ(estimate.weights, m.model->weight_bytes());
   EXPECT_EQ(estimate.workspace, m.model->workspace_bytes());
 }
@@ -228,25 +228,41 @@ TEST(Qwen3ModelLoad, AShapeThatDoesNotFitTheConfigIsAnErrorNamingTheTensor) {
       << model.status().to_string();
 }
 
-TEST(Qwen3ModelLoad, OnTheCpuHoldsEveryWeightButTheEmbeddingTableInFloat32) {
-  auto ctx = f32_context(Device::kCpu);
+// Every weight is a copy (nothing reads the checkpoint's mapping after load): in f32 mode the matrices and norm
+// vectors widened to f32; with bf16 weights the matrices as stored (2 bytes) and the norm vectors in f32; the
+// embedding table in its stored dtype either way (widened per row at lookup).
+TEST(Qwen3ModelLoad, OnTheCpuHoldsACopyOfEveryWeightInTheModesDtype) {
   TempDir dir;
   TinyQwen3Spec spec;
   spec.dtype = "BF16";
   const TinyQwen3 tiny = testing::write_tiny_qwen3(dir.path(), spec);
-  Loaded m = load(dir.path(), *ctx, 100);
-  ASSERT_TRUE(m.model);
-  size_t params = 0;
-  for (const auto& [name, values] : tiny.weights)
-    if (name != "embed_tokens.weight") params += values.size();
-  EXPECT_EQ(m.model->weight_bytes(), params * sizeof(float));
-  EXPECT_EQ(m.model->vocab_rows(), spec.vocab);
-  EXPECT_EQ(m.model->stored_dtype(), DType::kBF16);
-  EXPECT_EQ(m.model->workspace_tokens(), 100u);
-  // At least the residual stream, q, k, v and the MLP's activations of 100 tokens, in f32.
-  const size_t per_token = 2 * spec.hidden + 2 * spec.heads * spec.head_dim + 2 * spec.kv_heads * spec.head_dim +
-                           3 * spec.intermediate;
-  EXPECT_GE(m.model->workspace_bytes(), 100 * per_token * sizeof(float));
+  for (Precision precision : {Precision::kF32, Precision::kBF16}) {
+    SCOPED_TRACE(precision_name(precision));
+    ops::ContextOptions o;
+    o.precision = precision;
+    auto ctx = ops::DeviceContext::create(o);
+    ASSERT_TRUE(ctx.ok()) << ctx.status().to_string();
+    Loaded m = load(dir.path(), **ctx, 100);
+    ASSERT_TRUE(m.model);
+    size_t table = 0, matrices = 0, vectors = 0;
+    for (const auto& [name, values] : tiny.weights) {
+      if (name == "embed_tokens.weight")
+        table += values.size();
+      else if (name.find("norm") != std::string::npos)
+        vectors += values.size();
+      else
+        matrices += values.size();
+    }
+    const size_t matrix_bytes = precision == Precision::kBF16 ? 2 : 4;
+    EXPECT_EQ(m.model->weight_bytes(), table * 2 + matrices * matrix_bytes + vectors * 4);
+    EXPECT_EQ(m.model->vocab_rows(), spec.vocab);
+    EXPECT_EQ(m.model->stored_dtype(), DType::kBF16);
+    EXPECT_EQ(m.model->workspace_tokens(), 100u);
+    // At least the residual stream, q, k, v and the MLP's activations of 100 tokens, in f32 (both modes).
+    const size_t per_token = 2 * spec.hidden + 2 * spec.heads * spec.head_dim + 2 * spec.kv_heads * spec.head_dim +
+                             3 * spec.intermediate;
+    EXPECT_GE(m.model->workspace_bytes(), 100 * per_token * sizeof(float));
+  }
 }
 
 }  // namespace

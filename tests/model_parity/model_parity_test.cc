@@ -37,21 +37,24 @@ constexpr double kMinCosine = 0.99999;
 const fs::path kData = EMBEDSERVE_TEST_DATA_DIR;
 const fs::path kModels = EMBEDSERVE_PARITY_MODELS_DIR;
 
-// The backends under test: every one present — the CPU's f32 always, CUDA's f32 (parity mode) and bf16 (speed
-// mode) where a GPU is visible — so on the GPU machine this one binary is the whole suite.
+// The backends under test: every one present — the CPU's f32 (parity mode) and bf16 weights (its default) always,
+// CUDA's f32 (parity mode) and bf16 (speed mode) where a GPU is visible — so on the GPU machine this one binary is
+// the whole suite.
 struct Backend {
   Device device;
   Precision precision;
 };
-const Backend kBackends[] = {{Device::kCpu, Precision::kF32}, {Device::kCuda, Precision::kF32},
-                             {Device::kCuda, Precision::kBF16}};
+const Backend kBackends[] = {{Device::kCpu, Precision::kF32}, {Device::kCpu, Precision::kBF16},
+                             {Device::kCuda, Precision::kF32}, {Device::kCuda, Precision::kBF16}};
 std::string backend_name(const Backend& b) {
   return std::string(device_name(b.device)) + "_" + precision_name(b.precision);
 }
 
 // bf16 mode: every op's result is rounded to bf16 (unit roundoff 2^-8), about 1.1e-3 relative rms per rounding,
 // and a forward pass rounds a few dozen times per layer, so vectors land ~1e-2 apart from the f32 reference at
-// most: cosine ≥ 0.999 (measured on the H100: see docs/PERFORMANCE.md). Anything lower is a semantic error.
+// most: cosine ≥ 0.999 (measured on the H100: see docs/PERFORMANCE.md). Anything lower is a semantic error. The
+// CPU's bf16 weights round less (the weights as stored, GEMM inputs at most; everything else f32) and are held to
+// the same bound.
 constexpr double kMinCosineBf16 = 0.999;
 
 nlohmann::json read_json(const fs::path& p) {
@@ -261,6 +264,12 @@ TEST_P(ModelParity, AChunkedInputGetsTheVectorOfTheWholeInput) {
     for (size_t d = 0; d < hidden; ++d) worst = std::max(worst, std::abs(double(out[d]) - (*whole)[d]));
     if (backend().device == Device::kCuda && bf16()) {
       EXPECT_EQ(worst, 0.0) << label() << ", chunks of " << chunk << ": not the whole input's bits";
+    } else if (bf16()) {
+      // The CPU's bf16 weights: a chunk's attention differs from the whole input's in the last f32 bits (as in f32
+      // mode), and each such difference can flip an activation's rounding to bf16 at the next GEMM (a 2^-8 step),
+      // which the later layers carry: measured 4.5e-4 on tiny-f16-gqa's 2,700 tokens (components ~0.2). Held to
+      // 2e-3, a fifth of what a wrong position or a missed key does (1e-2 or more); the cosine above holds too.
+      EXPECT_LE(worst, 2e-3) << label() << ", chunks of " << chunk;
     } else {
       EXPECT_LE(worst, 2e-6) << label() << ", chunks of " << chunk;
     }

@@ -6,10 +6,16 @@
 
 namespace embedserve::testing {
 
-std::string backend_name(const Backend& b) { return std::string(device_name(b.device)) + "_" + dtype_name(b.dtype); }
+std::string backend_name(const Backend& b) {
+  if (b.weights != b.dtype) return std::string(device_name(b.device)) + "_" + dtype_name(b.weights) + "_weights";
+  return std::string(device_name(b.device)) + "_" + dtype_name(b.dtype);
+}
 
 std::vector<Backend> all_backends() {
-  return {{Device::kCpu, DType::kF32}, {Device::kCuda, DType::kF32}, {Device::kCuda, DType::kBF16}};
+  return {{Device::kCpu, DType::kF32, DType::kF32},
+          {Device::kCpu, DType::kF32, DType::kBF16},
+          {Device::kCuda, DType::kF32, DType::kF32},
+          {Device::kCuda, DType::kBF16, DType::kBF16}};
 }
 
 DeviceTensor::DeviceTensor(const ops::DeviceContext& ctx, DType dtype, int64_t rows, int64_t cols) : ctx_(&ctx) {
@@ -100,7 +106,7 @@ const ops::DeviceContext* shared_context(const Backend& b, std::string* why) {
   if (fresh) {
     ops::ContextOptions options;
     options.device = b.device;
-    options.precision = b.dtype == DType::kBF16 ? Precision::kBF16 : Precision::kF32;
+    options.precision = b.weights == DType::kBF16 ? Precision::kBF16 : Precision::kF32;
     auto ctx = ops::DeviceContext::create(options);
     if (ctx.ok())
       it->second.ctx = std::move(ctx).value();
@@ -120,6 +126,7 @@ void OpTest::SetUp() {
   ctx_ = shared_context(GetParam(), &why);
   ASSERT_NE(ctx_, nullptr) << "cannot make a " << backend_name(GetParam()) << " context: " << why;
   ASSERT_EQ(ctx_->dtype(), dtype());
+  ASSERT_EQ(ctx_->weight_dtype(), weight_dtype());
   device_ = std::make_unique<ops::ScopedDevice>(*ctx_);
   ASSERT_TRUE(device_->status().ok()) << device_->status().to_string();
 }

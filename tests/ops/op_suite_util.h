@@ -19,13 +19,15 @@
 
 namespace embedserve::testing {
 
-// One backend of the op API and the dtype its context computes in: the CPU in f32; CUDA in f32 (the parity
-// mode) and bf16.
+// One backend of the op API, the dtype its context computes in and the dtype of its GEMM weights: the CPU in f32
+// with f32 weights (the parity mode) or bf16 weights; CUDA in f32 (the parity mode) and bf16.
 struct Backend {
   Device device = Device::kCpu;
   DType dtype = DType::kF32;
+  DType weights = DType::kF32;
 };
-std::string backend_name(const Backend& b);  // "cpu_f32", "cuda_bf16": gtest's name for the case
+// "cpu_f32", "cpu_bf16_weights", "cuda_bf16": gtest's name for the case
+std::string backend_name(const Backend& b);
 inline void PrintTo(const Backend& b, std::ostream* os) { *os << backend_name(b); }
 std::vector<Backend> all_backends();
 
@@ -72,6 +74,7 @@ class OpTest : public ::testing::TestWithParam<Backend> {
   void SetUp() override;
   const ops::DeviceContext& ctx() const { return *ctx_; }
   DType dtype() const { return GetParam().dtype; }
+  DType weight_dtype() const { return GetParam().weights; }
   bool on_cpu() const { return GetParam().device == Device::kCpu; }
   DeviceTensor tensor(int64_t rows, int64_t cols) const { return {*ctx_, dtype(), rows, cols}; }
   DeviceTensor tensor(int64_t rows, int64_t cols, std::span<const float> values) const {
@@ -79,6 +82,13 @@ class OpTest : public ::testing::TestWithParam<Backend> {
   }
   std::vector<float> random(size_t n, uint32_t seed, float stddev = 1.0f, float mean = 0.0f) const {
     return random_values(dtype(), n, seed, stddev, mean);
+  }
+  // A GEMM weight (matrix): in the backend's weight dtype.
+  DeviceTensor weight_tensor(int64_t rows, int64_t cols, std::span<const float> values) const {
+    return {*ctx_, weight_dtype(), rows, cols, values};
+  }
+  std::vector<float> random_weights(size_t n, uint32_t seed, float stddev) const {
+    return random_values(weight_dtype(), n, seed, stddev);
   }
 
  private:

@@ -25,6 +25,20 @@ void rms_norm(const float* x, const float* w, float* y, int64_t rows, int64_t di
 // linear.cc (OpenBLAS sgemm)
 void linear(const float* x, const float* w, float* y, int64_t m, int64_t n, int64_t k,
             std::span<const int32_t> row_groups);
+// linear_bf16.cc: y f32 [m, n] = x f32 [m, k] · w bf16 [n, k]ᵀ (bf16 as raw bits). Every kernel computes each
+// element of y as one dot product in an order that depends on k alone: a row's bits never depend on m or on
+// its place in the batch, so no per-sequence split is needed.
+enum class Bf16Kernel {
+  kAvx512Bf16,  // vdpbf16ps: x rounded to bf16 (nearest even), products exact, sums in f32
+  kAvx512,      // x f32, weights widened exactly, 16-lane FMAs
+  kAvx2,        // the same with 8 lanes (AVX2 + FMA)
+  kPortable,    // plain C++, any CPU
+};
+bool bf16_kernel_supported(Bf16Kernel kernel);
+// The fastest kernel this CPU runs (CPUID, once).
+Bf16Kernel best_bf16_kernel();
+const char* bf16_kernel_name(Bf16Kernel kernel);
+void linear_bf16(Bf16Kernel kernel, const float* x, const uint16_t* w, float* y, int64_t m, int64_t n, int64_t k);
 // rope.cc
 void rope_tables(std::span<const int32_t> positions, std::span<const float> inv_freq, float* cos, float* sin);
 void apply_rope(float* x, const float* cos, const float* sin, int64_t n, int heads, int head_dim, int64_t stride);

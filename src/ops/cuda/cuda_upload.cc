@@ -21,7 +21,7 @@ Status upload_worker(const DeviceContext& ctx, std::span<const UploadChunk> chun
                      std::vector<uint8_t>& flagged) {
   int previous = -1;
   EMBEDSERVE_RETURN_IF_ERROR(set_device(ctx.ordinal(), &previous));  // a new thread starts on device 0
-  const size_t dst_size = dtype_size(ctx.dtype());
+  const size_t dst_size = dtype_size(ctx.dtype());  // a CUDA context's weights and vectors are all in its dtype
   void* staging = nullptr;
   cudaStream_t stream = nullptr;
   Status st = cuda::cuda_status(cudaHostAlloc(&staging, WeightUploader::kChunkElements * dst_size, cudaHostAllocDefault),
@@ -32,11 +32,7 @@ Status upload_worker(const DeviceContext& ctx, std::span<const UploadChunk> chun
     // The previous chunk's transfer reads the staging buffer: wait for it before overwriting.
     st = cuda::cuda_status(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
     if (!st.ok()) break;
-    if (!c.dst) {  // checked only (a table the CPU keeps mapped): never the case on a GPU, kept total
-      flagged[i] = any_nonfinite(c.src, c.src_dtype, c.count);
-      continue;
-    }
-    flagged[i] = convert_checked(c.src, c.src_dtype, staging, ctx.dtype(), c.count);
+    flagged[i] = convert_checked(c.src, c.src_dtype, staging, c.dst_dtype, c.count);
     st = cuda::cuda_status(cudaMemcpyAsync(c.dst, staging, c.count * dst_size, cudaMemcpyHostToDevice, stream),
                            "cudaMemcpyAsync of a weight");
   }
