@@ -142,7 +142,8 @@ Flags make_flags() {
       {"threads", "N", "CPU threads for the engine's math (0: all cores)", "0"},
       {"http-threads", "N", "threads running the network loop (connections are asynchronous, so a few "
                             "serve thousands)", "2"},
-      {"tokenizer-threads", "N", "threads that parse requests, tokenise and serialise answers", "2"},
+      {"tokenizer-threads", "N", "threads that parse requests, tokenise and serialise answers (bodies of 1 MiB "
+                                   "and more get N/2 threads of their own, at least one)", "2"},
       {"tp", "N", "tensor parallel size; only 1 is supported", "1", false, {"tensor-parallel-size", "tp-size"}},
       {"dp", "N", "data parallel size; only 1 is supported (run several servers behind a balancer)", "1", false,
        {"dp-size"}},
@@ -397,7 +398,10 @@ int run(const Flags& flags) {
   std::signal(SIGXFSZ, SIG_IGN);
   Metrics metrics;
   auto pool = std::make_unique<WorkerPool>(s.tokenizer_threads, kMaxPendingRequests);
-  Router router(s.server, metrics, *pool);
+  // Large bodies (Router::kLargeBodyBytes and up) get threads of their own, half as many: they cannot hold the
+  // threads small requests need, and two huge texts at once cost at most those threads.
+  auto large_pool = std::make_unique<WorkerPool>(std::max<size_t>(1, s.tokenizer_threads / 2), kMaxPendingRequests);
+  Router router(s.server, metrics, *pool, large_pool.get());
   // The Files and Batches API: the store opens before the server listens, so uploads and lookups work while the
   // model loads; the runner starts once the model is there.
   std::optional<jobs::JobStore> job_store;
@@ -498,7 +502,8 @@ int run(const Flags& flags) {
     std::_Exit(drained ? 0 : 1);
   }
   if (runner) runner->stop();
-  pool.reset();  // runs the last completions before the service they reference goes away
+  large_pool.reset();  // runs the last tasks before the service they reference goes away
+  pool.reset();        // and their completions
   notice(drained ? "stopped cleanly" : "stopped with requests still in flight after the grace period");
   return drained ? 0 : 1;
 }

@@ -81,8 +81,8 @@ ServerResponse handle_jobs_route(const JobsContext& jobs, std::string_view route
 
 }  // namespace
 
-Router::Router(ServerConfig config, Metrics& metrics, WorkerPool& pool)
-    : config_(std::move(config)), metrics_(metrics), pool_(pool) {
+Router::Router(ServerConfig config, Metrics& metrics, WorkerPool& pool, WorkerPool* large_pool)
+    : config_(std::move(config)), metrics_(metrics), pool_(pool), large_pool_(large_pool) {
   for (const auto& key : config_.api_keys) key_owners_.push_back(key_owner(key));
 }
 
@@ -232,6 +232,7 @@ void Router::handle(ServerRequest req, CancelFlag cancel, Respond respond) {
     return done(error_response(api_error_from_status(unavailable("the model is still loading; retry shortly")), shape));
   if (path == "/info") return done(tei_info_response(*service, config_));
 
+  WorkerPool& workers = large_pool_ && req.body.size() >= kLargeBodyBytes ? *large_pool_ : pool_;
   auto task = [service, path, req = std::move(req), cancel = std::move(cancel), done]() mutable {
     // Handlers return errors as values; this catch is the last line so that even a bug (or bad_alloc on a
     // huge request) becomes one 500 for one client instead of a dead server.
@@ -244,7 +245,7 @@ void Router::handle(ServerRequest req, CancelFlag cancel, Respond respond) {
                           ErrorShape::kOpenAi));
     }
   };
-  if (!pool_.try_post(std::move(task)))
+  if (!workers.try_post(std::move(task)))
     done(error_response(api_error_from_status(resource_exhausted("the server is busy; retry shortly")), shape));
 }
 

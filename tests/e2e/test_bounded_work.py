@@ -73,7 +73,9 @@ def test_a_small_request_is_not_delayed_by_two_huge_ones(start_server):
         small_seconds = time.monotonic() - start
         results = [f.result() for f in futures]
     assert status == 200 and vectors(body).shape == (1, 32)
-    assert small_seconds < 1.0, f"the small request waited {small_seconds:.2f} s"
+    # The huge bodies are tokenised on threads of their own (Router::kLargeBodyBytes): the small request does not
+    # wait for them (0.47 s when they shared its threads; 0.008 s since).
+    assert small_seconds < 0.2, f"the small request waited {small_seconds:.2f} s"
     for status, body, seconds in results:
         assert_error(status, body, 400)
         assert seconds < 2.0, f"a huge request took {seconds:.2f} s"
