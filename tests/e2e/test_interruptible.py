@@ -15,7 +15,10 @@ import pytest
 
 from helpers import parse_prometheus
 
-LONG = 16000  # tokens: on the tiny model, whole, about 3 s of engine time on two cores
+LONG = 16000  # tokens: on the tiny model, whole, about 3 s of engine time on two cores in f32 mode
+# These tests need engine calls that last: the f32 path (OpenBLAS), not the faster default bf16-weight kernels,
+# under which a 16k-token input can finish before a 1 s deadline.
+SLOW = ("--dtype", "float32")
 
 
 def long_ids(n: int, seed: int = 1) -> list[int]:
@@ -53,7 +56,7 @@ def post_in_thread(srv, ids, results: dict, key: str):
 @pytest.mark.parametrize("flags", [(), ("--chunked-prefill-size", "2048")], ids=["default chunks", "2048-token chunks"])
 def test_a_short_request_is_answered_within_a_second_while_a_16k_input_runs(start_server, flags):
     # By default an input longer than half the budget (16,384) goes in chunks of 1,024 tokens.
-    srv = start_server("--context-length", "16384", *flags)
+    srv = start_server("--context-length", "16384", *SLOW, *flags)
     results = {}
     long_thread = post_in_thread(srv, long_ids(LONG), results, "long")
     wait_for(lambda: metric(srv, "embedserve_chunks_total") >= 1, 30, "the long input's first chunk")
@@ -73,7 +76,7 @@ def test_a_short_request_is_answered_within_a_second_while_a_16k_input_runs(star
 
 
 def test_a_departed_clients_long_input_stops_at_the_next_chunk(start_server):
-    srv = start_server("--context-length", "16384", "--chunked-prefill-size", "1024")
+    srv = start_server("--context-length", "16384", *SLOW, "--chunked-prefill-size", "1024")
     body = json.dumps({"input": [long_ids(LONG)]}).encode()
     sock = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
     sock.sendall(b"POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -92,10 +95,11 @@ def test_a_departed_clients_long_input_stops_at_the_next_chunk(start_server):
 
 
 def test_request_timeout_answers_504_on_time_while_the_engine_runs(start_server):
-    # The long input goes whole (-1): one engine call of several seconds that nothing can interrupt.
-    srv = start_server("--context-length", "16384", "--chunked-prefill-size", "-1", "--request-timeout", "1")
+    # The long input goes whole (-1): one engine call of several seconds that nothing can interrupt (40k tokens:
+    # 16k took 0.97 s on an idle 2-core VM, too close to the 1 s deadline).
+    srv = start_server("--context-length", "40000", *SLOW, "--chunked-prefill-size", "-1", "--request-timeout", "1")
     results = {}
-    threads = [post_in_thread(srv, long_ids(LONG), results, "long")]
+    threads = [post_in_thread(srv, long_ids(40000), results, "long")]
     time.sleep(0.3)
     threads.append(post_in_thread(srv, [1000, 2000], results, "short"))  # queued behind the engine call
     for t in threads:
@@ -110,7 +114,7 @@ def test_request_timeout_answers_504_on_time_while_the_engine_runs(start_server)
 def test_sigterm_does_not_wait_for_an_engine_call_nobody_waits_for(start_server):
     # Grace: --request-timeout 1 + 5 s. The 40,000-token input goes whole: an engine call far longer than that,
     # whose request is answered 504 after 1 s. Nobody waits for the call any more, so SIGTERM does not either.
-    srv = start_server("--context-length", "40000", "--chunked-prefill-size", "-1", "--request-timeout", "1")
+    srv = start_server("--context-length", "40000", *SLOW, "--chunked-prefill-size", "-1", "--request-timeout", "1")
     results = {}
     post_in_thread(srv, long_ids(40000), results, "long")
     wait_for(lambda: "long" in results, 5, "the 504 of the long input")
@@ -126,7 +130,7 @@ def test_sigterm_does_not_wait_for_an_engine_call_nobody_waits_for(start_server)
 def test_sigterm_exits_within_the_grace_period_with_a_request_in_the_engine(start_server):
     # Grace: --request-timeout 3 + 5 s. SIGTERM arrives while the request waits for an engine call of 16 s or more:
     # the request is answered 504 at its deadline, and the process exits then, not when the engine call ends.
-    srv = start_server("--context-length", "40000", "--chunked-prefill-size", "-1", "--request-timeout", "3")
+    srv = start_server("--context-length", "40000", *SLOW, "--chunked-prefill-size", "-1", "--request-timeout", "3")
     results = {}
     post_in_thread(srv, long_ids(40000), results, "long")
     time.sleep(0.5)
@@ -140,7 +144,7 @@ def test_sigterm_exits_within_the_grace_period_with_a_request_in_the_engine(star
 
 
 def test_a_second_sigterm_exits_at_once(start_server):
-    srv = start_server("--context-length", "40000", "--chunked-prefill-size", "-1")
+    srv = start_server("--context-length", "40000", *SLOW, "--chunked-prefill-size", "-1")
     results = {}
     post_in_thread(srv, long_ids(40000), results, "long")
     time.sleep(0.5)
