@@ -5,6 +5,7 @@
 #include "jobs/ids.h"
 #include "server/errors.h"
 #include "server/jobs_handlers.h"
+#include "server/jobs_list.h"
 
 namespace embedserve {
 namespace {
@@ -149,26 +150,11 @@ ServerResponse handle_batch_cancel(const JobsContext& ctx, const ServerRequest& 
 
 ServerResponse handle_batch_list(const JobsContext& ctx, const ServerRequest& req) {
   const std::string after = query_param(req.query, "after");
-  size_t limit = 20;
-  if (std::string l = query_param(req.query, "limit"); !l.empty()) {
-    try {
-      limit = std::stoul(l);
-    } catch (...) {
-      limit = 0;
-    }
-    if (limit < 1 || limit > 100) return fail(bad_request("limit must be from 1 to 100, got '" + l + "'", "limit"));
-  }
-  auto batches = ctx.store.list_batches(req.owner, after, limit + 1);
+  const ListLimit limit = list_limit(req, 20, 100);
+  if (limit.error) return fail(*limit.error);
+  auto batches = ctx.store.list_batches(req.owner, after, limit.value + 1);
   if (!batches.ok()) return fail(batches.status());
-  const bool more = batches->size() > limit;
-  if (more) batches->pop_back();
-  json data = json::array();
-  for (const auto& b : *batches) data.push_back(batch_object(b));
-  return json_answer({{"object", "list"},
-                      {"data", data},
-                      {"first_id", batches->empty() ? json(nullptr) : json(batches->front().id)},
-                      {"last_id", batches->empty() ? json(nullptr) : json(batches->back().id)},
-                      {"has_more", more}});
+  return json_answer(list_page(std::move(*batches), limit.value, batch_object));
 }
 
 }  // namespace embedserve

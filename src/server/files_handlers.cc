@@ -8,6 +8,7 @@
 #include "jobs/ids.h"
 #include "server/errors.h"
 #include "server/jobs_handlers.h"
+#include "server/jobs_list.h"
 #include "server/multipart.h"
 
 namespace embedserve {
@@ -146,26 +147,11 @@ ServerResponse handle_file_upload(const JobsContext& ctx, const ServerRequest& r
 ServerResponse handle_file_list(const JobsContext& ctx, const ServerRequest& req) {
   const std::string purpose = query_param(req.query, "purpose");
   const std::string after = query_param(req.query, "after");
-  size_t limit = 10000;
-  if (std::string l = query_param(req.query, "limit"); !l.empty()) {
-    try {
-      limit = std::stoul(l);
-    } catch (...) {
-      limit = 0;
-    }
-    if (limit < 1 || limit > 10000) return fail(bad_request("limit must be from 1 to 10000, got '" + l + "'", "limit"));
-  }
-  auto files = ctx.store.list_files(req.owner, purpose, limit + 1, after);
+  const ListLimit limit = list_limit(req, 10000, 10000);
+  if (limit.error) return fail(*limit.error);
+  auto files = ctx.store.list_files(req.owner, purpose, limit.value + 1, after);
   if (!files.ok()) return fail(files.status());
-  const bool more = files->size() > limit;
-  if (more) files->pop_back();
-  json data = json::array();
-  for (const auto& f : *files) data.push_back(file_object(f));
-  return json_answer({{"object", "list"},
-                      {"data", data},
-                      {"first_id", files->empty() ? json(nullptr) : json(files->front().id)},
-                      {"last_id", files->empty() ? json(nullptr) : json(files->back().id)},
-                      {"has_more", more}});
+  return json_answer(list_page(std::move(*files), limit.value, file_object));
 }
 
 namespace {

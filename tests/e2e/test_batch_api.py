@@ -272,3 +272,11 @@ def test_ids_are_random_and_never_paths(jobs_server, tmp_path):
     for probe in ["file-..%2F..%2Fjobs.sqlite3", "..", "jobs.sqlite3", "file-" + "g" * 32, stored[0]]:
         status, body = get(jobs_server, "/v1/files/" + probe + "/content")
         assert status == 404, (probe, body)
+
+
+@pytest.mark.parametrize("route, limit, bound", [("/v1/batches", "0", 100), ("/v1/batches", "abc", 100),
+                                                  ("/v1/batches", "101", 100), ("/v1/files", "10001", 10000)])
+def test_a_list_limit_outside_its_range_is_400_naming_the_range(jobs_server, route, limit, bound):
+    status, _, body = jobs_server.request("GET", f"{route}?limit={limit}")
+    err = assert_error(status, body, 400)
+    assert err["param"] == "limit" and f"from 1 to {bound}, got '{limit}'" in err["message"], err
