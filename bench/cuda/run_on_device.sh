@@ -19,6 +19,15 @@ if [ -f "$BIN/cuda-bin.tar.xz" ]; then
 fi
 status=0
 step() { echo; echo "=== $* ($(date -u +%H:%M:%S))"; }
+# serve PORT LOG ARGS...: starts `embedserve serve --port PORT ARGS` in the background (stderr to LOG), waits up to
+# 20 s for /health 200, and leaves its pid in $served.
+serve() {
+  local port=$1 log=$2
+  shift 2
+  "$BIN/embedserve" serve --port "$port" "$@" > /dev/null 2> "$log" &
+  served=$!
+  for _ in $(seq 400); do curl -sf "localhost:$port/health" > /dev/null 2>&1 && break; sleep 0.05; done
+}
 
 step "machine"
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv,noheader | tee "$OUT/gpu.txt"
@@ -146,8 +155,8 @@ if want startup; then
     step "cold start: $(basename $m)"
     python3 bench/server/cold_start.py --model $m "${startup_bins[@]}" --runs 3 2>&1 | tee -a "$OUT/cold_start.log" || status=1
   done
-  "$BIN/embedserve" serve --model-path $LARGE --port 30111 > /dev/null 2> "$OUT/serve_4b.log" & serve_pid=$!
-  for _ in $(seq 200); do curl -sf localhost:30111/health > /dev/null 2>&1 && break; sleep 0.05; done
+  serve 30111 "$OUT/serve_4b.log" --model-path $LARGE
+  serve_pid=$served
   kill -TERM $serve_pid; wait $serve_pid
   grep "ready in" "$OUT/serve_4b.log"
 fi
@@ -178,9 +187,8 @@ if want longinput; then
   # (CHUNKS, -1 = the whole input in one call).
   for chunk in ${CHUNKS:-2048 -1}; do
     step "long input: 4B, one 32,000-token input, 16-token queries on 8 connections, --chunked-prefill-size $chunk"
-    "$BIN/embedserve" serve --model-path $LARGE --device cuda --port 30112 --chunked-prefill-size $chunk \
-      > /dev/null 2> "$OUT/serve_long_$chunk.log" & long_pid=$!
-    for _ in $(seq 400); do curl -sf localhost:30112/health > /dev/null 2>&1 && break; sleep 0.05; done
+    serve 30112 "$OUT/serve_long_$chunk.log" --model-path $LARGE --device cuda --chunked-prefill-size $chunk
+    long_pid=$served
     timeout 120 python3 bench/server/long_input_latency.py --url http://127.0.0.1:30112 --long-tokens 32000 \
       --connections 8 2>&1 | tail -6 | tee -a "$OUT/long_input.log" || status=1
     kill -TERM $long_pid; wait $long_pid
@@ -190,9 +198,8 @@ if want http; then
   # The HTTP workloads (bench/server/http_load.py) per model: bulk (6,000 texts of 16–512 tokens, 64 per
   # request, 16 in flight), 15-word queries on 128 connections, and on one connection.
   for m in $SMALL $LARGE; do
-    "$BIN/embedserve" serve --model-path $m --device cuda --port 30113 > /dev/null 2> "$OUT/serve_http_$(basename $m).log" &
-    http_pid=$!
-    for _ in $(seq 400); do curl -sf localhost:30113/health > /dev/null 2>&1 && break; sleep 0.05; done
+    serve 30113 "$OUT/serve_http_$(basename $m).log" --model-path $m --device cuda
+    http_pid=$served
     step "http: $(basename $m), bulk"
     timeout 120 python3 bench/server/http_load.py --url http://127.0.0.1:30113 bulk --texts 6000 2>&1 | tail -3 \
       | tee -a "$OUT/http.log" || status=1
