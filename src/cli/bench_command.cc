@@ -92,6 +92,7 @@ int run_bench(int argc, char** argv) {
                   {"model-path", "PATH", "model directory or hub id (required)", ""},
                   {"device", "DEVICE", "cpu, cuda, or auto", "auto"},
                   {"dtype", "DTYPE", "precision: auto or bf16 (CUDA computes in bf16; the CPU keeps bf16 weights, f32 activations), or f32 (f32 throughout: the parity mode)", "auto"},
+                  {"quantization", "METHOD", kQuantizationHelp, ""},
                   {"threads", "N", "CPU threads (0: all cores)", "0"},
                   {"seq-len", "N,N", "input lengths in tokens, comma-separated", "32,512"},
                   {"max-num-batched-tokens", "N", "tokens per batch (batch = N / length inputs, at least one)", "4096",
@@ -124,6 +125,9 @@ int run_bench(int argc, char** argv) {
   if (!device.ok()) return flags.fail(device.status(), 2);
   auto precision = parse_precision(flags.get_or("dtype", "auto"));
   if (!precision.ok()) return flags.fail(precision.status(), 2);
+  auto quantization = parse_quantization(flags.get_or("quantization", ""));
+  if (!quantization.ok()) return flags.fail(quantization.status(), 2);
+  options.quantization = *quantization;
   options.device = *device;
   options.precision = *precision;
   options.threads = static_cast<int>(*threads);

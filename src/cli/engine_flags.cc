@@ -19,6 +19,13 @@ StatusOr<Precision> parse_precision(const std::string& value) {
   return invalid_argument("--dtype must be auto, f32 or bf16, got '" + value + "'");
 }
 
+StatusOr<Quantization> parse_quantization(const std::string& value) {
+  if (value.empty() || value == "none") return Quantization::kNone;
+  if (value == "fp8") return Quantization::kFp8;
+  return invalid_argument("--quantization " + value + " is not supported; embedserve quantises to fp8 "
+                          "(--quantization fp8) and reads FP8 checkpoints");
+}
+
 Status apply_engine_environment(EngineOptions& options) {
   if (const char* path = std::getenv("EMBEDSERVE_CUBLAS_PATH"); path && *path) options.cublas_path = path;
   if (const char* kernel = std::getenv("EMBEDSERVE_CPU_GEMM"); kernel && *kernel) options.cpu_gemm_kernel = kernel;

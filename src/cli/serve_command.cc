@@ -103,6 +103,7 @@ Flags make_flags() {
       {"device", "DEV", "auto, cpu or cuda; auto takes the GPU when one is present and built in", "auto"},
       {"dtype", "T", "precision: auto or bfloat16 (a GPU computes in bf16; the CPU keeps bf16 weights, f32 "
                      "activations), or float32 (f32 throughout: the parity mode); float16/half run as bfloat16", "auto"},
+      {"quantization", "METHOD", kQuantizationHelp, ""},
       {"disable-cuda-graph", "", "launch every kernel of small batches instead of replaying the CUDA graph recorded "
                                  "for their shape (for debugging; slower)", ""},
       {"base-gpu-id", "N", "the GPU to run on, in CUDA_VISIBLE_DEVICES order", "0"},
@@ -188,6 +189,7 @@ struct Settings {
   std::string model_path;
   std::optional<Device> device;
   Precision precision = Precision::kAuto;
+  Quantization quantization = Quantization::kNone;
   bool cuda_graphs = true;
   size_t max_num_batched_tokens, max_queue, max_queue_tokens, max_inputs, max_body;
   size_t bulk_yield_tokens;
@@ -218,6 +220,7 @@ StatusOr<Settings> read_settings(const Flags& flags) {
     dtype = "bfloat16";
   }
   EMBEDSERVE_ASSIGN_OR_RETURN(s.precision, parse_precision(dtype));
+  EMBEDSERVE_ASSIGN_OR_RETURN(s.quantization, parse_quantization(flags.get_or("quantization", "")));
   s.cuda_graphs = !flags.has("disable-cuda-graph");
   for (const char* name : {"tp", "dp"}) {
     auto v = flags.get_int(name, 1, 1, 1 << 20);
@@ -339,6 +342,7 @@ StatusOr<LoadedModel> load_model(const Flags& flags, const Settings& s, WorkerPo
   eopts.model_id = default_served_name(s.model_path);  // a directory's name or the hub id, as TEI's /info reports
   eopts.device = s.device;
   eopts.precision = s.precision;
+  eopts.quantization = s.quantization;
   eopts.graph_max_tokens = s.cuda_graphs ? eopts.graph_max_tokens : 0;
   eopts.threads = s.threads;
   eopts.device_ordinal = s.gpu;

@@ -18,7 +18,8 @@ struct EngineInfo {
   std::string model_id;           // the directory name or hub id it came from
   std::string architecture;       // "Qwen3Model"
   std::string dtype;              // weights as stored: "bf16", "f16", "f32"
-  std::string weights_dtype;      // GEMM weights as held in memory: "bf16" (CPU default, CUDA bf16) or "f32"
+  std::string weights_dtype;      // GEMM weights as held in memory: "bf16" (CPU default, CUDA bf16), "f32" or "fp8-e4m3"
+  Quantization quantization = Quantization::kNone;  // fp8: --quantization fp8 or an FP8 checkpoint
   Device device = Device::kCpu;
   Precision precision = Precision::kF32;  // what the engine computes in (never kAuto once loaded)
   std::string backend;            // device, precision and libraries, for logs: "cuda:0 NVIDIA H200, cuBLAS …, bf16 compute"

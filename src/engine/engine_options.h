@@ -17,6 +17,9 @@ struct EngineOptions {
   int device_ordinal = 0;            // which GPU, in CUDA_VISIBLE_DEVICES order
   // auto and bf16: bf16 compute on CUDA, bf16 weights with f32 activations on the CPU; f32: f32 throughout.
   Precision precision = Precision::kAuto;
+  // --quantization: fp8 quantises GEMM weights to e4m3 at load (per output channel) and activations per token.
+  // An FP8 checkpoint (config.json's quantization_config) turns it on by itself, as in SGLang and vLLM.
+  Quantization quantization = Quantization::kNone;
   // CPU bf16 weights: the GEMM kernel (avx512bf16, avx512, avx2, portable); empty for the fastest the CPU runs.
   // Read by cli/ from EMBEDSERVE_CPU_GEMM.
   std::string cpu_gemm_kernel;

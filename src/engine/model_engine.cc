@@ -30,10 +30,11 @@ Status check_memory(const Checkpoint& checkpoint, const ops::DeviceContext& ctx,
   std::string ways = "lower --max-num-batched-tokens and --context-length (the workspace is sized for the larger "
                      "of the two)";
   if (gpu && ctx.dtype() == DType::kF32) ways += ", use --dtype bfloat16 (half the weights' memory)";
+  if (ctx.weight_dtype() != DType::kF8E4M3) ways += ", use --quantization fp8 (half the GEMM weights' memory again)";
   ways += ", or serve a smaller model";
   return resource_exhausted(
       "the model needs " + human_bytes(need.total()) + " of " + (gpu ? "GPU " + std::to_string(ctx.ordinal()) + "'s " : "") +
-      "memory (weights " + human_bytes(need.weights) + " in " + dtype_name(ctx.dtype()) + ", workspace " +
+      "memory (weights " + human_bytes(need.weights) + " in " + dtype_name(ctx.weight_dtype()) + ", workspace " +
       human_bytes(need.workspace) + " for batches of " + std::to_string(workspace_tokens) + " tokens) but only " +
       human_bytes(*available) + " is available; " + ways);
 }
@@ -50,8 +51,11 @@ StatusOr<std::unique_ptr<ModelEngine>> ModelEngine::load(const EngineOptions& op
   co.cublas_path = options.cublas_path;
   co.cublas_workspace_bytes = options.cublas_workspace_bytes;
   co.graph_max_tokens = options.graph_max_tokens;
-  EMBEDSERVE_ASSIGN_OR_RETURN(std::unique_ptr<ops::DeviceContext> ctx, ops::DeviceContext::create(co));
+  co.quantization = options.quantization;
   EMBEDSERVE_ASSIGN_OR_RETURN(Checkpoint checkpoint, open_checkpoint(options));
+  // An FP8 checkpoint runs as stored, flag or not (SGLang and vLLM read quantization_config the same way).
+  if (checkpoint.config.quantization == Quantization::kFp8) co.quantization = Quantization::kFp8;
+  EMBEDSERVE_ASSIGN_OR_RETURN(std::unique_ptr<ops::DeviceContext> ctx, ops::DeviceContext::create(co));
   const ops::ScopedDevice on_device(*ctx);
   EMBEDSERVE_RETURN_IF_ERROR(on_device.status());
   EMBEDSERVE_RETURN_IF_ERROR(check_memory(checkpoint, *ctx, options.workspace_tokens));
@@ -64,6 +68,8 @@ StatusOr<std::unique_ptr<ModelEngine>> ModelEngine::load(const EngineOptions& op
   info.backend = ctx->description();
   info.chunked_prefill = model->takes_chunks(info.pooling);
   info.weights_dtype = dtype_name(ctx->weight_dtype());
+  info.quantization = ctx->quantization();
+  if (!checkpoint.config.quantization_layout.empty()) info.backend += "; checkpoint " + checkpoint.config.quantization_layout;
   info.weight_bytes = model->weight_bytes();
   info.workspace_bytes = model->workspace_bytes();
   // Every weight, the table too, is a copy: drop the mapping, so nothing reads the file after load (a checkpoint

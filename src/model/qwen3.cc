@@ -2,6 +2,7 @@
 // (Qwen3Model.forward → Qwen3DecoderLayer → Qwen3Attention / Qwen3MLP), padding-free, on any backend.
 #include "model/qwen3.h"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <string>
@@ -24,7 +25,7 @@ namespace {
 ops::HostMatrix host_matrix(const TensorView& t) {
   const int64_t rows = t.shape.size() == 2 ? t.shape[0] : 1;
   const int64_t cols = t.shape.empty() ? 1 : t.shape.back();
-  return {t.data, t.dtype, rows, cols};
+  return {t.data, t.dtype, rows, cols, t.scale, t.scale_dtype, t.scale_count};
 }
 
 // Tensors of the shapes given from the store, checked, and queued on `up` as one weight (parts stacked by rows:
@@ -124,7 +125,7 @@ struct WorkspacePart {
   size_t bytes;
   const char* what;
 };
-constexpr size_t kWorkspaceParts = 10;  // the entries of workspace_parts(), the buffers of allocate()
+constexpr size_t kWorkspaceParts = 11;  // the entries of workspace_parts(), the buffers of allocate()
 
 std::array<WorkspacePart, kWorkspaceParts> workspace_parts(const ModelConfig& c, const ops::DeviceContext& ctx, size_t n) {
   const size_t H = c.hidden_size, I = c.intermediate_size, hd = c.head_dim;
@@ -143,6 +144,9 @@ std::array<WorkspacePart, kWorkspaceParts> workspace_parts(const ModelConfig& c,
       // ids, positions [n]; offsets [n+1]; plan ≤ 2(n/32 + n); pooled rows, positions [n]; offsets [n+1]; plan 2n;
       // a chunk's kv offsets [2]
       {(11 * n + 4) * sizeof(int32_t), "batch indices"},
+      // fp8 weights only (0 bytes otherwise): a GEMM input quantised per token, the widest being the MLP's
+      {ops::linear_scratch_bytes(ctx, static_cast<int64_t>(n), static_cast<int64_t>(std::max({H, q_dim, I}))),
+       "fp8 activations"},
   }};
 }
 
@@ -169,7 +173,7 @@ Qwen3Model::ResidentBytes Qwen3Model::resident_bytes(const ModelConfig& c, int64
 Status Qwen3Model::allocate(size_t n) {
   workspace_tokens_ = n;
   ops::Buffer* const buffers[kWorkspaceParts] = {&x_, &x_pooled_, &h_, &kvq_, &attn_,
-                                                 &gate_up_, &act_, &pooled_out_, &rotary_, &index_};
+                                                 &gate_up_, &act_, &pooled_out_, &rotary_, &index_, &fp8_act_};
   const auto parts = workspace_parts(config_, ctx_, n);
   for (size_t i = 0; i < kWorkspaceParts; ++i) {
     EMBEDSERVE_ASSIGN_OR_RETURN(*buffers[i], ops::Buffer::allocate(ctx_, parts[i].bytes, parts[i].what));
@@ -342,6 +346,8 @@ Status Qwen3Model::decoder_layer(int layer, const Qwen3LayerWeights& w, const op
   const int64_t n = all.rows.num_rows();  // keys and values always cover every token of the batch
   const ops::Index& seqs = all.rows.offsets;
   const int64_t n_kv = kv.start + n;       // keys attention reads: a chunk's earlier chunks' too
+  // Where fp8 GEMMs quantise their input (empty without fp8 weights)
+  const ops::Tensor scratch = ops::Tensor::matrix(fp8_act_.data(), DType::kF8E4M3, 1, static_cast<int64_t>(fp8_act_.bytes()));
 
   // residual = hidden_states; hidden_states = self.input_layernorm(hidden_states): h arrives normed (see forward)
   trace("attn_norm", layer, h);
@@ -361,16 +367,16 @@ Status Qwen3Model::decoder_layer(int layer, const Qwen3LayerWeights& w, const op
     v_seen = kv.cache->values(t, layer, 0, n_kv);
     k = kv.cache->keys(t, layer, kv.start, n);
     v = kv.cache->values(t, layer, kv.start, n);
-    EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, kvq_weight.rows_range(0, kv_dim), k, seqs));
-    EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, kvq_weight.rows_range(kv_dim, kv_dim), v, seqs));
+    EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, kvq_weight.rows_range(0, kv_dim), k, seqs, scratch));
+    EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, kvq_weight.rows_range(kv_dim, kv_dim), v, seqs, scratch));
     if (!pooled && !keys_only) {
       q = kvq_.matrix(t, n, q_dim);
-      EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, q_weight, q, seqs));
+      EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, q_weight, q, seqs, scratch));
     }
   } else {
     const int64_t cols = pooled ? 2 * kv_dim : 2 * kv_dim + q_dim;
     const ops::Tensor out = kvq_.matrix(t, n, cols);
-    EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, kvq_weight.rows_range(0, cols), out, seqs));
+    EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, kvq_weight.rows_range(0, cols), out, seqs, scratch));
     k = k_seen = out.columns(0, kv_dim);
     v = v_seen = out.columns(kv_dim, kv_dim);
     if (!pooled) q = out.columns(2 * kv_dim, q_dim);
@@ -397,7 +403,7 @@ Status Qwen3Model::decoder_layer(int layer, const Qwen3LayerWeights& w, const op
     // q [m, q_dim] after k|v [n, 2 * kv_dim] in kvq's buffer (m ≤ n).
     q = ops::Tensor::matrix(static_cast<char*>(kvq_.data()) + n * 2 * kv_dim * static_cast<int64_t>(dtype_size(t)), t,
                             m, q_dim);
-    EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, q_weight, q, pooled->rows.offsets));
+    EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, q_weight, q, pooled->rows.offsets, scratch));
   }
   const int64_t m = rows.rows.num_rows();
   const ops::Index& groups = rows.rows.offsets;
@@ -410,7 +416,7 @@ Status Qwen3Model::decoder_layer(int layer, const Qwen3LayerWeights& w, const op
   EMBEDSERVE_RETURN_IF_ERROR(ops::attention(ctx_, q, k_seen, v_seen, attn, shape, rows.rows, kv.offsets, rows.plan));
   trace("kqv_out", layer, attn);
   // hidden_states = o_proj(attn_output)
-  EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, attn, w.o_proj.tensor, h, groups));
+  EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, attn, w.o_proj.tensor, h, groups, scratch));
   trace("attn_out", layer, h);
 
   // hidden_states = residual + hidden_states; residual = hidden_states;
@@ -421,11 +427,11 @@ Status Qwen3Model::decoder_layer(int layer, const Qwen3LayerWeights& w, const op
   // Qwen3MLP: down_proj(act_fn(gate_proj(h)) * up_proj(h)), act_fn = SiLU; gate|up in one GEMM
   const ops::Tensor gate_up = gate_up_.matrix(t, m, 2 * int64_t{c.intermediate_size});
   const ops::Tensor act = act_.matrix(t, m, c.intermediate_size);
-  EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, w.gate_up_proj.tensor, gate_up, groups));
+  EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, w.gate_up_proj.tensor, gate_up, groups, scratch));
   trace("ffn_gate_up", layer, gate_up);
   EMBEDSERVE_RETURN_IF_ERROR(ops::swiglu(ctx_, gate_up, act));
   trace("ffn_act", layer, act);
-  EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, act, w.down_proj.tensor, h, groups));
+  EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, act, w.down_proj.tensor, h, groups, scratch));
   trace("ffn_out", layer, h);
   // hidden_states = residual + hidden_states; then the next layer's input_layernorm (or the final norm) of it
   EMBEDSERVE_RETURN_IF_ERROR(ops::add_rms_norm(ctx_, x, h, next_norm, eps, h));

@@ -139,6 +139,7 @@ class Qwen3Model final : public EmbeddingModel {
   ops::Buffer pooled_out_;        // f32 [n, hidden]: one vector per sequence, at most one per token
   ops::Buffer rotary_;            // the backend's RoPE tables for every row and for the pooled rows
   ops::Buffer index_;             // the batch's int32 arrays on the device
+  ops::Buffer fp8_act_;           // fp8 weights: a GEMM input as e4m3 [n, k] and its per-token scales
   ops::IndexStaging staging_;
   std::vector<int32_t> positions_, pooled_rows_, pooled_positions_, identity_offsets_, kv_offsets_;
 

@@ -48,7 +48,12 @@ StatusOr<std::unique_ptr<DeviceContext>> DeviceContext::create(const ContextOpti
     cpu::configure_blas(options.threads);
     ctx->dtype_ = DType::kF32;
     const std::string threads = std::to_string(cpu::blas_threads()) + " threads";
-    if (options.precision == Precision::kF32) {
+    if (options.quantization == Quantization::kFp8) {
+      // The same arithmetic as the GPU's FP8 GEMMs (activations rounded to e4m3 per row, exact products, f32
+      // sums, both scales after), so CI tests the whole fp8 path; a test mode, not a fast one.
+      ctx->weight_dtype_ = DType::kF8E4M3;
+      ctx->description_ = "cpu, fp8-e4m3 weights (per-channel scales), f32 activations quantised per token, " + threads;
+    } else if (options.precision == Precision::kF32) {
       ctx->weight_dtype_ = DType::kF32;
       ctx->description_ = "cpu, f32 weights and activations, " + threads + ", OpenBLAS " + cpu::blas_core_name() +
                           " kernels" +
@@ -64,11 +69,19 @@ StatusOr<std::unique_ptr<DeviceContext>> DeviceContext::create(const ContextOpti
 #if defined(EMBEDSERVE_HAVE_CUDA)
   ctx->dtype_ = options.precision == Precision::kF32 ? DType::kF32 : DType::kBF16;
   ctx->weight_dtype_ = ctx->dtype_;
+  if (options.quantization == Quantization::kFp8) {
+    if (ctx->dtype_ != DType::kBF16)
+      return invalid_argument("--quantization fp8 on CUDA computes in bf16 around its FP8 GEMMs; drop --dtype float32");
+    ctx->weight_dtype_ = DType::kF8E4M3;
+  }
   ctx->graph_max_tokens_ = std::min<size_t>(options.graph_max_tokens, (size_t{1} << 20) - 1);  // keys hold 20 bits
   std::string where;
   EMBEDSERVE_ASSIGN_OR_RETURN(std::unique_ptr<cuda_backend::CudaState> state, cuda_backend::create_state(options, &where));
   ctx->backend_ = std::move(state);
-  ctx->description_ = where + ", " + dtype_name(ctx->dtype_) + " compute";
+  ctx->description_ = where + ", " + dtype_name(ctx->dtype_) + " compute" +
+                      (ctx->weight_dtype_ == DType::kF8E4M3
+                           ? ", fp8-e4m3 GEMMs (cuBLASLt; per-channel weight and per-token activation scales)"
+                           : "");
   return ctx;
 #else
   return unimplemented("this embedserve was built without the CUDA backend (EMBEDSERVE_CUDA=OFF); use --device cpu");

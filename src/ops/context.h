@@ -24,6 +24,9 @@ struct ContextOptions {
   // auto and bf16: bf16 compute on CUDA; on the CPU, bf16 weights (as stored) with f32 activations. f32: f32
   // throughout (the parity mode; the CPU then widens every weight to f32 at load).
   Precision precision = Precision::kAuto;
+  // fp8: GEMM weights are e4m3 with a scale per output channel (weight_dtype() kF8E4M3), activations quantised
+  // per token inside ops::linear; everything else keeps `precision`. CUDA needs bf16 compute for it.
+  Quantization quantization = Quantization::kNone;
   int threads = 0;                    // CPU: OpenMP/OpenBLAS threads, 0 for every core
   // CPU bf16 weights: the GEMM kernel, by name (avx512bf16, avx512, avx2, portable); empty for the fastest this
   // CPU runs. For measuring one kernel against another on one machine; a kernel the CPU lacks is an error.
@@ -53,10 +56,15 @@ class DeviceContext {
   // f32, or bf16 on CUDA.
   DType dtype() const { return dtype_; }
   // The element type of GEMM weights (matrices): dtype(), except on a CPU bf16 context, where weights stay bf16
-  // (half the memory and bandwidth) while activations are f32.
+  // (half the memory and bandwidth) while activations are f32, and kF8E4M3 under fp8 quantisation.
   DType weight_dtype() const { return weight_dtype_; }
   // bf16 when the weights or the compute are bf16 (what --dtype chose), else f32.
-  Precision precision() const { return weight_dtype_ == DType::kBF16 ? Precision::kBF16 : Precision::kF32; }
+  Precision precision() const {
+    return weight_dtype_ == DType::kBF16 || dtype_ == DType::kBF16 ? Precision::kBF16 : Precision::kF32;
+  }
+  Quantization quantization() const {
+    return weight_dtype_ == DType::kF8E4M3 ? Quantization::kFp8 : Quantization::kNone;
+  }
   // Device, precision and libraries, for the start-up log ("cuda:0 NVIDIA H200, bf16, cuBLAS /path …").
   const std::string& description() const { return description_; }
   // Waits until every op issued on this context has finished (a no-op on the CPU, where ops are synchronous).

@@ -13,6 +13,17 @@ namespace embedserve::ops {
 // batch. CUDA's bf16 GEMM needs no split: without a workspace (no split-K) it gives each row the same bits at any m;
 // nor do the CPU's bf16-weight kernels (x, y f32, w bf16 on a context whose weight_dtype() is bf16), which compute
 // each element in an order that depends on k alone.
-Status linear(const DeviceContext& ctx, const Tensor& x, const Tensor& w, const Tensor& y, const Index& row_groups);
+//
+// FP8 weights (w kF8E4M3 with w.scales: a context whose weight_dtype() is kF8E4M3): each row of x is quantised to
+// e4m3 with its own scale (max|x| / 448) into `scratch`, then y = (xq · wqᵀ) · x_scale[i] · w.scales[j], products
+// exact and sums in f32 (cuBLASLt's FP8 GEMM on CUDA, bf16 out; the same arithmetic on the CPU). A row's codes
+// and scale depend on the row alone, so batch invariance holds as for bf16. `scratch` must hold
+// linear_scratch_bytes(ctx, x.rows, x.cols) bytes; other weights ignore it.
+Status linear(const DeviceContext& ctx, const Tensor& x, const Tensor& w, const Tensor& y, const Index& row_groups,
+              const Tensor& scratch = {});
+
+// Bytes of the scratch ops::linear needs for x [rows, ≤ max_k] on ctx: the quantised activations and their scales
+// on an fp8 context, 0 on others.
+size_t linear_scratch_bytes(const DeviceContext& ctx, int64_t rows, int64_t max_k);
 
 }  // namespace embedserve::ops

@@ -41,6 +41,11 @@ struct HostMatrix {
   DType dtype = DType::kF32;
   int64_t rows = 0;
   int64_t cols = 0;
+  // An FP8 checkpoint's weight (dtype kF8E4M3): its weight_scale, f32 or bf16, one for the whole tensor
+  // (scale_count 1) or one per row, i.e. per output channel (scale_count rows).
+  const void* scales = nullptr;
+  DType scale_dtype = DType::kF32;
+  int64_t scale_count = 0;
 };
 
 // A weight on the device, and the memory holding it (none when it is a view of the host mapping).
@@ -51,7 +56,9 @@ struct Weight {
 
 // Copies `parts` (same cols), stacked by rows, to the device in ctx.weight_dtype() (a matrix) or ctx.dtype() (a
 // vector): bf16 copies as stored where that is bf16, everything else is widened exactly to f32 on the host first
-// (and rounded to bf16 once for bf16: a loss the user chose by picking bf16 for an f16/f32 checkpoint). Stacking is how fused
+// (and rounded to bf16 once for bf16: a loss the user chose by picking bf16 for an f16/f32 checkpoint). An fp8
+// context quantises each row to e4m3 with its own scale (Tensor::scales), or copies an FP8 checkpoint's codes and
+// scales as stored. Stacking is how fused
 // projections (gate|up) become one GEMM. One tensor at a time; a model loads through WeightUploader
 // (ops/weight_upload.h), which copies all of them in parallel.
 StatusOr<Weight> upload_weight(const DeviceContext& ctx, std::span<const HostMatrix> parts, const std::string& name);

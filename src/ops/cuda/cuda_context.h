@@ -13,6 +13,7 @@
 #include "core/status.h"
 #include "ops/context.h"
 #include "ops/cuda/cublas_loader.h"
+#include "ops/cuda/linear_fp8_cuda.h"
 
 namespace embedserve::ops::cuda_backend {
 
@@ -36,6 +37,7 @@ struct CudaState final : BackendState {
   void* blas_workspace = nullptr;
   size_t blas_workspace_bytes = 0;
   GraphCache graphs;
+  std::unique_ptr<cuda::Fp8Gemm> fp8;  // cuBLASLt's FP8 GEMMs: only on an fp8 context
   ~CudaState() override;
 };
 
