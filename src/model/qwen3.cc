@@ -60,6 +60,15 @@ StatusOr<std::unique_ptr<Qwen3Model>> Qwen3Model::load(const ModelConfig& config
   const ops::AttentionShape shape{c.num_attention_heads, c.num_key_value_heads, c.head_dim, 1.0f};
   EMBEDSERVE_RETURN_IF_ERROR(ops::check_attention_shape(ctx, shape));
   if (workspace_tokens == 0) return invalid_argument("the workspace must hold at least one token");
+  {
+    const int64_t H = c.hidden_size, I = c.intermediate_size, hd = c.head_dim;
+    const int64_t q_dim = int64_t{c.num_attention_heads} * hd, kv_dim = int64_t{c.num_key_value_heads} * hd;
+    const std::pair<const char*, std::array<int64_t, 2>> projections[] = {
+        {"k_proj/v_proj", {kv_dim, H}}, {"q_proj", {q_dim, H}}, {"o_proj", {H, q_dim}},
+        {"gate_proj/up_proj", {I, H}},  {"down_proj", {H, I}}};
+    for (const auto& [name, shape] : projections)
+      EMBEDSERVE_RETURN_IF_ERROR(ops::check_linear_shape(ctx, shape[0], shape[1], name));
+  }
   std::unique_ptr<Qwen3Model> m(new Qwen3Model(config, ctx));
   EMBEDSERVE_RETURN_IF_ERROR(m->load_weights(store));
   EMBEDSERVE_RETURN_IF_ERROR(m->allocate(workspace_tokens));

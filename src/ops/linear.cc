@@ -44,6 +44,14 @@ Status linear_fp8(const DeviceContext& ctx, const Tensor& x, const Tensor& w, co
 
 }  // namespace
 
+Status check_linear_shape(const DeviceContext& ctx, int64_t n, int64_t k, const std::string& name) {
+  if (ctx.device() == Device::kCuda && ctx.weight_dtype() == DType::kF8E4M3 && (n % 16 != 0 || k % 16 != 0))
+    return unimplemented("--quantization fp8 on CUDA needs projections whose sizes are multiples of 16 (cuBLASLt's "
+                         "FP8 GEMMs); " + name + " is [" + std::to_string(n) + ", " + std::to_string(k) +
+                         "]; run this model without --quantization fp8, or on the CPU");
+  return Status();
+}
+
 size_t linear_scratch_bytes(const DeviceContext& ctx, int64_t rows, int64_t max_k) {
   if (ctx.weight_dtype() != DType::kF8E4M3) return 0;
   return scales_offset(rows, max_k) + static_cast<size_t>(rows) * sizeof(float);

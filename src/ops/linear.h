@@ -1,6 +1,8 @@
 // linear: nn.Linear without bias, y = x · wᵀ, one GEMM over every row of a padding-free batch.
 #pragma once
 
+#include <string>
+
 #include "core/status.h"
 #include "ops/context.h"
 #include "ops/tensor.h"
@@ -21,6 +23,10 @@ namespace embedserve::ops {
 // linear_scratch_bytes(ctx, x.rows, x.cols) bytes; other weights ignore it.
 Status linear(const DeviceContext& ctx, const Tensor& x, const Tensor& w, const Tensor& y, const Index& row_groups,
               const Tensor& scratch = {});
+
+// Whether ctx runs a [n, k] weight at all: cuBLASLt's FP8 GEMMs need n and k multiples of 16 (every projection of
+// the 0.6B/4B/8B is). The model asks at load, so a shape the GEMMs refuse is a message before any weight is read.
+Status check_linear_shape(const DeviceContext& ctx, int64_t n, int64_t k, const std::string& name);
 
 // Bytes of the scratch ops::linear needs for x [rows, ≤ max_k] on ctx: the quantised activations and their scales
 // on an fp8 context, 0 on others.
