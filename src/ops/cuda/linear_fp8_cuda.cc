@@ -95,14 +95,15 @@ Status Fp8Gemm::run(cudaStream_t stream, const uint8_t* xq, const float* x_scale
   const auto key = std::make_tuple(m, n, k);
   auto it = plans_.find(key);
   if (it == plans_.end()) {
-    // Outer-vector scales where this cuBLASLt offers them for the shape; else unit scales and a scaling kernel
-    // after. The first answer holds for every later shape, so all GEMMs of a context scale the same way.
+    // Outer-vector scales where this cuBLASLt offers them; else unit scales and a scaling kernel after. The first
+    // shape decides for the context (a library without the mode is not asked again); a later shape the mode lacks
+    // falls back alone, which keeps it correct though its rows then round once more (bf16 before the scales).
     StatusOr<Plan> plan = internal_error("no plan");
     if (outer_vec_ != 0) {
       plan = make_plan(m, n, k, true, w_scales, x_scales);
       if (outer_vec_ < 0) outer_vec_ = plan.ok() ? 1 : 0;
     }
-    if (outer_vec_ == 0) plan = make_plan(m, n, k, false, nullptr, nullptr);
+    if (!plan.ok()) plan = make_plan(m, n, k, false, nullptr, nullptr);
     if (!plan.ok()) return plan.status();
     it = plans_.emplace(key, *plan).first;
   }
