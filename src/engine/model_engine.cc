@@ -52,10 +52,15 @@ StatusOr<std::unique_ptr<ModelEngine>> ModelEngine::load(const EngineOptions& op
   co.cublas_workspace_bytes = options.cublas_workspace_bytes;
   co.graph_max_tokens = options.graph_max_tokens;
   co.quantization = options.quantization;
-  EMBEDSERVE_ASSIGN_OR_RETURN(Checkpoint checkpoint, open_checkpoint(options));
-  // An FP8 checkpoint runs as stored, flag or not (SGLang and vLLM read quantization_config the same way).
-  if (checkpoint.config.quantization == Quantization::kFp8) co.quantization = Quantization::kFp8;
   EMBEDSERVE_ASSIGN_OR_RETURN(std::unique_ptr<ops::DeviceContext> ctx, ops::DeviceContext::create(co));
+  EMBEDSERVE_ASSIGN_OR_RETURN(Checkpoint checkpoint, open_checkpoint(options));
+  // An FP8 checkpoint runs as stored, flag or not (SGLang and vLLM read quantization_config the same way): the
+  // context is made again for fp8 weights (after the device's own errors, which come first).
+  if (checkpoint.config.quantization == Quantization::kFp8 && co.quantization != Quantization::kFp8) {
+    co.quantization = Quantization::kFp8;
+    ctx.reset();
+    EMBEDSERVE_ASSIGN_OR_RETURN(ctx, ops::DeviceContext::create(co));
+  }
   const ops::ScopedDevice on_device(*ctx);
   EMBEDSERVE_RETURN_IF_ERROR(on_device.status());
   EMBEDSERVE_RETURN_IF_ERROR(check_memory(checkpoint, *ctx, options.workspace_tokens));
