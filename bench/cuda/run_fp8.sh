@@ -80,7 +80,7 @@ if want bench; then
         flags=(); [ $mode = fp8 ] && flags=(--quantization fp8)
         step "bench $(basename $m) $mode, round $round: 512-token inputs in 16,384-token batches"
         "$BIN/embedserve" bench --model-path $m --device cuda "${flags[@]}" --seq-len 512 --batch-tokens 16384 \
-          --seconds ${BENCH_SECONDS:-3} 2>&1 | tee "$OUT/bench_$(basename $m)_${mode}_$round.log" | grep -vE "^device"
+          --seconds ${BENCH_SECONDS:-3} 2>&1 | tee "$OUT/bench_$(basename $m)_${mode}_$round.log"
       done
     done
     step "bench $(basename $m): one 16-token query, bf16 then fp8"

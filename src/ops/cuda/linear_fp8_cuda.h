@@ -7,6 +7,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <string>
 #include <map>
 #include <memory>
 #include <tuple>
@@ -31,7 +32,7 @@ class Fp8Gemm {
   Status run(cudaStream_t stream, const uint8_t* xq, const float* x_scales, const uint8_t* wq, const float* w_scales,
              __nv_bfloat16* y, int64_t m, int64_t n, int64_t k);
   // Whether the GEMMs apply both scales themselves (cuBLASLt's outer-vector scale mode, CUDA 12.9+ on Hopper),
-  // or a second kernel does; known after the first run.
+  // or a second kernel does (asked at create()).
   bool outer_vector_scales() const { return outer_vec_ != 0; }
 
  private:
