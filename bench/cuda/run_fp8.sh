@@ -5,7 +5,7 @@
 # accuracy against transformers float32 (texts of 1 to 8,000 tokens; fp8 next to bf16 and transformers bf16), the
 # retrieval agreement (200 queries × 2,000 documents) and fp8 batch invariance at the real shapes
 # (bench/cuda/compare_fp8.py). Binaries come built from .carry/cuda-bin.tar.xz (embedserve, op_suite_test,
-# model_parity_test), as for run_on_device.sh; logs go under $OUT.
+# ops_cuda_test, model_parity_test), as for run_on_device.sh; logs go under $OUT.
 #   bash bench/cuda/run_fp8.sh
 #   STEPS="bench" bash bench/cuda/run_fp8.sh          # some of: tests sanitizer parity bench compare
 set -uo pipefail
@@ -47,15 +47,19 @@ if want bench || want compare; then  # written while the tests run; kept from an
 fi
 
 if want tests; then
-  step "FP8 op tests on the GPU (LinearFp8.*/cuda_fp8, Float8.*)"
+  step "FP8 op tests on the GPU (LinearFp8.*/cuda_fp8, Float8.*; ops_cuda_test's Fp8Cuda.*: quantiser, both scale paths)"
   "$BIN/op_suite_test" --gtest_filter='*LinearFp8*:*Float8*' > "$OUT/fp8_ops.log" 2>&1 || status=1
-  grep -E "FAILED|Failure|Expected|Which is|OK \]" "$OUT/fp8_ops.log" | head -30
+  "$BIN/ops_cuda_test" --gtest_filter='Fp8Cuda.*' >> "$OUT/fp8_ops.log" 2>&1 || status=1
+  grep -E "FAILED|Failure|Expected|Which is|OK \]|worst error|outer-vector" "$OUT/fp8_ops.log" | head -30
 fi
 if want sanitizer; then
   step "compute-sanitizer memcheck on the FP8 op tests"
   compute-sanitizer --tool memcheck --leak-check full --error-exitcode 9 "$BIN/op_suite_test" \
     --gtest_filter='*LinearFp8*cuda*' > "$OUT/memcheck_fp8.log" 2>&1 || status=1
   tail -2 "$OUT/memcheck_fp8.log"
+  compute-sanitizer --tool memcheck --error-exitcode 9 "$BIN/ops_cuda_test" --gtest_filter='Fp8Cuda.*' \
+    > "$OUT/memcheck_fp8_gemm.log" 2>&1 || status=1
+  tail -2 "$OUT/memcheck_fp8_gemm.log"
 fi
 if want parity; then
   step "parity suite, cuda_fp8 (and cpu_fp8) cases"

@@ -16,12 +16,14 @@ Status lt_status(cublasStatus_t st, const char* what) {
 
 }  // namespace
 
-StatusOr<std::unique_ptr<Fp8Gemm>> Fp8Gemm::create(const CublasApi& api) {
+StatusOr<std::unique_ptr<Fp8Gemm>> Fp8Gemm::create(const CublasApi& api, bool outer_vector_scales) {
   EMBEDSERVE_ASSIGN_OR_RETURN(CublasLtApi lt, open_cublas_lt(api));
   std::unique_ptr<Fp8Gemm> g(new Fp8Gemm(lt));
   EMBEDSERVE_RETURN_IF_ERROR(lt_status(lt.create(&g->handle_), "cublasLtCreate"));
   // Whether this cuBLASLt scales by outer vectors, asked once on a shape of the real models' kind (the heuristic
   // reads the scale pointers' alignment only, never their memory), so the start-up line can say which path runs.
+  g->outer_vec_ = 0;
+  if (!outer_vector_scales) return g;
   const auto aligned = reinterpret_cast<const void*>(uintptr_t{256});
   StatusOr<Plan> probe = g->make_plan(16, 1024, 1024, true, aligned, aligned);
   g->outer_vec_ = probe.ok() ? 1 : 0;
@@ -101,14 +103,11 @@ Status Fp8Gemm::run(cudaStream_t stream, const uint8_t* xq, const float* x_scale
   const auto key = std::make_tuple(m, n, k);
   auto it = plans_.find(key);
   if (it == plans_.end()) {
-    // Outer-vector scales where this cuBLASLt offers them; else unit scales and a scaling kernel after. The first
-    // shape decides for the context (a library without the mode is not asked again); a later shape the mode lacks
-    // falls back alone, which keeps it correct though its rows then round once more (bf16 before the scales).
+    // Outer-vector scales where this cuBLASLt offers them (create() asked); else unit scales and a scaling kernel
+    // after. A shape the mode lacks falls back alone, which keeps it correct though its rows then round once more
+    // (to bf16 before the scales).
     StatusOr<Plan> plan = internal_error("no plan");
-    if (outer_vec_ != 0) {
-      plan = make_plan(m, n, k, true, w_scales, x_scales);
-      if (outer_vec_ < 0) outer_vec_ = plan.ok() ? 1 : 0;
-    }
+    if (outer_vec_ == 1) plan = make_plan(m, n, k, true, w_scales, x_scales);
     if (!plan.ok()) plan = make_plan(m, n, k, false, nullptr, nullptr);
     if (!plan.ok()) return plan.status();
     it = plans_.emplace(key, *plan).first;

@@ -19,8 +19,9 @@ namespace embedserve::cuda {
 
 class Fp8Gemm {
  public:
-  // Loads cuBLASLt's table beside `api`'s cuBLAS and makes a handle.
-  static StatusOr<std::unique_ptr<Fp8Gemm>> create(const CublasApi& api);
+  // Loads cuBLASLt's table beside `api`'s cuBLAS and makes a handle. `outer_vector_scales` false forces the
+  // scaling kernel even where cuBLASLt has the outer-vector mode (tests compare the two paths).
+  static StatusOr<std::unique_ptr<Fp8Gemm>> create(const CublasApi& api, bool outer_vector_scales = true);
   ~Fp8Gemm();
   Fp8Gemm(const Fp8Gemm&) = delete;
   Fp8Gemm& operator=(const Fp8Gemm&) = delete;
@@ -49,7 +50,7 @@ class Fp8Gemm {
   CublasLtApi lt_;
   cublasLtHandle_t handle_ = nullptr;
   std::map<std::tuple<int64_t, int64_t, int64_t>, Plan> plans_;
-  int outer_vec_ = -1;  // unknown until the first plan: 1 if cuBLASLt takes per-row/per-column scales
+  int outer_vec_ = 0;  // 1 if cuBLASLt takes per-row/per-column scales (asked at create())
 };
 
 }  // namespace embedserve::cuda
