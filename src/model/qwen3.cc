@@ -314,12 +314,13 @@ Status Qwen3Model::run(std::span<const int32_t> token_ids, std::span<const int32
     // residual add, so h always enters a layer normed.
     EMBEDSERVE_RETURN_IF_ERROR(
         ops::rms_norm(ctx_, x, layers_.front().input_layernorm.tensor, static_cast<float>(c.rms_norm_eps), h));
+    h_quantized_ = false;
     for (size_t l = 0; l < layers_.size(); ++l) {
       const bool last = l + 1 == layers_.size();
       const ops::Tensor& next_norm = last ? norm_.tensor : layers_[l + 1].input_layernorm.tensor;
       EMBEDSERVE_RETURN_IF_ERROR(decoder_layer(static_cast<int>(l), layers_[l], next_norm, all, kv,
                                                last && gather ? &pooled : nullptr, staging_.get(prow_h),
-                                               last && !pools));
+                                               last && !pools, /*next_is_gemm=*/!last));
     }
     if (!pools) return Status();
 
@@ -346,7 +347,7 @@ Status Qwen3Model::run(std::span<const int32_t> token_ids, std::span<const int32
 
 Status Qwen3Model::decoder_layer(int layer, const Qwen3LayerWeights& w, const ops::Tensor& next_norm, const Rows& all,
                                  const KeyValueRows& kv, const Rows* pooled, const ops::Index& pooled_rows,
-                                 bool keys_only) {
+                                 bool keys_only, bool next_is_gemm) {
   const ModelConfig& c = config_;
   const int64_t hd = c.head_dim;
   const int64_t q_dim = int64_t{c.num_attention_heads} * hd, kv_dim = int64_t{c.num_key_value_heads} * hd;
@@ -355,8 +356,14 @@ Status Qwen3Model::decoder_layer(int layer, const Qwen3LayerWeights& w, const op
   const int64_t n = all.rows.num_rows();  // keys and values always cover every token of the batch
   const ops::Index& seqs = all.rows.offsets;
   const int64_t n_kv = kv.start + n;       // keys attention reads: a chunk's earlier chunks' too
-  // Where fp8 GEMMs quantise their input (empty without fp8 weights)
+  // Where fp8 GEMMs quantise their input (empty without fp8 weights). The ops that produce a GEMM input (the
+  // norms fused to the residual adds, SwiGLU) quantise it as they write it, and the GEMM then skips that pass
+  // (x_quantized); h arrives quantised when the previous layer's last norm did it (h_quantized_).
   const ops::Tensor scratch = ops::Tensor::matrix(fp8_act_.data(), DType::kF8E4M3, 1, static_cast<int64_t>(fp8_act_.bytes()));
+  const bool fp8 = ctx_.weight_dtype() == DType::kF8E4M3;
+  const ops::Tensor* quantize_into = fp8 ? &scratch : nullptr;
+  if (fp8 && !h_quantized_) EMBEDSERVE_RETURN_IF_ERROR(ops::quantize_for_linear(ctx_, h, scratch));
+  h_quantized_ = false;
 
   // residual = hidden_states; hidden_states = self.input_layernorm(hidden_states): h arrives normed (see forward)
   trace("attn_norm", layer, h);
@@ -376,16 +383,16 @@ Status Qwen3Model::decoder_layer(int layer, const Qwen3LayerWeights& w, const op
     v_seen = kv.cache->values(t, layer, 0, n_kv);
     k = kv.cache->keys(t, layer, kv.start, n);
     v = kv.cache->values(t, layer, kv.start, n);
-    EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, kvq_weight.rows_range(0, kv_dim), k, seqs, scratch));
-    EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, kvq_weight.rows_range(kv_dim, kv_dim), v, seqs, scratch));
+    EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, kvq_weight.rows_range(0, kv_dim), k, seqs, scratch, fp8));
+    EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, kvq_weight.rows_range(kv_dim, kv_dim), v, seqs, scratch, fp8));
     if (!pooled && !keys_only) {
       q = kvq_.matrix(t, n, q_dim);
-      EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, q_weight, q, seqs, scratch));
+      EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, q_weight, q, seqs, scratch, fp8));
     }
   } else {
     const int64_t cols = pooled ? 2 * kv_dim : 2 * kv_dim + q_dim;
     const ops::Tensor out = kvq_.matrix(t, n, cols);
-    EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, kvq_weight.rows_range(0, cols), out, seqs, scratch));
+    EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, kvq_weight.rows_range(0, cols), out, seqs, scratch, fp8));
     k = k_seen = out.columns(0, kv_dim);
     v = v_seen = out.columns(kv_dim, kv_dim);
     if (!pooled) q = out.columns(2 * kv_dim, q_dim);
@@ -430,20 +437,22 @@ Status Qwen3Model::decoder_layer(int layer, const Qwen3LayerWeights& w, const op
 
   // hidden_states = residual + hidden_states; residual = hidden_states;
   // hidden_states = self.post_attention_layernorm(hidden_states)
-  EMBEDSERVE_RETURN_IF_ERROR(ops::add_rms_norm(ctx_, x, h, w.post_attention_layernorm.tensor, eps, h));
+  EMBEDSERVE_RETURN_IF_ERROR(ops::add_rms_norm(ctx_, x, h, w.post_attention_layernorm.tensor, eps, h, quantize_into));
   trace("ffn_inp", layer, x);
   trace("ffn_norm", layer, h);
   // Qwen3MLP: down_proj(act_fn(gate_proj(h)) * up_proj(h)), act_fn = SiLU; gate|up in one GEMM
   const ops::Tensor gate_up = gate_up_.matrix(t, m, 2 * int64_t{c.intermediate_size});
   const ops::Tensor act = act_.matrix(t, m, c.intermediate_size);
-  EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, w.gate_up_proj.tensor, gate_up, groups, scratch));
+  EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, w.gate_up_proj.tensor, gate_up, groups, scratch, fp8));
   trace("ffn_gate_up", layer, gate_up);
-  EMBEDSERVE_RETURN_IF_ERROR(ops::swiglu(ctx_, gate_up, act));
+  EMBEDSERVE_RETURN_IF_ERROR(ops::swiglu(ctx_, gate_up, act, quantize_into));
   trace("ffn_act", layer, act);
-  EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, act, w.down_proj.tensor, h, groups, scratch));
+  EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, act, w.down_proj.tensor, h, groups, scratch, fp8));
   trace("ffn_out", layer, h);
   // hidden_states = residual + hidden_states; then the next layer's input_layernorm (or the final norm) of it
-  EMBEDSERVE_RETURN_IF_ERROR(ops::add_rms_norm(ctx_, x, h, next_norm, eps, h));
+  // The next layer's k|v|q GEMM reads h: quantised here, in the same pass (not after the final norm: pooling reads it).
+  EMBEDSERVE_RETURN_IF_ERROR(ops::add_rms_norm(ctx_, x, h, next_norm, eps, h, next_is_gemm ? quantize_into : nullptr));
+  h_quantized_ = fp8 && next_is_gemm;
   trace("l_out", layer, x);
   return Status();
 }

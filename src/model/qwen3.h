@@ -112,9 +112,11 @@ class Qwen3Model final : public EmbeddingModel {
   // next_norm (the next layer's input_layernorm, or the final norm) applied to its output, in h. With `pooled`
   // set (the last layer under last-token or CLS pooling) only those rows go on past the key/value projections:
   // the other rows' outputs feed nothing. With `keys_only` (the last layer of a chunk before its input's last) the
-  // layer stops after its keys and values.
+  // layer stops after its keys and values. `next_is_gemm`: another layer follows (under fp8 its norm then
+  // quantises h for that layer's k|v|q GEMM).
   Status decoder_layer(int layer, const Qwen3LayerWeights& w, const ops::Tensor& next_norm, const Rows& all,
-                       const KeyValueRows& kv, const Rows* pooled, const ops::Index& pooled_rows, bool keys_only);
+                       const KeyValueRows& kv, const Rows* pooled, const ops::Index& pooled_rows, bool keys_only,
+                       bool next_is_gemm);
   void trace(const char* name, int layer, const ops::Tensor& t) const {
     if (sink_) sink_(name, layer, t);
   }
@@ -145,6 +147,7 @@ class Qwen3Model final : public EmbeddingModel {
 
   // The current batch's residual stream and block buffer (they swap at the last layer's gather).
   ops::Tensor x, h;
+  bool h_quantized_ = false;  // fp8: fp8_act_ holds h quantised (the previous layer's last norm wrote it)
   IntermediateSink sink_;
 };
 

@@ -20,9 +20,17 @@ namespace embedserve::ops {
 // e4m3 with its own scale (max|x| / 448) into `scratch`, then y = (xq · wqᵀ) · x_scale[i] · w.scales[j], products
 // exact and sums in f32 (cuBLASLt's FP8 GEMM on CUDA, bf16 out; the same arithmetic on the CPU). A row's codes
 // and scale depend on the row alone, so batch invariance holds as for bf16. `scratch` must hold
-// linear_scratch_bytes(ctx, x.rows, x.cols) bytes; other weights ignore it.
+// linear_scratch_bytes(ctx, x.rows, x.cols) bytes; other weights ignore it. `x_quantized`: the op that produced x
+// already wrote its quantisation into `scratch` (add_rms_norm's and swiglu's `quantized` argument), so linear
+// skips its own pass over x — the caller vouches that scratch holds x's rows, as quantize_for_linear writes them.
 Status linear(const DeviceContext& ctx, const Tensor& x, const Tensor& w, const Tensor& y, const Index& row_groups,
-              const Tensor& scratch = {});
+              const Tensor& scratch = {}, bool x_quantized = false);
+
+// x's rows quantised into `scratch` as linear quantises its input on an fp8 context: codes e4m3 [rows, k] at the
+// start, f32 scales [rows] at linear_scratch_scales_offset(rows, k). The ops that produce a GEMM input do this as
+// they write it (one kernel on CUDA, this by composition on the CPU).
+Status quantize_for_linear(const DeviceContext& ctx, const Tensor& x, const Tensor& scratch);
+size_t linear_scratch_scales_offset(int64_t rows, int64_t k);
 
 // Whether ctx runs a [n, k] weight at all: cuBLASLt's FP8 GEMMs need n and k multiples of 16 (every projection of
 // the 0.6B/4B/8B is). The model asks at load, so a shape the GEMMs refuse is a message before any weight is read.

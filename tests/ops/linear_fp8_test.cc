@@ -13,6 +13,8 @@
 #include "op_suite_util.h"
 #include "ops/linear.h"
 #include "ops/memory.h"
+#include "ops/rms_norm.h"
+#include "ops/swiglu.h"
 
 namespace embedserve::testing {
 namespace {
@@ -177,6 +179,70 @@ TEST_P(LinearFp8, AnFp8CheckpointsCodesAndScalesLoadAsStored) {
   auto bad = ops::upload_weight(ctx(), parts, "a + b");
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("tensor b holds NaN at element 7"), std::string::npos) << bad.status().to_string();
+}
+
+TEST_P(LinearFp8, NormsAndSwigluQuantiseTheGemmInputTheyWriteAsLinearWould) {
+  // add_rms_norm and swiglu with `quantized` (one kernel on CUDA) give the codes and scales linear's own pass
+  // gives for their output, so a GEMM told x_quantized gives the bits of one that quantises x itself.
+  const int64_t rows = 19, cols = 1040, d = 272;
+  auto scratch_of = [&](int64_t k) {
+    auto b = ops::Buffer::allocate(ctx(), ops::linear_scratch_bytes(ctx(), rows, k), "scratch");
+    check(b.status(), "scratch");
+    return std::move(b).value();
+  };
+  auto as_tensor = [](const ops::Buffer& b) {
+    return ops::Tensor::matrix(b.data(), DType::kF8E4M3, 1, static_cast<int64_t>(b.bytes()));
+  };
+  // What the host rule makes of a device tensor's rows, and what a scratch holds.
+  auto host_rule = [&](const DeviceTensor& t, int64_t k) {
+    const std::vector<float> v = t.download();
+    std::vector<uint8_t> codes(static_cast<size_t>(rows * k));
+    std::vector<float> scales(static_cast<size_t>(rows));
+    for (int64_t r = 0; r < rows; ++r)
+      scales[static_cast<size_t>(r)] = fp8::quantize_row(v.data() + r * k, k, codes.data() + r * k);
+    return std::make_pair(codes, scales);
+  };
+  auto held = [&](const ops::Buffer& b, int64_t k) {
+    std::vector<uint8_t> codes(static_cast<size_t>(rows * k));
+    std::vector<float> scales(static_cast<size_t>(rows));
+    check(ops::copy_bytes_to_host(ctx(), b.data(), codes.data(), codes.size()), "codes");
+    check(ops::copy_bytes_to_host(ctx(), static_cast<const char*>(b.data()) + ops::linear_scratch_scales_offset(rows, k),
+                                  scales.data(), scales.size() * 4),
+          "scales");
+    return std::make_pair(codes, scales);
+  };
+
+  DeviceTensor residual(ctx(), dtype(), rows, cols, random_values(dtype(), size_t(rows * cols), 31));
+  DeviceTensor delta(ctx(), dtype(), rows, cols, random_values(dtype(), size_t(rows * cols), 32));
+  DeviceTensor norm_weight(ctx(), dtype(), 1, cols, random_values(dtype(), size_t(cols), 33, 0.1f, 1.0f));
+  DeviceTensor out(ctx(), dtype(), rows, cols);
+  const ops::Buffer norm_scratch = scratch_of(cols);
+  const ops::Tensor ns = as_tensor(norm_scratch);
+  ASSERT_TRUE(succeeded(ops::add_rms_norm(ctx(), *residual, *delta, *norm_weight, 1e-6f, *out, &ns)));
+  EXPECT_EQ(held(norm_scratch, cols), host_rule(out, cols)) << "add_rms_norm's codes and scales";
+
+  DeviceTensor gate_up(ctx(), dtype(), rows, 2 * d, random_values(dtype(), size_t(rows * 2 * d), 34, 2.0f));
+  DeviceTensor act(ctx(), dtype(), rows, d);
+  const ops::Buffer act_scratch = scratch_of(d);
+  const ops::Tensor as = as_tensor(act_scratch);
+  ASSERT_TRUE(succeeded(ops::swiglu(ctx(), *gate_up, *act, &as)));
+  EXPECT_EQ(held(act_scratch, d), host_rule(act, d)) << "swiglu's codes and scales";
+  DeviceTensor plain(ctx(), dtype(), rows, d);
+  ASSERT_TRUE(succeeded(ops::swiglu(ctx(), *gate_up, *plain)));
+  EXPECT_TRUE(same_bits(plain.download(), act.download())) << "swiglu's output with and without quantising";
+
+  // The GEMM on the pre-quantised input against the GEMM that quantises it itself.
+  const int64_t n = 48;
+  const ops::Weight w = weight(random_values(DType::kF32, size_t(n * d), 35, 0.06f), n, d);
+  DeviceTensor y1(ctx(), dtype(), rows, n), y2(ctx(), dtype(), rows, n);
+  StagedIndices idx(ctx());
+  const int32_t groups[] = {0, static_cast<int32_t>(rows)};
+  const size_t g = idx.add(groups);
+  idx.upload();
+  ASSERT_TRUE(succeeded(ops::linear(ctx(), *act, w.tensor, *y1, idx[g], as, /*x_quantized=*/true)));
+  const ops::Buffer own = scratch_of(d);
+  ASSERT_TRUE(succeeded(ops::linear(ctx(), *act, w.tensor, *y2, idx[g], as_tensor(own))));
+  EXPECT_TRUE(same_bits(y1.download(), y2.download()));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, LinearFp8,

@@ -39,11 +39,12 @@ bool bf16_kernel_supported(Bf16Kernel kernel);
 Bf16Kernel best_bf16_kernel();
 const char* bf16_kernel_name(Bf16Kernel kernel);
 void linear_bf16(Bf16Kernel kernel, const float* x, const uint16_t* w, float* y, int64_t m, int64_t n, int64_t k);
-// linear_fp8.cc: y f32 [m, n] = x f32 [m, k] · w e4m3 [n, k]ᵀ as the FP8 GEMM computes it: each row of x
-// quantised to e4m3 (into xq [m, k], its scale into x_scales [m]), exact products, f32 sums in an order that
-// depends on k alone, times x_scales[i] · w_scales[j].
-void linear_fp8(const float* x, const uint8_t* w, const float* w_scales, float* y, int64_t m, int64_t n, int64_t k,
-                uint8_t* xq, float* x_scales);
+// linear_fp8.cc: the FP8 GEMM as the GPU computes it. quantize_rows_e4m3: each row of x f32 [m, k] to e4m3 codes
+// xq [m, k] with its scale x_scales [m] (core/float8.h's rule). linear_fp8: y f32 [m, n] = xq · wᵀ (w e4m3 [n, k]),
+// exact products, f32 sums in an order that depends on k alone, times x_scales[i] · w_scales[j].
+void quantize_rows_e4m3(const float* x, int64_t m, int64_t k, uint8_t* xq, float* x_scales);
+void linear_fp8(const uint8_t* xq, const float* x_scales, const uint8_t* w, const float* w_scales, float* y, int64_t m,
+                int64_t n, int64_t k);
 // rope.cc
 void rope_tables(std::span<const int32_t> positions, std::span<const float> inv_freq, float* cos, float* sin);
 void apply_rope(float* x, const float* cos, const float* sin, int64_t n, int heads, int head_dim, int64_t stride);

@@ -28,12 +28,15 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) float dot(const flo
 
 }  // namespace
 
-void linear_fp8(const float* x, const uint8_t* w, const float* w_scales, float* y, int64_t m, int64_t n, int64_t k,
-                uint8_t* xq, float* x_scales) {
-  const auto& table = fp8::table();
+void quantize_rows_e4m3(const float* x, int64_t m, int64_t k, uint8_t* xq, float* x_scales) {
   // Per token: scale = max|x| / 448, codes = e4m3(x / scale), exactly as the CUDA kernel quantises.
 #pragma omp parallel for schedule(static) if (m * k >= kMinParallelWork)
   for (int64_t i = 0; i < m; ++i) x_scales[i] = fp8::quantize_row(x + i * k, k, xq + i * k);
+}
+
+void linear_fp8(const uint8_t* xq, const float* x_scales, const uint8_t* w, const float* w_scales, float* y, int64_t m,
+                int64_t n, int64_t k) {
+  const auto& table = fp8::table();
 
   std::vector<float> rows(static_cast<size_t>(std::min(m, kRowBlock) * k));
   const int64_t panels = (n + kPanel - 1) / kPanel;
