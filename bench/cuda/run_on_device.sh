@@ -7,7 +7,7 @@
 # model_test, engine_test, model_parity_test; see docs/PERFORMANCE.md, "CUDA engine"); writes logs under $OUT.
 #   bash bench/cuda/run_on_device.sh                       # everything
 #   STEPS="tests bench" bash bench/cuda/run_on_device.sh   # some of: tests parity sanitizer attention compare bench
-#   (also: intermediates startup smoke probe)
+#   (also: intermediates startup smoke profile longinput http jobs probe)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -31,6 +31,8 @@ serve() {
 
 step "machine"
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv,noheader | tee "$OUT/gpu.txt"
+echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2), $(nproc) threads; vector flags:" \
+  $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx|amx|fma|f16c)' | sort | tr '\n' ' ')
 
 # The test binaries carry the build machine's source paths (tests/data, the parity models' folder).
 BUILD_ROOT=/work/main
@@ -47,7 +49,7 @@ STEPS=${STEPS:-tests parity sanitizer compare bench}
 want() { [[ " $STEPS " == *" $1 "* ]]; }
 SMALL=/tmp/qwen3-0.6b-random
 LARGE=/tmp/qwen3-4b-random
-if want bench || want compare || want intermediates || want profile || want longinput || want http; then  # the checkpoints are written while the tests run
+if want bench || want compare || want intermediates || want profile || want longinput || want http || want jobs; then  # the checkpoints are written while the tests run
   # Kept from an earlier call on the same (still warm) machine when complete.
   small_pid= large_pid=
   [ -f $SMALL/model.safetensors.done ] || { python3 bench/engine/make_random_checkpoint.py --config tests/data/configs/0.6B \
@@ -99,7 +101,7 @@ if want attention; then
   done
 fi
 
-if want bench || want compare || want intermediates || want profile || want longinput || want http; then
+if want bench || want compare || want intermediates || want profile || want longinput || want http || want jobs; then
   step "checkpoints"
   wait "$small_pid" "$large_pid"
   tail -q -n 1 "$OUT"/checkpoint_*.log 2>/dev/null
@@ -211,6 +213,18 @@ if want http; then
       2>&1 | tail -3 | tee -a "$OUT/http.log" || status=1
     kill -TERM $http_pid; wait $http_pid
   done
+fi
+if want jobs; then
+  # Issue 12 on the GPU: a 100,000-line batch job (one text of 16–512 tokens per line) against the same texts through
+  # /v1/embeddings in 64-text requests, then 16-token query latency idle and while a batch job runs
+  # (bench/server/batch_throughput.py), on the 0.6B.
+  step "jobs: 0.6B, 100,000-line batch job vs /v1/embeddings, query p99 beside a job"
+  rm -rf /tmp/embedserve-jobs
+  serve 30114 "$OUT/serve_jobs.log" --model-path $SMALL --device cuda --data-dir /tmp/embedserve-jobs
+  jobs_pid=$served
+  timeout 500 python3 bench/server/batch_throughput.py --url http://127.0.0.1:30114 --lines ${JOB_LINES:-100000} \
+    --repeat 1 --latency-seconds ${JOB_LATENCY_SECONDS:-20} 2>&1 | tail -12 | tee -a "$OUT/jobs.log" || status=1
+  kill -TERM $jobs_pid; wait $jobs_pid
 fi
 if want probe; then
   # Where a one-query batch spends its time: the sum of its kernels' GPU time (ncu, clocks left alone) against
