@@ -85,7 +85,8 @@ ResponseReader::Progress feed(ResponseReader& r, const std::string& bytes, size_
 }
 
 TEST(ResponseReader, ContentLengthInPiecesOfAnySize) {
-  const std::string answer = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\ncontent-length: 11\r\n\r\n{\"a\": [1,2]}";
+  const std::string answer =
+      "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\ncontent-length: 11\r\n\r\n{\"a\": [1,2]}";
   for (size_t step : {1u, 2u, 3u, 7u, 64u, 1000u}) {
     ResponseReader r;
     // 12 body bytes were sent against a length of 11: one is left over, which the worker treats as an error.
@@ -150,7 +151,8 @@ TEST(AnswerCheck, CountsVectorKeysNotTheObjectName) {
       R"("usage":{"prompt_tokens":37,"total_tokens":37}})";
   EXPECT_EQ(count_embedding_keys(compact), 2u);
   EXPECT_EQ(find_prompt_tokens(compact), 37u);
-  const std::string spaced = R"({"data": [{"object": "embedding", "embedding" : [1.0]}], "usage": {"prompt_tokens" : 5}})";
+  const std::string spaced =
+      R"({"data": [{"object": "embedding", "embedding" : [1.0]}], "usage": {"prompt_tokens" : 5}})";
   EXPECT_EQ(count_embedding_keys(spaced), 1u);
   EXPECT_EQ(find_prompt_tokens(spaced), 5u);
   EXPECT_EQ(count_embedding_keys(R"({"error": {"message": "embedding failed"}})"), 0u);
@@ -347,7 +349,8 @@ TEST(LoadReport, PrintsTheSharedKeys) {
   const std::string line = render_report(r);
   for (const char* key : {"\"requests\": 10", "\"errors\": 3", "\"errors_by_kind\": {\"401\": 3}",
                           "\"requests_per_s\": 5.0", "\"tokens_per_s\": 50.0", "\"p50_ms\": 2.000",
-                          "\"p99_ms\": 2.000", "\"p999_ms\"", "\"max_ms\": 2.000", "\"workload\": \"queries \\\"q\\\"\""}) {
+                          "\"p99_ms\": 2.000", "\"p999_ms\"", "\"max_ms\": 2.000",
+                          "\"workload\": \"queries \\\"q\\\"\""}) {
     EXPECT_NE(line.find(key), std::string::npos) << key << " in " << line;
   }
   EXPECT_EQ(line.find('\n'), std::string::npos);

@@ -61,7 +61,8 @@ std::string render_report(const LoadReport& r) {
   s += ", \"requests_per_s\": " + number(static_cast<double>(r.requests) * per_s, "%.1f");
   s += ", \"inputs\": " + std::to_string(r.inputs);
   s += ", \"tokens\": " + (r.tokens ? std::to_string(*r.tokens) : std::string("null"));
-  s += ", \"tokens_per_s\": " + (r.tokens ? number(static_cast<double>(*r.tokens) * per_s, "%.1f") : std::string("null"));
+  s += ", \"tokens_per_s\": " +
+       (r.tokens ? number(static_cast<double>(*r.tokens) * per_s, "%.1f") : std::string("null"));
   s += ", \"p50_ms\": " + ms(r.latency.percentile(0.50));
   s += ", \"p90_ms\": " + ms(r.latency.percentile(0.90));
   s += ", \"p99_ms\": " + ms(r.latency.percentile(0.99));

@@ -80,7 +80,8 @@ class LoadWorker {
   int wait_ms(int64_t now) const;
   bool finished(int64_t now) const;
   int64_t slot_ns(uint64_t k) const {
-    return plan_.start_ns + plan_.rate_offset_ns + static_cast<int64_t>(static_cast<double>(k) * 1e9 / plan_.rate_per_s);
+    const double since_start = static_cast<double>(k) * 1e9 / plan_.rate_per_s;
+    return plan_.start_ns + plan_.rate_offset_ns + static_cast<int64_t>(since_start);
   }
 
   const RunPlan& plan_;

@@ -19,9 +19,10 @@
 namespace embedserve::load {
 namespace {
 
-constexpr const char* kUsage = R"(embedserve_http_load: replays HTTP requests against a server over keep-alive connections and prints
-one JSON line (requests, errors, requests_per_s, tokens_per_s, p50/p90/p99/p999/max latency in ms), the keys
-bench/server/http_load.py prints. Every answer is checked: status 200 and, for embeddings, the number of vectors.
+constexpr const char* kUsage = R"(embedserve_http_load: replays HTTP requests against a server over keep-alive connections
+and prints one JSON line (requests, errors, requests_per_s, tokens_per_s, p50/p90/p99/p999/max latency in ms),
+the keys bench/server/http_load.py prints. Every answer is checked: status 200 and, for embeddings, the number of
+vectors.
 Exits 1 when any request failed (or none succeeded), 2 on a usage error.
 
   embedserve_http_load --url http://127.0.0.1:30000 --bodies FILE [flags]

@@ -87,7 +87,8 @@ StatusOr<std::vector<PreparedRequest>> load_request_file(const std::string& path
     std::string_view method = field(), route = field(), inputs = field();
     if (method.empty() || route.empty() || inputs.empty())
       return invalid_argument(where() + "expected 'METHOD PATH INPUTS BODY', got '" + line.substr(0, 80) + "'");
-    if (route.front() != '/') return invalid_argument(where() + "the path '" + std::string(route) + "' must start with /");
+    if (route.front() != '/')
+      return invalid_argument(where() + "the path '" + std::string(route) + "' must start with /");
     uint32_t expected = 0;
     auto [p, ec] = std::from_chars(inputs.data(), inputs.data() + inputs.size(), expected);
     if (ec != std::errc() || p != inputs.data() + inputs.size())
