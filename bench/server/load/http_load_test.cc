@@ -337,6 +337,37 @@ TEST(LoadWorker, ARefusedConnectionIsAnErrorNotAHang) {
   EXPECT_LE(result.errors["connect"], 100u) << result.errors["connect"];
 }
 
+TEST(LoadWorker, OnceAgainstADownServerFailsEachRequestOnceAndEnds) {
+  int port = 0;
+  {
+    ScriptedServer gone({"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"});
+    port = gone.port();
+  }
+  auto target = parse_url("http://127.0.0.1:" + std::to_string(port));
+  ASSERT_TRUE(target.ok());
+  std::vector<PreparedRequest> requests(10, prepare_request("GET", "/x", "", 0, *target, ""));
+  std::atomic<uint64_t> next{0};
+  RunPlan plan;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::memcpy(&plan.address, &addr, sizeof(addr));
+  plan.address_len = sizeof(addr);
+  plan.requests = &requests;
+  plan.once = true;
+  plan.start_ns = plan.measure_from_ns = now_ns();
+  plan.end_ns = plan.start_ns + 3'000'000'000;  // the limit: retrying until it would end the run here, and fail
+  plan.timeout_ns = 1'000'000'000;
+  plan.next_request = &next;
+  WorkerResult result;
+  const int64_t t0 = now_ns();
+  ASSERT_TRUE(run_worker(plan, 2, result).ok());
+  EXPECT_LT(now_ns() - t0, 2'000'000'000);
+  EXPECT_EQ(result.ok, 0u);
+  EXPECT_EQ(result.errors["connect"], 10u);  // one attempt per request, as http_load.py makes
+}
+
 TEST(LoadReport, PrintsTheSharedKeys) {
   LoadReport r;
   r.workload = "queries \"q\"";

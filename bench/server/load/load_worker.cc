@@ -64,6 +64,7 @@ class LoadWorker {
   void close_socket(size_t i);
   void reopen(size_t i, int64_t delay_ns, int64_t now);
   void schedule_open(size_t i, int64_t at_ns);
+  void connect_failed(size_t i, const std::string& message, int64_t retry_after_ns, int64_t now);
   void become_idle(size_t i);
   void watch_out(size_t i, bool on);
   void on_event(size_t i, uint32_t events, int64_t now);
@@ -152,9 +153,8 @@ void LoadWorker::open(size_t i, int64_t now) {
   }
   c.fd = ::socket(plan_.address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (c.fd < 0) {
-    count_error("connect", std::string("socket: ") + std::strerror(errno) + " (raise the open-file limit, ulimit -n, "
-                                                                            "for this many connections)");
-    schedule_open(i, now + kConnectRetryNs);
+    connect_failed(i, std::string("socket: ") + std::strerror(errno) +
+                          " (raise the open-file limit, ulimit -n, for this many connections)", kConnectRetryNs, now);
     return;
   }
   int one = 1;
@@ -173,9 +173,21 @@ void LoadWorker::open(size_t i, int64_t now) {
   } else if (errno != EINPROGRESS) {
     const int err = errno;
     close_socket(i);
-    count_error("connect", "connect to " + plan_.address_text + ": " + std::strerror(err));
-    schedule_open(i, now + kConnectRetryNs);
+    connect_failed(i, "connect to " + plan_.address_text + ": " + std::strerror(err), kConnectRetryNs, now);
   }
+}
+
+void LoadWorker::connect_failed(size_t i, const std::string& message, int64_t retry_after_ns, int64_t now) {
+  if (plan_.once) {
+    // Each request gets one attempt, as in http_load.py: the next one fails with the connect, so a server that is
+    // down ends the run at once instead of at the --duration limit.
+    if (take_request() == nullptr) {
+      conns_[i].state = State::kDone;
+      return;
+    }
+  }
+  count_error("connect", message);
+  schedule_open(i, now + retry_after_ns);
 }
 
 void LoadWorker::close_socket(size_t i) {
@@ -314,8 +326,7 @@ void LoadWorker::on_event(size_t i, uint32_t events, int64_t now) {
     getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
     if (err != 0) {
       close_socket(i);
-      count_error("connect", "connect to " + plan_.address_text + ": " + std::strerror(err));
-      schedule_open(i, now + kConnectRetryNs);
+      connect_failed(i, "connect to " + plan_.address_text + ": " + std::strerror(err), kConnectRetryNs, now);
       return;
     }
     if (events & (EPOLLOUT | EPOLLIN)) on_connected(i, now);
@@ -411,8 +422,7 @@ void LoadWorker::check_timeouts(int64_t now) {
     if (now - c.since_ns < plan_.timeout_ns) continue;
     if (c.state == State::kConnecting) {
       close_socket(i);
-      count_error("connect", "connect to " + plan_.address_text + " took longer than --timeout");
-      schedule_open(i, now);
+      connect_failed(i, "connect to " + plan_.address_text + " took longer than --timeout", 0, now);
     } else if (in_flight(c)) {
       fail(i, "timeout", "no answer within --timeout (" + std::to_string(plan_.timeout_ns / kMs) + " ms)", now);
     }
