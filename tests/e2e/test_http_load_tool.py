@@ -108,5 +108,6 @@ def test_open_loop_sends_at_the_rate_asked(server, load_tool, query_bodies):
     r = run_native(load_tool, server.base_url, "--bodies", str(query_bodies), "--rate", "200", "--connections", "4",
                    "--threads", "2", "--warmup", "0.2", "--duration", "1")
     assert r["mode"] == "open" and r["rate"] == 200 and r["errors"] == 0, r
-    # 200 slots in the measured second; answers of the last few ms may land after it.
-    assert 170 <= r["requests"] <= 202, r
+    # 200 slots in the measured second, give or take the answers that straddle its two edges on a busy machine; a
+    # closed loop would answer thousands, a schedule off by a factor of two 100 or 400.
+    assert 150 <= r["requests"] <= 230, r
