@@ -97,7 +97,7 @@ async def post(session, url, model, inputs, encoding_format="base64", headers=No
     return doc["usage"]["prompt_tokens"]
 
 
-def report(args, workload, mode, connections, seconds, latencies, errors, inputs, tokens):
+def report(workload, mode, connections, seconds, latencies, errors, inputs, tokens):
     """Prints the shared JSON line (stdout) and a readable one (stderr); returns the number of errors."""
     latencies.sort()
 
@@ -156,7 +156,7 @@ async def bulk(args):
         t0 = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(args.concurrency)))
         seconds = time.perf_counter() - t0
-    return report(args, "bulk", "once", args.concurrency, seconds, latencies, errors, inputs, tokens)
+    return report("bulk", "once", args.concurrency, seconds, latencies, errors, inputs, tokens)
 
 
 async def queries(args):
@@ -184,7 +184,7 @@ async def queries(args):
                     errors[e.kind] = errors.get(e.kind, 0) + 1
                     print(f"error: {e}", file=sys.stderr)
         await asyncio.gather(*(client() for _ in range(args.connections)))
-    return report(args, "queries", "closed", args.connections, args.seconds, latencies, errors, len(latencies),
+    return report("queries", "closed", args.connections, args.seconds, latencies, errors, len(latencies),
                   tokens)
 
 
