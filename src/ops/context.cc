@@ -42,6 +42,9 @@ StatusOr<std::unique_ptr<DeviceContext>> DeviceContext::create(const ContextOpti
   std::unique_ptr<DeviceContext> ctx(new DeviceContext());
   ctx->device_ = options.device;
   ctx->ordinal_ = options.ordinal;
+  if (options.communicator && options.communicator->device() != options.device)
+    return internal_error("a context's communicator must belong to its device's backend");
+  ctx->communicator_ = options.communicator;
   if (options.device == Device::kCpu) {
     if (options.threads < 0) return invalid_argument("--threads must be 0 (every core) or more");
     // OpenBLAS and OpenMP keep one thread count per process: every CPU context of a process shares it.

@@ -8,6 +8,7 @@
 
 #include "core/status.h"
 #include "core/types.h"
+#include "ops/communicator.h"
 
 namespace embedserve::ops {
 
@@ -35,7 +36,9 @@ struct ContextOptions {
   // graphs are kept, least recently used first out. Capped below 2^20 tokens.
   size_t graph_max_tokens = 1024;
   size_t graph_cache_size = 256;
-  // Room for the tensor-parallel issue: a communicator (rank, world size) is one more member here.
+  // Tensor parallelism: this context's rank in its group (ops/communicator.h), which ops::all_reduce sums over
+  // and the model shards its weights by. None: one rank.
+  std::shared_ptr<Communicator> communicator;
 };
 
 class DeviceContext {
@@ -67,6 +70,11 @@ class DeviceContext {
 
   BackendState* backend() const { return backend_.get(); }
 
+  // Tensor parallelism: the group this context is one rank of (nullptr: alone), its rank and the group's size.
+  Communicator* communicator() const { return communicator_.get(); }
+  int rank() const { return communicator_ ? communicator_->rank() : 0; }
+  int world_size() const { return communicator_ ? communicator_->size() : 1; }
+
  private:
   DeviceContext() = default;
   Device device_ = Device::kCpu;
@@ -76,6 +84,7 @@ class DeviceContext {
   size_t graph_max_tokens_ = 0;
   std::string description_;
   std::unique_ptr<BackendState> backend_;
+  std::shared_ptr<Communicator> communicator_;
 };
 
 // How many CUDA devices this process sees (0 in a build without CUDA, or with no driver or GPU): what
