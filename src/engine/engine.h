@@ -38,6 +38,9 @@ struct EngineInfo {
   // model keeps a sequence's keys and values between chunks. Needs a pooling that reads the last chunk alone
   // (last token); an engine without it takes each input whole.
   bool chunked_prefill = false;
+  // Ranks the model is split over (--tp): memory_bytes and the others above are their sum, and backend names
+  // every rank's device and memory.
+  int tensor_parallel = 1;
 };
 
 class Engine {
