@@ -5,6 +5,7 @@
 # (embedserve, op_suite_test, engine_test; as bench/cuda/run_on_device.sh does); writes logs under $OUT.
 #   bash bench/cuda/run_tp.sh                         # everything (~9 min, most of it the 8B checkpoint and compare)
 #   STEPS="tests bench" bash bench/cuda/run_tp.sh     # some of: tests bench compare
+#   EMBEDSERVE_TP_REDUCE=bf16 STEPS=compare bash bench/cuda/run_tp.sh   # the fidelity of bf16 all-reduces
 # The random 8B checkpoint (bench/engine/make_random_checkpoint.py) is written while the tests run and kept for a
 # later call on the same warm machine. Goals (issue 10): tp=2 ≤ 0.6 × tp=1's latency at 2,048 and at 32,768 tokens;
 # mean (1 − cos) of tp=2 bf16 against transformers f32 ≤ 1.1 × tp=1's (compare_bf16.py prints the rule).
@@ -77,22 +78,32 @@ if want bench; then
     "$BIN/embedserve" bench --model-path $MODEL --device cuda --tp $tp --seq-len 512 \
       --max-num-batched-tokens 16384 --seconds 4 2>&1 | tee "$OUT/bench_512_tp$tp.log" || status=1
   done
+  # The other choice of the all-reduce's dtype (docs/ARCHITECTURE.md, "Tensor parallelism"): bf16 partials move half
+  # the bytes between the GPUs and round each partial and the sum.
+  step "8B bf16, --tp 2 with EMBEDSERVE_TP_REDUCE=bf16: one input of 2,048 and of 32,768 tokens"
+  EMBEDSERVE_TP_REDUCE=bf16 "$BIN/embedserve" bench --model-path $MODEL --device cuda --tp 2 --seq-len 2048,32768 \
+    --max-num-batched-tokens 2048 --seconds 4 2>&1 | tee "$OUT/bench_latency_tp2_bf16_reduce.log" || status=1
   step "tp=2 / tp=1 (goal: ≤ 0.6 at 2,048 and 32,768 tokens)"
   python3 - "$OUT" <<'PY'
 import sys
 out = sys.argv[1]
 def rows(name):
     r = {}
-    for line in open(f"{out}/{name}"):
+    try:
+        lines = open(f"{out}/{name}").readlines()
+    except OSError:
+        return r
+    for line in lines:
         f = line.split()
         if len(f) == 8 and f[0].isdigit():
-            r[int(f[0])] = (float(f[4]), float(f[6]))  # tokens/s, s/batch
+            r[int(f[0])] = (float(f[4]), float(f[3]) / float(f[2]))  # tokens/s, seconds per batch (finer than s/batch)
     return r
 for length in (2048, 32768):
-    one, two = rows("bench_latency_tp1.log").get(length), rows("bench_latency_tp2.log").get(length)
-    if one and two:
-        print(f"{length:6d} tokens, one input: tp=1 {one[1] * 1e3:.1f} ms, tp=2 {two[1] * 1e3:.1f} ms, "
-              f"ratio {two[1] / one[1]:.3f} ({'met' if two[1] <= 0.6 * one[1] else 'NOT met'})")
+    for reduce, log in (("f32", "bench_latency_tp2.log"), ("bf16", "bench_latency_tp2_bf16_reduce.log")):
+        one, two = rows("bench_latency_tp1.log").get(length), rows(log).get(length)
+        if one and two:
+            print(f"{length:6d} tokens, one input: tp=1 {one[1] * 1e3:.1f} ms, tp=2 ({reduce} all-reduce) "
+                  f"{two[1] * 1e3:.1f} ms, ratio {two[1] / one[1]:.3f} ({'met' if two[1] <= 0.6 * one[1] else 'NOT met'})")
 one, two = rows("bench_512_tp1.log").get(512), rows("bench_512_tp2.log").get(512)
 if one and two:
     print(f"   512 tokens, throughput: tp=1 {one[0]:.0f} tok/s, tp=2 {two[0]:.0f} tok/s ({two[0] / one[0]:.2f}x)")

@@ -2,6 +2,7 @@
 #include "cli/engine_flags.h"
 
 #include <cstdlib>
+#include <string>
 
 namespace embedserve::cli {
 
@@ -22,6 +23,13 @@ StatusOr<Precision> parse_precision(const std::string& value) {
 Status apply_engine_environment(EngineOptions& options) {
   if (const char* path = std::getenv("EMBEDSERVE_CUBLAS_PATH"); path && *path) options.cublas_path = path;
   if (const char* path = std::getenv("EMBEDSERVE_NCCL_PATH"); path && *path) options.nccl_path = path;
+  if (const char* reduce = std::getenv("EMBEDSERVE_TP_REDUCE"); reduce && *reduce) {
+    const std::string r = reduce;
+    if (r != "f32" && r != "bf16")
+      return invalid_argument("EMBEDSERVE_TP_REDUCE must be f32 (the default: partial sums rounded once) or bf16 "
+                              "(half the bytes between GPUs), got '" + r + "'");
+    options.tp_reduce_dtype = r == "f32" ? DType::kF32 : DType::kBF16;
+  }
   if (const char* kernel = std::getenv("EMBEDSERVE_CPU_GEMM"); kernel && *kernel) options.cpu_gemm_kernel = kernel;
   if (const char* mb = std::getenv("EMBEDSERVE_CUBLAS_WORKSPACE_MB"); mb && *mb) {
     char* end = nullptr;

@@ -20,7 +20,8 @@ StatusOr<std::optional<Device>> parse_device(const std::string& value);
 StatusOr<Precision> parse_precision(const std::string& value);
 
 // Fills the options the environment decides: EMBEDSERVE_CUBLAS_PATH (libcublas.so.13 or its folder),
-// EMBEDSERVE_NCCL_PATH (libnccl.so.2 or its folder, for --tp above 1 on CUDA),
+// EMBEDSERVE_NCCL_PATH (libnccl.so.2 or its folder, for --tp above 1 on CUDA), EMBEDSERVE_TP_REDUCE (f32 or bf16:
+// the dtype tensor-parallel partial sums are reduced in on CUDA bf16),
 // EMBEDSERVE_CUBLAS_WORKSPACE_MB (a cuBLAS workspace, for measuring what batch invariance costs) and
 // EMBEDSERVE_CPU_GEMM (the CPU's bf16-weight GEMM kernel, for measuring one kernel against another).
 Status apply_engine_environment(EngineOptions& options);

@@ -21,6 +21,9 @@ struct EngineOptions {
   // CUDA with tensor_parallel > 1 (--nccl-path, EMBEDSERVE_NCCL_PATH): libnccl.so.2 or its folder; empty: the
   // loader's path, CUDA's folder, then pip's nvidia/nccl/lib and nvidia/cu13/lib.
   std::string nccl_path;
+  // CUDA bf16 with tensor_parallel > 1 (EMBEDSERVE_TP_REDUCE=f32|bf16): the dtype o_proj's and down_proj's
+  // partial sums cross the link in; f32 rounds once as one GPU does, bf16 moves half the bytes.
+  DType tp_reduce_dtype = DType::kF32;
   // auto and bf16: bf16 compute on CUDA, bf16 weights with f32 activations on the CPU; f32: f32 throughout.
   Precision precision = Precision::kAuto;
   // CPU bf16 weights: the GEMM kernel (avx512bf16, avx512, avx2, portable); empty for the fastest the CPU runs.

@@ -55,6 +55,7 @@ StatusOr<std::unique_ptr<ModelEngine>> ModelEngine::load(const EngineOptions& op
   // while another fails would wait inside the graph, where abort cannot reach the launch that failed.
   if (communicator && communicator->size() > 1) co.graph_max_tokens = 0;
   co.communicator = std::move(communicator);
+  co.tp_reduce_dtype = options.tp_reduce_dtype;
   EMBEDSERVE_ASSIGN_OR_RETURN(std::unique_ptr<ops::DeviceContext> ctx, ops::DeviceContext::create(co));
   EMBEDSERVE_ASSIGN_OR_RETURN(Checkpoint checkpoint, open_checkpoint(options));
   const ops::ScopedDevice on_device(*ctx);
@@ -71,6 +72,7 @@ StatusOr<std::unique_ptr<ModelEngine>> ModelEngine::load(const EngineOptions& op
   info.weights_dtype = dtype_name(ctx->weight_dtype());
   info.weight_bytes = model->weight_bytes();
   info.workspace_bytes = model->workspace_bytes();
+  info.ranks = {EngineRank{device, ctx->ordinal(), info.memory_bytes}};
   // Every weight, the table too, is a copy: drop the mapping, so nothing reads the file after load (a checkpoint
   // truncated or overwritten while serving would otherwise kill the process with SIGBUS at the next read).
   checkpoint.store.reset();

@@ -52,12 +52,14 @@ StatusOr<std::unique_ptr<TensorParallelEngine>> TensorParallelEngine::load(const
   EngineInfo info = ranks.front()->engine->info();
   info.tensor_parallel = n;
   info.memory_bytes = info.weight_bytes = info.workspace_bytes = 0;
+  info.ranks.clear();
   std::string devices;
   for (int r = 0; r < n; ++r) {
     const EngineInfo& ri = ranks[static_cast<size_t>(r)]->engine->info();
     info.memory_bytes += ri.memory_bytes;
     info.weight_bytes += ri.weight_bytes;
     info.workspace_bytes += ri.workspace_bytes;
+    info.ranks.push_back(ri.ranks.front());
     devices += "; rank " + std::to_string(r) + ": " + ri.backend + ", " +
                std::to_string((ri.memory_bytes + (1u << 19)) >> 20) + " MiB held";
   }

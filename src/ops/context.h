@@ -39,6 +39,10 @@ struct ContextOptions {
   // Tensor parallelism: this context's rank in its group (ops/communicator.h), which ops::all_reduce sums over
   // and the model shards its weights by. None: one rank.
   std::shared_ptr<Communicator> communicator;
+  // Tensor parallelism on a bf16 context: the dtype o_proj's and down_proj's partial sums are all-reduced in. f32
+  // (the default) rounds the sum once, as one GPU does; bf16 halves the bytes on the link and rounds each partial
+  // and the sum (for measuring the trade; EMBEDSERVE_TP_REDUCE). f32 contexts always reduce in f32.
+  DType tp_reduce_dtype = DType::kF32;
 };
 
 class DeviceContext {
@@ -74,6 +78,8 @@ class DeviceContext {
   Communicator* communicator() const { return communicator_.get(); }
   int rank() const { return communicator_ ? communicator_->rank() : 0; }
   int world_size() const { return communicator_ ? communicator_->size() : 1; }
+  // The dtype partial sums are all-reduced in (ContextOptions::tp_reduce_dtype; the context's dtype or f32).
+  DType reduce_dtype() const { return reduce_dtype_; }
 
  private:
   DeviceContext() = default;
@@ -85,6 +91,7 @@ class DeviceContext {
   std::string description_;
   std::unique_ptr<BackendState> backend_;
   std::shared_ptr<Communicator> communicator_;
+  DType reduce_dtype_ = DType::kF32;
 };
 
 // How many CUDA devices this process sees (0 in a build without CUDA, or with no driver or GPU): what

@@ -196,6 +196,10 @@ TEST(TensorParallel, EachRankHoldsItsShareOfTheLayers) {
   const size_t norms = (size_t(spec.layers) * (2 * spec.hidden + 2 * spec.head_dim) + spec.hidden) * 4;
   EXPECT_EQ(two->info().weight_bytes, one->info().weight_bytes + table + norms);
   EXPECT_NE(two->info().backend.find("rank 1"), std::string::npos) << two->info().backend;
+  ASSERT_EQ(two->info().ranks.size(), 2u);
+  EXPECT_EQ(two->info().ranks[0].memory_bytes + two->info().ranks[1].memory_bytes, two->info().memory_bytes);
+  ASSERT_EQ(one->info().ranks.size(), 1u);
+  EXPECT_EQ(one->info().ranks[0].memory_bytes, one->info().memory_bytes);
 }
 
 }  // namespace

@@ -24,7 +24,7 @@ struct Group {
 };
 
 // One context per rank of a new group on `device` (CUDA: GPUs 0 … ranks − 1), computing in `precision`.
-Group make_group(Device device, int ranks, Precision precision) {
+Group make_group(Device device, int ranks, Precision precision, DType reduce = DType::kF32) {
   ops::GroupOptions go;
   go.device = device;
   go.ranks = ranks;
@@ -39,6 +39,7 @@ Group make_group(Device device, int ranks, Precision precision) {
     o.ordinal = device == Device::kCuda ? r : 0;
     o.precision = precision;
     o.communicator = (*comms)[static_cast<size_t>(r)];
+    o.tp_reduce_dtype = reduce;
     if (const char* cublas = std::getenv("EMBEDSERVE_CUBLAS_PATH")) o.cublas_path = cublas;
     auto ctx = ops::DeviceContext::create(o);
     testing::check(ctx.status(), "DeviceContext::create");
@@ -131,11 +132,12 @@ TEST(AllReduce, RanksDisagreeingOnTheSizeAllFailAlike) {
 }
 
 // NCCL over two GPUs: f32 partials summed into a bf16 context's tensor (the model's path: one rounding, as a single
-// GPU's GEMM rounds its output once), and f32 in place (the parity mode). Two ranks: a + b is the same in any
-// order, so the result is bitwise the host's.
+// GPU's GEMM rounds its output once), bf16 partials in place (EMBEDSERVE_TP_REDUCE=bf16), and f32 in place (the
+// parity mode). Two ranks: a + b is the same in any order, so the result is bitwise the host's.
 TEST(AllReduce, CudaNcclSumsF32PartialsIntoTheContextsDtype) {
   if (ops::visible_gpus() < 2) GTEST_SKIP() << "needs two GPUs (" << ops::visible_gpus() << " visible)";
   expect_sums(Device::kCuda, 2, Precision::kBF16, DType::kF32);
+  expect_sums(Device::kCuda, 2, Precision::kBF16, DType::kBF16);
   expect_sums(Device::kCuda, 2, Precision::kF32, DType::kF32);
 }
 
