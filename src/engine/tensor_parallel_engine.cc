@@ -36,8 +36,8 @@ StatusOr<std::unique_ptr<TensorParallelEngine>> TensorParallelEngine::load(const
   for (int r = 0; r < n; ++r) loaded.emplace_back(internal_error("rank not loaded"));
   {
     std::vector<std::thread> loaders;
-    for (int r = 0; r < n; ++r)
-      loaders.emplace_back([&, r] { loaded[static_cast<size_t>(r)] = ModelEngine::load(options, device, group[static_cast<size_t>(r)]); });
+    for (size_t r = 0; r < static_cast<size_t>(n); ++r)
+      loaders.emplace_back([&, r] { loaded[r] = ModelEngine::load(options, device, group[r]); });
     for (std::thread& t : loaders) t.join();
   }
   std::vector<std::unique_ptr<Rank>> ranks;
@@ -63,8 +63,10 @@ StatusOr<std::unique_ptr<TensorParallelEngine>> TensorParallelEngine::load(const
     devices += "; rank " + std::to_string(r) + ": " + ri.backend + ", " +
                std::to_string((ri.memory_bytes + (1u << 19)) >> 20) + " MiB held";
   }
-  info.backend = "tensor parallel over " + std::to_string(n) + " ranks (" + group.front()->description() + ")" + devices;
-  return std::unique_ptr<TensorParallelEngine>(new TensorParallelEngine(std::move(info), std::move(group), std::move(ranks)));
+  info.backend =
+      "tensor parallel over " + std::to_string(n) + " ranks (" + group.front()->description() + ")" + devices;
+  return std::unique_ptr<TensorParallelEngine>(
+      new TensorParallelEngine(std::move(info), std::move(group), std::move(ranks)));
 }
 
 TensorParallelEngine::TensorParallelEngine(EngineInfo info, std::vector<std::shared_ptr<ops::Communicator>> group,

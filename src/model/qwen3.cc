@@ -176,7 +176,8 @@ constexpr size_t kWorkspaceParts = 11;  // the entries of workspace_parts(), the
 std::array<WorkspacePart, kWorkspaceParts> workspace_parts(const ModelConfig& c, const ops::DeviceContext& ctx, size_t n) {
   const Qwen3Shard shard = Qwen3Shard::of(c, ctx.rank(), ctx.world_size());
   const size_t H = c.hidden_size, I = static_cast<size_t>(shard.intermediate);
-  const size_t q_dim = static_cast<size_t>(shard.q_dim(c.head_dim)), kv_dim = static_cast<size_t>(shard.kv_dim(c.head_dim));
+  const size_t q_dim = static_cast<size_t>(shard.q_dim(c.head_dim));
+  const size_t kv_dim = static_cast<size_t>(shard.kv_dim(c.head_dim));
   const size_t t = dtype_size(ctx.dtype());
   // A bf16 rank of several keeps o_proj's and down_proj's partial sums in f32 until the all-reduce has added them.
   const bool f32_partials = ctx.world_size() > 1 && ctx.dtype() != DType::kF32 && ctx.reduce_dtype() == DType::kF32;

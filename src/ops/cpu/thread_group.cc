@@ -4,10 +4,15 @@
 #include <string>
 
 namespace embedserve::ops::cpu {
+namespace {
+
+Status aborted() { return unavailable("the tensor-parallel group was aborted: another rank failed"); }
+
+}  // namespace
 
 Status ThreadGroupState::arrive_and_wait() {
   const uint64_t generation = generation_.load(std::memory_order_acquire);
-  if (aborted_.load(std::memory_order_acquire)) return unavailable("the tensor-parallel group was aborted: another rank failed");
+  if (aborted_.load(std::memory_order_acquire)) return aborted();
   if (arrived_.fetch_add(1, std::memory_order_acq_rel) + 1 == size_) {
     arrived_.store(0, std::memory_order_relaxed);
     generation_.fetch_add(1, std::memory_order_acq_rel);  // releases the others
@@ -19,7 +24,7 @@ Status ThreadGroupState::arrive_and_wait() {
       seen = generation_.load(std::memory_order_acquire);
     }
   }
-  if (aborted_.load(std::memory_order_acquire)) return unavailable("the tensor-parallel group was aborted: another rank failed");
+  if (aborted_.load(std::memory_order_acquire)) return aborted();
   return Status();
 }
 

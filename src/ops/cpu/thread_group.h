@@ -18,7 +18,8 @@ namespace embedserve::ops::cpu {
 // atomics (wait/notify: a futex, no lock), which abort() opens for good.
 class ThreadGroupState {
  public:
-  explicit ThreadGroupState(int size) : size_(size), buffers_(static_cast<size_t>(size)), counts_(static_cast<size_t>(size)) {}
+  explicit ThreadGroupState(int size)
+      : size_(size), buffers_(static_cast<size_t>(size)), counts_(static_cast<size_t>(size)) {}
   int size() const { return size_; }
   // Rank `rank`'s part of one all-reduce of `count` floats at `data` (see ThreadGroupCommunicator::all_reduce).
   Status all_reduce(int rank, float* data, size_t count);

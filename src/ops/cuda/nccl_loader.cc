@@ -38,8 +38,9 @@ StatusOr<NcclApi> resolve(void* lib, const std::string& used) {
 }  // namespace
 
 std::vector<std::string> default_nccl_folders() {
-  std::vector<std::string> dirs = {"/usr/local/cuda/lib64", "/usr/local/cuda/targets/x86_64-linux/lib",
-                                   "/usr/lib/x86_64-linux-gnu"};
+  // CUDA 13's toolkit puts libnccl in lib/, older ones in lib64/.
+  std::vector<std::string> dirs = {"/usr/local/cuda/lib64", "/usr/local/cuda/lib",
+                                   "/usr/local/cuda/targets/x86_64-linux/lib", "/usr/lib/x86_64-linux-gnu"};
   // pip's wheels: nvidia-nccl-cu13 puts the library in nvidia/nccl/lib, CUDA 13's unified wheels in nvidia/cu13/lib.
   std::vector<std::string> pythons;
   for (const char* root : {"/usr/local/lib", "/usr/lib"}) {
