@@ -39,8 +39,10 @@ StatusOr<std::vector<std::shared_ptr<Communicator>>> create_nccl_group(const std
                                                                      const std::string& nccl_path) {
   // NVLink multicast (NVLS) must stay off on the machines we serve from: NCCL would otherwise create multicast
   // objects (cuMulticastCreate) for a group on NVSwitch systems. Forced, whatever the environment says: NCCL reads
-  // its variables itself at its first initialisation, so this is the one place they can be set.
-  setenv("NCCL_NVLS_ENABLE", "0", 1);
+  // its variables itself at its first initialisation, so this is the one place they can be set. Once per process,
+  // before the first group (several --dp replicas may make theirs at once; setenv must not race NCCL's getenv).
+  static const bool nvls_off = setenv("NCCL_NVLS_ENABLE", "0", 1) == 0;
+  if (!nvls_off) return internal_error("could not set NCCL_NVLS_ENABLE=0 before starting NCCL");
   EMBEDSERVE_ASSIGN_OR_RETURN(cuda::NcclApi loaded, cuda::open_nccl(nccl_path));
   auto api = std::make_shared<const cuda::NcclApi>(std::move(loaded));
   std::vector<ncclComm_t> comms(ordinals.size(), nullptr);
