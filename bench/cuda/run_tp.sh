@@ -3,8 +3,8 @@
 # tp=2 (one 2,048-token input, one 32,768-token input) and its throughput at 512 tokens, and the fidelity of tp=2
 # against transformers float32 next to tp=1's. Takes the binaries built elsewhere from .carry/cuda-bin.tar.xz
 # (embedserve, op_suite_test, engine_test; as bench/cuda/run_on_device.sh does); writes logs under $OUT.
-#   bash bench/cuda/run_tp.sh                         # everything (~9 min, most of it the 8B checkpoint and compare)
-#   STEPS="tests bench" bash bench/cuda/run_tp.sh     # some of: tests bench compare
+#   STEPS="tests bench" bash bench/cuda/run_tp.sh     # some of: tests bench compare (default: all three, which may
+#   STEPS=compare bash bench/cuda/run_tp.sh           #   pass a 10-minute call: run them as these two calls)
 #   EMBEDSERVE_TP_REDUCE=bf16 STEPS=compare bash bench/cuda/run_tp.sh   # the fidelity of bf16 all-reduces
 # The random 8B checkpoint (bench/engine/make_random_checkpoint.py) is written while the tests run and kept for a
 # later call on the same warm machine. Goals (issue 10): tp=2 ≤ 0.6 × tp=1's latency at 2,048 and at 32,768 tokens;
