@@ -160,6 +160,34 @@ TEST(TensorParallel, ChunksOfASplitModelGiveTheWholeInputsVector) {
   }
 }
 
+// An input whose keys and values some rank has no room for is refused before any rank starts it (every rank
+// reserves its share first: a rank failing inside the forward pass would leave the others in a collective), and the
+// group serves on.
+TEST(TensorParallel, AnInputARankHasNoRoomForIsRefusedAndTheGroupServesOn) {
+  TempDir dir;
+  TinyQwen3Spec spec;
+  // A context no machine holds: 2^24 tokens × 4 layers × 2 kv heads of 2,048 floats = 1 TiB each of k and v.
+  spec.max_position = 1 << 24;
+  spec.layers = 4;
+  spec.head_dim = 2048;
+  testing::write_tiny_qwen3(dir.path(), spec);
+  const Backend cpu{Device::kCpu, Precision::kF32, 0.99999};
+  auto split = make_engine(dir.path(), cpu, 2);
+  ASSERT_TRUE(split);
+  const auto ids = random_ids(64, spec.vocab, 5);
+  SequenceBatch batch;
+  batch.add(ids);
+  batch.chunk = SequenceChunk{3, 0, size_t{1} << 24};
+  std::vector<float> out(static_cast<size_t>(spec.hidden), NAN);
+  const Status st = split->embed(batch, out);
+  EXPECT_EQ(st.code(), ErrorCode::kResourceExhausted) << st.to_string();
+  EXPECT_NE(st.message().find("tensor-parallel rank 0"), std::string::npos) << st.to_string();
+  EXPECT_EQ(split->sequences_in_progress(), 0u);
+  auto one = make_engine(dir.path(), cpu, 1);
+  ASSERT_TRUE(one);
+  EXPECT_GE(min_cosine(embed(*split, {ids}), embed(*one, {ids}), static_cast<size_t>(spec.hidden)), cpu.min_cosine);
+}
+
 TEST(TensorParallel, ASplitTheHeadsDoNotAllowIsRefusedNamingTheOnesThatDo) {
   TempDir dir;
   TinyQwen3Spec spec;  // 4 heads, 2 kv heads: 1 or 2 ranks
