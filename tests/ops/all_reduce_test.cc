@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <exception>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -50,15 +52,25 @@ Group make_group(Device device, int ranks, Precision precision, DType reduce = D
 
 // Runs body(rank) on one thread per rank (every rank must enter a collective for any to leave it), each with its
 // context's device current.
+// A set-up failure on a rank's thread (testing::check throws) becomes the test's failure, not std::terminate, and
+// aborts the group so that the other ranks do not wait for it.
 template <typename F>
 void on_every_rank(const Group& g, F&& body) {
   std::vector<std::thread> threads;
+  std::vector<std::string> failures(g.contexts.size());
   for (size_t r = 0; r < g.contexts.size(); ++r)
     threads.emplace_back([&, r] {
-      const ops::ScopedDevice on(*g.contexts[r]);
-      body(r);
+      try {
+        const ops::ScopedDevice on(*g.contexts[r]);
+        body(r);
+      } catch (const std::exception& e) {
+        failures[r] = e.what();
+        for (const auto& ctx : g.contexts) ctx->communicator()->abort();  // no rank waits for this one
+      }
     });
   for (std::thread& t : threads) t.join();
+  for (size_t r = 0; r < failures.size(); ++r)
+    if (!failures[r].empty()) ADD_FAILURE() << "rank " << r << ": " << failures[r];
 }
 
 // Each rank's partial [rows, cols] f32 in `partial_dtype` is replaced by the sum over the ranks, and `sum` (the
@@ -77,22 +89,22 @@ void expect_sums(Device device, int ranks, Precision precision, DType partial_dt
     for (int r = 1; r < ranks; ++r) s += partials[static_cast<size_t>(r)][i];
     want[i] = testing::round_to(g.contexts[0]->dtype(), s);
   }
-  std::vector<std::unique_ptr<DeviceTensor>> partial, sum;
-  for (int r = 0; r < ranks; ++r) {
-    const ops::DeviceContext& ctx = *g.contexts[static_cast<size_t>(r)];
-    partial.push_back(std::make_unique<DeviceTensor>(ctx, partial_dtype, rows, cols, partials[static_cast<size_t>(r)]));
-    sum.push_back(partial_dtype == ctx.dtype() ? nullptr : std::make_unique<DeviceTensor>(ctx, ctx.dtype(), rows, cols));
-  }
+  // Each rank's tensors are made, reduced and read on its own thread, with its GPU current.
+  std::vector<std::unique_ptr<DeviceTensor>> partial(static_cast<size_t>(ranks)), sum(static_cast<size_t>(ranks));
   std::vector<Status> results(static_cast<size_t>(ranks));
+  std::vector<std::vector<float>> got(static_cast<size_t>(ranks));
   on_every_rank(g, [&](size_t r) {
-    const ops::Tensor& out = sum[r] ? **sum[r] : **partial[r];
-    results[r] = ops::all_reduce(*g.contexts[r], **partial[r], out);
-    if (results[r].ok()) results[r] = g.contexts[r]->synchronize();
+    const ops::DeviceContext& ctx = *g.contexts[r];
+    partial[r] = std::make_unique<DeviceTensor>(ctx, partial_dtype, rows, cols, partials[r]);
+    if (partial_dtype != ctx.dtype()) sum[r] = std::make_unique<DeviceTensor>(ctx, ctx.dtype(), rows, cols);
+    const DeviceTensor& out = sum[r] ? *sum[r] : *partial[r];
+    results[r] = ops::all_reduce(ctx, **partial[r], *out);
+    if (results[r].ok()) results[r] = ctx.synchronize();
+    if (results[r].ok()) got[r] = out.download();
   });
-  for (int r = 0; r < ranks; ++r) {
-    ASSERT_TRUE(testing::succeeded(results[static_cast<size_t>(r)])) << "rank " << r;
-    const auto& out = sum[static_cast<size_t>(r)] ? sum[static_cast<size_t>(r)] : partial[static_cast<size_t>(r)];
-    EXPECT_TRUE(testing::same_bits(out->download(), want)) << "rank " << r << " of " << ranks;
+  for (size_t r = 0; r < static_cast<size_t>(ranks); ++r) {
+    ASSERT_TRUE(testing::succeeded(results[r])) << "rank " << r;
+    EXPECT_TRUE(testing::same_bits(got[r], want)) << "rank " << r << " of " << ranks;
   }
 }
 
