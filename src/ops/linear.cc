@@ -16,7 +16,13 @@ Status linear(const DeviceContext& ctx, const Tensor& x, const Tensor& w, const 
   EMBEDSERVE_RETURN_IF_ERROR(expect_shape("linear", "w", w, w.rows, x.cols));
   EMBEDSERVE_RETURN_IF_ERROR(expect_shape("linear", "y", y, x.rows, w.rows));
   EMBEDSERVE_RETURN_IF_ERROR(expect_dense("linear", {{"x", &x}, {"w", &w}, {"y", &y}}));
-  EMBEDSERVE_RETURN_IF_ERROR(expect_dtype("linear", ctx, {{"x", &x}, {"y", &y}}));
+  EMBEDSERVE_RETURN_IF_ERROR(expect_dtype("linear", ctx, {{"x", &x}}));
+  // y is in the context's dtype, or f32 on a bf16 context: a tensor-parallel rank's partial product, kept unrounded
+  // for the all-reduce (ops/all_reduce.h).
+  const bool f32_partial = y.dtype == DType::kF32 && ctx.dtype() == DType::kBF16;
+  if (y.dtype != ctx.dtype() && !f32_partial)
+    return internal_error(std::string("linear: y is ") + dtype_name(y.dtype) + " on a " + dtype_name(ctx.dtype()) +
+                          " context");
   if (w.dtype != ctx.weight_dtype())
     return internal_error(std::string("linear: w is ") + dtype_name(w.dtype) + " on a context whose weights are " +
                           dtype_name(ctx.weight_dtype()));
@@ -48,6 +54,9 @@ Status linear(const DeviceContext& ctx, const Tensor& x, const Tensor& w, const 
     }
     return Status();
   }
+  if (f32_partial)
+    return cuda::linear(st.blas, st.handle, x.as<const __nv_bfloat16>(), w.as<const __nv_bfloat16>(), y.as<float>(),
+                        x.rows, w.rows, x.cols);
   return cuda_backend::by_dtype(x.dtype, "linear", [&](auto tag) {
     using T = decltype(tag);
     return cuda::linear(st.blas, st.handle, x.as<const T>(), w.as<const T>(), y.as<T>(), x.rows, w.rows, x.cols);

@@ -41,6 +41,18 @@ struct HostMatrix {
   DType dtype = DType::kF32;
   int64_t rows = 0;
   int64_t cols = 0;
+  int64_t stride = 0;  // elements from one row's start to the next; 0: cols (dense). A column slice is strided.
+  int64_t row_stride() const { return stride > 0 ? stride : cols; }
+  // Rows [begin, begin + n): still dense where the matrix is.
+  HostMatrix row_slice(int64_t begin, int64_t n) const {
+    return {static_cast<const char*>(data) + begin * row_stride() * static_cast<int64_t>(dtype_size(dtype)), dtype, n,
+            cols, stride};
+  }
+  // Columns [begin, begin + n) of every row (a tensor-parallel rank's share of a row-parallel weight).
+  HostMatrix column_slice(int64_t begin, int64_t n) const {
+    return {static_cast<const char*>(data) + begin * static_cast<int64_t>(dtype_size(dtype)), dtype, rows, n,
+            row_stride()};
+  }
 };
 
 // A weight on the device, and the memory holding it (none when it is a view of the host mapping).

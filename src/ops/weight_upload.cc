@@ -73,9 +73,29 @@ bool convert_checked(const void* src, DType src_dtype, void* dst, DType dst_dtyp
   return bad;
 }
 
+bool convert_chunk(const UploadChunk& c, void* dst) {
+  if (c.row_elements == 0) return convert_checked(c.src, c.src_dtype, dst, c.dst_dtype, c.count);
+  bool bad = false;
+  for (size_t at = 0; at < c.count; at += c.row_elements)
+    bad |= convert_checked(c.source_element(at), c.src_dtype, static_cast<char*>(dst) + at * dtype_size(c.dst_dtype),
+                           c.dst_dtype, c.row_elements);
+  return bad;
+}
+
 void WeightUploader::plan(const HostMatrix& part, void* dst, DType dst_dtype, size_t tensor) {
   const size_t n = static_cast<size_t>(part.rows * part.cols);
   const size_t src_size = dtype_size(part.dtype), dst_size = dtype_size(dst_dtype);
+  if (part.row_stride() != part.cols) {
+    // A column slice: chunks of whole rows (at least one), each row copied from its place in the source.
+    const size_t cols = static_cast<size_t>(part.cols), stride = static_cast<size_t>(part.row_stride());
+    const size_t rows_per_chunk = std::max<size_t>(1, kChunkElements / cols);
+    for (size_t row = 0; row < static_cast<size_t>(part.rows); row += rows_per_chunk) {
+      const size_t rows = std::min(rows_per_chunk, static_cast<size_t>(part.rows) - row);
+      chunks_.push_back({static_cast<const char*>(part.data) + row * stride * src_size, part.dtype,
+                         static_cast<char*>(dst) + row * cols * dst_size, dst_dtype, rows * cols, tensor, cols, stride});
+    }
+    return;
+  }
   for (size_t at = 0; at < n; at += kChunkElements)
     chunks_.push_back({static_cast<const char*>(part.data) + at * src_size, part.dtype,
                        static_cast<char*>(dst) + at * dst_size, dst_dtype, std::min(kChunkElements, n - at), tensor});
@@ -137,13 +157,13 @@ Status WeightUploader::first_nonfinite(const std::vector<uint8_t>& flagged) cons
     const UploadChunk& c = chunks_[i];
     const size_t size = dtype_size(c.src_dtype);
     size_t element = 0;
-    while (element < c.count && !any_nonfinite(static_cast<const char*>(c.src) + element * size, c.src_dtype, 1)) ++element;
+    while (element < c.count && !any_nonfinite(c.source_element(element), c.src_dtype, 1)) ++element;
     size_t before = 0;  // elements of the same tensor in earlier chunks
     for (size_t j = 0; j < i; ++j)
       if (chunks_[j].tensor == c.tensor) before += chunks_[j].count;
     // NaN: a mantissa bit is set besides the all-ones exponent; infinity: none is.
     uint32_t bits = 0;
-    std::memcpy(&bits, static_cast<const char*>(c.src) + element * size, size);
+    std::memcpy(&bits, c.source_element(element), size);
     const uint32_t mantissa = c.src_dtype == DType::kF32 ? 0x007fffffu : c.src_dtype == DType::kBF16 ? 0x007fu : 0x03ffu;
     return data_loss(names_[c.tensor] + " holds " + ((bits & mantissa) ? "NaN" : "Inf") + " at element " +
                      std::to_string(before + element) +
@@ -160,7 +180,7 @@ Status WeightUploader::finish(int threads) {
     auto work = [&] {
       for (size_t i = next.fetch_add(1); i < chunks_.size(); i = next.fetch_add(1)) {
         const UploadChunk& c = chunks_[i];
-        flagged[i] = convert_checked(c.src, c.src_dtype, c.dst, c.dst_dtype, c.count);
+        flagged[i] = convert_chunk(c, c.dst);
       }
     };
     std::vector<std::thread> pool;

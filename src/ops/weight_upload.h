@@ -24,7 +24,20 @@ struct UploadChunk {
   DType dst_dtype = DType::kF32;
   size_t count = 0;
   size_t tensor = 0;  // index into the uploader's names, for errors
+  // A strided source (a column slice): rows of `row_elements` elements, `src_stride` elements apart, landing
+  // dense at dst. 0: the count elements are contiguous.
+  size_t row_elements = 0;
+  size_t src_stride = 0;
+  // Where element i (0 ≤ i < count) of the chunk lies in the source.
+  const void* source_element(size_t i) const {
+    const size_t at = row_elements ? (i / row_elements) * src_stride + i % row_elements : i;
+    return static_cast<const char*>(src) + at * dtype_size(src_dtype);
+  }
 };
+
+// Copies a chunk's elements to `dst` (its own dst, or a staging buffer) as convert_checked does, row by row for a
+// strided source. Returns whether any source element is NaN or infinite.
+bool convert_chunk(const UploadChunk& chunk, void* dst);
 
 // Start-up time is mostly this copy (a 4B checkpoint is 8 GB): on CUDA, worker threads each fill pinned staging
 // buffers from the page cache and send them on a stream of their own while they fill the next, so reading, widening

@@ -32,7 +32,7 @@ Status upload_worker(const DeviceContext& ctx, std::span<const UploadChunk> chun
     // The previous chunk's transfer reads the staging buffer: wait for it before overwriting.
     st = cuda::cuda_status(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
     if (!st.ok()) break;
-    flagged[i] = convert_checked(c.src, c.src_dtype, staging, c.dst_dtype, c.count);
+    flagged[i] = convert_chunk(c, staging);
     st = cuda::cuda_status(cudaMemcpyAsync(c.dst, staging, c.count * dst_size, cudaMemcpyHostToDevice, stream),
                            "cudaMemcpyAsync of a weight");
   }
