@@ -88,7 +88,7 @@ int run_bench(int argc, char** argv) {
   Flags flags("bench",
               "Measures the engine's throughput: batches of fixed-length inputs of random token ids through "
               "Engine::embed, reporting tokens and inputs per second for each length. See docs/PERFORMANCE.md.",
-              {
+              with_tensor_parallel_flags({
                   {"model-path", "PATH", "model directory or hub id (required)", ""},
                   {"device", "DEVICE", "cpu, cuda, or auto", "auto"},
                   {"dtype", "DTYPE", "precision: auto or bf16 (CUDA computes in bf16; the CPU keeps bf16 weights, f32 activations), or f32 (f32 throughout: the parity mode)", "auto"},
@@ -99,7 +99,7 @@ int run_bench(int argc, char** argv) {
                    false, {"batch-tokens"}},
                   {"seconds", "S", "time each length for at least S seconds (after one warm-up batch)", "10"},
                   {"seed", "N", "seed of the random token ids", "1"},
-              });
+              }));
   if (auto done = flags.parse_or_exit(argc, argv)) return *done;
   const auto fail = [&flags](const Status& st) { return flags.fail(st); };
   const auto model_path = flags.get("model-path");
@@ -132,6 +132,7 @@ int run_bench(int argc, char** argv) {
   options.precision = *precision;
   options.threads = static_cast<int>(*threads);
   if (Status st = apply_engine_environment(options); !st.ok()) return fail(st);
+  if (Status st = apply_tensor_parallel_flags(flags, options); !st.ok()) return flags.fail(st, 2);
   // The workspace holds one batch of the budget, or one input of the longest length when that is longer.
   options.workspace_tokens = static_cast<size_t>(*max_num_batched_tokens);
   for (int len : *lengths) options.workspace_tokens = std::max(options.workspace_tokens, static_cast<size_t>(len));

@@ -144,6 +144,7 @@ int run_embed_batch(const Flags& flags, const std::string& model_path, const fs:
   eopts.threads = static_cast<int>(*threads);
   eopts.workspace_tokens = std::max(static_cast<size_t>(*budget), context);  // any request may hold the longest
   if (Status st = apply_engine_environment(eopts); !st.ok()) return flags.fail(st);
+  if (Status st = apply_tensor_parallel_flags(flags, eopts); !st.ok()) return flags.fail(st);
   auto engine = create_engine(eopts);
   if (!engine.ok()) return flags.fail(engine.status());
 

@@ -60,7 +60,7 @@ Flags make_flags() {
       "OpenAI batch input (lines of {\"custom_id\", \"method\": \"POST\", \"url\": \"/v1/embeddings\", \"body\"}) is\n"
       "recognised by its first line and answered in OpenAI's batch output format: one output line per request to\n"
       "--output (.jsonl), failed requests to --error-output; the exit code is 3 when some request failed.",
-      {
+      with_tensor_parallel_flags({
           {"model-path", "PATH", "model directory, or a hub id such as Qwen/Qwen3-Embedding-0.6B", ""},
           {"input", "FILE", "texts to embed ('-' for standard input)", ""},
           {"output", "FILE", "where to write the vectors: NAME.jsonl, NAME.npy, or - for JSON Lines on standard output", ""},
@@ -79,7 +79,7 @@ Flags make_flags() {
                                    "with .errors before its extension; not created when none failed)", ""},
           {"dump-intermediates", "DIR", "debugging: also embed each text alone and write every named intermediate "
                                         "of its forward pass to DIR (tools/compare_intermediates.py reads it)", ""},
-      });
+      }));
 }
 
 struct Tokenized {
@@ -268,6 +268,7 @@ int run(const Flags& flags) {
   // The workspace holds the longest text alone; the scheduler packs to the budget.
   eopts.workspace_tokens = std::max(static_cast<size_t>(*max_num_batched_tokens), tokenized->longest);
   if (Status st = apply_engine_environment(eopts); !st.ok()) return flags.fail(st);
+  if (Status st = apply_tensor_parallel_flags(flags, eopts); !st.ok()) return flags.fail(st);
   auto engine = create_engine(eopts);
   if (!engine.ok()) return flags.fail(engine.status());
   if (auto dump = flags.get("dump-intermediates")) {

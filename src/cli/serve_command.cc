@@ -145,7 +145,6 @@ Flags make_flags() {
                             "serve thousands)", "2"},
       {"tokenizer-threads", "N", "threads that parse requests, tokenise and serialise answers (bodies of 1 MiB "
                                    "and more get N/2 threads of their own, at least one)", "2"},
-      {"tp", "N", "tensor parallel size; only 1 is supported", "1", false, {"tensor-parallel-size", "tp-size"}},
       {"dp", "N", "data parallel size; only 1 is supported (run several servers behind a balancer)", "1", false,
        {"dp-size"}},
       {"mem-fraction-static", "F", "accepted for SGLang compatibility; embedserve allocates only the weights "
@@ -153,6 +152,7 @@ Flags make_flags() {
       {"is-embedding", "", "accepted for SGLang compatibility; embedserve only embeds", ""},
       {"trust-remote-code", "", "accepted for SGLang compatibility; no model code is ever run", ""},
   };
+  specs = with_tensor_parallel_flags(std::move(specs));
   for (const auto& f : kIgnoredFlags)
     specs.push_back({f.name, f.value_name, std::string("accepted for SGLang compatibility and ignored: ") + f.why, ""});
   return Flags("serve",
@@ -222,7 +222,7 @@ StatusOr<Settings> read_settings(const Flags& flags) {
   EMBEDSERVE_ASSIGN_OR_RETURN(s.precision, parse_precision(dtype));
   EMBEDSERVE_ASSIGN_OR_RETURN(s.quantization, parse_quantization(flags.get_or("quantization", "")));
   s.cuda_graphs = !flags.has("disable-cuda-graph");
-  for (const char* name : {"tp", "dp"}) {
+  for (const char* name : {"dp"}) {
     auto v = flags.get_int(name, 1, 1, 1 << 20);
     if (!v.ok()) return v.status();
     if (*v != 1)
@@ -350,6 +350,7 @@ StatusOr<LoadedModel> load_model(const Flags& flags, const Settings& s, WorkerPo
   // prefill turned off); the scheduler packs to the budget, chunks to the chunk size.
   eopts.workspace_tokens = std::max({s.max_num_batched_tokens, s.chunk_tokens, context});
   EMBEDSERVE_RETURN_IF_ERROR(apply_engine_environment(eopts));
+  EMBEDSERVE_RETURN_IF_ERROR(apply_tensor_parallel_flags(flags, eopts));
   LoadedModel m;
   auto engine = create_engine(eopts);
   auto tokenizer = tokenizer_loading.get();  // joined before any error returns: the thread reads model_dir

@@ -6,12 +6,20 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 #include "core/types.h"
 #include "engine/batch.h"
 
 namespace embedserve {
+
+// One rank of an engine (the only one without tensor parallelism): where it runs and what it holds there.
+struct EngineRank {
+  Device device = Device::kCpu;
+  int ordinal = 0;          // its GPU, in CUDA_VISIBLE_DEVICES order (0 on the CPU)
+  size_t memory_bytes = 0;  // the weights and workspace it holds on that device
+};
 
 // What callers need to know about a loaded model, backend-neutral.
 struct EngineInfo {
@@ -39,6 +47,10 @@ struct EngineInfo {
   // model keeps a sequence's keys and values between chunks. Needs a pooling that reads the last chunk alone
   // (last token); an engine without it takes each input whole.
   bool chunked_prefill = false;
+  // Ranks the model is split over (--tp): memory_bytes and the others above are their sum, `ranks` has each one's
+  // GPU and memory, and backend names them too.
+  int tensor_parallel = 1;
+  std::vector<EngineRank> ranks;
 };
 
 class Engine {

@@ -42,6 +42,11 @@ StatusOr<std::unique_ptr<DeviceContext>> DeviceContext::create(const ContextOpti
   std::unique_ptr<DeviceContext> ctx(new DeviceContext());
   ctx->device_ = options.device;
   ctx->ordinal_ = options.ordinal;
+  if (options.communicator && options.communicator->device() != options.device)
+    return internal_error("a context's communicator must belong to its device's backend");
+  ctx->communicator_ = options.communicator;
+  if (options.tp_reduce_dtype != DType::kF32 && options.tp_reduce_dtype != DType::kBF16)
+    return invalid_argument("tensor-parallel partial sums are reduced in f32 or bf16");
   if (options.device == Device::kCpu) {
     if (options.threads < 0) return invalid_argument("--threads must be 0 (every core) or more");
     // OpenBLAS and OpenMP keep one thread count per process: every CPU context of a process shares it.
@@ -74,6 +79,7 @@ StatusOr<std::unique_ptr<DeviceContext>> DeviceContext::create(const ContextOpti
       return invalid_argument("--quantization fp8 on CUDA computes in bf16 around its FP8 GEMMs; drop --dtype float32");
     ctx->weight_dtype_ = DType::kF8E4M3;
   }
+  ctx->reduce_dtype_ = ctx->dtype_ == DType::kF32 ? DType::kF32 : options.tp_reduce_dtype;
   ctx->graph_max_tokens_ = std::min<size_t>(options.graph_max_tokens, (size_t{1} << 20) - 1);  // keys hold 20 bits
   std::string where;
   EMBEDSERVE_ASSIGN_OR_RETURN(std::unique_ptr<cuda_backend::CudaState> state, cuda_backend::create_state(options, &where));

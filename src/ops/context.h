@@ -8,6 +8,7 @@
 
 #include "core/status.h"
 #include "core/types.h"
+#include "ops/communicator.h"
 
 namespace embedserve::ops {
 
@@ -38,7 +39,13 @@ struct ContextOptions {
   // graphs are kept, least recently used first out. Capped below 2^20 tokens.
   size_t graph_max_tokens = 1024;
   size_t graph_cache_size = 256;
-  // Room for the tensor-parallel issue: a communicator (rank, world size) is one more member here.
+  // Tensor parallelism: this context's rank in its group (ops/communicator.h), which ops::all_reduce sums over
+  // and the model shards its weights by. None: one rank.
+  std::shared_ptr<Communicator> communicator;
+  // Tensor parallelism on a bf16 context: the dtype o_proj's and down_proj's partial sums are all-reduced in. f32
+  // (the default) rounds the sum once, as one GPU does; bf16 halves the bytes on the link and rounds each partial
+  // and the sum (for measuring the trade; EMBEDSERVE_TP_REDUCE). f32 contexts always reduce in f32.
+  DType tp_reduce_dtype = DType::kF32;
 };
 
 class DeviceContext {
@@ -75,6 +82,13 @@ class DeviceContext {
 
   BackendState* backend() const { return backend_.get(); }
 
+  // Tensor parallelism: the group this context is one rank of (nullptr: alone), its rank and the group's size.
+  Communicator* communicator() const { return communicator_.get(); }
+  int rank() const { return communicator_ ? communicator_->rank() : 0; }
+  int world_size() const { return communicator_ ? communicator_->size() : 1; }
+  // The dtype partial sums are all-reduced in (ContextOptions::tp_reduce_dtype; the context's dtype or f32).
+  DType reduce_dtype() const { return reduce_dtype_; }
+
  private:
   DeviceContext() = default;
   Device device_ = Device::kCpu;
@@ -84,6 +98,8 @@ class DeviceContext {
   size_t graph_max_tokens_ = 0;
   std::string description_;
   std::unique_ptr<BackendState> backend_;
+  std::shared_ptr<Communicator> communicator_;
+  DType reduce_dtype_ = DType::kF32;
 };
 
 // How many CUDA devices this process sees (0 in a build without CUDA, or with no driver or GPU): what

@@ -85,13 +85,22 @@ Status linear(const DeviceContext& ctx, const Tensor& x, const Tensor& w, const 
   EMBEDSERVE_RETURN_IF_ERROR(expect_shape("linear", "w", w, w.rows, x.cols));
   EMBEDSERVE_RETURN_IF_ERROR(expect_shape("linear", "y", y, x.rows, w.rows));
   EMBEDSERVE_RETURN_IF_ERROR(expect_dense("linear", {{"x", &x}, {"w", &w}, {"y", &y}}));
-  EMBEDSERVE_RETURN_IF_ERROR(expect_dtype("linear", ctx, {{"x", &x}, {"y", &y}}));
+  EMBEDSERVE_RETURN_IF_ERROR(expect_dtype("linear", ctx, {{"x", &x}}));
+  // y is in the context's dtype, or f32 on a bf16 context: a tensor-parallel rank's partial product, kept unrounded
+  // for the all-reduce (ops/all_reduce.h).
+  const bool f32_partial = y.dtype == DType::kF32 && ctx.dtype() == DType::kBF16;
+  if (y.dtype != ctx.dtype() && !f32_partial)
+    return internal_error(std::string("linear: y is ") + dtype_name(y.dtype) + " on a " + dtype_name(ctx.dtype()) +
+                          " context");
   if (w.dtype != ctx.weight_dtype())
     return internal_error(std::string("linear: w is ") + dtype_name(w.dtype) + " on a context whose weights are " +
                           dtype_name(ctx.weight_dtype()));
   if (row_groups.host.empty() || row_groups.host.front() != 0 || row_groups.host.back() != x.rows)
     return internal_error("linear: row_groups must split the " + std::to_string(x.rows) + " rows");
-  if (w.dtype == DType::kF8E4M3) return linear_fp8(ctx, x, w, y, scratch, x_quantized);
+  if (w.dtype == DType::kF8E4M3) {
+    if (f32_partial) return internal_error("linear: fp8 weights write y in the context's dtype, not f32 partials");
+    return linear_fp8(ctx, x, w, y, scratch, x_quantized);
+  }
   if (ctx.device() == Device::kCpu && w.dtype == DType::kBF16) {
     // Rows independent by construction (cpu/gemm_bf16.h): one call for the whole batch.
     cpu::linear_bf16(cpu::bf16_kernel(ctx), x.as<const float>(), w.as<const uint16_t>(), y.as<float>(), x.rows, w.rows,
@@ -118,6 +127,9 @@ Status linear(const DeviceContext& ctx, const Tensor& x, const Tensor& w, const 
     }
     return Status();
   }
+  if (f32_partial)
+    return cuda::linear(st.blas, st.handle, x.as<const __nv_bfloat16>(), w.as<const __nv_bfloat16>(), y.as<float>(),
+                        x.rows, w.rows, x.cols);
   return cuda_backend::by_dtype(x.dtype, "linear", [&](auto tag) {
     using T = decltype(tag);
     return cuda::linear(st.blas, st.handle, x.as<const T>(), w.as<const T>(), y.as<T>(), x.rows, w.rows, x.cols);

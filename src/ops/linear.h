@@ -15,6 +15,7 @@ namespace embedserve::ops {
 // batch. CUDA's bf16 GEMM needs no split: without a workspace (no split-K) it gives each row the same bits at any m;
 // nor do the CPU's bf16-weight kernels (x, y f32, w bf16 on a context whose weight_dtype() is bf16), which compute
 // each element in an order that depends on k alone.
+// On a bf16 context y may be f32: the product unrounded (a tensor-parallel rank's partial, for ops::all_reduce).
 //
 // FP8 weights (w kF8E4M3 with w.scales: a context whose weight_dtype() is kF8E4M3): each row of x is quantised to
 // e4m3 with its own scale (max|x| / 448) into `scratch`, then y = (xq · wqᵀ) · x_scale[i] · w.scales[j], products

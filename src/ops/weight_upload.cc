@@ -66,25 +66,27 @@ float widen_one(const void* src, DType dtype, int64_t i) {
 }  // namespace
 
 bool fill_chunk(const UploadChunk& c, void* dst, float* dst_scales) {
-  if (c.dst_dtype != DType::kF8E4M3) return convert_checked(c.src, c.src_dtype, dst, c.dst_dtype, c.count);
+  if (c.dst_dtype != DType::kF8E4M3) return convert_chunk(c, dst);
+  // Whole rows; row r starts at source element r·cols (a column slice's rows sit src_stride apart).
   const int64_t rows = c.rows();
   auto* codes = static_cast<uint8_t*>(dst);
+  bool bad = false;
   if (c.src_dtype == DType::kF8E4M3) {
     // An FP8 checkpoint: codes as stored, scales widened (a per-tensor scale repeated for every row).
-    bool bad = any_nonfinite(c.src, c.src_dtype, c.count);
-    std::memcpy(codes, c.src, c.count);
     for (int64_t r = 0; r < rows; ++r) {
+      const void* from = c.source_element(static_cast<size_t>(r * c.cols));
+      bad |= any_nonfinite(from, c.src_dtype, static_cast<size_t>(c.cols));
+      std::memcpy(codes + r * c.cols, from, static_cast<size_t>(c.cols));
       dst_scales[r] = widen_one(c.src_scales, c.src_scale_dtype, c.src_scale_per_row ? r : 0);
       bad |= !std::isfinite(dst_scales[r]) || dst_scales[r] <= 0.0f;
     }
     return bad;
   }
-  const bool bad = any_nonfinite(c.src, c.src_dtype, c.count);
   std::vector<float> row(static_cast<size_t>(c.cols));
-  const size_t src_row_bytes = static_cast<size_t>(c.cols) * dtype_size(c.src_dtype);
   for (int64_t r = 0; r < rows; ++r) {
-    convert_to_f32_serial(static_cast<const unsigned char*>(c.src) + static_cast<size_t>(r) * src_row_bytes, c.src_dtype,
-                          row.data(), row.size());
+    const void* from = c.source_element(static_cast<size_t>(r * c.cols));
+    bad |= any_nonfinite(from, c.src_dtype, static_cast<size_t>(c.cols));
+    convert_to_f32_serial(from, c.src_dtype, row.data(), row.size());
     dst_scales[r] = fp8::quantize_row(row.data(), c.cols, codes + r * c.cols);
   }
   return bad;
@@ -112,6 +114,16 @@ bool convert_checked(const void* src, DType src_dtype, void* dst, DType dst_dtyp
   return bad;
 }
 
+bool convert_chunk(const UploadChunk& c, void* dst) {
+  if (c.row_elements == 0) return convert_checked(c.src, c.src_dtype, dst, c.dst_dtype, c.count);
+  bool bad = false;
+  for (size_t at = 0; at < c.count; at += c.row_elements)
+    bad |= convert_checked(c.source_element(at), c.src_dtype, static_cast<char*>(dst) + at * dtype_size(c.dst_dtype),
+                           c.dst_dtype, c.row_elements);
+  return bad;
+}
+
+
 void WeightUploader::plan(const HostMatrix& part, void* dst, DType dst_dtype, size_t tensor, float* dst_scales) {
   if (dst_dtype == DType::kF8E4M3) {
     // Whole rows per chunk (a row's scale needs the whole row); the scales take at most half a staging buffer.
@@ -121,7 +133,11 @@ void WeightUploader::plan(const HostMatrix& part, void* dst, DType dst_dtype, si
     for (int64_t r = 0; r < part.rows; r += per_chunk) {
       const int64_t n = std::min(per_chunk, part.rows - r);
       UploadChunk c;
-      c.src = static_cast<const char*>(part.data) + static_cast<size_t>(r * part.cols) * src_size;
+      c.src = static_cast<const char*>(part.data) + static_cast<size_t>(r * part.row_stride()) * src_size;
+      if (part.row_stride() != part.cols) {  // a column slice (tensor parallelism): each row from its place
+        c.row_elements = static_cast<size_t>(part.cols);
+        c.src_stride = static_cast<size_t>(part.row_stride());
+      }
       c.src_dtype = part.dtype;
       c.dst = static_cast<char*>(dst) + r * part.cols;
       c.dst_dtype = dst_dtype;
@@ -141,6 +157,17 @@ void WeightUploader::plan(const HostMatrix& part, void* dst, DType dst_dtype, si
   }
   const size_t n = static_cast<size_t>(part.rows * part.cols);
   const size_t src_size = dtype_size(part.dtype), dst_size = dtype_size(dst_dtype);
+  if (part.row_stride() != part.cols) {
+    // A column slice: chunks of whole rows (at least one), each row copied from its place in the source.
+    const size_t cols = static_cast<size_t>(part.cols), stride = static_cast<size_t>(part.row_stride());
+    const size_t rows_per_chunk = std::max<size_t>(1, kChunkElements / cols);
+    for (size_t row = 0; row < static_cast<size_t>(part.rows); row += rows_per_chunk) {
+      const size_t rows = std::min(rows_per_chunk, static_cast<size_t>(part.rows) - row);
+      chunks_.push_back({static_cast<const char*>(part.data) + row * stride * src_size, part.dtype,
+                         static_cast<char*>(dst) + row * cols * dst_size, dst_dtype, rows * cols, tensor, cols, stride});
+    }
+    return;
+  }
   for (size_t at = 0; at < n; at += kChunkElements)
     chunks_.push_back({static_cast<const char*>(part.data) + at * src_size, part.dtype,
                        static_cast<char*>(dst) + at * dst_size, dst_dtype, std::min(kChunkElements, n - at), tensor});
@@ -229,7 +256,7 @@ Status WeightUploader::first_nonfinite(const std::vector<uint8_t>& flagged) cons
     const UploadChunk& c = chunks_[i];
     const size_t size = dtype_size(c.src_dtype);
     size_t element = 0;
-    while (element < c.count && !any_nonfinite(static_cast<const char*>(c.src) + element * size, c.src_dtype, 1)) ++element;
+    while (element < c.count && !any_nonfinite(c.source_element(element), c.src_dtype, 1)) ++element;
     size_t before = 0;  // elements of the same tensor in earlier chunks
     for (size_t j = 0; j < i; ++j)
       if (chunks_[j].tensor == c.tensor) before += chunks_[j].count;
@@ -238,7 +265,7 @@ Status WeightUploader::first_nonfinite(const std::vector<uint8_t>& flagged) cons
       return data_loss(names_[c.tensor] + " has a weight_scale that is not a finite positive number; the checkpoint "
                        "is corrupt (re-download it or write it again)");
     uint32_t bits = 0;
-    std::memcpy(&bits, static_cast<const char*>(c.src) + element * size, size);
+    std::memcpy(&bits, c.source_element(element), size);
     const uint32_t mantissa = c.src_dtype == DType::kF32    ? 0x007fffffu
                               : c.src_dtype == DType::kBF16 ? 0x007fu
                               : c.src_dtype == DType::kF8E4M3 ? 0x7u  // e4m3fn has NaN only

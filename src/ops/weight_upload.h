@@ -24,6 +24,15 @@ struct UploadChunk {
   DType dst_dtype = DType::kF32;
   size_t count = 0;
   size_t tensor = 0;  // index into the uploader's names, for errors
+  // A strided source (a column slice): rows of `row_elements` elements, `src_stride` elements apart, landing
+  // dense at dst. 0: the count elements are contiguous.
+  size_t row_elements = 0;
+  size_t src_stride = 0;
+  // Where element i (0 ≤ i < count) of the chunk lies in the source.
+  const void* source_element(size_t i) const {
+    const size_t at = row_elements ? (i / row_elements) * src_stride + i % row_elements : i;
+    return static_cast<const char*>(src) + at * dtype_size(src_dtype);
+  }
   // kF8E4M3 destinations: the chunk is whole rows of `cols` elements, each row's scale written to dst_scales.
   int64_t cols = 0;
   float* dst_scales = nullptr;
@@ -36,6 +45,10 @@ struct UploadChunk {
 
 // Where a [rows, cols] e4m3 weight's f32 scales sit in its memory: after the codes, 16-byte aligned.
 inline size_t fp8_scales_offset(int64_t rows, int64_t cols) { return (static_cast<size_t>(rows * cols) + 15) & ~size_t{15}; }
+
+// Copies a chunk's elements to `dst` (its own dst, or a staging buffer) as convert_checked does, row by row for a
+// strided source. Returns whether any source element is NaN or infinite.
+bool convert_chunk(const UploadChunk& chunk, void* dst);
 
 // Start-up time is mostly this copy (a 4B checkpoint is 8 GB): on CUDA, worker threads each fill pinned staging
 // buffers from the page cache and send them on a stream of their own while they fill the next, so reading, widening

@@ -139,3 +139,10 @@ def test_serve_reports_fp8_and_keeps_a_text_s_bits_in_any_batch(binary, tiny_mod
             assert np.array_equal(v, alone[i % len(TEXTS)]), f"input {i} differs in a batch"
     finally:
         assert srv.stop() == 0
+
+
+def test_fp8_with_tensor_parallelism_is_refused_by_name(binary, tiny_model, texts_file, tmp_path):
+    _, proc = embed(binary, tiny_model, texts_file, tmp_path / "v.npy", "--tp", "2", "--quantization", "fp8",
+                    check=False)
+    assert proc.returncode != 0
+    assert "--quantization fp8 (or an FP8 checkpoint) runs with --tp 1 only" in proc.stderr, proc.stderr

@@ -163,8 +163,8 @@ TEST_P(LinearFp8, AnFp8CheckpointsCodesAndScalesLoadAsStored) {
   for (size_t i = 0; i < b.size(); ++i) b[i] = static_cast<uint8_t>(0x80 | ((i * 11) % 0x7e));
   const float a_scale = 0.125f;
   const uint16_t b_scales[] = {bf16_bits(0.5f), bf16_bits(2.0f), bf16_bits(0.0078125f)};
-  const ops::HostMatrix parts[] = {{a.data(), DType::kF8E4M3, 2, cols, &a_scale, DType::kF32, 1},
-                                   {b.data(), DType::kF8E4M3, 3, cols, b_scales, DType::kBF16, 3}};
+  const ops::HostMatrix parts[] = {{a.data(), DType::kF8E4M3, 2, cols, 0, &a_scale, DType::kF32, 1},
+                                   {b.data(), DType::kF8E4M3, 3, cols, 0, b_scales, DType::kBF16, 3}};
   auto w = ops::upload_weight(ctx(), parts, "a + b");
   ASSERT_TRUE(w.ok()) << w.status().to_string();
   std::vector<uint8_t> codes(5 * cols);

@@ -9,6 +9,7 @@
 #include <list>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "core/status.h"
 #include "ops/context.h"
@@ -26,6 +27,10 @@ struct GraphCache {
   size_t capacity = 0;
   std::unordered_map<uint64_t, Entry> entries;
   std::list<uint64_t> order;
+  // Keys run once but not recorded: a shape is recorded on its second sighting (cuda_graph.cc says why). Bounded:
+  // forgotten wholesale when it reaches kMaxSightings.
+  std::unordered_set<uint64_t> sighted;
+  static constexpr size_t kMaxSightings = 4096;
   void clear();  // destroys every graph; CudaState calls it with its device current, before the stream goes
 };
 
