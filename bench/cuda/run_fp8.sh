@@ -22,8 +22,9 @@ step() { echo; echo "=== $* ($(date -u +%H:%M:%S))"; }
 
 step "machine"
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv,noheader | tee "$OUT/gpu.txt"
-# The test binaries carry the build machine's source paths (tests/data, the parity models' folder).
-BUILD_ROOT=/work/main
+# The test binaries carry the build machine's source paths (tests/data, the parity models' folder): BUILD_ROOT is
+# the checkout they were built in (/work/main, or a worktree such as /work/wt-fp8).
+BUILD_ROOT=${BUILD_ROOT:-/work/main}
 if [ "$ROOT" != "$BUILD_ROOT" ] && [ ! -e "$BUILD_ROOT" ]; then mkdir -p /work && ln -s "$ROOT" "$BUILD_ROOT"; fi
 if ! ldconfig -p | grep -q 'libcublas.so.13' && [ ! -e /usr/local/cuda/lib64/libcublas.so.13 ]; then
   EMBEDSERVE_CUBLAS_PATH=$(python3 -c 'import nvidia.cublas, os; print(os.path.join(os.path.dirname(nvidia.cublas.__file__), "lib"))')
