@@ -78,6 +78,16 @@ ServerResponse tei_info_response(const EmbedService& service, const ServerConfig
   w.key("quantization");
   if (info.quantization == Quantization::kFp8) w.string("fp8");
   else w.null();
+  // embedserve's own: the memory the engine holds (what --quantization fp8 shrinks), as the ready line says it.
+  w.key("memory");
+  w.begin_object();
+  w.key("weights_dtype");
+  w.string(info.weights_dtype);
+  w.key("weights_bytes");
+  w.integer(static_cast<int64_t>(info.weight_bytes));
+  w.key("workspace_bytes");
+  w.integer(static_cast<int64_t>(info.workspace_bytes));
+  w.end_object();
   w.key("model_type");
   w.begin_object();
   w.key("embedding");

@@ -124,7 +124,8 @@ def test_serve_reports_fp8_and_keeps_a_text_s_bits_in_any_batch(binary, tiny_mod
         ready = next(line for line in srv.log().splitlines() if "ready in" in line)
         assert "held fp8-e4m3" in ready and "fp8-e4m3 weights" in ready, ready
         status, _, raw = srv.request("GET", "/info")
-        assert status == 200 and json.loads(raw)["quantization"] == "fp8"
+        info = json.loads(raw)
+        assert status == 200 and info["quantization"] == "fp8" and info["memory"]["weights_dtype"] == "fp8-e4m3"
         alone = []
         for t in TEXTS:
             status, _, body = srv.post_json("/v1/embeddings", {"model": MODEL_NAME, "input": t,
@@ -146,3 +147,22 @@ def test_fp8_with_tensor_parallelism_is_refused_by_name(binary, tiny_model, text
                     check=False)
     assert proc.returncode != 0
     assert "--quantization fp8 (or an FP8 checkpoint) runs with --tp 1 only" in proc.stderr, proc.stderr
+
+
+def test_the_weights_held_shrink_by_the_gemm_weights_half(binary, tiny_model):
+    """/info's memory: the GEMM weights at one byte per parameter plus a scale per row (the table and norms as in
+    bf16), against two bytes in bf16."""
+    held = {}
+    for mode in ("bf16", "fp8"):
+        srv = ServerProcess(binary, tiny_model, "--device", "cpu", *(["--quantization", "fp8"] if mode == "fp8" else []))
+        srv.start()
+        try:
+            info = json.loads(srv.request("GET", "/info")[2])
+            held[mode] = info["memory"]["weights_bytes"]
+            assert info["quantization"] == ("fp8" if mode == "fp8" else None)
+        finally:
+            assert srv.stop() == 0
+    # TINY_MODEL: 2 layers, hidden 32, 4 heads / 2 kv heads of 16, intermediate 64.
+    rows = (2 * 32 + 64) + 32 + 2 * 64 + 32                 # output rows of k|v|q, o, gate|up, down
+    params = (2 * 32 + 64) * 32 + 32 * 64 + 2 * 64 * 32 + 32 * 64
+    assert held["bf16"] - held["fp8"] == 2 * (2 * params - (params + 4 * rows)), held
