@@ -161,10 +161,9 @@ bool cuda_built() {
 }
 
 ScopedDevice::ScopedDevice(const DeviceContext& ctx) {
+  if (ctx.device() == Device::kCpu) cpu::use_configured_threads();
 #if defined(EMBEDSERVE_HAVE_CUDA)
   if (ctx.device() == Device::kCuda) status_ = cuda_backend::set_device(ctx.ordinal(), &previous_);
-#else
-  (void)ctx;
 #endif
 }
 

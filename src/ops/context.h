@@ -115,7 +115,8 @@ bool cuda_built();
 StatusOr<size_t> available_memory(const DeviceContext& ctx);
 
 // Makes the context's device current on the calling thread for its lifetime and restores the previous one after
-// (CUDA's current device is per host thread; the thread that loads an engine is not the one that runs it).
+// (CUDA's current device is per host thread; the thread that loads an engine is not the one that runs it). On the
+// CPU it gives the calling thread the configured OpenMP thread count, which is per thread too.
 // The engine holds one around loading and around each batch; ops and the model never select a device.
 class ScopedDevice {
  public:

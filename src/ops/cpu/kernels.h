@@ -74,6 +74,12 @@ namespace embedserve::ops::cpu {
 // speed, and with SkylakeX GEMMs whose rows do not depend on the batch. OPENBLAS_CORETYPE in the
 // environment is honoured as given. configure_blas sets the thread count of both (0: every core).
 void configure_blas(int threads);
+// OpenMP's thread count (omp_set_num_threads) belongs to the thread that set it: a thread that runs ops without
+// having set it (the scheduler's batcher, a tensor-parallel rank) would start teams of every core whatever
+// --threads said. ScopedDevice calls this on the thread it runs on.
+void use_configured_threads();
+// The team a parallel region started on the calling thread would have now (omp_get_max_threads), for tests.
+int calling_thread_team_size();
 int blas_threads();
 const char* blas_core_name();
 // Whether sgemm of an [M, k] × [k, n] product gives each row of C bitwise the same value whatever M and the
