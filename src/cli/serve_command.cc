@@ -108,7 +108,7 @@ Flags make_flags() {
                      "activations), or float32 (f32 throughout: the parity mode); float16/half run as bfloat16", "auto"},
       {"disable-cuda-graph", "", "launch every kernel of small batches instead of replaying the CUDA graph recorded "
                                  "for their shape (for debugging; slower)", ""},
-      {"base-gpu-id", "N", "the first GPU to run on, in CUDA_VISIBLE_DEVICES order (with --dp N, replica r runs on "
+      {"base-gpu-id", "N", "the first GPU to run on, in CUDA_VISIBLE_DEVICES order (replica r of --dp runs on "
                            "GPU N + r × the tensor parallel size)", "0"},
       {"max-num-batched-tokens", "N", "token budget of one engine call: inputs are packed without padding up "
                                       "to this many tokens", "16384"},
