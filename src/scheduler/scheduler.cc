@@ -259,11 +259,12 @@ void Scheduler::batcher_loop(size_t r) {
         retries_.pop_front();
       } else if (!queue_.empty()) {
         const auto now = SteadyClock::now();
+        const size_t jobs_before = queue_.queued_jobs();
         std::vector<InterruptedInput> interrupted;
         abandoned = queue_.sweep(now, interrupted);
         route_interrupted(interrupted);
         queue_.fill(options_.max_num_batched_tokens, batch, slots, now, r);
-        if (batch.num_sequences() > 0 || !abandoned.empty()) {
+        if (batch.num_sequences() > 0 || queue_.queued_jobs() != jobs_before) {
           idle_at = kFoundWork;
           ++queue_version_;
           if (replicas_.size() > 1) cv_.notify_all();  // the queue moved: replicas waiting on it look again
