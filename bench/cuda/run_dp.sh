@@ -6,7 +6,10 @@
 # tests/e2e/test_replicas.py on the CUDA engine (one replica per GPU).
 # Takes `embedserve` built elsewhere from .carry/cuda-bin.tar.xz, as bench/cuda/run_on_device.sh does; logs under $OUT.
 #   bash bench/cuda/run_dp.sh
-#   MODELS=small TEXTS_SMALL=48000 bash bench/cuda/run_dp.sh    # knobs: MODELS (small large), TEXTS_*, CLIENT_PROCESSES
+#   MODELS=small TEXTS_SMALL=48000 bash bench/cuda/run_dp.sh    # knobs: MODELS (small large), TEXTS_*, CLIENT_PROCESSES,
+#                                                                SERVE_ARGS
+# Both runs get the same host threads (SERVE_ARGS, default 8 tokenizer and 4 network threads of the 32 cores): at
+# --dp 2 on the 0.6B the server must tokenise and serialise ~1M tokens/s, which the default 2 threads would cap.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -61,7 +64,8 @@ for name in $MODELS; do
   texts=$([ $name = small ] && echo ${TEXTS_SMALL:-24000} || echo ${TEXTS_LARGE:-8000})
   for dp in 1 2; do
     step "bulk over HTTP: $name, --dp $dp, $texts texts of 16–512 tokens, 64 per request, 16 in flight"
-    serve 3012$dp "$OUT/dp_serve_${name}_dp$dp.log" --model-path $dir --device cuda --dp $dp
+    serve 3012$dp "$OUT/dp_serve_${name}_dp$dp.log" --model-path $dir --device cuda --dp $dp \
+      ${SERVE_ARGS:---tokenizer-threads 8 --http-threads 4}
     pid=$served
     grep -o "ready in.*" "$OUT/dp_serve_${name}_dp$dp.log" | sed 's/; served as.*;/; …;/'
     # Warm-up: CUDA graphs and the allocator's first batches, outside the timed run.
