@@ -215,6 +215,25 @@ TEST(SchedulerReplicas, AChunkedInputWhoseReplicaFailsIsAnswered503AndTheOtherKe
   EXPECT_EQ(after->vectors, fake_vector(ids(7, 6), kHidden));
 }
 
+TEST(SchedulerReplicas, AbandonWaitsForEveryReplicasEngineCall) {
+  FakeEngine a(8, kHidden), b(8, kHidden);
+  a.close_gate();
+  b.close_gate();
+  Scheduler s({&a, &b}, budget(8));
+  auto first = submit(s, {ids(1, 8)});
+  auto second = submit(s, {ids(2, 8)});
+  a.wait_for_batches(1);
+  b.wait_for_batches(1);
+  const auto ready = [](std::future<StatusOr<JobResult>>& f) { return f.wait_for(0s) == std::future_status::ready; };
+  b.open_gate();  // whichever job replica 1 took is answered; the other stays in replica 0's engine call
+  ASSERT_TRUE(eventually([&] { return ready(first) || ready(second); }));
+  EXPECT_FALSE(s.abandon(50ms)) << "replica 0 is still in its engine call";
+  EXPECT_FALSE(ready(first) && ready(second));
+  a.open_gate();
+  EXPECT_TRUE(s.abandon(5s)) << "both batchers have left once the call ends";
+  EXPECT_TRUE(ready(first) && ready(second)) << "the call in flight still answered its job";
+}
+
 TEST(InjectedFailures, ParsesReplicaAndCallAndRefusesNonsense) {
   auto one = parse_injected_failures("1:3");
   ASSERT_TRUE(one.ok());
