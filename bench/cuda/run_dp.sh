@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # --dp on two GPUs (device kind nvidia-h200-x2) in a few minutes of device time: the bulk HTTP workload (texts of
-# 16–512 tokens, 64 per request, 16 in flight; bench/server/http_load.py from several client processes) against
-# --dp 1 and then --dp 2 on random checkpoints of the real 0.6B and 4B shapes, the speed-up, the vectors of --dp 2
-# checked bit for bit against --dp 1's (same texts, a SHA-256 per request), and the injected-failure scenarios of
-# tests/e2e/test_replicas.py on the CUDA engine (one replica per GPU).
-# Takes `embedserve` built elsewhere from .carry/cuda-bin.tar.xz, as bench/cuda/run_on_device.sh does; logs under $OUT.
+# 16–512 tokens, 64 per request, 16 in flight, in arrival order: bench/server/http_load.py writes the requests, the
+# native embedserve_http_load replays them, as run_on_device.sh's http step does) against --dp 1 and then --dp 2 on
+# random checkpoints of the real 0.6B and 4B shapes, the speed-up, the vectors of --dp 2 checked bit for bit against
+# --dp 1's (the same 2,000 texts, a SHA-256 per request: http_load.py --vector-digests), and the injected-failure
+# scenarios of tests/e2e/test_replicas.py on the CUDA engine (one replica per GPU).
+# Takes `embedserve` and `embedserve_http_load` (build/bench/server/load/) built elsewhere from
+# .carry/cuda-bin.tar.xz, as bench/cuda/run_on_device.sh does (without the native tool, http_load.py times the runs
+# too: one aiohttp process, which may be the bound at --dp 2 on the 0.6B); logs under $OUT.
 #   bash bench/cuda/run_dp.sh
-#   MODELS=small TEXTS_SMALL=48000 bash bench/cuda/run_dp.sh    # knobs: MODELS (small large), TEXTS_*, CLIENT_PROCESSES,
+#   MODELS=small TEXTS_SMALL=48000 bash bench/cuda/run_dp.sh    # knobs: MODELS (small large), TEXTS_*, DIGEST_TEXTS,
 #                                                                SERVE_ARGS
 # Both runs get the same host threads (SERVE_ARGS, default 8 tokenizer and 4 network threads of the 32 cores): at
 # --dp 2 on the 0.6B the server must tokenise and serialise ~1M tokens/s, which the default 2 threads would cap.
@@ -58,6 +61,9 @@ for name in $MODELS; do
   cp tests/data/qwen3-tokenizer/* "$dir/"
 done
 
+LOAD=$BIN/embedserve_http_load
+python3 bench/server/http_load.py bulk --write-bodies /tmp/dp-bulk-small.req --texts ${TEXTS_SMALL:-24000} || status=1
+python3 bench/server/http_load.py bulk --write-bodies /tmp/dp-bulk-large.req --texts ${TEXTS_LARGE:-8000} || status=1
 for name in $MODELS; do
   dir=$([ $name = small ] && echo $SMALL || echo $LARGE)
   # Enough tokens for ~10 s at --dp 1 (0.6B ≈ 6.3M tokens, 4B ≈ 2.1M).
@@ -68,24 +74,32 @@ for name in $MODELS; do
       ${SERVE_ARGS:---tokenizer-threads 8 --http-threads 4}
     pid=$served
     grep -o "ready in.*" "$OUT/dp_serve_${name}_dp$dp.log" | sed 's/; served as.*;/; …;/'
-    # Warm-up: CUDA graphs and the allocator's first batches, outside the timed run.
-    python3 bench/server/http_load.py --url http://127.0.0.1:3012$dp bulk --texts 1024 --processes 4 > /dev/null 2>&1
-    timeout 300 python3 bench/server/http_load.py --url http://127.0.0.1:3012$dp bulk --texts $texts \
-      --processes ${CLIENT_PROCESSES:-6} --vector-digests "$OUT/dp_digests_${name}_dp$dp.json" 2>&1 | tail -3 \
-      | tee "$OUT/dp_bulk_${name}_dp$dp.log" || status=1
+    # The same texts twice, untimed: warm-up (graphs recorded at a shape's second call, the allocator's first
+    # batches) and the vectors' digests for the bitwise comparison.
+    for _ in 1 2; do
+      timeout 200 python3 bench/server/http_load.py --url http://127.0.0.1:3012$dp bulk --texts ${DIGEST_TEXTS:-2000} \
+        --vector-digests "$OUT/dp_digests_${name}_dp$dp.json" > /dev/null 2>> "$OUT/dp_client_${name}.log" || status=1
+    done
+    if [ -x "$LOAD" ]; then
+      timeout 300 "$LOAD" --url http://127.0.0.1:3012$dp --bodies /tmp/dp-bulk-$name.req --once --connections 16 \
+        --workload "$name dp$dp bulk" 2>> "$OUT/dp_client_${name}.log" | tee "$OUT/dp_bulk_${name}_dp$dp.log" || status=1
+    else
+      timeout 300 python3 bench/server/http_load.py --url http://127.0.0.1:3012$dp bulk --texts $texts \
+        2>> "$OUT/dp_client_${name}.log" | tee "$OUT/dp_bulk_${name}_dp$dp.log" || status=1
+    fi
     curl -s localhost:3012$dp/metrics | grep -E '^embedserve_(replica_|gpu_memory)' | tee "$OUT/dp_metrics_${name}_dp$dp.txt"
     kill -TERM $pid; wait $pid
   done
   step "$name: --dp 2 against --dp 1"
   python3 - "$OUT" "$name" <<'PY' || status=1
-import json, re, sys
+import json, sys
 out, name = sys.argv[1], sys.argv[2]
 rate = {}
 for dp in (1, 2):
-    line = open(f"{out}/dp_bulk_{name}_dp{dp}.log").read()
-    m = re.search(r"= ([\d,]+) tokens/s, (\d+) errors", line)
-    assert m and m.group(2) == "0", f"--dp {dp}: {line.strip()}"
-    rate[dp] = float(m.group(1).replace(",", ""))
+    text = open(f"{out}/dp_bulk_{name}_dp{dp}.log").read()
+    line = json.loads(next(l for l in text.splitlines() if l.startswith("{")))  # the load tools' JSON line
+    assert line["errors"] == 0 and line["tokens_per_s"], f"--dp {dp}: {text.strip()}"
+    rate[dp] = float(line["tokens_per_s"])
 one, two = (json.load(open(f"{out}/dp_digests_{name}_dp{dp}.json")) for dp in (1, 2))
 same = sum(one[k] == two.get(k) for k in one)
 print(f"{name}: --dp 1 {rate[1]:,.0f} tokens/s, --dp 2 {rate[2]:,.0f} tokens/s: {rate[2] / rate[1]:.2f}x (goal 1.9x); "

@@ -114,6 +114,8 @@ int run_embed_batch(const Flags& flags, const std::string& model_path, const fs:
   if (!device.ok()) return flags.fail(device.status());
   auto precision = parse_precision(flags.get_or("dtype", "auto"));
   if (!precision.ok()) return flags.fail(precision.status());
+  auto quantization = parse_quantization(flags.get_or("quantization", ""));
+  if (!quantization.ok()) return flags.fail(quantization.status());
   auto budget = flags.get_int("max-num-batched-tokens", 16384, 1, 1 << 24);
   if (!budget.ok()) return flags.fail(budget.status());
   auto threads = flags.get_int("threads", 0, 0, 4096);
@@ -138,9 +140,11 @@ int run_embed_batch(const Flags& flags, const std::string& model_path, const fs:
   eopts.model_id = model_path;
   eopts.device = *device;
   eopts.precision = *precision;
+  eopts.quantization = *quantization;
   eopts.threads = static_cast<int>(*threads);
   eopts.workspace_tokens = std::max(static_cast<size_t>(*budget), context);  // any request may hold the longest
   if (Status st = apply_engine_environment(eopts); !st.ok()) return flags.fail(st);
+  if (Status st = apply_tensor_parallel_flags(flags, eopts); !st.ok()) return flags.fail(st);
   auto engine = create_engine(eopts);
   if (!engine.ok()) return flags.fail(engine.status());
 

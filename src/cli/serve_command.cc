@@ -106,6 +106,7 @@ Flags make_flags() {
       {"device", "DEV", "auto, cpu or cuda; auto takes the GPU when one is present and built in", "auto"},
       {"dtype", "T", "precision: auto or bfloat16 (a GPU computes in bf16; the CPU keeps bf16 weights, f32 "
                      "activations), or float32 (f32 throughout: the parity mode); float16/half run as bfloat16", "auto"},
+      {"quantization", "METHOD", kQuantizationHelp, ""},
       {"disable-cuda-graph", "", "launch every kernel of small batches instead of replaying the CUDA graph recorded "
                                  "for their shape (for debugging; slower)", ""},
       {"base-gpu-id", "N", "the first GPU to run on, in CUDA_VISIBLE_DEVICES order (replica r of --dp runs on "
@@ -148,16 +149,17 @@ Flags make_flags() {
                             "serve thousands)", "2"},
       {"tokenizer-threads", "N", "threads that parse requests, tokenise and serialise answers (bodies of 1 MiB "
                                    "and more get N/2 threads of their own, at least one)", "2"},
-      {"tp", "N", "tensor parallel size; only 1 is supported", "1", false, {"tensor-parallel-size", "tp-size"}},
-      {"dp", "N", "data parallel size: N copies of the model, one per GPU from --base-gpu-id, fed by one queue "
-                  "(each batch goes to the replica that frees first); a replica whose GPU fails leaves the rotation "
-                  "and its batch is retried once on another. On the CPU, N copies splitting --threads (for tests)",
+      {"dp", "N", "data parallel size: N copies of the model, one per GPU (or per --tp GPUs) from --base-gpu-id, "
+                  "fed by one queue (each batch goes to the replica that frees first); a replica whose GPU fails "
+                  "leaves the rotation and its batch is retried once on another. On the CPU, N copies splitting "
+                  "--threads (for tests)",
        "1", false, {"dp-size"}},
       {"mem-fraction-static", "F", "accepted for SGLang compatibility; embedserve allocates only the weights "
                                    "and the batch workspace", ""},
       {"is-embedding", "", "accepted for SGLang compatibility; embedserve only embeds", ""},
       {"trust-remote-code", "", "accepted for SGLang compatibility; no model code is ever run", ""},
   };
+  specs = with_tensor_parallel_flags(std::move(specs));
   for (const auto& f : kIgnoredFlags)
     specs.push_back({f.name, f.value_name, std::string("accepted for SGLang compatibility and ignored: ") + f.why, ""});
   return Flags("serve",
@@ -194,6 +196,7 @@ struct Settings {
   std::string model_path;
   std::optional<Device> device;
   Precision precision = Precision::kAuto;
+  Quantization quantization = Quantization::kNone;
   bool cuda_graphs = true;
   size_t max_num_batched_tokens, max_queue, max_queue_tokens, max_inputs, max_body;
   size_t bulk_yield_tokens;
@@ -225,15 +228,8 @@ StatusOr<Settings> read_settings(const Flags& flags) {
     dtype = "bfloat16";
   }
   EMBEDSERVE_ASSIGN_OR_RETURN(s.precision, parse_precision(dtype));
+  EMBEDSERVE_ASSIGN_OR_RETURN(s.quantization, parse_quantization(flags.get_or("quantization", "")));
   s.cuda_graphs = !flags.has("disable-cuda-graph");
-  for (const char* name : {"tp"}) {
-    auto v = flags.get_int(name, 1, 1, 1 << 20);
-    if (!v.ok()) return v.status();
-    if (*v != 1)
-      return invalid_argument(std::string("--") + name + " " + std::to_string(*v) +
-                              ": this build runs one model copy on one device; use --" + name +
-                              " 1 (for more throughput run several servers behind a load balancer)");
-  }
   EMBEDSERVE_ASSIGN_OR_RETURN(auto dp, flags.get_int("dp", 1, 1, 64));
   s.data_parallel = static_cast<size_t>(dp);
   EMBEDSERVE_ASSIGN_OR_RETURN(auto port, flags.get_int("port", 30000, 0, 65535));
@@ -322,15 +318,8 @@ struct LoadedModel {
   std::unique_ptr<EmbedService> service;
 };
 
-// The tensor parallel size the engine options ask for: EngineOptions::tensor_parallel where that field exists (it
-// comes with --tp), else 1. A replica spans that many GPUs, so replica r starts at GPU base + r × tp.
-template <typename Options>
-int tensor_parallel_of(const Options& options) {
-  if constexpr (requires { options.tensor_parallel; }) return std::max(1, static_cast<int>(options.tensor_parallel));
-  else return 1;
-}
-
-// The --dp engine replicas: copies of the model on GPUs base, base + tp, … (CUDA_VISIBLE_DEVICES order), or on the
+// The --dp engine replicas: copies of the model on GPUs base, base + tp, … (CUDA_VISIBLE_DEVICES order; each copy
+// spans --tp GPUs), or on the
 // CPU copies that split the threads between them; each wrapped to fail on cue where EMBEDSERVE_INJECT_ENGINE_FAILURE
 // asks. Loaded one after another: each load is bound by its own copy to the GPU, and loading shares process-wide
 // state (cuBLAS is loaded once, on first use).
@@ -347,7 +336,7 @@ StatusOr<std::vector<std::unique_ptr<Engine>>> load_replicas(const EngineOptions
              " fails its engine call " + std::to_string(call) + " and every later one, as a lost GPU would");
     }
   }
-  const int tp = tensor_parallel_of(base);
+  const int tp = std::max(1, base.tensor_parallel);
   const int visible = ops::visible_gpus();
   const bool cuda = base.device ? *base.device == Device::kCuda : visible > 0;
   const int needed = base.device_ordinal + static_cast<int>(replicas) * tp;
@@ -378,10 +367,12 @@ StatusOr<std::vector<std::unique_ptr<Engine>>> load_replicas(const EngineOptions
   return engines;
 }
 
-// Where each replica runs, measured once all are loaded (GPU memory in use then includes every replica's).
+// Where each replica runs, measured once all are loaded (GPU memory in use then includes every replica's). A
+// replica split by --tp names each of its GPUs ("cuda:0+1") and adds up their memory.
 std::vector<ReplicaDevice> describe_replicas(const std::vector<std::unique_ptr<Engine>>& engines,
                                              const EngineOptions& base) {
   const std::vector<ops::GpuMemory> gpus = ops::gpu_memory();
+  const int tp = std::max(1, base.tensor_parallel);
   std::vector<ReplicaDevice> out;
   for (size_t r = 0; r < engines.size(); ++r) {
     const EngineInfo& info = engines[r]->info();
@@ -390,13 +381,16 @@ std::vector<ReplicaDevice> describe_replicas(const std::vector<std::unique_ptr<E
     if (info.device != Device::kCuda) {
       d.device = "cpu";
     } else {
-      const int ordinal = base.device_ordinal + static_cast<int>(r) * tensor_parallel_of(base);
-      d.device = "cuda:" + std::to_string(ordinal);
-      for (const ops::GpuMemory& g : gpus) {
-        if (g.ordinal != ordinal) continue;
-        d.name = g.name;
-        d.memory_total_bytes = g.total_bytes;
-        d.memory_used_bytes = g.total_bytes - std::min(g.free_bytes, g.total_bytes);
+      d.device = "cuda:";
+      for (int rank = 0; rank < tp; ++rank) {
+        const int ordinal = base.device_ordinal + static_cast<int>(r) * tp + rank;
+        d.device += (rank ? "+" : "") + std::to_string(ordinal);
+        for (const ops::GpuMemory& g : gpus) {
+          if (g.ordinal != ordinal) continue;
+          if (d.name.empty()) d.name = g.name;
+          d.memory_total_bytes += g.total_bytes;
+          d.memory_used_bytes += g.total_bytes - std::min(g.free_bytes, g.total_bytes);
+        }
       }
     }
     out.push_back(std::move(d));
@@ -445,6 +439,7 @@ StatusOr<LoadedModel> load_model(const Flags& flags, const Settings& s, WorkerPo
   eopts.model_id = default_served_name(s.model_path);  // a directory's name or the hub id, as TEI's /info reports
   eopts.device = s.device;
   eopts.precision = s.precision;
+  eopts.quantization = s.quantization;
   eopts.graph_max_tokens = s.cuda_graphs ? eopts.graph_max_tokens : 0;
   eopts.threads = s.threads;
   eopts.device_ordinal = s.gpu;
@@ -452,6 +447,7 @@ StatusOr<LoadedModel> load_model(const Flags& flags, const Settings& s, WorkerPo
   // prefill turned off); the scheduler packs to the budget, chunks to the chunk size.
   eopts.workspace_tokens = std::max({s.max_num_batched_tokens, s.chunk_tokens, context});
   EMBEDSERVE_RETURN_IF_ERROR(apply_engine_environment(eopts));
+  EMBEDSERVE_RETURN_IF_ERROR(apply_tensor_parallel_flags(flags, eopts));
   LoadedModel m;
   auto engines = load_replicas(eopts, s.data_parallel);
   auto tokenizer = tokenizer_loading.get();  // joined before any error returns: the thread reads model_dir
