@@ -320,9 +320,11 @@ Scheduler::BatchOutcome Scheduler::run_batch(size_t r, const SequenceBatch& batc
       s.job->result.queue_seconds = seconds_between(s.job->submitted, start);
     }
   }
-  // A batch the engine refuses is the batch's fault; one it accepts and then fails is the engine's.
+  // A batch the engine refuses is the batch's fault; one it accepts and then fails is the engine's, except for
+  // running out of memory for this batch (an input's keys and values that do not fit now): the device still works.
   Status st = me.engine->validate(batch, out);
-  const bool engine_fault = st.ok() && !(st = me.engine->embed(batch, out)).ok();
+  const bool engine_fault = st.ok() && !(st = me.engine->embed(batch, out)).ok() &&
+                            st.code() != ErrorCode::kResourceExhausted;
   const double compute = seconds_between(start, SteadyClock::now());
   me.batches.fetch_add(1, std::memory_order_relaxed);
   if (st.ok()) me.tokens.fetch_add(batch.num_tokens(), std::memory_order_relaxed);

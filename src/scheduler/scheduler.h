@@ -92,7 +92,7 @@ struct SchedulerStats {
 // not depend on the number of replicas, and a sequence's vector depends on that sequence alone, so a vector is the
 // same whichever replica computes it (the replicas are copies of one model with one set of options).
 // Faults: an engine call that fails for its engine's sake (Engine::validate passed, the backend failed: a CUDA
-// error, a lost device) takes that replica out of rotation for good; its batch is retried once on another
+// error, a lost device; not resource_exhausted, which fails only that batch) takes that replica out of rotation for good; its batch is retried once on another
 // replica. An input part-way through its chunks on the failed replica cannot move (its keys and values were
 // there): its request fails with `unavailable`. With no replica left every request fails with `unavailable`.
 class Scheduler {

@@ -215,6 +215,34 @@ TEST(SchedulerReplicas, AChunkedInputWhoseReplicaFailsIsAnswered503AndTheOtherKe
   EXPECT_EQ(after->vectors, fake_vector(ids(7, 6), kHidden));
 }
 
+// An engine with no memory left for one batch (an input's keys and values): that batch fails, the replica serves on.
+class OutOfMemoryForLongInputs final : public Engine {
+ public:
+  OutOfMemoryForLongInputs() : Engine(testing::fake_info(64, kHidden)) {}
+
+ protected:
+  Status run(const SequenceBatch& batch, std::span<float> out) override {
+    if (batch.num_tokens() > 16) return resource_exhausted("GPU 0 has no room for this batch's keys and values");
+    for (size_t i = 0; i < batch.num_sequences(); ++i) {
+      const auto v = fake_vector(batch.sequence(i), kHidden);
+      std::copy(v.begin(), v.end(), out.begin() + i * kHidden);
+    }
+    return Status();
+  }
+};
+
+TEST(SchedulerReplicas, RunningOutOfMemoryForABatchFailsThatBatchOnly) {
+  OutOfMemoryForLongInputs engine;
+  Scheduler s(engine, budget(64));
+  auto big = submit(s, {ids(1, 40)}).get();
+  ASSERT_FALSE(big.ok());
+  EXPECT_EQ(big.status().code(), ErrorCode::kResourceExhausted);
+  EXPECT_EQ(s.replicas_up(), 1u) << "the device works; only that batch did not fit";
+  auto small = submit(s, {ids(2, 8)}).get();
+  ASSERT_TRUE(small.ok());
+  EXPECT_EQ(small->vectors, fake_vector(ids(2, 8), kHidden));
+}
+
 TEST(SchedulerReplicas, AbandonWaitsForEveryReplicasEngineCall) {
   FakeEngine a(8, kHidden), b(8, kHidden);
   a.close_gate();
