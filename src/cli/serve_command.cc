@@ -414,8 +414,9 @@ int run(const Flags& flags) {
   std::signal(SIGXFSZ, SIG_IGN);
   Metrics metrics;
   auto pool = std::make_unique<WorkerPool>(s.tokenizer_threads, kMaxPendingRequests);
-  // Large bodies (Router::kLargeBodyBytes and up) get threads of their own, half as many: they cannot hold the
-  // threads small requests need, and two huge texts at once cost at most those threads.
+  // Large bodies (Router::kLargeBodyBytes and up) and the jobs routes, which wait on the disk, get threads of their
+  // own, half as many: they cannot hold the threads small requests need, and two huge texts at once cost at most
+  // those threads.
   auto large_pool = std::make_unique<WorkerPool>(std::max<size_t>(1, s.tokenizer_threads / 2), kMaxPendingRequests);
   Router router(s.server, metrics, *pool, large_pool.get());
   // The Files and Batches API: the store opens before the server listens, so uploads and lookups work while the

@@ -207,7 +207,8 @@ void Router::handle(ServerRequest req, CancelFlag cancel, Respond respond) {
                             ErrorShape::kOpenAi));
       }
     };
-    if (!pool_.try_post(std::move(task)))
+    WorkerPool& disk_workers = large_pool_ ? *large_pool_ : pool_;  // off the interactive pool: see router.h
+    if (!disk_workers.try_post(std::move(task)))
       done(error_response(api_error_from_status(resource_exhausted("the server is busy; retry shortly")), shape));
     return;
   }
