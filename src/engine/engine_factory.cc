@@ -6,9 +6,13 @@
 
 namespace embedserve {
 
-StatusOr<std::unique_ptr<Engine>> create_engine(const EngineOptions& options) {
+Device resolve_device(std::optional<Device> requested) {
   // auto: a GPU that is visible is used; none (or a broken driver) means the CPU.
-  const Device device = options.device ? *options.device : (ops::visible_gpus() > 0 ? Device::kCuda : Device::kCpu);
+  return requested ? *requested : (ops::visible_gpus() > 0 ? Device::kCuda : Device::kCpu);
+}
+
+StatusOr<std::unique_ptr<Engine>> create_engine(const EngineOptions& options) {
+  const Device device = resolve_device(options.device);
   // bf16 means bf16 compute on a GPU and bf16 weights with f32 activations on the CPU (EngineInfo says which ran).
   EMBEDSERVE_ASSIGN_OR_RETURN(std::unique_ptr<ModelEngine> engine, ModelEngine::load(options, device));
   return std::unique_ptr<Engine>(std::move(engine));

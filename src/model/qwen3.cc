@@ -178,11 +178,7 @@ Status Qwen3Model::allocate(size_t n) {
   return Status();
 }
 
-bool Qwen3Model::takes_chunks(Pooling pooling) const {
-  // Last-token pooling reads one row of the last chunk; mean pooling would need every chunk's final rows and
-  // CLS the first chunk's, neither of which a later chunk holds.
-  return pooling == Pooling::kLastToken;
-}
+bool Qwen3Model::takes_chunks(Pooling pooling) const { return pools_from_last_chunk(pooling); }
 
 StatusOr<std::unique_ptr<SequenceCache>> Qwen3Model::new_sequence_cache(size_t tokens) {
   const ModelConfig& c = config_;
