@@ -80,6 +80,7 @@ Status Qwen3Model::load_weights(const WeightStore& store) {
   // Every weight is allocated and queued first, then copied at once by several threads (start-up is mostly this
   // copy); each value is checked finite on the way.
   ops::WeightUploader up(ctx_);
+  up.on_copied([&store](const void* p, size_t bytes) { store.release(p, bytes); });
   EMBEDSERVE_ASSIGN_OR_RETURN(embed_tokens_, up.add_table(host_matrix(emb), emb.name, emb.file));
 
   layers_.resize(static_cast<size_t>(c.num_hidden_layers));

@@ -161,6 +161,7 @@ Status WeightUploader::finish(int threads) {
       for (size_t i = next.fetch_add(1); i < chunks_.size(); i = next.fetch_add(1)) {
         const UploadChunk& c = chunks_[i];
         flagged[i] = convert_checked(c.src, c.src_dtype, c.dst, c.dst_dtype, c.count);
+        if (copied_) copied_(c.src, c.count * dtype_size(c.src_dtype));
       }
     };
     std::vector<std::thread> pool;
