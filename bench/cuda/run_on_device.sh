@@ -123,8 +123,8 @@ if want cpu; then
     echo "llama.cpp $(cat $LLAMA/VERSION) variant: $variant"
     timeout 290 python3 bench/engine/compare_llama_cpp.py --model $SMALL --embedserve "$BIN/embedserve" \
       --llama-embedding $LLAMA/bin/llama-embedding-$variant --gguf-py $LLAMA/gguf-py --cache /tmp/llama-cache \
-      --weights bf16,f16 --ours bf16,f32 --threads 1,2,$(nproc) --seq-len 32,512 --batch-tokens 512 --rounds 1 \
-      --seconds 1 --batches 1 2>&1 | tee "$OUT/cpu_compare.log" || status=1
+      --weights bf16,f16 --ours bf16,f32 --threads ${CPU_THREADS:-1,2,$(nproc)} --seq-len 32,512 --batch-tokens 512 \
+      --rounds 1 --seconds 1 --batches 1 2>&1 | tee "$OUT/cpu_compare.log" || status=1
   else
     echo "this CPU has no AVX2/FMA/F16C: no llama.cpp variant runs here"; status=1
   fi

@@ -56,7 +56,9 @@ def main():
     a = ap.parse_args()
 
     port = free_port()
-    cmd = [a.embedserve, "serve", "--model-path", a.model, "--device", "cpu", "--port", str(port), *a.serve_flags]
+    # No request deadline: a long input on a loaded CPU may take longer than serve's default 300 s.
+    cmd = [a.embedserve, "serve", "--model-path", a.model, "--device", "cpu", "--port", str(port),
+           "--request-timeout", "0", *a.serve_flags]
     print("$ " + " ".join(cmd), flush=True)
     log = open(f"/tmp/serve_memory_{port}.log", "w+")
     p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
