@@ -112,8 +112,10 @@ if want_large || want cpu; then
 fi
 if want cpu; then
   # Issue 15: ours (bf16 weights, the CPU's default; f32, the parity mode) against llama.cpp's BF16 and F16 GGUFs of
-  # the same 0.6B checkpoint, same threads (1, 2, all), 32- and 512-token inputs, 512 tokens per engine call on both
-  # sides, one round (~3-4 minutes). llama.cpp: static llama-embedding builds, the variant this CPU's flags allow.
+  # the same 0.6B checkpoint, same threads (all, 2, 1: the slow one-thread cells last, so a timeout loses only
+  # those; each cell is logged as it ends), 32- and 512-token inputs, 512 tokens per engine call on both sides, one
+  # round (~4-5 minutes with the checkpoint). llama.cpp: static llama-embedding builds, the variant this CPU's flags
+  # allow.
   step "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) CPUs"
   grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2 | tr ' ' '\n' | grep -xE 'avx2|fma|f16c|bmi2|avx512[a-z_0-9]*|amx[a-z_0-9]*' \
     | tr '\n' ' ' | tee "$OUT/cpu_flags.txt"; echo
@@ -121,9 +123,9 @@ if want cpu; then
   mkdir -p $LLAMA && tar -xJf .carry/llama/llama-cpu.tar.xz -C $LLAMA || status=1
   if variant=$(bash bench/engine/pick_llama_variant.sh); then
     echo "llama.cpp $(cat $LLAMA/VERSION) variant: $variant"
-    timeout 290 python3 bench/engine/compare_llama_cpp.py --model $SMALL --embedserve "$BIN/embedserve" \
+    timeout 400 python3 bench/engine/compare_llama_cpp.py --model $SMALL --embedserve "$BIN/embedserve" \
       --llama-embedding $LLAMA/bin/llama-embedding-$variant --gguf-py $LLAMA/gguf-py --cache /tmp/llama-cache \
-      --weights bf16,f16 --ours bf16,f32 --threads ${CPU_THREADS:-1,2,$(nproc)} --seq-len 32,512 --batch-tokens 512 \
+      --weights bf16,f16 --ours bf16,f32 --threads ${CPU_THREADS:-$(nproc),2,1} --seq-len 32,512 --batch-tokens 512 \
       --rounds 1 --seconds 1 --batches 1 2>&1 | tee "$OUT/cpu_compare.log" || status=1
   else
     echo "this CPU has no AVX2/FMA/F16C: no llama.cpp variant runs here"; status=1
