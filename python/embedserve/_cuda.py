@@ -1,4 +1,4 @@
-"""Finds cuBLAS 13 installed by pip (nvidia-cublas), for the engine's run-time loader."""
+"""Finds cuBLAS 13 and NCCL installed by pip (nvidia-cublas, nvidia-nccl), for the engine's run-time loaders."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ from pathlib import Path
 _CUBLAS = "libcublas.so.13"
 # CUDA 13's wheels put every library in nvidia/cu13/lib; the older per-library layout used nvidia/cublas/lib.
 _WHEEL_FOLDERS = ("nvidia/cu13/lib", "nvidia/cublas/lib")
+# NCCL (for --tp above 1): its own wheel's folder, or CUDA 13's shared one.
+_NCCL = "libnccl.so.2"
+_NCCL_WHEEL_FOLDERS = ("nvidia/nccl/lib", "nvidia/cu13/lib")
 
 
 def pip_cublas_folder(search_path: list[str] | None = None) -> str | None:
@@ -21,15 +24,30 @@ def pip_cublas_folder(search_path: list[str] | None = None) -> str | None:
     return None
 
 
-def with_pip_cublas(environ: dict[str, str] | os._Environ) -> dict[str, str]:
-    """The environment with EMBEDSERVE_CUBLAS_PATH pointing at pip's cuBLAS, unless the user set it.
+def pip_nccl_folder(search_path: list[str] | None = None) -> str | None:
+    """The folder of pip's libnccl.so.2 on this interpreter's import path, or None."""
+    for entry in sys.path if search_path is None else search_path:
+        for folder in _NCCL_WHEEL_FOLDERS:
+            candidate = Path(entry or ".") / folder
+            if (candidate / _NCCL).is_file():
+                return str(candidate.resolve())
+    return None
 
-    The engine reads EMBEDSERVE_CUBLAS_PATH (cli/engine_flags.cc); without it the loader searches the system's
-    library path and /usr/local/cuda, where a pip-only installation has nothing.
+
+def with_pip_cublas(environ: dict[str, str] | os._Environ) -> dict[str, str]:
+    """The environment with EMBEDSERVE_CUBLAS_PATH and EMBEDSERVE_NCCL_PATH pointing at pip's cuBLAS and NCCL,
+    unless the user set them.
+
+    The engine reads both (cli/engine_flags.cc); without them the loaders search the system's library path and
+    /usr/local/cuda (and, for NCCL, the system Python's package folders), which a virtual environment is not.
     """
     env = dict(environ)
     if not env.get("EMBEDSERVE_CUBLAS_PATH"):
         folder = pip_cublas_folder()
         if folder:
             env["EMBEDSERVE_CUBLAS_PATH"] = folder
+    if not env.get("EMBEDSERVE_NCCL_PATH"):
+        folder = pip_nccl_folder()
+        if folder:
+            env["EMBEDSERVE_NCCL_PATH"] = folder
     return env

@@ -88,17 +88,18 @@ int run_bench(int argc, char** argv) {
   Flags flags("bench",
               "Measures the engine's throughput: batches of fixed-length inputs of random token ids through "
               "Engine::embed, reporting tokens and inputs per second for each length. See docs/PERFORMANCE.md.",
-              {
+              with_tensor_parallel_flags({
                   {"model-path", "PATH", "model directory or hub id (required)", ""},
                   {"device", "DEVICE", "cpu, cuda, or auto", "auto"},
                   {"dtype", "DTYPE", "precision: auto or bf16 (CUDA computes in bf16; the CPU keeps bf16 weights, f32 activations), or f32 (f32 throughout: the parity mode)", "auto"},
+                  {"quantization", "METHOD", kQuantizationHelp, ""},
                   {"threads", "N", "CPU threads (0: all cores)", "0"},
                   {"seq-len", "N,N", "input lengths in tokens, comma-separated", "32,512"},
                   {"max-num-batched-tokens", "N", "tokens per batch (batch = N / length inputs, at least one)", "4096",
                    false, {"batch-tokens"}},
                   {"seconds", "S", "time each length for at least S seconds (after one warm-up batch)", "10"},
                   {"seed", "N", "seed of the random token ids", "1"},
-              });
+              }));
   if (auto done = flags.parse_or_exit(argc, argv)) return *done;
   const auto fail = [&flags](const Status& st) { return flags.fail(st); };
   const auto model_path = flags.get("model-path");
@@ -124,10 +125,14 @@ int run_bench(int argc, char** argv) {
   if (!device.ok()) return flags.fail(device.status(), 2);
   auto precision = parse_precision(flags.get_or("dtype", "auto"));
   if (!precision.ok()) return flags.fail(precision.status(), 2);
+  auto quantization = parse_quantization(flags.get_or("quantization", ""));
+  if (!quantization.ok()) return flags.fail(quantization.status(), 2);
+  options.quantization = *quantization;
   options.device = *device;
   options.precision = *precision;
   options.threads = static_cast<int>(*threads);
   if (Status st = apply_engine_environment(options); !st.ok()) return fail(st);
+  if (Status st = apply_tensor_parallel_flags(flags, options); !st.ok()) return flags.fail(st, 2);
   // The workspace holds one batch of the budget, or one input of the longest length when that is longer.
   options.workspace_tokens = static_cast<size_t>(*max_num_batched_tokens);
   for (int len : *lengths) options.workspace_tokens = std::max(options.workspace_tokens, static_cast<size_t>(len));

@@ -114,6 +114,8 @@ int run_embed_batch(const Flags& flags, const std::string& model_path, const fs:
   if (!device.ok()) return flags.fail(device.status());
   auto precision = parse_precision(flags.get_or("dtype", "auto"));
   if (!precision.ok()) return flags.fail(precision.status());
+  auto quantization = parse_quantization(flags.get_or("quantization", ""));
+  if (!quantization.ok()) return flags.fail(quantization.status());
   const Device on = resolve_device(*device);  // the default budget depends on it
   auto budget = flags.get_int("max-num-batched-tokens", static_cast<long long>(default_max_num_batched_tokens(on)),
                               1, 1 << 24);
@@ -140,6 +142,7 @@ int run_embed_batch(const Flags& flags, const std::string& model_path, const fs:
   eopts.model_id = model_path;
   eopts.device = on;
   eopts.precision = *precision;
+  eopts.quantization = *quantization;
   eopts.threads = static_cast<int>(*threads);
   SchedulerOptions so;
   so.max_num_batched_tokens = static_cast<size_t>(*budget);
@@ -148,6 +151,7 @@ int run_embed_batch(const Flags& flags, const std::string& model_path, const fs:
   eopts.workspace_tokens = workspace_tokens_for(so, context);
   eopts.longest_input_tokens = context;
   if (Status st = apply_engine_environment(eopts); !st.ok()) return flags.fail(st);
+  if (Status st = apply_tensor_parallel_flags(flags, eopts); !st.ok()) return flags.fail(st);
   auto engine = create_engine(eopts);
   if (!engine.ok()) return flags.fail(engine.status());
 

@@ -60,12 +60,13 @@ Flags make_flags() {
       "OpenAI batch input (lines of {\"custom_id\", \"method\": \"POST\", \"url\": \"/v1/embeddings\", \"body\"}) is\n"
       "recognised by its first line and answered in OpenAI's batch output format: one output line per request to\n"
       "--output (.jsonl), failed requests to --error-output; the exit code is 3 when some request failed.",
-      {
+      with_tensor_parallel_flags({
           {"model-path", "PATH", "model directory, or a hub id such as Qwen/Qwen3-Embedding-0.6B", ""},
           {"input", "FILE", "texts to embed ('-' for standard input)", ""},
           {"output", "FILE", "where to write the vectors: NAME.jsonl, NAME.npy, or - for JSON Lines on standard output", ""},
           {"device", "DEVICE", "cpu, cuda, or auto (cuda when this build has it and a GPU is present)", "auto"},
           {"dtype", "DTYPE", "precision: auto or bf16 (CUDA computes in bf16; the CPU keeps bf16 weights, f32 activations), or f32 (f32 throughout: the parity mode)", "auto"},
+          {"quantization", "METHOD", kQuantizationHelp, ""},
           {"dimensions", "N", "keep the first N components and re-normalise (Matryoshka); 1..hidden size", ""},
           {"prompt-name", "NAME", "prefix each text with this prompt of config_sentence_transformers.json (e.g. query)", ""},
           {"instruction", "TEXT", "prefix each text with Qwen3-Embedding's 'Instruct: TEXT\\nQuery:'", ""},
@@ -79,7 +80,7 @@ Flags make_flags() {
                                    "with .errors before its extension; not created when none failed)", ""},
           {"dump-intermediates", "DIR", "debugging: also embed each text alone and write every named intermediate "
                                         "of its forward pass to DIR (tools/compare_intermediates.py reads it)", ""},
-      });
+      }));
 }
 
 struct Tokenized {
@@ -207,6 +208,8 @@ int run(const Flags& flags) {
   if (!device.ok()) return flags.fail(device.status());
   auto precision = parse_precision(flags.get_or("dtype", "auto"));
   if (!precision.ok()) return flags.fail(precision.status());
+  auto quantization = parse_quantization(flags.get_or("quantization", ""));
+  if (!quantization.ok()) return flags.fail(quantization.status());
   auto threads = flags.get_int("threads", 0, 0, 4096);
   if (!threads.ok()) return flags.fail(threads.status());
   auto out_format = output_format_for(*output);
@@ -269,6 +272,7 @@ int run(const Flags& flags) {
   eopts.model_id = *model_path;
   eopts.device = on;
   eopts.precision = *precision;
+  eopts.quantization = *quantization;
   eopts.threads = static_cast<int>(*threads);
   // The workspace holds a batch or a chunk; the longest text alone only where the model takes no chunks.
   eopts.workspace_tokens =
@@ -277,6 +281,7 @@ int run(const Flags& flags) {
   // --dump-intermediates runs each text whole, in one call.
   if (flags.has("dump-intermediates")) eopts.workspace_tokens = std::max(eopts.workspace_tokens, tokenized->longest);
   if (Status st = apply_engine_environment(eopts); !st.ok()) return flags.fail(st);
+  if (Status st = apply_tensor_parallel_flags(flags, eopts); !st.ok()) return flags.fail(st);
   auto engine = create_engine(eopts);
   if (!engine.ok()) return flags.fail(engine.status());
   if (auto dump = flags.get("dump-intermediates")) {

@@ -2,6 +2,7 @@
 #include "cli/engine_flags.h"
 
 #include <cstdlib>
+#include <string>
 
 namespace embedserve::cli {
 
@@ -19,8 +20,23 @@ StatusOr<Precision> parse_precision(const std::string& value) {
   return invalid_argument("--dtype must be auto, f32 or bf16, got '" + value + "'");
 }
 
+StatusOr<Quantization> parse_quantization(const std::string& value) {
+  if (value.empty() || value == "none") return Quantization::kNone;
+  if (value == "fp8") return Quantization::kFp8;
+  return invalid_argument("--quantization " + value + " is not supported; embedserve quantises to fp8 "
+                          "(--quantization fp8) and reads FP8 checkpoints");
+}
+
 Status apply_engine_environment(EngineOptions& options) {
   if (const char* path = std::getenv("EMBEDSERVE_CUBLAS_PATH"); path && *path) options.cublas_path = path;
+  if (const char* path = std::getenv("EMBEDSERVE_NCCL_PATH"); path && *path) options.nccl_path = path;
+  if (const char* reduce = std::getenv("EMBEDSERVE_TP_REDUCE"); reduce && *reduce) {
+    const std::string r = reduce;
+    if (r != "f32" && r != "bf16")
+      return invalid_argument("EMBEDSERVE_TP_REDUCE must be f32 (the default: partial sums rounded once) or bf16 "
+                              "(half the bytes between GPUs), got '" + r + "'");
+    options.tp_reduce_dtype = r == "f32" ? DType::kF32 : DType::kBF16;
+  }
   if (const char* kernel = std::getenv("EMBEDSERVE_CPU_GEMM"); kernel && *kernel) options.cpu_gemm_kernel = kernel;
   if (const char* mb = std::getenv("EMBEDSERVE_CUBLAS_WORKSPACE_MB"); mb && *mb) {
     char* end = nullptr;
@@ -29,6 +45,26 @@ Status apply_engine_environment(EngineOptions& options) {
       return invalid_argument("EMBEDSERVE_CUBLAS_WORKSPACE_MB must be a whole number of MiB, got '" + std::string(mb) + "'");
     options.cublas_workspace_bytes = static_cast<size_t>(v) << 20;
   }
+  return Status();
+}
+
+std::vector<FlagSpec> with_tensor_parallel_flags(std::vector<FlagSpec> specs) {
+  specs.insert(specs.end(), {
+      {"tp", "N", "tensor parallelism: split the model over N GPUs (--base-gpu-id onwards; with --device cpu, N rank "
+                  "threads), each holding 1/N of every layer's heads and MLP, with one all-reduce after the attention "
+                  "and one after the MLP; N must divide the model's attention and key/value heads (0.6B, 4B, 8B: 1, "
+                  "2, 4 or 8). Above 1 on CUDA it needs NCCL (see --nccl-path)", "1", false,
+       {"tp-size", "tensor-parallel-size"}},
+      {"nccl-path", "PATH", "libnccl.so.2 or its folder, for --tp above 1 on CUDA (default: EMBEDSERVE_NCCL_PATH, "
+                            "else the loader's path, CUDA's folder and pip's nvidia/nccl/lib or nvidia/cu13/lib)", ""},
+  });
+  return specs;
+}
+
+Status apply_tensor_parallel_flags(const Flags& flags, EngineOptions& options) {
+  EMBEDSERVE_ASSIGN_OR_RETURN(const long long tp, flags.get_int("tp", 1, 1, 64));
+  options.tensor_parallel = static_cast<int>(tp);
+  if (auto path = flags.get("nccl-path"); path && !path->empty()) options.nccl_path = *path;
   return Status();
 }
 

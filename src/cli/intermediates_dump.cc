@@ -45,7 +45,7 @@ Status dump_intermediates(Engine& engine, const std::vector<std::string>& texts,
                           const std::vector<std::vector<int32_t>>& token_ids, const std::string& model, int layers,
                           const std::filesystem::path& dir) {
   auto* model_engine = dynamic_cast<ModelEngine*>(&engine);
-  if (!model_engine) return internal_error("--dump-intermediates needs a model engine");
+  if (!model_engine) return invalid_argument("--dump-intermediates runs on one device: use --tp 1");
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return io_error("cannot create " + dir.string() + ": " + ec.message());

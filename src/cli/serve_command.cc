@@ -103,6 +103,7 @@ Flags make_flags() {
       {"device", "DEV", "auto, cpu or cuda; auto takes the GPU when one is present and built in", "auto"},
       {"dtype", "T", "precision: auto or bfloat16 (a GPU computes in bf16; the CPU keeps bf16 weights, f32 "
                      "activations), or float32 (f32 throughout: the parity mode); float16/half run as bfloat16", "auto"},
+      {"quantization", "METHOD", kQuantizationHelp, ""},
       {"disable-cuda-graph", "", "launch every kernel of small batches instead of replaying the CUDA graph recorded "
                                  "for their shape (for debugging; slower)", ""},
       {"base-gpu-id", "N", "the GPU to run on, in CUDA_VISIBLE_DEVICES order", "0"},
@@ -145,7 +146,6 @@ Flags make_flags() {
                             "serve thousands)", "2"},
       {"tokenizer-threads", "N", "threads that parse requests, tokenise and serialise answers (bodies of 1 MiB "
                                    "and more get N/2 threads of their own, at least one)", "2"},
-      {"tp", "N", "tensor parallel size; only 1 is supported", "1", false, {"tensor-parallel-size", "tp-size"}},
       {"dp", "N", "data parallel size; only 1 is supported (run several servers behind a balancer)", "1", false,
        {"dp-size"}},
       {"mem-fraction-static", "F", "accepted for SGLang compatibility; embedserve allocates only the weights "
@@ -153,6 +153,7 @@ Flags make_flags() {
       {"is-embedding", "", "accepted for SGLang compatibility; embedserve only embeds", ""},
       {"trust-remote-code", "", "accepted for SGLang compatibility; no model code is ever run", ""},
   };
+  specs = with_tensor_parallel_flags(std::move(specs));
   for (const auto& f : kIgnoredFlags)
     specs.push_back({f.name, f.value_name, std::string("accepted for SGLang compatibility and ignored: ") + f.why, ""});
   return Flags("serve",
@@ -189,6 +190,7 @@ struct Settings {
   std::string model_path;
   std::optional<Device> device;
   Precision precision = Precision::kAuto;
+  Quantization quantization = Quantization::kNone;
   bool cuda_graphs = true;
   size_t max_num_batched_tokens, max_queue, max_queue_tokens, max_inputs, max_body;
   size_t bulk_yield_tokens;
@@ -220,8 +222,9 @@ StatusOr<Settings> read_settings(const Flags& flags) {
     dtype = "bfloat16";
   }
   EMBEDSERVE_ASSIGN_OR_RETURN(s.precision, parse_precision(dtype));
+  EMBEDSERVE_ASSIGN_OR_RETURN(s.quantization, parse_quantization(flags.get_or("quantization", "")));
   s.cuda_graphs = !flags.has("disable-cuda-graph");
-  for (const char* name : {"tp", "dp"}) {
+  for (const char* name : {"dp"}) {
     auto v = flags.get_int(name, 1, 1, 1 << 20);
     if (!v.ok()) return v.status();
     if (*v != 1)
@@ -344,6 +347,7 @@ StatusOr<LoadedModel> load_model(const Flags& flags, const Settings& s, WorkerPo
   eopts.model_id = default_served_name(s.model_path);  // a directory's name or the hub id, as TEI's /info reports
   eopts.device = s.device;
   eopts.precision = s.precision;
+  eopts.quantization = s.quantization;
   eopts.graph_max_tokens = s.cuda_graphs ? eopts.graph_max_tokens : 0;
   eopts.threads = s.threads;
   eopts.device_ordinal = s.gpu;
@@ -366,6 +370,7 @@ StatusOr<LoadedModel> load_model(const Flags& flags, const Settings& s, WorkerPo
   eopts.workspace_tokens = workspace_tokens_for(so, context);
   eopts.longest_input_tokens = context;
   EMBEDSERVE_RETURN_IF_ERROR(apply_engine_environment(eopts));
+  EMBEDSERVE_RETURN_IF_ERROR(apply_tensor_parallel_flags(flags, eopts));
   LoadedModel m;
   auto engine = create_engine(eopts);
   auto tokenizer = tokenizer_loading.get();  // joined before any error returns: the thread reads model_dir

@@ -6,6 +6,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 #include "core/types.h"
@@ -13,12 +14,20 @@
 
 namespace embedserve {
 
+// One rank of an engine (the only one without tensor parallelism): where it runs and what it holds there.
+struct EngineRank {
+  Device device = Device::kCpu;
+  int ordinal = 0;          // its GPU, in CUDA_VISIBLE_DEVICES order (0 on the CPU)
+  size_t memory_bytes = 0;  // the weights and workspace it holds on that device
+};
+
 // What callers need to know about a loaded model, backend-neutral.
 struct EngineInfo {
   std::string model_id;           // the directory name or hub id it came from
   std::string architecture;       // "Qwen3Model"
   std::string dtype;              // weights as stored: "bf16", "f16", "f32"
-  std::string weights_dtype;      // GEMM weights as held in memory: "bf16" (CPU default, CUDA bf16) or "f32"
+  std::string weights_dtype;      // GEMM weights as held in memory: "bf16" (CPU default, CUDA bf16), "f32" or "fp8-e4m3"
+  Quantization quantization = Quantization::kNone;  // fp8: --quantization fp8 or an FP8 checkpoint
   Device device = Device::kCpu;
   Precision precision = Precision::kF32;  // what the engine computes in (never kAuto once loaded)
   std::string backend;            // device, precision and libraries, for logs: "cuda:0 NVIDIA H200, cuBLAS …, bf16 compute"
@@ -38,6 +47,10 @@ struct EngineInfo {
   // model keeps a sequence's keys and values between chunks. Needs a pooling that reads the last chunk alone
   // (last token); an engine without it takes each input whole.
   bool chunked_prefill = false;
+  // Ranks the model is split over (--tp): memory_bytes and the others above are their sum, `ranks` has each one's
+  // GPU and memory, and backend names them too.
+  int tensor_parallel = 1;
+  std::vector<EngineRank> ranks;
 };
 
 class Engine {

@@ -14,9 +14,21 @@ struct EngineOptions {
   std::filesystem::path model_dir;   // already resolved (weights' resolve_model_path)
   std::string model_id;              // for EngineInfo::model_id (directory name or hub id)
   std::optional<Device> device;      // nullopt: auto (CUDA when built in and a GPU is visible, else the CPU)
-  int device_ordinal = 0;            // which GPU, in CUDA_VISIBLE_DEVICES order
+  int device_ordinal = 0;            // which GPU, in CUDA_VISIBLE_DEVICES order (with tensor_parallel: the first)
+  // Tensor parallelism (--tp): one engine over this many ranks, GPUs device_ordinal … device_ordinal + N − 1 (or
+  // rank threads on the CPU), each holding 1/N of every layer's heads and MLP columns.
+  int tensor_parallel = 1;
+  // CUDA with tensor_parallel > 1 (--nccl-path, EMBEDSERVE_NCCL_PATH): libnccl.so.2 or its folder; empty: the
+  // loader's path, CUDA's folder, then pip's nvidia/nccl/lib and nvidia/cu13/lib.
+  std::string nccl_path;
+  // CUDA bf16 with tensor_parallel > 1 (EMBEDSERVE_TP_REDUCE=f32|bf16): the dtype o_proj's and down_proj's
+  // partial sums cross the link in; f32 rounds once as one GPU does, bf16 moves half the bytes.
+  DType tp_reduce_dtype = DType::kF32;
   // auto and bf16: bf16 compute on CUDA, bf16 weights with f32 activations on the CPU; f32: f32 throughout.
   Precision precision = Precision::kAuto;
+  // --quantization: fp8 quantises GEMM weights to e4m3 at load (per output channel) and activations per token.
+  // An FP8 checkpoint (config.json's quantization_config) turns it on by itself, as in SGLang and vLLM.
+  Quantization quantization = Quantization::kNone;
   // CPU bf16 weights: the GEMM kernel (avx512bf16, avx512, avx2, portable); empty for the fastest the CPU runs.
   // Read by cli/ from EMBEDSERVE_CPU_GEMM.
   std::string cpu_gemm_kernel;

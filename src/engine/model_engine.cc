@@ -32,28 +32,47 @@ Status check_memory(const Checkpoint& checkpoint, const ops::DeviceContext& ctx,
   std::string ways = "lower --max-num-batched-tokens (the workspace holds one batch or chunk; under mean or CLS "
                      "pooling, which take no chunks, one whole input too: lower --context-length)";
   if (gpu && ctx.dtype() == DType::kF32) ways += ", use --dtype bfloat16 (half the weights' memory)";
+  if (ctx.weight_dtype() != DType::kF8E4M3) ways += ", use --quantization fp8 (half the GEMM weights' memory again)";
   ways += ", or serve a smaller model";
   return resource_exhausted(
       "the model needs " + human_bytes(need.total()) + " of " + (gpu ? "GPU " + std::to_string(ctx.ordinal()) + "'s " : "") +
-      "memory (weights " + human_bytes(need.weights) + " in " + dtype_name(ctx.dtype()) + ", workspace " +
+      "memory (weights " + human_bytes(need.weights) + " in " + dtype_name(ctx.weight_dtype()) + ", workspace " +
       human_bytes(need.workspace) + " for batches of " + std::to_string(workspace_tokens) + " tokens) but only " +
       human_bytes(*available) + " is available; " + ways);
 }
 
 }  // namespace
 
-StatusOr<std::unique_ptr<ModelEngine>> ModelEngine::load(const EngineOptions& options, Device device) {
+StatusOr<std::unique_ptr<ModelEngine>> ModelEngine::load(const EngineOptions& options, Device device,
+                                                         std::shared_ptr<ops::Communicator> communicator) {
   ops::ContextOptions co;
   co.device = device;
-  co.ordinal = options.device_ordinal;
+  co.ordinal = options.device_ordinal + (communicator ? communicator->rank() : 0);
   co.precision = options.precision;
   co.threads = options.threads;
   co.cpu_gemm_kernel = options.cpu_gemm_kernel;
   co.cublas_path = options.cublas_path;
   co.cublas_workspace_bytes = options.cublas_workspace_bytes;
   co.graph_max_tokens = options.graph_max_tokens;
+  co.quantization = options.quantization;
+  // A rank of several runs its batches live: NCCL's kernels could be recorded too, but a graph replayed on one rank
+  // while another fails would wait inside the graph, where abort cannot reach the launch that failed.
+  if (communicator && communicator->size() > 1) co.graph_max_tokens = 0;
+  co.communicator = std::move(communicator);
+  co.tp_reduce_dtype = options.tp_reduce_dtype;
   EMBEDSERVE_ASSIGN_OR_RETURN(std::unique_ptr<ops::DeviceContext> ctx, ops::DeviceContext::create(co));
   EMBEDSERVE_ASSIGN_OR_RETURN(Checkpoint checkpoint, open_checkpoint(options));
+  // An FP8 checkpoint runs as stored, flag or not (SGLang and vLLM read quantization_config the same way): the
+  // context is made again for fp8 weights (after the device's own errors, which come first).
+  if (checkpoint.config.quantization == Quantization::kFp8 && co.quantization != Quantization::kFp8) {
+    co.quantization = Quantization::kFp8;
+    ctx.reset();
+    EMBEDSERVE_ASSIGN_OR_RETURN(ctx, ops::DeviceContext::create(co));
+  }
+  // A rank's row-parallel GEMMs (o_proj, down_proj) write f32 partials for the all-reduce; the FP8 GEMM writes bf16.
+  if (co.quantization == Quantization::kFp8 && ctx->world_size() > 1)
+    return unimplemented("--quantization fp8 (or an FP8 checkpoint) runs with --tp 1 only: its GEMMs write bf16, "
+                         "and tensor parallelism all-reduces f32 partial sums; drop one of the two");
   const ops::ScopedDevice on_device(*ctx);
   EMBEDSERVE_RETURN_IF_ERROR(on_device.status());
   // A long input comes in chunks of at most workspace_tokens, so the workspace is one batch's, not the
@@ -72,8 +91,11 @@ StatusOr<std::unique_ptr<ModelEngine>> ModelEngine::load(const EngineOptions& op
   info.backend = ctx->description();
   info.chunked_prefill = model->takes_chunks(info.pooling);
   info.weights_dtype = dtype_name(ctx->weight_dtype());
+  info.quantization = ctx->quantization();
+  if (!checkpoint.config.quantization_layout.empty()) info.backend += "; checkpoint " + checkpoint.config.quantization_layout;
   info.weight_bytes = model->weight_bytes();
   info.workspace_bytes = model->workspace_bytes();
+  info.ranks = {EngineRank{device, ctx->ordinal(), info.memory_bytes}};
   // Every weight, the table too, is a copy: drop the mapping, so nothing reads the file after load (a checkpoint
   // truncated or overwritten while serving would otherwise kill the process with SIGBUS at the next read).
   checkpoint.store.reset();
@@ -107,7 +129,10 @@ Status ModelEngine::run(const SequenceBatch& batch, std::span<float> out) {
 Status ModelEngine::run_chunk(const SequenceBatch& batch, std::span<float> out) {
   const SequenceChunk& chunk = *batch.chunk;
   auto it = sequences_.find(chunk.sequence);
-  if (chunk.start == 0) {
+  const bool reserved = it != sequences_.end() && it->second->processed() == 0 && it->second->capacity() == chunk.total;
+  if (chunk.start == 0 && reserved) {
+    // Reserved by reserve_sequence() for this input and not begun: used as it is.
+  } else if (chunk.start == 0) {
     // A first chunk starts its input over (a name reused after an input that never finished).
     if (it != sequences_.end()) sequences_.erase(it);
     EMBEDSERVE_ASSIGN_OR_RETURN(std::unique_ptr<SequenceCache> cache, model_->new_sequence_cache(chunk.total));
@@ -123,6 +148,15 @@ Status ModelEngine::run_chunk(const SequenceBatch& batch, std::span<float> out) 
   // Its keys and values are read no more once the input is done, or once a chunk of it failed.
   if (!st.ok() || it->second->processed() == it->second->capacity()) sequences_.erase(it);
   return st;
+}
+
+Status ModelEngine::reserve_sequence(uint64_t sequence, size_t total) {
+  const ops::ScopedDevice on_device(*ctx_);
+  EMBEDSERVE_RETURN_IF_ERROR(on_device.status());
+  sequences_.erase(sequence);  // freed first: the old cache's memory may be what the new one needs
+  EMBEDSERVE_ASSIGN_OR_RETURN(std::unique_ptr<SequenceCache> cache, model_->new_sequence_cache(total));
+  sequences_.emplace(sequence, std::move(cache));
+  return Status();
 }
 
 void ModelEngine::end_sequence(uint64_t sequence) {

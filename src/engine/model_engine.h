@@ -19,7 +19,15 @@ class ModelEngine final : public Engine {
   // Creates the context for `device` (threads, or stream and cuBLAS on GPU options.device_ordinal), opens the
   // checkpoint and loads the model family config.json names onto it, with its workspace for
   // options.workspace_tokens tokens.
-  static StatusOr<std::unique_ptr<ModelEngine>> load(const EngineOptions& options, Device device);
+  // With `communicator` (one rank of a tensor-parallel group) it loads that rank's share of the model on GPU
+  // options.device_ordinal + rank, without recorded CUDA graphs (see docs/ARCHITECTURE.md).
+  static StatusOr<std::unique_ptr<ModelEngine>> load(const EngineOptions& options, Device device,
+                                                     std::shared_ptr<ops::Communicator> communicator = nullptr);
+
+  // Allocates the keys and values of an input about to be embedded in chunks (its chunk at start 0 then uses
+  // them), replacing any it had: lets a tensor-parallel group find out that one rank lacks the memory before any
+  // rank starts the chunk (a rank failing inside a collective would leave the others waiting).
+  Status reserve_sequence(uint64_t sequence, size_t total);
 
   // For debugging tools (the intermediates dump of `embed`); not part of the Engine interface.
   EmbeddingModel& model() { return *model_; }

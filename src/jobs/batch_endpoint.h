@@ -18,7 +18,8 @@ class BatchEndpoint {
  public:
   virtual ~BatchEndpoint() = default;
   // Starts the requests of one chunk (request bodies, in order); the future yields one response per body in
-  // the same order. Called from one thread; several chunks may be in flight at once.
+  // the same order. Called from one thread; several chunks may be in flight at once. The future may be deferred
+  // (std::launch::deferred): rendering the answers then runs on the thread that takes them, the runner's.
   virtual std::future<std::vector<EndpointResponse>> start(std::vector<std::string> bodies) = 0;
 };
 

@@ -2,11 +2,13 @@
 // (Qwen3Model.forward → Qwen3DecoderLayer → Qwen3Attention / Qwen3MLP), padding-free, on any backend.
 #include "model/qwen3.h"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <string>
 
 #include "model/pooling.h"
+#include "ops/all_reduce.h"
 #include "ops/attention.h"
 #include "ops/embedding.h"
 #include "ops/gather_rows.h"
@@ -24,21 +26,32 @@ namespace {
 ops::HostMatrix host_matrix(const TensorView& t) {
   const int64_t rows = t.shape.size() == 2 ? t.shape[0] : 1;
   const int64_t cols = t.shape.empty() ? 1 : t.shape.back();
-  return {t.data, t.dtype, rows, cols};
+  return {t.data, t.dtype, rows, cols, 0, t.scale, t.scale_dtype, t.scale_count};
 }
 
-// Tensors of the shapes given from the store, checked, and queued on `up` as one weight (parts stacked by rows:
-// k|v|q, gate|up).
+// This rank's share of a checkpoint tensor: all of it, rows [begin, begin + count) (a column-parallel weight's
+// output rows) or columns [begin, begin + count) (a row-parallel weight's input columns).
+struct Slice {
+  enum Kind { kWhole, kRows, kColumns } kind = kWhole;
+  int64_t begin = 0, count = 0;
+};
+
+// Tensors of the shapes given from the store, checked, sliced to this rank's share, and queued on `up` as one
+// weight (parts stacked by rows: k|v|q, gate|up). Slices are views of the mapping: no rank copies a whole tensor.
 struct Part {
   std::string name;
   std::vector<int64_t> shape;
+  Slice slice = {};
 };
 StatusOr<ops::Weight> weight(ops::WeightUploader& up, const WeightStore& store, std::initializer_list<Part> names) {
   std::vector<ops::HostMatrix> parts;
   std::string stored_names, files;  // as the checkpoint spells them, for errors
-  for (const auto& [name, shape] : names) {
+  for (const auto& [name, shape, slice] : names) {
     EMBEDSERVE_ASSIGN_OR_RETURN(TensorView t, store.get(name, shape));
-    parts.push_back(host_matrix(t));
+    const ops::HostMatrix whole = host_matrix(t);
+    parts.push_back(slice.kind == Slice::kRows      ? whole.row_slice(slice.begin, slice.count)
+                    : slice.kind == Slice::kColumns ? whole.column_slice(slice.begin, slice.count)
+                                                    : whole);
     stored_names += (stored_names.empty() ? "" : " + ") + t.name;
     if (files.find(t.file) == std::string::npos) files += (files.empty() ? "" : ", ") + t.file;
   }
@@ -46,6 +59,31 @@ StatusOr<ops::Weight> weight(ops::WeightUploader& up, const WeightStore& store, 
 }
 
 }  // namespace
+
+Qwen3Shard Qwen3Shard::of(const ModelConfig& c, int rank, int ranks) {
+  Qwen3Shard s;
+  s.rank = rank;
+  s.ranks = ranks;
+  s.heads = c.num_attention_heads / ranks;
+  s.kv_heads = c.num_key_value_heads / ranks;
+  s.intermediate = c.intermediate_size / ranks;
+  return s;
+}
+
+Status Qwen3Shard::check_ranks(const ModelConfig& c, int ranks) {
+  if (ranks < 1) return invalid_argument("--tp must be 1 or more");
+  if (c.num_attention_heads % ranks == 0 && c.num_key_value_heads % ranks == 0 && c.intermediate_size % ranks == 0)
+    return Status();
+  std::string fit;
+  for (int t = 1; t <= std::max(1, c.num_key_value_heads); ++t)
+    if (c.num_attention_heads % t == 0 && c.num_key_value_heads % t == 0 && c.intermediate_size % t == 0)
+      fit += (fit.empty() ? "" : ", ") + std::to_string(t);
+  return invalid_argument("--tp " + std::to_string(ranks) + ": this model's " + std::to_string(c.num_attention_heads) +
+                          " attention heads, " + std::to_string(c.num_key_value_heads) +
+                          " key/value heads and intermediate size " + std::to_string(c.intermediate_size) +
+                          " do not divide among " + std::to_string(ranks) + " ranks (each rank holds whole heads); "
+                          "use --tp " + fit);
+}
 
 StatusOr<std::unique_ptr<Qwen3Model>> Qwen3Model::load(const ModelConfig& config, const WeightStore& store,
                                                        const ops::DeviceContext& ctx, size_t workspace_tokens) {
@@ -56,9 +94,20 @@ StatusOr<std::unique_ptr<Qwen3Model>> Qwen3Model::load(const ModelConfig& config
                             std::to_string(c.num_hidden_layers) + ", heads " + std::to_string(c.num_attention_heads) +
                             ", kv heads " + std::to_string(c.num_key_value_heads) + ", head_dim " +
                             std::to_string(c.head_dim) + ")");
-  const ops::AttentionShape shape{c.num_attention_heads, c.num_key_value_heads, c.head_dim, 1.0f};
+  EMBEDSERVE_RETURN_IF_ERROR(Qwen3Shard::check_ranks(c, ctx.world_size()));
+  const Qwen3Shard shard = Qwen3Shard::of(c, ctx.rank(), ctx.world_size());
+  const ops::AttentionShape shape{shard.heads, shard.kv_heads, c.head_dim, 1.0f};
   EMBEDSERVE_RETURN_IF_ERROR(ops::check_attention_shape(ctx, shape));
   if (workspace_tokens == 0) return invalid_argument("the workspace must hold at least one token");
+  {
+    const int64_t H = c.hidden_size, I = c.intermediate_size, hd = c.head_dim;
+    const int64_t q_dim = int64_t{c.num_attention_heads} * hd, kv_dim = int64_t{c.num_key_value_heads} * hd;
+    const std::pair<const char*, std::array<int64_t, 2>> projections[] = {
+        {"k_proj/v_proj", {kv_dim, H}}, {"q_proj", {q_dim, H}}, {"o_proj", {H, q_dim}},
+        {"gate_proj/up_proj", {I, H}},  {"down_proj", {H, I}}};
+    for (const auto& [name, shape] : projections)
+      EMBEDSERVE_RETURN_IF_ERROR(ops::check_linear_shape(ctx, shape[0], shape[1], name));
+  }
   std::unique_ptr<Qwen3Model> m(new Qwen3Model(config, ctx));
   EMBEDSERVE_RETURN_IF_ERROR(m->load_weights(store));
   EMBEDSERVE_RETURN_IF_ERROR(m->allocate(workspace_tokens));
@@ -69,6 +118,12 @@ Status Qwen3Model::load_weights(const WeightStore& store) {
   const ModelConfig& c = config_;
   const int64_t H = c.hidden_size, I = c.intermediate_size, hd = c.head_dim;
   const int64_t q_dim = int64_t{c.num_attention_heads} * hd, kv_dim = int64_t{c.num_key_value_heads} * hd;
+  // This rank's share: its heads' rows of q/k/v and columns of o_proj, its MLP columns' rows of gate/up and
+  // columns of down_proj (everything with one rank). Norms and the embedding table are whole on every rank.
+  const int64_t q_rows = shard_.q_dim(hd), kv_rows = shard_.kv_dim(hd), i_rows = shard_.intermediate;
+  const Slice q_part{Slice::kRows, shard_.rank * q_rows, q_rows}, kv_part{Slice::kRows, shard_.rank * kv_rows, kv_rows};
+  const Slice mlp_part{Slice::kRows, shard_.rank * i_rows, i_rows};
+  const Slice o_cols{Slice::kColumns, shard_.rank * q_rows, q_rows}, down_cols{Slice::kColumns, shard_.rank * i_rows, i_rows};
 
   // The embedding table's rows are the vocabulary the engine checks ids against (vocab_size in config.json may
   // round up past them, or, for the 4B and 8B, stop short of the tokenizer's last ids).
@@ -89,18 +144,19 @@ Status Qwen3Model::load_weights(const WeightStore& store) {
     const std::string p = "layers." + std::to_string(l) + ".";
     EMBEDSERVE_ASSIGN_OR_RETURN(w.input_layernorm, weight(up, store, {{p + "input_layernorm.weight", {H}}}));
     EMBEDSERVE_ASSIGN_OR_RETURN(w.kvq_proj, weight(up, store,
-                                                   {{p + "self_attn.k_proj.weight", {kv_dim, H}},
-                                                    {p + "self_attn.v_proj.weight", {kv_dim, H}},
-                                                    {p + "self_attn.q_proj.weight", {q_dim, H}}}));
+                                                   {{p + "self_attn.k_proj.weight", {kv_dim, H}, kv_part},
+                                                    {p + "self_attn.v_proj.weight", {kv_dim, H}, kv_part},
+                                                    {p + "self_attn.q_proj.weight", {q_dim, H}, q_part}}));
     EMBEDSERVE_ASSIGN_OR_RETURN(w.q_norm, weight(up, store, {{p + "self_attn.q_norm.weight", {hd}}}));
     EMBEDSERVE_ASSIGN_OR_RETURN(w.k_norm, weight(up, store, {{p + "self_attn.k_norm.weight", {hd}}}));
-    EMBEDSERVE_ASSIGN_OR_RETURN(w.o_proj, weight(up, store, {{p + "self_attn.o_proj.weight", {H, q_dim}}}));
+    EMBEDSERVE_ASSIGN_OR_RETURN(w.o_proj, weight(up, store, {{p + "self_attn.o_proj.weight", {H, q_dim}, o_cols}}));
     EMBEDSERVE_ASSIGN_OR_RETURN(w.post_attention_layernorm,
                                 weight(up, store, {{p + "post_attention_layernorm.weight", {H}}}));
     // gate_proj and up_proj stacked into one [2I, H] matrix: one GEMM, whose output rows hold gate then up.
     EMBEDSERVE_ASSIGN_OR_RETURN(w.gate_up_proj,
-                                weight(up, store, {{p + "mlp.gate_proj.weight", {I, H}}, {p + "mlp.up_proj.weight", {I, H}}}));
-    EMBEDSERVE_ASSIGN_OR_RETURN(w.down_proj, weight(up, store, {{p + "mlp.down_proj.weight", {H, I}}}));
+                                weight(up, store, {{p + "mlp.gate_proj.weight", {I, H}, mlp_part},
+                                                   {p + "mlp.up_proj.weight", {I, H}, mlp_part}}));
+    EMBEDSERVE_ASSIGN_OR_RETURN(w.down_proj, weight(up, store, {{p + "mlp.down_proj.weight", {H, I}, down_cols}}));
     for (const ops::Weight* t : {&w.input_layernorm, &w.kvq_proj, &w.q_norm, &w.k_norm,
                                  &w.o_proj, &w.post_attention_layernorm, &w.gate_up_proj, &w.down_proj})
       weight_bytes_ += t->memory.bytes();
@@ -125,12 +181,17 @@ struct WorkspacePart {
   size_t bytes;
   const char* what;
 };
-constexpr size_t kWorkspaceParts = 10;  // the entries of workspace_parts(), the buffers of allocate()
+constexpr size_t kWorkspaceParts = 12;  // the entries of workspace_parts(), the buffers of allocate()
 
+// Sized for this rank's share (Qwen3Shard): its heads' q, k, v and attention output, its MLP columns.
 std::array<WorkspacePart, kWorkspaceParts> workspace_parts(const ModelConfig& c, const ops::DeviceContext& ctx, size_t n) {
-  const size_t H = c.hidden_size, I = c.intermediate_size, hd = c.head_dim;
-  const size_t q_dim = size_t(c.num_attention_heads) * hd, kv_dim = size_t(c.num_key_value_heads) * hd;
+  const Qwen3Shard shard = Qwen3Shard::of(c, ctx.rank(), ctx.world_size());
+  const size_t H = c.hidden_size, I = static_cast<size_t>(shard.intermediate);
+  const size_t q_dim = static_cast<size_t>(shard.q_dim(c.head_dim));
+  const size_t kv_dim = static_cast<size_t>(shard.kv_dim(c.head_dim));
   const size_t t = dtype_size(ctx.dtype());
+  // A bf16 rank of several keeps o_proj's and down_proj's partial sums in f32 until the all-reduce has added them.
+  const bool f32_partials = ctx.world_size() > 1 && ctx.dtype() != DType::kF32 && ctx.reduce_dtype() == DType::kF32;
   return {{
       {n * H * t, "the residual stream"},
       {n * H * t, "the pooled rows"},
@@ -144,6 +205,10 @@ std::array<WorkspacePart, kWorkspaceParts> workspace_parts(const ModelConfig& c,
       // ids, positions [n]; offsets [n+1]; plan ≤ 2(n/32 + n); pooled rows, positions [n]; offsets [n+1]; plan 2n;
       // a chunk's kv offsets [2]
       {(11 * n + 4) * sizeof(int32_t), "batch indices"},
+      {f32_partials ? n * H * 4 : 0, "tensor-parallel partial sums"},
+      // fp8 weights only (0 bytes otherwise): a GEMM input quantised per token, the widest being the MLP's
+      {ops::linear_scratch_bytes(ctx, static_cast<int64_t>(n), static_cast<int64_t>(std::max({H, q_dim, I}))),
+       "fp8 activations"},
   }};
 }
 
@@ -152,8 +217,10 @@ std::array<WorkspacePart, kWorkspaceParts> workspace_parts(const ModelConfig& c,
 Qwen3Model::ResidentBytes Qwen3Model::resident_bytes(const ModelConfig& c, int64_t vocab_rows, DType stored,
                                                      const ops::DeviceContext& ctx, size_t workspace_tokens) {
   using ops::WeightUploader;
-  const int64_t H = c.hidden_size, I = c.intermediate_size, hd = c.head_dim;
-  const int64_t q_dim = int64_t{c.num_attention_heads} * hd, kv_dim = int64_t{c.num_key_value_heads} * hd;
+  // This rank's share (everything with one rank): the estimate is per context, as the memory check is.
+  const Qwen3Shard shard = Qwen3Shard::of(c, ctx.rank(), ctx.world_size());
+  const int64_t H = c.hidden_size, I = shard.intermediate, hd = c.head_dim;
+  const int64_t q_dim = shard.q_dim(hd), kv_dim = shard.kv_dim(hd);
   ResidentBytes r;
   // As load_weights adds them: per layer two norms [1, H], q/k norms [1, hd], k|v|q stacked, o, gate|up stacked,
   // down; the embedding table; the final norm.
@@ -169,10 +236,11 @@ Qwen3Model::ResidentBytes Qwen3Model::resident_bytes(const ModelConfig& c, int64
 
 Status Qwen3Model::allocate(size_t n) {
   workspace_tokens_ = n;
-  ops::Buffer* const buffers[kWorkspaceParts] = {&x_, &x_pooled_, &h_, &kvq_, &attn_,
-                                                 &gate_up_, &act_, &pooled_out_, &rotary_, &index_};
+  ops::Buffer* const buffers[kWorkspaceParts] = {&x_, &x_pooled_, &h_, &kvq_, &attn_, &gate_up_,
+                                                 &act_, &pooled_out_, &rotary_, &index_, &partial_, &fp8_act_};
   const auto parts = workspace_parts(config_, ctx_, n);
   for (size_t i = 0; i < kWorkspaceParts; ++i) {
+    if (parts[i].bytes == 0) continue;  // a part this rank does not use
     EMBEDSERVE_ASSIGN_OR_RETURN(*buffers[i], ops::Buffer::allocate(ctx_, parts[i].bytes, parts[i].what));
     workspace_bytes_ += parts[i].bytes;
   }
@@ -183,7 +251,7 @@ bool Qwen3Model::takes_chunks(Pooling pooling) const { return pools_from_last_ch
 
 StatusOr<std::unique_ptr<SequenceCache>> Qwen3Model::new_sequence_cache(size_t tokens) {
   const ModelConfig& c = config_;
-  const size_t kv_dim = size_t(c.num_key_value_heads) * size_t(c.head_dim);
+  const size_t kv_dim = static_cast<size_t>(shard_.kv_dim(c.head_dim));  // this rank's key/value heads
   const size_t bytes = size_t(c.num_hidden_layers) * tokens * kv_dim * dtype_size(ctx_.dtype());
   const std::string what = "the keys and values of a " + std::to_string(tokens) + "-token input embedded in chunks (" +
                            std::to_string((2 * bytes) >> 20) + " MiB for k and v of " +
@@ -298,12 +366,13 @@ Status Qwen3Model::run(std::span<const int32_t> token_ids, std::span<const int32
     // residual add, so h always enters a layer normed.
     EMBEDSERVE_RETURN_IF_ERROR(
         ops::rms_norm(ctx_, x, layers_.front().input_layernorm.tensor, static_cast<float>(c.rms_norm_eps), h));
+    h_quantized_ = false;
     for (size_t l = 0; l < layers_.size(); ++l) {
       const bool last = l + 1 == layers_.size();
       const ops::Tensor& next_norm = last ? norm_.tensor : layers_[l + 1].input_layernorm.tensor;
       EMBEDSERVE_RETURN_IF_ERROR(decoder_layer(static_cast<int>(l), layers_[l], next_norm, all, kv,
                                                last && gather ? &pooled : nullptr, staging_.get(prow_h),
-                                               last && !pools));
+                                               last && !pools, /*next_is_gemm=*/!last));
     }
     if (!pools) return Status();
 
@@ -330,15 +399,23 @@ Status Qwen3Model::run(std::span<const int32_t> token_ids, std::span<const int32
 
 Status Qwen3Model::decoder_layer(int layer, const Qwen3LayerWeights& w, const ops::Tensor& next_norm, const Rows& all,
                                  const KeyValueRows& kv, const Rows* pooled, const ops::Index& pooled_rows,
-                                 bool keys_only) {
+                                 bool keys_only, bool next_is_gemm) {
   const ModelConfig& c = config_;
   const int64_t hd = c.head_dim;
-  const int64_t q_dim = int64_t{c.num_attention_heads} * hd, kv_dim = int64_t{c.num_key_value_heads} * hd;
+  const int64_t q_dim = shard_.q_dim(hd), kv_dim = shard_.kv_dim(hd);  // this rank's heads
   const float eps = static_cast<float>(c.rms_norm_eps);
   const DType t = ctx_.dtype();
   const int64_t n = all.rows.num_rows();  // keys and values always cover every token of the batch
   const ops::Index& seqs = all.rows.offsets;
   const int64_t n_kv = kv.start + n;       // keys attention reads: a chunk's earlier chunks' too
+  // Where fp8 GEMMs quantise their input (empty without fp8 weights). The ops that produce a GEMM input (the
+  // norms fused to the residual adds, SwiGLU) quantise it as they write it, and the GEMM then skips that pass
+  // (x_quantized); h arrives quantised when the previous layer's last norm did it (h_quantized_).
+  const ops::Tensor scratch = ops::Tensor::matrix(fp8_act_.data(), DType::kF8E4M3, 1, static_cast<int64_t>(fp8_act_.bytes()));
+  const bool fp8 = ctx_.weight_dtype() == DType::kF8E4M3;
+  const ops::Tensor* quantize_into = fp8 ? &scratch : nullptr;
+  if (fp8 && !h_quantized_) EMBEDSERVE_RETURN_IF_ERROR(ops::quantize_for_linear(ctx_, h, scratch));
+  h_quantized_ = false;
 
   // residual = hidden_states; hidden_states = self.input_layernorm(hidden_states): h arrives normed (see forward)
   trace("attn_norm", layer, h);
@@ -358,16 +435,16 @@ Status Qwen3Model::decoder_layer(int layer, const Qwen3LayerWeights& w, const op
     v_seen = kv.cache->values(t, layer, 0, n_kv);
     k = kv.cache->keys(t, layer, kv.start, n);
     v = kv.cache->values(t, layer, kv.start, n);
-    EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, kvq_weight.rows_range(0, kv_dim), k, seqs));
-    EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, kvq_weight.rows_range(kv_dim, kv_dim), v, seqs));
+    EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, kvq_weight.rows_range(0, kv_dim), k, seqs, scratch, fp8));
+    EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, kvq_weight.rows_range(kv_dim, kv_dim), v, seqs, scratch, fp8));
     if (!pooled && !keys_only) {
       q = kvq_.matrix(t, n, q_dim);
-      EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, q_weight, q, seqs));
+      EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, q_weight, q, seqs, scratch, fp8));
     }
   } else {
     const int64_t cols = pooled ? 2 * kv_dim : 2 * kv_dim + q_dim;
     const ops::Tensor out = kvq_.matrix(t, n, cols);
-    EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, kvq_weight.rows_range(0, cols), out, seqs));
+    EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, kvq_weight.rows_range(0, cols), out, seqs, scratch, fp8));
     k = k_seen = out.columns(0, kv_dim);
     v = v_seen = out.columns(kv_dim, kv_dim);
     if (!pooled) q = out.columns(2 * kv_dim, q_dim);
@@ -394,38 +471,44 @@ Status Qwen3Model::decoder_layer(int layer, const Qwen3LayerWeights& w, const op
     // q [m, q_dim] after k|v [n, 2 * kv_dim] in kvq's buffer (m ≤ n).
     q = ops::Tensor::matrix(static_cast<char*>(kvq_.data()) + n * 2 * kv_dim * static_cast<int64_t>(dtype_size(t)), t,
                             m, q_dim);
-    EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, q_weight, q, pooled->rows.offsets));
+    EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, q_weight, q, pooled->rows.offsets, scratch));
   }
   const int64_t m = rows.rows.num_rows();
   const ops::Index& groups = rows.rows.offsets;
   if (!q_ready) EMBEDSERVE_RETURN_IF_ERROR(ops::qk_norm_rope(ctx_, q, w.q_norm.tensor, eps, rows.rotary));
   trace("Qcur", layer, q);
   // attn_output = softmax(q·kᵀ / sqrt(hd) + causal mask) · v, each query head reading its kv head
-  const ops::AttentionShape shape{c.num_attention_heads, c.num_key_value_heads, static_cast<int>(hd),
+  const ops::AttentionShape shape{shard_.heads, shard_.kv_heads, static_cast<int>(hd),
                                   static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)))};
   const ops::Tensor attn = attn_.matrix(t, m, q_dim);  // [m, heads * hd]
   EMBEDSERVE_RETURN_IF_ERROR(ops::attention(ctx_, q, k_seen, v_seen, attn, shape, rows.rows, kv.offsets, rows.plan));
   trace("kqv_out", layer, attn);
-  // hidden_states = o_proj(attn_output)
-  EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, attn, w.o_proj.tensor, h, groups));
+  // hidden_states = o_proj(attn_output); with several ranks each holds o_proj's columns of its heads, and the
+  // all-reduce adds their products (in f32 on a bf16 context, rounded once: ops/all_reduce.h).
+  const ops::Tensor partial = partial_.data() ? partial_.matrix(DType::kF32, m, c.hidden_size) : h;
+  EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, attn, w.o_proj.tensor, partial, groups, scratch));
+  if (shard_.ranks > 1) EMBEDSERVE_RETURN_IF_ERROR(ops::all_reduce(ctx_, partial, h));
   trace("attn_out", layer, h);
 
   // hidden_states = residual + hidden_states; residual = hidden_states;
   // hidden_states = self.post_attention_layernorm(hidden_states)
-  EMBEDSERVE_RETURN_IF_ERROR(ops::add_rms_norm(ctx_, x, h, w.post_attention_layernorm.tensor, eps, h));
+  EMBEDSERVE_RETURN_IF_ERROR(ops::add_rms_norm(ctx_, x, h, w.post_attention_layernorm.tensor, eps, h, quantize_into));
   trace("ffn_inp", layer, x);
   trace("ffn_norm", layer, h);
   // Qwen3MLP: down_proj(act_fn(gate_proj(h)) * up_proj(h)), act_fn = SiLU; gate|up in one GEMM
-  const ops::Tensor gate_up = gate_up_.matrix(t, m, 2 * int64_t{c.intermediate_size});
-  const ops::Tensor act = act_.matrix(t, m, c.intermediate_size);
-  EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, w.gate_up_proj.tensor, gate_up, groups));
+  const ops::Tensor gate_up = gate_up_.matrix(t, m, 2 * shard_.intermediate);  // this rank's MLP columns
+  const ops::Tensor act = act_.matrix(t, m, shard_.intermediate);
+  EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, w.gate_up_proj.tensor, gate_up, groups, scratch, fp8));
   trace("ffn_gate_up", layer, gate_up);
-  EMBEDSERVE_RETURN_IF_ERROR(ops::swiglu(ctx_, gate_up, act));
+  EMBEDSERVE_RETURN_IF_ERROR(ops::swiglu(ctx_, gate_up, act, quantize_into));
   trace("ffn_act", layer, act);
-  EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, act, w.down_proj.tensor, h, groups));
+  EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, act, w.down_proj.tensor, partial, groups, scratch, fp8));
+  if (shard_.ranks > 1) EMBEDSERVE_RETURN_IF_ERROR(ops::all_reduce(ctx_, partial, h));  // the ranks' columns' sum
   trace("ffn_out", layer, h);
   // hidden_states = residual + hidden_states; then the next layer's input_layernorm (or the final norm) of it
-  EMBEDSERVE_RETURN_IF_ERROR(ops::add_rms_norm(ctx_, x, h, next_norm, eps, h));
+  // The next layer's k|v|q GEMM reads h: quantised here, in the same pass (not after the final norm: pooling reads it).
+  EMBEDSERVE_RETURN_IF_ERROR(ops::add_rms_norm(ctx_, x, h, next_norm, eps, h, next_is_gemm ? quantize_into : nullptr));
+  h_quantized_ = fp8 && next_is_gemm;
   trace("l_out", layer, x);
   return Status();
 }

@@ -19,7 +19,25 @@
 
 namespace embedserve {
 
-// One decoder layer's weights, in the context's dtype and memory.
+// What one rank of a tensor-parallel group holds of each layer (Megatron's split): query and key/value heads
+// [rank·heads, (rank+1)·heads) of each, and MLP columns [rank·intermediate, …); q/k/v and gate/up by their output
+// rows, o_proj and down_proj by their input columns, so one all-reduce after each of the two gives every rank the
+// whole layer's output. One rank (the default) holds everything.
+struct Qwen3Shard {
+  int rank = 0;
+  int ranks = 1;
+  int heads = 0;             // query heads of this rank
+  int kv_heads = 0;          // key/value heads of this rank
+  int64_t intermediate = 0;  // MLP columns of this rank
+  int64_t q_dim(int64_t head_dim) const { return int64_t{heads} * head_dim; }
+  int64_t kv_dim(int64_t head_dim) const { return int64_t{kv_heads} * head_dim; }
+  // ranks must divide the config's heads, kv heads and intermediate size (check_ranks).
+  static Qwen3Shard of(const ModelConfig& config, int rank, int ranks);
+  // Whether `ranks` ranks can share the model: an error naming the sizes that do not divide, and the counts that do.
+  static Status check_ranks(const ModelConfig& config, int ranks);
+};
+
+// One decoder layer's weights, in the context's dtype and memory (this rank's share of them, see Qwen3Shard).
 struct Qwen3LayerWeights {
   ops::Weight input_layernorm;           // [1, hidden]
   // k_proj's, v_proj's and q_proj's rows stacked: [(2 * kv_heads + heads) * head_dim, hidden]. One GEMM for all
@@ -101,7 +119,8 @@ class Qwen3Model final : public EmbeddingModel {
     int64_t start = 0;                    // the chunk's first position: rows of the cache before it
     ops::Index offsets;                   // int32 [n_seqs + 1]: each sequence's key and value rows
   };
-  Qwen3Model(const ModelConfig& config, const ops::DeviceContext& ctx) : config_(config), ctx_(ctx) {}
+  Qwen3Model(const ModelConfig& config, const ops::DeviceContext& ctx)
+      : config_(config), ctx_(ctx), shard_(Qwen3Shard::of(config, ctx.rank(), ctx.world_size())) {}
   // The forward pass of forward() and forward_chunk(): positions_ already holds every row's position; with
   // `cache`, the batch is one chunk of its input, and `out` is empty unless it is the input's last.
   Status run(std::span<const int32_t> token_ids, std::span<const int32_t> seq_offsets, Qwen3SequenceCache* cache,
@@ -112,15 +131,18 @@ class Qwen3Model final : public EmbeddingModel {
   // next_norm (the next layer's input_layernorm, or the final norm) applied to its output, in h. With `pooled`
   // set (the last layer under last-token or CLS pooling) only those rows go on past the key/value projections:
   // the other rows' outputs feed nothing. With `keys_only` (the last layer of a chunk before its input's last) the
-  // layer stops after its keys and values.
+  // layer stops after its keys and values. `next_is_gemm`: another layer follows (under fp8 its norm then
+  // quantises h for that layer's k|v|q GEMM).
   Status decoder_layer(int layer, const Qwen3LayerWeights& w, const ops::Tensor& next_norm, const Rows& all,
-                       const KeyValueRows& kv, const Rows* pooled, const ops::Index& pooled_rows, bool keys_only);
+                       const KeyValueRows& kv, const Rows* pooled, const ops::Index& pooled_rows, bool keys_only,
+                       bool next_is_gemm);
   void trace(const char* name, int layer, const ops::Tensor& t) const {
     if (sink_) sink_(name, layer, t);
   }
 
   ModelConfig config_;
   const ops::DeviceContext& ctx_;
+  Qwen3Shard shard_;  // the heads and MLP columns this rank holds (all of them alone)
   DType stored_dtype_ = DType::kBF16;
   ops::Weight embed_tokens_;  // [vocab, hidden]
   std::vector<Qwen3LayerWeights> layers_;
@@ -137,13 +159,16 @@ class Qwen3Model final : public EmbeddingModel {
   ops::Buffer gate_up_;           // [n, 2 * intermediate]
   ops::Buffer act_;               // [n, intermediate]
   ops::Buffer pooled_out_;        // f32 [n, hidden]: one vector per sequence, at most one per token
+  ops::Buffer partial_;           // f32 [n, hidden]: o_proj's and down_proj's partial sums on a bf16 rank of several
   ops::Buffer rotary_;            // the backend's RoPE tables for every row and for the pooled rows
   ops::Buffer index_;             // the batch's int32 arrays on the device
+  ops::Buffer fp8_act_;           // fp8 weights: a GEMM input as e4m3 [n, k] and its per-token scales
   ops::IndexStaging staging_;
   std::vector<int32_t> positions_, pooled_rows_, pooled_positions_, identity_offsets_, kv_offsets_;
 
   // The current batch's residual stream and block buffer (they swap at the last layer's gather).
   ops::Tensor x, h;
+  bool h_quantized_ = false;  // fp8: fp8_act_ holds h quantised (the previous layer's last norm wrote it)
   IntermediateSink sink_;
 };
 

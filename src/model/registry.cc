@@ -33,9 +33,10 @@ struct Entry {
   const char* architectures[2];
   Loader load;
   StatusOr<ModelMemory> (*memory)(const ModelConfig&, const WeightStore&, const ops::DeviceContext&, size_t);
+  Status (*check_ranks)(const ModelConfig&, int);
 };
 constexpr Entry kModels[] = {
-    {"qwen3", {"Qwen3Model", "Qwen3ForCausalLM"}, &load_qwen3, &memory_qwen3},
+    {"qwen3", {"Qwen3Model", "Qwen3ForCausalLM"}, &load_qwen3, &memory_qwen3, &Qwen3Shard::check_ranks},
 };
 
 const Entry* find_entry(const ModelConfig& config, std::string& known) {
@@ -66,6 +67,16 @@ StatusOr<ModelMemory> model_memory(const ModelConfig& config, const WeightStore&
                                    size_t workspace_tokens) {
   std::string known;
   if (const Entry* e = find_entry(config, known)) return e->memory(config, store, ctx, workspace_tokens);
+  return unknown_architecture(config, known);
+}
+
+}  // namespace embedserve
+
+namespace embedserve {
+
+Status check_tensor_parallel(const ModelConfig& config, int ranks) {
+  std::string known;
+  if (const Entry* e = find_entry(config, known)) return e->check_ranks(config, ranks);
   return unknown_architecture(config, known);
 }
 

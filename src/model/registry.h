@@ -25,6 +25,10 @@ struct ModelMemory {
   size_t workspace = 0;
   size_t total() const { return weights + workspace; }
 };
+// Whether the family can split the model among `ranks` tensor-parallel ranks (each rank's context then loads its
+// share): an error naming the sizes that do not divide and the rank counts that would, before anything loads.
+Status check_tensor_parallel(const ModelConfig& config, int ranks);
+
 StatusOr<ModelMemory> model_memory(const ModelConfig& config, const WeightStore& store, const ops::DeviceContext& ctx,
                                    size_t workspace_tokens);
 

@@ -42,13 +42,23 @@ StatusOr<std::unique_ptr<DeviceContext>> DeviceContext::create(const ContextOpti
   std::unique_ptr<DeviceContext> ctx(new DeviceContext());
   ctx->device_ = options.device;
   ctx->ordinal_ = options.ordinal;
+  if (options.communicator && options.communicator->device() != options.device)
+    return internal_error("a context's communicator must belong to its device's backend");
+  ctx->communicator_ = options.communicator;
+  if (options.tp_reduce_dtype != DType::kF32 && options.tp_reduce_dtype != DType::kBF16)
+    return invalid_argument("tensor-parallel partial sums are reduced in f32 or bf16");
   if (options.device == Device::kCpu) {
     if (options.threads < 0) return invalid_argument("--threads must be 0 (every core) or more");
     // OpenBLAS and OpenMP keep one thread count per process: every CPU context of a process shares it.
     cpu::configure_blas(options.threads);
     ctx->dtype_ = DType::kF32;
     const std::string threads = std::to_string(cpu::blas_threads()) + " threads";
-    if (options.precision == Precision::kF32) {
+    if (options.quantization == Quantization::kFp8) {
+      // The same arithmetic as the GPU's FP8 GEMMs (activations rounded to e4m3 per row, exact products, f32
+      // sums, both scales after), so CI tests the whole fp8 path; a test mode, not a fast one.
+      ctx->weight_dtype_ = DType::kF8E4M3;
+      ctx->description_ = "cpu, fp8-e4m3 weights (per-channel scales), f32 activations quantised per token, " + threads;
+    } else if (options.precision == Precision::kF32) {
       ctx->weight_dtype_ = DType::kF32;
       ctx->description_ = "cpu, f32 weights and activations, " + threads + ", OpenBLAS " + cpu::blas_core_name() +
                           " kernels" +
@@ -64,11 +74,20 @@ StatusOr<std::unique_ptr<DeviceContext>> DeviceContext::create(const ContextOpti
 #if defined(EMBEDSERVE_HAVE_CUDA)
   ctx->dtype_ = options.precision == Precision::kF32 ? DType::kF32 : DType::kBF16;
   ctx->weight_dtype_ = ctx->dtype_;
+  if (options.quantization == Quantization::kFp8) {
+    if (ctx->dtype_ != DType::kBF16)
+      return invalid_argument("--quantization fp8 on CUDA computes in bf16 around its FP8 GEMMs; drop --dtype float32");
+    ctx->weight_dtype_ = DType::kF8E4M3;
+  }
+  ctx->reduce_dtype_ = ctx->dtype_ == DType::kF32 ? DType::kF32 : options.tp_reduce_dtype;
   ctx->graph_max_tokens_ = std::min<size_t>(options.graph_max_tokens, (size_t{1} << 20) - 1);  // keys hold 20 bits
   std::string where;
   EMBEDSERVE_ASSIGN_OR_RETURN(std::unique_ptr<cuda_backend::CudaState> state, cuda_backend::create_state(options, &where));
   ctx->backend_ = std::move(state);
-  ctx->description_ = where + ", " + dtype_name(ctx->dtype_) + " compute";
+  ctx->description_ = where + ", " + dtype_name(ctx->dtype_) + " compute" +
+                      (ctx->weight_dtype_ == DType::kF8E4M3
+                           ? ", fp8-e4m3 GEMMs (cuBLASLt; per-channel weight and per-token activation scales)"
+                           : "");
   return ctx;
 #else
   return unimplemented("this embedserve was built without the CUDA backend (EMBEDSERVE_CUDA=OFF); use --device cpu");
@@ -142,10 +161,9 @@ bool cuda_built() {
 }
 
 ScopedDevice::ScopedDevice(const DeviceContext& ctx) {
+  if (ctx.device() == Device::kCpu) cpu::use_configured_threads();
 #if defined(EMBEDSERVE_HAVE_CUDA)
   if (ctx.device() == Device::kCuda) status_ = cuda_backend::set_device(ctx.ordinal(), &previous_);
-#else
-  (void)ctx;
 #endif
 }
 

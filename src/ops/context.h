@@ -8,6 +8,7 @@
 
 #include "core/status.h"
 #include "core/types.h"
+#include "ops/communicator.h"
 
 namespace embedserve::ops {
 
@@ -24,6 +25,9 @@ struct ContextOptions {
   // auto and bf16: bf16 compute on CUDA; on the CPU, bf16 weights (as stored) with f32 activations. f32: f32
   // throughout (the parity mode; the CPU then widens every weight to f32 at load).
   Precision precision = Precision::kAuto;
+  // fp8: GEMM weights are e4m3 with a scale per output channel (weight_dtype() kF8E4M3), activations quantised
+  // per token inside ops::linear; everything else keeps `precision`. CUDA needs bf16 compute for it.
+  Quantization quantization = Quantization::kNone;
   int threads = 0;                    // CPU: OpenMP/OpenBLAS threads, 0 for every core
   // CPU bf16 weights: the GEMM kernel, by name (avx512bf16, avx512, avx2, portable); empty for the fastest this
   // CPU runs. For measuring one kernel against another on one machine; a kernel the CPU lacks is an error.
@@ -35,7 +39,13 @@ struct ContextOptions {
   // graphs are kept, least recently used first out. Capped below 2^20 tokens.
   size_t graph_max_tokens = 1024;
   size_t graph_cache_size = 256;
-  // Room for the tensor-parallel issue: a communicator (rank, world size) is one more member here.
+  // Tensor parallelism: this context's rank in its group (ops/communicator.h), which ops::all_reduce sums over
+  // and the model shards its weights by. None: one rank.
+  std::shared_ptr<Communicator> communicator;
+  // Tensor parallelism on a bf16 context: the dtype o_proj's and down_proj's partial sums are all-reduced in. f32
+  // (the default) rounds the sum once, as one GPU does; bf16 halves the bytes on the link and rounds each partial
+  // and the sum (for measuring the trade; EMBEDSERVE_TP_REDUCE). f32 contexts always reduce in f32.
+  DType tp_reduce_dtype = DType::kF32;
 };
 
 class DeviceContext {
@@ -53,10 +63,15 @@ class DeviceContext {
   // f32, or bf16 on CUDA.
   DType dtype() const { return dtype_; }
   // The element type of GEMM weights (matrices): dtype(), except on a CPU bf16 context, where weights stay bf16
-  // (half the memory and bandwidth) while activations are f32.
+  // (half the memory and bandwidth) while activations are f32, and kF8E4M3 under fp8 quantisation.
   DType weight_dtype() const { return weight_dtype_; }
   // bf16 when the weights or the compute are bf16 (what --dtype chose), else f32.
-  Precision precision() const { return weight_dtype_ == DType::kBF16 ? Precision::kBF16 : Precision::kF32; }
+  Precision precision() const {
+    return weight_dtype_ == DType::kBF16 || dtype_ == DType::kBF16 ? Precision::kBF16 : Precision::kF32;
+  }
+  Quantization quantization() const {
+    return weight_dtype_ == DType::kF8E4M3 ? Quantization::kFp8 : Quantization::kNone;
+  }
   // Device, precision and libraries, for the start-up log ("cuda:0 NVIDIA H200, bf16, cuBLAS /path …").
   const std::string& description() const { return description_; }
   // Waits until every op issued on this context has finished (a no-op on the CPU, where ops are synchronous).
@@ -67,6 +82,13 @@ class DeviceContext {
 
   BackendState* backend() const { return backend_.get(); }
 
+  // Tensor parallelism: the group this context is one rank of (nullptr: alone), its rank and the group's size.
+  Communicator* communicator() const { return communicator_.get(); }
+  int rank() const { return communicator_ ? communicator_->rank() : 0; }
+  int world_size() const { return communicator_ ? communicator_->size() : 1; }
+  // The dtype partial sums are all-reduced in (ContextOptions::tp_reduce_dtype; the context's dtype or f32).
+  DType reduce_dtype() const { return reduce_dtype_; }
+
  private:
   DeviceContext() = default;
   Device device_ = Device::kCpu;
@@ -76,6 +98,8 @@ class DeviceContext {
   size_t graph_max_tokens_ = 0;
   std::string description_;
   std::unique_ptr<BackendState> backend_;
+  std::shared_ptr<Communicator> communicator_;
+  DType reduce_dtype_ = DType::kF32;
 };
 
 // How many CUDA devices this process sees (0 in a build without CUDA, or with no driver or GPU): what
@@ -91,7 +115,8 @@ bool cuda_built();
 StatusOr<size_t> available_memory(const DeviceContext& ctx);
 
 // Makes the context's device current on the calling thread for its lifetime and restores the previous one after
-// (CUDA's current device is per host thread; the thread that loads an engine is not the one that runs it).
+// (CUDA's current device is per host thread; the thread that loads an engine is not the one that runs it). On the
+// CPU it gives the calling thread the configured OpenMP thread count, which is per thread too.
 // The engine holds one around loading and around each batch; ops and the model never select a device.
 class ScopedDevice {
  public:

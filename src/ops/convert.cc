@@ -1,6 +1,8 @@
 // bf16/f16 → f32 widening; exact, so converted weights equal what torch computes with after .float().
 #include "ops/convert.h"
 
+#include "core/float8.h"
+
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -27,6 +29,11 @@ void convert_to_f32_serial(const void* src, DType dtype, float* dst, size_t n) {
     return;
   }
   const auto* bytes = static_cast<const unsigned char*>(src);
+  if (dtype == DType::kF8E4M3) {  // the codes' values, unscaled (scales belong to the caller)
+    const auto& table = fp8::table();
+    for (size_t i = 0; i < n; ++i) dst[i] = table[bytes[i]];
+    return;
+  }
   const bool bf16 = dtype == DType::kBF16;
   for (size_t i = 0; i < n; ++i) {
     uint16_t bits;
@@ -47,7 +54,7 @@ void convert_to_f32(const void* src, DType dtype, float* dst, size_t n) {
 #pragma omp parallel for schedule(static)
   for (int64_t b = 0; b < blocks; ++b) {
     const size_t at = static_cast<size_t>(b * kBlock);
-    convert_to_f32_serial(bytes + 2 * at, dtype, dst + at, std::min<size_t>(kBlock, n - at));
+    convert_to_f32_serial(bytes + dtype_size(dtype) * at, dtype, dst + at, std::min<size_t>(kBlock, n - at));
   }
 }
 

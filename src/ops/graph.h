@@ -11,7 +11,8 @@ namespace embedserve::ops {
 
 // Runs `body` — which issues ops on ctx and nothing else — so that on CUDA its kernels are recorded once per
 // `key` as a graph and replayed on later calls with the same key: the host work of ~15 launches per layer
-// collapses into one. The key must name everything the recorded launches take by value (token and sequence
+// collapses into one. A key's first call runs live; its second records (a shape that never comes back is never
+// recorded). The key must name everything the recorded launches take by value (token and sequence
 // counts, grid sizes, flags); device pointers must be the same on every call with that key (fixed workspace),
 // and the data they point to (ids, positions, offsets) may change: kernels read it when the graph runs.
 // The replay runs the very kernels with the very arguments, so results are bitwise those of running `body`.

@@ -41,6 +41,26 @@ struct HostMatrix {
   DType dtype = DType::kF32;
   int64_t rows = 0;
   int64_t cols = 0;
+  int64_t stride = 0;  // elements from one row's start to the next; 0: cols (dense). A column slice is strided.
+  // An FP8 checkpoint's weight (dtype kF8E4M3): its weight_scale, f32 or bf16, one for the whole tensor
+  // (scale_count 1) or one per row, i.e. per output channel (scale_count rows).
+  const void* scales = nullptr;
+  DType scale_dtype = DType::kF32;
+  int64_t scale_count = 0;
+  int64_t row_stride() const { return stride > 0 ? stride : cols; }
+  // Rows [begin, begin + n): still dense where the matrix is.
+  HostMatrix row_slice(int64_t begin, int64_t n) const {
+    const bool per_row = scales && scale_count == rows;  // an FP8 checkpoint's per-channel scales follow the rows
+    return {static_cast<const char*>(data) + begin * row_stride() * static_cast<int64_t>(dtype_size(dtype)), dtype, n,
+            cols, stride,
+            per_row ? static_cast<const char*>(scales) + begin * static_cast<int64_t>(dtype_size(scale_dtype)) : scales,
+            scale_dtype, per_row ? n : scale_count};
+  }
+  // Columns [begin, begin + n) of every row (a tensor-parallel rank's share of a row-parallel weight).
+  HostMatrix column_slice(int64_t begin, int64_t n) const {
+    return {static_cast<const char*>(data) + begin * static_cast<int64_t>(dtype_size(dtype)), dtype, rows, n,
+            row_stride(), scales, scale_dtype, scale_count};
+  }
 };
 
 // A weight on the device, and the memory holding it (none when it is a view of the host mapping).
@@ -51,7 +71,9 @@ struct Weight {
 
 // Copies `parts` (same cols), stacked by rows, to the device in ctx.weight_dtype() (a matrix) or ctx.dtype() (a
 // vector): bf16 copies as stored where that is bf16, everything else is widened exactly to f32 on the host first
-// (and rounded to bf16 once for bf16: a loss the user chose by picking bf16 for an f16/f32 checkpoint). Stacking is how fused
+// (and rounded to bf16 once for bf16: a loss the user chose by picking bf16 for an f16/f32 checkpoint). An fp8
+// context quantises each row to e4m3 with its own scale (Tensor::scales), or copies an FP8 checkpoint's codes and
+// scales as stored. Stacking is how fused
 // projections (gate|up) become one GEMM. One tensor at a time; a model loads through WeightUploader
 // (ops/weight_upload.h), which copies all of them in parallel.
 StatusOr<Weight> upload_weight(const DeviceContext& ctx, std::span<const HostMatrix> parts, const std::string& name);

@@ -3,6 +3,7 @@
 
 #include "ops/check.h"
 #include "ops/cpu/kernels.h"
+#include "ops/linear.h"
 #if defined(EMBEDSERVE_HAVE_CUDA)
 #include "ops/cuda/cuda_context.h"
 #include "ops/cuda/rms_norm_cuda.h"
@@ -32,7 +33,7 @@ Status rms_norm(const DeviceContext& ctx, const Tensor& x, const Tensor& weight,
 }
 
 Status add_rms_norm(const DeviceContext& ctx, const Tensor& residual, const Tensor& delta, const Tensor& weight,
-                    float eps, const Tensor& out) {
+                    float eps, const Tensor& out, const Tensor* quantized) {
   // Every operand is checked before the residual changes: a bad call leaves it as it was on every backend.
   const char* op = "add_rms_norm";
   EMBEDSERVE_RETURN_IF_ERROR(expect_shape(op, "delta", delta, residual.rows, residual.cols));
@@ -41,17 +42,22 @@ Status add_rms_norm(const DeviceContext& ctx, const Tensor& residual, const Tens
   EMBEDSERVE_RETURN_IF_ERROR(expect_dense(op, {{"residual", &residual}, {"delta", &delta}, {"out", &out}}));
   EMBEDSERVE_RETURN_IF_ERROR(
       expect_dtype(op, ctx, {{"residual", &residual}, {"delta", &delta}, {"weight", &weight}, {"out", &out}}));
+  if (quantized && (ctx.weight_dtype() != DType::kF8E4M3 ||
+                    quantized->bytes() < linear_scratch_bytes(ctx, out.rows, out.cols)))
+    return internal_error("add_rms_norm: `quantized` needs an fp8 context and a linear scratch of the rows' size");
   if (ctx.device() == Device::kCpu) {  // by composition: the CPU's passes are memory-light next to its GEMMs
     cpu::add(residual.as<float>(), delta.as<const float>(), residual.numel());
     cpu::rms_norm(residual.as<const float>(), weight.as<const float>(), out.as<float>(), residual.rows, residual.cols,
                   residual.stride, eps);
-    return Status();
+    return quantized ? quantize_for_linear(ctx, out, *quantized) : Status();
   }
 #if defined(EMBEDSERVE_HAVE_CUDA)
+  auto* q = quantized ? static_cast<uint8_t*>(quantized->data) : nullptr;
+  auto* q_scales = q ? reinterpret_cast<float*>(q + linear_scratch_scales_offset(out.rows, out.cols)) : nullptr;
   return cuda_backend::by_dtype(residual.dtype, op, [&](auto tag) {
     using T = decltype(tag);
     return cuda::add_rms_norm(residual.as<T>(), delta.as<const T>(), weight.as<const T>(), out.as<T>(), residual.rows,
-                              residual.cols, eps, cuda_backend::stream(ctx));
+                              residual.cols, eps, cuda_backend::stream(ctx), q, q_scales);
   });
 #else
   return no_backend(op);

@@ -14,8 +14,10 @@ Status rms_norm(const DeviceContext& ctx, const Tensor& x, const Tensor& weight,
 
 // residual += delta, then out = rms_norm(residual): the residual connection and the next norm, which every
 // decoder layer does back to back. A backend may run it as one pass; the result is the same either way. out may
-// alias delta. Every operand is checked before residual changes.
+// alias delta. Every operand is checked before residual changes. With `quantized` (an fp8 context, out feeding an
+// FP8 GEMM), out's rows are also quantised into it as ops::quantize_for_linear would (one pass on CUDA), so the
+// GEMM runs with x_quantized.
 Status add_rms_norm(const DeviceContext& ctx, const Tensor& residual, const Tensor& delta, const Tensor& weight,
-                    float eps, const Tensor& out);
+                    float eps, const Tensor& out, const Tensor* quantized = nullptr);
 
 }  // namespace embedserve::ops

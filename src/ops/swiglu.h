@@ -9,6 +9,8 @@ namespace embedserve::ops {
 
 // out [n, d] = T(T(silu(gate)) * up) where gate_up [n, 2d] holds gate in its first d columns and up in the rest
 // (the gate|up weights stacked into one GEMM); each op's result rounded to T as torch rounds it.
-Status swiglu(const DeviceContext& ctx, const Tensor& gate_up, const Tensor& out);
+// With `quantized` (an fp8 context, out feeding the FP8 down projection), out's rows are also quantised into it
+// as ops::quantize_for_linear would (in the same kernel on CUDA), so the GEMM runs with x_quantized.
+Status swiglu(const DeviceContext& ctx, const Tensor& gate_up, const Tensor& out, const Tensor* quantized = nullptr);
 
 }  // namespace embedserve::ops

@@ -18,6 +18,9 @@ struct Tensor {
   int64_t rows = 0;
   int64_t cols = 0;
   int64_t stride = 0;
+  // kF8E4M3 weights only: f32 [rows], row r's values are its codes times scales[r] (one scale per output
+  // channel). Row views carry their rows' scales.
+  const float* scales = nullptr;
 
   static Tensor matrix(void* data, DType dtype, int64_t rows, int64_t cols) { return {data, dtype, rows, cols, cols}; }
   template <typename T>
@@ -26,14 +29,15 @@ struct Tensor {
   size_t bytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype); }
   bool dense() const { return stride == cols; }
   // The first `n` rows (the rows a batch uses of a workspace sized for the largest batch).
-  Tensor first_rows(int64_t n) const { return {data, dtype, n, cols, stride}; }
+  Tensor first_rows(int64_t n) const { return {data, dtype, n, cols, stride, scales}; }
   // Rows [begin, begin + n), e.g. one projection's rows of a stacked weight.
   Tensor rows_range(int64_t begin, int64_t n) const {
-    return {static_cast<char*>(data) + begin * stride * static_cast<int64_t>(dtype_size(dtype)), dtype, n, cols, stride};
+    return {static_cast<char*>(data) + begin * stride * static_cast<int64_t>(dtype_size(dtype)), dtype, n, cols, stride,
+            scales ? scales + begin : nullptr};
   }
   // Columns [begin, begin + n) of every row, e.g. one half of a fused gate|up projection.
   Tensor columns(int64_t begin, int64_t n) const {
-    return {static_cast<char*>(data) + begin * static_cast<int64_t>(dtype_size(dtype)), dtype, rows, n, stride};
+    return {static_cast<char*>(data) + begin * static_cast<int64_t>(dtype_size(dtype)), dtype, rows, n, stride, scales};
   }
   // The same dense memory seen as [numel / cols, cols]: [n, heads * hd] as [n * heads, hd].
   Tensor reshaped(int64_t new_cols) const { return {data, dtype, numel() / new_cols, new_cols, new_cols}; }

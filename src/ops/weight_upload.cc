@@ -3,9 +3,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstring>
 #include <thread>
 
+#include "core/float8.h"
 #include "ops/convert.h"
 #if defined(EMBEDSERVE_HAVE_CUDA)
 #include "ops/cuda/cuda_upload.h"
@@ -47,8 +49,47 @@ bool any_nonfinite(const void* src, DType dtype, size_t count) {
     case DType::kF32: return any_all_ones_exponent<uint32_t, 0x7f800000u>(p, count);
     case DType::kBF16: return any_all_ones_exponent<uint16_t, 0x7f80u>(p, count);
     case DType::kF16: return any_all_ones_exponent<uint16_t, 0x7c00u>(p, count);
+    case DType::kF8E4M3: return any_all_ones_exponent<uint8_t, 0x7fu>(p, count);  // e4m3fn: NaN is all seven bits
   }
   return false;
+}
+
+namespace {
+
+float widen_one(const void* src, DType dtype, int64_t i) {
+  const auto* p = static_cast<const unsigned char*>(src) + static_cast<size_t>(i) * dtype_size(dtype);
+  float v;
+  convert_to_f32_serial(p, dtype, &v, 1);
+  return v;
+}
+
+}  // namespace
+
+bool fill_chunk(const UploadChunk& c, void* dst, float* dst_scales) {
+  if (c.dst_dtype != DType::kF8E4M3) return convert_chunk(c, dst);
+  // Whole rows; row r starts at source element r·cols (a column slice's rows sit src_stride apart).
+  const int64_t rows = c.rows();
+  auto* codes = static_cast<uint8_t*>(dst);
+  bool bad = false;
+  if (c.src_dtype == DType::kF8E4M3) {
+    // An FP8 checkpoint: codes as stored, scales widened (a per-tensor scale repeated for every row).
+    for (int64_t r = 0; r < rows; ++r) {
+      const void* from = c.source_element(static_cast<size_t>(r * c.cols));
+      bad |= any_nonfinite(from, c.src_dtype, static_cast<size_t>(c.cols));
+      std::memcpy(codes + r * c.cols, from, static_cast<size_t>(c.cols));
+      dst_scales[r] = widen_one(c.src_scales, c.src_scale_dtype, c.src_scale_per_row ? r : 0);
+      bad |= !std::isfinite(dst_scales[r]) || dst_scales[r] <= 0.0f;
+    }
+    return bad;
+  }
+  std::vector<float> row(static_cast<size_t>(c.cols));
+  for (int64_t r = 0; r < rows; ++r) {
+    const void* from = c.source_element(static_cast<size_t>(r * c.cols));
+    bad |= any_nonfinite(from, c.src_dtype, static_cast<size_t>(c.cols));
+    convert_to_f32_serial(from, c.src_dtype, row.data(), row.size());
+    dst_scales[r] = fp8::quantize_row(row.data(), c.cols, codes + r * c.cols);
+  }
+  return bad;
 }
 
 bool convert_checked(const void* src, DType src_dtype, void* dst, DType dst_dtype, size_t count) {
@@ -73,9 +114,60 @@ bool convert_checked(const void* src, DType src_dtype, void* dst, DType dst_dtyp
   return bad;
 }
 
-void WeightUploader::plan(const HostMatrix& part, void* dst, DType dst_dtype, size_t tensor) {
+bool convert_chunk(const UploadChunk& c, void* dst) {
+  if (c.row_elements == 0) return convert_checked(c.src, c.src_dtype, dst, c.dst_dtype, c.count);
+  bool bad = false;
+  for (size_t at = 0; at < c.count; at += c.row_elements)
+    bad |= convert_checked(c.source_element(at), c.src_dtype, static_cast<char*>(dst) + at * dtype_size(c.dst_dtype),
+                           c.dst_dtype, c.row_elements);
+  return bad;
+}
+
+
+void WeightUploader::plan(const HostMatrix& part, void* dst, DType dst_dtype, size_t tensor, float* dst_scales) {
+  if (dst_dtype == DType::kF8E4M3) {
+    // Whole rows per chunk (a row's scale needs the whole row); the scales take at most half a staging buffer.
+    const int64_t per_chunk = std::max<int64_t>(
+        1, std::min<int64_t>(static_cast<int64_t>(kChunkElements) / part.cols, static_cast<int64_t>(kChunkElements) / 8));
+    const size_t src_size = dtype_size(part.dtype);
+    for (int64_t r = 0; r < part.rows; r += per_chunk) {
+      const int64_t n = std::min(per_chunk, part.rows - r);
+      UploadChunk c;
+      c.src = static_cast<const char*>(part.data) + static_cast<size_t>(r * part.row_stride()) * src_size;
+      if (part.row_stride() != part.cols) {  // a column slice (tensor parallelism): each row from its place
+        c.row_elements = static_cast<size_t>(part.cols);
+        c.src_stride = static_cast<size_t>(part.row_stride());
+      }
+      c.src_dtype = part.dtype;
+      c.dst = static_cast<char*>(dst) + r * part.cols;
+      c.dst_dtype = dst_dtype;
+      c.count = static_cast<size_t>(n * part.cols);
+      c.tensor = tensor;
+      c.cols = part.cols;
+      c.dst_scales = dst_scales + r;
+      if (part.scales) {
+        c.src_scale_per_row = part.scale_count == part.rows;
+        c.src_scale_dtype = part.scale_dtype;
+        c.src_scales = static_cast<const char*>(part.scales) +
+                       (c.src_scale_per_row ? static_cast<size_t>(r) * dtype_size(part.scale_dtype) : 0);
+      }
+      chunks_.push_back(c);
+    }
+    return;
+  }
   const size_t n = static_cast<size_t>(part.rows * part.cols);
   const size_t src_size = dtype_size(part.dtype), dst_size = dtype_size(dst_dtype);
+  if (part.row_stride() != part.cols) {
+    // A column slice: chunks of whole rows (at least one), each row copied from its place in the source.
+    const size_t cols = static_cast<size_t>(part.cols), stride = static_cast<size_t>(part.row_stride());
+    const size_t rows_per_chunk = std::max<size_t>(1, kChunkElements / cols);
+    for (size_t row = 0; row < static_cast<size_t>(part.rows); row += rows_per_chunk) {
+      const size_t rows = std::min(rows_per_chunk, static_cast<size_t>(part.rows) - row);
+      chunks_.push_back({static_cast<const char*>(part.data) + row * stride * src_size, part.dtype,
+                         static_cast<char*>(dst) + row * cols * dst_size, dst_dtype, rows * cols, tensor, cols, stride});
+    }
+    return;
+  }
   for (size_t at = 0; at < n; at += kChunkElements)
     chunks_.push_back({static_cast<const char*>(part.data) + at * src_size, part.dtype,
                        static_cast<char*>(dst) + at * dst_size, dst_dtype, std::min(kChunkElements, n - at), tensor});
@@ -88,11 +180,33 @@ StatusOr<Weight> WeightUploader::add(std::span<const HostMatrix> parts, const st
     if (p.cols != parts[0].cols) return internal_error("WeightUploader: the parts of " + name + " differ in columns");
     rows += p.rows;
   }
-  const DType dtype = rows > 1 ? ctx_.weight_dtype() : ctx_.dtype();
+  return add_as(parts, rows > 1 ? ctx_.weight_dtype() : ctx_.dtype(), name, where);
+}
+
+StatusOr<Weight> WeightUploader::add_as(std::span<const HostMatrix> parts, DType dtype, const std::string& name,
+                                        const std::string& where) {
+  int64_t rows = 0;
+  for (const HostMatrix& p : parts) {
+    rows += p.rows;
+    if (p.dtype == DType::kF8E4M3 && dtype != DType::kF8E4M3)
+      return invalid_argument("tensor " + name + " is stored as FP8 e4m3, which only an fp8 engine reads "
+                              "(--quantization fp8; the FP8 GEMMs need a GPU with compute capability 8.9+ or the CPU)");
+    if (p.dtype == DType::kF8E4M3 && (!p.scales || (p.scale_count != 1 && p.scale_count != p.rows)))
+      return invalid_argument("tensor " + name + " is stored as FP8 e4m3 without a weight_scale of one value or one "
+                              "per output channel (" + std::to_string(p.rows) + ")");
+  }
+  const bool fp8 = dtype == DType::kF8E4M3;
+  if (fp8 && static_cast<size_t>(parts[0].cols) > kChunkElements)
+    return internal_error("WeightUploader: rows of " + name + " are too long to quantise in one chunk");
+  const size_t bytes = fp8 ? fp8_scales_offset(rows, parts[0].cols) + static_cast<size_t>(rows) * sizeof(float)
+                           : static_cast<size_t>(rows * parts[0].cols) * dtype_size(dtype);
   Weight w;
-  EMBEDSERVE_ASSIGN_OR_RETURN(
-      w.memory, Buffer::allocate(ctx_, static_cast<size_t>(rows * parts[0].cols) * dtype_size(dtype), name));
+  EMBEDSERVE_ASSIGN_OR_RETURN(w.memory, Buffer::allocate(ctx_, bytes, name));
   w.tensor = w.memory.matrix(dtype, rows, parts[0].cols);
+  float* scales = fp8 ? reinterpret_cast<float*>(static_cast<char*>(w.memory.data()) +
+                                                 fp8_scales_offset(rows, parts[0].cols))
+                      : nullptr;
+  w.tensor.scales = scales;
   // Errors name the part a bad value sits in: `name` lists stacked parts as "a + b".
   std::vector<std::string> part_names;
   for (size_t start = 0, plus; start <= name.size(); start = plus + 3) {
@@ -104,8 +218,9 @@ StatusOr<Weight> WeightUploader::add(std::span<const HostMatrix> parts, const st
   for (size_t i = 0; i < parts.size(); ++i) {
     const std::string& part = part_names.size() == parts.size() ? part_names[i] : name;
     names_.push_back("tensor " + part + (where.empty() ? "" : " in " + where));
-    plan(parts[i], dst, dtype, names_.size() - 1);
+    plan(parts[i], dst, dtype, names_.size() - 1, scales);
     dst += static_cast<size_t>(parts[i].rows * parts[i].cols) * dtype_size(dtype);
+    if (scales) scales += parts[i].rows;
   }
   return w;
 }
@@ -113,13 +228,17 @@ StatusOr<Weight> WeightUploader::add(std::span<const HostMatrix> parts, const st
 size_t WeightUploader::held_bytes(const DeviceContext& ctx, int64_t rows, int64_t cols, DType stored, bool table) {
   const size_t n = static_cast<size_t>(rows * cols);
   if (table && ctx.device() == Device::kCpu) return n * dtype_size(stored);  // copied as stored (add_table)
+  if (table) return n * dtype_size(ctx.dtype());                              // never quantised
+  if (rows > 1 && ctx.weight_dtype() == DType::kF8E4M3)                       // codes, then a scale per row
+    return fp8_scales_offset(rows, cols) + static_cast<size_t>(rows) * sizeof(float);
   return n * dtype_size(rows > 1 ? ctx.weight_dtype() : ctx.dtype());       // as add() picks it
 }
 
 StatusOr<Weight> WeightUploader::add_table(const HostMatrix& table, const std::string& name, const std::string& where) {
   if (ctx_.device() != Device::kCpu) {
+    // In the compute dtype: a lookup is a row copy, and FP8 checkpoints keep their table unquantised too.
     const HostMatrix parts[] = {table};
-    return add(parts, name, where);
+    return add_as(parts, ctx_.dtype(), name, where);
   }
   // The CPU widens rows at lookup, so its copy keeps the stored dtype: half the bytes of f32 for bf16 tables.
   Weight w;
@@ -127,7 +246,7 @@ StatusOr<Weight> WeightUploader::add_table(const HostMatrix& table, const std::s
       w.memory, Buffer::allocate(ctx_, static_cast<size_t>(table.rows * table.cols) * dtype_size(table.dtype), name));
   w.tensor = w.memory.matrix(table.dtype, table.rows, table.cols);
   names_.push_back("tensor " + name + (where.empty() ? "" : " in " + where));
-  plan(table, w.memory.data(), table.dtype, names_.size() - 1);
+  plan(table, w.memory.data(), table.dtype, names_.size() - 1, nullptr);
   return w;
 }
 
@@ -137,14 +256,20 @@ Status WeightUploader::first_nonfinite(const std::vector<uint8_t>& flagged) cons
     const UploadChunk& c = chunks_[i];
     const size_t size = dtype_size(c.src_dtype);
     size_t element = 0;
-    while (element < c.count && !any_nonfinite(static_cast<const char*>(c.src) + element * size, c.src_dtype, 1)) ++element;
+    while (element < c.count && !any_nonfinite(c.source_element(element), c.src_dtype, 1)) ++element;
     size_t before = 0;  // elements of the same tensor in earlier chunks
     for (size_t j = 0; j < i; ++j)
       if (chunks_[j].tensor == c.tensor) before += chunks_[j].count;
     // NaN: a mantissa bit is set besides the all-ones exponent; infinity: none is.
+    if (element == c.count)  // every value finite: an FP8 checkpoint's scale is not
+      return data_loss(names_[c.tensor] + " has a weight_scale that is not a finite positive number; the checkpoint "
+                       "is corrupt (re-download it or write it again)");
     uint32_t bits = 0;
-    std::memcpy(&bits, static_cast<const char*>(c.src) + element * size, size);
-    const uint32_t mantissa = c.src_dtype == DType::kF32 ? 0x007fffffu : c.src_dtype == DType::kBF16 ? 0x007fu : 0x03ffu;
+    std::memcpy(&bits, c.source_element(element), size);
+    const uint32_t mantissa = c.src_dtype == DType::kF32    ? 0x007fffffu
+                              : c.src_dtype == DType::kBF16 ? 0x007fu
+                              : c.src_dtype == DType::kF8E4M3 ? 0x7u  // e4m3fn has NaN only
+                                                              : 0x03ffu;
     return data_loss(names_[c.tensor] + " holds " + ((bits & mantissa) ? "NaN" : "Inf") + " at element " +
                      std::to_string(before + element) +
                      "; the checkpoint is corrupt (re-download it) or was saved from a diverged model");
@@ -160,8 +285,9 @@ Status WeightUploader::finish(int threads) {
     auto work = [&] {
       for (size_t i = next.fetch_add(1); i < chunks_.size(); i = next.fetch_add(1)) {
         const UploadChunk& c = chunks_[i];
-        flagged[i] = convert_checked(c.src, c.src_dtype, c.dst, c.dst_dtype, c.count);
-        if (copied_) copied_(c.src, c.count * dtype_size(c.src_dtype));
+        flagged[i] = fill_chunk(c, c.dst, c.dst_scales);
+        // Contiguous sources only: a column slice's pages (tensor parallelism) hold other ranks' columns too.
+        if (copied_ && c.row_elements == 0) copied_(c.src, c.count * dtype_size(c.src_dtype));
       }
     };
     std::vector<std::thread> pool;

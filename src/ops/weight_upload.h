@@ -25,7 +25,31 @@ struct UploadChunk {
   DType dst_dtype = DType::kF32;
   size_t count = 0;
   size_t tensor = 0;  // index into the uploader's names, for errors
+  // A strided source (a column slice): rows of `row_elements` elements, `src_stride` elements apart, landing
+  // dense at dst. 0: the count elements are contiguous.
+  size_t row_elements = 0;
+  size_t src_stride = 0;
+  // Where element i (0 ≤ i < count) of the chunk lies in the source.
+  const void* source_element(size_t i) const {
+    const size_t at = row_elements ? (i / row_elements) * src_stride + i % row_elements : i;
+    return static_cast<const char*>(src) + at * dtype_size(src_dtype);
+  }
+  // kF8E4M3 destinations: the chunk is whole rows of `cols` elements, each row's scale written to dst_scales.
+  int64_t cols = 0;
+  float* dst_scales = nullptr;
+  // kF8E4M3 sources (an FP8 checkpoint): the stored scales of these rows, one per row or one for all.
+  const void* src_scales = nullptr;
+  DType src_scale_dtype = DType::kF32;
+  bool src_scale_per_row = false;
+  int64_t rows() const { return cols > 0 ? static_cast<int64_t>(count) / cols : 0; }
 };
+
+// Where a [rows, cols] e4m3 weight's f32 scales sit in its memory: after the codes, 16-byte aligned.
+inline size_t fp8_scales_offset(int64_t rows, int64_t cols) { return (static_cast<size_t>(rows * cols) + 15) & ~size_t{15}; }
+
+// Copies a chunk's elements to `dst` (its own dst, or a staging buffer) as convert_checked does, row by row for a
+// strided source. Returns whether any source element is NaN or infinite.
+bool convert_chunk(const UploadChunk& chunk, void* dst);
 
 // Start-up time is mostly this copy (a 4B checkpoint is 8 GB): on CUDA, worker threads each fill pinned staging
 // buffers from the page cache and send them on a stream of their own while they fill the next, so reading, widening
@@ -57,7 +81,8 @@ class WeightUploader {
   void on_copied(std::function<void(const void* p, size_t bytes)> copied) { copied_ = std::move(copied); }
 
  private:
-  void plan(const HostMatrix& part, void* dst, DType dst_dtype, size_t tensor);
+  void plan(const HostMatrix& part, void* dst, DType dst_dtype, size_t tensor, float* dst_scales);
+  StatusOr<Weight> add_as(std::span<const HostMatrix> parts, DType dtype, const std::string& name, const std::string& where);
   Status first_nonfinite(const std::vector<uint8_t>& flagged) const;
 
   const DeviceContext& ctx_;
@@ -68,6 +93,10 @@ class WeightUploader {
 
 // Whether any of the `count` elements at `src` (stored as dtype) is NaN or infinite.
 bool any_nonfinite(const void* src, DType dtype, size_t count);
+// Writes one chunk's values into `dst` (and, for a kF8E4M3 destination, its rows' scales into `dst_scales`):
+// convert_checked for plain dtypes; per-row quantisation to e4m3, or an FP8 checkpoint's codes and scales as
+// stored. Returns whether any source value (or stored scale) is NaN or infinite.
+bool fill_chunk(const UploadChunk& chunk, void* dst, float* dst_scales);
 // Copies `count` elements stored as src_dtype into dst as dst_dtype (f32 or bf16): as stored when the two agree,
 // else widened exactly and, for bf16, rounded to nearest even once. Returns whether any source element is
 // NaN or infinite.

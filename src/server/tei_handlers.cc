@@ -71,7 +71,23 @@ ServerResponse tei_info_response(const EmbedService& service, const ServerConfig
   // TEI's model_dtype is the dtype the model runs in: the weights as held (a bf16 checkpoint in f32 mode says
   // float32), with the stored dtype where an engine does not say.
   w.key("model_dtype");
-  w.string(tei_dtype(info.weights_dtype.empty() ? info.dtype : info.weights_dtype));
+  // Under fp8 the weights are e4m3, which TEI's enum lacks: the dtype it computes in, and `quantization` says fp8.
+  w.string(info.quantization == Quantization::kFp8
+               ? (info.precision == Precision::kBF16 ? "bfloat16" : "float32")
+               : tei_dtype(info.weights_dtype.empty() ? info.dtype : info.weights_dtype));
+  w.key("quantization");
+  if (info.quantization == Quantization::kFp8) w.string("fp8");
+  else w.null();
+  // embedserve's own: the memory the engine holds (what --quantization fp8 shrinks), as the ready line says it.
+  w.key("memory");
+  w.begin_object();
+  w.key("weights_dtype");
+  w.string(info.weights_dtype);
+  w.key("weights_bytes");
+  w.integer(static_cast<int64_t>(info.weight_bytes));
+  w.key("workspace_bytes");
+  w.integer(static_cast<int64_t>(info.workspace_bytes));
+  w.end_object();
   w.key("model_type");
   w.begin_object();
   w.key("embedding");

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "weights/json_file.h"
+#include "weights/quantization_config.h"
 
 namespace embedserve {
 
@@ -176,6 +177,9 @@ StatusOr<ModelConfig> load_model_config(const std::filesystem::path& config_json
   } else {
     c.dtype = DType::kF32;
   }
+  EMBEDSERVE_ASSIGN_OR_RETURN(CheckpointQuantization q, parse_quantization_config(j, file));
+  c.quantization = q.method;
+  c.quantization_layout = q.layout;
   return c;
 }
 

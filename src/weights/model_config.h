@@ -24,6 +24,10 @@ struct ModelConfig {
   int vocab_size = 0;              // rows of embed_tokens
   bool tie_word_embeddings = false;
   DType dtype = DType::kBF16;      // torch_dtype (4.x) or dtype (5.x): what the checkpoint declares
+  // quantization_config: kFp8 for an FP8 checkpoint read as stored (weights/quantization_config.h), with its
+  // layout in words for the start-up line.
+  Quantization quantization = Quantization::kNone;
+  std::string quantization_layout;
 };
 
 // Parses and checks config.json; errors name the file and the field.

@@ -44,8 +44,9 @@ StatusOr<DType> supported_dtype(const SafetensorsEntry& e, const std::string& fi
   if (e.dtype == "BF16") return DType::kBF16;
   if (e.dtype == "F16") return DType::kF16;
   if (e.dtype == "F32") return DType::kF32;
+  if (e.dtype == "F8_E4M3") return DType::kF8E4M3;  // FP8 checkpoints' weights, each with a weight_scale beside it
   return unimplemented(file + ": tensor " + e.name + " has dtype " + e.dtype +
-                       ", which embedserve does not read (BF16, F16 or F32)");
+                       ", which embedserve does not read (BF16, F16, F32, or F8_E4M3 with a weight_scale)");
 }
 
 // Maps one file and adds its tensors to the store.
@@ -141,10 +142,33 @@ StatusOr<std::unique_ptr<WeightStore>> WeightStore::open(const fs::path& model_d
 
 StatusOr<TensorView> WeightStore::get(std::string_view name) const {
   const std::string n(name);
-  if (auto it = impl_->tensors.find(n); it != impl_->tensors.end()) return it->second;
+  const TensorView* found = nullptr;
   // Qwen3ForCausalLM checkpoints say "model.layers.0...", Qwen3Model ones "layers.0...".
   std::string other = n.rfind(kPrefix, 0) == 0 ? n.substr(kPrefix.size()) : std::string(kPrefix) + n;
-  if (auto it = impl_->tensors.find(other); it != impl_->tensors.end()) return it->second;
+  if (auto it = impl_->tensors.find(n); it != impl_->tensors.end()) found = &it->second;
+  else if (auto it2 = impl_->tensors.find(other); it2 != impl_->tensors.end()) found = &it2->second;
+  if (found && found->dtype != DType::kF8E4M3) return *found;
+  if (found) {
+    // FP8: codes times weight_scale (vLLM's and compressed-tensors' name for it), per tensor or per output row.
+    TensorView v = *found;
+    auto it = impl_->tensors.find(v.name + "_scale");
+    if (it == impl_->tensors.end())
+      return data_loss("tensor " + v.name + " in " + v.file + " is F8_E4M3 but the checkpoint has no " + v.name +
+                       "_scale; write FP8 checkpoints with their weight scales (tools/make_fp8_checkpoint.py)");
+    const TensorView& sc = it->second;
+    const int64_t rows = v.shape.empty() ? 1 : v.shape[0];
+    const int64_t count = sc.numel();
+    const bool per_row_shape = (sc.shape.size() == 1 || (sc.shape.size() == 2 && sc.shape[1] == 1)) && count == rows;
+    if ((sc.dtype != DType::kF32 && sc.dtype != DType::kBF16) || (count != 1 && !per_row_shape))
+      return unimplemented("tensor " + sc.name + " in " + sc.file + " has dtype " + dtype_name(sc.dtype) +
+                           " and shape " + shape_string(sc.shape) + "; embedserve reads FP8 weight scales in f32 or "
+                           "bf16, one per tensor or one per output channel ([" + std::to_string(rows) + "] or [" +
+                           std::to_string(rows) + ", 1]), not block-wise ones");
+    v.scale = sc.data;
+    v.scale_dtype = sc.dtype;
+    v.scale_count = count;
+    return v;
+  }
   return not_found("tensor " + n + " is not in the checkpoint (also tried " + other + "; it has " +
                    std::to_string(impl_->tensors.size()) + " tensors)");
 }

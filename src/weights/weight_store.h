@@ -23,6 +23,11 @@ struct TensorView {
   std::vector<int64_t> shape;
   const void* data = nullptr;    // may be unaligned for its dtype: read with memcpy or convert
   size_t nbytes = 0;
+  // An F8_E4M3 weight's `<name>_scale` (f32 or bf16), found by get(): one value for the tensor (scale_count 1) or
+  // one per row, i.e. per output channel (scale_count shape[0]); values are its codes times the scale.
+  const void* scale = nullptr;
+  DType scale_dtype = DType::kF32;
+  int64_t scale_count = 0;
   int64_t numel() const {
     int64_t n = 1;
     for (auto d : shape) n *= d;
@@ -42,7 +47,8 @@ class WeightStore {
   WeightStore& operator=(const WeightStore&) = delete;
 
   // Looks `name` up as given, then with the "model." prefix added or removed
-  // (Qwen3Model checkpoints have "layers.0...", Qwen3ForCausalLM ones "model.layers.0...").
+  // (Qwen3Model checkpoints have "layers.0...", Qwen3ForCausalLM ones "model.layers.0..."). An F8_E4M3 tensor
+  // comes with its weight_scale; one missing, or of another shape than per tensor or per row, is an error naming it.
   StatusOr<TensorView> get(std::string_view name) const;
   // As get(), and checks the shape: "tensor layers.3.mlp.up_proj.weight in model-00002-of-00002.safetensors
   // has shape [80, 32], expected [96, 32]".

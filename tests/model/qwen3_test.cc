@@ -160,7 +160,11 @@ TEST_P(Qwen3ModelTest, ABatchOfARecordedShapeReadsItsOwnTokens) {
     EXPECT_TRUE(st.ok()) << st.to_string();
     return std::make_pair(ids, out);
   };
+  // A shape's first call runs live, its second records the graph, the later ones replay it: seed 12 is a replay
+  // reading tokens it was not recorded with.
   const auto [ids_a, first] = run(11);
+  const auto [ids_r, recording] = run(11);
+  EXPECT_EQ(std::memcmp(first.data(), recording.data(), first.size() * sizeof(float)), 0);
   const auto [ids_b, other] = run(12);
   const auto [ids_a2, again] = run(11);
   EXPECT_EQ(std::memcmp(first.data(), again.data(), first.size() * sizeof(float)), 0);
@@ -262,6 +266,53 @@ TEST(Qwen3ModelLoad, OnTheCpuHoldsACopyOfEveryWeightInTheModesDtype) {
     const size_t per_token = 2 * spec.hidden + 2 * spec.heads * spec.head_dim + 2 * spec.kv_heads * spec.head_dim +
                              3 * spec.intermediate;
     EXPECT_GE(m.model->workspace_bytes(), 100 * per_token * sizeof(float));
+  }
+}
+
+}  // namespace
+}  // namespace embedserve
+
+namespace embedserve {
+namespace {
+
+std::unique_ptr<ops::DeviceContext> cpu_context(Quantization q) {
+  ops::ContextOptions o;
+  o.device = Device::kCpu;
+  o.quantization = q;
+  auto ctx = ops::DeviceContext::create(o);
+  EXPECT_TRUE(ctx.ok()) << ctx.status().to_string();
+  return std::move(ctx).value();
+}
+
+TEST(Qwen3ModelFp8, ItsMemoryEstimateIsWhatItHoldsOnceLoaded) {
+  const auto ctx = cpu_context(Quantization::kFp8);
+  TempDir dir;
+  testing::write_tiny_qwen3(dir.path(), TinyQwen3Spec{});
+  Loaded m = load(dir.path(), *ctx, 300);
+  ASSERT_TRUE(m.model);
+  auto config = load_model_config(dir.path() / "config.json");
+  ASSERT_TRUE(config.ok());
+  const auto estimate = Qwen3Model::resident_bytes(*config, m.model->vocab_rows(), m.model->stored_dtype(), *ctx, 300);
+  EXPECT_EQ(estimate.weights, m.model->weight_bytes());
+  EXPECT_EQ(estimate.workspace, m.model->workspace_bytes());
+}
+
+TEST(Qwen3ModelFp8, TheRealShapesHoldHalfTheGemmWeightsOfBf16) {
+  // From config.json alone (no weights): the 4B and 8B's GEMM weights at one byte per parameter plus a scale per
+  // output row, the table and norms as in bf16 mode.
+  const auto fp8 = cpu_context(Quantization::kFp8), bf16 = cpu_context(Quantization::kNone);
+  for (const char* name : {"4B", "8B"}) {
+    auto c = load_model_config(std::filesystem::path(EMBEDSERVE_TEST_DATA_DIR) / "configs" / name / "config.json");
+    ASSERT_TRUE(c.ok()) << c.status().to_string();
+    const int64_t H = c->hidden_size, I = c->intermediate_size, hd = c->head_dim;
+    const int64_t q = int64_t{c->num_attention_heads} * hd, kv = int64_t{c->num_key_value_heads} * hd;
+    const int64_t rows = (2 * kv + q) + H + 2 * I + H;                 // output rows of k|v|q, o, gate|up, down
+    const int64_t params = (2 * kv + q) * H + H * q + 2 * I * H + H * I;  // per layer
+    const auto a = Qwen3Model::resident_bytes(*c, c->vocab_size, DType::kBF16, *bf16, 1024);
+    const auto b = Qwen3Model::resident_bytes(*c, c->vocab_size, DType::kBF16, *fp8, 1024);
+    EXPECT_EQ(a.weights - b.weights, size_t(c->num_hidden_layers) * size_t(params - 4 * rows))
+        << name << ": bf16 " << a.weights << " B, fp8 " << b.weights << " B";
+    std::printf("%s weights held: bf16 %.2f GB, fp8 %.2f GB\n", name, a.weights / 1e9, b.weights / 1e9);
   }
 }
 

@@ -258,3 +258,62 @@ TEST_F(ModelConfigFileTest, MissingAndCorruptFiles) {
 
 }  // namespace
 }  // namespace embedserve
+
+namespace embedserve {
+namespace {
+
+class QuantizationConfigTest : public ModelConfigFileTest {
+ protected:
+  json with(const json& q) {
+    json j = tiny4();
+    j["quantization_config"] = q;
+    return j;
+  }
+  static json ct_group(const json& weights, const json& inputs) {
+    return {{"quant_method", "compressed-tensors"},
+            {"format", "float-quantized"},
+            {"config_groups", {{"group_0", {{"targets", {"Linear"}}, {"weights", weights}, {"input_activations", inputs}}}}}};
+  }
+};
+
+TEST_F(QuantizationConfigTest, TheFp8LayoutsSglangAndVllmReadAreAccepted) {
+  auto none = load(tiny4());
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->quantization, Quantization::kNone);
+  auto vllm = load(with({{"quant_method", "fp8"}, {"activation_scheme", "dynamic"}}));
+  ASSERT_TRUE(vllm.ok()) << vllm.status().to_string();
+  EXPECT_EQ(vllm->quantization, Quantization::kFp8);
+  const json w = {{"num_bits", 8}, {"type", "float"}, {"strategy", "channel"}, {"dynamic", false}, {"symmetric", true}};
+  const json in = {{"num_bits", 8}, {"type", "float"}, {"strategy", "token"}, {"dynamic", true}, {"symmetric", true}};
+  auto fp8_dynamic = load(with(ct_group(w, in)));
+  ASSERT_TRUE(fp8_dynamic.ok()) << fp8_dynamic.status().to_string();
+  EXPECT_EQ(fp8_dynamic->quantization, Quantization::kFp8);
+  auto weight_only = load(with(ct_group(w, nullptr)));
+  ASSERT_TRUE(weight_only.ok()) << weight_only.status().to_string();
+  EXPECT_NE(weight_only->quantization_layout.find("weight-only"), std::string::npos);
+}
+
+TEST_F(QuantizationConfigTest, OtherLayoutsAreRefusedByName) {
+  expect_error(with({{"quant_method", "fp8"}, {"activation_scheme", "static"}}), ErrorCode::kUnimplemented,
+               "activation_scheme \"static\"");
+  expect_error(with({{"quant_method", "fp8"}, {"weight_block_size", {128, 128}}}), ErrorCode::kUnimplemented,
+               "weight_block_size [128, 128]");
+  expect_error(with({{"quant_method", "gptq"}, {"bits", 4}}), ErrorCode::kUnimplemented, "quant_method \"gptq\"");
+  const json w = {{"num_bits", 8}, {"type", "float"}, {"strategy", "channel"}, {"dynamic", false}};
+  const json in = {{"num_bits", 8}, {"type", "float"}, {"strategy", "token"}, {"dynamic", true}};
+  json int8 = w;
+  int8["type"] = "int";
+  expect_error(with(ct_group(int8, in)), ErrorCode::kUnimplemented, "only 8-bit float");
+  json group = w;
+  group["strategy"] = "group";
+  expect_error(with(ct_group(group, in)), ErrorCode::kUnimplemented, "strategy \"group\"");
+  json static_in = in;
+  static_in["dynamic"] = false;
+  expect_error(with(ct_group(w, static_in)), ErrorCode::kUnimplemented, "static input scales");
+  json packed = ct_group(w, in);
+  packed["format"] = "pack-quantized";
+  expect_error(with(packed), ErrorCode::kUnimplemented, "format \"pack-quantized\"");
+}
+
+}  // namespace
+}  // namespace embedserve

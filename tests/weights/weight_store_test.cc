@@ -342,3 +342,43 @@ TEST(SafetensorsHeaderTest, MutatedFilesNeverCrashOrEscapeTheBuffer) {
 
 }  // namespace
 }  // namespace embedserve
+
+namespace embedserve {
+namespace {
+
+// An F8_E4M3 weight comes with its weight_scale, per tensor or per output channel; anything else is named.
+TEST(WeightStoreFp8, AWeightScaleIsAttachedOrItsAbsenceNamed) {
+  TempDir dir;
+  write_file(dir / "model.safetensors",
+             safetensors_bytes({{"model.layers.0.mlp.up_proj.weight", "F8_E4M3", {6, 4}, 1},
+                                {"model.layers.0.mlp.up_proj.weight_scale", "F32", {6, 1}},
+                                {"model.layers.0.mlp.down_proj.weight", "F8_E4M3", {4, 6}, 1},
+                                {"model.layers.0.mlp.down_proj.weight_scale", "BF16", {}},
+                                {"model.layers.0.mlp.gate_proj.weight", "F8_E4M3", {6, 4}, 1},
+                                {"model.layers.0.mlp.gate_proj.weight_scale", "F32", {2, 1}},
+                                {"model.layers.0.self_attn.o_proj.weight", "F8_E4M3", {4, 4}, 1}}));
+  auto store = WeightStore::open(dir.path());
+  ASSERT_TRUE(store.ok()) << store.status().to_string();
+  auto up = (*store)->get("layers.0.mlp.up_proj.weight");
+  ASSERT_TRUE(up.ok()) << up.status().to_string();
+  EXPECT_EQ(up->dtype, DType::kF8E4M3);
+  EXPECT_EQ(up->scale_count, 6);
+  EXPECT_EQ(up->scale_dtype, DType::kF32);
+  EXPECT_NE(up->scale, nullptr);
+  auto down = (*store)->get("layers.0.mlp.down_proj.weight");
+  ASSERT_TRUE(down.ok()) << down.status().to_string();
+  EXPECT_EQ(down->scale_count, 1);
+  EXPECT_EQ(down->scale_dtype, DType::kBF16);
+  auto gate = (*store)->get("layers.0.mlp.gate_proj.weight");  // 2 scales for 6 rows: block-wise, not read
+  ASSERT_FALSE(gate.ok());
+  EXPECT_EQ(gate.status().code(), ErrorCode::kUnimplemented);
+  EXPECT_NE(gate.status().message().find("model.layers.0.mlp.gate_proj.weight_scale"), std::string::npos);
+  EXPECT_NE(gate.status().message().find("not block-wise ones"), std::string::npos) << gate.status().to_string();
+  auto o = (*store)->get("layers.0.self_attn.o_proj.weight");
+  ASSERT_FALSE(o.ok());
+  EXPECT_NE(o.status().message().find("has no model.layers.0.self_attn.o_proj.weight_scale"), std::string::npos)
+      << o.status().to_string();
+}
+
+}  // namespace
+}  // namespace embedserve

@@ -1,6 +1,7 @@
 // OpenBLAS set-up: thread count and the choice of GEMM kernels, once per process.
 #include <omp.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -42,7 +43,7 @@ int cpu_level() {
   return 0;
 }
 
-int g_threads = 1;
+std::atomic<int> g_threads{1};
 
 // OpenBLAS 0.3.21 picks kernels by CPU model, and a model it does not know gets older kernels than the CPU can
 // run (a virtual machine that hides the model gets SSE3 "Prescott" kernels, 4-5x slower than its AVX-512
@@ -72,6 +73,15 @@ void configure_blas(int threads) {
   omp_set_num_threads(g_threads);
   openblas_set_num_threads(g_threads);
 }
+
+void use_configured_threads() {
+  thread_local int applied = 0;
+  if (applied == g_threads) return;
+  omp_set_num_threads(g_threads);
+  applied = g_threads;
+}
+
+int calling_thread_team_size() { return omp_get_max_threads(); }
 
 int blas_threads() { return g_threads; }
 

@@ -39,6 +39,12 @@ bool bf16_kernel_supported(Bf16Kernel kernel);
 Bf16Kernel best_bf16_kernel();
 const char* bf16_kernel_name(Bf16Kernel kernel);
 void linear_bf16(Bf16Kernel kernel, const float* x, const uint16_t* w, float* y, int64_t m, int64_t n, int64_t k);
+// linear_fp8.cc: the FP8 GEMM as the GPU computes it. quantize_rows_e4m3: each row of x f32 [m, k] to e4m3 codes
+// xq [m, k] with its scale x_scales [m] (core/float8.h's rule). linear_fp8: y f32 [m, n] = xq · wᵀ (w e4m3 [n, k]),
+// exact products, f32 sums in an order that depends on k alone, times x_scales[i] · w_scales[j].
+void quantize_rows_e4m3(const float* x, int64_t m, int64_t k, uint8_t* xq, float* x_scales);
+void linear_fp8(const uint8_t* xq, const float* x_scales, const uint8_t* w, const float* w_scales, float* y, int64_t m,
+                int64_t n, int64_t k);
 // rope.cc
 void rope_tables(std::span<const int32_t> positions, std::span<const float> inv_freq, float* cos, float* sin);
 void apply_rope(float* x, const float* cos, const float* sin, int64_t n, int heads, int head_dim, int64_t stride);
@@ -68,6 +74,12 @@ namespace embedserve::ops::cpu {
 // speed, and with SkylakeX GEMMs whose rows do not depend on the batch. OPENBLAS_CORETYPE in the
 // environment is honoured as given. configure_blas sets the thread count of both (0: every core).
 void configure_blas(int threads);
+// OpenMP's thread count (omp_set_num_threads) belongs to the thread that set it: a thread that runs ops without
+// having set it (the scheduler's batcher, a tensor-parallel rank) would start teams of every core whatever
+// --threads said. ScopedDevice calls this on the thread it runs on.
+void use_configured_threads();
+// The team a parallel region started on the calling thread would have now (omp_get_max_threads), for tests.
+int calling_thread_team_size();
 int blas_threads();
 const char* blas_core_name();
 // Whether sgemm of an [M, k] × [k, n] product gives each row of C bitwise the same value whatever M and the

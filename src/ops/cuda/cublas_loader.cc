@@ -77,6 +77,43 @@ StatusOr<CublasApi> open_cublas(const std::string& location) {
   return resolve(lib, used);
 }
 
+StatusOr<CublasLtApi> open_cublas_lt(const CublasApi& api) {
+  // Already loaded beside libcublas (its dependency, and open_cublas loads it first by the same folder): find it
+  // by soname without loading anything new, else by the folder of libcublas.
+  void* lib = dlopen(kCublasLt, RTLD_NOW | RTLD_GLOBAL | RTLD_NOLOAD);
+  if (!lib) {
+    const std::string beside = (std::filesystem::path(api.path).parent_path() / kCublasLt).string();
+    lib = dlopen(beside.c_str(), RTLD_NOW | RTLD_GLOBAL);
+  }
+  if (!lib)
+    return not_found(std::string("--quantization fp8 needs cuBLASLt (") + kCublasLt + "), which is not loaded beside " +
+                     api.path + "; set EMBEDSERVE_CUBLAS_PATH to a folder holding both");
+  CublasLtApi lt;
+  struct Entry {
+    void** slot;
+    const char* name;
+  };
+  const Entry entries[] = {
+      {reinterpret_cast<void**>(&lt.create), "cublasLtCreate"},
+      {reinterpret_cast<void**>(&lt.destroy), "cublasLtDestroy"},
+      {reinterpret_cast<void**>(&lt.desc_create), "cublasLtMatmulDescCreate"},
+      {reinterpret_cast<void**>(&lt.desc_destroy), "cublasLtMatmulDescDestroy"},
+      {reinterpret_cast<void**>(&lt.desc_set), "cublasLtMatmulDescSetAttribute"},
+      {reinterpret_cast<void**>(&lt.layout_create), "cublasLtMatrixLayoutCreate"},
+      {reinterpret_cast<void**>(&lt.layout_destroy), "cublasLtMatrixLayoutDestroy"},
+      {reinterpret_cast<void**>(&lt.preference_create), "cublasLtMatmulPreferenceCreate"},
+      {reinterpret_cast<void**>(&lt.preference_destroy), "cublasLtMatmulPreferenceDestroy"},
+      {reinterpret_cast<void**>(&lt.preference_set), "cublasLtMatmulPreferenceSetAttribute"},
+      {reinterpret_cast<void**>(&lt.heuristic), "cublasLtMatmulAlgoGetHeuristic"},
+      {reinterpret_cast<void**>(&lt.matmul), "cublasLtMatmul"},
+  };
+  for (const Entry& e : entries) {
+    *e.slot = dlsym(lib, e.name);
+    if (!*e.slot) return not_found(std::string(kCublasLt) + " has no symbol " + e.name + ": is it cuBLAS 13?");
+  }
+  return lt;
+}
+
 Status cublas_status(const CublasApi& api, cublasStatus_t st, const char* what) {
   if (st == CUBLAS_STATUS_SUCCESS) return Status();
   return internal_error(std::string(what) + ": " + (api.status_string ? api.status_string(st) : "cuBLAS error"));

@@ -3,6 +3,7 @@
 // start need it.
 #pragma once
 
+#include <cublasLt.h>
 #include <cublas_v2.h>
 
 #include <string>
@@ -24,6 +25,32 @@ struct CublasApi {
   const char* (*status_string)(cublasStatus_t) = nullptr;
   std::string path;  // the file the table was loaded from, for the start-up log
 };
+
+// The cuBLASLt entry points of the FP8 GEMMs (ops/cuda/linear_fp8_cuda.cc), resolved from libcublasLt.so.13,
+// which open_cublas loads anyway (libcublas depends on it). Only an fp8 context calls them.
+struct CublasLtApi {
+  cublasStatus_t (*create)(cublasLtHandle_t*) = nullptr;
+  cublasStatus_t (*destroy)(cublasLtHandle_t) = nullptr;
+  cublasStatus_t (*desc_create)(cublasLtMatmulDesc_t*, cublasComputeType_t, cudaDataType_t) = nullptr;
+  cublasStatus_t (*desc_destroy)(cublasLtMatmulDesc_t) = nullptr;
+  cublasStatus_t (*desc_set)(cublasLtMatmulDesc_t, cublasLtMatmulDescAttributes_t, const void*, size_t) = nullptr;
+  cublasStatus_t (*layout_create)(cublasLtMatrixLayout_t*, cudaDataType, uint64_t, uint64_t, int64_t) = nullptr;
+  cublasStatus_t (*layout_destroy)(cublasLtMatrixLayout_t) = nullptr;
+  cublasStatus_t (*preference_create)(cublasLtMatmulPreference_t*) = nullptr;
+  cublasStatus_t (*preference_destroy)(cublasLtMatmulPreference_t) = nullptr;
+  cublasStatus_t (*preference_set)(cublasLtMatmulPreference_t, cublasLtMatmulPreferenceAttributes_t, const void*,
+                                   size_t) = nullptr;
+  cublasStatus_t (*heuristic)(cublasLtHandle_t, cublasLtMatmulDesc_t, cublasLtMatrixLayout_t, cublasLtMatrixLayout_t,
+                              cublasLtMatrixLayout_t, cublasLtMatrixLayout_t, cublasLtMatmulPreference_t, int,
+                              cublasLtMatmulHeuristicResult_t[], int*) = nullptr;
+  cublasStatus_t (*matmul)(cublasLtHandle_t, cublasLtMatmulDesc_t, const void*, const void*, cublasLtMatrixLayout_t,
+                           const void*, cublasLtMatrixLayout_t, const void*, const void*, cublasLtMatrixLayout_t,
+                           void*, cublasLtMatrixLayout_t, const cublasLtMatmulAlgo_t*, void*, size_t,
+                           cudaStream_t) = nullptr;
+};
+
+// Resolves the cuBLASLt table from the libcublasLt.so.13 that open_cublas loaded (`api.path`'s companion).
+StatusOr<CublasLtApi> open_cublas_lt(const CublasApi& api);
 
 // Loads cuBLAS from `location`: a library file, a folder holding libcublas.so.13, or empty for the default
 // places (the dynamic loader's path, then /usr/local/cuda/lib64). Its companion libcublasLt.so.13 is loaded

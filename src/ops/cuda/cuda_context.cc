@@ -11,6 +11,7 @@ CudaState::~CudaState() {
   int previous = -1;
   if (set_device(ordinal, &previous).ok()) {
     graphs.clear();
+    fp8.reset();
     if (handle) blas.destroy(handle);
     if (blas_workspace) cudaFree(blas_workspace);
     if (stream) cudaStreamDestroy(stream);
@@ -62,8 +63,18 @@ StatusOr<std::unique_ptr<CudaState>> create_state(const ContextOptions& options,
   EMBEDSERVE_RETURN_IF_ERROR(cuda::cublas_status(
       st->blas, st->blas.set_workspace(st->handle, st->blas_workspace, st->blas_workspace_bytes), "cublasSetWorkspace"));
   const cuda::DeviceProperties& d = devices[static_cast<size_t>(options.ordinal)];
+  if (options.quantization == Quantization::kFp8) {
+    if (d.compute_major * 10 + d.compute_minor < 89)
+      return invalid_argument("--quantization fp8 needs FP8 tensor cores (compute capability 8.9+: Ada, Hopper or "
+                              "later); GPU " + std::to_string(options.ordinal) + " (" + d.name + ") has " +
+                              std::to_string(d.compute_major) + "." + std::to_string(d.compute_minor));
+    EMBEDSERVE_ASSIGN_OR_RETURN(st->fp8, cuda::Fp8Gemm::create(st->blas));
+  }
   *description = "cuda:" + std::to_string(options.ordinal) + " " + d.name + ", cuBLAS " + st->blas.path +
-                 " (workspace " + std::to_string(st->blas_workspace_bytes >> 20) + " MiB)";
+                 " (workspace " + std::to_string(st->blas_workspace_bytes >> 20) + " MiB)" +
+                 (!st->fp8                          ? ""
+                  : st->fp8->outer_vector_scales() ? ", FP8 scales as cuBLASLt outer vectors"
+                                                   : ", FP8 scales by a kernel after each GEMM (no outer-vector mode)");
   return st;
 }
 

@@ -9,10 +9,12 @@
 #include <list>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "core/status.h"
 #include "ops/context.h"
 #include "ops/cuda/cublas_loader.h"
+#include "ops/cuda/linear_fp8_cuda.h"
 
 namespace embedserve::ops::cuda_backend {
 
@@ -25,6 +27,10 @@ struct GraphCache {
   size_t capacity = 0;
   std::unordered_map<uint64_t, Entry> entries;
   std::list<uint64_t> order;
+  // Keys run once but not recorded: a shape is recorded on its second sighting (cuda_graph.cc says why). Bounded:
+  // forgotten wholesale when it reaches kMaxSightings.
+  std::unordered_set<uint64_t> sighted;
+  static constexpr size_t kMaxSightings = 4096;
   void clear();  // destroys every graph; CudaState calls it with its device current, before the stream goes
 };
 
@@ -36,6 +42,7 @@ struct CudaState final : BackendState {
   void* blas_workspace = nullptr;
   size_t blas_workspace_bytes = 0;
   GraphCache graphs;
+  std::unique_ptr<cuda::Fp8Gemm> fp8;  // cuBLASLt's FP8 GEMMs: only on an fp8 context
   ~CudaState() override;
 };
 

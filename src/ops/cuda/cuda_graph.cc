@@ -13,6 +13,7 @@ void GraphCache::clear() {
   for (auto& [key, entry] : entries) cudaGraphExecDestroy(entry.exec);
   entries.clear();
   order.clear();
+  sighted.clear();
 }
 
 Status run_recorded(const DeviceContext& ctx, uint64_t key, const std::function<Status()>& body) {
@@ -24,6 +25,15 @@ Status run_recorded(const DeviceContext& ctx, uint64_t key, const std::function<
     EMBEDSERVE_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(it->second.exec, st.stream));
     return Status();
   }
+  // A shape seen for the first time runs live. Recording and instantiating a graph costs a few live runs, which
+  // pays only when the shape comes again: queries alone repeat a few shapes, but batches that mix them with bulk
+  // inputs rarely repeat one, and recording each of those made every such call pay for a graph it never replayed
+  // (16-token queries beside a batch job on the 0.6B: p99 2.7 → 10.7 ms on the H200).
+  if (cache.sighted.insert(key).second) {
+    if (cache.sighted.size() > GraphCache::kMaxSightings) cache.sighted = {key};
+    return body();
+  }
+  cache.sighted.erase(key);
   EMBEDSERVE_CUDA_RETURN_IF_ERROR(cudaStreamBeginCapture(st.stream, cudaStreamCaptureModeThreadLocal));
   const Status recorded = body();
   cudaGraph_t graph = nullptr;

@@ -21,7 +21,8 @@ Status upload_worker(const DeviceContext& ctx, std::span<const UploadChunk> chun
                      std::vector<uint8_t>& flagged) {
   int previous = -1;
   EMBEDSERVE_RETURN_IF_ERROR(set_device(ctx.ordinal(), &previous));  // a new thread starts on device 0
-  const size_t dst_size = dtype_size(ctx.dtype());  // a CUDA context's weights and vectors are all in its dtype
+  // A CUDA context's weights and vectors are all in its dtype, or e4m3 (with scales, in at most as many bytes).
+  const size_t dst_size = dtype_size(ctx.dtype());
   void* staging = nullptr;
   cudaStream_t stream = nullptr;
   Status st = cuda::cuda_status(cudaHostAlloc(&staging, WeightUploader::kChunkElements * dst_size, cudaHostAllocDefault),
@@ -32,8 +33,21 @@ Status upload_worker(const DeviceContext& ctx, std::span<const UploadChunk> chun
     // The previous chunk's transfer reads the staging buffer: wait for it before overwriting.
     st = cuda::cuda_status(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
     if (!st.ok()) break;
-    flagged[i] = convert_checked(c.src, c.src_dtype, staging, c.dst_dtype, c.count);
-    st = cuda::cuda_status(cudaMemcpyAsync(c.dst, staging, c.count * dst_size, cudaMemcpyHostToDevice, stream),
+    if (c.dst_dtype == DType::kF8E4M3) {
+      // Codes, then the rows' scales behind them in the same staging buffer (plan() keeps both within it).
+      auto* scales = reinterpret_cast<float*>(static_cast<char*>(staging) + fp8_scales_offset(c.rows(), c.cols));
+      flagged[i] = fill_chunk(c, staging, scales);
+      st = cuda::cuda_status(cudaMemcpyAsync(c.dst, staging, c.count, cudaMemcpyHostToDevice, stream),
+                             "cudaMemcpyAsync of a weight");
+      if (st.ok())
+        st = cuda::cuda_status(cudaMemcpyAsync(c.dst_scales, scales, static_cast<size_t>(c.rows()) * sizeof(float),
+                                               cudaMemcpyHostToDevice, stream),
+                               "cudaMemcpyAsync of a weight's scales");
+      continue;
+    }
+    flagged[i] = fill_chunk(c, staging, nullptr);
+    st = cuda::cuda_status(cudaMemcpyAsync(c.dst, staging, c.count * dtype_size(c.dst_dtype), cudaMemcpyHostToDevice,
+                                           stream),
                            "cudaMemcpyAsync of a weight");
   }
   if (stream) {

@@ -9,6 +9,7 @@
 
 #include "ops/cuda/cuda_check.h"
 #include "ops/cuda/cuda_dtype.h"
+#include "ops/cuda/fp8_row.cuh"
 
 namespace embedserve::cuda {
 namespace {
@@ -19,16 +20,30 @@ unsigned blocks_for(int64_t total) {
   return static_cast<unsigned>(std::min<int64_t>((total + kThreads - 1) / kThreads, 65536));
 }
 
+// One element of act_fn(gate) * up, every kernel below computing it this one way (so they agree bit for bit).
+// expf, not __expf: the parity mode must stay within float32 rounding of torch's silu.
+template <typename T>
+__device__ __forceinline__ T silu_mul_one(float g, float u) {
+  return from_f32<T>(round_to<T>(g / (1.0f + expf(-g))) * u);
+}
+
 template <typename T>
 __global__ void silu_mul_kernel(const T* __restrict__ gate, const T* __restrict__ up, int64_t in_stride,
                                 T* __restrict__ out, int64_t d, int64_t total) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < total; i += int64_t{gridDim.x} * blockDim.x) {
     const int64_t r = i / d, c = i % d;
-    const float g = to_f32(gate[r * in_stride + c]);
-    // expf, not __expf: the parity mode must stay within float32 rounding of torch's silu.
-    const float act = round_to<T>(g / (1.0f + expf(-g)));
-    out[i] = from_f32<T>(act * to_f32(up[r * in_stride + c]));
+    out[i] = silu_mul_one<T>(to_f32(gate[r * in_stride + c]), to_f32(up[r * in_stride + c]));
   }
+}
+
+// One block per row, so the block that wrote a row can quantise it for the FP8 down projection (fp8_row.cuh).
+template <typename T>
+__global__ void silu_mul_quantize_kernel(const T* __restrict__ gate, const T* __restrict__ up, int64_t in_stride,
+                                         T* out, int64_t d, uint8_t* __restrict__ q, float* __restrict__ q_scales) {
+  const int64_t r = blockIdx.x;
+  for (int64_t c = threadIdx.x; c < d; c += kThreads)
+    out[r * d + c] = silu_mul_one<T>(to_f32(gate[r * in_stride + c]), to_f32(up[r * in_stride + c]));
+  quantize_written_row<T>(out + r * d, d, kThreads, q + r * d, q_scales + r);
 }
 
 // 16-byte versions for rows that allow them (every real model's): one load moves 8 bf16 or 4 f32, so these
@@ -49,10 +64,7 @@ __global__ void silu_mul_vec_kernel(const T* __restrict__ gate, const T* __restr
     const T* u = reinterpret_cast<const T*>(&u4);
     T* o = reinterpret_cast<T*>(&o4);
 #pragma unroll
-    for (int e = 0; e < kPack<T>; ++e) {
-      const float gv = to_f32(g[e]);
-      o[e] = from_f32<T>(round_to<T>(gv / (1.0f + expf(-gv))) * to_f32(u[e]));
-    }
+    for (int e = 0; e < kPack<T>; ++e) o[e] = silu_mul_one<T>(to_f32(g[e]), to_f32(u[e]));
     *reinterpret_cast<uint4*>(out + r * d + c) = o4;
   }
 }
@@ -90,9 +102,15 @@ __global__ void gather_kernel(const T* __restrict__ x, int64_t dim, const int32_
 }  // namespace
 
 template <typename T>
-Status silu_mul(const T* gate, const T* up, int64_t in_stride, T* out, int64_t n, int64_t d, cudaStream_t stream) {
+Status silu_mul(const T* gate, const T* up, int64_t in_stride, T* out, int64_t n, int64_t d, cudaStream_t stream,
+                uint8_t* q, float* q_scales) {
   if (n < 0 || d <= 0 || in_stride < d) return invalid_argument("silu_mul: bad shape");
   if (n == 0) return Status();
+  if (q) {
+    if (n > (int64_t{1} << 31) - 1) return invalid_argument("silu_mul: too many rows");
+    silu_mul_quantize_kernel<<<static_cast<unsigned>(n), kThreads, 0, stream>>>(gate, up, in_stride, out, d, q, q_scales);
+    return cuda_status(cudaGetLastError(), "silu_mul (quantising) launch");
+  }
   if (d % kPack<T> == 0 && in_stride % kPack<T> == 0 && aligned16(gate) && aligned16(up) && aligned16(out))
     silu_mul_vec_kernel<<<blocks_for(n * d / kPack<T>), kThreads, 0, stream>>>(gate, up, in_stride, out, d,
                                                                                n * d / kPack<T>);
@@ -121,7 +139,7 @@ Status gather_rows(const T* x, int64_t dim, const int32_t* rows, int64_t n_rows,
 }
 
 #define EMBEDSERVE_INSTANTIATE(T)                                                                       \
-  template Status silu_mul<T>(const T*, const T*, int64_t, T*, int64_t, int64_t, cudaStream_t);        \
+  template Status silu_mul<T>(const T*, const T*, int64_t, T*, int64_t, int64_t, cudaStream_t, uint8_t*, float*); \
   template Status add<T>(T*, const T*, int64_t, cudaStream_t);                                         \
   template Status gather_rows<T>(const T*, int64_t, const int32_t*, int64_t, T*, cudaStream_t);
 EMBEDSERVE_INSTANTIATE(float)

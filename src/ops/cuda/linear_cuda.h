@@ -19,5 +19,9 @@ Status linear(const CublasApi& api, cublasHandle_t h, const float* x, const floa
               int64_t k);
 Status linear(const CublasApi& api, cublasHandle_t h, const __nv_bfloat16* x, const __nv_bfloat16* w,
               __nv_bfloat16* y, int64_t m, int64_t n, int64_t k);
+// bf16 operands, the f32 accumulator written as is: a tensor-parallel rank's partial product, rounded once after
+// the all-reduce.
+Status linear(const CublasApi& api, cublasHandle_t h, const __nv_bfloat16* x, const __nv_bfloat16* w, float* y,
+              int64_t m, int64_t n, int64_t k);
 
 }  // namespace embedserve::cuda

@@ -6,6 +6,7 @@
 
 #include "ops/cuda/cuda_check.h"
 #include "ops/cuda/cuda_dtype.h"
+#include "ops/cuda/fp8_row.cuh"
 #include "ops/cuda/norm_row.cuh"
 
 namespace embedserve::cuda {
@@ -20,10 +21,12 @@ __global__ void __launch_bounds__(kNormThreads) rms_norm_kernel(const T* __restr
 }
 
 // residual = T(residual + delta), then out = rms_norm(residual): each thread writes, then re-reads, only its own
-// elements of the row, so no barrier is needed between the add and the norm.
+// elements of the row, so no barrier is needed between the add and the norm. With q set (an FP8 GEMM reads out
+// next), out's row is also quantised to e4m3 into q, its scale into q_scales.
 template <typename T, bool kPacked>
 __global__ void __launch_bounds__(kNormThreads) add_rms_norm_kernel(T* residual, const T* delta, const T* __restrict__ w,
-                                                                    T* out, int64_t cols, float eps) {
+                                                                    T* out, int64_t cols, float eps, uint8_t* q,
+                                                                    float* q_scales) {
   T* row = residual + blockIdx.x * cols;
   const T* d = delta + blockIdx.x * cols;
   if constexpr (kPacked) {
@@ -41,6 +44,7 @@ __global__ void __launch_bounds__(kNormThreads) add_rms_norm_kernel(T* residual,
   }
   const float r = inverse_rms<T>(row_squares<T, kPacked>(row, cols), cols, eps);
   row_scale<T, kPacked>(row, w, r, out + blockIdx.x * cols, cols);
+  if (q) quantize_written_row<T>(out + blockIdx.x * cols, cols, kNormThreads, q + blockIdx.x * cols, q_scales + blockIdx.x);
 }
 
 // One block per (row, head): the head's q_norm/k_norm into shared memory, then RoPE from there (norm_row.cuh's
@@ -164,14 +168,14 @@ Status rms_norm(const T* x, const T* weight, T* out, int64_t rows, int64_t cols,
 
 template <typename T>
 Status add_rms_norm(T* residual, const T* delta, const T* weight, T* out, int64_t rows, int64_t cols, float eps,
-                    cudaStream_t stream) {
+                    cudaStream_t stream, uint8_t* q, float* q_scales) {
   EMBEDSERVE_RETURN_IF_ERROR(check_rows("add_rms_norm", rows, cols));
   if (rows == 0) return Status();
   const auto grid = static_cast<unsigned>(rows);
   if (packed<T>(cols, {residual, delta, weight, out}))
-    add_rms_norm_kernel<T, true><<<grid, kNormThreads, 0, stream>>>(residual, delta, weight, out, cols, eps);
+    add_rms_norm_kernel<T, true><<<grid, kNormThreads, 0, stream>>>(residual, delta, weight, out, cols, eps, q, q_scales);
   else
-    add_rms_norm_kernel<T, false><<<grid, kNormThreads, 0, stream>>>(residual, delta, weight, out, cols, eps);
+    add_rms_norm_kernel<T, false><<<grid, kNormThreads, 0, stream>>>(residual, delta, weight, out, cols, eps, q, q_scales);
   return cuda_status(cudaGetLastError(), "add_rms_norm launch");
 }
 
@@ -252,7 +256,7 @@ Status rope_tables(const int32_t* positions, const float* inv_freq, int64_t n, i
 
 #define EMBEDSERVE_INSTANTIATE(T)                                                                                   \
   template Status rms_norm<T>(const T*, const T*, T*, int64_t, int64_t, float, cudaStream_t);                      \
-  template Status add_rms_norm<T>(T*, const T*, const T*, T*, int64_t, int64_t, float, cudaStream_t);               \
+  template Status add_rms_norm<T>(T*, const T*, const T*, T*, int64_t, int64_t, float, cudaStream_t, uint8_t*, float*);               \
   template Status qk_norm_rope<T>(NormRopeHeads<T>, NormRopeHeads<T>, const float*, const float*, int64_t, int,      \
                                   float, cudaStream_t);                                                            \
   template Status rope_tables<T>(const int32_t*, const float*, int64_t, int, float*, float*, cudaStream_t);

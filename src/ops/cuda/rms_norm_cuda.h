@@ -16,10 +16,11 @@ template <typename T>
 Status rms_norm(const T* x, const T* weight, T* out, int64_t rows, int64_t cols, float eps, cudaStream_t stream);
 
 // residual = T(residual + delta), then out = rms_norm(residual) — bitwise add() followed by rms_norm(), in one
-// pass. out may alias delta.
+// pass. out may alias delta. With q set, out's rows are also quantised to e4m3 (q [rows, cols], q_scales f32
+// [rows]) as quantize_rows_e4m3 would quantise them: the input of the FP8 GEMM that follows.
 template <typename T>
 Status add_rms_norm(T* residual, const T* delta, const T* weight, T* out, int64_t rows, int64_t cols, float eps,
-                    cudaStream_t stream);
+                    cudaStream_t stream, uint8_t* q = nullptr, float* q_scales = nullptr);
 
 // The angles of a batch's rows, once per batch instead of once per layer and head (cos and sin with full range
 // reduction are most of the rotation's work otherwise): cos_table, sin_table f32 [n, half] = rope_angle<T>(

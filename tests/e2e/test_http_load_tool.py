@@ -1,0 +1,113 @@
+"""bench/server/load's native load generator (embedserve_http_load) against the tiny-model server: it measures,
+it counts failures, and it replays exactly the workload bench/server/http_load.py defines."""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from helpers import MODEL_NAME
+from server_process import ROOT, free_port
+
+HTTP_LOAD_PY = ROOT / "bench" / "server" / "http_load.py"
+SHARED_KEYS = {"tool", "workload", "mode", "connections", "threads", "rate", "seconds", "requests", "errors",
+               "errors_by_kind", "requests_per_s", "inputs", "tokens", "tokens_per_s", "p50_ms", "p90_ms", "p99_ms",
+               "p999_ms", "max_ms", "mean_ms"}
+
+
+@pytest.fixture(scope="module")
+def load_tool(binary) -> pathlib.Path:
+    """$EMBEDSERVE_HTTP_LOAD_BIN, else the build's bench/server/load/embedserve_http_load beside embedserve."""
+    path = pathlib.Path(os.environ.get("EMBEDSERVE_HTTP_LOAD_BIN",
+                                       binary.parent / "bench" / "server" / "load" / "embedserve_http_load"))
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: build it with -DEMBEDSERVE_BENCH=ON "
+                                "(cmake --build build --target embedserve_http_load)")
+    return path
+
+
+def write_bodies(folder: pathlib.Path, workload: str, *args: str, encoding: str = "base64") -> pathlib.Path:
+    out = folder / f"{workload}.req"
+    subprocess.run([sys.executable, str(HTTP_LOAD_PY), "--model", MODEL_NAME, "--encoding-format", encoding,
+                    workload, "--write-bodies", str(out), *args], check=True, capture_output=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def query_bodies(tmp_path_factory) -> pathlib.Path:
+    """200 requests of the queries workload (15-word queries, base64), written once for the module's tests."""
+    return write_bodies(tmp_path_factory.mktemp("http_load"), "queries", "--count", "200")
+
+
+def run_native(tool, url: str, *args: str, expect_rc: int = 0) -> dict:
+    proc = subprocess.run([str(tool), "--url", url, *args], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == expect_rc, f"exit {proc.returncode}, wanted {expect_rc}:\n{proc.stdout}\n{proc.stderr}"
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 1, f"expected one JSON line on stdout:\n{proc.stdout}"
+    result = json.loads(lines[0])
+    result["stderr"] = proc.stderr
+    return result
+
+
+def test_queries_measure_with_no_errors_and_sensible_percentiles(server, load_tool, query_bodies):
+    r = run_native(load_tool, server.base_url, "--bodies", str(query_bodies), "--connections", "8", "--threads", "2",
+                   "--warmup", "0.2", "--duration", "1")
+    assert SHARED_KEYS <= set(r), r
+    assert r["errors"] == 0 and r["errors_by_kind"] == {}, r
+    assert r["requests"] > 0 and r["inputs"] == r["requests"], r
+    assert r["mode"] == "closed" and r["connections"] == 8 and r["threads"] == 2, r
+    assert r["requests_per_s"] == pytest.approx(r["requests"] / r["seconds"], rel=1e-3), r
+    # 15 words of the workload's list are at least 15 tokens, plus the end-of-text token.
+    assert r["tokens"] >= 16 * r["requests"], r
+    assert 0 < r["p50_ms"] <= r["p90_ms"] <= r["p99_ms"] <= r["p999_ms"] <= r["max_ms"] < 5000, r
+    assert r["p50_ms"] <= r["mean_ms"] * 3, r
+
+
+def test_replays_the_python_tools_bulk_workload_exactly(start_server, load_tool, tmp_path):
+    """Float vectors, each request once in order: the same tokens as http_load.py's own run of the workload, and
+    the same keys in both tools' JSON lines."""
+    srv = start_server()
+    workload = ["--texts", "48", "--per-request", "16"]
+    bodies = write_bodies(tmp_path, "bulk", *workload, encoding="float")
+    native = run_native(load_tool, srv.base_url, "--bodies", str(bodies), "--once", "--connections", "2")
+    assert native["mode"] == "once" and native["errors"] == 0, native
+    assert (native["requests"], native["inputs"]) == (3, 48), native
+    proc = subprocess.run([sys.executable, str(HTTP_LOAD_PY), "--url", srv.base_url, "--model", MODEL_NAME,
+                           "--encoding-format", "float", "bulk", *workload, "--concurrency", "2"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    python = json.loads(proc.stdout)
+    assert set(python) == set(native) - {"stderr"}, (python, native)
+    assert python["tokens"] == native["tokens"] > 48 * 16, (python, native)
+    assert python["inputs"] == native["inputs"], (python, native)
+
+
+def test_every_refused_request_is_counted_by_status(start_server, load_tool, query_bodies):
+    srv = start_server("--api-key", "right-key")
+    wrong = run_native(load_tool, srv.base_url, "--bodies", str(query_bodies), "--api-key", "wrong-key",
+                       "--connections", "4", "--threads", "1", "--warmup", "0", "--duration", "0.5", expect_rc=1)
+    assert wrong["requests"] == 0 and wrong["errors"] > 0, wrong
+    assert wrong["errors_by_kind"] == {"401": wrong["errors"]}, wrong
+    assert "401" in wrong["stderr"] and "invalid_api_key" in wrong["stderr"], wrong["stderr"]
+    right = run_native(load_tool, srv.base_url, "--bodies", str(query_bodies), "--api-key", "right-key",
+                       "--connections", "4", "--threads", "1", "--warmup", "0", "--duration", "0.5")
+    assert right["errors"] == 0 and right["requests"] > 0, right
+
+
+def test_a_down_server_is_an_error_not_a_hang(load_tool, query_bodies):
+    r = run_native(load_tool, f"http://127.0.0.1:{free_port()}", "--bodies", str(query_bodies), "--connections", "2",
+                   "--warmup", "0", "--duration", "0.3", expect_rc=1)
+    assert r["requests"] == 0 and r["errors_by_kind"].get("connect", 0) > 0, r
+
+
+def test_open_loop_sends_at_the_rate_asked(server, load_tool, query_bodies):
+    r = run_native(load_tool, server.base_url, "--bodies", str(query_bodies), "--rate", "200", "--connections", "4",
+                   "--threads", "2", "--warmup", "0.2", "--duration", "1")
+    assert r["mode"] == "open" and r["rate"] == 200 and r["errors"] == 0, r
+    # 200 slots in the measured second, give or take the answers that straddle its two edges on a busy machine; a
+    # closed loop would answer thousands, a schedule off by a factor of two 100 or 400.
+    assert 150 <= r["requests"] <= 230, r

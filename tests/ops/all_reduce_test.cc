@@ -1,0 +1,157 @@
+// ops::all_reduce over a tensor-parallel group: rank threads of one process on the CPU, NCCL over two GPUs (skipped
+// with fewer; run on the GPU machine), against the ranks' partials summed on the host.
+#include "ops/all_reduce.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <exception>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "op_suite_util.h"
+#include "op_test_util.h"
+#include "ops/communicator.h"
+#include "ops/context.h"
+
+namespace embedserve {
+namespace {
+
+using testing::DeviceTensor;
+
+struct Group {
+  std::vector<std::unique_ptr<ops::DeviceContext>> contexts;  // index = rank
+};
+
+// One context per rank of a new group on `device` (CUDA: GPUs 0 … ranks − 1), computing in `precision`.
+Group make_group(Device device, int ranks, Precision precision, DType reduce = DType::kF32) {
+  ops::GroupOptions go;
+  go.device = device;
+  go.ranks = ranks;
+  for (int r = 0; device == Device::kCuda && r < ranks; ++r) go.ordinals.push_back(r);
+  if (const char* nccl = std::getenv("EMBEDSERVE_NCCL_PATH")) go.nccl_path = nccl;  // as cli/ passes it
+  auto comms = ops::create_group(go);
+  testing::check(comms.status(), "create_group");
+  Group g;
+  for (int r = 0; r < ranks; ++r) {
+    ops::ContextOptions o;
+    o.device = device;
+    o.ordinal = device == Device::kCuda ? r : 0;
+    o.precision = precision;
+    o.communicator = (*comms)[static_cast<size_t>(r)];
+    o.tp_reduce_dtype = reduce;
+    if (const char* cublas = std::getenv("EMBEDSERVE_CUBLAS_PATH")) o.cublas_path = cublas;
+    auto ctx = ops::DeviceContext::create(o);
+    testing::check(ctx.status(), "DeviceContext::create");
+    g.contexts.push_back(std::move(ctx).value());
+  }
+  return g;
+}
+
+// Runs body(rank) on one thread per rank (every rank must enter a collective for any to leave it), each with its
+// context's device current.
+// A set-up failure on a rank's thread (testing::check throws) becomes the test's failure, not std::terminate, and
+// aborts the group so that the other ranks do not wait for it.
+template <typename F>
+void on_every_rank(const Group& g, F&& body) {
+  std::vector<std::thread> threads;
+  std::vector<std::string> failures(g.contexts.size());
+  for (size_t r = 0; r < g.contexts.size(); ++r)
+    threads.emplace_back([&, r] {
+      try {
+        const ops::ScopedDevice on(*g.contexts[r]);
+        body(r);
+      } catch (const std::exception& e) {
+        failures[r] = e.what();
+        for (const auto& ctx : g.contexts) ctx->communicator()->abort();  // no rank waits for this one
+      }
+    });
+  for (std::thread& t : threads) t.join();
+  for (size_t r = 0; r < failures.size(); ++r)
+    if (!failures[r].empty()) ADD_FAILURE() << "rank " << r << ": " << failures[r];
+}
+
+// Each rank's partial [rows, cols] f32 in `partial_dtype` is replaced by the sum over the ranks, and `sum` (the
+// context's dtype) gets it rounded once; the CPU adds ranks in rank order, so every rank holds the same bits as the
+// host's sum in that order.
+void expect_sums(Device device, int ranks, Precision precision, DType partial_dtype) {
+  const Group g = make_group(device, ranks, precision);
+  const int64_t rows = 37, cols = 13;  // odd sizes: slices of unequal length per rank
+  const size_t n = static_cast<size_t>(rows * cols);
+  std::vector<std::vector<float>> partials;
+  for (int r = 0; r < ranks; ++r)
+    partials.push_back(testing::random_values(partial_dtype, n, 100 + static_cast<uint32_t>(r)));
+  std::vector<float> want(n);
+  for (size_t i = 0; i < n; ++i) {
+    float s = partials[0][i];
+    for (int r = 1; r < ranks; ++r) s += partials[static_cast<size_t>(r)][i];
+    want[i] = testing::round_to(g.contexts[0]->dtype(), s);
+  }
+  // Each rank's tensors are made, reduced and read on its own thread, with its GPU current.
+  std::vector<std::unique_ptr<DeviceTensor>> partial(static_cast<size_t>(ranks)), sum(static_cast<size_t>(ranks));
+  std::vector<Status> results(static_cast<size_t>(ranks));
+  std::vector<std::vector<float>> got(static_cast<size_t>(ranks));
+  on_every_rank(g, [&](size_t r) {
+    const ops::DeviceContext& ctx = *g.contexts[r];
+    partial[r] = std::make_unique<DeviceTensor>(ctx, partial_dtype, rows, cols, partials[r]);
+    if (partial_dtype != ctx.dtype()) sum[r] = std::make_unique<DeviceTensor>(ctx, ctx.dtype(), rows, cols);
+    const DeviceTensor& out = sum[r] ? *sum[r] : *partial[r];
+    results[r] = ops::all_reduce(ctx, **partial[r], *out);
+    if (results[r].ok()) results[r] = ctx.synchronize();
+    if (results[r].ok()) got[r] = out.download();
+  });
+  for (size_t r = 0; r < static_cast<size_t>(ranks); ++r) {
+    ASSERT_TRUE(testing::succeeded(results[r])) << "rank " << r;
+    EXPECT_TRUE(testing::same_bits(got[r], want)) << "rank " << r << " of " << ranks;
+  }
+}
+
+TEST(AllReduce, CpuRankThreadsSumEveryRanksPartialInRankOrder) {
+  for (int ranks : {1, 2, 3, 4}) expect_sums(Device::kCpu, ranks, Precision::kF32, DType::kF32);
+}
+
+// A rank waiting in a collective for a rank that failed before reaching it is released with an error by abort(),
+// and the group works again after reset(): a failed batch must not hang the engine.
+TEST(AllReduce, AnAbortedCpuGroupReleasesTheRankWaitingAndResets) {
+  const Group g = make_group(Device::kCpu, 2, Precision::kF32);
+  DeviceTensor x(*g.contexts[0], DType::kF32, 4, 4, std::vector<float>(16, 1.0f));
+  Status waited;
+  std::thread waiter([&] { waited = ops::all_reduce(*g.contexts[0], *x, *x); });
+  g.contexts[1]->communicator()->abort();  // rank 1 "failed": it will never call all_reduce
+  waiter.join();
+  EXPECT_EQ(waited.code(), ErrorCode::kUnavailable) << waited.to_string();
+  ASSERT_TRUE(g.contexts[0]->communicator()->reset());
+  expect_sums(Device::kCpu, 2, Precision::kF32, DType::kF32);  // a fresh group, as a control
+  DeviceTensor y(*g.contexts[1], DType::kF32, 4, 4, std::vector<float>(16, 2.0f));
+  std::vector<Status> results(2);
+  on_every_rank(g, [&](size_t r) { results[r] = ops::all_reduce(*g.contexts[r], r == 0 ? *x : *y, r == 0 ? *x : *y); });
+  ASSERT_TRUE(testing::succeeded(results[0]));
+  ASSERT_TRUE(testing::succeeded(results[1]));
+  EXPECT_EQ(x.download(), std::vector<float>(16, 3.0f));
+  EXPECT_EQ(y.download(), std::vector<float>(16, 3.0f));
+}
+
+TEST(AllReduce, RanksDisagreeingOnTheSizeAllFailAlike) {
+  const Group g = make_group(Device::kCpu, 2, Precision::kF32);
+  DeviceTensor a(*g.contexts[0], DType::kF32, 4, 4, std::vector<float>(16, 1.0f));
+  DeviceTensor b(*g.contexts[1], DType::kF32, 2, 4, std::vector<float>(8, 1.0f));
+  std::vector<Status> results(2);
+  on_every_rank(g, [&](size_t r) { results[r] = ops::all_reduce(*g.contexts[r], r == 0 ? *a : *b, r == 0 ? *a : *b); });
+  EXPECT_EQ(results[0].code(), ErrorCode::kInternal);
+  EXPECT_EQ(results[1].code(), ErrorCode::kInternal);
+}
+
+// NCCL over two GPUs: f32 partials summed into a bf16 context's tensor (the model's path: one rounding, as a single
+// GPU's GEMM rounds its output once), bf16 partials in place (EMBEDSERVE_TP_REDUCE=bf16), and f32 in place (the
+// parity mode). Two ranks: a + b is the same in any order, so the result is bitwise the host's.
+TEST(AllReduce, CudaNcclSumsF32PartialsIntoTheContextsDtype) {
+  if (ops::visible_gpus() < 2) GTEST_SKIP() << "needs two GPUs (" << ops::visible_gpus() << " visible)";
+  expect_sums(Device::kCuda, 2, Precision::kBF16, DType::kF32);
+  expect_sums(Device::kCuda, 2, Precision::kBF16, DType::kBF16);
+  expect_sums(Device::kCuda, 2, Precision::kF32, DType::kF32);
+}
+
+}  // namespace
+}  // namespace embedserve
