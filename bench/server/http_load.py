@@ -8,6 +8,7 @@ embedding server), so anyone can repeat them:
            p50/p90/p99/p999 latency, errors.
 
     python3 bench/server/http_load.py --url http://127.0.0.1:30000 --model NAME bulk --texts 6000
+    python3 bench/server/http_load.py --url http://127.0.0.1:30000 bulk --texts 2000 --vector-digests d.json
     python3 bench/server/http_load.py --url http://127.0.0.1:30000 --model NAME queries --connections 128 --seconds 20
 
 This file is the one definition of the workloads: `--write-bodies FILE` writes the requests a workload sends
@@ -21,12 +22,15 @@ keep up (~5k requests/s):
     embedserve_http_load --bodies /tmp/queries.req --connections 128 --duration 20
 
 Every answer is checked (HTTP 200, one vector per input); a failure counts as an error and the run
-exits 1 if there was any. The result is one JSON line on stdout with the keys embedserve_http_load prints
+exits 1 if there was any. `bulk --vector-digests FILE` also writes a SHA-256 of each request's vector bytes (base64
+answers: the f32 bits), so two runs — `--dp 1` and `--dp 2`, say — can be compared bit for bit. The result is one JSON line on stdout with the keys embedserve_http_load prints
 (requests, errors, errors_by_kind, requests_per_s, tokens, tokens_per_s, p50_ms … max_ms), a readable line on
 stderr. aiohttp only.
 """
 import argparse
 import asyncio
+import base64
+import hashlib
 import json
 import math
 import random
@@ -97,6 +101,32 @@ async def post(session, url, model, inputs, encoding_format="base64", headers=No
     return doc["usage"]["prompt_tokens"]
 
 
+def vectors_digest(doc):
+    """SHA-256 of an answer's vector bytes in input order (base64 answers: exactly the f32 bits)."""
+    digest = hashlib.sha256()
+    for item in sorted(doc["data"], key=lambda d: d["index"]):
+        digest.update(base64.b64decode(item["embedding"]))
+    return digest.hexdigest()
+
+
+async def post_for_digest(session, url, model, inputs, headers):
+    """One base64 request; returns (usage.prompt_tokens, vectors_digest), raises RequestFailed on any failure."""
+    hdrs = {"Content-Type": "application/json", **(headers or {})}
+    try:
+        async with session.post(url + ROUTE, data=request_body(model, inputs, "base64"), headers=hdrs) as r:
+            body = await r.read()
+            if r.status != 200:
+                raise RequestFailed(str(r.status), body[:200].decode(errors="replace"))
+    except (OSError, asyncio.TimeoutError, aiohttp.ClientError) as e:
+        raise RequestFailed("timeout" if isinstance(e, asyncio.TimeoutError) else "closed", repr(e)) from e
+    try:
+        doc = json.loads(body)
+    except ValueError as e:
+        raise RequestFailed("bad_answer", f"not JSON: {body[:120]!r}") from e
+    check_vectors(doc, len(inputs))
+    return doc["usage"]["prompt_tokens"], vectors_digest(doc)
+
+
 def report(workload, mode, connections, seconds, latencies, errors, inputs, tokens):
     """Prints the shared JSON line (stdout) and a readable one (stderr); returns the number of errors."""
     latencies.sort()
@@ -132,20 +162,23 @@ def auth_headers(args):
 async def bulk(args):
     texts = bulk_texts(args.texts, args.seed)
     chunks = [texts[i:i + args.per_request] for i in range(0, len(texts), args.per_request)]
-    tokens, inputs, latencies, errors = 0, 0, [], {}
+    tokens, inputs, latencies, errors, digests = 0, 0, [], {}, {}
     queue = asyncio.Queue()
-    for c in chunks:  # arrival order: workers take the next request as they free
-        queue.put_nowait(c)
+    for i, c in enumerate(chunks):  # arrival order: workers take the next request as they free
+        queue.put_nowait((i, c))
     headers = auth_headers(args)
     connector = aiohttp.TCPConnector(limit=args.concurrency)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=600)) as session:
         async def worker():
             nonlocal tokens, inputs
             while not queue.empty():
-                chunk = queue.get_nowait()
+                index, chunk = queue.get_nowait()
                 t = time.perf_counter()
                 try:
-                    done = await post(session, args.url, args.model, chunk, args.encoding_format, headers)
+                    if args.vector_digests:
+                        done, digests[index] = await post_for_digest(session, args.url, args.model, chunk, headers)
+                    else:
+                        done = await post(session, args.url, args.model, chunk, args.encoding_format, headers)
                     # not `tokens += await …`: that reads tokens before the await, losing others' counts
                     tokens += done
                     inputs += len(chunk)
@@ -156,6 +189,9 @@ async def bulk(args):
         t0 = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(args.concurrency)))
         seconds = time.perf_counter() - t0
+    if args.vector_digests:
+        with open(args.vector_digests, "w") as f:
+            json.dump({str(i): digests[i] for i in sorted(digests)}, f, indent=0)
     return report("bulk", "once", args.concurrency, seconds, latencies, errors, inputs, tokens)
 
 
@@ -219,6 +255,8 @@ def main(argv=None):
     b.add_argument("--texts", type=int, default=6000)
     b.add_argument("--per-request", type=int, default=64)
     b.add_argument("--concurrency", type=int, default=16)
+    b.add_argument("--vector-digests", metavar="FILE",
+                   help="write {request index: SHA-256 of its vectors' bytes} to FILE (asks for base64 answers)")
     q = sub.add_parser("queries", parents=[writes])
     q.add_argument("--connections", type=int, default=128)
     q.add_argument("--seconds", type=float, default=20)

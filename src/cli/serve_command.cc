@@ -23,6 +23,7 @@
 #include "cli/download_progress.h"
 #include "cli/engine_flags.h"
 #include "cli/flags.h"
+#include "cli/serve_replicas.h"
 #include "embedserve/version.h"
 #include "engine/engine_factory.h"
 #include "scheduler/scheduler.h"
@@ -106,7 +107,8 @@ Flags make_flags() {
       {"quantization", "METHOD", kQuantizationHelp, ""},
       {"disable-cuda-graph", "", "launch every kernel of small batches instead of replaying the CUDA graph recorded "
                                  "for their shape (for debugging; slower)", ""},
-      {"base-gpu-id", "N", "the GPU to run on, in CUDA_VISIBLE_DEVICES order", "0"},
+      {"base-gpu-id", "N", "the first GPU to run on, in CUDA_VISIBLE_DEVICES order (replica r of --dp runs on "
+                           "GPU N + r × the tensor parallel size)", "0"},
       {"max-num-batched-tokens", "N", "token budget of one engine call: inputs are packed without padding up "
                                       "to this many tokens (default: 16384 on a GPU, 2048 on the CPU, whose GEMMs "
                                       "need no more and whose workspace is resident memory)", ""},
@@ -146,8 +148,11 @@ Flags make_flags() {
                             "serve thousands)", "2"},
       {"tokenizer-threads", "N", "threads that parse requests, tokenise and serialise answers (bodies of 1 MiB "
                                    "and more get N/2 threads of their own, at least one)", "2"},
-      {"dp", "N", "data parallel size; only 1 is supported (run several servers behind a balancer)", "1", false,
-       {"dp-size"}},
+      {"dp", "N", "data parallel size: N copies of the model, one per GPU (or per --tp GPUs) from --base-gpu-id, "
+                  "fed by one queue (each batch goes to the replica that frees first); a replica whose GPU fails "
+                  "leaves the rotation and its batch is retried once on another. On the CPU, N copies splitting "
+                  "--threads (for tests)",
+       "1", false, {"dp-size"}},
       {"mem-fraction-static", "F", "accepted for SGLang compatibility; embedserve allocates only the weights "
                                    "and the batch workspace", ""},
       {"is-embedding", "", "accepted for SGLang compatibility; embedserve only embeds", ""},
@@ -202,6 +207,7 @@ struct Settings {
   int threads;
   int gpu;  // --base-gpu-id
   bool strict_model_name;
+  size_t data_parallel = 1;  // --dp: engine replicas
   size_t http_threads, tokenizer_threads;
   HttpServerOptions http;
   ServerConfig server;
@@ -224,14 +230,8 @@ StatusOr<Settings> read_settings(const Flags& flags) {
   EMBEDSERVE_ASSIGN_OR_RETURN(s.precision, parse_precision(dtype));
   EMBEDSERVE_ASSIGN_OR_RETURN(s.quantization, parse_quantization(flags.get_or("quantization", "")));
   s.cuda_graphs = !flags.has("disable-cuda-graph");
-  for (const char* name : {"dp"}) {
-    auto v = flags.get_int(name, 1, 1, 1 << 20);
-    if (!v.ok()) return v.status();
-    if (*v != 1)
-      return invalid_argument(std::string("--") + name + " " + std::to_string(*v) +
-                              ": this build runs one model copy on one device; use --" + name +
-                              " 1 (for more throughput run several servers behind a load balancer)");
-  }
+  EMBEDSERVE_ASSIGN_OR_RETURN(auto dp, flags.get_int("dp", 1, 1, 64));
+  s.data_parallel = static_cast<size_t>(dp);
   EMBEDSERVE_ASSIGN_OR_RETURN(auto port, flags.get_int("port", 30000, 0, 65535));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto max_num_batched_tokens,
                               flags.get_int("max-num-batched-tokens",
@@ -316,12 +316,14 @@ StatusOr<Settings> read_settings(const Flags& flags) {
 // Everything that exists once the model is loaded, in construction order.
 struct LoadedModel {
   std::unique_ptr<TokenizerEncoder> encoder;
-  std::unique_ptr<Engine> engine;
+  std::vector<std::unique_ptr<Engine>> engines;  // one per --dp replica
   std::unique_ptr<Scheduler> scheduler;
   std::unique_ptr<EmbedService> service;
 };
 
-StatusOr<LoadedModel> load_model(const Flags& flags, const Settings& s, WorkerPool& pool, Metrics& metrics) {
+// `no_replica_left` is called (on a batcher thread) when every engine replica has failed: serve then stops.
+StatusOr<LoadedModel> load_model(const Flags& flags, const Settings& s, WorkerPool& pool, Metrics& metrics,
+                                 std::function<void()> no_replica_left) {
   ModelSourceOptions source;
   source.environment = read_hub_environment();
   source.revision = flags.get_or("revision", "main");
@@ -372,13 +374,21 @@ StatusOr<LoadedModel> load_model(const Flags& flags, const Settings& s, WorkerPo
   EMBEDSERVE_RETURN_IF_ERROR(apply_engine_environment(eopts));
   EMBEDSERVE_RETURN_IF_ERROR(apply_tensor_parallel_flags(flags, eopts));
   LoadedModel m;
-  auto engine = create_engine(eopts);
+  auto engines = load_replicas(eopts, s.data_parallel, notice);
   auto tokenizer = tokenizer_loading.get();  // joined before any error returns: the thread reads model_dir
-  EMBEDSERVE_RETURN_IF_ERROR(engine.status());
+  EMBEDSERVE_RETURN_IF_ERROR(engines.status());
   EMBEDSERVE_RETURN_IF_ERROR(tokenizer.status());
-  m.engine = std::move(engine).value();
+  m.engines = std::move(engines).value();
   m.encoder = std::make_unique<TokenizerEncoder>(std::move(tokenizer).value());
-  m.scheduler = std::make_unique<Scheduler>(*m.engine, so);
+  so.on_replica_failed = [replicas = m.engines.size()](size_t replica, const Status& fault, size_t left) {
+    notice("engine replica " + std::to_string(replica) + " failed and left the rotation (" + fault.message() + "); " +
+           std::to_string(left) + " of " + std::to_string(replicas) + " replicas serve" +
+           (left ? "; its batch is retried once on another" : ""));
+  };
+  so.on_all_replicas_failed = [stop = std::move(no_replica_left)](const Status&) { stop(); };
+  std::vector<Engine*> replicas;
+  for (const auto& engine : m.engines) replicas.push_back(engine.get());
+  m.scheduler = std::make_unique<Scheduler>(std::move(replicas), so);
 
   EmbedServiceConfig cfg;
   cfg.served_names = s.server.served_names;
@@ -387,7 +397,8 @@ StatusOr<LoadedModel> load_model(const Flags& flags, const Settings& s, WorkerPo
   cfg.max_inputs_per_request = s.max_inputs;
   cfg.request_timeout = s.timeout;
   cfg.prompts = {st_config.prompts, st_config.default_prompt_name};
-  m.service = std::make_unique<EmbedService>(*m.encoder, *m.scheduler, pool, m.engine->info(), cfg, &metrics);
+  cfg.replica_devices = describe_replicas(m.engines, eopts);
+  m.service = std::make_unique<EmbedService>(*m.encoder, *m.scheduler, pool, m.engines.front()->info(), cfg, &metrics);
   return m;
 }
 
@@ -450,7 +461,12 @@ int run(const Flags& flags) {
   // The load runs on a thread of its own so that SIGINT or SIGTERM ends it within a second: a download or weight
   // upload has no point where it could stop early, and nothing of it is worth keeping (a download resumes from
   // its .incomplete file). Nothing was served, so this is a clean stop: exit status 0, as after a drain.
-  auto loading = std::async(std::launch::async, [&] { return load_model(flags, s, *pool, metrics); });
+  auto loading = std::async(std::launch::async, [&] {
+    return load_model(flags, s, *pool, metrics, [&server] {
+      notice("every engine replica has failed: stopping (exit status 1)");
+      server.request_stop();
+    });
+  });
   while (loading.wait_for(std::chrono::milliseconds(20)) != std::future_status::ready) {
     if (!server.stop_requested()) continue;
     const int signal = server.stop_signal();
@@ -463,7 +479,7 @@ int run(const Flags& flags) {
     server.shutdown(std::chrono::milliseconds(0));
     return flags.fail(model.status());
   }
-  const EngineInfo& info = model->engine->info();
+  const EngineInfo& info = model->engines.front()->info();
   router.set_ready(model->service.get());
   std::unique_ptr<EmbeddingsBatchEndpoint> batch_endpoint;
   std::unique_ptr<jobs::BatchRunner> runner;
@@ -484,14 +500,18 @@ int run(const Flags& flags) {
   std::fprintf(stderr,
                "embedserve serve: ready in %.2f s: model %s (%s, hidden %d, %s pooling), weights stored %s, held %s, "
                "on %s (%s); engine memory %s (weights %s, workspace %s for %zu tokens), process resident %s; served "
-               "as %s; batch budget %zu tokens, inputs up to %zu tokens\n",
+               "as %s; batch budget %zu tokens, inputs up to %zu tokens; %zu replica%s: %s\n",
                ready_s, info.model_id.c_str(), info.architecture.c_str(), info.hidden_size, pooling_name(info.pooling),
                info.dtype.c_str(), info.weights_dtype.c_str(), device_name(info.device), info.backend.c_str(),
                mib(info.memory_bytes).c_str(), mib(info.weight_bytes).c_str(), mib(info.workspace_bytes).c_str(),
                info.workspace_tokens, mib(resident_bytes()).c_str(), names.c_str(), s.max_num_batched_tokens,
-               model->service->config().max_input_tokens);
+               model->service->config().max_input_tokens, model->engines.size(),
+               model->engines.size() == 1 ? "" : "s", replicas_line(model->service->config().replica_devices).c_str());
 
   server.wait_for_stop_request();
+  // A server whose every replica failed stops like any other, but says so in its exit status (a supervisor
+  // restarts it); the scheduler has answered every request it held with 503.
+  const bool replicas_lost = model->scheduler->replicas_up() == 0;
   notice("stopping: no new connections; finishing requests in flight");
   const auto grace = s.timeout.count() > 0 ? std::chrono::milliseconds(s.timeout) + std::chrono::seconds(5)
                                            : std::chrono::milliseconds(std::chrono::minutes(10));
@@ -509,11 +529,15 @@ int run(const Flags& flags) {
   if (!model->scheduler->abandon(drained ? std::chrono::seconds(2) : std::chrono::milliseconds(100))) {
     notice(drained ? "stopped cleanly, cutting short an engine call whose requests were already answered or gone"
                    : "stopped with requests still in flight after the grace period, and an engine call running");
-    std::_Exit(drained ? 0 : 1);
+    std::_Exit(drained && !replicas_lost ? 0 : 1);
   }
   if (runner) runner->stop();
   large_pool.reset();  // runs the last tasks before the service they reference goes away
   pool.reset();        // and their completions
+  if (replicas_lost) {
+    notice("stopped: every engine replica had failed");
+    return 1;
+  }
   notice(drained ? "stopped cleanly" : "stopped with requests still in flight after the grace period");
   return drained ? 0 : 1;
 }

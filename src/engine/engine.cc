@@ -1,4 +1,4 @@
-// Engine::embed's input checks.
+// Engine::embed's input checks, which no backend can skip.
 #include "engine/engine.h"
 
 #include <string>
@@ -6,6 +6,12 @@
 namespace embedserve {
 
 Status Engine::embed(const SequenceBatch& batch, std::span<float> out) {
+  EMBEDSERVE_RETURN_IF_ERROR(validate(batch, out));
+  if (batch.num_sequences() == 0) return Status();
+  return run(batch, out);
+}
+
+Status Engine::validate(const SequenceBatch& batch, std::span<const float> out) const {
   const size_t n = batch.num_sequences();
   if (batch.seq_offsets.empty() || batch.seq_offsets.front() != 0 ||
       static_cast<size_t>(batch.seq_offsets.back()) != batch.token_ids.size())
@@ -45,8 +51,7 @@ Status Engine::embed(const SequenceBatch& batch, std::span<float> out) {
       return invalid_argument("token id " + std::to_string(id) + " is outside the model's vocabulary [0, " +
                               std::to_string(info_.vocab_size) + ")");
   }
-  if (n == 0) return Status();
-  return run(batch, out);
+  return Status();
 }
 
 }  // namespace embedserve

@@ -74,6 +74,10 @@ class Engine {
   // end_sequence(); a chunk at start 0 under a name in use starts over.
   // Not thread-safe: one caller at a time (the scheduler's batcher thread).
   Status embed(const SequenceBatch& batch, std::span<float> out);
+  // embed()'s checks alone. An error here is the batch's fault (a bad input, or a scheduler bug); an error from
+  // embed() after validate() passed is the engine's (a CUDA error, a lost device), which is how the scheduler
+  // tells a request to refuse from a replica to take out of rotation. Thread-safe (reads info() only).
+  Status validate(const SequenceBatch& batch, std::span<const float> out) const;
 
   // Frees what an input in progress holds (its keys and values); nothing when `sequence` names none.
   virtual void end_sequence(uint64_t sequence) { (void)sequence; }

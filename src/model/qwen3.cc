@@ -256,6 +256,11 @@ StatusOr<std::unique_ptr<SequenceCache>> Qwen3Model::new_sequence_cache(size_t t
   const std::string what = "the keys and values of a " + std::to_string(tokens) + "-token input embedded in chunks (" +
                            std::to_string((2 * bytes) >> 20) + " MiB for k and v of " +
                            std::to_string(c.num_hidden_layers) + " layers)";
+  // Where the kernel overcommits, a CPU allocation past the memory there is succeeds and the process is killed
+  // later, when the chunks touch its pages: refuse it now, while it is a message.
+  if (const StatusOr<size_t> available = ops::available_memory(ctx_); available.ok() && 2 * bytes > *available)
+    return resource_exhausted("out of memory for " + what + ": " + std::to_string(*available >> 20) +
+                              " MiB are available on " + ctx_.description());
   auto k = ops::Buffer::allocate(ctx_, bytes, what);
   if (!k.ok()) return k.status();
   auto v = ops::Buffer::allocate(ctx_, bytes, what);

@@ -110,6 +110,17 @@ int visible_gpus() {
 #endif
 }
 
+std::vector<GpuMemory> gpu_memory() {
+  std::vector<GpuMemory> out;
+#if defined(EMBEDSERVE_HAVE_CUDA)
+  auto devices = cuda::list_devices();
+  if (!devices.ok()) return out;
+  for (const cuda::DeviceProperties& d : *devices)
+    out.push_back({d.index, d.name, d.total_memory_bytes, d.free_memory_bytes});
+#endif
+  return out;
+}
+
 namespace {
 
 // The first number in `path`, or nothing (no such file, or "max": no limit).

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 #include "core/types.h"
@@ -107,6 +108,16 @@ class DeviceContext {
 int visible_gpus();
 // Whether this build has the CUDA backend at all (EMBEDSERVE_CUDA).
 bool cuda_built();
+
+// A visible GPU's name and memory, for serve's start-up line, /info and /metrics.
+struct GpuMemory {
+  int ordinal = 0;  // in CUDA_VISIBLE_DEVICES order
+  std::string name;
+  size_t total_bytes = 0;
+  size_t free_bytes = 0;  // cudaMemGetInfo's, over every process on it
+};
+// Every visible GPU now (empty in a build without CUDA, or with no driver, no GPU or a driver error).
+std::vector<GpuMemory> gpu_memory();
 
 // Memory a new allocation on ctx's device can still get: on the CPU the kernel's MemAvailable (free memory plus
 // what it can reclaim, such as clean page cache), or less where a container's cgroup limit leaves less; on a GPU

@@ -33,7 +33,7 @@ void RequestQueue::forget(const QueuedJob& job) {
 }
 
 std::vector<std::shared_ptr<QueuedJob>> RequestQueue::sweep(SteadyClock::time_point now,
-                                                            std::vector<uint64_t>& interrupted) {
+                                                            std::vector<InterruptedInput>& interrupted) {
   std::vector<std::shared_ptr<QueuedJob>> abandoned;
   for (auto& lane : lanes_) {
     auto keep = std::remove_if(lane.begin(), lane.end(), [&](const std::shared_ptr<QueuedJob>& q) {
@@ -42,7 +42,7 @@ std::vector<std::shared_ptr<QueuedJob>> RequestQueue::sweep(SteadyClock::time_po
       const bool finished = q->finished.load();
       if (!finished && !cancelled && !expired) return false;
       forget(*q);
-      if (q->chunk_start > 0) interrupted.push_back(q->sequence);
+      if (q->chunk_start > 0) interrupted.push_back({q->sequence, q->replica});
       if (!finished) abandoned.push_back(q);
       return true;
     });
@@ -51,12 +51,12 @@ std::vector<std::shared_ptr<QueuedJob>> RequestQueue::sweep(SteadyClock::time_po
   return abandoned;
 }
 
-std::vector<std::shared_ptr<QueuedJob>> RequestQueue::clear(std::vector<uint64_t>& interrupted) {
+std::vector<std::shared_ptr<QueuedJob>> RequestQueue::clear(std::vector<InterruptedInput>& interrupted) {
   std::vector<std::shared_ptr<QueuedJob>> unfinished;
   for (auto& lane : lanes_) {
     for (auto& q : lane) {
       forget(*q);
-      if (q->chunk_start > 0) interrupted.push_back(q->sequence);
+      if (q->chunk_start > 0) interrupted.push_back({q->sequence, q->replica});
       if (!q->finished.load()) unfinished.push_back(q);
     }
     lane.clear();
@@ -64,20 +64,44 @@ std::vector<std::shared_ptr<QueuedJob>> RequestQueue::clear(std::vector<uint64_t
   return unfinished;
 }
 
-size_t RequestQueue::take(Lane lane, size_t budget, SequenceBatch& batch, std::vector<BatchSlot>& slots) {
+std::vector<std::shared_ptr<QueuedJob>> RequestQueue::remove_pinned_to(size_t replica) {
+  std::vector<std::shared_ptr<QueuedJob>> removed;
+  for (auto& lane : lanes_) {
+    auto keep = std::remove_if(lane.begin(), lane.end(), [&](const std::shared_ptr<QueuedJob>& q) {
+      if (q->chunk_start == 0 || q->replica != replica) return false;
+      forget(*q);
+      if (!q->finished.load()) removed.push_back(q);
+      return true;
+    });
+    lane.erase(keep, lane.end());
+  }
+  return removed;
+}
+
+size_t RequestQueue::take(Lane lane, size_t budget, SequenceBatch& batch, std::vector<BatchSlot>& slots,
+                          size_t replica) {
   size_t taken = 0;
   auto& q = lanes_[lane];
-  while (!q.empty() && !batch.chunk) {
-    QueuedJob& job = *q.front();
+  size_t j = 0;  // the job looked at; jobs before it are pinned to other replicas
+  while (j < q.size() && !batch.chunk) {
+    QueuedJob& job = *q[j];
     const auto& ids = job.job.inputs[job.next_input];
     if (chunk_tokens_ && ids.size() > chunk_above_) {
-      // Chunked prefill: the input's next chunk rides alone; the input stays at its lane's head until its last.
+      // Part-way through its chunks on another replica: only that engine holds its keys and values.
+      if (job.chunk_start > 0 && job.replica != replica) {
+        ++j;
+        continue;
+      }
+      // Chunked prefill: the input's next chunk rides alone; the input stays in its lane until its last.
       if (batch.num_tokens() > 0) break;
-      if (job.chunk_start == 0) job.sequence = next_sequence_++;
+      if (job.chunk_start == 0) {
+        job.sequence = next_sequence_++;
+        job.replica = replica;
+      }
       const size_t len = std::min(chunk_tokens_, ids.size() - job.chunk_start);
       batch.add(std::span<const int32_t>(ids).subspan(job.chunk_start, len), job.job.raw_vectors);
       batch.chunk = SequenceChunk{job.sequence, job.chunk_start, ids.size()};
-      slots.push_back({q.front(), job.next_input});
+      slots.push_back({q[j], job.next_input});
       job.chunk_start += len;
       taken += len;
       queued_tokens_ -= len;
@@ -85,24 +109,25 @@ size_t RequestQueue::take(Lane lane, size_t budget, SequenceBatch& batch, std::v
       job.chunk_start = 0;
       job.next_input += 1;
       queued_inputs_ -= 1;
-      if (job.next_input == job.job.inputs.size()) q.pop_front();
+      if (job.next_input == job.job.inputs.size()) q.erase(q.begin() + static_cast<std::ptrdiff_t>(j));
       break;
     }
     // An input longer than the budget (--context-length above --max-num-batched-tokens) rides alone.
     if (batch.num_tokens() > 0 && batch.num_tokens() + ids.size() > budget) break;
     batch.add(ids, job.job.raw_vectors);
-    slots.push_back({q.front(), job.next_input});
+    slots.push_back({q[j], job.next_input});
     job.next_input += 1;
     taken += ids.size();
     queued_inputs_ -= 1;
     queued_tokens_ -= ids.size();
-    if (job.next_input == job.job.inputs.size()) q.pop_front();  // fully dispatched; the slots keep it alive
+    // Fully dispatched: out of the lane (the slots keep it alive), and the next job takes its place at j.
+    if (job.next_input == job.job.inputs.size()) q.erase(q.begin() + static_cast<std::ptrdiff_t>(j));
   }
   return taken;
 }
 
 void RequestQueue::fill(size_t budget, SequenceBatch& batch, std::vector<BatchSlot>& slots,
-                        SteadyClock::time_point now) {
+                        SteadyClock::time_point now, size_t replica) {
   batch.clear();
   slots.clear();
   for (int l = 0; l < 2; ++l)
@@ -114,8 +139,8 @@ void RequestQueue::fill(size_t budget, SequenceBatch& batch, std::vector<BatchSl
     // Bulk fills up to the cap on top of what the interactive lane took (an empty batch still takes one input).
     return lane == kBulk && yielding ? std::min(budget, batch.num_tokens() + yield_.tokens) : budget;
   };
-  clock_[first] += static_cast<double>(take(first, lane_budget(first), batch, slots)) / weights_[first];
-  clock_[second] += static_cast<double>(take(second, lane_budget(second), batch, slots)) / weights_[second];
+  clock_[first] += static_cast<double>(take(first, lane_budget(first), batch, slots, replica)) / weights_[first];
+  clock_[second] += static_cast<double>(take(second, lane_budget(second), batch, slots, replica)) / weights_[second];
 }
 
 }  // namespace embedserve

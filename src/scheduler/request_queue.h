@@ -27,6 +27,9 @@ struct QueuedJob {
   size_t next_input = 0;     // inputs [0, next_input) have gone into a batch
   size_t chunk_start = 0;    // tokens of inputs[next_input] already sent in chunks (chunked prefill)
   uint64_t sequence = 0;     // the engine's name for inputs[next_input] while it goes in chunks
+  // The replica whose engine holds inputs[next_input]'s keys and values while it goes in chunks: its later
+  // chunks run there only (set at its first chunk, while chunk_start > 0).
+  size_t replica = 0;
   size_t done_inputs = 0;    // inputs whose vectors are back
   // on_done has been called (success, error, cancel or timeout): set by whichever thread calls it first.
   std::atomic<bool> finished{false};
@@ -42,6 +45,12 @@ struct QueuedJob {
 struct BatchSlot {
   std::shared_ptr<QueuedJob> job;
   size_t input = 0;
+};
+
+// An input dropped part-way through its chunks: what the engine of `replica` holds for it must be freed.
+struct InterruptedInput {
+  uint64_t sequence = 0;
+  size_t replica = 0;
 };
 
 struct QueueLimits {
@@ -69,6 +78,8 @@ struct BulkYield {
 //     takes any input, even one longer than the budget), which advances its clock past the other's.
 // Within a lane jobs are served first come first served, and a job's inputs in order; a lane stops at its
 // first input that does not fit, so a long input is never overtaken forever by short ones behind it.
+// With several engine replicas (--dp), an input part-way through its chunks continues on the replica that holds
+// its keys and values: the others pass over its job (its later inputs wait behind it) and serve the jobs behind.
 class RequestQueue {
  public:
   // Inputs longer than chunk_above go in chunks of chunk_tokens; chunk_tokens 0: every input goes whole (the
@@ -83,15 +94,21 @@ class RequestQueue {
   // Removes jobs that are finished, cancelled or past their deadline. Returns the cancelled and expired
   // ones (not yet finished) so the caller can complete them outside the lock; appends to `interrupted` the
   // engine names of removed inputs that had sent some chunks but not their last (their keys and values to free).
-  std::vector<std::shared_ptr<QueuedJob>> sweep(SteadyClock::time_point now, std::vector<uint64_t>& interrupted);
+  std::vector<std::shared_ptr<QueuedJob>> sweep(SteadyClock::time_point now,
+                                                std::vector<InterruptedInput>& interrupted);
 
   // Removes every job (shutdown); returns those not finished, and like sweep the inputs interrupted mid-chunks.
-  std::vector<std::shared_ptr<QueuedJob>> clear(std::vector<uint64_t>& interrupted);
+  std::vector<std::shared_ptr<QueuedJob>> clear(std::vector<InterruptedInput>& interrupted);
 
-  // Packs up to `budget` tokens of inputs into `batch` (cleared first), recording who owns each row; bulk inputs
-  // to at most BulkYield::tokens when an interactive job was admitted within BulkYield::recent of `now`.
+  // Removes the jobs whose input in progress has its keys and values on `replica` (its engine failed): those
+  // inputs cannot continue anywhere else. Returns the ones not yet finished.
+  std::vector<std::shared_ptr<QueuedJob>> remove_pinned_to(size_t replica);
+
+  // Packs up to `budget` tokens of inputs into `batch` (cleared first) for the engine of `replica`, recording who
+  // owns each row; bulk inputs to at most BulkYield::tokens when an interactive job was admitted within
+  // BulkYield::recent of `now`.
   void fill(size_t budget, SequenceBatch& batch, std::vector<BatchSlot>& slots,
-            SteadyClock::time_point now = SteadyClock::now());
+            SteadyClock::time_point now = SteadyClock::now(), size_t replica = 0);
 
   bool empty() const { return lanes_[0].empty() && lanes_[1].empty(); }
   size_t queued_jobs() const { return lanes_[0].size() + lanes_[1].size(); }
@@ -102,7 +119,7 @@ class RequestQueue {
   enum Lane { kInteractive = 0, kBulk = 1 };
   // Takes inputs from `lane` while they fit, or the next chunk of a long input into an empty batch; returns the
   // tokens taken.
-  size_t take(Lane lane, size_t budget, SequenceBatch& batch, std::vector<BatchSlot>& slots);
+  size_t take(Lane lane, size_t budget, SequenceBatch& batch, std::vector<BatchSlot>& slots, size_t replica);
   void forget(const QueuedJob& job);  // drops the job's undispatched inputs from the counters
 
   size_t interactive_max_tokens_;

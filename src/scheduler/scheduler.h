@@ -1,16 +1,21 @@
-// Scheduler: admits jobs into a bounded queue and runs them through the engine on one batcher thread.
+// Scheduler: admits jobs into a bounded queue and runs them through one or more engine replicas (--dp), one
+// batcher thread each.
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <functional>
 #include <future>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "core/status.h"
 #include "engine/engine.h"
@@ -19,7 +24,7 @@
 
 namespace embedserve {
 
-// One engine call, reported to the metrics layer (called on the batcher thread).
+// One engine call, reported to the metrics layer (called on the batcher thread of the replica that ran it).
 struct BatchReport {
   size_t sequences = 0;
   size_t tokens = 0;
@@ -27,6 +32,7 @@ struct BatchReport {
   bool ok = true;
   bool chunk = false;          // one chunk of a longer input (chunked prefill)
   bool partial_chunk = false;  // a chunk before its input's last: no vector came out
+  size_t replica = 0;          // which engine replica ran it
 };
 
 // The chunk size of inputs that do not fit one batch, unless --chunked-prefill-size says otherwise: a query waits
@@ -69,6 +75,21 @@ struct SchedulerOptions {
   // Called on the batcher thread for each input dropped part-way through its chunks (client gone, deadline
   // passed, shutdown), with the tokens it had sent and its length: the work it no longer costs. Optional.
   std::function<void(size_t sent_tokens, size_t total_tokens)> on_chunks_abandoned;
+  // Called on a replica's batcher thread when its engine failed (a device fault, not a bad input) and the replica
+  // left the rotation, with how many replicas still serve. Optional.
+  std::function<void(size_t replica, const Status& fault, size_t replicas_left)> on_replica_failed;
+  // Called once, on the last failing replica's thread, when no replica is left: the scheduler then refuses new jobs
+  // and has answered every admitted one with `unavailable`. Optional (serve stops the process with it).
+  std::function<void(const Status& last_fault)> on_all_replicas_failed;
+};
+
+// One engine replica as /health and /metrics report it.
+struct ReplicaStatus {
+  size_t index = 0;
+  bool up = true;          // in rotation; false once its engine failed
+  uint64_t batches = 0;    // engine calls it ran, failed ones included
+  uint64_t tokens = 0;     // tokens of its successful calls
+  std::string fault;       // why it left the rotation (empty while up)
 };
 
 // The rows of the largest call a scheduler with these options makes to the engine, which its workspace must hold
@@ -88,10 +109,20 @@ struct SchedulerStats {
   size_t queued_tokens = 0;
 };
 
+// Several replicas (data parallelism): each has its own batcher thread, which fills the next batch from the one
+// queue when its engine is free, so no batch waits for a busy replica while another idles. Batch formation does
+// not depend on the number of replicas, and a sequence's vector depends on that sequence alone, so a vector is the
+// same whichever replica computes it (the replicas are copies of one model with one set of options).
+// Faults: an engine call that fails for its engine's sake (Engine::validate passed, the backend failed: a CUDA
+// error, a lost device; not resource_exhausted, which fails only that batch) takes that replica out of rotation for good; its batch is retried once on another
+// replica. An input part-way through its chunks on the failed replica cannot move (its keys and values were
+// there): its request fails with `unavailable`. With no replica left every request fails with `unavailable`.
 class Scheduler {
  public:
   // `engine` must outlive the scheduler; only the batcher thread calls it.
   Scheduler(Engine& engine, SchedulerOptions options);
+  // One batcher thread per replica; every engine must outlive the scheduler and is called by its own thread only.
+  Scheduler(std::vector<Engine*> replicas, SchedulerOptions options);
   ~Scheduler();  // shutdown()
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
@@ -118,32 +149,67 @@ class Scheduler {
 
   SchedulerStats stats() const;
   size_t max_num_batched_tokens() const { return options_.max_num_batched_tokens; }
+  std::vector<ReplicaStatus> replicas() const;
+  size_t replicas_up() const;
 
  private:
-  void batcher_loop();
+  // A replica's engine, its counters, and what its batcher thread alone touches.
+  struct Replica {
+    Engine* engine = nullptr;
+    bool up = true;                            // guarded by mu_
+    std::string fault;                         // guarded by mu_
+    std::vector<uint64_t> to_end;              // inputs dropped mid-chunks whose keys and values it holds (mu_)
+    std::atomic<uint64_t> batches{0};
+    std::atomic<uint64_t> tokens{0};
+    // In-progress chunked inputs on this engine, by name: tokens sent and length (its batcher thread only).
+    std::map<uint64_t, std::pair<size_t, size_t>> chunk_progress;
+    std::thread thread;
+  };
+  // A batch whose replica failed, waiting to run once more on another.
+  struct RetryBatch {
+    SequenceBatch batch;
+    std::vector<BatchSlot> slots;
+    size_t failed_replica = 0;
+  };
+  // What run_batch leaves for the loop: whether the replica must leave the rotation.
+  enum class BatchOutcome { kDone, kReplicaFailed };
+
+  const EngineInfo& info() const { return replicas_.front()->engine->info(); }
+  void batcher_loop(size_t r);
   // Answers jobs whose deadline passed with 504 at the deadline, even while their inputs are in the engine.
   void deadline_loop();
-  void run_batch(const SequenceBatch& batch, std::vector<BatchSlot>& slots);
-  void end_sequences(const std::vector<uint64_t>& sequences);
+  BatchOutcome run_batch(size_t r, const SequenceBatch& batch, std::vector<BatchSlot>& slots, bool retried);
+  // Takes replica r out of rotation after `fault` (under no lock); the failed batch is retried on another replica
+  // unless `retried` already, else failed. Answers what cannot go on (inputs whose chunks were there, and
+  // everything when no replica is left).
+  void fail_replica(size_t r, const Status& fault, const SequenceBatch& batch, std::vector<BatchSlot>& slots,
+                    bool retried);
+  void end_sequences(size_t r, const std::vector<uint64_t>& sequences);
+  // Routes inputs dropped mid-chunks to the replicas holding them (mu_ held); each frees its own between calls.
+  void route_interrupted(const std::vector<InterruptedInput>& interrupted);
   // Drops finished jobs from deadlines_ (takes the lock).
   void forget_deadlines(const std::vector<QueuedJob*>& jobs);
 
-  Engine& engine_;
   SchedulerOptions options_;
+  std::vector<std::unique_ptr<Replica>> replicas_;
   mutable std::mutex mu_;
+  // Guards the results of jobs whose inputs run on several replicas at once (never held with mu_).
+  std::mutex results_mu_;
   std::condition_variable cv_;
   RequestQueue queue_;
   // Every admitted job with a deadline, by deadline, until it finishes (read by the deadline thread).
   DeadlineIndex deadlines_;
   std::condition_variable deadline_cv_;
   bool stopping_ = false;
-  bool abandoning_ = false;    // abandon(): the batcher leaves after its current engine call
-  bool batcher_done_ = false;  // the batcher has left its loop
-  std::vector<uint64_t> abandoned_sequences_;  // inputs abandon() dropped mid-chunks, freed once the batcher left
-  std::condition_variable batcher_done_cv_;
-  // In-progress chunked inputs, by engine name: tokens sent and length, for on_chunks_abandoned (batcher thread only).
-  std::map<uint64_t, std::pair<size_t, size_t>> chunk_progress_;
-  std::thread batcher_;
+  bool abandoning_ = false;      // abandon(): the batchers leave after their current engine calls
+  size_t batchers_running_ = 0;  // batcher threads still in their loop
+  size_t replicas_up_ = 0;       // replicas in rotation
+  Status all_failed_;            // set once no replica is left: why, for submit()'s refusal
+  // Bumped whenever what a replica could take changes (admission, a batch taken, a replica failed): a replica that
+  // found nothing it may take (only inputs pinned to other replicas) sleeps until it moves.
+  uint64_t queue_version_ = 0;
+  std::deque<RetryBatch> retries_;
+  std::condition_variable batchers_done_cv_;
   std::thread deadline_thread_;
 };
 

@@ -12,6 +12,7 @@
 #include "scheduler/scheduler.h"
 #include "scheduler/worker_pool.h"
 #include "server/errors.h"
+#include "server/replica_report.h"
 #include "server/request_parsing.h"
 #include "text/prompt.h"
 #include "text/text_encoder.h"
@@ -28,6 +29,7 @@ struct EmbedServiceConfig {
   size_t max_inputs_per_request = 2048;
   std::chrono::milliseconds request_timeout{0};  // 0: none
   PromptConfig prompts;                          // config_sentence_transformers.json's named prompts
+  std::vector<ReplicaDevice> replica_devices;    // where each engine replica runs, in replica order
 };
 
 struct EmbedOutput {
@@ -65,6 +67,7 @@ class EmbedService {
   std::optional<std::string> resolve_model(const std::optional<std::string>& requested) const;
 
   SchedulerStats queue_stats() const { return scheduler_.stats(); }
+  std::vector<ReplicaStatus> replicas() const { return scheduler_.replicas(); }
   // The scheduler's token budget per engine call (--max-num-batched-tokens), not the engine's workspace.
   size_t max_num_batched_tokens() const { return scheduler_.max_num_batched_tokens(); }
   const EngineInfo& info() const { return info_; }

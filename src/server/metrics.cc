@@ -25,6 +25,44 @@ std::vector<double> powers_of_two(double first, int n) {
   return b;
 }
 
+// One series per engine replica (--dp), labelled by replica and device, so a dashboard sees which GPU left.
+void render_replicas(const std::vector<ReplicaStatus>& replicas, const std::vector<ReplicaDevice>& devices,
+                     std::string& out) {
+  const auto series = [&](std::string_view name, size_t r, uint64_t value) {
+    out.append(name).append("{replica=\"").append(std::to_string(r)).append("\"");
+    if (r < devices.size()) out.append(",device=\"").append(devices[r].device).append("\"");
+    out.append("} ");
+    append_uint(value, out);
+    out += '\n';
+  };
+  size_t up = 0;
+  for (const ReplicaStatus& r : replicas) up += r.up;
+  header("embedserve_replicas_up", "gauge", "Engine replicas in rotation (--dp); fewer than configured: degraded.", out);
+  out.append("embedserve_replicas_up ").append(std::to_string(up)).append("\n");
+  header("embedserve_replicas_configured", "gauge", "Engine replicas started (--dp).", out);
+  out.append("embedserve_replicas_configured ").append(std::to_string(replicas.size())).append("\n");
+  header("embedserve_replica_up", "gauge", "1 while the replica serves, 0 once its engine failed.", out);
+  for (const ReplicaStatus& r : replicas) series("embedserve_replica_up", r.index, r.up ? 1 : 0);
+  header("embedserve_replica_batches_total", "counter", "Engine calls the replica ran, failed ones included.", out);
+  for (const ReplicaStatus& r : replicas) series("embedserve_replica_batches_total", r.index, r.batches);
+  header("embedserve_replica_tokens_total", "counter", "Tokens of the replica's successful engine calls.", out);
+  for (const ReplicaStatus& r : replicas) series("embedserve_replica_tokens_total", r.index, r.tokens);
+  if (devices.empty()) return;
+  header("embedserve_replica_engine_bytes", "gauge", "Weights and workspace the replica's engine holds.", out);
+  for (const ReplicaStatus& r : replicas)
+    if (r.index < devices.size()) series("embedserve_replica_engine_bytes", r.index, devices[r.index].engine_bytes);
+  if (devices.front().name.empty()) return;  // on the CPU there is no device memory of its own
+  header("embedserve_gpu_memory_total_bytes", "gauge", "Memory of the replica's GPU.", out);
+  for (const ReplicaStatus& r : replicas)
+    if (r.index < devices.size())
+      series("embedserve_gpu_memory_total_bytes", r.index, devices[r.index].memory_total_bytes);
+  header("embedserve_gpu_memory_used_bytes", "gauge",
+         "Memory in use on the replica's GPU (by any process) once the model was loaded.", out);
+  for (const ReplicaStatus& r : replicas)
+    if (r.index < devices.size())
+      series("embedserve_gpu_memory_used_bytes", r.index, devices[r.index].memory_used_bytes);
+}
+
 }  // namespace
 
 Histogram::Histogram(std::vector<double> upper_bounds)
@@ -96,7 +134,9 @@ void Metrics::observe_abandoned_chunks(size_t sent, size_t total) {
   tokens_abandoned_.fetch_add(total - sent, std::memory_order_relaxed);
 }
 
-std::string Metrics::render(const SchedulerStats& queue, size_t requests_in_flight) const {
+std::string Metrics::render(const SchedulerStats& queue, size_t requests_in_flight,
+                            const std::vector<ReplicaStatus>& replicas,
+                            const std::vector<ReplicaDevice>& devices) const {
   std::string out;
   out.reserve(8192);
   header("embedserve_requests_total", "counter", "HTTP requests answered, by route and status code.", out);
@@ -152,6 +192,7 @@ std::string Metrics::render(const SchedulerStats& queue, size_t requests_in_flig
   queue_seconds_.render("embedserve_queue_seconds", out);
   header("embedserve_compute_seconds", "histogram", "Time per engine call.", out);
   compute_seconds_.render("embedserve_compute_seconds", out);
+  if (!replicas.empty()) render_replicas(replicas, devices, out);
   return out;
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "scheduler/scheduler.h"
+#include "server/replica_report.h"
 
 namespace embedserve {
 
@@ -42,8 +43,10 @@ class Metrics {
   // An input dropped part-way through its chunks (client gone, deadline passed): `sent` of its `total` tokens ran.
   void observe_abandoned_chunks(size_t sent, size_t total);
 
-  // The whole exposition; the gauges are read at render time.
-  std::string render(const SchedulerStats& queue, size_t requests_in_flight) const;
+  // The whole exposition; the gauges are read at render time. Per-replica series once the model is loaded.
+  std::string render(const SchedulerStats& queue, size_t requests_in_flight,
+                     const std::vector<ReplicaStatus>& replicas = {},
+                     const std::vector<ReplicaDevice>& devices = {}) const;
 
  private:
   static constexpr int kStatuses = 600;

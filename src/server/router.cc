@@ -6,6 +6,7 @@
 
 #include "server/auth.h"
 #include "server/cors.h"
+#include "server/replica_report.h"
 
 namespace embedserve {
 namespace {
@@ -214,7 +215,8 @@ void Router::handle(ServerRequest req, CancelFlag cancel, Respond respond) {
     const EmbedService* s = service_.load(std::memory_order_acquire);
     ServerResponse r;
     r.content_type = "text/plain; version=0.0.4";
-    r.body = metrics_.render(s ? s->queue_stats() : SchedulerStats{}, in_flight());
+    r.body = s ? metrics_.render(s->queue_stats(), in_flight(), s->replicas(), s->config().replica_devices)
+               : metrics_.render(SchedulerStats{}, in_flight());
     return done(std::move(r));
   }
   if (path == "/v1/models") return done(models_response(config_));
@@ -226,7 +228,7 @@ void Router::handle(ServerRequest req, CancelFlag cancel, Respond respond) {
       r.headers.emplace_back("Retry-After", "5");
       return done(std::move(r));
     }
-    return done(json_response("{\"status\":\"healthy\"}"));
+    return done(health_response(service->replicas()));
   }
   if (route->needs_model && !service)
     return done(error_response(api_error_from_status(unavailable("the model is still loading; retry shortly")), shape));

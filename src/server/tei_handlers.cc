@@ -3,6 +3,7 @@
 
 #include "server/handlers.h"
 #include "server/json_writer.h"
+#include "server/replica_report.h"
 
 namespace embedserve {
 namespace {
@@ -119,6 +120,12 @@ ServerResponse tei_info_response(const EmbedService& service, const ServerConfig
   // Not TEI's: where and how the engine computes (device, weights and activations dtypes, GEMM kernels).
   w.key("backend");
   w.string(info.backend);
+  // Not TEI's: the engine replicas (--dp), where each runs and whether it still serves.
+  const std::vector<ReplicaStatus> replicas = service.replicas();
+  w.key("data_parallel_size");
+  w.integer(static_cast<int64_t>(replicas.size()));
+  w.key("replicas");
+  write_replicas(w, replicas, service.config().replica_devices);
   w.end_object();
   return r;
 }
