@@ -40,7 +40,9 @@ def cosines(a, b):
     return (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-30)
 
 
-def embed(embedserve, device, model, texts_path, out, *extra):
+def embed(embedserve, device, model, texts_path, out, *extra, resume=False):
+    if resume and os.path.exists(out) and os.path.getmtime(out) > os.path.getmtime(texts_path):
+        return np.load(out)  # --resume: written by an earlier run for these texts
     cmd = [embedserve, "embed", "--model-path", model, "--device", device, "--input", texts_path, "--output", out, *extra]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     return np.load(out)
@@ -100,7 +102,10 @@ def main():
     ap.add_argument("--device", choices=("cuda", "cpu"), default="cuda", help="where both engines run (default cuda)")
     ap.add_argument("--tp", type=int, default=1, help="also embed with --tp N and compare the split model's error "
                     "with the unsplit one's (needs N GPUs)")
-    ap.add_argument("--skip-invariance", action="store_true", help="leave out the one-text-per-batch runs")
+    ap.add_argument("--skip-invariance", action="store_true",
+                    help="leave out the one-text-per-batch runs (halves our share of the time on a CPU)")
+    ap.add_argument("--resume", action="store_true",
+                    help="keep our vectors already in --workdir from an earlier run on the same texts and binary")
     ap.add_argument("--max-tokens", type=int, default=0,
                     help="only the texts of at most this many tokens (0: all; transformers on a CPU is slow)")
     args = ap.parse_args()
@@ -141,21 +146,25 @@ def main():
             texts.append(t)
             ids.append(x)
     texts_path = os.path.join(args.workdir, "texts.jsonl")
-    with open(texts_path, "w", encoding="utf-8") as f:
-        for t in texts:
-            f.write(json.dumps({"text": t}, ensure_ascii=False) + "\n")
+    written = "".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in texts)
+    if not (os.path.exists(texts_path) and open(texts_path, encoding="utf-8").read() == written):
+        with open(texts_path, "w", encoding="utf-8") as f:  # rewritten only when the texts changed (--resume)
+            f.write(written)
     print(f"model {model}: hidden {config['hidden_size']}, head_dim {config.get('head_dim')}, "
           f"{config['num_hidden_layers']} layers; {len(texts)} texts of {min(map(len, ids))}-{max(map(len, ids))} tokens")
 
     w = args.workdir
     device = args.device
-    ours_bf16 = embed(args.embedserve, device, model, texts_path, os.path.join(w, "ours_bf16.npy"), "--dtype", "bf16")
-    ours_f32 = embed(args.embedserve, device, model, texts_path, os.path.join(w, "ours_f32.npy"), "--dtype", "f32")
+    r = args.resume
+    ours_bf16 = embed(args.embedserve, device, model, texts_path, os.path.join(w, "ours_bf16.npy"), "--dtype", "bf16",
+                      "--max-num-batched-tokens", "16384", resume=r)
+    ours_f32 = embed(args.embedserve, device, model, texts_path, os.path.join(w, "ours_f32.npy"), "--dtype", "f32",
+                     "--max-num-batched-tokens", "16384", resume=r)
     if not args.skip_invariance:
         ours_bf16_alone = embed(args.embedserve, device, model, texts_path, os.path.join(w, "ours_bf16_alone.npy"),
-                                "--dtype", "bf16", "--max-num-batched-tokens", "1")
+                                "--dtype", "bf16", "--max-num-batched-tokens", "1", resume=r)
         ours_f32_alone = embed(args.embedserve, device, model, texts_path, os.path.join(w, "ours_f32_alone.npy"),
-                               "--dtype", "f32", "--max-num-batched-tokens", "1")
+                               "--dtype", "f32", "--max-num-batched-tokens", "1", resume=r)
         print("batch invariance (16,384-token batches vs one text per batch):")
         for name, a, b in (("bf16", ours_bf16, ours_bf16_alone), ("f32", ours_f32, ours_f32_alone)):
             d = np.abs(a.astype(np.float64) - b).max()
@@ -163,7 +172,7 @@ def main():
                   f"min cosine {cosines(a, b).min():.9f}")
     summary("embedserve bf16 vs embedserve f32", cosines(ours_bf16, ours_f32))
     if args.tp > 1:
-        tp = ["--tp", str(args.tp)]
+        tp = ["--tp", str(args.tp), "--max-num-batched-tokens", "16384"]  # batched as the --tp 1 runs are
         tp_bf16 = embed(args.embedserve, device, model, texts_path, os.path.join(w, "ours_bf16_tp.npy"), "--dtype", "bf16", *tp)
         tp_f32 = embed(args.embedserve, device, model, texts_path, os.path.join(w, "ours_f32_tp.npy"), "--dtype", "f32", *tp)
         print(f"--tp {args.tp} against --tp 1:")

@@ -8,7 +8,8 @@
 # build/bench/server/load/; see docs/PERFORMANCE.md, "CUDA engine"); writes logs under $OUT.
 #   bash bench/cuda/run_on_device.sh                       # everything
 #   STEPS="tests bench" bash bench/cuda/run_on_device.sh   # some of: tests parity sanitizer attention compare bench
-#   (also: intermediates startup smoke profile longinput http jobs probe)
+#   (also: intermediates startup smoke profile longinput http jobs probe; cpu: issue 15's CPU comparison with
+#   llama.cpp, which needs .carry/llama/llama-cpu.tar.xz from bench/engine/build_llama_cpp_static.sh)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -50,16 +51,20 @@ STEPS=${STEPS:-tests parity sanitizer compare bench}
 want() { [[ " $STEPS " == *" $1 "* ]]; }
 SMALL=/tmp/qwen3-0.6b-random
 LARGE=/tmp/qwen3-4b-random
-if want bench || want compare || want intermediates || want profile || want longinput || want http || want jobs; then  # the checkpoints are written while the tests run
+# jobs and cpu need only the 0.6B.
+want_large() { want bench || want compare || want intermediates || want profile || want longinput || want http; }
+want_small() { want_large || want jobs || want cpu; }
+if want_small; then  # the checkpoints are written while the tests run
   # Kept from an earlier call on the same (still warm) machine when complete.
   small_pid= large_pid=
   [ -f $SMALL/model.safetensors.done ] || { python3 bench/engine/make_random_checkpoint.py --config tests/data/configs/0.6B \
     --out $SMALL > "$OUT/checkpoint_small.log" 2>&1 && touch $SMALL/model.safetensors.done; } &
   small_pid=$!
-  # jobs alone needs only the 0.6B.
-  [ "$STEPS" = jobs ] || [ -f $LARGE/model.safetensors.done ] || { python3 bench/engine/make_random_checkpoint.py --config tests/data/configs/4B \
-    --out $LARGE > "$OUT/checkpoint_large.log" 2>&1 && touch $LARGE/model.safetensors.done; } &
-  large_pid=$!
+  if want_large; then
+    [ -f $LARGE/model.safetensors.done ] || { python3 bench/engine/make_random_checkpoint.py --config tests/data/configs/4B \
+      --out $LARGE > "$OUT/checkpoint_large.log" 2>&1 && touch $LARGE/model.safetensors.done; } &
+    large_pid=$!
+  fi
 fi
 
 if want tests; then
@@ -103,12 +108,33 @@ if want attention; then
   done
 fi
 
-if want bench || want compare || want intermediates || want profile || want longinput || want http || want jobs; then
+if want_small; then
   step "checkpoints"
-  wait "$small_pid" "$large_pid"
+  wait $small_pid $large_pid
   tail -q -n 1 "$OUT"/checkpoint_*.log 2>/dev/null
   [ -d "$LARGE" ] && cp tests/data/qwen3-tokenizer/* "$LARGE/"  # for `embedserve embed` in the comparison
   cp tests/data/qwen3-tokenizer/* "$SMALL/"
+fi
+if want cpu; then
+  # Issue 15: ours (bf16 weights, the CPU's default; f32, the parity mode) against llama.cpp's BF16 and F16 GGUFs of
+  # the same 0.6B checkpoint, same threads (all, 2, 1: the slow one-thread cells last, so a timeout loses only
+  # those; each cell is logged as it ends), 32- and 512-token inputs, 512 tokens per engine call on both sides, one
+  # round (~4-5 minutes with the checkpoint). llama.cpp: static llama-embedding builds, the variant this CPU's flags
+  # allow.
+  step "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) CPUs"
+  grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2 | tr ' ' '\n' | grep -xE 'avx2|fma|f16c|bmi2|avx512[a-z_0-9]*|amx[a-z_0-9]*' \
+    | tr '\n' ' ' | tee "$OUT/cpu_flags.txt"; echo
+  LLAMA=/tmp/llama-cpu
+  mkdir -p $LLAMA && tar -xJf .carry/llama/llama-cpu.tar.xz -C $LLAMA || status=1
+  if variant=$(bash bench/engine/pick_llama_variant.sh); then
+    echo "llama.cpp $(cat $LLAMA/VERSION) variant: $variant"
+    timeout 400 python3 bench/engine/compare_llama_cpp.py --model $SMALL --embedserve "$BIN/embedserve" \
+      --llama-embedding $LLAMA/bin/llama-embedding-$variant --gguf-py $LLAMA/gguf-py --cache /tmp/llama-cache \
+      --weights bf16,f16 --ours bf16,f32 --threads ${CPU_THREADS:-$(nproc),2,1} --seq-len 32,512 --batch-tokens 512 \
+      --rounds 1 --seconds 1 --batches 1 2>&1 | tee "$OUT/cpu_compare.log" || status=1
+  else
+    echo "this CPU has no AVX2/FMA/F16C: no llama.cpp variant runs here"; status=1
+  fi
 fi
 if want intermediates; then
   # The first (layer, op) where our forward pass parts from transformers', on the 0.6B shape (head_dim 128: the

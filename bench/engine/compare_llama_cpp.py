@@ -24,6 +24,11 @@ kept in it):
    tokens per CPU-second: ours measures its own CPU time over the timed batches; for llama.cpp the child's
    CPU time (getrusage) minus that of a run on one 2-token text, so loading is not counted (its warm-up
    batch is, with its tokens).
+
+Offline (a machine with no compiler or registry, e.g. the GPU machine): --llama-embedding takes a prebuilt
+llama-embedding (bench/engine/build_llama_cpp_static.sh builds static ones per instruction set) and skips step 1,
+and --gguf-py a folder holding llama.cpp's pure-Python `gguf` package (the sdist's vendor/llama.cpp/gguf-py, which
+the same archive carries) when `import gguf` fails. bench/cuda/run_on_device.sh's `cpu` step runs it that way.
 """
 
 import argparse
@@ -115,7 +120,7 @@ def gguf_name(hf):
 
 
 def write_gguf(model_dir, tokenizer_dir, out, wtype):
-    import gguf  # PyPI `gguf`, imported here so that --help works without it
+    import gguf  # PyPI `gguf` or --gguf-py, imported here so that --help works without it
 
     with open(os.path.join(model_dir, "config.json")) as f:
         c = json.load(f)
@@ -205,7 +210,7 @@ def run_child(cmd, env=None):
     return p.stdout, p.stderr, cpu
 
 
-def run_ours(binary, model_dir, threads, lengths, seconds, mode, unset_coretype=False):
+def run_ours(binary, model_dir, threads, lengths, seconds, mode, batch_tokens, unset_coretype=False):
     """One `embedserve bench` run in `mode` ("bf16", "bf16:KERNEL" or "f32"); returns (label, {seq_len: (tok/s,
     tok/cpu-s)})."""
     dtype, _, kernel = mode.partition(":")
@@ -217,7 +222,7 @@ def run_ours(binary, model_dir, threads, lengths, seconds, mode, unset_coretype=
         env["EMBEDSERVE_CPU_GEMM"] = kernel
     out, _, _ = run_child([binary, "bench", "--model-path", model_dir, "--device", "cpu", "--threads", str(threads),
                            "--dtype", dtype, "--seq-len", ",".join(map(str, lengths)), "--max-num-batched-tokens",
-                           "1024", "--seconds", str(seconds)], env)
+                           str(batch_tokens), "--seconds", str(seconds)], env)
     rows = {}
     for line in out.splitlines():
         f = line.split()
@@ -241,12 +246,12 @@ def prompts_of_length(tokenizer_dir, length, count, seed):
     return ["".join(" " + words[i] for i in rng.integers(0, len(words), length - 1)) for _ in range(count)]
 
 
-def run_llama(tool, gguf_path, tokenizer_dir, threads, length, batches, work):
-    """llama-embedding over 1 + `batches` batches of 1024 / length prompts of `length` tokens, one llama_decode
-    per batch (-b/-ub 1024; -np so that each sequence has its own KV stream). llama.cpp's perf counters do not
-    time embedding decodes, so the time is read from the timestamps of its per-batch log lines: from the
-    second batch's start (the first warms up) to the start of a last, 2-token batch."""
-    pl = max(1, 1024 // length)
+def run_llama(tool, gguf_path, tokenizer_dir, threads, length, batches, work, batch_tokens):
+    """llama-embedding over 1 + `batches` batches of batch_tokens / length prompts of `length` tokens, one
+    llama_decode per batch (-b/-ub batch_tokens; -np so that each sequence has its own KV stream). llama.cpp's perf
+    counters do not time embedding decodes, so the time is read from the timestamps of its per-batch log lines:
+    from the second batch's start (the first warms up) to the start of a last, 2-token batch."""
+    pl = max(1, batch_tokens // length)
 
     def run(prompts):
         path = os.path.join(work, "prompts.txt")
@@ -280,6 +285,12 @@ def main():
     ap.add_argument("--cache", default=os.path.expanduser("~/.cache/embedserve-llama-cpp"),
                     help="where the sdist, llama.cpp build and GGUF files go (outside the repository)")
     ap.add_argument("--sdist", help="an already downloaded llama_cpp_python-%s.tar.gz" % VERSION)
+    ap.add_argument("--llama-embedding", help="a prebuilt llama-embedding (e.g. from build_llama_cpp_static.sh): "
+                    "no sdist, no build")
+    ap.add_argument("--gguf-py", help="folder holding llama.cpp's gguf package (gguf-py), used when `import gguf` "
+                    "fails")
+    ap.add_argument("--batch-tokens", type=int, default=1024,
+                    help="tokens per engine call on both sides (seq_len divides it into inputs)")
     ap.add_argument("--jobs", type=int, default=2, help="build jobs")
     ap.add_argument("--weights", default="bf16,f16", help="llama.cpp weight types: f16, f32, bf16")
     ap.add_argument("--ours", default="bf16,f32",
@@ -294,7 +305,17 @@ def main():
     a = ap.parse_args()
 
     os.makedirs(a.cache, exist_ok=True)
-    tools = llama_cpp_tools(a.cache, a.sdist, a.jobs)
+    if a.gguf_py:
+        try:
+            import gguf  # noqa: F401  (an installed one wins)
+        except ImportError:
+            sys.path.insert(0, os.path.abspath(a.gguf_py))
+    if a.llama_embedding:
+        if not os.access(a.llama_embedding, os.X_OK):
+            raise SystemExit(f"--llama-embedding {a.llama_embedding}: not an executable file")
+        tools = {"llama-embedding": os.path.abspath(a.llama_embedding)}
+    else:
+        tools = llama_cpp_tools(a.cache, a.sdist, a.jobs)
     ggufs = {t: gguf_for(a.cache, a.model, a.tokenizer, t) for t in a.weights.split(",")}
     if a.prepare_only:
         return
@@ -308,19 +329,21 @@ def main():
                 # without OPENBLAS_CORETYPE in the environment both f32 runs would be the same
                 unsets = (False, True) if mode == "f32" and "OPENBLAS_CORETYPE" in os.environ else (False,)
                 for unset in unsets:
-                    label, rows = run_ours(a.embedserve, a.model, t, lengths, a.seconds, mode, unset)
+                    label, rows = run_ours(a.embedserve, a.model, t, lengths, a.seconds, mode, a.batch_tokens,
+                                           unset)
                     for n, v in rows.items():
                         results.setdefault((label, t, n), []).append(v)
                         log(f"round {rnd + 1} {label} t={t} len={n}: {v[0]:.1f} tok/s, {v[1]:.1f} tok/cpu-s")
             for wtype, path in ggufs.items():
                 for n in lengths:
                     tps, cpu_tps, system_info = run_llama(tools["llama-embedding"], path, a.tokenizer, t, n,
-                                                          a.batches, a.cache)
+                                                          a.batches, a.cache, a.batch_tokens)
                     label = f"llama.cpp {wtype.upper()}"
                     results.setdefault((label, t, n), []).append((tps, cpu_tps))
                     log(f"round {rnd + 1} {label} t={t} len={n}: {tps:.1f} tok/s, {cpu_tps:.1f} tok/cpu-s")
 
-    print(f"llama.cpp (llama-cpp-python {VERSION} sdist) {system_info}")
+    print(f"llama.cpp (llama-cpp-python {VERSION} sdist, {a.llama_embedding or 'built here'}) {system_info}")
+    print(f"{a.batch_tokens} tokens per engine call on both sides")
     print(f"each cell: median tokens/s [lowest–highest] over {a.rounds} rounds (median tokens per CPU-second)")
     print("| engine | threads | " + " | ".join(f"seq_len {n}" for n in lengths) + " |")
     print("|---|---|" + "---|" * len(lengths))

@@ -43,7 +43,8 @@ class Engine:
         command does; HF_HOME, HF_HUB_CACHE, HF_TOKEN and HF_HUB_OFFLINE apply).
     device: "cpu", "cuda" or "auto" (CUDA when this build has it and a GPU is visible).
     dtype: "auto" (CPU float32, CUDA bfloat16), "float32" or "bfloat16" (CUDA only).
-    max_num_batched_tokens: the token budget of one forward pass (the command's --max-num-batched-tokens).
+    max_num_batched_tokens: the token budget of one forward pass (the command's --max-num-batched-tokens);
+        None: 16384 on a GPU, 2048 on the CPU (whose GEMMs need no more, and whose workspace is resident memory).
     threads: CPU threads, 0 for every core.
 
     One engine runs one batch at a time: calls from several threads on one object take turns (each call is
@@ -51,14 +52,15 @@ class Engine:
     """
 
     def __init__(self, model_path: str | os.PathLike, device: str = "auto", dtype: str = "auto",
-                 max_num_batched_tokens: int = 16384, threads: int = 0, revision: str = "main"):
+                 max_num_batched_tokens: int | None = None, threads: int = 0, revision: str = "main"):
         if device != "cpu":
             # The engine loads cuBLAS when it starts on a GPU; point it at pip's nvidia-cublas when that is
             # where cuBLAS is (the process environment, so the C++ reads it exactly as the command's does).
             found = with_pip_cublas(os.environ).get("EMBEDSERVE_CUBLAS_PATH")
             if found and not os.environ.get("EMBEDSERVE_CUBLAS_PATH"):
                 os.environ["EMBEDSERVE_CUBLAS_PATH"] = found
-        self._native = LocalEngine.open(os.fspath(model_path), device, dtype, int(max_num_batched_tokens),
+        self._native = LocalEngine.open(os.fspath(model_path), device, dtype,
+                                        None if max_num_batched_tokens is None else int(max_num_batched_tokens),
                                         int(threads), revision)
         self._turn = threading.Lock()  # Engine is single-caller; the GIL is released while it runs
         self._info = self._native.info()

@@ -30,7 +30,7 @@ class Embedder:
     """
 
     def __init__(self, model_path: str | os.PathLike, *, text_column: str = "text", output_column: str = "embedding",
-                 device: str = "auto", dtype: str = "auto", max_num_batched_tokens: int = 16384, threads: int = 0,
+                 device: str = "auto", dtype: str = "auto", max_num_batched_tokens: int | None = None, threads: int = 0,
                  revision: str = "main", **encode_options: Any):
         if "show_progress" in encode_options:
             raise TypeError("Embedder takes no show_progress: Ray Data reports progress itself")

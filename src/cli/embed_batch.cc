@@ -116,7 +116,9 @@ int run_embed_batch(const Flags& flags, const std::string& model_path, const fs:
   if (!precision.ok()) return flags.fail(precision.status());
   auto quantization = parse_quantization(flags.get_or("quantization", ""));
   if (!quantization.ok()) return flags.fail(quantization.status());
-  auto budget = flags.get_int("max-num-batched-tokens", 16384, 1, 1 << 24);
+  const Device on = resolve_device(*device);  // the default budget depends on it
+  auto budget = flags.get_int("max-num-batched-tokens", static_cast<long long>(default_max_num_batched_tokens(on)),
+                              1, 1 << 24);
   if (!budget.ok()) return flags.fail(budget.status());
   auto threads = flags.get_int("threads", 0, 0, 4096);
   if (!threads.ok()) return flags.fail(threads.status());
@@ -138,18 +140,21 @@ int run_embed_batch(const Flags& flags, const std::string& model_path, const fs:
   EngineOptions eopts;
   eopts.model_dir = *model_dir;
   eopts.model_id = model_path;
-  eopts.device = *device;
+  eopts.device = on;
   eopts.precision = *precision;
   eopts.quantization = *quantization;
   eopts.threads = static_cast<int>(*threads);
-  eopts.workspace_tokens = std::max(static_cast<size_t>(*budget), context);  // any request may hold the longest
+  SchedulerOptions so;
+  so.max_num_batched_tokens = static_cast<size_t>(*budget);
+  // A batch or a chunk (any request may hold a context-long input: it goes in chunks of the budget, or whole
+  // where the model takes no chunks).
+  eopts.workspace_tokens = workspace_tokens_for(so, context);
+  eopts.longest_input_tokens = context;
   if (Status st = apply_engine_environment(eopts); !st.ok()) return flags.fail(st);
   if (Status st = apply_tensor_parallel_flags(flags, eopts); !st.ok()) return flags.fail(st);
   auto engine = create_engine(eopts);
   if (!engine.ok()) return flags.fail(engine.status());
 
-  SchedulerOptions so;
-  so.max_num_batched_tokens = static_cast<size_t>(*budget);
   Scheduler scheduler(**engine, so);
   WorkerPool pool(2, 1024);
   EmbedServiceConfig cfg;

@@ -71,8 +71,9 @@ Flags make_flags() {
           {"prompt-name", "NAME", "prefix each text with this prompt of config_sentence_transformers.json (e.g. query)", ""},
           {"instruction", "TEXT", "prefix each text with Qwen3-Embedding's 'Instruct: TEXT\\nQuery:'", ""},
           {"max-length", "N", "truncate each text to N tokens, end-of-text token included", ""},
-          {"max-num-batched-tokens", "N", "token budget of one engine call, as in serve (a longer single text gets a "
-                                          "batch of its own)", "16384", false, {"batch-tokens"}},
+          {"max-num-batched-tokens", "N", "token budget of one engine call, as in serve (default: 16384 on a GPU, "
+                                          "2048 on the CPU; a longer text goes in chunks of 1,024)", "", false,
+           {"batch-tokens"}},
           {"threads", "N", "CPU threads (0: all cores)", "0"},
           {"revision", "REV", "hub revision when --model-path is a hub id", "main"},
           {"error-output", "FILE", "batch input only: where failed requests' lines go (default: the output's name "
@@ -138,6 +139,16 @@ Status write_window(Window& w, size_t hidden, size_t dims, EmbeddingWriter& writ
   return Status();
 }
 
+// Long texts go in chunks, as in serve (a one-text-per-batch run, budget 1, still takes whole texts up to one
+// chunk).
+SchedulerOptions scheduler_options(size_t max_num_batched_tokens) {
+  SchedulerOptions options;
+  options.max_num_batched_tokens = max_num_batched_tokens;
+  options.chunk_tokens = kDefaultChunkTokens;
+  options.chunk_above = default_chunk_above(max_num_batched_tokens);
+  return options;
+}
+
 // Embeds every text through a Scheduler on `engine` and streams the vectors, in input order, to `writer`.
 Status embed_all(Engine& engine, Tokenized& texts, size_t max_num_batched_tokens, size_t dims,
                  EmbeddingWriter& writer) {
@@ -161,12 +172,7 @@ Status embed_all(Engine& engine, Tokenized& texts, size_t max_num_batched_tokens
         bar.update(tokens_done.load(), note());
       }
     });
-  SchedulerOptions options;
-  options.max_num_batched_tokens = max_num_batched_tokens;
-  // Long texts go in chunks, as in serve (a one-text-per-batch run, budget 1, still takes whole texts up to one
-  // chunk).
-  options.chunk_tokens = kDefaultChunkTokens;
-  options.chunk_above = default_chunk_above(max_num_batched_tokens);
+  SchedulerOptions options = scheduler_options(max_num_batched_tokens);
   options.on_batch = [&](const BatchReport& b) {
     if (!b.ok) return;
     texts_done += b.sequences;
@@ -204,14 +210,17 @@ int run(const Flags& flags) {
   if (!precision.ok()) return flags.fail(precision.status());
   auto quantization = parse_quantization(flags.get_or("quantization", ""));
   if (!quantization.ok()) return flags.fail(quantization.status());
-  auto max_num_batched_tokens = flags.get_int("max-num-batched-tokens", 16384, 1, 1 << 24);
-  if (!max_num_batched_tokens.ok()) return flags.fail(max_num_batched_tokens.status());
   auto threads = flags.get_int("threads", 0, 0, 4096);
   if (!threads.ok()) return flags.fail(threads.status());
   auto out_format = output_format_for(*output);
   if (!out_format.ok()) return flags.fail(out_format.status());
 
   if (*input != "-" && is_batch_input(*input)) return run_embed_batch(flags, *model_path, *input, *output);
+  // The device decides the default budget, so it is resolved here (once: create_engine gets it).
+  const Device on = resolve_device(*device);
+  auto max_num_batched_tokens = flags.get_int(
+      "max-num-batched-tokens", static_cast<long long>(default_max_num_batched_tokens(on)), 1, 1 << 24);
+  if (!max_num_batched_tokens.ok()) return flags.fail(max_num_batched_tokens.status());
 
   // Inputs first: a typo in --input should not wait for a model download.
   auto content = read_input_file(*input);
@@ -261,12 +270,16 @@ int run(const Flags& flags) {
   EngineOptions eopts;
   eopts.model_dir = *model_dir;
   eopts.model_id = *model_path;
-  eopts.device = *device;
+  eopts.device = on;
   eopts.precision = *precision;
   eopts.quantization = *quantization;
   eopts.threads = static_cast<int>(*threads);
-  // The workspace holds the longest text alone; the scheduler packs to the budget.
-  eopts.workspace_tokens = std::max(static_cast<size_t>(*max_num_batched_tokens), tokenized->longest);
+  // The workspace holds a batch or a chunk; the longest text alone only where the model takes no chunks.
+  eopts.workspace_tokens =
+      workspace_tokens_for(scheduler_options(static_cast<size_t>(*max_num_batched_tokens)), tokenized->longest);
+  eopts.longest_input_tokens = tokenized->longest;
+  // --dump-intermediates runs each text whole, in one call.
+  if (flags.has("dump-intermediates")) eopts.workspace_tokens = std::max(eopts.workspace_tokens, tokenized->longest);
   if (Status st = apply_engine_environment(eopts); !st.ok()) return flags.fail(st);
   if (Status st = apply_tensor_parallel_flags(flags, eopts); !st.ok()) return flags.fail(st);
   auto engine = create_engine(eopts);

@@ -110,7 +110,8 @@ Flags make_flags() {
       {"base-gpu-id", "N", "the first GPU to run on, in CUDA_VISIBLE_DEVICES order (replica r of --dp runs on "
                            "GPU N + r × the tensor parallel size)", "0"},
       {"max-num-batched-tokens", "N", "token budget of one engine call: inputs are packed without padding up "
-                                      "to this many tokens", "16384"},
+                                      "to this many tokens (default: 16384 on a GPU, 2048 on the CPU, whose GEMMs "
+                                      "need no more and whose workspace is resident memory)", ""},
       {"chunked-prefill-size", "N", "chunked prefill: an input longer than N tokens goes to the engine in chunks "
                                     "of N (keys and values kept between them), other requests' batches running "
                                     "between chunks, and stops at the next chunk once its client has gone; also "
@@ -219,7 +220,8 @@ StatusOr<Settings> read_settings(const Flags& flags) {
   auto model_path = flags.get("model-path");
   if (!model_path) return invalid_argument("--model-path is required (see 'embedserve serve --help')");
   s.model_path = *model_path;
-  EMBEDSERVE_ASSIGN_OR_RETURN(s.device, parse_device(flags.get_or("device", "auto")));
+  EMBEDSERVE_ASSIGN_OR_RETURN(auto device, parse_device(flags.get_or("device", "auto")));
+  s.device = resolve_device(device);  // the default batch budget depends on it
   std::string dtype = flags.get_or("dtype", "auto");
   if (dtype == "half" || dtype == "float16" || dtype == "f16") {  // SGLang's spellings; no f16 kernels here
     notice("--dtype " + dtype + " runs as bfloat16 (the same memory and speed; embedserve has no float16 kernels)");
@@ -231,7 +233,10 @@ StatusOr<Settings> read_settings(const Flags& flags) {
   EMBEDSERVE_ASSIGN_OR_RETURN(auto dp, flags.get_int("dp", 1, 1, 64));
   s.data_parallel = static_cast<size_t>(dp);
   EMBEDSERVE_ASSIGN_OR_RETURN(auto port, flags.get_int("port", 30000, 0, 65535));
-  EMBEDSERVE_ASSIGN_OR_RETURN(auto max_num_batched_tokens, flags.get_int("max-num-batched-tokens", 16384, 1, 1 << 24));
+  EMBEDSERVE_ASSIGN_OR_RETURN(auto max_num_batched_tokens,
+                              flags.get_int("max-num-batched-tokens",
+                                            static_cast<long long>(default_max_num_batched_tokens(*s.device)), 1,
+                                            1 << 24));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto context, flags.get_int("context-length", 0, 1, 1 << 24));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto max_queue, flags.get_int("max-queue", 65536, 1, 1ll << 40));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto max_queue_tokens, flags.get_int("max-queue-tokens", 1 << 24, 0, 1ll << 40));
@@ -250,8 +255,8 @@ StatusOr<Settings> read_settings(const Flags& flags) {
     EMBEDSERVE_ASSIGN_OR_RETURN(auto f, flags.get_double("mem-fraction-static", 0.9, 0.0, 1.0));
     (void)f;
     notice("--mem-fraction-static is accepted but not used: embedserve holds only the weights and one batch's "
-           "workspace (sized for the larger of --max-num-batched-tokens and --context-length), with no KV cache "
-           "to reserve");
+           "workspace (sized for --max-num-batched-tokens; longer inputs go in chunks), with no KV cache pool to "
+           "reserve");
   }
   for (const auto& f : kIgnoredFlags)
     if (flags.has(f.name)) notice(std::string("--") + f.name + " is ignored: " + f.why);
@@ -348,19 +353,6 @@ StatusOr<LoadedModel> load_model(const Flags& flags, const Settings& s, WorkerPo
   eopts.graph_max_tokens = s.cuda_graphs ? eopts.graph_max_tokens : 0;
   eopts.threads = s.threads;
   eopts.device_ordinal = s.gpu;
-  // The engine's workspace must hold the longest input alone (a model whose pooling takes no chunks, or chunked
-  // prefill turned off); the scheduler packs to the budget, chunks to the chunk size.
-  eopts.workspace_tokens = std::max({s.max_num_batched_tokens, s.chunk_tokens, context});
-  EMBEDSERVE_RETURN_IF_ERROR(apply_engine_environment(eopts));
-  EMBEDSERVE_RETURN_IF_ERROR(apply_tensor_parallel_flags(flags, eopts));
-  LoadedModel m;
-  auto engines = load_replicas(eopts, s.data_parallel, notice);
-  auto tokenizer = tokenizer_loading.get();  // joined before any error returns: the thread reads model_dir
-  EMBEDSERVE_RETURN_IF_ERROR(engines.status());
-  EMBEDSERVE_RETURN_IF_ERROR(tokenizer.status());
-  m.engines = std::move(engines).value();
-  m.encoder = std::make_unique<TokenizerEncoder>(std::move(tokenizer).value());
-
   SchedulerOptions so;
   so.max_num_batched_tokens = s.max_num_batched_tokens;
   so.queue.max_inputs = s.max_queue;
@@ -375,6 +367,19 @@ StatusOr<LoadedModel> load_model(const Flags& flags, const Settings& s, WorkerPo
     notice("dropped a " + std::to_string(total) + "-token input after " + std::to_string(sent) +
            " tokens: its client left or its deadline passed");
   };
+  // The workspace holds the largest call the scheduler makes: a batch or a chunk, not the context (a model whose
+  // pooling takes no chunks, or chunked prefill turned off, grows it to the longest input).
+  eopts.workspace_tokens = workspace_tokens_for(so, context);
+  eopts.longest_input_tokens = context;
+  EMBEDSERVE_RETURN_IF_ERROR(apply_engine_environment(eopts));
+  EMBEDSERVE_RETURN_IF_ERROR(apply_tensor_parallel_flags(flags, eopts));
+  LoadedModel m;
+  auto engines = load_replicas(eopts, s.data_parallel, notice);
+  auto tokenizer = tokenizer_loading.get();  // joined before any error returns: the thread reads model_dir
+  EMBEDSERVE_RETURN_IF_ERROR(engines.status());
+  EMBEDSERVE_RETURN_IF_ERROR(tokenizer.status());
+  m.engines = std::move(engines).value();
+  m.encoder = std::make_unique<TokenizerEncoder>(std::move(tokenizer).value());
   so.on_replica_failed = [replicas = m.engines.size()](size_t replica, const Status& fault, size_t left) {
     notice("engine replica " + std::to_string(replica) + " failed and left the rotation (" + fault.message() + "); " +
            std::to_string(left) + " of " + std::to_string(replicas) + " replicas serve" +

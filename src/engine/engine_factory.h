@@ -2,12 +2,17 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 
 #include "core/status.h"
 #include "engine/engine.h"
 #include "engine/engine_options.h"
 
 namespace embedserve {
+
+// The device create_engine runs on: `requested`, or for auto (nullopt) CUDA when a CUDA backend is built and a
+// GPU is visible, else the CPU. For callers whose defaults depend on the device (the CPU's batch budget).
+Device resolve_device(std::optional<Device> requested);
 
 // "auto" picks CUDA when a CUDA backend is built and a GPU is visible, else the CPU; "cuda" without a
 // CUDA build or without a GPU is an error saying which.

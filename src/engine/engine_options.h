@@ -33,9 +33,14 @@ struct EngineOptions {
   // Read by cli/ from EMBEDSERVE_CPU_GEMM.
   std::string cpu_gemm_kernel;
   int threads = 0;                   // CPU threads; 0: all cores
-  // Rows the workspace is sized for: the largest batch embed() accepts. Callers set it to the larger of their
-  // batch budget (--max-num-batched-tokens) and the longest single input they will send.
+  // Rows the workspace is sized for: the largest batch or chunk embed() accepts. Callers set it to the largest
+  // call their scheduler makes (scheduler.h's workspace_tokens_for: the batch budget, a chunk, or an input just
+  // short of the chunking threshold), not to the context: longer inputs arrive in chunks.
   size_t workspace_tokens = 16384;
+  // The longest input the caller may send (its context length). An engine that takes inputs in chunks holds it
+  // in workspace_tokens; one that cannot (pooling other than the last token's) grows its workspace to hold it
+  // whole. 0: workspace_tokens bounds every input.
+  size_t longest_input_tokens = 0;
   // CUDA only, read from the environment by cli/ (EMBEDSERVE_CUBLAS_PATH, EMBEDSERVE_CUBLAS_WORKSPACE_MB):
   std::string cublas_path;           // libcublas.so.13 or its folder; empty: the loader's path, then CUDA's folder
   size_t cublas_workspace_bytes = 0; // 0 keeps split-K out, so a row's bits never depend on its batch

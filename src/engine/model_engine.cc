@@ -1,11 +1,13 @@
 // ModelEngine: context, checkpoint and model wired together; each batch runs with the context's device selected.
 #include "engine/model_engine.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <string>
 
 #include "engine/checkpoint.h"
+#include "model/pooling.h"
 #include "model/registry.h"
 
 namespace embedserve {
@@ -27,8 +29,8 @@ Status check_memory(const Checkpoint& checkpoint, const ops::DeviceContext& ctx,
   auto available = ops::available_memory(ctx);
   if (!available.ok() || need.total() <= *available) return Status();  // unknown: let the allocations speak
   const bool gpu = ctx.device() == Device::kCuda;
-  std::string ways = "lower --max-num-batched-tokens and --context-length (the workspace is sized for the larger "
-                     "of the two)";
+  std::string ways = "lower --max-num-batched-tokens (the workspace holds one batch or chunk; under mean or CLS "
+                     "pooling, which take no chunks, one whole input too: lower --context-length)";
   if (gpu && ctx.dtype() == DType::kF32) ways += ", use --dtype bfloat16 (half the weights' memory)";
   if (ctx.weight_dtype() != DType::kF8E4M3) ways += ", use --quantization fp8 (half the GEMM weights' memory again)";
   ways += ", or serve a smaller model";
@@ -73,12 +75,18 @@ StatusOr<std::unique_ptr<ModelEngine>> ModelEngine::load(const EngineOptions& op
                          "and tensor parallelism all-reduces f32 partial sums; drop one of the two");
   const ops::ScopedDevice on_device(*ctx);
   EMBEDSERVE_RETURN_IF_ERROR(on_device.status());
-  EMBEDSERVE_RETURN_IF_ERROR(check_memory(checkpoint, *ctx, options.workspace_tokens));
+  // A long input comes in chunks of at most workspace_tokens, so the workspace is one batch's, not the
+  // context's (on the CPU the 4B's is ~200 KB per token: 8 GB for its 40,960-token context). A pooling that
+  // cannot take chunks needs the longest input whole.
+  EngineOptions sized = options;
+  if (!pools_from_last_chunk(checkpoint.pipeline.pooling))
+    sized.workspace_tokens = std::max(options.workspace_tokens, options.longest_input_tokens);
+  EMBEDSERVE_RETURN_IF_ERROR(check_memory(checkpoint, *ctx, sized.workspace_tokens));
   EMBEDSERVE_ASSIGN_OR_RETURN(std::unique_ptr<EmbeddingModel> model,
-                              load_model(checkpoint.config, *checkpoint.store, *ctx, options.workspace_tokens));
+                              load_model(checkpoint.config, *checkpoint.store, *ctx, sized.workspace_tokens));
   // Weights (copies: bf16 as stored, or widened to f32 for the CPU's f32 mode) and the workspace: host memory on
   // the CPU, device memory on a GPU.
-  EngineInfo info = describe_engine(checkpoint, options, device, ctx->precision(), model->stored_dtype(),
+  EngineInfo info = describe_engine(checkpoint, sized, device, ctx->precision(), model->stored_dtype(),
                                     model->vocab_rows(), model->weight_bytes() + model->workspace_bytes());
   info.backend = ctx->description();
   info.chunked_prefill = model->takes_chunks(info.pooling);

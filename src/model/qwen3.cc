@@ -135,6 +135,7 @@ Status Qwen3Model::load_weights(const WeightStore& store) {
   // Every weight is allocated and queued first, then copied at once by several threads (start-up is mostly this
   // copy); each value is checked finite on the way.
   ops::WeightUploader up(ctx_);
+  up.on_copied([&store](const void* p, size_t bytes) { store.release(p, bytes); });
   EMBEDSERVE_ASSIGN_OR_RETURN(embed_tokens_, up.add_table(host_matrix(emb), emb.name, emb.file));
 
   layers_.resize(static_cast<size_t>(c.num_hidden_layers));
@@ -246,11 +247,7 @@ Status Qwen3Model::allocate(size_t n) {
   return Status();
 }
 
-bool Qwen3Model::takes_chunks(Pooling pooling) const {
-  // Last-token pooling reads one row of the last chunk; mean pooling would need every chunk's final rows and
-  // CLS the first chunk's, neither of which a later chunk holds.
-  return pooling == Pooling::kLastToken;
-}
+bool Qwen3Model::takes_chunks(Pooling pooling) const { return pools_from_last_chunk(pooling); }
 
 StatusOr<std::unique_ptr<SequenceCache>> Qwen3Model::new_sequence_cache(size_t tokens) {
   const ModelConfig& c = config_;

@@ -286,6 +286,8 @@ Status WeightUploader::finish(int threads) {
       for (size_t i = next.fetch_add(1); i < chunks_.size(); i = next.fetch_add(1)) {
         const UploadChunk& c = chunks_[i];
         flagged[i] = fill_chunk(c, c.dst, c.dst_scales);
+        // Contiguous sources only: a column slice's pages (tensor parallelism) hold other ranks' columns too.
+        if (copied_ && c.row_elements == 0) copied_(c.src, c.count * dtype_size(c.src_dtype));
       }
     };
     std::vector<std::thread> pool;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -74,6 +75,10 @@ class WeightUploader {
   static size_t held_bytes(const DeviceContext& ctx, int64_t rows, int64_t cols, DType stored, bool table);
   // Copies everything added, with up to `threads` workers (0: as many as the machine has, at most 16).
   Status finish(int threads = 0);
+  // Called with each host source range [p, p + bytes) once the CPU has copied it, from the copying threads:
+  // the loader drops the checkpoint mapping's pages there (WeightStore::release), so the process never holds
+  // the file and its copy at once.
+  void on_copied(std::function<void(const void* p, size_t bytes)> copied) { copied_ = std::move(copied); }
 
  private:
   void plan(const HostMatrix& part, void* dst, DType dst_dtype, size_t tensor, float* dst_scales);
@@ -83,6 +88,7 @@ class WeightUploader {
   const DeviceContext& ctx_;
   std::vector<UploadChunk> chunks_;
   std::vector<std::string> names_;  // "tensor X in FILE"
+  std::function<void(const void*, size_t)> copied_;
 };
 
 // Whether any of the `count` elements at `src` (stored as dtype) is NaN or infinite.

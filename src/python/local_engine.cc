@@ -19,6 +19,15 @@
 namespace embedserve::python {
 namespace {
 
+// Inputs longer than half the budget go in chunks exactly as `embed` sends them (cli/embed_command.cc).
+SchedulerOptions scheduler_options(size_t max_num_batched_tokens) {
+  SchedulerOptions options;
+  options.max_num_batched_tokens = max_num_batched_tokens;
+  options.chunk_tokens = kDefaultChunkTokens;
+  options.chunk_above = default_chunk_above(max_num_batched_tokens);
+  return options;
+}
+
 // The pipeline's messages name encode()'s keyword arguments, as the CLI's name its flags.
 const OptionNames kArgumentNames{"prompt_name", "instruction", "dimensions", "pass max_length=N to truncate"};
 
@@ -35,8 +44,9 @@ StatusOr<std::unique_ptr<LocalEngine>> LocalEngine::open(const LoadOptions& opti
   if (options.model_path.empty()) return invalid_argument("model_path is required: a model directory or a hub id");
   EMBEDSERVE_ASSIGN_OR_RETURN(std::optional<Device> device, cli::parse_device(options.device));
   EMBEDSERVE_ASSIGN_OR_RETURN(Precision precision, cli::parse_precision(options.dtype));
-  EMBEDSERVE_RETURN_IF_ERROR(
-      check_range("max_num_batched_tokens", static_cast<long long>(options.max_num_batched_tokens), 1, 1 << 24));
+  if (options.max_num_batched_tokens)
+    EMBEDSERVE_RETURN_IF_ERROR(
+        check_range("max_num_batched_tokens", static_cast<long long>(*options.max_num_batched_tokens), 1, 1 << 24));
   EMBEDSERVE_RETURN_IF_ERROR(check_range("threads", options.threads, 0, 4096));
 
   ModelSourceOptions source;
@@ -55,16 +65,18 @@ StatusOr<std::unique_ptr<LocalEngine>> LocalEngine::open(const LoadOptions& opti
   EngineOptions eopts;
   eopts.model_dir = model_dir;
   eopts.model_id = options.model_path;
-  eopts.device = device;
+  eopts.device = resolve_device(device);  // the default budget depends on it
   eopts.precision = precision;
   eopts.threads = options.threads;
-  // As `serve` sizes it: the budget, or one input of the full context length alone, whichever is larger —
-  // an engine object lives across calls and cannot know its longest input in advance as `embed` does.
-  eopts.workspace_tokens = std::max(options.max_num_batched_tokens, context);
+  const size_t budget = options.max_num_batched_tokens.value_or(default_max_num_batched_tokens(*eopts.device));
+  // As `serve` sizes it: a batch or a chunk (an engine object lives across calls and cannot know its longest
+  // input in advance as `embed` does; a context-long one goes in chunks, or whole where the model takes none).
+  eopts.workspace_tokens = workspace_tokens_for(scheduler_options(budget), context);
+  eopts.longest_input_tokens = context;
   EMBEDSERVE_RETURN_IF_ERROR(cli::apply_engine_environment(eopts));
   EMBEDSERVE_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, create_engine(eopts));
   return std::unique_ptr<LocalEngine>(
-      new LocalEngine(std::move(encoder), std::move(pipeline), std::move(engine), options.max_num_batched_tokens));
+      new LocalEngine(std::move(encoder), std::move(pipeline), std::move(engine), budget));
 }
 
 LocalEngine::LocalEngine(std::unique_ptr<TokenizerEncoder> encoder, std::unique_ptr<TextPipeline> pipeline,
@@ -149,12 +161,8 @@ StatusOr<Matrix> LocalEngine::run(std::vector<std::vector<int32_t>> ids, const E
 
   cli::ProgressBar bar("embedding", total_tokens, "tokens", options.show_progress);
   size_t tokens_done = 0;  // advanced on the batcher thread only; read after shutdown() has joined it
-  SchedulerOptions sopts;
-  sopts.max_num_batched_tokens = options.batch_tokens ? static_cast<size_t>(*options.batch_tokens)
-                                                      : max_num_batched_tokens_;
-  // Inputs longer than the budget go in chunks exactly as `embed` sends them (cli/embed_command.cc).
-  sopts.chunk_tokens = kDefaultChunkTokens;
-  sopts.chunk_above = default_chunk_above(sopts.max_num_batched_tokens);
+  SchedulerOptions sopts = scheduler_options(options.batch_tokens ? static_cast<size_t>(*options.batch_tokens)
+                                                                  : max_num_batched_tokens_);
   sopts.on_batch = [&](const BatchReport& b) {
     if (!b.ok) return;
     tokens_done += b.tokens;

@@ -24,7 +24,9 @@ struct LoadOptions {
   std::string model_path;                  // a model directory or a hub id
   std::string device = "auto";             // --device
   std::string dtype = "auto";              // --dtype
-  size_t max_num_batched_tokens = 16384;   // --max-num-batched-tokens: the default budget of one engine call
+  // --max-num-batched-tokens: the default budget of one engine call; nullopt: the device's (16384 on a GPU,
+  // 2048 on the CPU)
+  std::optional<size_t> max_num_batched_tokens;
   int threads = 0;                         // --threads (CPU; 0: all cores)
   std::string revision = "main";           // --revision, for hub ids
 };

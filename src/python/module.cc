@@ -101,8 +101,8 @@ NB_MODULE(_embedserve, m) {
   nb::class_<LocalEngine>(m, "LocalEngine")
       .def_static(
           "open",
-          [](std::string model_path, std::string device, std::string dtype, size_t max_num_batched_tokens,
-             int threads, std::string revision) {
+          [](std::string model_path, std::string device, std::string dtype,
+             std::optional<size_t> max_num_batched_tokens, int threads, std::string revision) {
             const LoadOptions options{std::move(model_path), std::move(device), std::move(dtype),
                                       max_num_batched_tokens, threads,          std::move(revision)};
             embedserve::StatusOr<std::unique_ptr<LocalEngine>> engine = embedserve::internal_error("not run");

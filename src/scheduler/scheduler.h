@@ -47,6 +47,17 @@ inline size_t default_chunk_above(size_t max_num_batched_tokens) {
   return std::max(kDefaultChunkTokens, max_num_batched_tokens / 2);
 }
 
+// --max-num-batched-tokens when none is given. A GPU's throughput grows with the batch up to ~16k tokens. A CPU's
+// GEMMs are saturated at a few hundred rows (docs/PERFORMANCE.md, issue 15: 32- and 512-token inputs run as fast
+// in 2,048-token batches as in 16,384-token ones), while the workspace a batch needs is resident memory (~200 KB
+// per token on the 4B, 255 KB on the 8B): 2,048 keeps the 4B's weights and workspace within 9 GB and the 8B's
+// within 17 GB.
+constexpr size_t kDefaultGpuBatchTokens = 16384;
+constexpr size_t kDefaultCpuBatchTokens = 2048;
+inline size_t default_max_num_batched_tokens(Device device) {
+  return device == Device::kCpu ? kDefaultCpuBatchTokens : kDefaultGpuBatchTokens;
+}
+
 struct SchedulerOptions {
   size_t max_num_batched_tokens = 16384;  // tokens per Engine::embed call (no padding: the sum of lengths)
   // Chunked prefill (--chunked-prefill-size): an input longer than chunk_above goes to the engine in chunks of
@@ -80,6 +91,17 @@ struct ReplicaStatus {
   uint64_t tokens = 0;     // tokens of its successful calls
   std::string fault;       // why it left the rotation (empty while up)
 };
+
+// The rows of the largest call a scheduler with these options makes to the engine, which its workspace must hold
+// (EngineOptions::workspace_tokens): a full batch, a chunk, or an input just short of the chunking threshold,
+// which goes whole. Longer inputs go in chunks; without chunked prefill, the longest input (`longest_input`,
+// the context length) goes whole.
+inline size_t workspace_tokens_for(const SchedulerOptions& o, size_t longest_input) {
+  const size_t budget = std::max<size_t>(o.max_num_batched_tokens, 1);
+  if (!o.chunked_prefill) return std::max(budget, longest_input);
+  const size_t chunk = o.chunk_tokens ? o.chunk_tokens : budget;
+  return std::max({budget, chunk, o.chunk_above});
+}
 
 struct SchedulerStats {
   size_t queued_jobs = 0;

@@ -86,4 +86,13 @@ void MappedFile::will_need(size_t offset, size_t length) const {
   ::madvise(const_cast<uint8_t*>(data_) + start, end - start, MADV_WILLNEED);
 }
 
+void MappedFile::release(size_t offset, size_t length) const {
+  if (data_ == nullptr || offset >= size_) return;
+  // Only pages wholly inside the range: a neighbour's bytes may share the first and last page.
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  const size_t start = (offset + page - 1) / page * page;
+  const size_t end = std::min(size_, offset + length) / page * page;
+  if (end > start) ::madvise(const_cast<uint8_t*>(data_) + start, end - start, MADV_DONTNEED);
+}
+
 }  // namespace embedserve

@@ -27,6 +27,11 @@ class MappedFile {
   std::span<const uint8_t> bytes() const { return {data_, size_}; }
   // Asks the kernel to start reading [offset, offset + length) ahead of use (a hint; errors are ignored).
   void will_need(size_t offset, size_t length) const;
+  // Drops the whole pages inside [offset, offset + length) from this process's resident set (MADV_DONTNEED; the
+  // kernel's page cache keeps them, and a later read maps them again, unchanged: nothing writes through the map).
+  void release(size_t offset, size_t length) const;
+  bool contains(const void* p) const { return p >= data_ && p < data_ + size_; }
+  size_t offset_of(const void* p) const { return static_cast<size_t>(static_cast<const uint8_t*>(p) - data_); }
 
  private:
   MappedFile(const uint8_t* data, size_t size) : data_(data), size_(size) {}

@@ -191,4 +191,9 @@ std::vector<std::string> WeightStore::names() const {
 
 size_t WeightStore::total_bytes() const { return impl_->total_bytes; }
 
+void WeightStore::release(const void* p, size_t bytes) const {
+  for (const auto& file : impl_->files)
+    if (file->contains(p)) return file->release(file->offset_of(p), bytes);
+}
+
 }  // namespace embedserve

@@ -7,7 +7,7 @@ import subprocess
 import time
 
 from helpers import MODEL_NAME
-from server_process import ServerProcess, free_port
+from server_process import ServerProcess, free_port, make_model
 
 
 def test_sglang_launch_flags_are_accepted(start_server):
@@ -133,3 +133,29 @@ def test_serve_acts_on_dtype_as_embed_does(binary, tiny_model):
             assert held in ready, ready
         finally:
             assert srv.stop() == 0
+
+
+def test_cpu_default_budget_sizes_the_workspace_for_a_batch_not_the_context(start_server, tmp_path):
+    """Issue 15: on the CPU the default batch budget is 2,048 tokens and the workspace holds one batch or chunk,
+    not the 40,960-token context (the 4B's would be 8 GB); a longer input goes in chunks. A model whose pooling
+    takes no chunks (mean) still gets a workspace for its longest input."""
+    srv = start_server()
+    status, _, info = srv.request("GET", "/info")
+    assert status == 200 and json.loads(info)["max_batch_tokens"] == 2048, info
+    ready = next(line for line in srv.log().splitlines() if "ready in" in line)
+    assert "for 2048 tokens" in ready and "batch budget 2048 tokens" in ready, ready
+    # Longer than the workspace: embedded in chunks, the same vector as with a workspace that holds it whole.
+    long_input = [(7 * i) % 150000 + 10 for i in range(3000)]
+    status, _, body = srv.post_json("/v1/embeddings", {"model": MODEL_NAME, "input": [long_input]})
+    assert status == 200, body
+    whole = start_server("--max-num-batched-tokens", "4096")
+    assert "for 4096 tokens" in next(line for line in whole.log().splitlines() if "ready in" in line)
+    status, _, whole_body = whole.post_json("/v1/embeddings", {"model": MODEL_NAME, "input": [long_input]})
+    assert status == 200
+    a, b = body["data"][0]["embedding"], whole_body["data"][0]["embedding"]
+    assert sum(x * y for x, y in zip(a, b)) > 0.9999, "chunks give the whole input's vector (to rounding)"
+
+    mean_model = make_model(tmp_path / "mean", seed=2, pooling="mean")
+    mean = start_server("--context-length", "4000", model_dir=mean_model)
+    ready = next(line for line in mean.log().splitlines() if "ready in" in line)
+    assert "for 4000 tokens" in ready and "batch budget 2048 tokens" in ready, ready

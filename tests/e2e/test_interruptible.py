@@ -55,7 +55,7 @@ def post_in_thread(srv, ids, results: dict, key: str):
 
 @pytest.mark.parametrize("flags", [(), ("--chunked-prefill-size", "2048")], ids=["default chunks", "2048-token chunks"])
 def test_a_short_request_is_answered_within_a_second_while_a_16k_input_runs(start_server, flags):
-    # By default an input longer than half the budget (16,384) goes in chunks of 1,024 tokens.
+    # By default an input longer than half the budget (the CPU's 2,048, at least 1,024) goes in chunks of 1,024 tokens.
     srv = start_server("--context-length", "16384", *SLOW, *flags)
     results = {}
     long_thread = post_in_thread(srv, long_ids(LONG), results, "long")

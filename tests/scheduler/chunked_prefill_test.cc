@@ -107,6 +107,33 @@ TEST(ChunkedPrefillScheduler, OnlyInputsAboveTheThresholdGoInChunks) {
   EXPECT_EQ(batches[11].num_tokens(), 50u);
 }
 
+TEST(ChunkedPrefillScheduler, AWorkspaceOfWorkspaceTokensForTakesEveryInputUpToTheContext) {
+  // serve, embed and the Python engine size the engine's workspace by workspace_tokens_for, not the context: every
+  // call the scheduler then makes must fit it. A budget below the chunking threshold (512 < 1,024) is the case
+  // where an input longer than the budget still goes whole.
+  struct Case {
+    size_t budget, chunk, above;
+  };
+  for (const Case c : {Case{2048, 1024, 1024}, Case{512, 512, 1024}, Case{1024, 100, 1024}, Case{300, 0, 0}}) {
+    SchedulerOptions o = chunked(c.budget, c.chunk);
+    o.chunk_above = c.above;
+    const size_t workspace = workspace_tokens_for(o, 4000);  // the fake model's context: 4,096
+    EXPECT_LT(workspace, 4000u);
+    FakeEngine engine(workspace, kHidden, true);
+    Scheduler s(engine, o);
+    for (size_t len : {c.above, c.above + 1, c.budget, workspace, workspace + 1, size_t{4000}}) {
+      if (len == 0) continue;
+      auto r = submit(s, ids(1, len)).get();
+      EXPECT_TRUE(r.ok()) << "budget " << c.budget << ", a " << len << "-token input: " << r.status().to_string();
+    }
+    for (const SequenceBatch& b : engine.batches()) EXPECT_LE(b.num_tokens(), workspace);
+  }
+  // Without chunked prefill the longest input goes whole.
+  SchedulerOptions whole = chunked(2048, 0);
+  whole.chunked_prefill = false;
+  EXPECT_EQ(workspace_tokens_for(whole, 4000), 4000u);
+}
+
 TEST(ChunkedPrefillScheduler, AnEngineWithoutChunksTakesTheInputWhole) {
   FakeEngine engine(512, kHidden, /*chunked_prefill=*/false);
   Scheduler s(engine, chunked(64, 64));
