@@ -1,6 +1,7 @@
 // run_recorded: a batch's device work replayed as one recorded CUDA graph instead of hundreds of launches.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 
@@ -11,12 +12,15 @@ namespace embedserve::ops {
 
 // Runs `body` — which issues ops on ctx and nothing else — so that on CUDA its kernels are recorded once per
 // `key` as a graph and replayed on later calls with the same key: the host work of ~15 launches per layer
-// collapses into one. A key's first call runs live; its second records (a shape that never comes back is never
-// recorded). The key must name everything the recorded launches take by value (token and sequence
+// collapses into one. A key runs live until kRecordAfterCalls of the last kRecentCalls calls had it; that call
+// records (a shape that seldom comes back is never recorded: recording costs several live runs). The key must name everything the recorded launches take by value (token and sequence
 // counts, grid sizes, flags); device pointers must be the same on every call with that key (fixed workspace),
 // and the data they point to (ids, positions, offsets) may change: kernels read it when the graph runs.
 // The replay runs the very kernels with the very arguments, so results are bitwise those of running `body`.
 // On the CPU, or where ctx.records() says no, it simply runs `body`.
 Status run_recorded(const DeviceContext& ctx, uint64_t key, const std::function<Status()>& body);
+
+inline constexpr uint32_t kRecordAfterCalls = 8;
+inline constexpr size_t kRecentCalls = 512;
 
 }  // namespace embedserve::ops

@@ -9,7 +9,7 @@
 #include <list>
 #include <string>
 #include <unordered_map>
-#include <unordered_set>
+#include <vector>
 
 #include "core/status.h"
 #include "ops/context.h"
@@ -27,10 +27,11 @@ struct GraphCache {
   size_t capacity = 0;
   std::unordered_map<uint64_t, Entry> entries;
   std::list<uint64_t> order;
-  // Keys run once but not recorded: a shape is recorded on its second sighting (cuda_graph.cc says why). Bounded:
-  // forgotten wholesale when it reaches kMaxSightings.
-  std::unordered_set<uint64_t> sighted;
-  static constexpr size_t kMaxSightings = 4096;
+  // The keys of the last kRecentCalls calls that ran live (a ring) and how often each occurs among them: a key is
+  // recorded once it is that frequent (ops/graph.h, kRecordAfterCalls; cuda_graph.cc says why).
+  std::vector<uint64_t> recent;
+  size_t recent_next = 0;
+  std::unordered_map<uint64_t, uint32_t> recent_count;
   void clear();  // destroys every graph; CudaState calls it with its device current, before the stream goes
 };
 

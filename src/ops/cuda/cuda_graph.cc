@@ -6,6 +6,7 @@
 
 #include "ops/cuda/cuda_check.h"
 #include "ops/cuda/cuda_context.h"
+#include "ops/graph.h"
 
 namespace embedserve::ops::cuda_backend {
 
@@ -13,7 +14,9 @@ void GraphCache::clear() {
   for (auto& [key, entry] : entries) cudaGraphExecDestroy(entry.exec);
   entries.clear();
   order.clear();
-  sighted.clear();
+  recent.clear();
+  recent_next = 0;
+  recent_count.clear();
 }
 
 Status run_recorded(const DeviceContext& ctx, uint64_t key, const std::function<Status()>& body) {
@@ -25,15 +28,19 @@ Status run_recorded(const DeviceContext& ctx, uint64_t key, const std::function<
     EMBEDSERVE_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(it->second.exec, st.stream));
     return Status();
   }
-  // A shape seen for the first time runs live. Recording and instantiating a graph costs a few live runs, which
-  // pays only when the shape comes again: queries alone repeat a few shapes, but batches that mix them with bulk
-  // inputs rarely repeat one, and recording each of those made every such call pay for a graph it never replayed
-  // (16-token queries beside a batch job on the 0.6B: p99 2.7 → 10.7 ms on the H200).
-  if (cache.sighted.insert(key).second) {
-    if (cache.sighted.size() > GraphCache::kMaxSightings) cache.sighted = {key};
-    return body();
-  }
-  cache.sighted.erase(key);
+  // A shape runs live until it is frequent: kRecordAfterCalls of the last kRecentCalls live calls. Recording and
+  // instantiating a graph of a few hundred launches costs several live runs, which pays only for a shape that keeps
+  // coming: queries repeat a few shapes, but a batch job's inputs of random lengths, alone or beside queries, make
+  // a new shape nearly every call. Recorded at first sight (later at second), those are the likeliest cause of what
+  // the H200 showed beside a starting job: 16-token queries waiting 16-27 ms at a time, in groups, where the bulk
+  // calls were capped at ~530 tokens (~3 ms) — p99 2.7 → 10.4 ms.
+  if (cache.recent.size() < kRecentCalls) cache.recent.resize(kRecentCalls, 0);
+  const uint64_t old = cache.recent[cache.recent_next];
+  if (auto it = cache.recent_count.find(old); it != cache.recent_count.end() && --it->second == 0)
+    cache.recent_count.erase(it);
+  cache.recent[cache.recent_next] = key;
+  cache.recent_next = (cache.recent_next + 1) % kRecentCalls;
+  if (++cache.recent_count[key] < kRecordAfterCalls) return body();
   EMBEDSERVE_CUDA_RETURN_IF_ERROR(cudaStreamBeginCapture(st.stream, cudaStreamCaptureModeThreadLocal));
   const Status recorded = body();
   cudaGraph_t graph = nullptr;
