@@ -13,36 +13,13 @@
 #                                                                SERVE_ARGS
 # Both runs get the same host threads (SERVE_ARGS, default 8 tokenizer and 4 network threads of the 32 cores): at
 # --dp 2 on the 0.6B the server must tokenise and serialise ~1M tokens/s, which the default 2 threads would cap.
-set -uo pipefail
-cd "$(dirname "$0")/../.."
-ROOT=$PWD
-OUT=${OUT:-$ROOT/cuda-logs}
-mkdir -p "$OUT"
-BIN=$ROOT/.carry
-if [ -f "$BIN/cuda-bin.tar.xz" ]; then
-  mkdir -p /tmp/cuda-bin && tar -xJf "$BIN/cuda-bin.tar.xz" -C /tmp/cuda-bin && BIN=/tmp/cuda-bin
-fi
-status=0
-step() { echo; echo "=== $* ($(date -u +%H:%M:%S))"; }
-# serve PORT LOG ARGS...: starts `embedserve serve --port PORT ARGS` in the background (stderr to LOG), waits up to
-# 120 s for /health 200 (two 4B copies load one after the other), and leaves its pid in $served.
-serve() {
-  local port=$1 log=$2
-  shift 2
-  "$BIN/embedserve" serve --port "$port" "$@" > /dev/null 2> "$log" &
-  served=$!
-  for _ in $(seq 2400); do curl -sf "localhost:$port/health" > /dev/null 2>&1 && break; sleep 0.05; done
-}
+source "$(dirname "$0")/device_env.sh"
 
 step "machine"
 nvidia-smi --query-gpu=index,name,memory.total,driver_version --format=csv,noheader | tee "$OUT/dp_gpus.txt"
 [ "$(wc -l < "$OUT/dp_gpus.txt")" -ge 2 ] || { echo "--dp 2 needs two GPUs (device kind nvidia-h200-x2)"; exit 1; }
 
 # cuBLAS: the loader's path, else CUDA's folder, else PyTorch's pip wheel.
-if ! ldconfig -p | grep -q 'libcublas.so.13' && [ ! -e /usr/local/cuda/lib64/libcublas.so.13 ]; then
-  EMBEDSERVE_CUBLAS_PATH=$(python3 -c 'import nvidia.cublas, os; print(os.path.join(os.path.dirname(nvidia.cublas.__file__), "lib"))')
-  export EMBEDSERVE_CUBLAS_PATH
-fi
 
 SMALL=/tmp/qwen3-0.6b-random
 LARGE=/tmp/qwen3-4b-random

@@ -8,29 +8,10 @@
 # ops_cuda_test, model_parity_test), as for run_on_device.sh; logs go under $OUT.
 #   bash bench/cuda/run_fp8.sh
 #   STEPS="bench" bash bench/cuda/run_fp8.sh          # some of: tests sanitizer parity bench compare
-set -uo pipefail
-cd "$(dirname "$0")/../.."
-ROOT=$PWD
-OUT=${OUT:-$ROOT/cuda-logs}
-mkdir -p "$OUT"
-BIN=$ROOT/.carry
-if [ -f "$BIN/cuda-bin.tar.xz" ]; then
-  mkdir -p /tmp/cuda-bin && tar -xJf "$BIN/cuda-bin.tar.xz" -C /tmp/cuda-bin && BIN=/tmp/cuda-bin
-fi
-status=0
-step() { echo; echo "=== $* ($(date -u +%H:%M:%S))"; }
+source "$(dirname "$0")/device_env.sh"
 
 step "machine"
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv,noheader | tee "$OUT/gpu.txt"
-# The test binaries carry the build machine's source paths (tests/data, the parity models' folder): BUILD_ROOT is
-# the checkout they were built in (/work/main, or a worktree such as /work/wt-fp8).
-BUILD_ROOT=${BUILD_ROOT:-/work/main}
-if [ "$ROOT" != "$BUILD_ROOT" ] && [ ! -e "$BUILD_ROOT" ]; then mkdir -p /work && ln -s "$ROOT" "$BUILD_ROOT"; fi
-if ! ldconfig -p | grep -q 'libcublas.so.13' && [ ! -e /usr/local/cuda/lib64/libcublas.so.13 ]; then
-  EMBEDSERVE_CUBLAS_PATH=$(python3 -c 'import nvidia.cublas, os; print(os.path.join(os.path.dirname(nvidia.cublas.__file__), "lib"))')
-  export EMBEDSERVE_CUBLAS_PATH
-fi
-echo "EMBEDSERVE_CUBLAS_PATH=${EMBEDSERVE_CUBLAS_PATH:-(loader path)}"
 
 STEPS=${STEPS:-tests sanitizer parity bench compare}
 want() { [[ " $STEPS " == *" $1 "* ]]; }

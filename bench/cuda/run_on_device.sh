@@ -10,42 +10,12 @@
 #   STEPS="tests bench" bash bench/cuda/run_on_device.sh   # some of: tests parity sanitizer attention compare bench
 #   (also: intermediates startup smoke profile longinput http jobs probe; cpu: issue 15's CPU comparison with
 #   llama.cpp, which needs .carry/llama/llama-cpu.tar.xz from bench/engine/build_llama_cpp_static.sh)
-set -uo pipefail
-cd "$(dirname "$0")/../.."
-ROOT=$PWD
-OUT=${OUT:-$ROOT/cuda-logs}
-mkdir -p "$OUT"
-BIN=$ROOT/.carry
-if [ -f "$BIN/cuda-bin.tar.xz" ]; then
-  mkdir -p /tmp/cuda-bin && tar -xJf "$BIN/cuda-bin.tar.xz" -C /tmp/cuda-bin && BIN=/tmp/cuda-bin
-fi
-status=0
-step() { echo; echo "=== $* ($(date -u +%H:%M:%S))"; }
-# serve PORT LOG ARGS...: starts `embedserve serve --port PORT ARGS` in the background (stderr to LOG), waits up to
-# 20 s for /health 200, and leaves its pid in $served.
-serve() {
-  local port=$1 log=$2
-  shift 2
-  "$BIN/embedserve" serve --port "$port" "$@" > /dev/null 2> "$log" &
-  served=$!
-  for _ in $(seq 400); do curl -sf "localhost:$port/health" > /dev/null 2>&1 && break; sleep 0.05; done
-}
+source "$(dirname "$0")/device_env.sh"
 
 step "machine"
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm --format=csv,noheader | tee "$OUT/gpu.txt"
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2), $(nproc) threads; vector flags:" \
   $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx|amx|fma|f16c)' | sort | tr '\n' ' ')
-
-# The test binaries carry the build machine's source paths (tests/data, the parity models' folder).
-BUILD_ROOT=/work/main
-if [ "$ROOT" != "$BUILD_ROOT" ] && [ ! -e "$BUILD_ROOT" ]; then mkdir -p /work && ln -s "$ROOT" "$BUILD_ROOT"; fi
-
-# cuBLAS: the loader's path, else CUDA's folder, else PyTorch's pip wheel.
-if ! ldconfig -p | grep -q 'libcublas.so.13' && [ ! -e /usr/local/cuda/lib64/libcublas.so.13 ]; then
-  EMBEDSERVE_CUBLAS_PATH=$(python3 -c 'import nvidia.cublas, os; print(os.path.join(os.path.dirname(nvidia.cublas.__file__), "lib"))')
-  export EMBEDSERVE_CUBLAS_PATH
-fi
-echo "EMBEDSERVE_CUBLAS_PATH=${EMBEDSERVE_CUBLAS_PATH:-(loader path)}"
 
 STEPS=${STEPS:-tests parity sanitizer compare bench}
 want() { [[ " $STEPS " == *" $1 "* ]]; }

@@ -9,38 +9,11 @@
 # The random 8B checkpoint (bench/engine/make_random_checkpoint.py) is written while the tests run and kept for a
 # later call on the same warm machine. Goals (issue 10): tp=2 ≤ 0.6 × tp=1's latency at 2,048 and at 32,768 tokens;
 # mean (1 − cos) of tp=2 bf16 against transformers f32 ≤ 1.1 × tp=1's (compare_bf16.py prints the rule).
-set -uo pipefail
-cd "$(dirname "$0")/../.."
-ROOT=$PWD
-OUT=${OUT:-$ROOT/cuda-logs}
-mkdir -p "$OUT"
-BIN=$ROOT/.carry
-if [ -f "$BIN/cuda-bin.tar.xz" ]; then
-  mkdir -p /tmp/cuda-bin && tar -xJf "$BIN/cuda-bin.tar.xz" -C /tmp/cuda-bin && BIN=/tmp/cuda-bin
-fi
-status=0
-step() { echo; echo "=== $* ($(date -u +%H:%M:%S))"; }
+source "$(dirname "$0")/device_env.sh"
 
 step "machine"
 nvidia-smi --query-gpu=index,name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
 nvidia-smi topo -m 2>/dev/null | head -5
-
-# The test binaries carry the build machine's source paths (tests/data).
-BUILD_ROOT=/work/main
-if [ "$ROOT" != "$BUILD_ROOT" ] && [ ! -e "$BUILD_ROOT" ]; then mkdir -p /work && ln -s "$ROOT" "$BUILD_ROOT"; fi
-
-# cuBLAS and NCCL: the loader's path, else CUDA's folder, else pip's wheels (PyTorch's).
-if ! ldconfig -p | grep -q 'libcublas.so.13' && [ ! -e /usr/local/cuda/lib64/libcublas.so.13 ]; then
-  EMBEDSERVE_CUBLAS_PATH=$(python3 -c 'import nvidia.cublas, os; print(os.path.join(os.path.dirname(nvidia.cublas.__file__), "lib"))')
-  export EMBEDSERVE_CUBLAS_PATH
-fi
-if ! ldconfig -p | grep -q 'libnccl.so.2' && [ ! -e /usr/local/cuda/lib64/libnccl.so.2 ]; then
-  EMBEDSERVE_NCCL_PATH=$(python3 -c 'import nvidia.nccl, os; print(os.path.join(os.path.dirname(nvidia.nccl.__file__), "lib"))' 2>/dev/null)
-  [ -n "$EMBEDSERVE_NCCL_PATH" ] && export EMBEDSERVE_NCCL_PATH
-fi
-echo "EMBEDSERVE_CUBLAS_PATH=${EMBEDSERVE_CUBLAS_PATH:-(loader path)} EMBEDSERVE_NCCL_PATH=${EMBEDSERVE_NCCL_PATH:-(searched by embedserve)}"
-# NVLink multicast stays off on these machines: embedserve forces NCCL_NVLS_ENABLE=0 itself; the tests' NCCL too.
-export NCCL_NVLS_ENABLE=0
 
 STEPS=${STEPS:-tests bench compare}
 want() { [[ " $STEPS " == *" $1 "* ]]; }
