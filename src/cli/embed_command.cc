@@ -139,16 +139,6 @@ Status write_window(Window& w, size_t hidden, size_t dims, EmbeddingWriter& writ
   return Status();
 }
 
-// Long texts go in chunks, as in serve (a one-text-per-batch run, budget 1, still takes whole texts up to one
-// chunk).
-SchedulerOptions scheduler_options(size_t max_num_batched_tokens) {
-  SchedulerOptions options;
-  options.max_num_batched_tokens = max_num_batched_tokens;
-  options.chunk_tokens = kDefaultChunkTokens;
-  options.chunk_above = default_chunk_above(max_num_batched_tokens);
-  return options;
-}
-
 // Embeds every text through a Scheduler on `engine` and streams the vectors, in input order, to `writer`.
 Status embed_all(Engine& engine, Tokenized& texts, size_t max_num_batched_tokens, size_t dims,
                  EmbeddingWriter& writer) {
@@ -172,7 +162,7 @@ Status embed_all(Engine& engine, Tokenized& texts, size_t max_num_batched_tokens
         bar.update(tokens_done.load(), note());
       }
     });
-  SchedulerOptions options = scheduler_options(max_num_batched_tokens);
+  SchedulerOptions options = default_scheduler_options(max_num_batched_tokens);
   options.on_batch = [&](const BatchReport& b) {
     if (!b.ok) return;
     texts_done += b.sequences;
@@ -276,7 +266,7 @@ int run(const Flags& flags) {
   eopts.threads = static_cast<int>(*threads);
   // The workspace holds a batch or a chunk; the longest text alone only where the model takes no chunks.
   eopts.workspace_tokens =
-      workspace_tokens_for(scheduler_options(static_cast<size_t>(*max_num_batched_tokens)), tokenized->longest);
+      workspace_tokens_for(default_scheduler_options(static_cast<size_t>(*max_num_batched_tokens)), tokenized->longest);
   eopts.longest_input_tokens = tokenized->longest;
   // --dump-intermediates runs each text whole, in one call.
   if (flags.has("dump-intermediates")) eopts.workspace_tokens = std::max(eopts.workspace_tokens, tokenized->longest);

@@ -80,7 +80,8 @@ std::vector<ReplicaDevice> describe_replicas(const std::vector<std::unique_ptr<E
       d.device = "cuda:";
       for (int rank = 0; rank < tp; ++rank) {
         const int ordinal = base.device_ordinal + static_cast<int>(r) * tp + rank;
-        d.device += (rank ? "+" : "") + std::to_string(ordinal);
+        if (rank) d.device += '+';
+        d.device += std::to_string(ordinal);
         for (const ops::GpuMemory& g : gpus) {
           if (g.ordinal != ordinal) continue;
           if (d.name.empty()) d.name = g.name;

@@ -19,15 +19,6 @@
 namespace embedserve::python {
 namespace {
 
-// Inputs longer than half the budget go in chunks exactly as `embed` sends them (cli/embed_command.cc).
-SchedulerOptions scheduler_options(size_t max_num_batched_tokens) {
-  SchedulerOptions options;
-  options.max_num_batched_tokens = max_num_batched_tokens;
-  options.chunk_tokens = kDefaultChunkTokens;
-  options.chunk_above = default_chunk_above(max_num_batched_tokens);
-  return options;
-}
-
 // The pipeline's messages name encode()'s keyword arguments, as the CLI's name its flags.
 const OptionNames kArgumentNames{"prompt_name", "instruction", "dimensions", "pass max_length=N to truncate"};
 
@@ -71,7 +62,7 @@ StatusOr<std::unique_ptr<LocalEngine>> LocalEngine::open(const LoadOptions& opti
   const size_t budget = options.max_num_batched_tokens.value_or(default_max_num_batched_tokens(*eopts.device));
   // As `serve` sizes it: a batch or a chunk (an engine object lives across calls and cannot know its longest
   // input in advance as `embed` does; a context-long one goes in chunks, or whole where the model takes none).
-  eopts.workspace_tokens = workspace_tokens_for(scheduler_options(budget), context);
+  eopts.workspace_tokens = workspace_tokens_for(default_scheduler_options(budget), context);
   eopts.longest_input_tokens = context;
   EMBEDSERVE_RETURN_IF_ERROR(cli::apply_engine_environment(eopts));
   EMBEDSERVE_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, create_engine(eopts));
@@ -161,7 +152,7 @@ StatusOr<Matrix> LocalEngine::run(std::vector<std::vector<int32_t>> ids, const E
 
   cli::ProgressBar bar("embedding", total_tokens, "tokens", options.show_progress);
   size_t tokens_done = 0;  // advanced on the batcher thread only; read after shutdown() has joined it
-  SchedulerOptions sopts = scheduler_options(options.batch_tokens ? static_cast<size_t>(*options.batch_tokens)
+  SchedulerOptions sopts = default_scheduler_options(options.batch_tokens ? static_cast<size_t>(*options.batch_tokens)
                                                                   : max_num_batched_tokens_);
   sopts.on_batch = [&](const BatchReport& b) {
     if (!b.ok) return;

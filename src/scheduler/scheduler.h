@@ -103,6 +103,17 @@ inline size_t workspace_tokens_for(const SchedulerOptions& o, size_t longest_inp
   return std::max({budget, chunk, o.chunk_above});
 }
 
+// A scheduler that takes inputs longer than half of `max_num_batched_tokens` in chunks of kDefaultChunkTokens, as
+// serve does without --chunked-prefill-size (a budget of one token still takes inputs up to a chunk whole): what
+// `embed` and the Python Engine run.
+inline SchedulerOptions default_scheduler_options(size_t max_num_batched_tokens) {
+  SchedulerOptions options;
+  options.max_num_batched_tokens = max_num_batched_tokens;
+  options.chunk_tokens = kDefaultChunkTokens;
+  options.chunk_above = default_chunk_above(max_num_batched_tokens);
+  return options;
+}
+
 struct SchedulerStats {
   size_t queued_jobs = 0;
   size_t queued_inputs = 0;
