@@ -165,7 +165,7 @@ Status embed_all(Engine& engine, Tokenized& texts, size_t max_num_batched_tokens
   SchedulerOptions options = default_scheduler_options(max_num_batched_tokens);
   options.on_batch = [&](const BatchReport& b) {
     if (!b.ok) return;
-    texts_done += b.sequences;
+    if (!b.partial_chunk) texts_done += b.sequences;  // a long text's earlier chunks are not texts done
     tokens_done += b.tokens;
   };
   Scheduler scheduler(engine, options);

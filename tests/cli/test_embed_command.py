@@ -7,6 +7,7 @@ from the float64 numpy reference (tools/numpy_qwen3_reference.py), itself checke
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -328,18 +329,14 @@ def test_interrupted_run_leaves_no_partial_file(model, tmp_path, sig):
     assert not partial.exists() and not out.exists()
 
 
-def test_progress_bar_is_drawn_at_once_and_its_clock_runs_during_a_long_batch(work, tmp_path):
-    # On a terminal (a pty here), the bar once appeared only when the first batch ended (66 s at the default budget
-    # on a CPU). It must be there at 0% before any batch ends, and be redrawn while one runs, its clock moving.
+def bar_frames(model, inp, out, *flags):
+    """Runs `embed` on a terminal (a pty) and returns the progress bar's frames as drawn."""
     import pty
-    slow = build(work, "slow-6-layers", "--hidden", "256", "--layers", "6", "--heads", "4", "--kv-heads", "2",
-                 "--head-dim", "64", "--intermediate", "1024", "--dtype", "bf16")
-    inp = write(tmp_path / "one.jsonl", json.dumps({"text": " ".join(f"w{j}" for j in range(500))}) + "\n")
     master, slave = pty.openpty()
-    proc = subprocess.Popen([BIN, "embed", "--model-path", slow, "--input", inp, "--output", str(tmp_path / "o.npy"),
-                             "--device", "cpu", "--threads", "2"], stdout=subprocess.DEVNULL, stderr=slave)
+    proc = subprocess.Popen([BIN, "embed", "--model-path", model, "--input", inp, "--output", out, "--device", "cpu",
+                             "--threads", "2", *flags], stdout=subprocess.DEVNULL, stderr=slave)
     os.close(slave)
-    out = b""
+    drawn = b""
     while True:
         try:
             chunk = os.read(master, 4096)
@@ -347,11 +344,32 @@ def test_progress_bar_is_drawn_at_once_and_its_clock_runs_during_a_long_batch(wo
             break
         if not chunk:
             break
-        out += chunk
+        drawn += chunk
     os.close(master)
-    assert proc.wait(timeout=120) == 0, out
-    frames = [f for f in out.decode(errors="replace").replace("\x1b[K", "").split("\r") if f.startswith("embedding")]
+    assert proc.wait(timeout=120) == 0, drawn
+    return [f for f in drawn.decode(errors="replace").replace("\x1b[K", "").split("\r") if f.startswith("embedding")]
+
+
+def test_progress_bar_is_drawn_at_once_and_its_clock_runs_during_a_long_batch(work, tmp_path):
+    # On a terminal, the bar once appeared only when the first batch ended (66 s at the default budget on a CPU). It
+    # must be there at 0% before any batch ends, and be redrawn while one runs, its clock moving. The budget keeps
+    # the ~5,600-token text whole: one engine call of about a second (the bar redraws every 0.25 s).
+    slow = build(work, "slow-6-layers", "--hidden", "256", "--layers", "6", "--heads", "4", "--kv-heads", "2",
+                 "--head-dim", "64", "--intermediate", "1024", "--dtype", "bf16")
+    inp = write(tmp_path / "one.jsonl", json.dumps({"text": " ".join(f"w{j}" for j in range(1500))}) + "\n")
+    frames = bar_frames(slow, inp, str(tmp_path / "o.npy"), "--max-num-batched-tokens", "16384")
     assert frames and " 0% " in frames[0], frames  # before the one batch ended
     waiting = [f for f in frames if " 0% " in f]
     assert len(waiting) >= 2, f"the bar should be redrawn while the batch runs: {frames}"
+    assert "100%" in frames[-1] and "1/1 texts" in frames[-1], frames
+
+
+def test_a_text_in_chunks_counts_once(work, tmp_path):
+    # At the CPU's default budget (2,048) a 1,891-token text goes in two chunks; the bar once counted each as a
+    # text ("2/1 texts").
+    model = build(work, "small-2-layers", "--hidden", "64", "--layers", "2", "--heads", "2", "--kv-heads", "1",
+                  "--head-dim", "32", "--intermediate", "128", "--dtype", "bf16")
+    inp = write(tmp_path / "one.jsonl", json.dumps({"text": " ".join(f"w{j}" for j in range(500))}) + "\n")
+    frames = bar_frames(model, inp, str(tmp_path / "o.npy"))
+    assert all(int(re.search(r"(\d+)/1 texts", f).group(1)) <= 1 for f in frames), frames
     assert "100%" in frames[-1] and "1/1 texts" in frames[-1], frames
