@@ -121,15 +121,7 @@ int run_bench(int argc, char** argv) {
   EngineOptions options;
   options.model_dir = *model_dir;
   options.model_id = *model_path;
-  auto device = parse_device(flags.get_or("device", "auto"));
-  if (!device.ok()) return flags.fail(device.status(), 2);
-  auto precision = parse_precision(flags.get_or("dtype", "auto"));
-  if (!precision.ok()) return flags.fail(precision.status(), 2);
-  auto quantization = parse_quantization(flags.get_or("quantization", ""));
-  if (!quantization.ok()) return flags.fail(quantization.status(), 2);
-  options.quantization = *quantization;
-  options.device = *device;
-  options.precision = *precision;
+  if (Status st = apply_engine_flags(flags, options); !st.ok()) return flags.fail(st, 2);
   options.threads = static_cast<int>(*threads);
   if (Status st = apply_engine_environment(options); !st.ok()) return fail(st);
   if (Status st = apply_tensor_parallel_flags(flags, options); !st.ok()) return flags.fail(st, 2);

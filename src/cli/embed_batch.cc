@@ -100,7 +100,8 @@ fs::path default_error_path(const fs::path& output) {
 
 }  // namespace
 
-int run_embed_batch(const Flags& flags, const std::string& model_path, const fs::path& input, const fs::path& output) {
+int run_embed_batch(const Flags& flags, const std::string& model_path, const fs::path& input, const fs::path& output,
+                    EngineOptions eopts) {
   for (const char* text_only : {"dimensions", "prompt-name", "instruction", "max-length", "dump-intermediates"})
     if (flags.has(text_only))
       return flags.fail(invalid_argument(std::string("--") + text_only + " does not apply to batch input (" +
@@ -110,13 +111,7 @@ int run_embed_batch(const Flags& flags, const std::string& model_path, const fs:
     return flags.fail(invalid_argument("batch input writes OpenAI's output lines: name --output NAME.jsonl"));
   const fs::path error_path = flags.has("error-output") ? fs::path(*flags.get("error-output"))
                                                         : default_error_path(output);
-  auto device = parse_device(flags.get_or("device", "auto"));
-  if (!device.ok()) return flags.fail(device.status());
-  auto precision = parse_precision(flags.get_or("dtype", "auto"));
-  if (!precision.ok()) return flags.fail(precision.status());
-  auto quantization = parse_quantization(flags.get_or("quantization", ""));
-  if (!quantization.ok()) return flags.fail(quantization.status());
-  const Device on = resolve_device(*device);  // the default budget depends on it
+  const Device on = resolve_device(eopts.device);  // the default budget depends on it
   auto budget = flags.get_int("max-num-batched-tokens", static_cast<long long>(default_max_num_batched_tokens(on)),
                               1, 1 << 24);
   if (!budget.ok()) return flags.fail(budget.status());
@@ -137,12 +132,9 @@ int run_embed_batch(const Flags& flags, const std::string& model_path, const fs:
   const TokenizerEncoder encoder(std::move(*tokenizer));
   const size_t context = static_cast<size_t>(config->max_position_embeddings);
 
-  EngineOptions eopts;
   eopts.model_dir = *model_dir;
   eopts.model_id = model_path;
   eopts.device = on;
-  eopts.precision = *precision;
-  eopts.quantization = *quantization;
   eopts.threads = static_cast<int>(*threads);
   SchedulerOptions so;
   so.max_num_batched_tokens = static_cast<size_t>(*budget);

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "cli/flags.h"
+#include "engine/engine_options.h"
 
 namespace embedserve::cli {
 
@@ -14,7 +15,8 @@ bool is_batch_input(const std::filesystem::path& input);
 
 // Runs every request of `input` and writes the answers to --output (OpenAI's output lines) and the failed ones
 // to --error-output (default: the output's name with ".errors" before its extension). Returns the exit code.
+// `engine` holds the flags embed already parsed (apply_engine_flags).
 int run_embed_batch(const Flags& flags, const std::string& model_path, const std::filesystem::path& input,
-                    const std::filesystem::path& output);
+                    const std::filesystem::path& output, EngineOptions engine);
 
 }  // namespace embedserve::cli

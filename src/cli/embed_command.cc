@@ -194,20 +194,16 @@ int run(const Flags& flags) {
   auto output = flags.get("output");
   if (!model_path || !input || !output)
     return flags.fail(invalid_argument("--model-path, --input and --output are required (see 'embedserve embed --help')"));
-  auto device = parse_device(flags.get_or("device", "auto"));
-  if (!device.ok()) return flags.fail(device.status());
-  auto precision = parse_precision(flags.get_or("dtype", "auto"));
-  if (!precision.ok()) return flags.fail(precision.status());
-  auto quantization = parse_quantization(flags.get_or("quantization", ""));
-  if (!quantization.ok()) return flags.fail(quantization.status());
+  EngineOptions eopts;
+  if (Status st = apply_engine_flags(flags, eopts); !st.ok()) return flags.fail(st);
   auto threads = flags.get_int("threads", 0, 0, 4096);
   if (!threads.ok()) return flags.fail(threads.status());
   auto out_format = output_format_for(*output);
   if (!out_format.ok()) return flags.fail(out_format.status());
 
-  if (*input != "-" && is_batch_input(*input)) return run_embed_batch(flags, *model_path, *input, *output);
+  if (*input != "-" && is_batch_input(*input)) return run_embed_batch(flags, *model_path, *input, *output, eopts);
   // The device decides the default budget, so it is resolved here (once: create_engine gets it).
-  const Device on = resolve_device(*device);
+  const Device on = resolve_device(eopts.device);
   auto max_num_batched_tokens = flags.get_int(
       "max-num-batched-tokens", static_cast<long long>(default_max_num_batched_tokens(on)), 1, 1 << 24);
   if (!max_num_batched_tokens.ok()) return flags.fail(max_num_batched_tokens.status());
@@ -257,12 +253,9 @@ int run(const Flags& flags) {
   texts->clear();
   const size_t n_texts = tokenized->ids.size(), n_tokens = tokenized->tokens;
 
-  EngineOptions eopts;
   eopts.model_dir = *model_dir;
   eopts.model_id = *model_path;
   eopts.device = on;
-  eopts.precision = *precision;
-  eopts.quantization = *quantization;
   eopts.threads = static_cast<int>(*threads);
   // The workspace holds a batch or a chunk; the longest text alone only where the model takes no chunks.
   eopts.workspace_tokens =

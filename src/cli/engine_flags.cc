@@ -27,6 +27,13 @@ StatusOr<Quantization> parse_quantization(const std::string& value) {
                           "(--quantization fp8) and reads FP8 checkpoints");
 }
 
+Status apply_engine_flags(const Flags& flags, EngineOptions& options) {
+  EMBEDSERVE_ASSIGN_OR_RETURN(options.device, parse_device(flags.get_or("device", "auto")));
+  EMBEDSERVE_ASSIGN_OR_RETURN(options.precision, parse_precision(flags.get_or("dtype", "auto")));
+  EMBEDSERVE_ASSIGN_OR_RETURN(options.quantization, parse_quantization(flags.get_or("quantization", "")));
+  return Status();
+}
+
 Status apply_engine_environment(EngineOptions& options) {
   if (const char* path = std::getenv("EMBEDSERVE_CUBLAS_PATH"); path && *path) options.cublas_path = path;
   if (const char* path = std::getenv("EMBEDSERVE_NCCL_PATH"); path && *path) options.nccl_path = path;

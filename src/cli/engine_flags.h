@@ -26,6 +26,9 @@ inline constexpr const char* kQuantizationHelp =
     "fp8: GEMM weights quantised to FP8 e4m3 at load (one scale per output channel), activations per token; "
     "half the weights' memory of bf16 (an FP8 checkpoint is read as stored, flag or not)";
 
+// --device, --dtype and --quantization into options.device, .precision and .quantization, as embed and bench take
+// them (serve reads them into its settings, with SGLang's float16 spellings of --dtype besides).
+Status apply_engine_flags(const Flags& flags, EngineOptions& options);
 // Fills the options the environment decides: EMBEDSERVE_CUBLAS_PATH (libcublas.so.13 or its folder),
 // EMBEDSERVE_NCCL_PATH (libnccl.so.2 or its folder, for --tp above 1 on CUDA), EMBEDSERVE_TP_REDUCE (f32 or bf16:
 // the dtype tensor-parallel partial sums are reduced in on CUDA bf16),
