@@ -16,15 +16,10 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::FakeEngine;
+using testing::fake_ids;
 using testing::fake_vector;
 
 constexpr int kHidden = 4;
-
-std::vector<int32_t> ids(int32_t first, size_t len) {
-  std::vector<int32_t> v(len);
-  for (size_t i = 0; i < len; ++i) v[i] = static_cast<int32_t>((first + i * 7) % 900);
-  return v;
-}
 
 std::future<StatusOr<JobResult>> submit(Scheduler& s, std::vector<int32_t> input, CancelFlag cancel = nullptr,
                                         SteadyClock::time_point deadline = SteadyClock::time_point::max()) {
@@ -46,10 +41,10 @@ TEST(ChunkedPrefillScheduler, ALongInputGoesInChunksWithQueriesBetweenThem) {
   FakeEngine engine(64, kHidden, /*chunked_prefill=*/true);
   Scheduler s(engine, chunked(64, 64));
   engine.close_gate();
-  const auto long_input = ids(1, 300);
+  const auto long_input = fake_ids(1, 300);
   auto long_result = submit(s, long_input);
   engine.wait_for_batches(1);  // the first chunk is in the engine
-  const auto query = ids(5, 4);
+  const auto query = fake_ids(5, 4);
   auto query_result = submit(s, query);
   engine.open_gate();
   auto q = query_result.get();
@@ -80,7 +75,7 @@ TEST(ChunkedPrefillScheduler, ALongInputGoesInChunksWithQueriesBetweenThem) {
 TEST(ChunkedPrefillScheduler, TheChunkSizeIsItsOwnFromTheBudget) {
   FakeEngine engine(1024, kHidden, true);
   Scheduler s(engine, chunked(1024, 100));
-  auto r = submit(s, ids(2, 250)).get();
+  auto r = submit(s, fake_ids(2, 250)).get();
   ASSERT_TRUE(r.ok());
   const auto batches = engine.batches();
   ASSERT_EQ(batches.size(), 3u);
@@ -94,12 +89,12 @@ TEST(ChunkedPrefillScheduler, OnlyInputsAboveTheThresholdGoInChunks) {
   SchedulerOptions o = chunked(1024, 100);
   o.chunk_above = 1024;
   Scheduler s(engine, o);
-  ASSERT_TRUE(submit(s, ids(2, 1000)).get().ok());
+  ASSERT_TRUE(submit(s, fake_ids(2, 1000)).get().ok());
   auto batches = engine.batches();
   ASSERT_EQ(batches.size(), 1u);
   EXPECT_FALSE(batches[0].chunk.has_value());
   EXPECT_EQ(batches[0].num_tokens(), 1000u);
-  ASSERT_TRUE(submit(s, ids(3, 1050)).get().ok());
+  ASSERT_TRUE(submit(s, fake_ids(3, 1050)).get().ok());
   batches = engine.batches();
   ASSERT_EQ(batches.size(), 12u);  // the 1,000-token input, then 10 chunks of 100 and one of 50
   EXPECT_TRUE(batches[1].chunk.has_value());
@@ -123,7 +118,7 @@ TEST(ChunkedPrefillScheduler, AWorkspaceOfWorkspaceTokensForTakesEveryInputUpToT
     Scheduler s(engine, o);
     for (size_t len : {c.above, c.above + 1, c.budget, workspace, workspace + 1, size_t{4000}}) {
       if (len == 0) continue;
-      auto r = submit(s, ids(1, len)).get();
+      auto r = submit(s, fake_ids(1, len)).get();
       EXPECT_TRUE(r.ok()) << "budget " << c.budget << ", a " << len << "-token input: " << r.status().to_string();
     }
     for (const SequenceBatch& b : engine.batches()) EXPECT_LE(b.num_tokens(), workspace);
@@ -137,7 +132,7 @@ TEST(ChunkedPrefillScheduler, AWorkspaceOfWorkspaceTokensForTakesEveryInputUpToT
 TEST(ChunkedPrefillScheduler, AnEngineWithoutChunksTakesTheInputWhole) {
   FakeEngine engine(512, kHidden, /*chunked_prefill=*/false);
   Scheduler s(engine, chunked(64, 64));
-  const auto input = ids(3, 300);
+  const auto input = fake_ids(3, 300);
   auto r = submit(s, input).get();
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(engine.batches().size(), 1u);
@@ -147,9 +142,9 @@ TEST(ChunkedPrefillScheduler, AnEngineWithoutChunksTakesTheInputWhole) {
 TEST(ChunkedPrefillScheduler, InputsPastTheModelsPositionsAreRefusedAtSubmit) {
   FakeEngine engine(64, kHidden, true);  // max_position_embeddings 4096
   Scheduler s(engine, chunked(64, 64));
-  auto r = submit(s, ids(1, 4097)).get();
+  auto r = submit(s, fake_ids(1, 4097)).get();
   EXPECT_EQ(r.status().code(), ErrorCode::kOutOfRange);
-  EXPECT_TRUE(submit(s, ids(1, 4096)).get().ok()) << "within positions, far past the workspace: in chunks";
+  EXPECT_TRUE(submit(s, fake_ids(1, 4096)).get().ok()) << "within positions, far past the workspace: in chunks";
 }
 
 TEST(ChunkedPrefillScheduler, ADepartedClientsInputStopsAtTheNextChunk) {
@@ -163,14 +158,14 @@ TEST(ChunkedPrefillScheduler, ADepartedClientsInputStopsAtTheNextChunk) {
   Scheduler s(engine, o);
   engine.close_gate();
   auto gone = std::make_shared<std::atomic<bool>>(false);
-  auto result = submit(s, ids(1, 1000), gone);
+  auto result = submit(s, fake_ids(1, 1000), gone);
   engine.wait_for_batches(1);
   gone->store(true);
   engine.open_gate();
   auto r = result.get();
   EXPECT_EQ(r.status().code(), ErrorCode::kCancelled);
   // The next request runs after the departed input was dropped; by then no chunk of it followed the first.
-  ASSERT_TRUE(submit(s, ids(2, 3)).get().ok());
+  ASSERT_TRUE(submit(s, fake_ids(2, 3)).get().ok());
   const auto batches = engine.batches();
   ASSERT_EQ(batches.size(), 2u) << "one chunk of 1000 tokens ran, then only the next request";
   EXPECT_TRUE(batches[0].chunk.has_value());
@@ -185,8 +180,8 @@ TEST(ChunkedPrefillScheduler, ADeadlineIsAnsweredWhileTheEngineRuns) {
   Scheduler s(engine, chunked(64, 64));
   engine.close_gate();  // the engine call lasts until the gate opens
   const auto start = SteadyClock::now();
-  auto in_engine = submit(s, ids(1, 10), nullptr, start + 100ms);
-  auto queued = submit(s, ids(2, 60), nullptr, start + 150ms);
+  auto in_engine = submit(s, fake_ids(1, 10), nullptr, start + 100ms);
+  auto queued = submit(s, fake_ids(2, 60), nullptr, start + 150ms);
   engine.wait_for_batches(1);
   ASSERT_EQ(in_engine.wait_for(2s), std::future_status::ready) << "the answer waited for the engine";
   EXPECT_EQ(in_engine.get().status().code(), ErrorCode::kDeadlineExceeded);
@@ -196,22 +191,22 @@ TEST(ChunkedPrefillScheduler, ADeadlineIsAnsweredWhileTheEngineRuns) {
   EXPECT_LT(waited, 1.0);
   engine.open_gate();
   // The scheduler goes on: the engine's late vectors for the timed-out job are dropped.
-  EXPECT_TRUE(submit(s, ids(3, 5)).get().ok());
+  EXPECT_TRUE(submit(s, fake_ids(3, 5)).get().ok());
 }
 
 TEST(ChunkedPrefillScheduler, AbandonAnswersWhatIsLeftAndDoesNotWaitForAStuckEngine) {
   FakeEngine engine(64, kHidden, true);
   Scheduler s(engine, chunked(64, 64));
   engine.close_gate();
-  auto running = submit(s, ids(1, 500));
+  auto running = submit(s, fake_ids(1, 500));
   engine.wait_for_batches(1);
-  auto queued = submit(s, ids(2, 5));
+  auto queued = submit(s, fake_ids(2, 5));
   const auto start = SteadyClock::now();
   EXPECT_FALSE(s.abandon(200ms)) << "the engine call is still running";
   EXPECT_LT(std::chrono::duration<double>(SteadyClock::now() - start).count(), 1.0);
   EXPECT_EQ(queued.get().status().code(), ErrorCode::kUnavailable);
   EXPECT_EQ(running.get().status().code(), ErrorCode::kUnavailable);
-  EXPECT_EQ(submit(s, ids(3, 5)).get().status().code(), ErrorCode::kUnavailable) << "no longer admitting";
+  EXPECT_EQ(submit(s, fake_ids(3, 5)).get().status().code(), ErrorCode::kUnavailable) << "no longer admitting";
   engine.open_gate();
   EXPECT_TRUE(s.abandon(2s)) << "the engine call ended: the batcher leaves without another chunk";
   EXPECT_EQ(engine.batches().size(), 1u);

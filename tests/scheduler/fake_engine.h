@@ -27,6 +27,13 @@ inline EngineInfo fake_info(size_t workspace_tokens, int hidden = 4, bool chunke
   return info;
 }
 
+// `len` token ids from `first`, all below fake_info's vocabulary (1,000): distinct inputs for distinct `first`s.
+inline std::vector<int32_t> fake_ids(int32_t first, size_t len) {
+  std::vector<int32_t> v(len);
+  for (size_t i = 0; i < len; ++i) v[i] = static_cast<int32_t>((first + i * 7) % 900);
+  return v;
+}
+
 // The vector of one sequence: depends on its ids alone, so "same input, same vector" is checkable.
 inline std::vector<float> fake_vector(std::span<const int32_t> ids, int hidden) {
   std::vector<float> v(hidden);

@@ -18,15 +18,10 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::FakeEngine;
+using testing::fake_ids;
 using testing::fake_vector;
 
 constexpr int kHidden = 4;
-
-std::vector<int32_t> ids(int32_t first, size_t len) {
-  std::vector<int32_t> v(len);
-  for (size_t i = 0; i < len; ++i) v[i] = static_cast<int32_t>((first + i * 7) % 900);
-  return v;
-}
 
 std::future<StatusOr<JobResult>> submit(Scheduler& s, std::vector<std::vector<int32_t>> inputs) {
   Job job;
@@ -53,7 +48,7 @@ TEST(SchedulerReplicas, AFreeReplicaTakesTheNextBatchWhileAnotherIsBusy) {
   a.close_gate();
   b.close_gate();
   Scheduler s({&a, &b}, budget(8));
-  auto r = submit(s, {ids(1, 8), ids(2, 8)});  // two batches of one input each
+  auto r = submit(s, {fake_ids(1, 8), fake_ids(2, 8)});  // two batches of one input each
   // Both are in an engine at once: neither waited for the other's replica.
   a.wait_for_batches(1);
   b.wait_for_batches(1);
@@ -61,8 +56,8 @@ TEST(SchedulerReplicas, AFreeReplicaTakesTheNextBatchWhileAnotherIsBusy) {
   b.open_gate();
   auto result = r.get();
   ASSERT_TRUE(result.ok()) << result.status().to_string();
-  std::vector<float> expected = fake_vector(ids(1, 8), kHidden);
-  const auto second = fake_vector(ids(2, 8), kHidden);
+  std::vector<float> expected = fake_vector(fake_ids(1, 8), kHidden);
+  const auto second = fake_vector(fake_ids(2, 8), kHidden);
   expected.insert(expected.end(), second.begin(), second.end());
   EXPECT_EQ(result->vectors, expected) << "rows in input order, whichever replica ran them";
   const auto replicas = s.replicas();
@@ -79,7 +74,7 @@ TEST(SchedulerReplicas, AVectorHasTheSameBitsWhicheverReplicaComputesIt) {
   Scheduler two({&a, &b}, budget(16));
   Scheduler single(one, budget(16));
   std::vector<std::vector<int32_t>> inputs;
-  for (int i = 0; i < 40; ++i) inputs.push_back(ids(i, 3 + i % 11));
+  for (int i = 0; i < 40; ++i) inputs.push_back(fake_ids(i, 3 + i % 11));
   std::vector<std::future<StatusOr<JobResult>>> on_two, on_one;
   for (const auto& input : inputs) {
     on_two.push_back(submit(two, {input}));
@@ -101,14 +96,14 @@ TEST(SchedulerReplicas, AChunkedInputStaysOnTheReplicaHoldingItsKeysWhileTheOthe
   a.set_delay(1ms);
   b.set_delay(1ms);
   Scheduler s({&a, &b}, budget(8, 8));
-  const auto long_input = ids(3, 100);  // 13 chunks of at most 8
+  const auto long_input = fake_ids(3, 100);  // 13 chunks of at most 8
   auto long_result = submit(s, {long_input});
   std::vector<std::future<StatusOr<JobResult>>> queries;
-  for (int i = 0; i < 20; ++i) queries.push_back(submit(s, {ids(100 + i, 4)}));
+  for (int i = 0; i < 20; ++i) queries.push_back(submit(s, {fake_ids(100 + i, 4)}));
   for (int i = 0; i < 20; ++i) {
     auto q = queries[i].get();
     ASSERT_TRUE(q.ok()) << q.status().to_string();
-    EXPECT_EQ(q->vectors, fake_vector(ids(100 + i, 4), kHidden));
+    EXPECT_EQ(q->vectors, fake_vector(fake_ids(100 + i, 4), kHidden));
   }
   auto l = long_result.get();
   // FakeEngine refuses a chunk that does not continue its input on that engine: the vector proves the pinning.
@@ -137,14 +132,14 @@ TEST(SchedulerReplicas, AFailedReplicaLeavesTheRotationAndItsBatchRunsOnAnother)
     ++failures;
   };
   Scheduler s({failing.get(), &healthy}, o);
-  auto r = submit(s, {ids(1, 8), ids(2, 8)});
+  auto r = submit(s, {fake_ids(1, 8), fake_ids(2, 8)});
   // Replica 0 took one of the two batches and failed it, while the healthy one holds the other at its gate.
   ASSERT_TRUE(eventually([&] { return s.replicas_up() == 1; }));
   healthy.open_gate();
   auto result = r.get();
   ASSERT_TRUE(result.ok()) << result.status().to_string();
-  std::vector<float> expected = fake_vector(ids(1, 8), kHidden);
-  const auto second = fake_vector(ids(2, 8), kHidden);
+  std::vector<float> expected = fake_vector(fake_ids(1, 8), kHidden);
+  const auto second = fake_vector(fake_ids(2, 8), kHidden);
   expected.insert(expected.end(), second.begin(), second.end());
   EXPECT_EQ(result->vectors, expected);
   EXPECT_EQ(healthy.batches().size(), 2u) << "its own batch and the failed replica's, retried";
@@ -157,7 +152,7 @@ TEST(SchedulerReplicas, AFailedReplicaLeavesTheRotationAndItsBatchRunsOnAnother)
   EXPECT_NE(replicas[0].fault.find("injected failure of engine replica 0"), std::string::npos);
   EXPECT_TRUE(replicas[1].up);
   // Out of rotation for good: later work all goes to the healthy replica.
-  auto later = submit(s, {ids(3, 5), ids(4, 5), ids(5, 5)});
+  auto later = submit(s, {fake_ids(3, 5), fake_ids(4, 5), fake_ids(5, 5)});
   ASSERT_TRUE(later.get().ok());
   EXPECT_EQ(healthy.batches().size(), 5u);
   EXPECT_EQ(s.replicas()[0].batches, 1u);
@@ -175,7 +170,7 @@ TEST(SchedulerReplicas, ABatchIsRetriedOnceAndNoReplicaLeftFailsEverything) {
   b.close_gate();
   auto poison = submit(s, {{1, 2, FakeEngine::kFailingId}});
   ASSERT_TRUE(eventually([&] { return a.batches().size() + b.batches().size() == 1; }));
-  auto queued = submit(s, {ids(1, 8), ids(2, 8), ids(3, 8)});
+  auto queued = submit(s, {fake_ids(1, 8), fake_ids(2, 8), fake_ids(3, 8)});
   a.open_gate();
   b.open_gate();
   auto p = poison.get();
@@ -190,7 +185,7 @@ TEST(SchedulerReplicas, ABatchIsRetriedOnceAndNoReplicaLeftFailsEverything) {
   // The queued job ran on the healthy replica before the retry failed it, or was answered 503: never lost.
   auto q = queued.get();
   if (!q.ok()) EXPECT_EQ(q.status().code(), ErrorCode::kUnavailable);
-  auto refused = submit(s, {ids(4, 4)}).get();
+  auto refused = submit(s, {fake_ids(4, 4)}).get();
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), ErrorCode::kUnavailable);
   EXPECT_NE(refused.status().message().find("every engine replica has failed"), std::string::npos);
@@ -199,7 +194,7 @@ TEST(SchedulerReplicas, ABatchIsRetriedOnceAndNoReplicaLeftFailsEverything) {
 TEST(SchedulerReplicas, AChunkedInputWhoseReplicaFailsIsAnswered503AndTheOtherKeepsServing) {
   FakeEngine a(8, kHidden, /*chunked_prefill=*/true), b(8, kHidden, /*chunked_prefill=*/true);
   Scheduler s({&a, &b}, budget(8, 8));
-  auto long_input = ids(3, 40);
+  auto long_input = fake_ids(3, 40);
   long_input[20] = FakeEngine::kFailingId;  // its third chunk fails in the backend
   auto long_result = submit(s, {long_input});
   auto l = long_result.get();
@@ -210,9 +205,9 @@ TEST(SchedulerReplicas, AChunkedInputWhoseReplicaFailsIsAnswered503AndTheOtherKe
   size_t runs = 0;
   for (FakeEngine* e : {&a, &b}) runs += e->batches().size();
   EXPECT_EQ(runs, 3u) << "not retried elsewhere: its keys and values were on the failed replica";
-  auto after = submit(s, {ids(7, 6)}).get();
+  auto after = submit(s, {fake_ids(7, 6)}).get();
   ASSERT_TRUE(after.ok());
-  EXPECT_EQ(after->vectors, fake_vector(ids(7, 6), kHidden));
+  EXPECT_EQ(after->vectors, fake_vector(fake_ids(7, 6), kHidden));
 }
 
 // An engine with no memory left for one batch (an input's keys and values): that batch fails, the replica serves on.
@@ -234,13 +229,13 @@ class OutOfMemoryForLongInputs final : public Engine {
 TEST(SchedulerReplicas, RunningOutOfMemoryForABatchFailsThatBatchOnly) {
   OutOfMemoryForLongInputs engine;
   Scheduler s(engine, budget(64));
-  auto big = submit(s, {ids(1, 40)}).get();
+  auto big = submit(s, {fake_ids(1, 40)}).get();
   ASSERT_FALSE(big.ok());
   EXPECT_EQ(big.status().code(), ErrorCode::kResourceExhausted);
   EXPECT_EQ(s.replicas_up(), 1u) << "the device works; only that batch did not fit";
-  auto small = submit(s, {ids(2, 8)}).get();
+  auto small = submit(s, {fake_ids(2, 8)}).get();
   ASSERT_TRUE(small.ok());
-  EXPECT_EQ(small->vectors, fake_vector(ids(2, 8), kHidden));
+  EXPECT_EQ(small->vectors, fake_vector(fake_ids(2, 8), kHidden));
 }
 
 TEST(SchedulerReplicas, AbandonWaitsForEveryReplicasEngineCall) {
@@ -248,8 +243,8 @@ TEST(SchedulerReplicas, AbandonWaitsForEveryReplicasEngineCall) {
   a.close_gate();
   b.close_gate();
   Scheduler s({&a, &b}, budget(8));
-  auto first = submit(s, {ids(1, 8)});
-  auto second = submit(s, {ids(2, 8)});
+  auto first = submit(s, {fake_ids(1, 8)});
+  auto second = submit(s, {fake_ids(2, 8)});
   a.wait_for_batches(1);
   b.wait_for_batches(1);
   const auto ready = [](std::future<StatusOr<JobResult>>& f) { return f.wait_for(0s) == std::future_status::ready; };
@@ -281,11 +276,11 @@ TEST(InjectedFailures, CallsBeforeTheNthGoThroughAndTheNthAndLaterFail) {
   FakeEngine* fake = inner.get();
   auto engine = with_injected_failure(std::move(inner), 2, 3);
   SequenceBatch batch;
-  batch.add(ids(1, 4));
+  batch.add(fake_ids(1, 4));
   std::vector<float> out(kHidden);
   EXPECT_TRUE(engine->embed(batch, out).ok());
   EXPECT_TRUE(engine->embed(batch, out).ok());
-  EXPECT_EQ(out, fake_vector(ids(1, 4), kHidden));
+  EXPECT_EQ(out, fake_vector(fake_ids(1, 4), kHidden));
   const Status third = engine->embed(batch, out);
   EXPECT_EQ(third.code(), ErrorCode::kInternal);
   EXPECT_NE(third.message().find("replica 2 at its call 3"), std::string::npos) << third.to_string();

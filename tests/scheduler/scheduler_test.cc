@@ -14,6 +14,7 @@ namespace embedserve {
 namespace {
 
 using testing::FakeEngine;
+using testing::fake_ids;
 using testing::fake_vector;
 
 constexpr int kHidden = 4;
@@ -24,12 +25,6 @@ SchedulerOptions opts(size_t budget, size_t interactive_max_tokens = 0, QueueLim
   o.interactive_max_tokens = interactive_max_tokens;
   o.queue = queue;
   return o;
-}
-
-std::vector<int32_t> seq(int32_t first, size_t len) {
-  std::vector<int32_t> ids(len);
-  for (size_t i = 0; i < len; ++i) ids[i] = static_cast<int32_t>((first + i * 7) % 900);
-  return ids;
 }
 
 // Submits a job and exposes its result as a future.
@@ -71,7 +66,7 @@ TEST(Scheduler, EveryBatchRespectsTheTokenBudget) {
   std::vector<Submitted> jobs;
   std::vector<std::vector<std::vector<int32_t>>> inputs;
   for (int j = 0; j < 20; ++j) {
-    inputs.push_back({seq(j, 1 + j % 13), seq(j + 100, 30), seq(j + 200, 64)});
+    inputs.push_back({fake_ids(j, 1 + j % 13), fake_ids(j + 100, 30), fake_ids(j + 200, 64)});
     jobs.push_back(submit(s, inputs.back()));
     ASSERT_TRUE(jobs.back().status.ok());
   }
@@ -91,7 +86,7 @@ TEST(Scheduler, SplitsALargeRequestAcrossBatchesAndRestoresOrder) {
   FakeEngine engine(50);
   Scheduler s(engine, opts(50));
   std::vector<std::vector<int32_t>> inputs;
-  for (int i = 0; i < 100; ++i) inputs.push_back(seq(i * 3, 1 + (i * 17) % 40));
+  for (int i = 0; i < 100; ++i) inputs.push_back(fake_ids(i * 3, 1 + (i * 17) % 40));
   auto job = submit(s, inputs);
   ASSERT_TRUE(job.status.ok());
   auto r = job.future.get();
@@ -103,15 +98,15 @@ TEST(Scheduler, SplitsALargeRequestAcrossBatchesAndRestoresOrder) {
 TEST(Scheduler, SameVectorAloneAndBatchedWithOthers) {
   FakeEngine engine(256);
   Scheduler s(engine, opts(256));
-  const auto text = seq(42, 17);
+  const auto text = fake_ids(42, 17);
   auto alone = submit(s, {text}).future.get();
   ASSERT_TRUE(alone.ok());
   engine.close_gate();
-  auto blocker = submit(s, {seq(1, 3)});
+  auto blocker = submit(s, {fake_ids(1, 3)});
   engine.wait_for_batches(2);
   // These three queue behind the blocked batch and then share one engine call.
-  auto a = submit(s, {seq(5, 40), seq(6, 9)});
-  auto b = submit(s, {seq(7, 70), text, seq(8, 2)});
+  auto a = submit(s, {fake_ids(5, 40), fake_ids(6, 9)});
+  auto b = submit(s, {fake_ids(7, 70), text, fake_ids(8, 2)});
   engine.open_gate();
   auto rb = b.future.get();
   ASSERT_TRUE(rb.ok());
@@ -128,10 +123,10 @@ TEST(Scheduler, InteractiveRequestOvertakesQueuedBulkWork) {
   std::atomic<int> order{0};
   int bulk_done_at = -1, query_done_at = -1;
   engine.close_gate();
-  std::vector<std::vector<int32_t>> bulk_inputs(40, seq(3, 50));  // 2,000 tokens: 20 batches of 2 inputs
+  std::vector<std::vector<int32_t>> bulk_inputs(40, fake_ids(3, 50));  // 2,000 tokens: 20 batches of 2 inputs
   auto bulk = submit(s, bulk_inputs, nullptr, SteadyClock::time_point::max(), [&] { bulk_done_at = order++; });
   engine.wait_for_batches(1);
-  auto query = submit(s, {seq(9, 8)}, nullptr, SteadyClock::time_point::max(), [&] { query_done_at = order++; });
+  auto query = submit(s, {fake_ids(9, 8)}, nullptr, SteadyClock::time_point::max(), [&] { query_done_at = order++; });
   engine.open_gate();
   ASSERT_TRUE(query.future.get().ok());
   ASSERT_TRUE(bulk.future.get().ok());
@@ -152,10 +147,10 @@ TEST(Scheduler, ASmallJobMarkedBulkDoesNotOvertakeAQuery) {
   std::atomic<int> order{0};
   int bulk_done_at = -1, query_done_at = -1;
   engine.close_gate();
-  auto blocker = submit(s, {seq(1, 8)});
+  auto blocker = submit(s, {fake_ids(1, 8)});
   engine.wait_for_batches(1);
   Job small;
-  small.inputs = {seq(2, 8), seq(3, 8)};  // 16 tokens: interactive by size
+  small.inputs = {fake_ids(2, 8), fake_ids(3, 8)};  // 16 tokens: interactive by size
   small.bulk = true;
   auto small_done = std::make_shared<std::promise<void>>();
   small.on_done = [&, small_done](StatusOr<JobResult>) {
@@ -163,7 +158,7 @@ TEST(Scheduler, ASmallJobMarkedBulkDoesNotOvertakeAQuery) {
     small_done->set_value();
   };
   ASSERT_TRUE(s.submit(std::move(small)).ok());
-  auto query = submit(s, {seq(9, 8)}, nullptr, SteadyClock::time_point::max(), [&] { query_done_at = order++; });
+  auto query = submit(s, {fake_ids(9, 8)}, nullptr, SteadyClock::time_point::max(), [&] { query_done_at = order++; });
   engine.open_gate();
   ASSERT_TRUE(query.future.get().ok());
   small_done->get_future().wait();
@@ -182,15 +177,15 @@ TEST(Scheduler, BulkWorkYieldsShortCallsWhileQueriesArriveAndFullOnesOtherwise) 
   o.bulk_yield.recent = std::chrono::hours(1);
   {
     Scheduler s(engine, o);
-    auto alone = submit(s, std::vector<std::vector<int32_t>>(40, seq(1, 50)));  // 2,000 tokens, no query yet
+    auto alone = submit(s, std::vector<std::vector<int32_t>>(40, fake_ids(1, 50)));  // 2,000 tokens, no query yet
     ASSERT_TRUE(alone.future.get().ok());
   }
   ASSERT_EQ(engine.batches().size(), 2u);
   EXPECT_EQ(engine.batches()[0].num_tokens(), 1000u);
   Scheduler s(engine, o);
-  ASSERT_TRUE(submit(s, {seq(5, 10)}).future.get().ok());  // a query: the bulk lane yields from now on
+  ASSERT_TRUE(submit(s, {fake_ids(5, 10)}).future.get().ok());  // a query: the bulk lane yields from now on
   const size_t before = engine.batches().size();
-  auto bulk = submit(s, std::vector<std::vector<int32_t>>(40, seq(1, 50)));
+  auto bulk = submit(s, std::vector<std::vector<int32_t>>(40, fake_ids(1, 50)));
   ASSERT_TRUE(bulk.future.get().ok());
   const auto batches = engine.batches();
   ASSERT_GT(batches.size(), before);
@@ -203,14 +198,14 @@ TEST(Scheduler, BulkWorkIsNotStarvedByAStreamOfQueries) {
   Scheduler s(engine, opts(32, 31));
   std::atomic<bool> bulk_done{false};
   // Each bulk input is a whole batch, so bulk only progresses when it packs first.
-  auto bulk = submit(s, std::vector<std::vector<int32_t>>(5, seq(1, 32)), nullptr, SteadyClock::time_point::max(),
+  auto bulk = submit(s, std::vector<std::vector<int32_t>>(5, fake_ids(1, 32)), nullptr, SteadyClock::time_point::max(),
                      [&] { bulk_done = true; });
   ASSERT_TRUE(bulk.status.ok());
   int queries = 0;
   std::vector<Submitted> pending;
   while (!bulk_done && queries < 20000) {
     // Keep the interactive lane non-empty with 31-token queries that would fill every batch on their own.
-    pending.push_back(submit(s, {seq(queries, 31)}));
+    pending.push_back(submit(s, {fake_ids(queries, 31)}));
     ++queries;
     if (pending.size() > 8) {
       ASSERT_TRUE(pending.front().future.get().ok());
@@ -226,7 +221,7 @@ TEST(Scheduler, CancelledJobIsSkipped) {
   FakeEngine engine(16);
   Scheduler s(engine, opts(16));
   engine.close_gate();
-  auto first = submit(s, {seq(1, 4)});
+  auto first = submit(s, {fake_ids(1, 4)});
   engine.wait_for_batches(1);
   auto flag = std::make_shared<std::atomic<bool>>(false);
   auto gone = submit(s, std::vector<std::vector<int32_t>>(10, std::vector<int32_t>(8, 777)), flag);
@@ -244,11 +239,11 @@ TEST(Scheduler, RefusesWhenTheQueueIsFull) {
   FakeEngine engine(8);
   Scheduler s(engine, opts(8, 0, QueueLimits{4, 0}));
   engine.close_gate();
-  auto running = submit(s, {seq(1, 8)});
+  auto running = submit(s, {fake_ids(1, 8)});
   engine.wait_for_batches(1);  // dispatched inputs no longer count against the queue
-  auto a = submit(s, {seq(2, 2), seq(3, 2), seq(4, 2)});
-  auto b = submit(s, {seq(5, 2)});
-  auto c = submit(s, {seq(6, 2)});
+  auto a = submit(s, {fake_ids(2, 2), fake_ids(3, 2), fake_ids(4, 2)});
+  auto b = submit(s, {fake_ids(5, 2)});
+  auto c = submit(s, {fake_ids(6, 2)});
   EXPECT_TRUE(a.status.ok());
   EXPECT_TRUE(b.status.ok());
   EXPECT_EQ(c.status.code(), ErrorCode::kResourceExhausted);
@@ -262,7 +257,7 @@ TEST(Scheduler, RefusesWhenTheQueueIsFull) {
 TEST(Scheduler, EmptyQueueAdmitsARequestLargerThanTheLimit) {
   FakeEngine engine(8);
   Scheduler s(engine, opts(8, 0, QueueLimits{2, 4}));
-  auto big = submit(s, std::vector<std::vector<int32_t>>(6, seq(1, 3)));
+  auto big = submit(s, std::vector<std::vector<int32_t>>(6, fake_ids(1, 3)));
   ASSERT_TRUE(big.status.ok());
   EXPECT_TRUE(big.future.get().ok());
 }
@@ -271,9 +266,9 @@ TEST(Scheduler, TimesOutAJobThatWaitedTooLong) {
   FakeEngine engine(8);
   Scheduler s(engine, opts(8));
   engine.close_gate();
-  auto running = submit(s, {seq(1, 8)});
+  auto running = submit(s, {fake_ids(1, 8)});
   engine.wait_for_batches(1);
-  auto late = submit(s, {seq(2, 3)}, nullptr, SteadyClock::now() + std::chrono::milliseconds(5));
+  auto late = submit(s, {fake_ids(2, 3)}, nullptr, SteadyClock::now() + std::chrono::milliseconds(5));
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   engine.open_gate();
   ASSERT_TRUE(running.future.get().ok());
@@ -289,10 +284,10 @@ TEST(Scheduler, RefusedBatchFailsOnlyTheJobsInThatBatch) {
   FakeEngine engine(8);
   Scheduler s(engine, opts(8));
   engine.close_gate();
-  auto blocker = submit(s, {seq(9, 8)});
+  auto blocker = submit(s, {fake_ids(9, 8)});
   engine.wait_for_batches(1);
-  auto bad = submit(s, {{1, 2, 1000, 4, 5, 6, 7, 8}, seq(1, 2)});
-  auto good = submit(s, {seq(3, 5)});
+  auto bad = submit(s, {{1, 2, 1000, 4, 5, 6, 7, 8}, fake_ids(1, 2)});
+  auto good = submit(s, {fake_ids(3, 5)});
   engine.open_gate();
   ASSERT_TRUE(blocker.future.get().ok());
   auto rb = bad.future.get();
@@ -301,34 +296,34 @@ TEST(Scheduler, RefusedBatchFailsOnlyTheJobsInThatBatch) {
   EXPECT_EQ(s.replicas_up(), 1u);
   auto rg = good.future.get();
   ASSERT_TRUE(rg.ok());
-  expect_vectors(*rg, {seq(3, 5)});
+  expect_vectors(*rg, {fake_ids(3, 5)});
 }
 
 TEST(Scheduler, InputLongerThanTheBudgetRidesAloneWhenTheEngineTakesIt) {
   FakeEngine engine(100);  // the engine's workspace holds 100 tokens; the packing budget is 32
   Scheduler s(engine, opts(32));
   engine.close_gate();
-  auto blocker = submit(s, {seq(1, 4)});
+  auto blocker = submit(s, {fake_ids(1, 4)});
   engine.wait_for_batches(1);
-  auto mixed = submit(s, {seq(2, 10), seq(3, 80), seq(4, 10)});
+  auto mixed = submit(s, {fake_ids(2, 10), fake_ids(3, 80), fake_ids(4, 10)});
   engine.open_gate();
   ASSERT_TRUE(blocker.future.get().ok());
   auto r = mixed.future.get();
   ASSERT_TRUE(r.ok());
-  expect_vectors(*r, {seq(2, 10), seq(3, 80), seq(4, 10)});
+  expect_vectors(*r, {fake_ids(2, 10), fake_ids(3, 80), fake_ids(4, 10)});
   const auto batches = engine.batches();
   ASSERT_EQ(batches.size(), 4u);  // blocker, [10], [80] alone, [10]
   EXPECT_EQ(batches[2].num_sequences(), 1u);
   EXPECT_EQ(batches[2].num_tokens(), 80u);
-  EXPECT_EQ(submit(s, {seq(5, 101)}).status.code(), ErrorCode::kOutOfRange);
+  EXPECT_EQ(submit(s, {fake_ids(5, 101)}).status.code(), ErrorCode::kOutOfRange);
 }
 
 TEST(Scheduler, RejectsInputsItCannotBatch) {
   FakeEngine engine(8);
   Scheduler s(engine, opts(8));
   EXPECT_EQ(submit(s, {}).status.code(), ErrorCode::kInvalidArgument);
-  EXPECT_EQ(submit(s, {seq(1, 2), {}}).status.code(), ErrorCode::kInvalidArgument);
-  EXPECT_EQ(submit(s, {seq(1, 9)}).status.code(), ErrorCode::kOutOfRange);
+  EXPECT_EQ(submit(s, {fake_ids(1, 2), {}}).status.code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(submit(s, {fake_ids(1, 9)}).status.code(), ErrorCode::kOutOfRange);
 }
 
 TEST(Scheduler, ShutdownFinishesAdmittedWorkThenRefuses) {
@@ -336,26 +331,26 @@ TEST(Scheduler, ShutdownFinishesAdmittedWorkThenRefuses) {
   engine.set_delay(std::chrono::milliseconds(1));
   Scheduler s(engine, opts(16));
   std::vector<Submitted> jobs;
-  for (int i = 0; i < 10; ++i) jobs.push_back(submit(s, {seq(i, 10), seq(i + 1, 10)}));
+  for (int i = 0; i < 10; ++i) jobs.push_back(submit(s, {fake_ids(i, 10), fake_ids(i + 1, 10)}));
   s.shutdown();
   for (auto& j : jobs) {
     ASSERT_EQ(j.future.wait_for(std::chrono::seconds(0)), std::future_status::ready);
     EXPECT_TRUE(j.future.get().ok());
   }
-  EXPECT_EQ(submit(s, {seq(1, 2)}).status.code(), ErrorCode::kUnavailable);
+  EXPECT_EQ(submit(s, {fake_ids(1, 2)}).status.code(), ErrorCode::kUnavailable);
 }
 
 TEST(Scheduler, SubmitFutureHoldsTheResultOrTheAdmissionError) {
   FakeEngine engine(16);
   Scheduler s(engine, opts(16));
-  std::vector<std::vector<int32_t>> inputs = {seq(1, 9), seq(2, 3), seq(3, 12)};  // three batches at budget 16
+  std::vector<std::vector<int32_t>> inputs = {fake_ids(1, 9), fake_ids(2, 3), fake_ids(3, 12)};  // three batches at budget 16
   Job job;
   job.inputs = inputs;
   auto result = s.submit_future(std::move(job)).get();
   ASSERT_TRUE(result.ok()) << result.status().to_string();
   expect_vectors(*result, inputs);
   Job too_long;
-  too_long.inputs = {seq(1, 17)};  // past the engine's workspace: refused at submit, so the future is ready at once
+  too_long.inputs = {fake_ids(1, 17)};  // past the engine's workspace: refused at submit, so the future is ready at once
   auto refused = s.submit_future(std::move(too_long));
   ASSERT_EQ(refused.wait_for(std::chrono::seconds(0)), std::future_status::ready);
   EXPECT_EQ(refused.get().status().code(), ErrorCode::kOutOfRange);
