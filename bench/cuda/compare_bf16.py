@@ -91,6 +91,34 @@ def with_tokenizer(model, workdir):
     return linked
 
 
+def comparison_texts(tok, vocab_size, long_lengths, max_tokens=0):
+    """The reference texts (tests/data/reference_texts.jsonl; those over max_tokens left out when it is set) and
+    longer ones: the reference texts end to end, cut at each token count of `long_lengths` ("1000,4000"), decoded
+    back to text (re-encoding may move the cut by a token or two). Texts holding ids past the model's table are
+    left out: embedserve refuses them by design. Returns (texts, their ids)."""
+    texts, ids = [], []
+    with open(os.path.join(REPO, "tests", "data", "reference_texts.jsonl"), encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                t = json.loads(line)["text"]
+                x = tok.encode(t).ids
+                if max_tokens and len(x) > max_tokens:
+                    continue
+                if max(x) < vocab_size:
+                    texts.append(t)
+                    ids.append(x)
+    stream = [i for x in ids for i in x[:-1]]  # without each text's EOS
+    for n in [int(v) for v in long_lengths.split(",") if v]:
+        while len(stream) < n:
+            stream = stream + stream
+        t = tok.decode(stream[: n - 1])
+        x = tok.encode(t).ids
+        if max(x) < vocab_size:
+            texts.append(t)
+            ids.append(x)
+    return texts, ids
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--embedserve", required=True)
@@ -123,28 +151,7 @@ def main():
         config = json.load(f)
     from tokenizers import Tokenizer
     tok = Tokenizer.from_file(os.path.join(model, "tokenizer.json"))
-    texts, ids = [], []
-    with open(os.path.join(REPO, "tests", "data", "reference_texts.jsonl"), encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                t = json.loads(line)["text"]
-                x = tok.encode(t).ids
-                if args.max_tokens and len(x) > args.max_tokens:
-                    continue
-                if max(x) < config["vocab_size"]:  # ids past the table are refused by design
-                    texts.append(t)
-                    ids.append(x)
-    # Longer texts: the reference texts end to end, cut at a token count (decoded back to text: re-encoding may
-    # move the cut by a token or two).
-    stream = [i for x in ids for i in x[:-1]]  # without each text's EOS
-    for n in [int(v) for v in args.long.split(",") if v]:
-        while len(stream) < n:
-            stream = stream + stream
-        t = tok.decode(stream[: n - 1])
-        x = tok.encode(t).ids
-        if max(x) < config["vocab_size"]:
-            texts.append(t)
-            ids.append(x)
+    texts, ids = comparison_texts(tok, config["vocab_size"], args.long, args.max_tokens)
     texts_path = os.path.join(args.workdir, "texts.jsonl")
     written = "".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in texts)
     if not (os.path.exists(texts_path) and open(texts_path, encoding="utf-8").read() == written):

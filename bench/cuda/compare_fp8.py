@@ -23,7 +23,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare_bf16 import REPO, cosines, embed, transformers_vectors, with_tokenizer  # noqa: E402
+from compare_bf16 import comparison_texts, cosines, embed, transformers_vectors, with_tokenizer  # noqa: E402
 
 
 def error_row(name, c):
@@ -67,24 +67,7 @@ def main():
     from tokenizers import Tokenizer
     tok = Tokenizer.from_file(os.path.join(model, "tokenizer.json"))
 
-    texts, ids = [], []
-    with open(os.path.join(REPO, "tests", "data", "reference_texts.jsonl"), encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                t = json.loads(line)["text"]
-                x = tok.encode(t).ids
-                if max(x) < config["vocab_size"]:
-                    texts.append(t)
-                    ids.append(x)
-    stream = [i for x in ids for i in x[:-1]]
-    for n in [int(v) for v in args.long.split(",") if v]:
-        while len(stream) < n:
-            stream = stream + stream
-        t = tok.decode(stream[: n - 1])
-        x = tok.encode(t).ids
-        if max(x) < config["vocab_size"]:
-            texts.append(t)
-            ids.append(x)
+    texts, ids = comparison_texts(tok, config["vocab_size"], args.long)
     texts_path = os.path.join(w, "texts.jsonl")
     write_texts(texts_path, texts)
     print(f"model {model}: hidden {config['hidden_size']}, {config['num_hidden_layers']} layers; {len(texts)} texts "
