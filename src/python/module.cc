@@ -58,6 +58,17 @@ T value_or_raise(StatusOr<T> result) {
   return std::move(result).value();
 }
 
+// Runs `call` (a LocalEngine call returning a StatusOr) with the GIL released, so other Python threads run while
+// it works, then, holding the GIL again, returns its value or raises its error.
+template <typename Call>
+auto without_gil(Call&& call) {
+  auto result = [&] {
+    nb::gil_scoped_release unlocked;
+    return call();
+  }();
+  return value_or_raise(std::move(result));
+}
+
 // Hands the vector's memory to NumPy without a copy; the capsule frees it with the array.
 FloatMatrix to_numpy(Matrix m) {
   auto* values = new std::vector<float>(std::move(m.values));
@@ -105,12 +116,7 @@ NB_MODULE(_embedserve, m) {
              std::optional<size_t> max_num_batched_tokens, int threads, std::string revision) {
             const LoadOptions options{std::move(model_path), std::move(device), std::move(dtype),
                                       max_num_batched_tokens, threads,          std::move(revision)};
-            embedserve::StatusOr<std::unique_ptr<LocalEngine>> engine = embedserve::internal_error("not run");
-            {
-              nb::gil_scoped_release unlocked;
-              engine = LocalEngine::open(options);
-            }
-            return value_or_raise(std::move(engine));
+            return without_gil([&] { return LocalEngine::open(options); });
           },
           "model_path"_a, "device"_a, "dtype"_a, "max_num_batched_tokens"_a, "threads"_a, "revision"_a)
       .def(
@@ -120,12 +126,7 @@ NB_MODULE(_embedserve, m) {
              std::optional<long long> batch_tokens, std::optional<long long> max_length, bool show_progress) {
             const EncodeOptions options = encode_options(std::move(prompt_name), std::move(instruction), dimensions,
                                                          normalize, batch_tokens, max_length, show_progress);
-            embedserve::StatusOr<Matrix> vectors = embedserve::internal_error("not run");
-            {
-              nb::gil_scoped_release unlocked;
-              vectors = self.encode_texts(texts, options);
-            }
-            return to_numpy(value_or_raise(std::move(vectors)));
+            return to_numpy(without_gil([&] { return self.encode_texts(texts, options); }));
           },
           "texts"_a, "prompt_name"_a, "instruction"_a, "dimensions"_a, "normalize"_a, "batch_tokens"_a,
           "max_length"_a, "show_progress"_a)
@@ -136,12 +137,7 @@ NB_MODULE(_embedserve, m) {
              std::optional<long long> batch_tokens, std::optional<long long> max_length, bool show_progress) {
             const EncodeOptions options = encode_options(std::move(prompt_name), std::move(instruction), dimensions,
                                                          normalize, batch_tokens, max_length, show_progress);
-            embedserve::StatusOr<Matrix> vectors = embedserve::internal_error("not run");
-            {
-              nb::gil_scoped_release unlocked;
-              vectors = self.encode_ids(std::move(ids), options);
-            }
-            return to_numpy(value_or_raise(std::move(vectors)));
+            return to_numpy(without_gil([&] { return self.encode_ids(std::move(ids), options); }));
           },
           "token_ids"_a, "prompt_name"_a, "instruction"_a, "dimensions"_a, "normalize"_a, "batch_tokens"_a,
           "max_length"_a, "show_progress"_a)
@@ -153,12 +149,7 @@ NB_MODULE(_embedserve, m) {
             options.prompt_name = std::move(prompt_name);
             options.instruction = std::move(instruction);
             options.max_length = max_length;
-            embedserve::StatusOr<std::vector<std::vector<int32_t>>> ids = embedserve::internal_error("not run");
-            {
-              nb::gil_scoped_release unlocked;
-              ids = self.tokenize(texts, options);
-            }
-            return value_or_raise(std::move(ids));
+            return without_gil([&] { return self.tokenize(texts, options); });
           },
           "texts"_a, "prompt_name"_a, "instruction"_a, "max_length"_a)
       .def("info", [](const LocalEngine& self) { return info_dict(self.info()); })
