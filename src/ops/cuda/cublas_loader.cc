@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <vector>
 
+#include "ops/cuda/dl_symbols.h"
+
 namespace embedserve::cuda {
 namespace {
 
@@ -29,11 +31,7 @@ void* open_in(const std::string& dir, const char* name, std::string* tried, std:
 StatusOr<CublasApi> resolve(void* lib, const std::string& used) {
   CublasApi api;
   api.path = used;
-  struct Entry {
-    void** slot;
-    const char* name;
-  };
-  const Entry entries[] = {
+  EMBEDSERVE_RETURN_IF_ERROR(resolve_symbols(lib, used, "cuBLAS 13", {
       {reinterpret_cast<void**>(&api.create), "cublasCreate_v2"},
       {reinterpret_cast<void**>(&api.destroy), "cublasDestroy_v2"},
       {reinterpret_cast<void**>(&api.set_stream), "cublasSetStream_v2"},
@@ -41,11 +39,7 @@ StatusOr<CublasApi> resolve(void* lib, const std::string& used) {
       {reinterpret_cast<void**>(&api.set_workspace), "cublasSetWorkspace_v2"},
       {reinterpret_cast<void**>(&api.gemm_ex), "cublasGemmEx"},
       {reinterpret_cast<void**>(&api.status_string), "cublasGetStatusString"},
-  };
-  for (const Entry& e : entries) {
-    *e.slot = dlsym(lib, e.name);
-    if (!*e.slot) return not_found(used + " has no symbol " + e.name + ": is it cuBLAS 13?");
-  }
+  }));
   return api;
 }
 
@@ -89,11 +83,7 @@ StatusOr<CublasLtApi> open_cublas_lt(const CublasApi& api) {
     return not_found(std::string("--quantization fp8 needs cuBLASLt (") + kCublasLt + "), which is not loaded beside " +
                      api.path + "; set EMBEDSERVE_CUBLAS_PATH to a folder holding both");
   CublasLtApi lt;
-  struct Entry {
-    void** slot;
-    const char* name;
-  };
-  const Entry entries[] = {
+  EMBEDSERVE_RETURN_IF_ERROR(resolve_symbols(lib, std::string(kCublasLt), "cuBLAS 13", {
       {reinterpret_cast<void**>(&lt.create), "cublasLtCreate"},
       {reinterpret_cast<void**>(&lt.destroy), "cublasLtDestroy"},
       {reinterpret_cast<void**>(&lt.desc_create), "cublasLtMatmulDescCreate"},
@@ -106,11 +96,7 @@ StatusOr<CublasLtApi> open_cublas_lt(const CublasApi& api) {
       {reinterpret_cast<void**>(&lt.preference_set), "cublasLtMatmulPreferenceSetAttribute"},
       {reinterpret_cast<void**>(&lt.heuristic), "cublasLtMatmulAlgoGetHeuristic"},
       {reinterpret_cast<void**>(&lt.matmul), "cublasLtMatmul"},
-  };
-  for (const Entry& e : entries) {
-    *e.slot = dlsym(lib, e.name);
-    if (!*e.slot) return not_found(std::string(kCublasLt) + " has no symbol " + e.name + ": is it cuBLAS 13?");
-  }
+  }));
   return lt;
 }
 

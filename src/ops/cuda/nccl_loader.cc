@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "ops/cuda/dl_symbols.h"
+
 namespace embedserve::cuda {
 namespace {
 
@@ -14,21 +16,13 @@ constexpr const char* kNccl = "libnccl.so.2";
 StatusOr<NcclApi> resolve(void* lib, const std::string& used) {
   NcclApi api;
   api.path = used;
-  struct Entry {
-    void** slot;
-    const char* name;
-  };
-  const Entry entries[] = {
+  EMBEDSERVE_RETURN_IF_ERROR(resolve_symbols(lib, used, "NCCL 2", {
       {reinterpret_cast<void**>(&api.get_version), "ncclGetVersion"},
       {reinterpret_cast<void**>(&api.comm_init_all), "ncclCommInitAll"},
       {reinterpret_cast<void**>(&api.comm_abort), "ncclCommAbort"},
       {reinterpret_cast<void**>(&api.all_reduce), "ncclAllReduce"},
       {reinterpret_cast<void**>(&api.error_string), "ncclGetErrorString"},
-  };
-  for (const Entry& e : entries) {
-    *e.slot = dlsym(lib, e.name);
-    if (!*e.slot) return not_found(used + " has no symbol " + e.name + ": is it NCCL 2?");
-  }
+  }));
   int v = 0;
   if (api.get_version(&v) == ncclSuccess)  // NCCL_VERSION(X,Y,Z) = X*10000 + Y*100 + Z since 2.9
     api.version = std::to_string(v / 10000) + "." + std::to_string(v / 100 % 100) + "." + std::to_string(v % 100);
