@@ -1,4 +1,5 @@
-// all_reduce: checks, then the group's backend (rank threads' shared buffers on the CPU, NCCL on CUDA).
+// all_reduce: checks, then the group's backend (rank threads' shared buffers on the CPU, NCCL on CUDA), at once or
+// started on the communicator's stream and finished later.
 #include "ops/all_reduce.h"
 
 #include <algorithm>
@@ -12,7 +13,9 @@
 
 namespace embedserve::ops {
 
-Status all_reduce(const DeviceContext& ctx, const Tensor& partial, const Tensor& sum) {
+namespace {
+
+Status check_sum(const DeviceContext& ctx, const Tensor& partial, const Tensor& sum) {
   const char* op = "all_reduce";
   EMBEDSERVE_RETURN_IF_ERROR(expect_shape(op, "sum", sum, partial.rows, partial.cols));
   EMBEDSERVE_RETURN_IF_ERROR(expect_dense(op, {{"partial", &partial}, {"sum", &sum}}));
@@ -22,6 +25,32 @@ Status all_reduce(const DeviceContext& ctx, const Tensor& partial, const Tensor&
                           dtype_name(ctx.dtype()) + " context (f32 or the context's dtype)");
   if (partial.dtype != sum.dtype && partial.data == sum.data)
     return internal_error("all_reduce: sum aliases partial but their dtypes differ");
+  if (sum.data != partial.data && partial.dtype != DType::kF32)
+    return internal_error("all_reduce: a sum apart from its partial needs an f32 partial");
+  return Status();
+}
+
+#if defined(EMBEDSERVE_HAVE_CUDA)
+// sum (the context's dtype) = partial (f32, already summed), on `stream`; nothing where sum is partial.
+Status round_into_sum(const Tensor& partial, const Tensor& sum, cudaStream_t stream) {
+  if (sum.data == partial.data) return Status();
+  return cuda_backend::by_dtype(sum.dtype, "all_reduce", [&](auto tag) {
+    using T = decltype(tag);
+    return cuda_backend::round_sum<T>(partial.as<const float>(), sum.as<T>(), partial.numel(), stream);
+  });
+}
+
+StatusOr<cuda_backend::NcclCommunicator*> nccl_of(const DeviceContext& ctx) {
+  auto* nccl = dynamic_cast<cuda_backend::NcclCommunicator*>(ctx.communicator());
+  if (!nccl) return internal_error("all_reduce: a CUDA context holds a communicator of another backend");
+  return nccl;
+}
+#endif
+
+}  // namespace
+
+Status all_reduce(const DeviceContext& ctx, const Tensor& partial, const Tensor& sum) {
+  EMBEDSERVE_RETURN_IF_ERROR(check_sum(ctx, partial, sum));
   Communicator* comm = ctx.communicator();
   const size_t count = static_cast<size_t>(partial.numel());
   if (ctx.device() == Device::kCpu) {  // CPU contexts compute in f32: partial and sum are both f32
@@ -36,20 +65,48 @@ Status all_reduce(const DeviceContext& ctx, const Tensor& partial, const Tensor&
 #if defined(EMBEDSERVE_HAVE_CUDA)
   const cudaStream_t stream = cuda_backend::stream(ctx);
   if (comm && comm->size() > 1) {
-    auto* nccl = dynamic_cast<cuda_backend::NcclCommunicator*>(comm);
-    if (!nccl) return internal_error("all_reduce: a CUDA context holds a communicator of another backend");
+    EMBEDSERVE_ASSIGN_OR_RETURN(cuda_backend::NcclCommunicator * nccl, nccl_of(ctx));
     EMBEDSERVE_RETURN_IF_ERROR(
         nccl->all_reduce(partial.data, count, partial.dtype == DType::kF32 ? ncclFloat32 : ncclBfloat16, stream));
   }
-  if (sum.data == partial.data) return Status();
-  if (partial.dtype != DType::kF32)
-    return internal_error("all_reduce: a sum apart from its partial needs an f32 partial");
-  return cuda_backend::by_dtype(sum.dtype, op, [&](auto tag) {
-    using T = decltype(tag);
-    return cuda_backend::round_sum<T>(partial.as<const float>(), sum.as<T>(), partial.numel(), stream);
-  });
+  return round_into_sum(partial, sum, stream);
 #else
-  return no_backend(op);
+  return no_backend("all_reduce");
+#endif
+}
+
+}  // namespace embedserve::ops
+
+namespace embedserve::ops {
+
+StatusOr<ReduceInFlight> start_all_reduce(const DeviceContext& ctx, const Tensor& partial, const Tensor& sum) {
+  if (ctx.device() == Device::kCpu || !ctx.communicator() || ctx.communicator()->size() < 2) {
+    EMBEDSERVE_RETURN_IF_ERROR(all_reduce(ctx, partial, sum));
+    return ReduceInFlight{};
+  }
+#if defined(EMBEDSERVE_HAVE_CUDA)
+  EMBEDSERVE_RETURN_IF_ERROR(check_sum(ctx, partial, sum));
+  EMBEDSERVE_ASSIGN_OR_RETURN(cuda_backend::NcclCommunicator * nccl, nccl_of(ctx));
+  EMBEDSERVE_ASSIGN_OR_RETURN(
+      const uint64_t ticket,
+      nccl->start_all_reduce(partial.data, static_cast<size_t>(partial.numel()),
+                             partial.dtype == DType::kF32 ? ncclFloat32 : ncclBfloat16, cuda_backend::stream(ctx),
+                             [&](cudaStream_t s) { return round_into_sum(partial, sum, s); }));
+  return ReduceInFlight{ticket, true};
+#else
+  return no_backend("all_reduce");
+#endif
+}
+
+Status finish_all_reduce(const DeviceContext& ctx, ReduceInFlight& reduce) {
+  if (!reduce.pending) return Status();
+  reduce.pending = false;
+#if defined(EMBEDSERVE_HAVE_CUDA)
+  EMBEDSERVE_ASSIGN_OR_RETURN(cuda_backend::NcclCommunicator * nccl, nccl_of(ctx));
+  return nccl->join(reduce.ticket, cuda_backend::stream(ctx));
+#else
+  (void)ctx;
+  return no_backend("all_reduce");
 #endif
 }
 

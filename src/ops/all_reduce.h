@@ -2,6 +2,8 @@
 // the row-parallel o_proj and down_proj).
 #pragma once
 
+#include <cstdint>
+
 #include "core/status.h"
 #include "ops/context.h"
 #include "ops/tensor.h"
@@ -16,5 +18,17 @@ namespace embedserve::ops {
 // summed in rank order on the CPU (every rank gets the same bits); NCCL picks its own order. Without a
 // communicator (one rank) it only converts.
 Status all_reduce(const DeviceContext& ctx, const Tensor& partial, const Tensor& sum);
+
+// all_reduce in two steps, so the GPU's link and its arithmetic work at once: start_all_reduce issues the same sum
+// to run beside whatever ctx is given next (CUDA: on the communicator's own stream, from the point ctx's stream has
+// reached), and finish_all_reduce makes ctx's later work wait for it. Between the two nothing may read or write
+// partial or sum; every started sum must be finished before ctx is synchronised or its batch ends. The CPU's
+// ops are synchronous: there the sum is done by start_all_reduce and finish_all_reduce does nothing.
+struct ReduceInFlight {
+  uint64_t ticket = 0;
+  bool pending = false;  // started on a stream of its own and not finished yet
+};
+StatusOr<ReduceInFlight> start_all_reduce(const DeviceContext& ctx, const Tensor& partial, const Tensor& sum);
+Status finish_all_reduce(const DeviceContext& ctx, ReduceInFlight& reduce);
 
 }  // namespace embedserve::ops

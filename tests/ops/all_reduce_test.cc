@@ -108,6 +108,53 @@ void expect_sums(Device device, int ranks, Precision precision, DType partial_dt
   }
 }
 
+// start_all_reduce twice before either is finished, finished in the opposite order (the model's overlapped halves
+// keep up to four sums in flight): f32 partials, each sum the host's (two ranks: either order of a + b), rounded once
+// into the context's dtype.
+void expect_started_sums(Device device, Precision precision) {
+  const Group g = make_group(device, 2, precision);
+  const int64_t rows = 29, cols = 17;
+  const size_t n = static_cast<size_t>(rows * cols);
+  std::vector<std::vector<float>> partials;  // [sum * 2 + rank]
+  std::vector<std::vector<float>> want(2, std::vector<float>(n));
+  for (uint32_t k = 0; k < 4; ++k) partials.push_back(testing::random_values(DType::kF32, n, 300 + k));
+  for (size_t k = 0; k < 2; ++k)
+    for (size_t i = 0; i < n; ++i)
+      want[k][i] = testing::round_to(g.contexts[0]->dtype(), partials[2 * k][i] + partials[2 * k + 1][i]);
+  std::vector<Status> results(2);
+  std::vector<std::vector<std::vector<float>>> got(2);
+  on_every_rank(g, [&](size_t r) {
+    const ops::DeviceContext& ctx = *g.contexts[r];
+    std::vector<std::unique_ptr<DeviceTensor>> partial, sum;
+    for (size_t k = 0; k < 2; ++k) {
+      partial.push_back(std::make_unique<DeviceTensor>(ctx, DType::kF32, rows, cols, partials[2 * k + r]));
+      sum.push_back(std::make_unique<DeviceTensor>(ctx, ctx.dtype(), rows, cols));
+    }
+    // f32 contexts sum in place; bf16 ones round into the separate sum.
+    const auto out = [&](size_t k) -> const DeviceTensor& { return ctx.dtype() == DType::kF32 ? *partial[k] : *sum[k]; };
+    auto first = ops::start_all_reduce(ctx, **partial[0], *out(0));
+    auto second = ops::start_all_reduce(ctx, **partial[1], *out(1));
+    Status st = first.ok() ? second.status() : first.status();
+    if (st.ok()) st = ops::finish_all_reduce(ctx, *second);
+    if (st.ok()) st = ops::finish_all_reduce(ctx, *first);
+    if (st.ok()) st = ctx.synchronize();
+    results[r] = st;
+    if (st.ok()) got[r] = {out(0).download(), out(1).download()};
+  });
+  for (size_t r = 0; r < 2; ++r) {
+    ASSERT_TRUE(testing::succeeded(results[r])) << "rank " << r;
+    for (size_t k = 0; k < 2; ++k) EXPECT_TRUE(testing::same_bits(got[r][k], want[k])) << "rank " << r << ", sum " << k;
+  }
+}
+
+TEST(AllReduce, StartedSumsFinishedInAnyOrderOnCpuRankThreads) { expect_started_sums(Device::kCpu, Precision::kF32); }
+
+TEST(AllReduce, CudaStartedSumsRunBesideTheComputeStreamAndFinishInAnyOrder) {
+  if (ops::visible_gpus() < 2) GTEST_SKIP() << "needs two GPUs (" << ops::visible_gpus() << " visible)";
+  expect_started_sums(Device::kCuda, Precision::kBF16);
+  expect_started_sums(Device::kCuda, Precision::kF32);
+}
+
 TEST(AllReduce, CpuRankThreadsSumEveryRanksPartialInRankOrder) {
   for (int ranks : {1, 2, 3, 4}) expect_sums(Device::kCpu, ranks, Precision::kF32, DType::kF32);
 }

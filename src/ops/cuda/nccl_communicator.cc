@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "ops/cuda/cuda_check.h"
 #include "ops/cuda/cuda_context.h"
 
 namespace embedserve::ops::cuda_backend {
@@ -17,8 +18,23 @@ NcclCommunicator::~NcclCommunicator() {
   int previous = -1;
   if (set_device(ordinal_, &previous).ok()) {
     api_->comm_abort(comm_);
+    if (stream_) cudaStreamSynchronize(stream_);
+    for (size_t i = 0; i < kInFlight; ++i) {
+      if (reached_[i]) cudaEventDestroy(reached_[i]);
+      if (summed_[i]) cudaEventDestroy(summed_[i]);
+    }
+    if (stream_) cudaStreamDestroy(stream_);
     cudaSetDevice(previous);
   }
+}
+
+Status NcclCommunicator::create_stream() {
+  EMBEDSERVE_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  for (size_t i = 0; i < kInFlight; ++i) {
+    EMBEDSERVE_CUDA_RETURN_IF_ERROR(cudaEventCreateWithFlags(&reached_[i], cudaEventDisableTiming));
+    EMBEDSERVE_CUDA_RETURN_IF_ERROR(cudaEventCreateWithFlags(&summed_[i], cudaEventDisableTiming));
+  }
+  return Status();
 }
 
 void NcclCommunicator::abort() {
@@ -33,6 +49,33 @@ std::string NcclCommunicator::description() const {
 Status NcclCommunicator::all_reduce(void* data, size_t count, ncclDataType_t type, cudaStream_t stream) {
   if (aborted_.load()) return unavailable("the tensor-parallel group was aborted: another rank failed");
   return cuda::nccl_status(*api_, api_->all_reduce(data, data, count, type, ncclSum, comm_, stream), "ncclAllReduce");
+}
+
+StatusOr<uint64_t> NcclCommunicator::start_all_reduce(void* data, size_t count, ncclDataType_t type,
+                                                      cudaStream_t compute,
+                                                      const std::function<Status(cudaStream_t)>& then) {
+  if (aborted_.load()) return unavailable("the tensor-parallel group was aborted: another rank failed");
+  if (!stream_) return internal_error("start_all_reduce: the communicator has no stream");
+  const size_t slot = started_ % kInFlight;
+  if (in_flight_[slot])
+    return internal_error("start_all_reduce: more than " + std::to_string(kInFlight) + " sums in flight");
+  EMBEDSERVE_CUDA_RETURN_IF_ERROR(cudaEventRecord(reached_[slot], compute));
+  EMBEDSERVE_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(stream_, reached_[slot], 0));
+  EMBEDSERVE_RETURN_IF_ERROR(
+      cuda::nccl_status(*api_, api_->all_reduce(data, data, count, type, ncclSum, comm_, stream_), "ncclAllReduce"));
+  if (then) EMBEDSERVE_RETURN_IF_ERROR(then(stream_));
+  EMBEDSERVE_CUDA_RETURN_IF_ERROR(cudaEventRecord(summed_[slot], stream_));
+  in_flight_[slot] = true;
+  return started_++;
+}
+
+Status NcclCommunicator::join(uint64_t ticket, cudaStream_t compute) {
+  const size_t slot = ticket % kInFlight;
+  if (ticket >= started_ || ticket + kInFlight < started_ || !in_flight_[slot])
+    return internal_error("join: no such sum in flight");
+  in_flight_[slot] = false;  // even if the wait fails to enqueue: the caller fails its batch either way
+  EMBEDSERVE_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(compute, summed_[slot], 0));
+  return Status();
 }
 
 StatusOr<std::vector<std::shared_ptr<Communicator>>> create_nccl_group(const std::vector<int>& ordinals,
@@ -52,9 +95,15 @@ StatusOr<std::vector<std::shared_ptr<Communicator>>> create_nccl_group(const std
   cudaSetDevice(previous);
   EMBEDSERVE_RETURN_IF_ERROR(cuda::nccl_status(*api, made, "ncclCommInitAll"));
   std::vector<std::shared_ptr<Communicator>> ranks;
-  for (size_t r = 0; r < ordinals.size(); ++r)
-    ranks.push_back(std::make_shared<NcclCommunicator>(api, comms[r], static_cast<int>(r),
-                                                       static_cast<int>(ordinals.size()), ordinals[r]));
+  for (size_t r = 0; r < ordinals.size(); ++r) {
+    auto rank = std::make_shared<NcclCommunicator>(api, comms[r], static_cast<int>(r),
+                                                   static_cast<int>(ordinals.size()), ordinals[r]);
+    ranks.push_back(rank);  // owns comms[r] from here, whatever follows
+    EMBEDSERVE_RETURN_IF_ERROR(set_device(ordinals[r], &previous));
+    const Status made_stream = rank->create_stream();
+    cudaSetDevice(previous);
+    EMBEDSERVE_RETURN_IF_ERROR(made_stream);
+  }
   return ranks;
 }
 

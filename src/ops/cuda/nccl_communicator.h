@@ -4,7 +4,10 @@
 #include <cuda_runtime.h>
 #include <nccl.h>
 
+#include <array>
 #include <atomic>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -16,9 +19,15 @@ namespace embedserve::ops::cuda_backend {
 
 class NcclCommunicator final : public Communicator {
  public:
+  // How many sums may be in flight (started, not yet joined) at once: the events of start_all_reduce form a ring
+  // of this many, and a slot is reused only once its sum has been joined (the model keeps at most four).
+  static constexpr size_t kInFlight = 8;
+
   NcclCommunicator(std::shared_ptr<const cuda::NcclApi> api, ncclComm_t comm, int rank, int size, int ordinal)
       : api_(std::move(api)), comm_(comm), rank_(rank), size_(size), ordinal_(ordinal) {}
   ~NcclCommunicator() override;
+  // The rank's own stream and events for start_all_reduce, made on its GPU (which must be current).
+  Status create_stream();
   Device device() const override { return Device::kCuda; }
   int rank() const override { return rank_; }
   int size() const override { return size_; }
@@ -27,12 +36,24 @@ class NcclCommunicator final : public Communicator {
   std::string description() const override;
   // data [count] of `type` summed over the ranks in place, enqueued on `stream` (the rank's context's stream).
   Status all_reduce(void* data, size_t count, ncclDataType_t type, cudaStream_t stream);
+  // The same sum on the communicator's own stream, started once `compute` (the context's stream) has reached this
+  // point, and followed there by `then` (the rounding of an f32 sum into the context's dtype), so the work issued
+  // on `compute` afterwards runs beside it. Returns the ticket join() takes.
+  StatusOr<uint64_t> start_all_reduce(void* data, size_t count, ncclDataType_t type, cudaStream_t compute,
+                                      const std::function<Status(cudaStream_t)>& then);
+  // Makes `compute` wait (on the GPU, not the host) for the sum of `ticket`.
+  Status join(uint64_t ticket, cudaStream_t compute);
 
  private:
   std::shared_ptr<const cuda::NcclApi> api_;
   ncclComm_t comm_;
   std::atomic<bool> aborted_{false};
   int rank_, size_, ordinal_;
+  cudaStream_t stream_ = nullptr;                     // where started sums run
+  std::array<cudaEvent_t, kInFlight> reached_{};      // the compute stream reached a sum's start
+  std::array<cudaEvent_t, kInFlight> summed_{};       // the sum (and its rounding) is done
+  std::array<bool, kInFlight> in_flight_{};           // a slot's sum was started and not yet joined
+  uint64_t started_ = 0;                              // tickets issued (one rank thread calls these)
 };
 
 // ncclCommInitAll over `ordinals` (one rank per GPU, rank r on ordinals[r]), after forcing NCCL_NVLS_ENABLE=0.
