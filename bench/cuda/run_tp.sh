@@ -6,6 +6,7 @@
 #   STEPS="tests bench" bash bench/cuda/run_tp.sh     # some of: tests bench compare (default: all three, which may
 #   STEPS=compare bash bench/cuda/run_tp.sh           #   pass a 10-minute call: run them as these two calls)
 #   EMBEDSERVE_TP_REDUCE=bf16 STEPS=compare bash bench/cuda/run_tp.sh   # the fidelity of bf16 all-reduces
+#   EMBEDSERVE_TP_OVERLAP_TOKENS=0 STEPS=compare bash bench/cuda/run_tp.sh   # ... of batches run whole
 # The random 8B checkpoint (bench/engine/make_random_checkpoint.py) is written while the tests run and kept for a
 # later call on the same warm machine. Goals (issue 10): tp=2 ≤ 0.6 × tp=1's latency at 2,048 and at 32,768 tokens;
 # mean (1 − cos) of tp=2 bf16 against transformers f32 ≤ 1.1 × tp=1's (compare_bf16.py prints the rule).
@@ -27,9 +28,10 @@ fi
 if want tests; then
   step "tp's GPU tests: all_reduce over NCCL, the split model against one rank, chunks, refusals"
   "$BIN/op_suite_test" --gtest_filter='AllReduce.*:*WeightSlices*' > "$OUT/tp_op_suite.log" 2>&1 || status=1
+  # TensorParallel.* prints each batch's least cosine in overlapped halves against the batch run whole.
   "$BIN/engine_test" --gtest_filter='TensorParallel.*' > "$OUT/tp_engine.log" 2>&1 || status=1
   for log in tp_op_suite tp_engine; do
-    grep -E "FAILED|Failure|SKIPPED|least cosine" "$OUT/$log.log" | head -20
+    grep -E "FAILED|Failure|SKIPPED|least cosine" "$OUT/$log.log" | head -40
     echo "$log: $(grep -E '^\[  PASSED  \]|^\[  FAILED  \]' "$OUT/$log.log" | tr '\n' ' ')"
   done
 fi
@@ -43,19 +45,22 @@ fi
 if want bench; then
   # `embedserve bench` prints s/batch: with a budget of 2,048 tokens a 2,048- and a 32,768-token input each ride
   # alone, so s/batch is one input's latency; 512-token inputs fill 16,384-token batches for throughput.
-  for tp in 1 2; do
-    step "8B bf16, --tp $tp: one input of 2,048 and of 32,768 tokens"
-    "$BIN/embedserve" bench --model-path $MODEL --device cuda --tp $tp --seq-len 2048,32768 \
-      --max-num-batched-tokens 2048 --seconds 4 2>&1 | tee "$OUT/bench_latency_tp$tp.log" || status=1
-    step "8B bf16, --tp $tp: throughput at 512 tokens"
-    "$BIN/embedserve" bench --model-path $MODEL --device cuda --tp $tp --seq-len 512 \
-      --max-num-batched-tokens 16384 --seconds 4 2>&1 | tee "$OUT/bench_512_tp$tp.log" || status=1
-  done
-  # The other choice of the all-reduce's dtype (docs/ARCHITECTURE.md, "Tensor parallelism"): bf16 partials move half
-  # the bytes between the GPUs and round each partial and the sum.
-  step "8B bf16, --tp 2 with EMBEDSERVE_TP_REDUCE=bf16: one input of 2,048 and of 32,768 tokens"
-  EMBEDSERVE_TP_REDUCE=bf16 "$BIN/embedserve" bench --model-path $MODEL --device cuda --tp 2 --seq-len 2048,32768 \
-    --max-num-batched-tokens 2048 --seconds 4 2>&1 | tee "$OUT/bench_latency_tp2_bf16_reduce.log" || status=1
+  # tp=2 runs three ways: batches of 512+ tokens in two overlapped halves (the default), whole
+  # (EMBEDSERVE_TP_OVERLAP_TOKENS=0: the all-reduces between the GEMMs, as before the overlap), and overlapped with
+  # bf16 all-reduces (EMBEDSERVE_TP_REDUCE=bf16: half the bytes between the GPUs, two more roundings).
+  bench_tp() {  # NAME TP ENV...: latency at 2,048 and 32,768 tokens, and throughput at 512
+    local name=$1 tp=$2
+    shift 2
+    step "8B bf16, --tp $tp ($name): one input of 2,048 and of 32,768 tokens; then 512-token throughput"
+    env "$@" "$BIN/embedserve" bench --model-path $MODEL --device cuda --tp $tp --seq-len 2048,32768 \
+      --max-num-batched-tokens 2048 --seconds 4 2>&1 | tee "$OUT/bench_latency_$name.log" || status=1
+    env "$@" "$BIN/embedserve" bench --model-path $MODEL --device cuda --tp $tp --seq-len 512 \
+      --max-num-batched-tokens 16384 --seconds 4 2>&1 | tee "$OUT/bench_512_$name.log" || status=1
+  }
+  bench_tp tp1 1
+  bench_tp tp2 2
+  bench_tp tp2_whole 2 EMBEDSERVE_TP_OVERLAP_TOKENS=0
+  bench_tp tp2_bf16_reduce 2 EMBEDSERVE_TP_REDUCE=bf16
   step "tp=2 / tp=1 (goal: ≤ 0.6 at 2,048 and 32,768 tokens)"
   python3 - "$OUT" <<'PY'
 import sys
@@ -71,15 +76,21 @@ def rows(name):
         if len(f) == 8 and f[0].isdigit():
             r[int(f[0])] = (float(f[4]), float(f[3]) / float(f[2]))  # tokens/s, seconds per batch (finer than s/batch)
     return r
+ways = (("tp2", "overlapped halves, f32 all-reduce"), ("tp2_whole", "whole batches, f32 all-reduce"),
+        ("tp2_bf16_reduce", "overlapped halves, bf16 all-reduce"))
 for length in (2048, 32768):
-    for reduce, log in (("f32", "bench_latency_tp2.log"), ("bf16", "bench_latency_tp2_bf16_reduce.log")):
-        one, two = rows("bench_latency_tp1.log").get(length), rows(log).get(length)
+    one = rows("bench_latency_tp1.log").get(length)
+    for name, what in ways:
+        two = rows(f"bench_latency_{name}.log").get(length)
         if one and two:
-            print(f"{length:6d} tokens, one input: tp=1 {one[1] * 1e3:.1f} ms, tp=2 ({reduce} all-reduce) "
-                  f"{two[1] * 1e3:.1f} ms, ratio {two[1] / one[1]:.3f} ({'met' if two[1] <= 0.6 * one[1] else 'NOT met'})")
-one, two = rows("bench_512_tp1.log").get(512), rows("bench_512_tp2.log").get(512)
-if one and two:
-    print(f"   512 tokens, throughput: tp=1 {one[0]:.0f} tok/s, tp=2 {two[0]:.0f} tok/s ({two[0] / one[0]:.2f}x)")
+            print(f"{length:6d} tokens, one input: tp=1 {one[1] * 1e3:.1f} ms, tp=2 ({what}) {two[1] * 1e3:.1f} ms, "
+                  f"ratio {two[1] / one[1]:.3f} ({'met' if two[1] <= 0.6 * one[1] else 'NOT met'})")
+one = rows("bench_512_tp1.log").get(512)
+for name, what in ways:
+    two = rows(f"bench_512_{name}.log").get(512)
+    if one and two:
+        print(f"   512 tokens, throughput: tp=1 {one[0]:.0f} tok/s, tp=2 ({what}) {two[0]:.0f} tok/s "
+              f"({two[0] / one[0]:.2f}x)")
 PY
 fi
 

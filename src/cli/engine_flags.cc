@@ -44,6 +44,14 @@ Status apply_engine_environment(EngineOptions& options) {
                               "(half the bytes between GPUs), got '" + r + "'");
     options.tp_reduce_dtype = r == "f32" ? DType::kF32 : DType::kBF16;
   }
+  if (const char* tokens = std::getenv("EMBEDSERVE_TP_OVERLAP_TOKENS"); tokens && *tokens) {
+    char* end = nullptr;
+    const unsigned long long v = std::strtoull(tokens, &end, 10);
+    if (*end != '\0' || v > (1ull << 30))
+      return invalid_argument("EMBEDSERVE_TP_OVERLAP_TOKENS must be a whole number of tokens (0: batches run whole), "
+                              "got '" + std::string(tokens) + "'");
+    options.tp_overlap_tokens = static_cast<size_t>(v);
+  }
   if (const char* kernel = std::getenv("EMBEDSERVE_CPU_GEMM"); kernel && *kernel) options.cpu_gemm_kernel = kernel;
   if (const char* mb = std::getenv("EMBEDSERVE_CUBLAS_WORKSPACE_MB"); mb && *mb) {
     char* end = nullptr;

@@ -31,7 +31,8 @@ inline constexpr const char* kQuantizationHelp =
 Status apply_engine_flags(const Flags& flags, EngineOptions& options);
 // Fills the options the environment decides: EMBEDSERVE_CUBLAS_PATH (libcublas.so.13 or its folder),
 // EMBEDSERVE_NCCL_PATH (libnccl.so.2 or its folder, for --tp above 1 on CUDA), EMBEDSERVE_TP_REDUCE (f32 or bf16:
-// the dtype tensor-parallel partial sums are reduced in on CUDA bf16),
+// the dtype tensor-parallel partial sums are reduced in on CUDA bf16), EMBEDSERVE_TP_OVERLAP_TOKENS (the smallest
+// tensor-parallel batch run as two overlapped halves; 0 never, for measuring what the overlap gains),
 // EMBEDSERVE_CUBLAS_WORKSPACE_MB (a cuBLAS workspace, for measuring what batch invariance costs) and
 // EMBEDSERVE_CPU_GEMM (the CPU's bf16-weight GEMM kernel, for measuring one kernel against another).
 Status apply_engine_environment(EngineOptions& options);

@@ -176,6 +176,46 @@ Status Qwen3Model::load_weights(const WeightStore& store) {
 
 namespace {
 
+// Rows [begin, begin + count) of a batch's index (positions) or RoPE angles.
+ops::Index slice(const ops::Index& index, int64_t begin, int64_t count) {
+  return {index.host.subspan(static_cast<size_t>(begin), static_cast<size_t>(count)),
+          index.device ? index.device + begin : nullptr};
+}
+ops::RotaryTable slice(const ops::RotaryTable& t, int64_t begin, int64_t count) {
+  ops::RotaryTable s = t;
+  s.positions = slice(t.positions, begin, count);
+  const int64_t half = t.head_dim / 2;  // cos and sin are [rows, head_dim / 2]
+  s.cos = t.cos + begin * half;
+  s.sin = t.sin + begin * half;
+  return s;
+}
+
+}  // namespace
+
+Qwen3Model::HalfRows Qwen3Model::split_in_halves(std::span<const int32_t> seq_offsets) {
+  const int32_t n = seq_offsets.back();
+  HalfRows h;
+  // Near the middle, on a multiple of 64 rows where the batch allows (the GEMMs' tiles), never at either end.
+  h.split = std::clamp((n / 2 + 63) / 64 * 64, 1, n - 1);
+  // The first half: every sequence that starts before the split, the last of them cut there.
+  h.a_offsets = {0};
+  for (size_t s = 1; s < seq_offsets.size() && seq_offsets[s] < h.split; ++s) h.a_offsets.push_back(seq_offsets[s]);
+  h.a_offsets.push_back(h.split);
+  // The second: from the sequence holding row `split` on, its queries from the split and its keys from its start.
+  const size_t first = static_cast<size_t>(
+      std::upper_bound(seq_offsets.begin(), seq_offsets.end(), h.split) - seq_offsets.begin() - 1);
+  h.b_kv_begin = seq_offsets[first];
+  h.b_offsets = {0};
+  h.b_kv_offsets = {0};
+  for (size_t s = first + 1; s < seq_offsets.size(); ++s) {
+    h.b_offsets.push_back(seq_offsets[s] - h.split);
+    h.b_kv_offsets.push_back(seq_offsets[s] - static_cast<int32_t>(h.b_kv_begin));
+  }
+  return h;
+}
+
+namespace {
+
 // The workspace's buffers for batches of n tokens, in one list that allocate() and resident_bytes() share.
 struct WorkspacePart {
   size_t bytes;
@@ -204,7 +244,8 @@ std::array<WorkspacePart, kWorkspaceParts> workspace_parts(const ModelConfig& c,
       {2 * ops::rotary_table_bytes(ctx, static_cast<int64_t>(n), c.head_dim), "RoPE tables"},
       // ids, positions [n]; offsets [n+1]; plan ≤ 2(n/32 + n); pooled rows, positions [n]; offsets [n+1]; plan 2n;
       // a chunk's kv offsets [2]
-      {(11 * n + 4) * sizeof(int32_t), "batch indices"},
+      // tensor parallelism's halves: offsets, key offsets and plans of each half ≤ 6n + 12
+      {(11 * n + 4 + (ctx.world_size() > 1 ? 6 * n + 12 : 0)) * sizeof(int32_t), "batch indices"},
       {f32_partials ? n * H * 4 : 0, "tensor-parallel partial sums"},
       // fp8 weights only (0 bytes otherwise): a GEMM input quantised per token, the widest being the MLP's
       {ops::linear_scratch_bytes(ctx, static_cast<int64_t>(n), static_cast<int64_t>(std::max({H, q_dim, I}))),
@@ -338,6 +379,18 @@ Status Qwen3Model::run(std::span<const int32_t> token_ids, std::span<const int32
   const size_t ident_h = staging_.add(identity_offsets_);
   const size_t pplan_h = staging_.add(gather ? ops::attention_plan(ctx_, identity_offsets_) : std::vector<int32_t>());
   const size_t kv_h = staging_.add(cache ? std::span<const int32_t>(kv_offsets_) : std::span<const int32_t>());
+  // Tensor parallelism: a large batch runs every layer but the last as two halves of its rows, so that one half's
+  // all-reduces cross the link while the other half computes (layers_in_halves). Causal attention makes the first
+  // half independent of the second; the second's attention reads the first's keys of a sequence split between them.
+  const bool in_halves = ctx_.overlaps(static_cast<size_t>(n)) && !cache && !sink_ && n >= 2 && layers_.size() > 1;
+  HalfRows halves;
+  if (in_halves) halves = split_in_halves(seq_offsets);
+  std::array<size_t, 5> half_h{};  // A's offsets and plan, B's offsets, key offsets and plan
+  if (in_halves) {
+    half_h = {staging_.add(halves.a_offsets), staging_.add(ops::attention_plan(ctx_, halves.a_offsets)),
+              staging_.add(halves.b_offsets), staging_.add(halves.b_kv_offsets),
+              staging_.add(ops::attention_plan(ctx_, halves.b_offsets))};
+  }
   EMBEDSERVE_RETURN_IF_ERROR(staging_.upload(ctx_, index_, "batch indices"));
 
   Rows all, pooled;
@@ -356,6 +409,19 @@ Status Qwen3Model::run(std::span<const int32_t> token_ids, std::span<const int32
   kv.cache = cache;
   kv.start = cache ? static_cast<int64_t>(cache->processed()) : 0;
   kv.offsets = cache ? staging_.get(kv_h) : all.rows.offsets;
+  Rows first_half, second_half;
+  std::array<Part, 2> parts{};
+  if (in_halves) {
+    const int64_t m = halves.split;
+    first_half.rows = {staging_.get(half_h[0]), slice(all.rows.positions, 0, m)};
+    first_half.plan = staging_.get(half_h[1]);
+    first_half.rotary = slice(all.rotary, 0, m);
+    second_half.rows = {staging_.get(half_h[2]), slice(all.rows.positions, m, n - m)};
+    second_half.plan = staging_.get(half_h[4]);
+    second_half.rotary = slice(all.rotary, m, n - m);
+    parts[0] = Part{&first_half, KeyValueRows{nullptr, 0, first_half.rows.offsets}, 0, 0};
+    parts[1] = Part{&second_half, KeyValueRows{nullptr, 0, staging_.get(half_h[3])}, m, halves.b_kv_begin};
+  }
 
   // Everything from here to the pooled vectors is device work on fixed buffers: a small batch replays it as a
   // graph recorded for its shape (the counts below are every value its launches take; the indices staged above
@@ -372,7 +438,12 @@ Status Qwen3Model::run(std::span<const int32_t> token_ids, std::span<const int32
     EMBEDSERVE_RETURN_IF_ERROR(
         ops::rms_norm(ctx_, x, layers_.front().input_layernorm.tensor, static_cast<float>(c.rms_norm_eps), h));
     h_quantized_ = false;
-    for (size_t l = 0; l < layers_.size(); ++l) {
+    size_t first_whole = 0;  // the first layer run over the whole batch at once
+    if (in_halves) {
+      EMBEDSERVE_RETURN_IF_ERROR(layers_in_halves(parts));
+      first_whole = layers_.size() - 1;
+    }
+    for (size_t l = first_whole; l < layers_.size(); ++l) {
       const bool last = l + 1 == layers_.size();
       const ops::Tensor& next_norm = last ? norm_.tensor : layers_[l + 1].input_layernorm.tensor;
       EMBEDSERVE_RETURN_IF_ERROR(decoder_layer(static_cast<int>(l), layers_[l], next_norm, all, kv,
@@ -402,25 +473,56 @@ Status Qwen3Model::run(std::span<const int32_t> token_ids, std::span<const int32
   return ops::copy_to_host(ctx_, vectors, out);
 }
 
+ops::Tensor Qwen3Model::fp8_scratch() const {
+  return ops::Tensor::matrix(fp8_act_.data(), DType::kF8E4M3, 1, static_cast<int64_t>(fp8_act_.bytes()));
+}
+
 Status Qwen3Model::decoder_layer(int layer, const Qwen3LayerWeights& w, const ops::Tensor& next_norm, const Rows& all,
                                  const KeyValueRows& kv, const Rows* pooled, const ops::Index& pooled_rows,
                                  bool keys_only, bool next_is_gemm) {
+  const bool fp8 = ctx_.weight_dtype() == DType::kF8E4M3;
+  const ops::Tensor scratch = fp8_scratch();
+  ops::Tensor partial;
+  EMBEDSERVE_RETURN_IF_ERROR(
+      attention_block(layer, w, Part{&all, kv}, pooled, pooled_rows, keys_only, h_quantized_, x, h, partial));
+  h_quantized_ = false;
+  // The last layer of a chunk before its input's last: only its keys and values are read again.
+  if (keys_only) return Status();
+  // With several ranks each holds o_proj's columns of its heads, and the all-reduce adds their products (in f32 on
+  // a bf16 context, rounded once: ops/all_reduce.h).
+  if (shard_.ranks > 1) EMBEDSERVE_RETURN_IF_ERROR(ops::all_reduce(ctx_, partial, h));
+  trace("attn_out", layer, h);
+  EMBEDSERVE_RETURN_IF_ERROR(mlp_block(layer, w, 0, (pooled ? *pooled : all).rows.offsets, x, h, partial));
+  if (shard_.ranks > 1) EMBEDSERVE_RETURN_IF_ERROR(ops::all_reduce(ctx_, partial, h));  // the ranks' columns' sum
+  trace("ffn_out", layer, h);
+  // hidden_states = residual + hidden_states; then the next layer's input_layernorm (or the final norm) of it
+  // The next layer's k|v|q GEMM reads h: quantised here, in the same pass (not after the final norm: pooling reads it).
+  EMBEDSERVE_RETURN_IF_ERROR(ops::add_rms_norm(ctx_, x, h, next_norm, static_cast<float>(config_.rms_norm_eps), h,
+                                               fp8 && next_is_gemm ? &scratch : nullptr));
+  h_quantized_ = fp8 && next_is_gemm;
+  trace("l_out", layer, x);
+  return Status();
+}
+
+Status Qwen3Model::attention_block(int layer, const Qwen3LayerWeights& w, const Part& part, const Rows* pooled,
+                                   const ops::Index& pooled_rows, bool keys_only, bool h_quantized, ops::Tensor& x,
+                                   ops::Tensor& h, ops::Tensor& partial) {
   const ModelConfig& c = config_;
   const int64_t hd = c.head_dim;
   const int64_t q_dim = shard_.q_dim(hd), kv_dim = shard_.kv_dim(hd);  // this rank's heads
   const float eps = static_cast<float>(c.rms_norm_eps);
   const DType t = ctx_.dtype();
-  const int64_t n = all.rows.num_rows();  // keys and values always cover every token of the batch
+  const Rows& all = *part.rows;
+  const KeyValueRows& kv = part.kv;
+  const int64_t n = all.rows.num_rows();  // keys and values always cover every token of the part
   const ops::Index& seqs = all.rows.offsets;
   const int64_t n_kv = kv.start + n;       // keys attention reads: a chunk's earlier chunks' too
   // Where fp8 GEMMs quantise their input (empty without fp8 weights). The ops that produce a GEMM input (the
   // norms fused to the residual adds, SwiGLU) quantise it as they write it, and the GEMM then skips that pass
-  // (x_quantized); h arrives quantised when the previous layer's last norm did it (h_quantized_).
-  const ops::Tensor scratch = ops::Tensor::matrix(fp8_act_.data(), DType::kF8E4M3, 1, static_cast<int64_t>(fp8_act_.bytes()));
+  // (x_quantized); h arrives quantised when the previous layer's last norm did it (h_quantized).
+  const ops::Tensor scratch = fp8_scratch();
   const bool fp8 = ctx_.weight_dtype() == DType::kF8E4M3;
-  const ops::Tensor* quantize_into = fp8 ? &scratch : nullptr;
-  if (fp8 && !h_quantized_) EMBEDSERVE_RETURN_IF_ERROR(ops::quantize_for_linear(ctx_, h, scratch));
-  h_quantized_ = false;
+  if (fp8 && !h_quantized) EMBEDSERVE_RETURN_IF_ERROR(ops::quantize_for_linear(ctx_, h, scratch));
 
   // residual = hidden_states; hidden_states = self.input_layernorm(hidden_states): h arrives normed (see forward)
   trace("attn_norm", layer, h);
@@ -447,11 +549,17 @@ Status Qwen3Model::decoder_layer(int layer, const Qwen3LayerWeights& w, const op
       EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, q_weight, q, seqs, scratch, fp8));
     }
   } else {
+    // The part's rows of k|v|q; its attention reads keys from part.kv_begin on (a half of a batch whose first
+    // sequence began in the other half reads that half's keys of it too).
     const int64_t cols = pooled ? 2 * kv_dim : 2 * kv_dim + q_dim;
-    const ops::Tensor out = kvq_.matrix(t, n, cols);
+    const ops::Tensor stacked = kvq_.matrix(t, part.begin + n, cols);
+    const ops::Tensor out = stacked.rows_range(part.begin, n);
+    const ops::Tensor seen = stacked.rows_range(part.kv_begin, part.begin + n - part.kv_begin);
     EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, kvq_weight.rows_range(0, cols), out, seqs, scratch, fp8));
-    k = k_seen = out.columns(0, kv_dim);
-    v = v_seen = out.columns(kv_dim, kv_dim);
+    k = out.columns(0, kv_dim);
+    v = out.columns(kv_dim, kv_dim);
+    k_seen = seen.columns(0, kv_dim);
+    v_seen = seen.columns(kv_dim, kv_dim);
     if (!pooled) q = out.columns(2 * kv_dim, q_dim);
   }
   // Every row's q is here (no pooling in this layer): k and q go through their norms and RoPE together.
@@ -462,10 +570,9 @@ Status Qwen3Model::decoder_layer(int layer, const Qwen3LayerWeights& w, const op
     EMBEDSERVE_RETURN_IF_ERROR(ops::qk_norm_rope(ctx_, k, w.k_norm.tensor, eps, all.rotary));
   trace("Kcur", layer, k);
   trace("Vcur", layer, v);
-  // The last layer of a chunk before its input's last: only its keys and values are read again.
   if (keys_only) return Status();
 
-  if (pooled) {
+  if (pooled) {  // a whole batch (part.begin 0)
     const int64_t m = pooled->rows.num_rows();
     const ops::Tensor xp = x_pooled_.matrix(t, m, c.hidden_size);
     EMBEDSERVE_RETURN_IF_ERROR(ops::gather_rows(ctx_, x, pooled_rows, xp));
@@ -485,36 +592,86 @@ Status Qwen3Model::decoder_layer(int layer, const Qwen3LayerWeights& w, const op
   // attn_output = softmax(q·kᵀ / sqrt(hd) + causal mask) · v, each query head reading its kv head
   const ops::AttentionShape shape{shard_.heads, shard_.kv_heads, static_cast<int>(hd),
                                   static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)))};
-  const ops::Tensor attn = attn_.matrix(t, m, q_dim);  // [m, heads * hd]
+  const ops::Tensor attn = attn_.matrix(t, part.begin + m, q_dim).rows_range(part.begin, m);  // [m, heads * hd]
   EMBEDSERVE_RETURN_IF_ERROR(ops::attention(ctx_, q, k_seen, v_seen, attn, shape, rows.rows, kv.offsets, rows.plan));
   trace("kqv_out", layer, attn);
-  // hidden_states = o_proj(attn_output); with several ranks each holds o_proj's columns of its heads, and the
-  // all-reduce adds their products (in f32 on a bf16 context, rounded once: ops/all_reduce.h).
-  const ops::Tensor partial = partial_.data() ? partial_.matrix(DType::kF32, m, c.hidden_size) : h;
-  EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, attn, w.o_proj.tensor, partial, groups, scratch));
-  if (shard_.ranks > 1) EMBEDSERVE_RETURN_IF_ERROR(ops::all_reduce(ctx_, partial, h));
-  trace("attn_out", layer, h);
+  // hidden_states = o_proj(attn_output): this rank's share, summed over the ranks by the caller.
+  partial = partial_.data() ? partial_.matrix(DType::kF32, part.begin + m, c.hidden_size).rows_range(part.begin, m) : h;
+  return ops::linear(ctx_, attn, w.o_proj.tensor, partial, groups, scratch);
+}
 
+Status Qwen3Model::mlp_block(int layer, const Qwen3LayerWeights& w, int64_t begin, const ops::Index& groups,
+                             ops::Tensor& x, ops::Tensor& h, const ops::Tensor& partial) {
+  const DType t = ctx_.dtype();
+  const int64_t m = h.rows;
+  const ops::Tensor scratch = fp8_scratch();
+  const bool fp8 = ctx_.weight_dtype() == DType::kF8E4M3;
   // hidden_states = residual + hidden_states; residual = hidden_states;
   // hidden_states = self.post_attention_layernorm(hidden_states)
-  EMBEDSERVE_RETURN_IF_ERROR(ops::add_rms_norm(ctx_, x, h, w.post_attention_layernorm.tensor, eps, h, quantize_into));
+  EMBEDSERVE_RETURN_IF_ERROR(ops::add_rms_norm(ctx_, x, h, w.post_attention_layernorm.tensor,
+                                               static_cast<float>(config_.rms_norm_eps), h, fp8 ? &scratch : nullptr));
   trace("ffn_inp", layer, x);
   trace("ffn_norm", layer, h);
   // Qwen3MLP: down_proj(act_fn(gate_proj(h)) * up_proj(h)), act_fn = SiLU; gate|up in one GEMM
-  const ops::Tensor gate_up = gate_up_.matrix(t, m, 2 * shard_.intermediate);  // this rank's MLP columns
-  const ops::Tensor act = act_.matrix(t, m, shard_.intermediate);
+  const int64_t I = shard_.intermediate;  // this rank's MLP columns
+  const ops::Tensor gate_up = gate_up_.matrix(t, begin + m, 2 * I).rows_range(begin, m);
+  const ops::Tensor act = act_.matrix(t, begin + m, I).rows_range(begin, m);
   EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, w.gate_up_proj.tensor, gate_up, groups, scratch, fp8));
   trace("ffn_gate_up", layer, gate_up);
-  EMBEDSERVE_RETURN_IF_ERROR(ops::swiglu(ctx_, gate_up, act, quantize_into));
+  EMBEDSERVE_RETURN_IF_ERROR(ops::swiglu(ctx_, gate_up, act, fp8 ? &scratch : nullptr));
   trace("ffn_act", layer, act);
-  EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, act, w.down_proj.tensor, partial, groups, scratch, fp8));
-  if (shard_.ranks > 1) EMBEDSERVE_RETURN_IF_ERROR(ops::all_reduce(ctx_, partial, h));  // the ranks' columns' sum
-  trace("ffn_out", layer, h);
-  // hidden_states = residual + hidden_states; then the next layer's input_layernorm (or the final norm) of it
-  // The next layer's k|v|q GEMM reads h: quantised here, in the same pass (not after the final norm: pooling reads it).
-  EMBEDSERVE_RETURN_IF_ERROR(ops::add_rms_norm(ctx_, x, h, next_norm, eps, h, next_is_gemm ? quantize_into : nullptr));
-  h_quantized_ = fp8 && next_is_gemm;
-  trace("l_out", layer, x);
+  return ops::linear(ctx_, act, w.down_proj.tensor, partial, groups, scratch, fp8);
+}
+
+Status Qwen3Model::layers_in_halves(const std::array<Part, 2>& halves) {
+  const bool fp8 = ctx_.weight_dtype() == DType::kF8E4M3;
+  const ops::Tensor scratch = fp8_scratch();
+  const float eps = static_cast<float>(config_.rms_norm_eps);
+  std::array<ops::Tensor, 2> xs, hs, partials;
+  for (size_t i = 0; i < 2; ++i) {
+    const int64_t rows = halves[i].rows->rows.num_rows();
+    xs[i] = x.rows_range(halves[i].begin, rows);
+    hs[i] = h.rows_range(halves[i].begin, rows);
+  }
+  // o_proj's and down_proj's sums of each half, in flight while the other half computes. One still in flight when
+  // this returns early (an error) is waited for all the same: the next batch reuses its buffers.
+  std::array<ops::ReduceInFlight, 4> sums;
+  ops::ReduceInFlight *const attention_sum = &sums[0], *const mlp_sum = &sums[2];
+  struct FinishAll {
+    const ops::DeviceContext& ctx;
+    std::array<ops::ReduceInFlight, 4>& sums;
+    ~FinishAll() {
+      for (auto& s : sums) (void)ops::finish_all_reduce(ctx, s);
+    }
+  } finish_all{ctx_, sums};
+
+  const size_t last = layers_.size() - 1;
+  for (size_t l = 0; l < last; ++l) {
+    const Qwen3LayerWeights& w = layers_[l];
+    const int layer = static_cast<int>(l);
+    for (size_t i = 0; i < 2; ++i) {
+      if (l > 0) {  // the previous layer's end for this half: its MLP's sum, the residual add and this input norm
+        EMBEDSERVE_RETURN_IF_ERROR(ops::finish_all_reduce(ctx_, mlp_sum[i]));
+        EMBEDSERVE_RETURN_IF_ERROR(
+            ops::add_rms_norm(ctx_, xs[i], hs[i], w.input_layernorm.tensor, eps, hs[i], fp8 ? &scratch : nullptr));
+      }
+      EMBEDSERVE_RETURN_IF_ERROR(attention_block(layer, w, halves[i], nullptr, {}, /*keys_only=*/false,
+                                                 /*h_quantized=*/fp8 && l > 0, xs[i], hs[i], partials[i]));
+      EMBEDSERVE_ASSIGN_OR_RETURN(attention_sum[i], ops::start_all_reduce(ctx_, partials[i], hs[i]));
+    }
+    for (size_t i = 0; i < 2; ++i) {
+      EMBEDSERVE_RETURN_IF_ERROR(ops::finish_all_reduce(ctx_, attention_sum[i]));
+      EMBEDSERVE_RETURN_IF_ERROR(mlp_block(layer, w, halves[i].begin, halves[i].rows->rows.offsets, xs[i], hs[i],
+                                           partials[i]));
+      EMBEDSERVE_ASSIGN_OR_RETURN(mlp_sum[i], ops::start_all_reduce(ctx_, partials[i], hs[i]));
+    }
+  }
+  // Into the last layer, which runs whole (its pooling gathers rows of both halves): h normed, not quantised.
+  for (size_t i = 0; i < 2; ++i) {
+    EMBEDSERVE_RETURN_IF_ERROR(ops::finish_all_reduce(ctx_, mlp_sum[i]));
+    EMBEDSERVE_RETURN_IF_ERROR(
+        ops::add_rms_norm(ctx_, xs[i], hs[i], layers_[last].input_layernorm.tensor, eps, hs[i], nullptr));
+  }
   return Status();
 }
 

@@ -1,6 +1,7 @@
 // Qwen3Model: the forward pass of a Qwen3 checkpoint over the op API, from token ids to pooled vectors, on any backend.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -136,6 +137,38 @@ class Qwen3Model final : public EmbeddingModel {
   Status decoder_layer(int layer, const Qwen3LayerWeights& w, const ops::Tensor& next_norm, const Rows& all,
                        const KeyValueRows& kv, const Rows* pooled, const ops::Index& pooled_rows, bool keys_only,
                        bool next_is_gemm);
+  // The rows one pass of a layer's blocks works on: the whole batch, or one of its halves.
+  struct Part {
+    const Rows* rows = nullptr;  // its query rows: offsets from its first row, positions, plan, angles
+    KeyValueRows kv;             // where its keys and values go and which ones attention reads
+    int64_t begin = 0;           // its first row in the workspace
+    int64_t kv_begin = 0;        // without a cache: the workspace row kv.offsets count from
+  };
+  // A layer from its input (h, normed) to o_proj's output for the part's rows, in `partial` (this rank's share:
+  // f32 partial sums of a bf16 rank of several, else h itself). pooled, pooled_rows and keys_only as in
+  // decoder_layer (a whole batch only); h_quantized: under fp8, the scratch already holds h quantised.
+  Status attention_block(int layer, const Qwen3LayerWeights& w, const Part& part, const Rows* pooled,
+                         const ops::Index& pooled_rows, bool keys_only, bool h_quantized, ops::Tensor& x,
+                         ops::Tensor& h, ops::Tensor& partial);
+  // The residual add and post_attention_layernorm of h (o_proj's output, summed), then the MLP into `partial`,
+  // for rows [begin, begin + h.rows) grouped by `groups`.
+  Status mlp_block(int layer, const Qwen3LayerWeights& w, int64_t begin, const ops::Index& groups, ops::Tensor& x,
+                   ops::Tensor& h, const ops::Tensor& partial);
+  // Tensor parallelism's overlap: how a batch's rows split in two (see run()).
+  struct HalfRows {
+    int32_t split = 0;                   // the second half's first row
+    std::vector<int32_t> a_offsets;      // the first half's sequences (the last one cut at `split`)
+    std::vector<int32_t> b_offsets;      // the second half's, from `split`
+    std::vector<int32_t> b_kv_offsets;   // the second half's keys, from b_kv_begin
+    int64_t b_kv_begin = 0;              // the start of the sequence holding row `split`
+  };
+  static HalfRows split_in_halves(std::span<const int32_t> seq_offsets);
+  // Every layer but the last, each as two halves of the batch's rows on one stream: A's attention, B's attention,
+  // A's MLP, B's MLP, each sum started as soon as its half's GEMM is issued and waited for only where that half
+  // next needs it, so the link carries one half's sums while the GPU computes the other half. Ends with h normed
+  // for the last layer, which runs whole.
+  Status layers_in_halves(const std::array<Part, 2>& halves);
+  ops::Tensor fp8_scratch() const;  // fp8 weights: where GEMM inputs are quantised
   void trace(const char* name, int layer, const ops::Tensor& t) const {
     if (sink_) sink_(name, layer, t);
   }

@@ -45,6 +45,7 @@ StatusOr<std::unique_ptr<DeviceContext>> DeviceContext::create(const ContextOpti
   if (options.communicator && options.communicator->device() != options.device)
     return internal_error("a context's communicator must belong to its device's backend");
   ctx->communicator_ = options.communicator;
+  ctx->tp_overlap_tokens_ = options.tp_overlap_tokens;
   if (options.tp_reduce_dtype != DType::kF32 && options.tp_reduce_dtype != DType::kBF16)
     return invalid_argument("tensor-parallel partial sums are reduced in f32 or bf16");
   if (options.device == Device::kCpu) {

@@ -47,6 +47,9 @@ struct ContextOptions {
   // (the default) rounds the sum once, as one GPU does; bf16 halves the bytes on the link and rounds each partial
   // and the sum (for measuring the trade; EMBEDSERVE_TP_REDUCE). f32 contexts always reduce in f32.
   DType tp_reduce_dtype = DType::kF32;
+  // Tensor parallelism: batches of at least this many tokens run in two halves whose all-reduces overlap the other
+  // half's compute (model/qwen3.cc says how); 0: never.
+  size_t tp_overlap_tokens = 512;
 };
 
 class DeviceContext {
@@ -89,6 +92,9 @@ class DeviceContext {
   int world_size() const { return communicator_ ? communicator_->size() : 1; }
   // The dtype partial sums are all-reduced in (ContextOptions::tp_reduce_dtype; the context's dtype or f32).
   DType reduce_dtype() const { return reduce_dtype_; }
+  // Whether a batch of this many tokens runs its layers in two overlapped halves (ContextOptions::tp_overlap_tokens;
+  // never alone).
+  bool overlaps(size_t tokens) const { return world_size() > 1 && tp_overlap_tokens_ > 0 && tokens >= tp_overlap_tokens_; }
 
  private:
   DeviceContext() = default;
@@ -101,6 +107,7 @@ class DeviceContext {
   std::unique_ptr<BackendState> backend_;
   std::shared_ptr<Communicator> communicator_;
   DType reduce_dtype_ = DType::kF32;
+  size_t tp_overlap_tokens_ = 0;
 };
 
 // How many CUDA devices this process sees (0 in a build without CUDA, or with no driver or GPU): what

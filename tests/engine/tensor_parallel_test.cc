@@ -43,8 +43,9 @@ std::vector<Backend> backends() {
 }
 
 std::unique_ptr<Engine> make_engine(const std::filesystem::path& dir, const Backend& backend, int ranks,
-                                    size_t workspace = 512) {
+                                    size_t workspace = 512, size_t overlap_tokens = 512) {
   EngineOptions options;
+  options.tp_overlap_tokens = overlap_tokens;
   options.model_dir = dir;
   options.device = backend.device;
   options.precision = backend.precision;
@@ -157,6 +158,44 @@ TEST(TensorParallel, ChunksOfASplitModelGiveTheWholeInputsVector) {
       EXPECT_GE(c, backend.min_cosine) << backend.name() << ": a batch between chunks";
     }
     EXPECT_GE(min_cosine(out, want, static_cast<size_t>(spec.hidden)), backend.min_cosine) << backend.name();
+  }
+}
+
+// Tensor parallelism's overlap: a batch run as two halves of its rows, each half's all-reduces beside the other's
+// compute, gives the vectors of the same batch run whole, wherever the split falls: inside an input (the second
+// half's attention reads the first half's keys of it), on a boundary between inputs, inside a lone input, and in a
+// batch of three rows.
+TEST(TensorParallel, ABatchRunInOverlappedHalvesGivesTheVectorsOfTheWholeBatch) {
+  TempDir dir;
+  TinyQwen3Spec spec;
+  spec.hidden = 64;
+  spec.intermediate = 96;
+  spec.head_dim = 16;
+  spec.vocab = 300;
+  testing::write_tiny_qwen3(dir.path(), spec);
+  const int v = spec.vocab;
+  const std::vector<std::vector<std::vector<int32_t>>> batches = {
+      mixed_batch(v),                                                   // 113 rows, split at 64 inside the third
+      {random_ids(64, v, 31), random_ids(64, v, 32)},                  // split at 64: between the two
+      {random_ids(200, v, 33)},                                         // split at 128 of one input
+      {random_ids(1, v, 34), random_ids(2, v, 35)},                     // split at 2, inside the second
+      {random_ids(5, v, 36), random_ids(150, v, 37), random_ids(9, v, 38), random_ids(40, v, 39)},
+  };
+  const size_t hidden = static_cast<size_t>(spec.hidden);
+  for (const Backend& backend : backends()) {
+    auto whole = make_engine(dir.path(), backend, 2, 512, /*overlap_tokens=*/0);
+    auto halves = make_engine(dir.path(), backend, 2, 512, /*overlap_tokens=*/2);
+    auto one = make_engine(dir.path(), backend, 1);
+    ASSERT_TRUE(whole && halves && one);
+    for (size_t b = 0; b < batches.size(); ++b) {
+      const auto want = embed(*whole, batches[b]);
+      const auto got = embed(*halves, batches[b]);
+      const double c = min_cosine(got, want, hidden), c1 = min_cosine(got, embed(*one, batches[b]), hidden);
+      EXPECT_GE(c, backend.min_cosine) << backend.name() << ", batch " << b;
+      EXPECT_GE(c1, backend.min_cosine) << backend.name() << ", batch " << b << " against one rank";
+      std::printf("%s, batch %zu in halves: least cosine to the whole batch %.9f, to one rank %.9f\n",
+                  backend.name().c_str(), b, c, c1);
+    }
   }
 }
 
