@@ -25,8 +25,9 @@ struct EngineOptions {
   // partial sums cross the link in; f32 rounds once as one GPU does, bf16 moves half the bytes.
   DType tp_reduce_dtype = DType::kF32;
   // tensor_parallel > 1 (EMBEDSERVE_TP_OVERLAP_TOKENS): a batch of at least this many tokens runs each layer as two
-  // halves of its rows, one half's all-reduce beside the other's GEMMs; 0 runs every batch whole.
-  size_t tp_overlap_tokens = 512;
+  // halves of its rows, one half's all-reduce beside the other's GEMMs; 0 runs every batch whole. 4,096: on the 8B
+  // over two H200s halves gain 3 % at 16,384-token batches and lose 3 % at 2,048 tokens (docs/PERFORMANCE.md).
+  size_t tp_overlap_tokens = 4096;
   // auto and bf16: bf16 compute on CUDA, bf16 weights with f32 activations on the CPU; f32: f32 throughout.
   Precision precision = Precision::kAuto;
   // --quantization: fp8 quantises GEMM weights to e4m3 at load (per output channel) and activations per token.

@@ -49,7 +49,7 @@ struct ContextOptions {
   DType tp_reduce_dtype = DType::kF32;
   // Tensor parallelism: batches of at least this many tokens run in two halves whose all-reduces overlap the other
   // half's compute (model/qwen3.cc says how); 0: never.
-  size_t tp_overlap_tokens = 512;
+  size_t tp_overlap_tokens = 4096;
 };
 
 class DeviceContext {

@@ -43,7 +43,7 @@ std::vector<Backend> backends() {
 }
 
 std::unique_ptr<Engine> make_engine(const std::filesystem::path& dir, const Backend& backend, int ranks,
-                                    size_t workspace = 512, size_t overlap_tokens = 512) {
+                                    size_t workspace = 512, size_t overlap_tokens = 4096) {
   EngineOptions options;
   options.tp_overlap_tokens = overlap_tokens;
   options.model_dir = dir;
