@@ -127,14 +127,20 @@ TEST(TensorParallel, TheRealLayerShapeSplitInTwoAndFourGivesTheVectorsOfOneRank)
   expect_split_matches_whole(spec, {2, 4});
 }
 
-// Each rank keeps its own heads' keys and values between an input's chunks; other batches run between them.
-TEST(TensorParallel, ChunksOfASplitModelGiveTheWholeInputsVector) {
-  TempDir dir;
+// Four heads of 16 over hidden 64, MLP 96: small enough to run on every backend, wide enough for two ranks.
+TinyQwen3Spec four_head_spec() {
   TinyQwen3Spec spec;
   spec.hidden = 64;
   spec.intermediate = 96;
   spec.head_dim = 16;
   spec.vocab = 300;
+  return spec;
+}
+
+// Each rank keeps its own heads' keys and values between an input's chunks; other batches run between them.
+TEST(TensorParallel, ChunksOfASplitModelGiveTheWholeInputsVector) {
+  TempDir dir;
+  const TinyQwen3Spec spec = four_head_spec();
   testing::write_tiny_qwen3(dir.path(), spec);
   const auto ids = random_ids(300, spec.vocab, 21), other = random_ids(17, spec.vocab, 22);
   for (const Backend& backend : backends()) {
@@ -167,11 +173,7 @@ TEST(TensorParallel, ChunksOfASplitModelGiveTheWholeInputsVector) {
 // batch of three rows.
 TEST(TensorParallel, ABatchRunInOverlappedHalvesGivesTheVectorsOfTheWholeBatch) {
   TempDir dir;
-  TinyQwen3Spec spec;
-  spec.hidden = 64;
-  spec.intermediate = 96;
-  spec.head_dim = 16;
-  spec.vocab = 300;
+  const TinyQwen3Spec spec = four_head_spec();
   testing::write_tiny_qwen3(dir.path(), spec);
   const int v = spec.vocab;
   const std::vector<std::vector<std::vector<int32_t>>> batches = {
