@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/engine_flags.h"
+#include "cli/partial_files.h"
 #include "engine/engine_factory.h"
 #include "jobs/batch_chunks.h"
 #include "scheduler/scheduler.h"
@@ -53,11 +54,11 @@ class PartialFile {
       std::error_code ec;
       fs::remove(partial_, ec);
     }
+    if (registered_) forget_on_signal(partial_);
   }
   Status write(const std::string& bytes) {
     if (bytes.empty()) return Status();
-    if (!file_ && !(file_ = std::fopen(partial_.c_str(), "wb")))
-      return io_error("cannot create " + partial_.string());
+    if (!file_) EMBEDSERVE_RETURN_IF_ERROR(create());
     if (std::fwrite(bytes.data(), 1, bytes.size(), file_) != bytes.size())
       return io_error("cannot write " + partial_.string() + " (disk full?)");
     bytes_ += bytes.size();
@@ -65,7 +66,7 @@ class PartialFile {
   }
   // Renames into place; a file that received nothing is not created (no errors: no error file).
   Status finish(bool create_when_empty) {
-    if (!file_ && create_when_empty) EMBEDSERVE_RETURN_IF_ERROR(write_empty());
+    if (!file_ && create_when_empty) EMBEDSERVE_RETURN_IF_ERROR(create());
     if (file_) {
       const bool ok = std::fflush(file_) == 0;
       std::fclose(file_);
@@ -81,13 +82,16 @@ class PartialFile {
   uint64_t bytes() const { return bytes_; }
 
  private:
-  Status write_empty() {
+  Status create() {
+    // Registered before it exists: a Ctrl-C or SIGTERM from here on removes it (no destructor runs then).
+    unlink_on_signal(partial_);
+    registered_ = true;
     if (!(file_ = std::fopen(partial_.c_str(), "wb"))) return io_error("cannot create " + partial_.string());
     return Status();
   }
   fs::path path_, partial_;
   std::FILE* file_ = nullptr;
-  bool finished_ = false;
+  bool finished_ = false, registered_ = false;
   uint64_t bytes_ = 0;
 };
 

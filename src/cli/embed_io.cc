@@ -5,7 +5,6 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
-#include <csignal>
 #include <cstring>
 #include <iostream>
 #include <iterator>
@@ -14,6 +13,7 @@
 
 #include <unistd.h>
 
+#include "cli/partial_files.h"
 #include "core/utf8.h"
 
 namespace embedserve::cli {
@@ -141,31 +141,6 @@ void append_float(std::string& out, float v) {
 
 namespace {
 
-// The .partial file a signal must remove. A plain char array: the handler may only call async-signal-safe
-// functions, so it cannot touch a std::filesystem::path. Empty when no partial file exists.
-char g_partial_on_signal[4096];
-
-void remove_partial_and_die(int sig) {
-  if (g_partial_on_signal[0]) ::unlink(g_partial_on_signal);
-  std::signal(sig, SIG_DFL);
-  std::raise(sig);  // exit as the signal would have made us: the shell and CI see "killed by SIGINT", not 0
-}
-
-// Ctrl-C or a SIGTERM from a job runner would otherwise leave a .partial behind that no destructor removes.
-void remove_partial_on_signal(const std::filesystem::path& partial) {
-  const std::string& s = partial.native();
-  if (s.size() >= sizeof g_partial_on_signal) return;  // a path this long is not worth a truncated unlink
-  std::memcpy(g_partial_on_signal, s.c_str(), s.size() + 1);
-  std::signal(SIGINT, remove_partial_and_die);
-  std::signal(SIGTERM, remove_partial_and_die);
-}
-
-void keep_partial_on_signal() {
-  std::signal(SIGINT, SIG_DFL);
-  std::signal(SIGTERM, SIG_DFL);
-  g_partial_on_signal[0] = '\0';
-}
-
 }  // namespace
 
 EmbeddingWriter::EmbeddingWriter(std::filesystem::path path, OutputFormat format, size_t rows, size_t cols,
@@ -182,10 +157,10 @@ EmbeddingWriter::~EmbeddingWriter() {
   if (file_ && to_stdout()) {  // what went out cannot be taken back; the error message says the run failed
     std::fflush(file_);
   } else if (file_) {  // finish() was never reached: drop the incomplete file
-    keep_partial_on_signal();
     std::fclose(file_);
     std::error_code ec;
     std::filesystem::remove(partial_, ec);
+    forget_on_signal(partial_);
   }
 }
 
@@ -198,9 +173,12 @@ StatusOr<std::unique_ptr<EmbeddingWriter>> EmbeddingWriter::open(const std::file
   }
   std::filesystem::path partial = path;
   partial += ".partial";
+  unlink_on_signal(partial);  // before it exists: a Ctrl-C right after the fopen must not leave it behind
   std::FILE* f = std::fopen(partial.c_str(), "wb");
-  if (!f) return io_error("cannot create output file " + partial.string() + ": " + std::strerror(errno));
-  remove_partial_on_signal(partial);
+  if (!f) {
+    forget_on_signal(partial);
+    return io_error("cannot create output file " + partial.string() + ": " + std::strerror(errno));
+  }
   std::unique_ptr<EmbeddingWriter> w(new EmbeddingWriter(path, format, rows, cols, f));
   if (format == OutputFormat::kNpy) EMBEDSERVE_RETURN_IF_ERROR(w->write(npy_header(rows, cols)));
   return w;
@@ -243,18 +221,24 @@ Status EmbeddingWriter::finish() {
     if (flush_failed) return io_error(std::string("writing standard output failed: ") + std::strerror(errno));
     return Status();
   }
-  keep_partial_on_signal();
   const bool flush_failed = std::fflush(file_) != 0;
   const bool close_failed = std::fclose(file_) != 0;
   file_ = nullptr;
-  if (flush_failed || close_failed) {
-    std::error_code ec;
-    std::filesystem::remove(partial_, ec);
-    return io_error("writing " + partial_.string() + " failed: " + std::strerror(errno));
-  }
   std::error_code ec;
+  if (flush_failed || close_failed) {
+    const int error = errno;
+    std::filesystem::remove(partial_, ec);
+    forget_on_signal(partial_);
+    return io_error("writing " + partial_.string() + " failed: " + std::strerror(error));
+  }
   std::filesystem::rename(partial_, path_, ec);
-  if (ec) return io_error("cannot rename " + partial_.string() + " to " + path_.string() + ": " + ec.message());
+  if (ec) {  // still the .partial: removed on the way out (the destructor finds no file to close)
+    std::error_code removed;
+    std::filesystem::remove(partial_, removed);
+    forget_on_signal(partial_);
+    return io_error("cannot rename " + partial_.string() + " to " + path_.string() + ": " + ec.message());
+  }
+  forget_on_signal(partial_);
   return Status();
 }
 

@@ -307,26 +307,41 @@ def test_output_dash_writes_json_lines_to_stdout_and_the_summary_to_stderr(model
     assert not os.path.exists("-") and not os.path.exists("-.partial")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupted_run_leaves_no_partial_file(model, tmp_path, sig):
-    # Enough work that the run is still embedding when the signal arrives.
-    inp = write(tmp_path / "many.jsonl", "".join(json.dumps({"text": f"text {i} " * 40}) + "\n" for i in range(20000)))
-    out = tmp_path / "o.npy"
-    partial = tmp_path / "o.npy.partial"
-    proc = subprocess.Popen([BIN, "embed", "--model-path", model, "--input", inp, "--output", str(out), "--device",
-                             "cpu", "--threads", "1", "--max-num-batched-tokens", "64"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def interrupt_once_writing(args, partial, sig):
+    """Runs `embed` with `args`, sends `sig` as soon as `partial` appears, and checks the signal ended the run."""
+    proc = subprocess.Popen([BIN, "embed", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
         while not partial.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
+            time.sleep(0.001)  # the signal lands within a millisecond of the file's creation, as Ctrl-C can
         assert partial.exists() and proc.poll() is None, "the run should be writing its .partial file"
         proc.send_signal(sig)
         assert proc.wait(timeout=60) == -sig, "the exit status should say the signal ended the run"
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert not partial.exists() and not out.exists()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_run_leaves_no_partial_file(model, tmp_path, sig):
+    # Enough work that the run is still embedding when the signal arrives.
+    inp = write(tmp_path / "many.jsonl", "".join(json.dumps({"text": f"text {i} " * 40}) + "\n" for i in range(20000)))
+    out = tmp_path / "o.npy"
+    interrupt_once_writing(["--model-path", model, "--input", inp, "--output", str(out), "--device", "cpu",
+                            "--threads", "1", "--max-num-batched-tokens", "64"], tmp_path / "o.npy.partial", sig)
+    assert not list(tmp_path.glob("*.partial")) and not out.exists()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_batch_input_run_leaves_no_partial_file(model, tmp_path, sig):
+    # OpenAI's batch input format: the output and error files are .partial until the end, both removed on a signal.
+    lines = "".join(json.dumps({"custom_id": f"r{i}", "method": "POST", "url": "/v1/embeddings",
+                                "body": {"input": f"text {i} " * 40}}) + "\n" for i in range(20000))
+    inp = write(tmp_path / "requests.jsonl", lines + "not json\n")
+    out = tmp_path / "o.jsonl"
+    interrupt_once_writing(["--model-path", model, "--input", inp, "--output", str(out), "--device", "cpu",
+                            "--threads", "1", "--max-num-batched-tokens", "64"], tmp_path / "o.jsonl.partial", sig)
+    assert not list(tmp_path.glob("*.partial")) and not out.exists()
 
 
 def bar_frames(model, inp, out, *flags):
