@@ -21,9 +21,12 @@ STEPS=${STEPS:-tests parity sanitizer compare bench}
 want() { [[ " $STEPS " == *" $1 "* ]]; }
 SMALL=/tmp/qwen3-0.6b-random
 LARGE=/tmp/qwen3-4b-random
-# jobs and cpu need only the 0.6B.
-want_large() { want bench || want compare || want intermediates || want profile || want longinput || want http; }
-want_small() { want_large || want jobs || want cpu; }
+# jobs and cpu need only the 0.6B (http too, with HTTP_SMALL_ONLY=1).
+# HTTP_SMALL_ONLY=1: the http step on the 0.6B alone (no 4B checkpoint, half the step's time).
+want_large() {
+  want bench || want compare || want intermediates || want profile || want longinput || { want http && [ -z "${HTTP_SMALL_ONLY:-}" ]; }
+}
+want_small() { want_large || want http || want jobs || want cpu; }
 if want_small; then  # the checkpoints are written while the tests run
   # Kept from an earlier call on the same (still warm) machine when complete.
   small_pid= large_pid=
@@ -205,7 +208,9 @@ if want http; then
   python3 bench/server/http_load.py queries --write-bodies /tmp/http-queries.req --count 20000 || status=1
   python3 bench/server/http_load.py bulk --write-bodies /tmp/http-bulk.req --texts 6000 || status=1
   : > "$OUT/http.log"
-  for m in $SMALL $LARGE; do
+  http_models="$SMALL $LARGE"
+  [ -n "${HTTP_SMALL_ONLY:-}" ] && http_models=$SMALL
+  for m in $http_models; do
     serve 30113 "$OUT/serve_http_$(basename $m).log" --model-path $m --device cuda
     http_pid=$served
     label=$(basename $m)
