@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "ops/cpu/gemm_bf16.h"
+#include "ops/cpu/gemm_bf16_panel.h"
 
 namespace embedserve::ops::cpu::gemm_bf16 {
 namespace {
@@ -27,62 +28,48 @@ EMBEDSERVE_AVX2 inline float sum_lanes(__m256 v) {
 // R rows × C columns, one ymm accumulator each: lane j sums the products of k ≡ j (mod 8) in k order, then
 // sum_lanes; the order depends on k alone, so a row's bits do not depend on its tile or batch. 3×4 = 12
 // accumulators + 3 x vectors + 1 weight vector fill the 16 ymm registers.
-template <int R, int C>
-EMBEDSERVE_AVX2 void tile(const float* a, const uint16_t* w, int64_t k, float* y, int64_t ldy) {
-  __m256 acc[R][C];
-  for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c) acc[r][c] = _mm256_setzero_ps();
-  int64_t kk = 0;
-  for (; kk + 8 <= k; kk += 8) {
-    __m256 xv[R];
-    for (int r = 0; r < R; ++r) xv[r] = _mm256_loadu_ps(a + r * k + kk);
-    for (int c = 0; c < C; ++c) {
-      const __m256 wv = widen(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + c * k + kk)));
-      for (int r = 0; r < R; ++r) acc[r][c] = _mm256_fmadd_ps(xv[r], wv, acc[r][c]);
+struct Kernel {
+  using A = float;
+  static constexpr int kTileRows = 3;
+  template <int R, int C>
+  EMBEDSERVE_AVX2 static void tile(const float* a, const uint16_t* w, int64_t k, float* y, int64_t ldy) {
+    __m256 acc[R][C];
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < C; ++c) acc[r][c] = _mm256_setzero_ps();
+    int64_t kk = 0;
+    for (; kk + 8 <= k; kk += 8) {
+      __m256 xv[R];
+      for (int r = 0; r < R; ++r) xv[r] = _mm256_loadu_ps(a + r * k + kk);
+      for (int c = 0; c < C; ++c) {
+        const __m256 wv = widen(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + c * k + kk)));
+        for (int r = 0; r < R; ++r) acc[r][c] = _mm256_fmadd_ps(xv[r], wv, acc[r][c]);
+      }
     }
-  }
-  if (kk < k) {  // the last k % 8 elements through zero-padded copies (never reading past the operands)
-    const size_t rest = static_cast<size_t>(k - kk);
-    __m256 xv[R];
-    for (int r = 0; r < R; ++r) {
-      float pad[8] = {};
-      std::memcpy(pad, a + r * k + kk, rest * sizeof(float));
-      xv[r] = _mm256_loadu_ps(pad);
+    if (kk < k) {  // the last k % 8 elements through zero-padded copies (never reading past the operands)
+      const size_t rest = static_cast<size_t>(k - kk);
+      __m256 xv[R];
+      for (int r = 0; r < R; ++r) {
+        float pad[8] = {};
+        std::memcpy(pad, a + r * k + kk, rest * sizeof(float));
+        xv[r] = _mm256_loadu_ps(pad);
+      }
+      for (int c = 0; c < C; ++c) {
+        uint16_t pad[8] = {};
+        std::memcpy(pad, w + c * k + kk, rest * sizeof(uint16_t));
+        const __m256 wv = widen(_mm_loadu_si128(reinterpret_cast<const __m128i*>(pad)));
+        for (int r = 0; r < R; ++r) acc[r][c] = _mm256_fmadd_ps(xv[r], wv, acc[r][c]);
+      }
     }
-    for (int c = 0; c < C; ++c) {
-      uint16_t pad[8] = {};
-      std::memcpy(pad, w + c * k + kk, rest * sizeof(uint16_t));
-      const __m256 wv = widen(_mm_loadu_si128(reinterpret_cast<const __m128i*>(pad)));
-      for (int r = 0; r < R; ++r) acc[r][c] = _mm256_fmadd_ps(xv[r], wv, acc[r][c]);
-    }
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < C; ++c) y[r * ldy + c] = sum_lanes(acc[r][c]);
   }
-  for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c) y[r * ldy + c] = sum_lanes(acc[r][c]);
-}
-
-template <int C>
-EMBEDSERVE_AVX2 void rows_of(const float* a, int64_t rows, const uint16_t* w, int64_t k, float* y, int64_t ldy) {
-  int64_t r = 0;
-  for (; r + 3 <= rows; r += 3) tile<3, C>(a + r * k, w, k, y + r * ldy, ldy);
-  switch (rows - r) {
-    case 2: tile<2, C>(a + r * k, w, k, y + r * ldy, ldy); break;
-    case 1: tile<1, C>(a + r * k, w, k, y + r * ldy, ldy); break;
-    default: break;
-  }
-}
+};
 
 }  // namespace
 
 EMBEDSERVE_AVX2 void panel_avx2(const void* a, int64_t rows, const uint16_t* w, int64_t cols, int64_t k, float* y,
                                 int64_t ldy) {
-  const auto* x = static_cast<const float*>(a);
-  switch (cols) {
-    case 4: rows_of<4>(x, rows, w, k, y, ldy); break;
-    case 3: rows_of<3>(x, rows, w, k, y, ldy); break;
-    case 2: rows_of<2>(x, rows, w, k, y, ldy); break;
-    case 1: rows_of<1>(x, rows, w, k, y, ldy); break;
-    default: break;
-  }
+  panel<Kernel>(a, rows, w, cols, k, y, ldy);
 }
 
 }  // namespace embedserve::ops::cpu::gemm_bf16

@@ -9,6 +9,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 #include "ops/cpu/gemm_bf16.h"
+#include "ops/cpu/gemm_bf16_panel.h"
 
 namespace embedserve::ops::cpu::gemm_bf16 {
 namespace {
@@ -21,57 +22,42 @@ EMBEDSERVE_AVX512F inline __m512 widen(__m256i bf16) {
 
 // R rows × C columns, one zmm accumulator each: lane j sums the products of k ≡ j (mod 16) in k order, then a
 // fixed reduction tree; the order depends on k alone, so a row's bits do not depend on its tile or batch.
-template <int R, int C>
-EMBEDSERVE_AVX512F void tile(const float* a, const uint16_t* w, int64_t k, float* y, int64_t ldy) {
-  __m512 acc[R][C];
-  for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
-  int64_t kk = 0;
-  for (; kk + 16 <= k; kk += 16) {
-    __m512 xv[R];
-    for (int r = 0; r < R; ++r) xv[r] = _mm512_loadu_ps(a + r * k + kk);
-    for (int c = 0; c < C; ++c) {
-      const __m512 wv = widen(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + c * k + kk)));
-      for (int r = 0; r < R; ++r) acc[r][c] = _mm512_fmadd_ps(xv[r], wv, acc[r][c]);
+struct Kernel {
+  using A = float;
+  static constexpr int kTileRows = 4;
+  template <int R, int C>
+  EMBEDSERVE_AVX512F static void tile(const float* a, const uint16_t* w, int64_t k, float* y, int64_t ldy) {
+    __m512 acc[R][C];
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
+    int64_t kk = 0;
+    for (; kk + 16 <= k; kk += 16) {
+      __m512 xv[R];
+      for (int r = 0; r < R; ++r) xv[r] = _mm512_loadu_ps(a + r * k + kk);
+      for (int c = 0; c < C; ++c) {
+        const __m512 wv = widen(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + c * k + kk)));
+        for (int r = 0; r < R; ++r) acc[r][c] = _mm512_fmadd_ps(xv[r], wv, acc[r][c]);
+      }
     }
-  }
-  if (kk < k) {  // the last k % 16 elements, zero beyond k (masked loads never touch the bytes past it)
-    const __mmask16 m = static_cast<__mmask16>((1u << (k - kk)) - 1);
-    __m512 xv[R];
-    for (int r = 0; r < R; ++r) xv[r] = _mm512_maskz_loadu_ps(m, a + r * k + kk);
-    for (int c = 0; c < C; ++c) {
-      const __m512 wv = widen(_mm256_maskz_loadu_epi16(m, w + c * k + kk));
-      for (int r = 0; r < R; ++r) acc[r][c] = _mm512_fmadd_ps(xv[r], wv, acc[r][c]);
+    if (kk < k) {  // the last k % 16 elements, zero beyond k (masked loads never touch the bytes past it)
+      const __mmask16 m = static_cast<__mmask16>((1u << (k - kk)) - 1);
+      __m512 xv[R];
+      for (int r = 0; r < R; ++r) xv[r] = _mm512_maskz_loadu_ps(m, a + r * k + kk);
+      for (int c = 0; c < C; ++c) {
+        const __m512 wv = widen(_mm256_maskz_loadu_epi16(m, w + c * k + kk));
+        for (int r = 0; r < R; ++r) acc[r][c] = _mm512_fmadd_ps(xv[r], wv, acc[r][c]);
+      }
     }
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < C; ++c) y[r * ldy + c] = _mm512_reduce_add_ps(acc[r][c]);
   }
-  for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c) y[r * ldy + c] = _mm512_reduce_add_ps(acc[r][c]);
-}
-
-template <int C>
-EMBEDSERVE_AVX512F void rows_of(const float* a, int64_t rows, const uint16_t* w, int64_t k, float* y, int64_t ldy) {
-  int64_t r = 0;
-  for (; r + 4 <= rows; r += 4) tile<4, C>(a + r * k, w, k, y + r * ldy, ldy);
-  switch (rows - r) {
-    case 3: tile<3, C>(a + r * k, w, k, y + r * ldy, ldy); break;
-    case 2: tile<2, C>(a + r * k, w, k, y + r * ldy, ldy); break;
-    case 1: tile<1, C>(a + r * k, w, k, y + r * ldy, ldy); break;
-    default: break;
-  }
-}
+};
 
 }  // namespace
 
 EMBEDSERVE_AVX512F void panel_avx512(const void* a, int64_t rows, const uint16_t* w, int64_t cols, int64_t k, float* y,
                                      int64_t ldy) {
-  const auto* x = static_cast<const float*>(a);
-  switch (cols) {
-    case 4: rows_of<4>(x, rows, w, k, y, ldy); break;
-    case 3: rows_of<3>(x, rows, w, k, y, ldy); break;
-    case 2: rows_of<2>(x, rows, w, k, y, ldy); break;
-    case 1: rows_of<1>(x, rows, w, k, y, ldy); break;
-    default: break;
-  }
+  panel<Kernel>(a, rows, w, cols, k, y, ldy);
 }
 
 }  // namespace embedserve::ops::cpu::gemm_bf16

@@ -9,6 +9,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 #include "ops/cpu/gemm_bf16.h"
+#include "ops/cpu/gemm_bf16_panel.h"
 
 namespace embedserve::ops::cpu::gemm_bf16 {
 namespace {
@@ -20,61 +21,44 @@ namespace {
 // alone, so a row gets the same bits in a tile of 1 or 4 rows, at any place in the batch. 4×4 = 16
 // accumulators + 4 weight vectors + 1 x vector fit the 32 zmm registers; each weight vector loaded is used by
 // 4 rows and each x vector by 4 columns (loads : vdpbf16ps = 1 : 2, which keeps the dot-product ports busy).
-template <int R, int C>
-EMBEDSERVE_AVX512BF16 void tile(const uint16_t* a, const uint16_t* w, int64_t k, float* y, int64_t ldy) {
-  __m512 acc[R][C];
-  for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
-  int64_t kk = 0;
-  for (; kk + 32 <= k; kk += 32) {
-    __m512i wv[C];
-    for (int c = 0; c < C; ++c) wv[c] = _mm512_loadu_si512(w + c * k + kk);
-    for (int r = 0; r < R; ++r) {
-      const __m512i xv = _mm512_loadu_si512(a + r * k + kk);
-      for (int c = 0; c < C; ++c)
-        acc[r][c] = _mm512_dpbf16_ps(acc[r][c], reinterpret_cast<__m512bh>(xv), reinterpret_cast<__m512bh>(wv[c]));
+struct Kernel {
+  using A = uint16_t;
+  static constexpr int kTileRows = 4;
+  template <int R, int C>
+  EMBEDSERVE_AVX512BF16 static void tile(const uint16_t* a, const uint16_t* w, int64_t k, float* y, int64_t ldy) {
+    __m512 acc[R][C];
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < C; ++c) acc[r][c] = _mm512_setzero_ps();
+    int64_t kk = 0;
+    for (; kk + 32 <= k; kk += 32) {
+      __m512i wv[C];
+      for (int c = 0; c < C; ++c) wv[c] = _mm512_loadu_si512(w + c * k + kk);
+      for (int r = 0; r < R; ++r) {
+        const __m512i xv = _mm512_loadu_si512(a + r * k + kk);
+        for (int c = 0; c < C; ++c)
+          acc[r][c] = _mm512_dpbf16_ps(acc[r][c], reinterpret_cast<__m512bh>(xv), reinterpret_cast<__m512bh>(wv[c]));
+      }
     }
-  }
-  if (kk < k) {  // the last k % 32 elements, zero beyond k (masked loads never touch the bytes past it)
-    const __mmask32 m = static_cast<__mmask32>((uint64_t{1} << (k - kk)) - 1);
-    __m512i wv[C];
-    for (int c = 0; c < C; ++c) wv[c] = _mm512_maskz_loadu_epi16(m, w + c * k + kk);
-    for (int r = 0; r < R; ++r) {
-      const __m512i xv = _mm512_maskz_loadu_epi16(m, a + r * k + kk);
-      for (int c = 0; c < C; ++c)
-        acc[r][c] = _mm512_dpbf16_ps(acc[r][c], reinterpret_cast<__m512bh>(xv), reinterpret_cast<__m512bh>(wv[c]));
+    if (kk < k) {  // the last k % 32 elements, zero beyond k (masked loads never touch the bytes past it)
+      const __mmask32 m = static_cast<__mmask32>((uint64_t{1} << (k - kk)) - 1);
+      __m512i wv[C];
+      for (int c = 0; c < C; ++c) wv[c] = _mm512_maskz_loadu_epi16(m, w + c * k + kk);
+      for (int r = 0; r < R; ++r) {
+        const __m512i xv = _mm512_maskz_loadu_epi16(m, a + r * k + kk);
+        for (int c = 0; c < C; ++c)
+          acc[r][c] = _mm512_dpbf16_ps(acc[r][c], reinterpret_cast<__m512bh>(xv), reinterpret_cast<__m512bh>(wv[c]));
+      }
     }
+    for (int r = 0; r < R; ++r)
+      for (int c = 0; c < C; ++c) y[r * ldy + c] = _mm512_reduce_add_ps(acc[r][c]);
   }
-  for (int r = 0; r < R; ++r)
-    for (int c = 0; c < C; ++c) y[r * ldy + c] = _mm512_reduce_add_ps(acc[r][c]);
-}
-
-// All rows of x against C columns: tiles of 4 rows, then the 1-3 left over (same arithmetic per element).
-template <int C>
-EMBEDSERVE_AVX512BF16 void rows_of(const uint16_t* a, int64_t rows, const uint16_t* w, int64_t k, float* y,
-                                   int64_t ldy) {
-  int64_t r = 0;
-  for (; r + 4 <= rows; r += 4) tile<4, C>(a + r * k, w, k, y + r * ldy, ldy);
-  switch (rows - r) {
-    case 3: tile<3, C>(a + r * k, w, k, y + r * ldy, ldy); break;
-    case 2: tile<2, C>(a + r * k, w, k, y + r * ldy, ldy); break;
-    case 1: tile<1, C>(a + r * k, w, k, y + r * ldy, ldy); break;
-    default: break;
-  }
-}
+};
 
 }  // namespace
 
 EMBEDSERVE_AVX512BF16 void panel_avx512bf16(const void* a, int64_t rows, const uint16_t* w, int64_t cols, int64_t k,
                                             float* y, int64_t ldy) {
-  const auto* x = static_cast<const uint16_t*>(a);
-  switch (cols) {
-    case 4: rows_of<4>(x, rows, w, k, y, ldy); break;
-    case 3: rows_of<3>(x, rows, w, k, y, ldy); break;
-    case 2: rows_of<2>(x, rows, w, k, y, ldy); break;
-    case 1: rows_of<1>(x, rows, w, k, y, ldy); break;
-    default: break;
-  }
+  panel<Kernel>(a, rows, w, cols, k, y, ldy);
 }
 
 EMBEDSERVE_AVX512BF16 void pack_avx512bf16(const float* x, uint16_t* out, int64_t n) {
