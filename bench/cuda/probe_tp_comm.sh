@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Where tensor parallelism's time goes at one 2,048-token input on the 8B (nvidia-h200-x2): `embedserve bench --tp 2`
-# under NCCL settings and overlap modes side by side with --tp 1, and, where nsys is installed, the GPU time per
-# kernel of a whole-batch run and an overlapped one. Takes the binaries from .carry/cuda-bin.tar.xz as run_tp.sh.
+# under NCCL settings and overlap modes (halves of the rows, row-parallel GEMMs in pieces) side by side with --tp 1,
+# and, where nsys is installed, the GPU time per kernel of a whole-batch run and an overlapped one. Takes the binaries from .carry/cuda-bin.tar.xz as run_tp.sh.
 #   bash bench/cuda/probe_tp_comm.sh
 source "$(dirname "$0")/device_env.sh"
 MODEL=/tmp/qwen3-8b-random
@@ -20,6 +20,9 @@ latency tp1 1
 latency tp2_whole 2 EMBEDSERVE_TP_OVERLAP_TOKENS=0
 latency tp2_whole_bf16 2 EMBEDSERVE_TP_OVERLAP_TOKENS=0 EMBEDSERVE_TP_REDUCE=bf16
 latency tp2_halves 2 EMBEDSERVE_TP_OVERLAP_TOKENS=512
+latency tp2_gemm_pieces2 2 EMBEDSERVE_TP_GEMM_CHUNKS=2
+latency tp2_gemm_pieces4 2 EMBEDSERVE_TP_GEMM_CHUNKS=4
+latency tp2_gemm_pieces4_bf16 2 EMBEDSERVE_TP_GEMM_CHUNKS=4 EMBEDSERVE_TP_REDUCE=bf16
 latency tp2_whole_32ch 2 EMBEDSERVE_TP_OVERLAP_TOKENS=0 NCCL_MIN_NCHANNELS=32
 latency tp2_whole_simple 2 EMBEDSERVE_TP_OVERLAP_TOKENS=0 NCCL_PROTO=Simple
 latency tp2_whole_ll128 2 EMBEDSERVE_TP_OVERLAP_TOKENS=0 NCCL_PROTO=LL128

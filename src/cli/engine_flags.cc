@@ -52,6 +52,13 @@ Status apply_engine_environment(EngineOptions& options) {
                               "got '" + std::string(tokens) + "'");
     options.tp_overlap_tokens = static_cast<size_t>(v);
   }
+  if (const char* chunks = std::getenv("EMBEDSERVE_TP_GEMM_CHUNKS"); chunks && *chunks) {
+    const std::string c = chunks;
+    if (c.size() != 1 || c[0] < '1' || c[0] > '8')
+      return invalid_argument("EMBEDSERVE_TP_GEMM_CHUNKS must be 1 to 8 (pieces of o_proj's and down_proj's rows whose "
+                              "all-reduces overlap the next piece), got '" + c + "'");
+    options.tp_gemm_chunks = c[0] - '0';
+  }
   if (const char* kernel = std::getenv("EMBEDSERVE_CPU_GEMM"); kernel && *kernel) options.cpu_gemm_kernel = kernel;
   if (const char* mb = std::getenv("EMBEDSERVE_CUBLAS_WORKSPACE_MB"); mb && *mb) {
     char* end = nullptr;

@@ -28,6 +28,10 @@ struct EngineOptions {
   // halves of its rows, one half's all-reduce beside the other's GEMMs; 0 runs every batch whole. 4,096: on the 8B
   // over two H200s halves gain 3 % at 16,384-token batches and lose 3 % at 2,048 tokens (docs/PERFORMANCE.md).
   size_t tp_overlap_tokens = 4096;
+  // tensor_parallel > 1 (EMBEDSERVE_TP_GEMM_CHUNKS, 1 to 8): batches run whole do o_proj and down_proj in this many
+  // pieces of rows, each piece's all-reduce beside the next piece's GEMM. 1 (the default, until measured on the
+  // GPU machine): one GEMM, then its all-reduce.
+  int tp_gemm_chunks = 1;
   // auto and bf16: bf16 compute on CUDA, bf16 weights with f32 activations on the CPU; f32: f32 throughout.
   Precision precision = Precision::kAuto;
   // --quantization: fp8 quantises GEMM weights to e4m3 at load (per output channel) and activations per token.

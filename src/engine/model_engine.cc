@@ -61,6 +61,7 @@ StatusOr<std::unique_ptr<ModelEngine>> ModelEngine::load(const EngineOptions& op
   co.communicator = std::move(communicator);
   co.tp_reduce_dtype = options.tp_reduce_dtype;
   co.tp_overlap_tokens = options.tp_overlap_tokens;
+  co.tp_gemm_chunks = options.tp_gemm_chunks;
   EMBEDSERVE_ASSIGN_OR_RETURN(std::unique_ptr<ops::DeviceContext> ctx, ops::DeviceContext::create(co));
   EMBEDSERVE_ASSIGN_OR_RETURN(Checkpoint checkpoint, open_checkpoint(options));
   // An FP8 checkpoint runs as stored, flag or not (SGLang and vLLM read quantization_config the same way): the

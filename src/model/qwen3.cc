@@ -483,17 +483,17 @@ Status Qwen3Model::decoder_layer(int layer, const Qwen3LayerWeights& w, const op
   const bool fp8 = ctx_.weight_dtype() == DType::kF8E4M3;
   const ops::Tensor scratch = fp8_scratch();
   ops::Tensor partial;
-  EMBEDSERVE_RETURN_IF_ERROR(
-      attention_block(layer, w, Part{&all, kv}, pooled, pooled_rows, keys_only, h_quantized_, x, h, partial));
+  // With several ranks each holds o_proj's columns of its heads (and down_proj's of its MLP columns), and the
+  // blocks end with the all-reduce that adds the ranks' products into h (in f32 on a bf16 context, rounded once:
+  // ops/all_reduce.h).
+  EMBEDSERVE_RETURN_IF_ERROR(attention_block(layer, w, Part{&all, kv}, pooled, pooled_rows, keys_only, h_quantized_,
+                                             /*reduce=*/true, x, h, partial));
   h_quantized_ = false;
   // The last layer of a chunk before its input's last: only its keys and values are read again.
   if (keys_only) return Status();
-  // With several ranks each holds o_proj's columns of its heads, and the all-reduce adds their products (in f32 on
-  // a bf16 context, rounded once: ops/all_reduce.h).
-  if (shard_.ranks > 1) EMBEDSERVE_RETURN_IF_ERROR(ops::all_reduce(ctx_, partial, h));
   trace("attn_out", layer, h);
-  EMBEDSERVE_RETURN_IF_ERROR(mlp_block(layer, w, 0, (pooled ? *pooled : all).rows.offsets, x, h, partial));
-  if (shard_.ranks > 1) EMBEDSERVE_RETURN_IF_ERROR(ops::all_reduce(ctx_, partial, h));  // the ranks' columns' sum
+  EMBEDSERVE_RETURN_IF_ERROR(
+      mlp_block(layer, w, 0, (pooled ? *pooled : all).rows.offsets, /*reduce=*/true, x, h, partial));
   trace("ffn_out", layer, h);
   // hidden_states = residual + hidden_states; then the next layer's input_layernorm (or the final norm) of it
   // The next layer's k|v|q GEMM reads h: quantised here, in the same pass (not after the final norm: pooling reads it).
@@ -505,8 +505,8 @@ Status Qwen3Model::decoder_layer(int layer, const Qwen3LayerWeights& w, const op
 }
 
 Status Qwen3Model::attention_block(int layer, const Qwen3LayerWeights& w, const Part& part, const Rows* pooled,
-                                   const ops::Index& pooled_rows, bool keys_only, bool h_quantized, ops::Tensor& x,
-                                   ops::Tensor& h, ops::Tensor& partial) {
+                                   const ops::Index& pooled_rows, bool keys_only, bool h_quantized, bool reduce,
+                                   ops::Tensor& x, ops::Tensor& h, ops::Tensor& partial) {
   const ModelConfig& c = config_;
   const int64_t hd = c.head_dim;
   const int64_t q_dim = shard_.q_dim(hd), kv_dim = shard_.kv_dim(hd);  // this rank's heads
@@ -597,11 +597,11 @@ Status Qwen3Model::attention_block(int layer, const Qwen3LayerWeights& w, const 
   trace("kqv_out", layer, attn);
   // hidden_states = o_proj(attn_output): this rank's share, summed over the ranks by the caller.
   partial = partial_.data() ? partial_.matrix(DType::kF32, part.begin + m, c.hidden_size).rows_range(part.begin, m) : h;
-  return ops::linear(ctx_, attn, w.o_proj.tensor, partial, groups, scratch);
+  return row_parallel(attn, w.o_proj.tensor, partial, groups, /*x_quantized=*/false, reduce ? &h : nullptr);
 }
 
 Status Qwen3Model::mlp_block(int layer, const Qwen3LayerWeights& w, int64_t begin, const ops::Index& groups,
-                             ops::Tensor& x, ops::Tensor& h, const ops::Tensor& partial) {
+                             bool reduce, ops::Tensor& x, ops::Tensor& h, const ops::Tensor& partial) {
   const DType t = ctx_.dtype();
   const int64_t m = h.rows;
   const ops::Tensor scratch = fp8_scratch();
@@ -620,7 +620,57 @@ Status Qwen3Model::mlp_block(int layer, const Qwen3LayerWeights& w, int64_t begi
   trace("ffn_gate_up", layer, gate_up);
   EMBEDSERVE_RETURN_IF_ERROR(ops::swiglu(ctx_, gate_up, act, fp8 ? &scratch : nullptr));
   trace("ffn_act", layer, act);
-  return ops::linear(ctx_, act, w.down_proj.tensor, partial, groups, scratch, fp8);
+  return row_parallel(act, w.down_proj.tensor, partial, groups, /*x_quantized=*/fp8, reduce ? &h : nullptr);
+}
+
+namespace {
+
+// Started sums that are finished, whatever happens, before the caller returns (the next batch reuses their buffers).
+template <size_t N>
+struct SumsInFlight {
+  const ops::DeviceContext& ctx;
+  std::array<ops::ReduceInFlight, N> sums{};
+  ~SumsInFlight() {
+    for (auto& s : sums) (void)ops::finish_all_reduce(ctx, s);
+  }
+};
+
+}  // namespace
+
+Status Qwen3Model::row_parallel(const ops::Tensor& x, const ops::Tensor& w, const ops::Tensor& y,
+                                const ops::Index& groups, bool x_quantized, const ops::Tensor* sum) {
+  const ops::Tensor scratch = fp8_scratch();
+  const int64_t m = x.rows;
+  // Pieces of at least 256 rows (the GEMM's tiles stay full), on multiples of 64.
+  const int64_t pieces = sum && shard_.ranks > 1 ? std::clamp<int64_t>(static_cast<int64_t>(ctx_.tp_gemm_chunks()), 1,
+                                                                       std::max<int64_t>(1, m / 256))
+                                                 : 1;
+  if (pieces == 1) {
+    EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, x, w, y, groups, scratch, x_quantized));
+    return sum && shard_.ranks > 1 ? ops::all_reduce(ctx_, y, *sum) : Status();
+  }
+  // The rows in pieces, each piece's all-reduce started as soon as its GEMM is issued, so the link carries one
+  // piece while the GPU computes the next; every sum finished before h is read.
+  SumsInFlight<kMaxGemmChunks> in_flight{ctx_};
+  std::vector<int32_t> piece_groups;
+  for (int64_t p = 0, begin = 0; p < pieces; ++p) {
+    const int64_t end = p + 1 == pieces ? m : (m * (p + 1) / pieces) / 64 * 64;
+    if (end <= begin) continue;
+    // The sequences' offsets within the piece (linear splits its rows by them where the backend needs it).
+    piece_groups.assign(1, 0);
+    for (const int32_t o : groups.host)
+      if (o > begin && o < end) piece_groups.push_back(static_cast<int32_t>(o - begin));
+    piece_groups.push_back(static_cast<int32_t>(end - begin));
+    const ops::Tensor yp = y.rows_range(begin, end - begin);
+    // (fp8: a piece quantises its own rows; the scratch's layout is the whole x's.)
+    EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, x.rows_range(begin, end - begin), w, yp,
+                                           ops::Index{piece_groups, nullptr}, scratch, /*x_quantized=*/false));
+    EMBEDSERVE_ASSIGN_OR_RETURN(in_flight.sums[static_cast<size_t>(p)],
+                                ops::start_all_reduce(ctx_, yp, sum->rows_range(begin, end - begin)));
+    begin = end;
+  }
+  for (auto& s : in_flight.sums) EMBEDSERVE_RETURN_IF_ERROR(ops::finish_all_reduce(ctx_, s));
+  return Status();
 }
 
 Status Qwen3Model::layers_in_halves(const std::array<Part, 2>& halves) {
@@ -635,15 +685,8 @@ Status Qwen3Model::layers_in_halves(const std::array<Part, 2>& halves) {
   }
   // o_proj's and down_proj's sums of each half, in flight while the other half computes. One still in flight when
   // this returns early (an error) is waited for all the same: the next batch reuses its buffers.
-  std::array<ops::ReduceInFlight, 4> sums;
-  ops::ReduceInFlight *const attention_sum = &sums[0], *const mlp_sum = &sums[2];
-  struct FinishAll {
-    const ops::DeviceContext& ctx;
-    std::array<ops::ReduceInFlight, 4>& sums;
-    ~FinishAll() {
-      for (auto& s : sums) (void)ops::finish_all_reduce(ctx, s);
-    }
-  } finish_all{ctx_, sums};
+  SumsInFlight<4> in_flight{ctx_};
+  ops::ReduceInFlight *const attention_sum = &in_flight.sums[0], *const mlp_sum = &in_flight.sums[2];
 
   const size_t last = layers_.size() - 1;
   for (size_t l = 0; l < last; ++l) {
@@ -656,13 +699,14 @@ Status Qwen3Model::layers_in_halves(const std::array<Part, 2>& halves) {
             ops::add_rms_norm(ctx_, xs[i], hs[i], w.input_layernorm.tensor, eps, hs[i], fp8 ? &scratch : nullptr));
       }
       EMBEDSERVE_RETURN_IF_ERROR(attention_block(layer, w, halves[i], nullptr, {}, /*keys_only=*/false,
-                                                 /*h_quantized=*/fp8 && l > 0, xs[i], hs[i], partials[i]));
+                                                 /*h_quantized=*/fp8 && l > 0, /*reduce=*/false, xs[i], hs[i],
+                                                 partials[i]));
       EMBEDSERVE_ASSIGN_OR_RETURN(attention_sum[i], ops::start_all_reduce(ctx_, partials[i], hs[i]));
     }
     for (size_t i = 0; i < 2; ++i) {
       EMBEDSERVE_RETURN_IF_ERROR(ops::finish_all_reduce(ctx_, attention_sum[i]));
-      EMBEDSERVE_RETURN_IF_ERROR(mlp_block(layer, w, halves[i].begin, halves[i].rows->rows.offsets, xs[i], hs[i],
-                                           partials[i]));
+      EMBEDSERVE_RETURN_IF_ERROR(mlp_block(layer, w, halves[i].begin, halves[i].rows->rows.offsets,
+                                           /*reduce=*/false, xs[i], hs[i], partials[i]));
       EMBEDSERVE_ASSIGN_OR_RETURN(mlp_sum[i], ops::start_all_reduce(ctx_, partials[i], hs[i]));
     }
   }

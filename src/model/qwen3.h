@@ -147,13 +147,20 @@ class Qwen3Model final : public EmbeddingModel {
   // A layer from its input (h, normed) to o_proj's output for the part's rows, in `partial` (this rank's share:
   // f32 partial sums of a bf16 rank of several, else h itself). pooled, pooled_rows and keys_only as in
   // decoder_layer (a whole batch only); h_quantized: under fp8, the scratch already holds h quantised.
+  // reduce: the block ends with the all-reduce of `partial` into h (row_parallel); else the caller sums it.
   Status attention_block(int layer, const Qwen3LayerWeights& w, const Part& part, const Rows* pooled,
-                         const ops::Index& pooled_rows, bool keys_only, bool h_quantized, ops::Tensor& x,
-                         ops::Tensor& h, ops::Tensor& partial);
+                         const ops::Index& pooled_rows, bool keys_only, bool h_quantized, bool reduce,
+                         ops::Tensor& x, ops::Tensor& h, ops::Tensor& partial);
   // The residual add and post_attention_layernorm of h (o_proj's output, summed), then the MLP into `partial`,
   // for rows [begin, begin + h.rows) grouped by `groups`.
-  Status mlp_block(int layer, const Qwen3LayerWeights& w, int64_t begin, const ops::Index& groups, ops::Tensor& x,
-                   ops::Tensor& h, const ops::Tensor& partial);
+  Status mlp_block(int layer, const Qwen3LayerWeights& w, int64_t begin, const ops::Index& groups, bool reduce,
+                   ops::Tensor& x, ops::Tensor& h, const ops::Tensor& partial);
+  // y = x · wᵀ for o_proj or down_proj (row-parallel with several ranks); with `sum`, then the all-reduce of y into
+  // *sum — on a rank of several, in ctx's tp_gemm_chunks() pieces of rows, each piece's sum started as soon as its
+  // GEMM is issued so the link carries one piece while the GPU computes the next (at most kMaxGemmChunks).
+  static constexpr size_t kMaxGemmChunks = 8;
+  Status row_parallel(const ops::Tensor& x, const ops::Tensor& w, const ops::Tensor& y, const ops::Index& groups,
+                      bool x_quantized, const ops::Tensor* sum);
   // Tensor parallelism's overlap: how a batch's rows split in two (see run()).
   struct HalfRows {
     int32_t split = 0;                   // the second half's first row

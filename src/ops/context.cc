@@ -46,6 +46,9 @@ StatusOr<std::unique_ptr<DeviceContext>> DeviceContext::create(const ContextOpti
     return internal_error("a context's communicator must belong to its device's backend");
   ctx->communicator_ = options.communicator;
   ctx->tp_overlap_tokens_ = options.tp_overlap_tokens;
+  if (options.tp_gemm_chunks < 1 || options.tp_gemm_chunks > 8)
+    return invalid_argument("tensor-parallel GEMM pieces must be 1 to 8 (EMBEDSERVE_TP_GEMM_CHUNKS)");
+  ctx->tp_gemm_chunks_ = options.tp_gemm_chunks;
   if (options.tp_reduce_dtype != DType::kF32 && options.tp_reduce_dtype != DType::kBF16)
     return invalid_argument("tensor-parallel partial sums are reduced in f32 or bf16");
   if (options.device == Device::kCpu) {

@@ -50,6 +50,9 @@ struct ContextOptions {
   // Tensor parallelism: batches of at least this many tokens run in two halves whose all-reduces overlap the other
   // half's compute (model/qwen3.cc says how); 0: never.
   size_t tp_overlap_tokens = 4096;
+  // Tensor parallelism, batches run whole: o_proj's and down_proj's GEMMs in this many pieces of rows (1 to 8), each
+  // piece's all-reduce beside the next piece's GEMM; 1: one GEMM, then its all-reduce.
+  int tp_gemm_chunks = 1;
 };
 
 class DeviceContext {
@@ -95,6 +98,8 @@ class DeviceContext {
   // Whether a batch of this many tokens runs its layers in two overlapped halves (ContextOptions::tp_overlap_tokens;
   // never alone).
   bool overlaps(size_t tokens) const { return world_size() > 1 && tp_overlap_tokens_ > 0 && tokens >= tp_overlap_tokens_; }
+  // Pieces a whole batch's row-parallel GEMMs run in with several ranks (ContextOptions::tp_gemm_chunks).
+  int tp_gemm_chunks() const { return tp_gemm_chunks_; }
 
  private:
   DeviceContext() = default;
@@ -108,6 +113,7 @@ class DeviceContext {
   std::shared_ptr<Communicator> communicator_;
   DType reduce_dtype_ = DType::kF32;
   size_t tp_overlap_tokens_ = 0;
+  int tp_gemm_chunks_ = 1;
 };
 
 // How many CUDA devices this process sees (0 in a build without CUDA, or with no driver or GPU): what

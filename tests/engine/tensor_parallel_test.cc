@@ -43,9 +43,10 @@ std::vector<Backend> backends() {
 }
 
 std::unique_ptr<Engine> make_engine(const std::filesystem::path& dir, const Backend& backend, int ranks,
-                                    size_t workspace = 512, size_t overlap_tokens = 4096) {
+                                    size_t workspace = 512, size_t overlap_tokens = 4096, int gemm_chunks = 1) {
   EngineOptions options;
   options.tp_overlap_tokens = overlap_tokens;
+  options.tp_gemm_chunks = gemm_chunks;
   options.model_dir = dir;
   options.device = backend.device;
   options.precision = backend.precision;
@@ -197,6 +198,32 @@ TEST(TensorParallel, ABatchRunInOverlappedHalvesGivesTheVectorsOfTheWholeBatch) 
       EXPECT_GE(c1, backend.min_cosine) << backend.name() << ", batch " << b << " against one rank";
       std::printf("%s, batch %zu in halves: least cosine to the whole batch %.9f, to one rank %.9f\n",
                   backend.name().c_str(), b, c, c1);
+    }
+  }
+}
+
+// A whole batch's row-parallel GEMMs in pieces of rows (EMBEDSERVE_TP_GEMM_CHUNKS), each piece's all-reduce beside
+// the next piece's GEMM, give the vectors of one GEMM and one all-reduce: with a piece boundary inside an input and
+// the inputs' boundaries inside pieces (the pieces' row groups).
+TEST(TensorParallel, RowParallelGemmsInPiecesGiveTheVectorsOfOneGemm) {
+  TempDir dir;
+  const TinyQwen3Spec spec = four_head_spec();
+  testing::write_tiny_qwen3(dir.path(), spec);
+  const int v = spec.vocab;
+  const std::vector<std::vector<std::vector<int32_t>>> batches = {
+      {random_ids(700, v, 41), random_ids(324, v, 42)},  // 1,024 rows: 4 pieces of 256, the boundary at 700 in the 3rd
+      {random_ids(1, v, 43), random_ids(9, v, 44), random_ids(70, v, 45), random_ids(33, v, 46),
+       random_ids(600, v, 47)},                            // 713 rows: 2 pieces split at 320, inside the last input
+  };
+  const size_t hidden = static_cast<size_t>(spec.hidden);
+  for (const Backend& backend : backends()) {
+    auto one_gemm = make_engine(dir.path(), backend, 2, 2048, /*overlap_tokens=*/0, /*gemm_chunks=*/1);
+    auto pieces = make_engine(dir.path(), backend, 2, 2048, /*overlap_tokens=*/0, /*gemm_chunks=*/4);
+    ASSERT_TRUE(one_gemm && pieces);
+    for (size_t b = 0; b < batches.size(); ++b) {
+      const double c = min_cosine(embed(*pieces, batches[b]), embed(*one_gemm, batches[b]), hidden);
+      EXPECT_GE(c, backend.min_cosine) << backend.name() << ", batch " << b;
+      std::printf("%s, batch %zu in GEMM pieces: least cosine to one GEMM %.9f\n", backend.name().c_str(), b, c);
     }
   }
 }

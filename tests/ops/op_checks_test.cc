@@ -118,8 +118,9 @@ TEST_P(OpChecks, Linear) {
   idx.upload();
   EXPECT_TRUE(
       refused(ops::linear(ctx(), *x, *weight_tensor(3, 6, random_weights(18, 17, 1.0f)), *y, idx[all]), "linear", "w"));
-  if (weight_dtype() != dtype())  // a weight in the activations' dtype where the context keeps weights narrower
+  if (weight_dtype() != dtype()) {  // a weight in the activations' dtype where the context keeps weights narrower
     EXPECT_TRUE(refused(ops::linear(ctx(), *x, *tensor(3, 7, random(21, 16)), *y, idx[all]), "linear", "w"));
+  }
   const DeviceTensor wide_y = tensor(5, 4);
   EXPECT_TRUE(refused(ops::linear(ctx(), *x, *w, *wide_y, idx[all]), "linear", "y"));
   EXPECT_TRUE(refused(ops::linear(ctx(), *x, *w, *y, idx[short_groups]), "linear", "row_groups"));
