@@ -23,7 +23,8 @@ def free_port():
         return s.getsockname()[1]
 
 
-def one_start(binary, model, device, timeout):
+def one_start(binary, model, device, timeout, phases=None):
+    """Seconds to the first /health 200; with `phases` (a list), appends the server's own start-up line."""
     port = free_port()
     t0 = time.perf_counter()
     proc = subprocess.Popen([binary, "serve", "--model-path", model, "--port", str(port), "--device", device],
@@ -44,9 +45,12 @@ def one_start(binary, model, device, timeout):
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(timeout=30)
+            _, err = proc.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+            err = ""
+        if phases is not None:
+            phases.extend(line for line in err.splitlines() if "start-up:" in line)
 
 
 def main():
@@ -61,14 +65,17 @@ def main():
     for name, path in bins:  # the first start of each reads the files into the page cache
         print(f"{name}: warming start {one_start(path, args.model, args.device, args.timeout):.2f} s", flush=True)
     times = {name: [] for name, _ in bins}
+    phases = {name: [] for name, _ in bins}
     for _ in range(args.runs):
         for name, path in bins:
-            times[name].append(one_start(path, args.model, args.device, args.timeout))
+            times[name].append(one_start(path, args.model, args.device, args.timeout, phases[name]))
     model = os.path.basename(os.path.normpath(args.model))
     for name, _ in bins:
         t = times[name]
         print(f"cold start {name} on {model}: median {statistics.median(t):.2f} s "
               f"(min {min(t):.2f}, max {max(t):.2f}, {len(t)} runs)")
+        for line in phases[name]:  # the server's own account of each start (binaries that print one)
+            print(f"  {name}: {line.split('start-up: ', 1)[1]}")
     return 0
 
 

@@ -319,6 +319,7 @@ struct LoadedModel {
   std::vector<std::unique_ptr<Engine>> engines;  // one per --dp replica
   std::unique_ptr<Scheduler> scheduler;
   std::unique_ptr<EmbedService> service;
+  double tokenizer_seconds = 0;  // loading the tokenizer, beside the engines
 };
 
 // `no_replica_left` is called (on a batcher thread) when every engine replica has failed: serve then stops.
@@ -336,7 +337,13 @@ StatusOr<LoadedModel> load_model(const Flags& flags, const Settings& s, WorkerPo
   EMBEDSERVE_ASSIGN_OR_RETURN(auto config, load_model_config(model_dir / "config.json"));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto st_config, load_sentence_transformers_config(model_dir));
   // The tokenizer loads on a thread of its own while the engine loads: start-up is the longer of the two.
-  auto tokenizer_loading = std::async(std::launch::async, [dir = model_dir] { return Tokenizer::load(dir); });
+  double tokenizer_seconds = 0;  // written by the loading thread, read after get()
+  auto tokenizer_loading = std::async(std::launch::async, [dir = model_dir, &tokenizer_seconds] {
+    const auto t = std::chrono::steady_clock::now();
+    auto tokenizer = Tokenizer::load(dir);
+    tokenizer_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+    return tokenizer;
+  });
 
   size_t context = s.context_length ? static_cast<size_t>(s.context_length)
                                     : static_cast<size_t>(config.max_position_embeddings);
@@ -380,6 +387,7 @@ StatusOr<LoadedModel> load_model(const Flags& flags, const Settings& s, WorkerPo
   EMBEDSERVE_RETURN_IF_ERROR(tokenizer.status());
   m.engines = std::move(engines).value();
   m.encoder = std::make_unique<TokenizerEncoder>(std::move(tokenizer).value());
+  m.tokenizer_seconds = tokenizer_seconds;
   so.on_replica_failed = [replicas = m.engines.size()](size_t replica, const Status& fault, size_t left) {
     notice("engine replica " + std::to_string(replica) + " failed and left the rotation (" + fault.message() + "); " +
            std::to_string(left) + " of " + std::to_string(replicas) + " replicas serve" +
@@ -508,6 +516,12 @@ int run(const Flags& flags) {
                info.workspace_tokens, mib(resident_bytes()).c_str(), names.c_str(), s.max_num_batched_tokens,
                model->service->config().max_input_tokens, model->engines.size(),
                model->engines.size() == 1 ? "" : "s", replicas_line(model->service->config().replica_devices).c_str());
+  // Where the start went (replica 0's engine), so a slow start says which part to look at.
+  const EngineInfo::LoadTimes& lt = info.load_times;
+  std::fprintf(stderr,
+               "embedserve serve: start-up: engine %.2f s (device context %.2f s, checkpoint %.2f s, weights and "
+               "workspace %.2f s); tokenizer %.2f s, beside the engine\n",
+               lt.device + lt.checkpoint + lt.weights, lt.device, lt.checkpoint, lt.weights, model->tokenizer_seconds);
 
   server.wait_for_stop_request();
   // A server whose every replica failed stops like any other, but says so in its exit status (a supervisor

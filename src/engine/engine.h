@@ -51,6 +51,12 @@ struct EngineInfo {
   // GPU and memory, and backend names them too.
   int tensor_parallel = 1;
   std::vector<EngineRank> ranks;
+  // Where loading went, in seconds (rank 0's for a split model): making the device context (on CUDA the driver's
+  // context, cuBLAS and its handle), opening the checkpoint (config, index, mapping), and the weights' copies with
+  // the workspace's allocation. For the start-up line: which part a cold start should shorten.
+  struct LoadTimes {
+    double device = 0, checkpoint = 0, weights = 0;
+  } load_times;
 };
 
 class Engine {

@@ -2,6 +2,7 @@
 #include "engine/model_engine.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <string>
@@ -62,14 +63,23 @@ StatusOr<std::unique_ptr<ModelEngine>> ModelEngine::load(const EngineOptions& op
   co.tp_reduce_dtype = options.tp_reduce_dtype;
   co.tp_overlap_tokens = options.tp_overlap_tokens;
   co.tp_gemm_chunks = options.tp_gemm_chunks;
+  using Clock = std::chrono::steady_clock;
+  const auto seconds_since = [](Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); };
+  EngineInfo::LoadTimes times;
+  auto t = Clock::now();
   EMBEDSERVE_ASSIGN_OR_RETURN(std::unique_ptr<ops::DeviceContext> ctx, ops::DeviceContext::create(co));
+  times.device = seconds_since(t);
+  t = Clock::now();
   EMBEDSERVE_ASSIGN_OR_RETURN(Checkpoint checkpoint, open_checkpoint(options));
+  times.checkpoint = seconds_since(t);
   // An FP8 checkpoint runs as stored, flag or not (SGLang and vLLM read quantization_config the same way): the
   // context is made again for fp8 weights (after the device's own errors, which come first).
   if (checkpoint.config.quantization == Quantization::kFp8 && co.quantization != Quantization::kFp8) {
     co.quantization = Quantization::kFp8;
     ctx.reset();
+    t = Clock::now();
     EMBEDSERVE_ASSIGN_OR_RETURN(ctx, ops::DeviceContext::create(co));
+    times.device += seconds_since(t);
   }
   // A rank's row-parallel GEMMs (o_proj, down_proj) write f32 partials for the all-reduce; the FP8 GEMM writes bf16.
   if (co.quantization == Quantization::kFp8 && ctx->world_size() > 1)
@@ -84,8 +94,10 @@ StatusOr<std::unique_ptr<ModelEngine>> ModelEngine::load(const EngineOptions& op
   if (!pools_from_last_chunk(checkpoint.pipeline.pooling))
     sized.workspace_tokens = std::max(options.workspace_tokens, options.longest_input_tokens);
   EMBEDSERVE_RETURN_IF_ERROR(check_memory(checkpoint, *ctx, sized.workspace_tokens));
+  t = Clock::now();
   EMBEDSERVE_ASSIGN_OR_RETURN(std::unique_ptr<EmbeddingModel> model,
                               load_model(checkpoint.config, *checkpoint.store, *ctx, sized.workspace_tokens));
+  times.weights = seconds_since(t);
   // Weights (copies: bf16 as stored, or widened to f32 for the CPU's f32 mode) and the workspace: host memory on
   // the CPU, device memory on a GPU.
   EngineInfo info = describe_engine(checkpoint, sized, device, ctx->precision(), model->stored_dtype(),
@@ -98,6 +110,7 @@ StatusOr<std::unique_ptr<ModelEngine>> ModelEngine::load(const EngineOptions& op
   info.weight_bytes = model->weight_bytes();
   info.workspace_bytes = model->workspace_bytes();
   info.ranks = {EngineRank{device, ctx->ordinal(), info.memory_bytes}};
+  info.load_times = times;
   // Every weight, the table too, is a copy: drop the mapping, so nothing reads the file after load (a checkpoint
   // truncated or overwritten while serving would otherwise kill the process with SIGBUS at the next read).
   checkpoint.store.reset();

@@ -2,6 +2,7 @@
 import http.client
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -19,6 +20,18 @@ def test_sglang_launch_flags_are_accepted(start_server):
     for flag in ("--chat-template", "--enable-flashinfer", "--mem-fraction-static"):
         assert flag in log, f"a one-line notice should say {flag} is not needed:\n{log}"
     assert "ready in" in log and "bf16" in log and "cpu" in log, "the start-up line names model, dtype and device"
+
+
+def test_the_start_up_line_says_where_the_start_went(start_server):
+    log = start_server().log()
+    line = next(x for x in log.splitlines() if "start-up:" in x)
+    m = re.search(r"engine ([\d.]+) s \(device context ([\d.]+) s, checkpoint ([\d.]+) s, weights and workspace "
+                  r"([\d.]+) s\); tokenizer ([\d.]+) s, beside the engine", line)
+    assert m, line
+    engine, device, checkpoint, weights, tokenizer = map(float, m.groups())
+    ready = float(re.search(r"ready in ([\d.]+) s", log).group(1))
+    assert abs(engine - (device + checkpoint + weights)) <= 0.015, line  # each part rounded to 10 ms
+    assert engine <= ready + 0.01 and 0 < tokenizer <= ready + 0.01, (line, ready)  # both within the start
 
 
 SGLANG_FLAGS = ["--log-level", "warning", "--enable-metrics", "--disable-radix-cache", "--disable-cuda-graph",
