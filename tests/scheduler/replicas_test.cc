@@ -184,7 +184,9 @@ TEST(SchedulerReplicas, ABatchIsRetriedOnceAndNoReplicaLeftFailsEverything) {
   ASSERT_EQ(all_failed.get_future().wait_for(5s), std::future_status::ready);
   // The queued job ran on the healthy replica before the retry failed it, or was answered 503: never lost.
   auto q = queued.get();
-  if (!q.ok()) EXPECT_EQ(q.status().code(), ErrorCode::kUnavailable);
+  if (!q.ok()) {
+    EXPECT_EQ(q.status().code(), ErrorCode::kUnavailable);
+  }
   auto refused = submit(s, {fake_ids(4, 4)}).get();
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), ErrorCode::kUnavailable);
