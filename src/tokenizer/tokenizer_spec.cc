@@ -116,6 +116,14 @@ Status parse_post_processor(const json& p, TokenizerSpec& spec) {
   return unsupported("post_processor type '" + type + "'");
 }
 
+// j[key], or null where j has no such key, without copying it (json::value copies: the model section is ~11 MB of
+// vocabulary and merges).
+const json& member(const json& j, const char* key) {
+  static const json null;
+  const auto it = j.find(key);
+  return it == j.end() ? null : *it;
+}
+
 Status parse_model(const json& m, TokenizerSpec& spec) {
   if (type_of(m) != "BPE") return unsupported("model type '" + type_of(m) + "'");
   if (m.contains("dropout") && !m["dropout"].is_null()) return unsupported("model BPE dropout " + m["dropout"].dump());
@@ -127,9 +135,10 @@ Status parse_model(const json& m, TokenizerSpec& spec) {
   if (!m.contains("vocab") || !m["vocab"].is_object() || !m.contains("merges") || !m["merges"].is_array())
     return invalid_argument("model BPE needs a 'vocab' object and a 'merges' array");
 
-  std::unordered_map<std::string, std::string> bytes_of;  // token text -> raw bytes, for merges
-  spec.vocab.reserve(m["vocab"].size());
-  for (const auto& [token, id] : m["vocab"].items()) {
+  const json& vocab = m["vocab"];
+  const json& merges = m["merges"];
+  spec.vocab.reserve(vocab.size());
+  for (const auto& [token, id] : vocab.items()) {
     if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX)
       return invalid_argument("model.vocab['" + token + "'] is not a valid id");
     if (auto bytes = byte_level_to_bytes(token)) {
@@ -138,9 +147,9 @@ Status parse_model(const json& m, TokenizerSpec& spec) {
       spec.non_byte_tokens.emplace(token, id.get<int32_t>());
     }
   }
-  spec.merges.reserve(m["merges"].size());
-  for (size_t r = 0; r < m["merges"].size(); ++r) {
-    const json& merge = m["merges"][r];
+  spec.merges.reserve(merges.size());
+  for (size_t r = 0; r < merges.size(); ++r) {
+    const json& merge = merges[r];
     std::string a, b;
     if (merge.is_string()) {  // older format: "left right"
       const std::string s = merge.get<std::string>();
@@ -235,12 +244,12 @@ StatusOr<TokenizerSpec> load_tokenizer_spec(const std::filesystem::path& path) {
       if (j.contains("truncation") && !j["truncation"].is_null())
         return unsupported("truncation set in the file (pass EncodeOptions::max_length instead)");
       if (j.contains("padding") && !j["padding"].is_null()) return unsupported("padding");
-      EMBEDSERVE_RETURN_IF_ERROR(parse_normalizer(j.value("normalizer", json()), spec));
-      EMBEDSERVE_RETURN_IF_ERROR(parse_pre_tokenizer(j.value("pre_tokenizer", json())));
-      EMBEDSERVE_RETURN_IF_ERROR(parse_model(j.value("model", json()), spec));
-      EMBEDSERVE_RETURN_IF_ERROR(parse_added_tokens(j.value("added_tokens", json()), spec));
-      EMBEDSERVE_RETURN_IF_ERROR(parse_post_processor(j.value("post_processor", json()), spec));
-      const json& dec = j.value("decoder", json());
+      EMBEDSERVE_RETURN_IF_ERROR(parse_normalizer(member(j, "normalizer"), spec));
+      EMBEDSERVE_RETURN_IF_ERROR(parse_pre_tokenizer(member(j, "pre_tokenizer")));
+      EMBEDSERVE_RETURN_IF_ERROR(parse_model(member(j, "model"), spec));
+      EMBEDSERVE_RETURN_IF_ERROR(parse_added_tokens(member(j, "added_tokens"), spec));
+      EMBEDSERVE_RETURN_IF_ERROR(parse_post_processor(member(j, "post_processor"), spec));
+      const json& dec = member(j, "decoder");
       if (!dec.is_null()) {
         if (type_of(dec) != "ByteLevel") return unsupported("decoder type '" + type_of(dec) + "'");
       }
