@@ -8,7 +8,7 @@
 # build/bench/server/load/; see docs/PERFORMANCE.md, "CUDA engine"); writes logs under $OUT.
 #   bash bench/cuda/run_on_device.sh                       # everything
 #   STEPS="tests bench" bash bench/cuda/run_on_device.sh   # some of: tests parity sanitizer attention compare bench
-#   (also: intermediates startup smoke profile longinput http jobs probe; cpu: issue 15's CPU comparison with
+#   (also: intermediates startup smoke profile longinput http jobs probe anchor; cpu: issue 15's CPU comparison with
 #   llama.cpp, which needs .carry/llama/llama-cpu.tar.xz from bench/engine/build_llama_cpp_static.sh)
 source "$(dirname "$0")/device_env.sh"
 
@@ -149,6 +149,19 @@ if want bench; then
       done
     done
   done
+fi
+if want anchor; then
+  # transformers on the same GPU in the same call (the CUDA-speed issue's side by side, and the card's GEMM bound):
+  # the shared anchor ../shared/tools/hf_bench.py, which the device machine has only if it was copied into the
+  # checkout's shared/tools/ before the call (shared/ travels with the working tree; it is git-ignored here).
+  if [ -f shared/tools/hf_bench.py ]; then
+    for size in ${ANCHOR_SIZES:-0.6B 4B}; do
+      step "anchor: transformers (hf_bench.py) on the $size shape"
+      timeout 400 python3 shared/tools/hf_bench.py $size 2>&1 | tee "$OUT/anchor_$size.log" || status=1
+    done
+  else
+    echo "anchor: no shared/tools/hf_bench.py in the checkout (cp -r ../shared/tools shared/ before the call)"
+  fi
 fi
 if want startup; then
   # Page-cached cold start, process launch to the first /health 200, the binaries alternating.
