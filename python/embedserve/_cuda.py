@@ -14,24 +14,24 @@ _NCCL = "libnccl.so.2"
 _NCCL_WHEEL_FOLDERS = ("nvidia/nccl/lib", "nvidia/cu13/lib")
 
 
-def pip_cublas_folder(search_path: list[str] | None = None) -> str | None:
-    """The folder of pip's libcublas.so.13 on this interpreter's import path, or None."""
+def _pip_folder(library: str, folders: tuple[str, ...], search_path: list[str] | None) -> str | None:
+    """The first of `folders` under an entry of the import path (or `search_path`) that holds `library`, or None."""
     for entry in sys.path if search_path is None else search_path:
-        for folder in _WHEEL_FOLDERS:
+        for folder in folders:
             candidate = Path(entry or ".") / folder
-            if (candidate / _CUBLAS).is_file():
+            if (candidate / library).is_file():
                 return str(candidate.resolve())
     return None
+
+
+def pip_cublas_folder(search_path: list[str] | None = None) -> str | None:
+    """The folder of pip's libcublas.so.13 on this interpreter's import path, or None."""
+    return _pip_folder(_CUBLAS, _WHEEL_FOLDERS, search_path)
 
 
 def pip_nccl_folder(search_path: list[str] | None = None) -> str | None:
     """The folder of pip's libnccl.so.2 on this interpreter's import path, or None."""
-    for entry in sys.path if search_path is None else search_path:
-        for folder in _NCCL_WHEEL_FOLDERS:
-            candidate = Path(entry or ".") / folder
-            if (candidate / _NCCL).is_file():
-                return str(candidate.resolve())
-    return None
+    return _pip_folder(_NCCL, _NCCL_WHEEL_FOLDERS, search_path)
 
 
 def with_pip_cublas(environ: dict[str, str] | os._Environ) -> dict[str, str]:
