@@ -82,8 +82,8 @@ def check_vectors(doc, expected):
                             f"{len(data) if isinstance(data, list) else 'none'}")
 
 
-async def post(session, url, model, inputs, encoding_format="base64", headers=None):
-    """One request; returns the answer's usage.prompt_tokens, raises RequestFailed on any failure."""
+async def answer(session, url, model, inputs, encoding_format, headers):
+    """One request's answer, checked to hold a vector per input; raises RequestFailed on any failure."""
     expected = len(inputs) if isinstance(inputs, list) else 1
     hdrs = {"Content-Type": "application/json", **(headers or {})}
     try:
@@ -98,6 +98,12 @@ async def post(session, url, model, inputs, encoding_format="base64", headers=No
     except ValueError as e:
         raise RequestFailed("bad_answer", f"not JSON: {body[:120]!r}") from e
     check_vectors(doc, expected)
+    return doc
+
+
+async def post(session, url, model, inputs, encoding_format="base64", headers=None):
+    """One request; returns the answer's usage.prompt_tokens, raises RequestFailed on any failure."""
+    doc = await answer(session, url, model, inputs, encoding_format, headers)
     return doc["usage"]["prompt_tokens"]
 
 
@@ -111,19 +117,7 @@ def vectors_digest(doc):
 
 async def post_for_digest(session, url, model, inputs, headers):
     """One base64 request; returns (usage.prompt_tokens, vectors_digest), raises RequestFailed on any failure."""
-    hdrs = {"Content-Type": "application/json", **(headers or {})}
-    try:
-        async with session.post(url + ROUTE, data=request_body(model, inputs, "base64"), headers=hdrs) as r:
-            body = await r.read()
-            if r.status != 200:
-                raise RequestFailed(str(r.status), body[:200].decode(errors="replace"))
-    except (OSError, asyncio.TimeoutError, aiohttp.ClientError) as e:
-        raise RequestFailed("timeout" if isinstance(e, asyncio.TimeoutError) else "closed", repr(e)) from e
-    try:
-        doc = json.loads(body)
-    except ValueError as e:
-        raise RequestFailed("bad_answer", f"not JSON: {body[:120]!r}") from e
-    check_vectors(doc, len(inputs))
+    doc = await answer(session, url, model, inputs, "base64", headers)
     return doc["usage"]["prompt_tokens"], vectors_digest(doc)
 
 
