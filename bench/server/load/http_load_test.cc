@@ -266,6 +266,17 @@ class ScriptedServer {
   std::thread thread_;
 };
 
+// The plan's address: 127.0.0.1:port, as main.cc fills it from the URL.
+void aim_at_loopback(RunPlan& plan, int port) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::memcpy(&plan.address, &addr, sizeof(addr));
+  plan.address_len = sizeof(addr);
+  plan.address_text = "127.0.0.1:" + std::to_string(port);
+}
+
 TEST(LoadWorker, OnceSendsEveryRequestAndCountsErrorsByKind) {
   const std::string ok_body = R"({"data":[{"object":"embedding","embedding":"AA"}],"usage":{"prompt_tokens":3}})";
   const std::string ok = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(ok_body.size()) + "\r\n\r\n" + ok_body;
@@ -279,13 +290,7 @@ TEST(LoadWorker, OnceSendsEveryRequestAndCountsErrorsByKind) {
   for (int i = 0; i < 40; ++i) requests.push_back(prepare_request("GET", "/x", "", 1, *target, ""));
   std::atomic<uint64_t> next{0};
   RunPlan plan;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(server.port()));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::memcpy(&plan.address, &addr, sizeof(addr));
-  plan.address_len = sizeof(addr);
-  plan.address_text = "127.0.0.1";
+  aim_at_loopback(plan, server.port());
   plan.requests = &requests;
   plan.once = true;
   plan.start_ns = now_ns();
@@ -315,13 +320,7 @@ TEST(LoadWorker, ARefusedConnectionIsAnErrorNotAHang) {
   requests.push_back(prepare_request("GET", "/x", "", 0, *target, ""));
   std::atomic<uint64_t> next{0};
   RunPlan plan;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::memcpy(&plan.address, &addr, sizeof(addr));
-  plan.address_len = sizeof(addr);
-  plan.address_text = "127.0.0.1:" + std::to_string(port);
+  aim_at_loopback(plan, port);
   plan.requests = &requests;
   plan.start_ns = plan.measure_from_ns = now_ns();
   plan.end_ns = plan.start_ns + 200'000'000;
@@ -348,12 +347,7 @@ TEST(LoadWorker, OnceAgainstADownServerFailsEachRequestOnceAndEnds) {
   std::vector<PreparedRequest> requests(10, prepare_request("GET", "/x", "", 0, *target, ""));
   std::atomic<uint64_t> next{0};
   RunPlan plan;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::memcpy(&plan.address, &addr, sizeof(addr));
-  plan.address_len = sizeof(addr);
+  aim_at_loopback(plan, port);
   plan.requests = &requests;
   plan.once = true;
   plan.start_ns = plan.measure_from_ns = now_ns();
