@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "engine_test_util.h"
 #include "engine/engine_factory.h"
 #include "ops/context.h"
 #include "test_files.h"
@@ -17,6 +18,7 @@ namespace embedserve {
 namespace {
 
 using testing::random_ids;
+using testing::spec_with_blas_sized_rows;
 using testing::TempDir;
 using testing::TinyQwen3Spec;
 
@@ -47,17 +49,6 @@ std::vector<Backend> backends() {
   return b;
 }
 
-TinyQwen3Spec spec_with_blas_sized_rows() {
-  TinyQwen3Spec spec;
-  spec.hidden = 64;
-  spec.intermediate = 96;
-  spec.heads = 4;
-  spec.kv_heads = 2;
-  spec.head_dim = 16;
-  spec.vocab = 300;
-  return spec;
-}
-
 std::unique_ptr<Engine> make_engine(const std::filesystem::path& dir, const Backend& backend, size_t workspace) {
   EngineOptions options;
   options.model_dir = dir;
@@ -69,14 +60,7 @@ std::unique_ptr<Engine> make_engine(const std::filesystem::path& dir, const Back
   return engine.ok() ? std::move(engine).value() : nullptr;
 }
 
-std::vector<float> embed_whole(Engine& engine, const std::vector<int32_t>& ids) {
-  SequenceBatch batch;
-  batch.add(ids);
-  std::vector<float> out(engine.info().hidden_size, NAN);
-  const Status st = engine.embed(batch, out);
-  EXPECT_TRUE(st.ok()) << st.to_string();
-  return out;
-}
+std::vector<float> embed_whole(Engine& engine, const std::vector<int32_t>& ids) { return testing::embed(engine, {ids}); }
 
 // Runs chunk [start, start + len) of `ids` as input `sequence`; `out` is written at the last chunk only.
 Status embed_chunk(Engine& engine, uint64_t sequence, const std::vector<int32_t>& ids, size_t start, size_t len,

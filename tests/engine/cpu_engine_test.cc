@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "engine_test_util.h"
 #include "engine/engine_factory.h"
 #include "ops/context.h"
 #include "reference_qwen3.h"
@@ -33,14 +34,7 @@ std::unique_ptr<Engine> make_engine(const std::filesystem::path& dir, size_t max
   return engine.ok() ? std::move(engine).value() : nullptr;
 }
 
-std::vector<float> embed(Engine& engine, const std::vector<std::vector<int32_t>>& seqs) {
-  SequenceBatch batch;
-  for (const auto& s : seqs) batch.add(s);
-  std::vector<float> out(seqs.size() * engine.info().hidden_size, NAN);
-  const Status st = engine.embed(batch, out);
-  EXPECT_TRUE(st.ok()) << st.to_string();
-  return out;
-}
+using testing::embed;
 
 using testing::cosine;
 

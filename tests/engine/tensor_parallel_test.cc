@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "engine_test_util.h"
 #include "engine/engine_factory.h"
 #include "ops/context.h"
 #include "test_files.h"
@@ -15,7 +16,9 @@
 namespace embedserve {
 namespace {
 
+using testing::embed;
 using testing::random_ids;
+using testing::spec_with_blas_sized_rows;
 using testing::TempDir;
 using testing::TinyQwen3Spec;
 
@@ -57,15 +60,6 @@ std::unique_ptr<Engine> make_engine(const std::filesystem::path& dir, const Back
   auto engine = create_engine(options);
   EXPECT_TRUE(engine.ok()) << engine.status().to_string();
   return engine.ok() ? std::move(engine).value() : nullptr;
-}
-
-std::vector<float> embed(Engine& engine, const std::vector<std::vector<int32_t>>& inputs) {
-  SequenceBatch batch;
-  for (const auto& ids : inputs) batch.add(ids);
-  std::vector<float> out(inputs.size() * static_cast<size_t>(engine.info().hidden_size), NAN);
-  const Status st = engine.embed(batch, out);
-  EXPECT_TRUE(st.ok()) << st.to_string();
-  return out;
 }
 
 // Row by row: the least cosine between a's and b's vectors.
@@ -128,20 +122,10 @@ TEST(TensorParallel, TheRealLayerShapeSplitInTwoAndFourGivesTheVectorsOfOneRank)
   expect_split_matches_whole(spec, {2, 4});
 }
 
-// Four heads of 16 over hidden 64, MLP 96: small enough to run on every backend, wide enough for two ranks.
-TinyQwen3Spec four_head_spec() {
-  TinyQwen3Spec spec;
-  spec.hidden = 64;
-  spec.intermediate = 96;
-  spec.head_dim = 16;
-  spec.vocab = 300;
-  return spec;
-}
-
 // Each rank keeps its own heads' keys and values between an input's chunks; other batches run between them.
 TEST(TensorParallel, ChunksOfASplitModelGiveTheWholeInputsVector) {
   TempDir dir;
-  const TinyQwen3Spec spec = four_head_spec();
+  const TinyQwen3Spec spec = spec_with_blas_sized_rows();
   testing::write_tiny_qwen3(dir.path(), spec);
   const auto ids = random_ids(300, spec.vocab, 21), other = random_ids(17, spec.vocab, 22);
   for (const Backend& backend : backends()) {
@@ -174,7 +158,7 @@ TEST(TensorParallel, ChunksOfASplitModelGiveTheWholeInputsVector) {
 // batch of three rows.
 TEST(TensorParallel, ABatchRunInOverlappedHalvesGivesTheVectorsOfTheWholeBatch) {
   TempDir dir;
-  const TinyQwen3Spec spec = four_head_spec();
+  const TinyQwen3Spec spec = spec_with_blas_sized_rows();
   testing::write_tiny_qwen3(dir.path(), spec);
   const int v = spec.vocab;
   const std::vector<std::vector<std::vector<int32_t>>> batches = {
@@ -207,7 +191,7 @@ TEST(TensorParallel, ABatchRunInOverlappedHalvesGivesTheVectorsOfTheWholeBatch) 
 // the inputs' boundaries inside pieces (the pieces' row groups).
 TEST(TensorParallel, RowParallelGemmsInPiecesGiveTheVectorsOfOneGemm) {
   TempDir dir;
-  const TinyQwen3Spec spec = four_head_spec();
+  const TinyQwen3Spec spec = spec_with_blas_sized_rows();
   testing::write_tiny_qwen3(dir.path(), spec);
   const int v = spec.vocab;
   const std::vector<std::vector<std::vector<int32_t>>> batches = {
