@@ -1,7 +1,9 @@
 // Parsing of --device and --dtype, and the engine's environment variables.
 #include "cli/engine_flags.h"
 
+#include <cstdint>
 #include <cstdlib>
+#include <optional>
 #include <string>
 
 namespace embedserve::cli {
@@ -34,6 +36,22 @@ Status apply_engine_flags(const Flags& flags, EngineOptions& options) {
   return Status();
 }
 
+namespace {
+
+// A whole-number environment variable in [min, max]; nullopt where it is unset or empty. The error names the
+// variable, says what it must be (`what`) and quotes the value given.
+StatusOr<std::optional<uint64_t>> whole_number_env(const char* name, uint64_t min, uint64_t max, const char* what) {
+  const char* text = std::getenv(name);
+  if (!text || !*text) return std::optional<uint64_t>();
+  char* end = nullptr;
+  const unsigned long long v = std::strtoull(text, &end, 10);
+  if (*end != '\0' || v < min || v > max)
+    return invalid_argument(std::string(name) + " must be " + what + ", got '" + text + "'");
+  return std::optional<uint64_t>(v);
+}
+
+}  // namespace
+
 Status apply_engine_environment(EngineOptions& options) {
   if (const char* path = std::getenv("EMBEDSERVE_CUBLAS_PATH"); path && *path) options.cublas_path = path;
   if (const char* path = std::getenv("EMBEDSERVE_NCCL_PATH"); path && *path) options.nccl_path = path;
@@ -44,29 +62,18 @@ Status apply_engine_environment(EngineOptions& options) {
                               "(half the bytes between GPUs), got '" + r + "'");
     options.tp_reduce_dtype = r == "f32" ? DType::kF32 : DType::kBF16;
   }
-  if (const char* tokens = std::getenv("EMBEDSERVE_TP_OVERLAP_TOKENS"); tokens && *tokens) {
-    char* end = nullptr;
-    const unsigned long long v = std::strtoull(tokens, &end, 10);
-    if (*end != '\0' || v > (1ull << 30))
-      return invalid_argument("EMBEDSERVE_TP_OVERLAP_TOKENS must be a whole number of tokens (0: batches run whole), "
-                              "got '" + std::string(tokens) + "'");
-    options.tp_overlap_tokens = static_cast<size_t>(v);
-  }
-  if (const char* chunks = std::getenv("EMBEDSERVE_TP_GEMM_CHUNKS"); chunks && *chunks) {
-    const std::string c = chunks;
-    if (c.size() != 1 || c[0] < '1' || c[0] > '8')
-      return invalid_argument("EMBEDSERVE_TP_GEMM_CHUNKS must be 1 to 8 (pieces of o_proj's and down_proj's rows whose "
-                              "all-reduces overlap the next piece), got '" + c + "'");
-    options.tp_gemm_chunks = c[0] - '0';
-  }
+  EMBEDSERVE_ASSIGN_OR_RETURN(const auto overlap, whole_number_env("EMBEDSERVE_TP_OVERLAP_TOKENS", 0, 1ull << 30,
+                                                                   "a whole number of tokens (0: batches run whole)"));
+  if (overlap) options.tp_overlap_tokens = static_cast<size_t>(*overlap);
+  EMBEDSERVE_ASSIGN_OR_RETURN(const auto pieces,
+                              whole_number_env("EMBEDSERVE_TP_GEMM_CHUNKS", 1, 8,
+                                               "1 to 8 (pieces of o_proj's and down_proj's rows whose all-reduces "
+                                               "overlap the next piece)"));
+  if (pieces) options.tp_gemm_chunks = static_cast<int>(*pieces);
   if (const char* kernel = std::getenv("EMBEDSERVE_CPU_GEMM"); kernel && *kernel) options.cpu_gemm_kernel = kernel;
-  if (const char* mb = std::getenv("EMBEDSERVE_CUBLAS_WORKSPACE_MB"); mb && *mb) {
-    char* end = nullptr;
-    const unsigned long long v = std::strtoull(mb, &end, 10);
-    if (*end != '\0' || v > (1ull << 20))
-      return invalid_argument("EMBEDSERVE_CUBLAS_WORKSPACE_MB must be a whole number of MiB, got '" + std::string(mb) + "'");
-    options.cublas_workspace_bytes = static_cast<size_t>(v) << 20;
-  }
+  EMBEDSERVE_ASSIGN_OR_RETURN(const auto mib,
+                              whole_number_env("EMBEDSERVE_CUBLAS_WORKSPACE_MB", 0, 1ull << 20, "a whole number of MiB"));
+  if (mib) options.cublas_workspace_bytes = static_cast<size_t>(*mib) << 20;
   return Status();
 }
 

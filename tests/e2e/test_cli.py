@@ -7,6 +7,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from helpers import MODEL_NAME
 from server_process import ServerProcess, free_port, make_model
 
@@ -32,6 +34,21 @@ def test_the_start_up_line_says_where_the_start_went(start_server):
     ready = float(re.search(r"ready in ([\d.]+) s", log).group(1))
     assert abs(engine - (device + checkpoint + weights)) <= 0.015, line  # each part rounded to 10 ms
     assert engine <= ready + 0.01 and 0 < tokenizer <= ready + 0.01, (line, ready)  # both within the start
+
+
+@pytest.mark.parametrize("variable,value,says", [
+    ("EMBEDSERVE_TP_OVERLAP_TOKENS", "many", "EMBEDSERVE_TP_OVERLAP_TOKENS must be a whole number of tokens"),
+    ("EMBEDSERVE_TP_GEMM_CHUNKS", "9", "EMBEDSERVE_TP_GEMM_CHUNKS must be 1 to 8"),
+    ("EMBEDSERVE_TP_GEMM_CHUNKS", "0", "EMBEDSERVE_TP_GEMM_CHUNKS must be 1 to 8"),
+    ("EMBEDSERVE_CUBLAS_WORKSPACE_MB", "2000000", "EMBEDSERVE_CUBLAS_WORKSPACE_MB must be a whole number of MiB"),
+    ("EMBEDSERVE_TP_REDUCE", "f16", "EMBEDSERVE_TP_REDUCE must be f32"),
+])
+def test_a_bad_engine_environment_variable_is_a_one_line_error(binary, tiny_model, variable, value, says):
+    proc = subprocess.run([str(binary), "bench", "--model-path", str(tiny_model), "--device", "cpu", "--seq-len", "16",
+                           "--seconds", "0"], env={**os.environ, variable: value}, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode != 0 and says in proc.stderr and f"got '{value}'" in proc.stderr, proc.stderr
+    assert proc.stderr.count("\n") == 1, proc.stderr
 
 
 SGLANG_FLAGS = ["--log-level", "warning", "--enable-metrics", "--disable-radix-cache", "--disable-cuda-graph",
