@@ -58,9 +58,17 @@ Status apply_engine_environment(EngineOptions& options) {
   if (const char* reduce = std::getenv("EMBEDSERVE_TP_REDUCE"); reduce && *reduce) {
     const std::string r = reduce;
     if (r != "f32" && r != "bf16")
-      return invalid_argument("EMBEDSERVE_TP_REDUCE must be f32 (the default: partial sums rounded once) or bf16 "
-                              "(half the bytes between GPUs), got '" + r + "'");
+      return invalid_argument("EMBEDSERVE_TP_REDUCE must be bf16 (the default: half the bytes between GPUs) or f32 "
+                              "(partial sums rounded once), got '" + r + "'");
     options.tp_reduce_dtype = r == "f32" ? DType::kF32 : DType::kBF16;
+  }
+  if (const char* sum = std::getenv("EMBEDSERVE_TP_SUM"); sum && *sum) {
+    const std::string v = sum;
+    if (v != "peer" && v != "nccl")
+      return invalid_argument("EMBEDSERVE_TP_SUM must be peer (the default: each GPU reads the others' partial sums "
+                              "over their links, where every pair has peer access) or nccl (NCCL's all-reduce), got '" +
+                              v + "'");
+    options.tp_peer_reads = v == "peer";
   }
   EMBEDSERVE_ASSIGN_OR_RETURN(const auto overlap, whole_number_env("EMBEDSERVE_TP_OVERLAP_TOKENS", 0, 1ull << 30,
                                                                    "a whole number of tokens (0: batches run whole)"));

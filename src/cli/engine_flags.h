@@ -31,7 +31,8 @@ inline constexpr const char* kQuantizationHelp =
 Status apply_engine_flags(const Flags& flags, EngineOptions& options);
 // Fills the options the environment decides: EMBEDSERVE_CUBLAS_PATH (libcublas.so.13 or its folder),
 // EMBEDSERVE_NCCL_PATH (libnccl.so.2 or its folder, for --tp above 1 on CUDA), EMBEDSERVE_TP_REDUCE (f32 or bf16:
-// the dtype tensor-parallel partial sums are reduced in on CUDA bf16), EMBEDSERVE_TP_OVERLAP_TOKENS (the smallest
+// the dtype tensor-parallel partial sums are reduced in on CUDA bf16), EMBEDSERVE_TP_SUM (peer or nccl: how CUDA
+// ranks sum them), EMBEDSERVE_TP_OVERLAP_TOKENS (the smallest
 // tensor-parallel batch run as two overlapped halves; 0 never, for measuring what the overlap gains),
 // EMBEDSERVE_TP_GEMM_CHUNKS (1 to 8: pieces of a whole batch's row-parallel GEMMs, each one's all-reduce beside the
 // next piece; 1, the default, for one GEMM then its all-reduce),

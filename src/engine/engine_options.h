@@ -21,9 +21,15 @@ struct EngineOptions {
   // CUDA with tensor_parallel > 1 (--nccl-path, EMBEDSERVE_NCCL_PATH): libnccl.so.2 or its folder; empty: the
   // loader's path, CUDA's folder, then pip's nvidia/nccl/lib and nvidia/cu13/lib.
   std::string nccl_path;
-  // CUDA bf16 with tensor_parallel > 1 (EMBEDSERVE_TP_REDUCE=f32|bf16): the dtype o_proj's and down_proj's
-  // partial sums cross the link in; f32 rounds once as one GPU does, bf16 moves half the bytes.
-  DType tp_reduce_dtype = DType::kF32;
+  // CUDA bf16 with tensor_parallel > 1 (EMBEDSERVE_TP_REDUCE=bf16|f32): the dtype o_proj's and down_proj's
+  // partial sums cross the link in. bf16 (the default, as vLLM and SGLang do) moves half the bytes and rounds each
+  // partial and the sum: on the 8B over two H200s the mean (1 − cos) against transformers f32 is 1.07 × one GPU's
+  // and one 2,048-token input 0.58 × its latency; f32 rounds once, as one GPU does (1.00 ×), and is slower
+  // (docs/PERFORMANCE.md, "Tensor parallelism").
+  DType tp_reduce_dtype = DType::kBF16;
+  // CUDA with tensor_parallel > 1 (EMBEDSERVE_TP_SUM=peer|nccl): sum by peer reads (one kernel per rank reads the
+  // other GPUs' partials over NVLink; no overlap modes then) where every pair of GPUs has peer access, else NCCL.
+  bool tp_peer_reads = true;
   // tensor_parallel > 1 (EMBEDSERVE_TP_OVERLAP_TOKENS): a batch of at least this many tokens runs each layer as two
   // halves of its rows, one half's all-reduce beside the other's GEMMs; 0 runs every batch whole. 4,096: on the 8B
   // over two H200s halves gain 3 % at 16,384-token batches and lose 3 % at 2,048 tokens (docs/PERFORMANCE.md).

@@ -20,6 +20,7 @@ StatusOr<std::unique_ptr<TensorParallelEngine>> TensorParallelEngine::load(const
   go.device = device;
   go.ranks = n;
   go.nccl_path = options.nccl_path;
+  go.peer_reads = options.tp_peer_reads;
   if (device == Device::kCuda) {
     const int visible = ops::visible_gpus();
     if (options.device_ordinal + n > visible)

@@ -230,8 +230,11 @@ std::array<WorkspacePart, kWorkspaceParts> workspace_parts(const ModelConfig& c,
   const size_t q_dim = static_cast<size_t>(shard.q_dim(c.head_dim));
   const size_t kv_dim = static_cast<size_t>(shard.kv_dim(c.head_dim));
   const size_t t = dtype_size(ctx.dtype());
-  // A bf16 rank of several keeps o_proj's and down_proj's partial sums in f32 until the all-reduce has added them.
+  // A rank of several puts o_proj's and down_proj's partial sums here: in f32 on a bf16 rank that reduces in f32 (one
+  // rounding, after the sum), else in h itself; in a group that reads peers always here, two of them (the halves
+  // that sums alternate between: ops/all_reduce.h).
   const bool f32_partials = ctx.world_size() > 1 && ctx.dtype() != DType::kF32 && ctx.reduce_dtype() == DType::kF32;
+  const size_t partials = ops::reads_peers(ctx) ? 2 * n * H * dtype_size(ctx.reduce_dtype()) : f32_partials ? n * H * 4 : 0;
   return {{
       {n * H * t, "the residual stream"},
       {n * H * t, "the pooled rows"},
@@ -246,7 +249,7 @@ std::array<WorkspacePart, kWorkspaceParts> workspace_parts(const ModelConfig& c,
       // a chunk's kv offsets [2]
       // tensor parallelism's halves: offsets, key offsets and plans of each half ≤ 6n + 12
       {(11 * n + 4 + (ctx.world_size() > 1 ? 6 * n + 12 : 0)) * sizeof(int32_t), "batch indices"},
-      {f32_partials ? n * H * 4 : 0, "tensor-parallel partial sums"},
+      {partials, "tensor-parallel partial sums"},
       // fp8 weights only (0 bytes otherwise): a GEMM input quantised per token, the widest being the MLP's
       {ops::linear_scratch_bytes(ctx, static_cast<int64_t>(n), static_cast<int64_t>(std::max({H, q_dim, I}))),
        "fp8 activations"},
@@ -285,7 +288,19 @@ Status Qwen3Model::allocate(size_t n) {
     EMBEDSERVE_ASSIGN_OR_RETURN(*buffers[i], ops::Buffer::allocate(ctx_, parts[i].bytes, parts[i].what));
     workspace_bytes_ += parts[i].bytes;
   }
+  // Partial sums the other ranks read straight from this GPU where the group reads peers, in the reduce dtype (bf16
+  // by default, f32 with EMBEDSERVE_TP_REDUCE=f32); else f32 ones (a bf16 rank reducing in f32).
+  partial_dtype_ = ops::reads_peers(ctx_) ? ctx_.reduce_dtype() : DType::kF32;
+  if (partial_.data()) EMBEDSERVE_RETURN_IF_ERROR(ops::share_partials(ctx_, partial_.data(), partial_.bytes()));
   return Status();
+}
+
+ops::Tensor Qwen3Model::partial_for_sum(int64_t begin, int64_t m, const ops::Tensor& h) {
+  if (!partial_.data()) return h;
+  // In a group that reads peers, the half after the last sum's (ops/all_reduce.h); else the whole buffer.
+  const size_t offset = ops::next_partial_half(ctx_) * (partial_.bytes() / 2);
+  return ops::Tensor::matrix(static_cast<char*>(partial_.data()) + offset, partial_dtype_, begin + m, config_.hidden_size)
+      .rows_range(begin, m);
 }
 
 bool Qwen3Model::takes_chunks(Pooling pooling) const { return pools_from_last_chunk(pooling); }
@@ -482,23 +497,30 @@ Status Qwen3Model::decoder_layer(int layer, const Qwen3LayerWeights& w, const op
                                  bool keys_only, bool next_is_gemm) {
   const bool fp8 = ctx_.weight_dtype() == DType::kF8E4M3;
   const ops::Tensor scratch = fp8_scratch();
-  ops::Tensor partial;
+  ops::Tensor partial, down;
   // With several ranks each holds o_proj's columns of its heads (and down_proj's of its MLP columns), and the
-  // blocks end with the all-reduce that adds the ranks' products into h (in f32 on a bf16 context, rounded once:
-  // ops/all_reduce.h).
+  // blocks end with the all-reduce that adds the ranks' products into h (the partials in the reduce dtype, their sum
+  // rounded once: ops/all_reduce.h). A group that reads peers adds them inside the residual add and norm that follow instead
+  // (ops::all_reduce_add_rms_norm: the sum never goes to memory).
+  const bool fused = ops::reads_peers(ctx_);
   EMBEDSERVE_RETURN_IF_ERROR(attention_block(layer, w, Part{&all, kv}, pooled, pooled_rows, keys_only, h_quantized_,
-                                             /*reduce=*/true, x, h, partial));
+                                             /*reduce=*/!fused, x, h, partial));
   h_quantized_ = false;
   // The last layer of a chunk before its input's last: only its keys and values are read again.
   if (keys_only) return Status();
-  trace("attn_out", layer, h);
-  EMBEDSERVE_RETURN_IF_ERROR(
-      mlp_block(layer, w, 0, (pooled ? *pooled : all).rows.offsets, /*reduce=*/true, x, h, partial));
-  trace("ffn_out", layer, h);
+  if (!fused) trace("attn_out", layer, h);
+  EMBEDSERVE_RETURN_IF_ERROR(mlp_block(layer, w, 0, (pooled ? *pooled : all).rows.offsets, /*reduce=*/!fused, x, h,
+                                       down, fused ? &partial : nullptr));
   // hidden_states = residual + hidden_states; then the next layer's input_layernorm (or the final norm) of it
   // The next layer's k|v|q GEMM reads h: quantised here, in the same pass (not after the final norm: pooling reads it).
-  EMBEDSERVE_RETURN_IF_ERROR(ops::add_rms_norm(ctx_, x, h, next_norm, static_cast<float>(config_.rms_norm_eps), h,
-                                               fp8 && next_is_gemm ? &scratch : nullptr));
+  const float eps = static_cast<float>(config_.rms_norm_eps);
+  const ops::Tensor* quantized = fp8 && next_is_gemm ? &scratch : nullptr;
+  if (fused) {
+    EMBEDSERVE_RETURN_IF_ERROR(ops::all_reduce_add_rms_norm(ctx_, down, x, next_norm, eps, h, quantized));
+  } else {
+    trace("ffn_out", layer, h);
+    EMBEDSERVE_RETURN_IF_ERROR(ops::add_rms_norm(ctx_, x, h, next_norm, eps, h, quantized));
+  }
   h_quantized_ = fp8 && next_is_gemm;
   trace("l_out", layer, x);
   return Status();
@@ -596,20 +618,28 @@ Status Qwen3Model::attention_block(int layer, const Qwen3LayerWeights& w, const 
   EMBEDSERVE_RETURN_IF_ERROR(ops::attention(ctx_, q, k_seen, v_seen, attn, shape, rows.rows, kv.offsets, rows.plan));
   trace("kqv_out", layer, attn);
   // hidden_states = o_proj(attn_output): this rank's share, summed over the ranks by the caller.
-  partial = partial_.data() ? partial_.matrix(DType::kF32, part.begin + m, c.hidden_size).rows_range(part.begin, m) : h;
+  partial = partial_for_sum(part.begin, m, h);
   return row_parallel(attn, w.o_proj.tensor, partial, groups, /*x_quantized=*/false, reduce ? &h : nullptr);
 }
 
 Status Qwen3Model::mlp_block(int layer, const Qwen3LayerWeights& w, int64_t begin, const ops::Index& groups,
-                             bool reduce, ops::Tensor& x, ops::Tensor& h, const ops::Tensor& partial) {
+                             bool reduce, ops::Tensor& x, ops::Tensor& h, ops::Tensor& partial,
+                             const ops::Tensor* attention_partial) {
   const DType t = ctx_.dtype();
   const int64_t m = h.rows;
   const ops::Tensor scratch = fp8_scratch();
   const bool fp8 = ctx_.weight_dtype() == DType::kF8E4M3;
   // hidden_states = residual + hidden_states; residual = hidden_states;
   // hidden_states = self.post_attention_layernorm(hidden_states)
-  EMBEDSERVE_RETURN_IF_ERROR(ops::add_rms_norm(ctx_, x, h, w.post_attention_layernorm.tensor,
-                                               static_cast<float>(config_.rms_norm_eps), h, fp8 ? &scratch : nullptr));
+  const float eps = static_cast<float>(config_.rms_norm_eps);
+  const ops::Tensor* quantized = fp8 ? &scratch : nullptr;
+  if (attention_partial)
+    EMBEDSERVE_RETURN_IF_ERROR(ops::all_reduce_add_rms_norm(ctx_, *attention_partial, x,
+                                                            w.post_attention_layernorm.tensor, eps, h, quantized));
+  else
+    EMBEDSERVE_RETURN_IF_ERROR(ops::add_rms_norm(ctx_, x, h, w.post_attention_layernorm.tensor, eps, h, quantized));
+  // After that sum: in a group that reads peers the partial's half depends on it.
+  if (!partial.data) partial = partial_for_sum(begin, m, h);
   trace("ffn_inp", layer, x);
   trace("ffn_norm", layer, h);
   // Qwen3MLP: down_proj(act_fn(gate_proj(h)) * up_proj(h)), act_fn = SiLU; gate|up in one GEMM

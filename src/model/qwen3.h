@@ -144,17 +144,21 @@ class Qwen3Model final : public EmbeddingModel {
     int64_t begin = 0;           // its first row in the workspace
     int64_t kv_begin = 0;        // without a cache: the workspace row kv.offsets count from
   };
-  // A layer from its input (h, normed) to o_proj's output for the part's rows, in `partial` (this rank's share:
-  // f32 partial sums of a bf16 rank of several, else h itself). pooled, pooled_rows and keys_only as in
+  // A layer from its input (h, normed) to o_proj's output for the part's rows, in `partial` (this rank's share,
+  // where partial_for_sum puts it). pooled, pooled_rows and keys_only as in
   // decoder_layer (a whole batch only); h_quantized: under fp8, the scratch already holds h quantised.
   // reduce: the block ends with the all-reduce of `partial` into h (row_parallel); else the caller sums it.
   Status attention_block(int layer, const Qwen3LayerWeights& w, const Part& part, const Rows* pooled,
                          const ops::Index& pooled_rows, bool keys_only, bool h_quantized, bool reduce,
                          ops::Tensor& x, ops::Tensor& h, ops::Tensor& partial);
-  // The residual add and post_attention_layernorm of h (o_proj's output, summed), then the MLP into `partial`,
-  // for rows [begin, begin + h.rows) grouped by `groups`.
+  // The residual add and post_attention_layernorm of h (o_proj's output, summed; or, with attention_partial, of
+  // the sum of that partial over the ranks, fused), then the MLP into `partial` (where partial_for_sum puts it if
+  // empty), for rows [begin, begin + h.rows) grouped by `groups`.
   Status mlp_block(int layer, const Qwen3LayerWeights& w, int64_t begin, const ops::Index& groups, bool reduce,
-                   ops::Tensor& x, ops::Tensor& h, const ops::Tensor& partial);
+                   ops::Tensor& x, ops::Tensor& h, ops::Tensor& partial, const ops::Tensor* attention_partial = nullptr);
+  // Where o_proj's or down_proj's product for rows [begin, begin + m) waits for its sum: h itself (one rank, or an
+  // in-place sum), else partial_, in the half after the last sum's where the group reads peers (ops/all_reduce.h).
+  ops::Tensor partial_for_sum(int64_t begin, int64_t m, const ops::Tensor& h);
   // y = x · wᵀ for o_proj or down_proj (row-parallel with several ranks); with `sum`, then the all-reduce of y into
   // *sum — on a rank of several, in ctx's tp_gemm_chunks() pieces of rows, each piece's sum started as soon as its
   // GEMM is issued so the link carries one piece while the GPU computes the next (at most kMaxGemmChunks).
@@ -199,7 +203,8 @@ class Qwen3Model final : public EmbeddingModel {
   ops::Buffer gate_up_;           // [n, 2 * intermediate]
   ops::Buffer act_;               // [n, intermediate]
   ops::Buffer pooled_out_;        // f32 [n, hidden]: one vector per sequence, at most one per token
-  ops::Buffer partial_;           // f32 [n, hidden]: o_proj's and down_proj's partial sums on a bf16 rank of several
+  ops::Buffer partial_;           // [n, hidden] (two in a group that reads peers): o_proj's and down_proj's partials
+  DType partial_dtype_ = DType::kF32;
   ops::Buffer rotary_;            // the backend's RoPE tables for every row and for the pooled rows
   ops::Buffer index_;             // the batch's int32 arrays on the device
   ops::Buffer fp8_act_;           // fp8 weights: a GEMM input as e4m3 [n, k] and its per-token scales

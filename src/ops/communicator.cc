@@ -15,7 +15,7 @@ StatusOr<std::vector<std::shared_ptr<Communicator>>> create_group(const GroupOpt
     return internal_error("create_group: " + std::to_string(options.ranks) + " ranks but " +
                           std::to_string(options.ordinals.size()) + " GPUs");
 #if defined(EMBEDSERVE_HAVE_CUDA)
-  return cuda_backend::create_nccl_group(options.ordinals, options.nccl_path);
+  return cuda_backend::create_nccl_group(options.ordinals, options.nccl_path, options.peer_reads);
 #else
   return unimplemented("this embedserve was built without the CUDA backend (EMBEDSERVE_CUDA=OFF); use --device cpu");
 #endif

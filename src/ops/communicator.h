@@ -27,6 +27,9 @@ class Communicator {
   // After abort(), with every rank's work returned: makes the group usable again where the backend can (the CPU);
   // false where it cannot (an aborted NCCL communicator must be created anew).
   virtual bool reset() = 0;
+  // Whether the group sums by reading the other ranks' partials straight from their memory (CUDA: every pair of
+  // GPUs with peer access; ops/all_reduce.h says what that asks of the caller).
+  virtual bool reads_peers() const { return false; }
   // "in-process threads" or "NCCL 2.x.y from /path", for the start-up line.
   virtual std::string description() const = 0;
 };
@@ -38,6 +41,9 @@ struct GroupOptions {
   int ranks = 1;
   std::vector<int> ordinals;  // CUDA: GPU of rank r, in CUDA_VISIBLE_DEVICES order
   std::string nccl_path;
+  // CUDA: sum by peer reads (one kernel per rank reading the other GPUs' partials over NVLink) where every pair of
+  // GPUs has peer access; false, or a pair without it: NCCL's all-reduce.
+  bool peer_reads = true;
 };
 
 // One communicator per rank, index = rank. CPU: an in-process group (shared buffers and a barrier). CUDA: loads

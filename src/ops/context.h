@@ -45,7 +45,7 @@ struct ContextOptions {
   std::shared_ptr<Communicator> communicator;
   // Tensor parallelism on a bf16 context: the dtype o_proj's and down_proj's partial sums are all-reduced in. f32
   // (the default) rounds the sum once, as one GPU does; bf16 halves the bytes on the link and rounds each partial
-  // and the sum (for measuring the trade; EMBEDSERVE_TP_REDUCE). f32 contexts always reduce in f32.
+  // and the sum (EMBEDSERVE_TP_REDUCE). f32 contexts always reduce in f32.
   DType tp_reduce_dtype = DType::kF32;
   // Tensor parallelism: batches of at least this many tokens run in two halves whose all-reduces overlap the other
   // half's compute (model/qwen3.cc says how); 0: never.
@@ -96,10 +96,13 @@ class DeviceContext {
   // The dtype partial sums are all-reduced in (ContextOptions::tp_reduce_dtype; the context's dtype or f32).
   DType reduce_dtype() const { return reduce_dtype_; }
   // Whether a batch of this many tokens runs its layers in two overlapped halves (ContextOptions::tp_overlap_tokens;
-  // never alone).
-  bool overlaps(size_t tokens) const { return world_size() > 1 && tp_overlap_tokens_ > 0 && tokens >= tp_overlap_tokens_; }
-  // Pieces a whole batch's row-parallel GEMMs run in with several ranks (ContextOptions::tp_gemm_chunks).
-  int tp_gemm_chunks() const { return tp_gemm_chunks_; }
+  // never alone, nor in a group that reads peers: its sums are not started in the background).
+  bool overlaps(size_t tokens) const {
+    return world_size() > 1 && !communicator_->reads_peers() && tp_overlap_tokens_ > 0 && tokens >= tp_overlap_tokens_;
+  }
+  // Pieces a whole batch's row-parallel GEMMs run in with several ranks (ContextOptions::tp_gemm_chunks; 1 in a
+  // group that reads peers).
+  int tp_gemm_chunks() const { return communicator_ && communicator_->reads_peers() ? 1 : tp_gemm_chunks_; }
 
  private:
   DeviceContext() = default;

@@ -41,7 +41,8 @@ def test_the_start_up_line_says_where_the_start_went(start_server):
     ("EMBEDSERVE_TP_GEMM_CHUNKS", "9", "EMBEDSERVE_TP_GEMM_CHUNKS must be 1 to 8"),
     ("EMBEDSERVE_TP_GEMM_CHUNKS", "0", "EMBEDSERVE_TP_GEMM_CHUNKS must be 1 to 8"),
     ("EMBEDSERVE_CUBLAS_WORKSPACE_MB", "2000000", "EMBEDSERVE_CUBLAS_WORKSPACE_MB must be a whole number of MiB"),
-    ("EMBEDSERVE_TP_REDUCE", "f16", "EMBEDSERVE_TP_REDUCE must be f32"),
+    ("EMBEDSERVE_TP_REDUCE", "f16", "EMBEDSERVE_TP_REDUCE must be bf16"),
+    ("EMBEDSERVE_TP_SUM", "nvlink", "EMBEDSERVE_TP_SUM must be peer"),
 ])
 def test_a_bad_engine_environment_variable_is_a_one_line_error(binary, tiny_model, variable, value, says):
     proc = subprocess.run([str(binary), "bench", "--model-path", str(tiny_model), "--device", "cpu", "--seq-len", "16",

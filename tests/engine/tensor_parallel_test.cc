@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -45,9 +46,13 @@ std::vector<Backend> backends() {
   return b;
 }
 
+// CUDA: the ranks sum by peer reads unless peer_reads is false (NCCL's all-reduce, which the overlap modes
+// overlap_tokens and gemm_chunks need).
 std::unique_ptr<Engine> make_engine(const std::filesystem::path& dir, const Backend& backend, int ranks,
-                                    size_t workspace = 512, size_t overlap_tokens = 4096, int gemm_chunks = 1) {
+                                    size_t workspace = 512, size_t overlap_tokens = 4096, int gemm_chunks = 1,
+                                    bool peer_reads = true) {
   EngineOptions options;
+  options.tp_peer_reads = peer_reads;
   options.tp_overlap_tokens = overlap_tokens;
   options.tp_gemm_chunks = gemm_chunks;
   options.model_dir = dir;
@@ -170,8 +175,8 @@ TEST(TensorParallel, ABatchRunInOverlappedHalvesGivesTheVectorsOfTheWholeBatch) 
   };
   const size_t hidden = static_cast<size_t>(spec.hidden);
   for (const Backend& backend : backends()) {
-    auto whole = make_engine(dir.path(), backend, 2, 512, /*overlap_tokens=*/0);
-    auto halves = make_engine(dir.path(), backend, 2, 512, /*overlap_tokens=*/2);
+    auto whole = make_engine(dir.path(), backend, 2, 512, /*overlap_tokens=*/0, 1, /*peer_reads=*/false);
+    auto halves = make_engine(dir.path(), backend, 2, 512, /*overlap_tokens=*/2, 1, /*peer_reads=*/false);
     auto one = make_engine(dir.path(), backend, 1);
     ASSERT_TRUE(whole && halves && one);
     for (size_t b = 0; b < batches.size(); ++b) {
@@ -201,14 +206,56 @@ TEST(TensorParallel, RowParallelGemmsInPiecesGiveTheVectorsOfOneGemm) {
   };
   const size_t hidden = static_cast<size_t>(spec.hidden);
   for (const Backend& backend : backends()) {
-    auto one_gemm = make_engine(dir.path(), backend, 2, 2048, /*overlap_tokens=*/0, /*gemm_chunks=*/1);
-    auto pieces = make_engine(dir.path(), backend, 2, 2048, /*overlap_tokens=*/0, /*gemm_chunks=*/4);
+    auto one_gemm = make_engine(dir.path(), backend, 2, 2048, /*overlap_tokens=*/0, /*gemm_chunks=*/1, false);
+    auto pieces = make_engine(dir.path(), backend, 2, 2048, /*overlap_tokens=*/0, /*gemm_chunks=*/4, false);
     ASSERT_TRUE(one_gemm && pieces);
     for (size_t b = 0; b < batches.size(); ++b) {
       const double c = min_cosine(embed(*pieces, batches[b]), embed(*one_gemm, batches[b]), hidden);
       EXPECT_GE(c, backend.min_cosine) << backend.name() << ", batch " << b;
       std::printf("%s, batch %zu in GEMM pieces: least cosine to one GEMM %.9f\n", backend.name().c_str(), b, c);
     }
+  }
+}
+
+// GPUs that sum by reading each other's partials (inside the residual add and norm) give NCCL's bits: both add the
+// two partials in f32 (a + b in either order) and round once (bf16 partials by default, f32 ones on an f32
+// context). Mixed batches, a pooled last layer and a chunked input (its own sequence of sums).
+TEST(TensorParallel, CudaSumsByPeerReadsGiveTheBitsOfNcclsAllReduce) {
+  if (ops::visible_gpus() < 2) GTEST_SKIP() << "needs two GPUs (" << ops::visible_gpus() << " visible)";
+  TempDir dir;
+  const TinyQwen3Spec spec = spec_with_blas_sized_rows();
+  testing::write_tiny_qwen3(dir.path(), spec);
+  const int v = spec.vocab;
+  const std::vector<std::vector<std::vector<int32_t>>> batches = {
+      mixed_batch(v), {random_ids(64, v, 51), random_ids(64, v, 52)}, {random_ids(1, v, 53)}};
+  const auto chunked = random_ids(300, v, 54);
+  // The input in chunks of 128 (keys_only layers, a kept cache), as the scheduler cuts one.
+  const auto in_chunks = [&](Engine& engine) {
+    std::vector<float> out(static_cast<size_t>(spec.hidden), NAN);
+    for (size_t start = 0; start < chunked.size(); start += 128) {
+      SequenceBatch batch;
+      batch.add(std::span<const int32_t>(chunked).subspan(start, std::min<size_t>(128, chunked.size() - start)));
+      batch.chunk = SequenceChunk{7, start, chunked.size()};
+      const Status st = engine.embed(batch, out);
+      EXPECT_TRUE(st.ok()) << st.to_string();
+    }
+    return out;
+  };
+  for (const Backend& backend : backends()) {
+    if (backend.device != Device::kCuda) continue;
+    auto peer = make_engine(dir.path(), backend, 2, 512, 4096, 1, /*peer_reads=*/true);
+    auto nccl = make_engine(dir.path(), backend, 2, 512, 4096, 1, /*peer_reads=*/false);
+    ASSERT_TRUE(peer && nccl);
+    EXPECT_NE(peer->info().backend.find("peer reads"), std::string::npos) << peer->info().backend;
+    EXPECT_EQ(nccl->info().backend.find("peer reads"), std::string::npos) << nccl->info().backend;
+    for (size_t b = 0; b < batches.size(); ++b) {
+      const auto got = embed(*peer, batches[b]), want = embed(*nccl, batches[b]);
+      ASSERT_EQ(got.size(), want.size());
+      EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0)
+          << backend.name() << ", batch " << b << ": least cosine " << min_cosine(got, want, spec.hidden);
+    }
+    const auto got = in_chunks(*peer), want = in_chunks(*nccl);
+    EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0) << backend.name() << ", in chunks";
   }
 }
 

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <exception>
 #include <memory>
@@ -15,6 +16,7 @@
 #include "op_test_util.h"
 #include "ops/communicator.h"
 #include "ops/context.h"
+#include "ops/memory.h"
 
 namespace embedserve {
 namespace {
@@ -25,11 +27,13 @@ struct Group {
   std::vector<std::unique_ptr<ops::DeviceContext>> contexts;  // index = rank
 };
 
-// One context per rank of a new group on `device` (CUDA: GPUs 0 … ranks − 1), computing in `precision`.
-Group make_group(Device device, int ranks, Precision precision, DType reduce = DType::kF32) {
+// One context per rank of a new group on `device` (CUDA: GPUs 0 … ranks − 1), computing in `precision`; on CUDA
+// summing by NCCL's all-reduce unless peer_reads.
+Group make_group(Device device, int ranks, Precision precision, DType reduce = DType::kF32, bool peer_reads = false) {
   ops::GroupOptions go;
   go.device = device;
   go.ranks = ranks;
+  go.peer_reads = peer_reads;
   for (int r = 0; device == Device::kCuda && r < ranks; ++r) go.ordinals.push_back(r);
   if (const char* nccl = std::getenv("EMBEDSERVE_NCCL_PATH")) go.nccl_path = nccl;  // as cli/ passes it
   auto comms = ops::create_group(go);
@@ -71,6 +75,14 @@ void on_every_rank(const Group& g, F&& body) {
   for (std::thread& t : threads) t.join();
   for (size_t r = 0; r < failures.size(); ++r)
     if (!failures[r].empty()) ADD_FAILURE() << "rank " << r << ": " << failures[r];
+}
+
+// values (representable in t's dtype) into t, a dense f32 or bf16 view of a larger buffer.
+Status upload_into(const ops::DeviceContext& ctx, const std::vector<float>& values, const ops::Tensor& t) {
+  if (t.dtype == DType::kF32) return ops::copy_from_host(ctx, values, t);
+  std::vector<uint16_t> bits(values.size());
+  for (size_t i = 0; i < values.size(); ++i) bits[i] = testing::bf16_bits(values[i]);
+  return ops::copy_bytes_from_host(ctx, bits.data(), t.data, t.bytes());
 }
 
 // Each rank's partial [rows, cols] f32 in `partial_dtype` is replaced by the sum over the ranks, and `sum` (the
@@ -198,6 +210,157 @@ TEST(AllReduce, CudaNcclSumsF32PartialsIntoTheContextsDtype) {
   expect_sums(Device::kCuda, 2, Precision::kBF16, DType::kF32);
   expect_sums(Device::kCuda, 2, Precision::kBF16, DType::kBF16);
   expect_sums(Device::kCuda, 2, Precision::kF32, DType::kF32);
+}
+
+// Sums by peer reads over two GPUs (each reads the other's partial over NVLink): each rank shares a buffer of two
+// halves and four sums alternate between them, so each half is written again after the other half's sum. Each sum
+// is the host's a + b rounded once into the sum's dtype, bitwise, on both ranks.
+void expect_peer_sums(Precision precision, DType partial_dtype) {
+  const Group g = make_group(Device::kCuda, 2, precision, partial_dtype, /*peer_reads=*/true);
+  ASSERT_TRUE(ops::reads_peers(*g.contexts[0])) << g.contexts[0]->communicator()->description();
+  const int64_t rows = 37, cols = 24;  // the kernel takes counts in multiples of 8
+  const size_t n = static_cast<size_t>(rows * cols);
+  constexpr size_t kSums = 4;
+  std::vector<std::vector<float>> partials;  // [sum * 2 + rank]
+  for (uint32_t k = 0; k < 2 * kSums; ++k) partials.push_back(testing::random_values(partial_dtype, n, 500 + k));
+  std::vector<std::vector<float>> want(kSums, std::vector<float>(n));
+  for (size_t k = 0; k < kSums; ++k)
+    for (size_t i = 0; i < n; ++i)
+      want[k][i] = testing::round_to(g.contexts[0]->dtype(), partials[2 * k][i] + partials[2 * k + 1][i]);
+  std::vector<Status> results(2);
+  std::vector<std::vector<std::vector<float>>> got(2);
+  on_every_rank(g, [&](size_t r) {
+    const ops::DeviceContext& ctx = *g.contexts[r];
+    const DeviceTensor shared(ctx, partial_dtype, 2 * rows, cols);
+    DeviceTensor sum(ctx, ctx.dtype(), rows, cols);
+    Status st = ops::share_partials(ctx, shared->data, static_cast<size_t>(shared->bytes()));
+    for (size_t k = 0; k < kSums && st.ok(); ++k) {
+      const ops::Tensor half = shared->rows_range(static_cast<int64_t>(k % 2) * rows, rows);
+      st = upload_into(ctx, partials[2 * k + r], half);
+      sum.poison();
+      if (st.ok()) st = ops::all_reduce(ctx, half, *sum);
+      if (st.ok()) st = ctx.synchronize();
+      if (st.ok()) got[r].push_back(sum.download());
+    }
+    results[r] = st;
+    if (!st.ok())  // the other rank may be waiting in a sum this one never reaches
+      for (const auto& c : g.contexts) c->communicator()->abort();
+  });
+  for (size_t r = 0; r < 2; ++r) {
+    ASSERT_TRUE(testing::succeeded(results[r])) << "rank " << r;
+    for (size_t k = 0; k < kSums; ++k) EXPECT_TRUE(testing::same_bits(got[r][k], want[k])) << "rank " << r << ", sum " << k;
+  }
+}
+
+TEST(AllReduce, CudaPeerReadsSumEachRanksPartialAsTheHostDoes) {
+  if (ops::visible_gpus() < 2) GTEST_SKIP() << "needs two GPUs (" << ops::visible_gpus() << " visible)";
+  expect_peer_sums(Precision::kBF16, DType::kF32);   // the model's default: f32 partials, one rounding
+  expect_peer_sums(Precision::kBF16, DType::kBF16);  // EMBEDSERVE_TP_REDUCE=bf16
+  expect_peer_sums(Precision::kF32, DType::kF32);    // the parity mode
+}
+
+// The sum fused with the residual add and the norm after it (what a peer group's decoder layer runs) gives the bits
+// of the two ops one after the other under NCCL: the residual and the normed rows, on both ranks. Rows of 1,024
+// (8 bf16 per load) and of 20 (element by element); f32 partials and bf16 ones.
+void expect_fused_sum_norm(DType partial_dtype, int64_t cols) {
+  const int64_t rows = 37;
+  const size_t n = static_cast<size_t>(rows * cols);
+  std::vector<std::vector<float>> partials;
+  for (uint32_t r = 0; r < 2; ++r) partials.push_back(testing::random_values(partial_dtype, n, 700 + r));
+  const std::vector<float> residual = testing::random_values(DType::kBF16, n, 710);
+  const std::vector<float> weight = testing::random_values(DType::kBF16, static_cast<size_t>(cols), 711);
+  const float eps = 1e-6f;
+  // [group][rank]: the residual after the add, then the normed rows
+  std::vector<std::vector<std::vector<float>>> got(2, std::vector<std::vector<float>>(2));
+  for (int peer = 0; peer < 2; ++peer) {
+    const Group g = make_group(Device::kCuda, 2, Precision::kBF16, partial_dtype, /*peer_reads=*/peer == 1);
+    ASSERT_EQ(ops::reads_peers(*g.contexts[0]), peer == 1) << g.contexts[0]->communicator()->description();
+    std::vector<Status> results(2);
+    on_every_rank(g, [&](size_t r) {
+      const ops::DeviceContext& ctx = *g.contexts[r];
+      // Peers: the partial in the first half of a shared buffer. NCCL: bf16 partials are summed in place, so the
+      // output starts as the partial there.
+      const DeviceTensor shared(ctx, partial_dtype, 2 * rows, cols);
+      const DeviceTensor x(ctx, DType::kBF16, rows, cols, residual), w(ctx, DType::kBF16, 1, cols, weight);
+      const bool in_place = !peer && partial_dtype != DType::kF32;
+      const DeviceTensor out(ctx, DType::kBF16, rows, cols);
+      const ops::Tensor partial = in_place ? *out : shared->rows_range(0, rows);
+      Status st = ops::share_partials(ctx, shared->data, shared->bytes());
+      if (st.ok()) st = upload_into(ctx, partials[r], partial);
+      if (st.ok()) st = ops::all_reduce_add_rms_norm(ctx, partial, *x, *w, eps, *out);
+      if (st.ok()) st = ctx.synchronize();
+      if (st.ok()) {
+        got[static_cast<size_t>(peer)][r] = x.download();
+        const auto normed = out.download();
+        got[static_cast<size_t>(peer)][r].insert(got[static_cast<size_t>(peer)][r].end(), normed.begin(), normed.end());
+      }
+      results[r] = st;
+      if (!st.ok())
+        for (const auto& c : g.contexts) c->communicator()->abort();
+    });
+    for (size_t r = 0; r < 2; ++r) ASSERT_TRUE(testing::succeeded(results[r])) << (peer ? "peers" : "NCCL") << ", rank " << r;
+  }
+  for (size_t r = 0; r < 2; ++r)
+    EXPECT_TRUE(testing::same_bits(got[1][r], got[0][r]))
+        << dtype_name(partial_dtype) << " partials, " << cols << " columns, rank " << r;
+}
+
+TEST(AllReduce, CudaPeerReadsFuseTheSumWithTheResidualAddAndNormBitwise) {
+  if (ops::visible_gpus() < 2) GTEST_SKIP() << "needs two GPUs (" << ops::visible_gpus() << " visible)";
+  expect_fused_sum_norm(DType::kF32, 1024);
+  expect_fused_sum_norm(DType::kBF16, 1024);
+  expect_fused_sum_norm(DType::kF32, 20);
+}
+
+// Two sums in a row from the same half would let a rank overwrite a partial its peer still reads: refused on
+// every rank alike, before anything is launched (so no rank waits for another).
+TEST(AllReduce, CudaPeerReadsRefuseTwoSumsInARowFromOneHalf) {
+  if (ops::visible_gpus() < 2) GTEST_SKIP() << "needs two GPUs (" << ops::visible_gpus() << " visible)";
+  const Group g = make_group(Device::kCuda, 2, Precision::kBF16, DType::kF32, /*peer_reads=*/true);
+  ASSERT_TRUE(ops::reads_peers(*g.contexts[0]));
+  std::vector<Status> second(2);
+  on_every_rank(g, [&](size_t r) {
+    const ops::DeviceContext& ctx = *g.contexts[r];
+    const DeviceTensor shared(ctx, DType::kF32, 16, 8, std::vector<float>(16 * 8, 1.0f));
+    const DeviceTensor sum(ctx, ctx.dtype(), 8, 8);
+    testing::check(ops::share_partials(ctx, shared->data, static_cast<size_t>(shared->bytes())), "share_partials");
+    testing::check(ops::all_reduce(ctx, shared->rows_range(0, 8), *sum), "the first sum");
+    second[r] = ops::all_reduce(ctx, shared->rows_range(0, 8), *sum);
+    testing::check(ctx.synchronize(), "synchronize");
+  });
+  for (size_t r = 0; r < 2; ++r) {
+    EXPECT_EQ(second[r].code(), ErrorCode::kInternal) << second[r].to_string();
+    EXPECT_NE(second[r].message().find("alternate"), std::string::npos) << second[r].message();
+  }
+}
+
+// A rank that never reaches a sum (it failed) must not hold the others' GPUs for ever: the group's abort releases
+// the kernel waiting for it, and the waiting rank's stream drains.
+TEST(AllReduce, CudaPeerReadsAnAbortReleasesARankWaitingForOneThatNeverComes) {
+  if (ops::visible_gpus() < 2) GTEST_SKIP() << "needs two GPUs (" << ops::visible_gpus() << " visible)";
+  const Group g = make_group(Device::kCuda, 2, Precision::kBF16, DType::kF32, /*peer_reads=*/true);
+  ASSERT_TRUE(ops::reads_peers(*g.contexts[0]));
+  std::vector<std::unique_ptr<DeviceTensor>> shared;
+  for (const auto& ctx : g.contexts) {
+    const ops::ScopedDevice on(*ctx);
+    shared.push_back(std::make_unique<DeviceTensor>(*ctx, DType::kF32, 16, 8));
+    ASSERT_TRUE(testing::succeeded(ops::share_partials(*ctx, (*shared.back())->data, (*shared.back())->bytes())));
+  }
+  const ops::DeviceContext& ctx = *g.contexts[0];
+  const ops::ScopedDevice on(ctx);
+  const DeviceTensor sum(ctx, ctx.dtype(), 8, 8);
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(testing::succeeded(ops::all_reduce(ctx, (*shared[0])->rows_range(0, 8), *sum)));  // rank 1 never comes
+  std::thread aborter([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    ctx.communicator()->abort();
+  });
+  const Status drained = ctx.synchronize();
+  aborter.join();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_TRUE(testing::succeeded(drained));
+  EXPECT_GE(seconds, 0.29) << "the sum did not wait for rank 1";
+  EXPECT_LT(seconds, 10.0) << "the abort did not release the waiting sum";
 }
 
 }  // namespace

@@ -40,10 +40,13 @@ Status NcclCommunicator::create_stream() {
 void NcclCommunicator::abort() {
   // Ends the communicator's kernels that wait for a peer that will not come, so the rank's stream drains.
   if (!aborted_.exchange(true)) api_->comm_abort(comm_);
+  if (peer_) peer_->abort();  // and the peer sums' waits
 }
 
 std::string NcclCommunicator::description() const {
-  return "NCCL " + api_->version + " (" + api_->path + ")";
+  const std::string nccl = "NCCL " + api_->version + " (" + api_->path + ")";
+  if (peer_) return nccl + ", sums by peer reads over the GPUs' links";
+  return why_no_peer_reads_.empty() ? nccl : nccl + ", sums by NCCL: " + why_no_peer_reads_;
 }
 
 Status NcclCommunicator::all_reduce(void* data, size_t count, ncclDataType_t type, cudaStream_t stream) {
@@ -79,7 +82,7 @@ Status NcclCommunicator::join(uint64_t ticket, cudaStream_t compute) {
 }
 
 StatusOr<std::vector<std::shared_ptr<Communicator>>> create_nccl_group(const std::vector<int>& ordinals,
-                                                                     const std::string& nccl_path) {
+                                                                     const std::string& nccl_path, bool peer_reads) {
   // NVLink multicast (NVLS) must stay off on the machines we serve from: NCCL would otherwise create multicast
   // objects (cuMulticastCreate) for a group on NVSwitch systems. Forced, whatever the environment says: NCCL reads
   // its variables itself at its first initialisation, so this is the one place they can be set. Once per process,
@@ -104,6 +107,12 @@ StatusOr<std::vector<std::shared_ptr<Communicator>>> create_nccl_group(const std
     cudaSetDevice(previous);
     EMBEDSERVE_RETURN_IF_ERROR(made_stream);
   }
+  if (!peer_reads) return ranks;
+  // Sums by peer reads where the GPUs allow them; NCCL's all-reduce otherwise (the start-up line says which).
+  auto peers = create_peer_group(ordinals);
+  for (size_t r = 0; r < ranks.size(); ++r)
+    static_cast<NcclCommunicator&>(*ranks[r]).use_peer_reads(peers.ok() ? std::move(peers.value()[r]) : nullptr,
+                                                             peers.ok() ? "" : peers.status().message());
   return ranks;
 }
 

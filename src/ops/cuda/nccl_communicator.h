@@ -14,6 +14,7 @@
 #include "core/status.h"
 #include "ops/communicator.h"
 #include "ops/cuda/nccl_loader.h"
+#include "ops/cuda/peer_group.h"
 
 namespace embedserve::ops::cuda_backend {
 
@@ -33,6 +34,14 @@ class NcclCommunicator final : public Communicator {
   int size() const override { return size_; }
   void abort() override;
   bool reset() override { return false; }
+  bool reads_peers() const override { return peer_ != nullptr; }
+  // The group's sums by peer reads (nullptr: NCCL's), and why not where the GPUs lack peer access (for the
+  // start-up line).
+  PeerRank* peer() const { return peer_.get(); }
+  void use_peer_reads(std::unique_ptr<PeerRank> peer, std::string why_not) {
+    peer_ = std::move(peer);
+    why_no_peer_reads_ = std::move(why_not);
+  }
   std::string description() const override;
   // data [count] of `type` summed over the ranks in place, enqueued on `stream` (the rank's context's stream).
   Status all_reduce(void* data, size_t count, ncclDataType_t type, cudaStream_t stream);
@@ -54,11 +63,14 @@ class NcclCommunicator final : public Communicator {
   std::array<cudaEvent_t, kInFlight> summed_{};       // the sum (and its rounding) is done
   std::array<bool, kInFlight> in_flight_{};           // a slot's sum was started and not yet joined
   uint64_t started_ = 0;                              // tickets issued (one rank thread calls these)
+  std::unique_ptr<PeerRank> peer_;
+  std::string why_no_peer_reads_;
 };
 
-// ncclCommInitAll over `ordinals` (one rank per GPU, rank r on ordinals[r]), after forcing NCCL_NVLS_ENABLE=0.
+// ncclCommInitAll over `ordinals` (one rank per GPU, rank r on ordinals[r]), after forcing NCCL_NVLS_ENABLE=0;
+// with peer_reads, the group sums by peer reads where every pair of GPUs has peer access.
 StatusOr<std::vector<std::shared_ptr<Communicator>>> create_nccl_group(const std::vector<int>& ordinals,
-                                                                     const std::string& nccl_path);
+                                                                     const std::string& nccl_path, bool peer_reads);
 
 // sum T [n] = T(partial f32 [n]): the one rounding of an all-reduce of f32 partials on a bf16 context.
 template <typename T>
