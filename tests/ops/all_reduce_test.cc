@@ -120,19 +120,28 @@ void expect_sums(Device device, int ranks, Precision precision, DType partial_dt
   }
 }
 
+// `sums` pairs of random partials in `partial_dtype` ([sum * 2 + rank]) and, per sum, the host's a + b rounded once
+// into `dtype`: what two ranks' all-reduce gives in either order.
+struct TwoRankSums {
+  std::vector<std::vector<float>> partials, want;
+};
+TwoRankSums two_rank_sums(DType partial_dtype, DType dtype, size_t n, size_t sums, uint32_t seed) {
+  TwoRankSums t;
+  for (uint32_t k = 0; k < 2 * sums; ++k) t.partials.push_back(testing::random_values(partial_dtype, n, seed + k));
+  t.want.assign(sums, std::vector<float>(n));
+  for (size_t k = 0; k < sums; ++k)
+    for (size_t i = 0; i < n; ++i) t.want[k][i] = testing::round_to(dtype, t.partials[2 * k][i] + t.partials[2 * k + 1][i]);
+  return t;
+}
+
 // start_all_reduce twice before either is finished, finished in the opposite order (the model's overlapped halves
 // keep up to four sums in flight): f32 partials, each sum the host's (two ranks: either order of a + b), rounded once
 // into the context's dtype.
 void expect_started_sums(Device device, Precision precision) {
   const Group g = make_group(device, 2, precision);
   const int64_t rows = 29, cols = 17;
-  const size_t n = static_cast<size_t>(rows * cols);
-  std::vector<std::vector<float>> partials;  // [sum * 2 + rank]
-  std::vector<std::vector<float>> want(2, std::vector<float>(n));
-  for (uint32_t k = 0; k < 4; ++k) partials.push_back(testing::random_values(DType::kF32, n, 300 + k));
-  for (size_t k = 0; k < 2; ++k)
-    for (size_t i = 0; i < n; ++i)
-      want[k][i] = testing::round_to(g.contexts[0]->dtype(), partials[2 * k][i] + partials[2 * k + 1][i]);
+  const TwoRankSums sums = two_rank_sums(DType::kF32, g.contexts[0]->dtype(), static_cast<size_t>(rows * cols), 2, 300);
+  const auto &partials = sums.partials, &want = sums.want;
   std::vector<Status> results(2);
   std::vector<std::vector<std::vector<float>>> got(2);
   on_every_rank(g, [&](size_t r) {
@@ -218,15 +227,11 @@ TEST(AllReduce, CudaNcclSumsF32PartialsIntoTheContextsDtype) {
 void expect_peer_sums(Precision precision, DType partial_dtype) {
   const Group g = make_group(Device::kCuda, 2, precision, partial_dtype, /*peer_reads=*/true);
   ASSERT_TRUE(ops::reads_peers(*g.contexts[0])) << g.contexts[0]->communicator()->description();
-  const int64_t rows = 37, cols = 24;  // the kernel takes counts in multiples of 8
-  const size_t n = static_cast<size_t>(rows * cols);
+  const int64_t rows = 37, cols = 24;  // 16-byte loads
   constexpr size_t kSums = 4;
-  std::vector<std::vector<float>> partials;  // [sum * 2 + rank]
-  for (uint32_t k = 0; k < 2 * kSums; ++k) partials.push_back(testing::random_values(partial_dtype, n, 500 + k));
-  std::vector<std::vector<float>> want(kSums, std::vector<float>(n));
-  for (size_t k = 0; k < kSums; ++k)
-    for (size_t i = 0; i < n; ++i)
-      want[k][i] = testing::round_to(g.contexts[0]->dtype(), partials[2 * k][i] + partials[2 * k + 1][i]);
+  const TwoRankSums sums =
+      two_rank_sums(partial_dtype, g.contexts[0]->dtype(), static_cast<size_t>(rows * cols), kSums, 500);
+  const auto &partials = sums.partials, &want = sums.want;
   std::vector<Status> results(2);
   std::vector<std::vector<std::vector<float>>> got(2);
   on_every_rank(g, [&](size_t r) {
@@ -254,8 +259,8 @@ void expect_peer_sums(Precision precision, DType partial_dtype) {
 
 TEST(AllReduce, CudaPeerReadsSumEachRanksPartialAsTheHostDoes) {
   if (ops::visible_gpus() < 2) GTEST_SKIP() << "needs two GPUs (" << ops::visible_gpus() << " visible)";
-  expect_peer_sums(Precision::kBF16, DType::kF32);   // the model's default: f32 partials, one rounding
-  expect_peer_sums(Precision::kBF16, DType::kBF16);  // EMBEDSERVE_TP_REDUCE=bf16
+  expect_peer_sums(Precision::kBF16, DType::kBF16);  // the engine's default: bf16 partials
+  expect_peer_sums(Precision::kBF16, DType::kF32);   // EMBEDSERVE_TP_REDUCE=f32: one rounding
   expect_peer_sums(Precision::kF32, DType::kF32);    // the parity mode
 }
 
