@@ -128,11 +128,18 @@ StatusOr<std::vector<std::unique_ptr<PeerRank>>> create_peer_group(const std::ve
   for (int i = 0; i < n; ++i)
     for (int j = 0; j < n; ++j) {
       if (i == j) continue;
-      int can = 0;
+      int can = 0, atomics = 0;
       EMBEDSERVE_CUDA_RETURN_IF_ERROR(cudaDeviceCanAccessPeer(&can, ordinals[i], ordinals[j]));
       if (!can)
-        return unavailable("GPU " + std::to_string(ordinals[i]) + " cannot read GPU " +
-                                   std::to_string(ordinals[j]) + "'s memory (no peer access)");
+        return unavailable("GPU " + std::to_string(ordinals[i]) + " cannot read GPU " + std::to_string(ordinals[j]) +
+                           "'s memory (no peer access)");
+      // Native atomics between two GPUs mean a direct link (NVLink); over PCIe peer reads crawl next to NCCL's
+      // transports, so such a pair sums with NCCL.
+      EMBEDSERVE_CUDA_RETURN_IF_ERROR(
+          cudaDeviceGetP2PAttribute(&atomics, cudaDevP2PAttrNativeAtomicSupported, ordinals[i], ordinals[j]));
+      if (!atomics)
+        return unavailable("GPUs " + std::to_string(ordinals[i]) + " and " + std::to_string(ordinals[j]) +
+                           " have no NVLink between them (peer reads would cross PCIe)");
     }
   auto group = std::make_shared<PeerGroup>(ordinals);
   int previous = -1;
