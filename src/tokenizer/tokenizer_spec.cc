@@ -11,6 +11,7 @@
 
 #include "tokenizer/byte_level.h"
 #include "tokenizer/pre_tokenizer.h"
+#include "tokenizer/tokenizer_json.h"
 
 namespace embedserve::tokenizer {
 namespace {
@@ -124,7 +125,8 @@ const json& member(const json& j, const char* key) {
   return it == j.end() ? null : *it;
 }
 
-Status parse_model(const json& m, TokenizerSpec& spec) {
+// m: the DOM's model; its vocab and merges entries come streamed in `streamed` (tokenizer_json.h).
+Status parse_model(const json& m, const TokenizerJson& streamed, TokenizerSpec& spec) {
   if (type_of(m) != "BPE") return unsupported("model type '" + type_of(m) + "'");
   if (m.contains("dropout") && !m["dropout"].is_null()) return unsupported("model BPE dropout " + m["dropout"].dump());
   if (m.contains("unk_token") && !m["unk_token"].is_null()) return unsupported("model BPE unk_token");
@@ -132,42 +134,23 @@ Status parse_model(const json& m, TokenizerSpec& spec) {
     if (m.contains(key) && !m[key].is_null() && m[key] != "") return unsupported(std::string("model BPE ") + key);
   EMBEDSERVE_RETURN_IF_ERROR(expect_flag(m, "byte_fallback", false, "model BPE"));
   if (m.contains("ignore_merges") && m["ignore_merges"].is_boolean()) spec.ignore_merges = m["ignore_merges"];
-  if (!m.contains("vocab") || !m["vocab"].is_object() || !m.contains("merges") || !m["merges"].is_array())
+  if (!m.contains("vocab") || !m["vocab"].is_object() || !m.contains("merges") || !m["merges"].is_array() ||
+      !streamed.streamed)
     return invalid_argument("model BPE needs a 'vocab' object and a 'merges' array");
+  EMBEDSERVE_RETURN_IF_ERROR(streamed.entry_error);
 
-  const json& vocab = m["vocab"];
-  const json& merges = m["merges"];
-  spec.vocab.reserve(vocab.size());
-  for (const auto& [token, id] : vocab.items()) {
-    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX)
-      return invalid_argument("model.vocab['" + token + "'] is not a valid id");
-    if (auto bytes = byte_level_to_bytes(token)) {
-      spec.vocab.emplace(*bytes, id.get<int32_t>());
-    } else {
-      spec.non_byte_tokens.emplace(token, id.get<int32_t>());
-    }
+  spec.vocab.reserve(streamed.vocab.size());
+  for (const auto& [token, id] : streamed.vocab) {  // a token given twice: the last id, as a JSON object keeps
+    if (auto bytes = byte_level_to_bytes(token))
+      spec.vocab.insert_or_assign(std::move(*bytes), id);
+    else
+      spec.non_byte_tokens.insert_or_assign(token, id);
   }
-  spec.merges.reserve(merges.size());
-  for (size_t r = 0; r < merges.size(); ++r) {
-    const json& merge = merges[r];
-    std::string a, b;
-    if (merge.is_string()) {  // older format: "left right"
-      const std::string s = merge.get<std::string>();
-      const size_t space = s.find(' ');
-      if (space == std::string::npos || s.find(' ', space + 1) != std::string::npos)
-        return invalid_argument("model.merges[" + std::to_string(r) + "] is not 'left right'");
-      a = s.substr(0, space);
-      b = s.substr(space + 1);
-    } else if (merge.is_array() && merge.size() == 2 && merge[0].is_string() && merge[1].is_string()) {
-      a = merge[0].get<std::string>();
-      b = merge[1].get<std::string>();
-    } else {
-      return invalid_argument("model.merges[" + std::to_string(r) + "] is not a pair of tokens");
-    }
-    auto ba = byte_level_to_bytes(a), bb = byte_level_to_bytes(b);
-    if (!ba || !bb)
-      return unsupported("model.merges[" + std::to_string(r) + "] with a token outside the byte-level alphabet");
-    spec.merges.emplace_back(std::move(*ba), std::move(*bb));
+  spec.merges.reserve(streamed.merges.size());
+  for (size_t r = 0; r < streamed.merges.size(); ++r) {
+    auto a = byte_level_to_bytes(streamed.merges[r].first), b = byte_level_to_bytes(streamed.merges[r].second);
+    if (!a || !b) return unsupported("model.merges[" + std::to_string(r) + "] with a token outside the byte-level alphabet");
+    spec.merges.emplace_back(std::move(*a), std::move(*b));
   }
   return Status();
 }
@@ -235,7 +218,8 @@ StatusOr<TokenizerSpec> load_tokenizer_spec(const std::filesystem::path& path) {
   } else {
     config = path.parent_path() / "tokenizer_config.json";
   }
-  EMBEDSERVE_ASSIGN_OR_RETURN(json j, read_json(file));
+  EMBEDSERVE_ASSIGN_OR_RETURN(const TokenizerJson streamed, read_tokenizer_json(file));
+  const json& j = streamed.dom;
   if (!j.is_object()) return data_loss(file.string() + " is not a JSON object");
 
   TokenizerSpec spec;
@@ -246,7 +230,7 @@ StatusOr<TokenizerSpec> load_tokenizer_spec(const std::filesystem::path& path) {
       if (j.contains("padding") && !j["padding"].is_null()) return unsupported("padding");
       EMBEDSERVE_RETURN_IF_ERROR(parse_normalizer(member(j, "normalizer"), spec));
       EMBEDSERVE_RETURN_IF_ERROR(parse_pre_tokenizer(member(j, "pre_tokenizer")));
-      EMBEDSERVE_RETURN_IF_ERROR(parse_model(member(j, "model"), spec));
+      EMBEDSERVE_RETURN_IF_ERROR(parse_model(member(j, "model"), streamed, spec));
       EMBEDSERVE_RETURN_IF_ERROR(parse_added_tokens(member(j, "added_tokens"), spec));
       EMBEDSERVE_RETURN_IF_ERROR(parse_post_processor(member(j, "post_processor"), spec));
       const json& dec = member(j, "decoder");

@@ -142,6 +142,56 @@ TEST(TokenizerSpec, BrokenFilesAreClearErrors) {
   EXPECT_NE(load_error(j, "huge").find("implausibly large"), std::string::npos);
 }
 
+// model.vocab and model.merges are streamed past the DOM (tokenizer/tokenizer_json.h): each malformed entry is still
+// an error naming it, a member given twice keeps the last, "left right" merges still load, and members of the same
+// names elsewhere stay in the DOM.
+TEST(TokenizerSpec, StreamedVocabAndMergesKeepTheChecksOfTheDom) {
+  const auto error_with = [](const std::string& name, const char* member, const json& value) {
+    json j = minimal();
+    j["model"][member] = value;
+    return load_error(j, name);
+  };
+  json vocab = minimal()["model"]["vocab"];
+  for (const auto& [name, bad] : std::vector<std::pair<std::string, json>>{
+           {"float", 1.5}, {"negative", -1}, {"huge", 3000000000LL}, {"string", "7"}, {"object", {{"id", 7}}},
+           {"array", json::array({7})}, {"null", nullptr}}) {
+    json v = vocab;
+    v["zz"] = bad;
+    EXPECT_NE(error_with("vocab_" + name, "vocab", v).find("model.vocab['zz'] is not a valid id"), std::string::npos)
+        << name;
+  }
+  const json hi = json::array({"h", "i"});
+  for (const auto& [name, bad] : std::vector<std::pair<std::string, json>>{
+           {"number", 3}, {"one", json::array({"h"})}, {"three", json::array({"h", "i", "x"})},
+           {"nested", json::array({json::array({"h"}), "i"})}, {"object", {{"h", "i"}}},
+           {"not_a_string", json::array({"h", 1})}}) {
+    const std::string error = error_with("merge_" + name, "merges", json::array({hi, bad}));
+    EXPECT_NE(error.find("model.merges[1] is not a pair of tokens"), std::string::npos) << name << ": " << error;
+  }
+  EXPECT_NE(error_with("merge_spaces", "merges", json::array({hi, "h i x"})).find("model.merges[1] is not 'left right'"),
+            std::string::npos);
+  EXPECT_NE(error_with("vocab_array", "vocab", json::array()).find("needs a 'vocab' object"), std::string::npos);
+  EXPECT_NE(error_with("merges_object", "merges", json::object()).find("needs a 'vocab' object"), std::string::npos);
+
+  // "left right" merges, a vocab member given twice (the text below, written by hand: a DOM cannot hold it) and
+  // "vocab"/"merges" members outside model: the file loads as the DOM would read it.
+  json j = minimal();
+  j["model"]["merges"] = json::array({"h i"});
+  j["post_processor"]["vocab"] = {{"x", 1}};
+  std::string text = j.dump();
+  const std::string at = "\"vocab\":{";
+  const size_t model_vocab = text.find(at, text.find("\"model\""));
+  ASSERT_NE(model_vocab, std::string::npos);
+  text.insert(model_vocab, "\"vocab\":{\"zz\":300},");  // a first vocab, replaced by the whole one after it
+  const auto dir = std::filesystem::path(testing::TempDir()) / "spec_test_twice";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "tokenizer.json") << text;
+  auto tok = Tokenizer::load(dir);
+  ASSERT_TRUE(tok.ok()) << tok.status().to_string();
+  EXPECT_EQ((*tok)->vocab_size(), 258);
+  EXPECT_EQ((*tok)->encode("hi!").value(), (std::vector<int32_t>{256, '!', 257}));
+}
+
 TEST(TokenizerSpec, TokenizerConfigMustMatch) {
   const auto dir = write(minimal(), "config");
   std::ofstream(dir / "tokenizer_config.json")
