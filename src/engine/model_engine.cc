@@ -81,10 +81,11 @@ StatusOr<std::unique_ptr<ModelEngine>> ModelEngine::load(const EngineOptions& op
     EMBEDSERVE_ASSIGN_OR_RETURN(ctx, ops::DeviceContext::create(co));
     times.device += seconds_since(t);
   }
-  // A rank's row-parallel GEMMs (o_proj, down_proj) write f32 partials for the all-reduce; the FP8 GEMM writes bf16.
+  // FP8 GEMMs as a rank's row-parallel ones (o_proj, down_proj, whose partials the sums read, f32 ones included
+  // with EMBEDSERVE_TP_REDUCE=f32, which the FP8 GEMM does not write) are not built or measured yet.
   if (co.quantization == Quantization::kFp8 && ctx->world_size() > 1)
-    return unimplemented("--quantization fp8 (or an FP8 checkpoint) runs with --tp 1 only: its GEMMs write bf16, "
-                         "and tensor parallelism all-reduces f32 partial sums; drop one of the two");
+    return unimplemented("--quantization fp8 (or an FP8 checkpoint) runs with --tp 1 only: tensor parallelism over "
+                         "FP8 GEMMs is not built yet; drop one of the two");
   const ops::ScopedDevice on_device(*ctx);
   EMBEDSERVE_RETURN_IF_ERROR(on_device.status());
   // A long input comes in chunks of at most workspace_tokens, so the workspace is one batch's, not the
