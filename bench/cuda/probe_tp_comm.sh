@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Where tensor parallelism's time goes at one 2,048-token input on the 8B (nvidia-h200-x2): `embedserve bench --tp 2`
-# under NCCL settings and overlap modes (halves of the rows, row-parallel GEMMs in pieces) side by side with --tp 1,
+# by peer reads (the default) and by NCCL under its settings and overlap modes (halves of the rows, row-parallel
+# GEMMs in pieces: NCCL groups only, hence EMBEDSERVE_TP_SUM=nccl on those lines) side by side with --tp 1,
 # and, where nsys is installed, the GPU time per kernel of a whole-batch run and an overlapped one. Takes the binaries from .carry/cuda-bin.tar.xz as run_tp.sh.
 #   bash bench/cuda/probe_tp_comm.sh
 source "$(dirname "$0")/device_env.sh"
@@ -17,22 +18,21 @@ latency() {  # NAME TP ENV...: ms per 2,048-token input
 }
 step "one 2,048-token input, 8B bf16"
 latency tp1 1
-latency tp2_whole 2 EMBEDSERVE_TP_OVERLAP_TOKENS=0
-latency tp2_whole_bf16 2 EMBEDSERVE_TP_OVERLAP_TOKENS=0 EMBEDSERVE_TP_REDUCE=bf16
-latency tp2_halves 2 EMBEDSERVE_TP_OVERLAP_TOKENS=512
-latency tp2_gemm_pieces2 2 EMBEDSERVE_TP_GEMM_CHUNKS=2
-latency tp2_gemm_pieces4 2 EMBEDSERVE_TP_GEMM_CHUNKS=4
-latency tp2_gemm_pieces4_bf16 2 EMBEDSERVE_TP_GEMM_CHUNKS=4 EMBEDSERVE_TP_REDUCE=bf16
-latency tp2_whole_32ch 2 EMBEDSERVE_TP_OVERLAP_TOKENS=0 NCCL_MIN_NCHANNELS=32
-latency tp2_whole_simple 2 EMBEDSERVE_TP_OVERLAP_TOKENS=0 NCCL_PROTO=Simple
-latency tp2_whole_ll128 2 EMBEDSERVE_TP_OVERLAP_TOKENS=0 NCCL_PROTO=LL128
-latency tp2_halves_8ch 2 EMBEDSERVE_TP_OVERLAP_TOKENS=512 NCCL_MAX_NCHANNELS=8
-latency tp2_halves_4ch 2 EMBEDSERVE_TP_OVERLAP_TOKENS=512 NCCL_MAX_NCHANNELS=4
+latency tp2_peer_bf16 2
+latency tp2_peer_f32 2 EMBEDSERVE_TP_REDUCE=f32
+nccl() { latency "$1" 2 EMBEDSERVE_TP_SUM=nccl "${@:2}"; }
+nccl tp2_nccl_whole EMBEDSERVE_TP_OVERLAP_TOKENS=0 EMBEDSERVE_TP_REDUCE=f32
+nccl tp2_nccl_whole_bf16 EMBEDSERVE_TP_OVERLAP_TOKENS=0
+nccl tp2_nccl_halves EMBEDSERVE_TP_OVERLAP_TOKENS=512
+nccl tp2_nccl_gemm_pieces2 EMBEDSERVE_TP_GEMM_CHUNKS=2
+nccl tp2_nccl_gemm_pieces4 EMBEDSERVE_TP_GEMM_CHUNKS=4
+nccl tp2_nccl_whole_32ch EMBEDSERVE_TP_OVERLAP_TOKENS=0 NCCL_MIN_NCHANNELS=32
+nccl tp2_nccl_whole_simple EMBEDSERVE_TP_OVERLAP_TOKENS=0 NCCL_PROTO=Simple
+nccl tp2_nccl_whole_ll128 EMBEDSERVE_TP_OVERLAP_TOKENS=0 NCCL_PROTO=LL128
 if command -v nsys > /dev/null; then
-  for mode in whole halves; do
+  for mode in peer nccl; do
     step "nsys: GPU time per kernel, --tp 2 ($mode)"
-    tokens=$([ $mode = whole ] && echo 0 || echo 512)
-    EMBEDSERVE_TP_OVERLAP_TOKENS=$tokens timeout 120 nsys profile -o /tmp/tp_$mode --force-overwrite true -t cuda \
+    EMBEDSERVE_TP_SUM=$mode timeout 120 nsys profile -o /tmp/tp_$mode --force-overwrite true -t cuda \
       "$BIN/embedserve" bench --model-path $MODEL --device cuda --tp 2 --seq-len 2048 --max-num-batched-tokens 2048 \
       --seconds 1 > /dev/null 2>&1
     nsys stats -q -r cuda_gpu_kern_sum -f csv /tmp/tp_$mode.nsys-rep 2>/dev/null | python3 -c '
