@@ -57,13 +57,10 @@ class Reader final : public nlohmann::json_sax<json> {
       --skip_;
       return true;
     }
-    if (mode_ == Mode::kVocab) {
+    if (mode_ == Mode::kVocab)
       mode_ = Mode::kNone;
-      vocab_read_ = true;
-      out_.streamed = vocab_read_ && merges_read_;
-      return true;
-    }
-    stack_.pop_back();
+    else
+      stack_.pop_back();
     return true;
   }
   bool start_array(std::size_t) override {
@@ -97,13 +94,10 @@ class Reader final : public nlohmann::json_sax<json> {
       mode_ = Mode::kMerges;
       return true;
     }
-    if (mode_ == Mode::kMerges) {
+    if (mode_ == Mode::kMerges)
       mode_ = Mode::kNone;
-      merges_read_ = true;
-      out_.streamed = vocab_read_ && merges_read_;
-      return true;
-    }
-    stack_.pop_back();
+    else
+      stack_.pop_back();
     return true;
   }
   bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override { return false; }
@@ -202,13 +196,11 @@ class Reader final : public nlohmann::json_sax<json> {
   std::vector<std::string> pair_;
   bool pair_bad_ = false;
   size_t merge_index_ = 0;    // the merge being read: its index in the file's array
-  bool vocab_read_ = false, merges_read_ = false;
 };
 
 }  // namespace
 
-StatusOr<TokenizerJson> read_tokenizer_json(const std::filesystem::path& path) {
-  // Reading a FIFO would wait for a writer forever; a device would never end.
+StatusOr<std::string> read_model_file(const std::filesystem::path& path) {
   std::error_code ec;
   if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
     return invalid_argument(path.string() + " is not a regular file; model files must be regular files (or links to them)");
@@ -216,9 +208,14 @@ StatusOr<TokenizerJson> read_tokenizer_json(const std::filesystem::path& path) {
   if (!in) return not_found("cannot open " + path.string());
   std::stringstream ss;
   ss << in.rdbuf();
+  return std::move(ss).str();
+}
+
+StatusOr<TokenizerJson> read_tokenizer_json(const std::filesystem::path& path) {
+  EMBEDSERVE_ASSIGN_OR_RETURN(const std::string text, read_model_file(path));
   TokenizerJson out;
   Reader reader(out);
-  if (!json::sax_parse(ss.str(), &reader)) return data_loss(path.string() + " is not valid JSON");
+  if (!json::sax_parse(text, &reader)) return data_loss(path.string() + " is not valid JSON");
   return out;
 }
 

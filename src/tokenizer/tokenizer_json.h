@@ -17,9 +17,8 @@ namespace embedserve::tokenizer {
 
 struct TokenizerJson {
   // The file. Where model.vocab was an object and model.merges an array they are left empty here (of their type),
-  // their entries in the lists below.
+  // their entries in the lists below (the last of each, if the file gives one twice).
   nlohmann::json dom;
-  bool streamed = false;                                     // both lists below hold model's entries
   std::vector<std::pair<std::string, int32_t>> vocab;        // token text (byte-level alphabet), id; file order
   std::vector<std::pair<std::string, std::string>> merges;   // left, right (byte-level alphabet); rank order
   // The first entry of either that is malformed ("model.vocab['x'] is not a valid id", "model.merges[3] is not a
@@ -27,7 +26,11 @@ struct TokenizerJson {
   Status entry_error;
 };
 
-// Not a regular file: invalid_argument; unreadable: not_found; not JSON: data_loss (as reading it whole would).
+// A model folder's file, whole. Not a regular file (a FIFO would wait for a writer forever, a device never end):
+// invalid_argument; unreadable: not_found.
+StatusOr<std::string> read_model_file(const std::filesystem::path& path);
+
+// read_model_file's errors; not JSON: data_loss.
 StatusOr<TokenizerJson> read_tokenizer_json(const std::filesystem::path& path);
 
 }  // namespace embedserve::tokenizer

@@ -3,9 +3,7 @@
 
 #include <climits>
 #include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -134,8 +132,9 @@ Status parse_model(const json& m, const TokenizerJson& streamed, TokenizerSpec& 
     if (m.contains(key) && !m[key].is_null() && m[key] != "") return unsupported(std::string("model BPE ") + key);
   EMBEDSERVE_RETURN_IF_ERROR(expect_flag(m, "byte_fallback", false, "model BPE"));
   if (m.contains("ignore_merges") && m["ignore_merges"].is_boolean()) spec.ignore_merges = m["ignore_merges"];
-  if (!m.contains("vocab") || !m["vocab"].is_object() || !m.contains("merges") || !m["merges"].is_array() ||
-      !streamed.streamed)
+  // The DOM's vocab object and merges array are there only where the reader streamed their entries, and they are
+  // the last of each it read (a member given twice keeps the last, as a DOM does).
+  if (!m.contains("vocab") || !m["vocab"].is_object() || !m.contains("merges") || !m["merges"].is_array())
     return invalid_argument("model BPE needs a 'vocab' object and a 'merges' array");
   EMBEDSERVE_RETURN_IF_ERROR(streamed.entry_error);
 
@@ -175,15 +174,8 @@ Status parse_added_tokens(const json& added, TokenizerSpec& spec) {
 }
 
 StatusOr<json> read_json(const std::filesystem::path& path) {
-  // Reading a FIFO would wait for a writer forever; a device would never end.
-  std::error_code ec;
-  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
-    return invalid_argument(path.string() + " is not a regular file; model files must be regular files (or links to them)");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return not_found("cannot open " + path.string());
-  std::stringstream ss;
-  ss << in.rdbuf();
-  json j = json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
+  EMBEDSERVE_ASSIGN_OR_RETURN(const std::string text, read_model_file(path));
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return data_loss(path.string() + " is not valid JSON");
   return j;
 }
