@@ -223,6 +223,20 @@ struct WorkspacePart {
 };
 constexpr size_t kWorkspaceParts = 12;  // the entries of workspace_parts(), the buffers of allocate()
 
+// Where a rank of several puts o_proj's and down_proj's partial sums until their all-reduce: `copies` buffers of
+// [n, hidden] in `dtype`. f32 on a bf16 rank that reduces in f32 (one rounding, after the sum); in a group that reads
+// peers always, in the reduce dtype, two of them (the halves sums alternate between: ops/all_reduce.h); else none
+// (0 copies: in h itself).
+struct PartialSums {
+  DType dtype = DType::kF32;
+  size_t copies = 0;
+};
+PartialSums partial_sums(const ops::DeviceContext& ctx) {
+  if (ops::reads_peers(ctx)) return {ctx.reduce_dtype(), 2};
+  if (ctx.world_size() > 1 && ctx.dtype() != DType::kF32 && ctx.reduce_dtype() == DType::kF32) return {DType::kF32, 1};
+  return {};
+}
+
 // Sized for this rank's share (Qwen3Shard): its heads' q, k, v and attention output, its MLP columns.
 std::array<WorkspacePart, kWorkspaceParts> workspace_parts(const ModelConfig& c, const ops::DeviceContext& ctx, size_t n) {
   const Qwen3Shard shard = Qwen3Shard::of(c, ctx.rank(), ctx.world_size());
@@ -230,11 +244,7 @@ std::array<WorkspacePart, kWorkspaceParts> workspace_parts(const ModelConfig& c,
   const size_t q_dim = static_cast<size_t>(shard.q_dim(c.head_dim));
   const size_t kv_dim = static_cast<size_t>(shard.kv_dim(c.head_dim));
   const size_t t = dtype_size(ctx.dtype());
-  // A rank of several puts o_proj's and down_proj's partial sums here: in f32 on a bf16 rank that reduces in f32 (one
-  // rounding, after the sum), else in h itself; in a group that reads peers always here, two of them (the halves
-  // that sums alternate between: ops/all_reduce.h).
-  const bool f32_partials = ctx.world_size() > 1 && ctx.dtype() != DType::kF32 && ctx.reduce_dtype() == DType::kF32;
-  const size_t partials = ops::reads_peers(ctx) ? 2 * n * H * dtype_size(ctx.reduce_dtype()) : f32_partials ? n * H * 4 : 0;
+  const PartialSums partials = partial_sums(ctx);
   return {{
       {n * H * t, "the residual stream"},
       {n * H * t, "the pooled rows"},
@@ -249,7 +259,7 @@ std::array<WorkspacePart, kWorkspaceParts> workspace_parts(const ModelConfig& c,
       // a chunk's kv offsets [2]
       // tensor parallelism's halves: offsets, key offsets and plans of each half ≤ 6n + 12
       {(11 * n + 4 + (ctx.world_size() > 1 ? 6 * n + 12 : 0)) * sizeof(int32_t), "batch indices"},
-      {partials, "tensor-parallel partial sums"},
+      {partials.copies * n * H * dtype_size(partials.dtype), "tensor-parallel partial sums"},
       // fp8 weights only (0 bytes otherwise): a GEMM input quantised per token, the widest being the MLP's
       {ops::linear_scratch_bytes(ctx, static_cast<int64_t>(n), static_cast<int64_t>(std::max({H, q_dim, I}))),
        "fp8 activations"},
@@ -288,9 +298,7 @@ Status Qwen3Model::allocate(size_t n) {
     EMBEDSERVE_ASSIGN_OR_RETURN(*buffers[i], ops::Buffer::allocate(ctx_, parts[i].bytes, parts[i].what));
     workspace_bytes_ += parts[i].bytes;
   }
-  // Partial sums the other ranks read straight from this GPU where the group reads peers, in the reduce dtype (bf16
-  // by default, f32 with EMBEDSERVE_TP_REDUCE=f32); else f32 ones (a bf16 rank reducing in f32).
-  partial_dtype_ = ops::reads_peers(ctx_) ? ctx_.reduce_dtype() : DType::kF32;
+  // Where the group reads peers, the other ranks read these partial sums straight from this GPU.
   if (partial_.data()) EMBEDSERVE_RETURN_IF_ERROR(ops::share_partials(ctx_, partial_.data(), partial_.bytes()));
   return Status();
 }
@@ -299,7 +307,8 @@ ops::Tensor Qwen3Model::partial_for_sum(int64_t begin, int64_t m, const ops::Ten
   if (!partial_.data()) return h;
   // In a group that reads peers, the half after the last sum's (ops/all_reduce.h); else the whole buffer.
   const size_t offset = ops::next_partial_half(ctx_) * (partial_.bytes() / 2);
-  return ops::Tensor::matrix(static_cast<char*>(partial_.data()) + offset, partial_dtype_, begin + m, config_.hidden_size)
+  return ops::Tensor::matrix(static_cast<char*>(partial_.data()) + offset, partial_sums(ctx_).dtype, begin + m,
+                             config_.hidden_size)
       .rows_range(begin, m);
 }
 

@@ -204,7 +204,6 @@ class Qwen3Model final : public EmbeddingModel {
   ops::Buffer act_;               // [n, intermediate]
   ops::Buffer pooled_out_;        // f32 [n, hidden]: one vector per sequence, at most one per token
   ops::Buffer partial_;           // [n, hidden] (two in a group that reads peers): o_proj's and down_proj's partials
-  DType partial_dtype_ = DType::kF32;
   ops::Buffer rotary_;            // the backend's RoPE tables for every row and for the pooled rows
   ops::Buffer index_;             // the batch's int32 arrays on the device
   ops::Buffer fp8_act_;           // fp8 weights: a GEMM input as e4m3 [n, k] and its per-token scales
