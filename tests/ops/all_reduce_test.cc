@@ -16,7 +16,6 @@
 #include "op_test_util.h"
 #include "ops/communicator.h"
 #include "ops/context.h"
-#include "ops/memory.h"
 
 namespace embedserve {
 namespace {
@@ -75,14 +74,6 @@ void on_every_rank(const Group& g, F&& body) {
   for (std::thread& t : threads) t.join();
   for (size_t r = 0; r < failures.size(); ++r)
     if (!failures[r].empty()) ADD_FAILURE() << "rank " << r << ": " << failures[r];
-}
-
-// values (representable in t's dtype) into t, a dense f32 or bf16 view of a larger buffer.
-Status upload_into(const ops::DeviceContext& ctx, const std::vector<float>& values, const ops::Tensor& t) {
-  if (t.dtype == DType::kF32) return ops::copy_from_host(ctx, values, t);
-  std::vector<uint16_t> bits(values.size());
-  for (size_t i = 0; i < values.size(); ++i) bits[i] = testing::bf16_bits(values[i]);
-  return ops::copy_bytes_from_host(ctx, bits.data(), t.data, t.bytes());
 }
 
 // Each rank's partial [rows, cols] f32 in `partial_dtype` is replaced by the sum over the ranks, and `sum` (the
@@ -241,7 +232,7 @@ void expect_peer_sums(Precision precision, DType partial_dtype) {
     Status st = ops::share_partials(ctx, shared->data, static_cast<size_t>(shared->bytes()));
     for (size_t k = 0; k < kSums && st.ok(); ++k) {
       const ops::Tensor half = shared->rows_range(static_cast<int64_t>(k % 2) * rows, rows);
-      st = upload_into(ctx, partials[2 * k + r], half);
+      st = testing::upload(ctx, partials[2 * k + r], half);
       sum.poison();
       if (st.ok()) st = ops::all_reduce(ctx, half, *sum);
       if (st.ok()) st = ctx.synchronize();
@@ -291,7 +282,7 @@ void expect_fused_sum_norm(DType partial_dtype, int64_t cols) {
       const DeviceTensor out(ctx, DType::kBF16, rows, cols);
       const ops::Tensor partial = in_place ? *out : shared->rows_range(0, rows);
       Status st = ops::share_partials(ctx, shared->data, shared->bytes());
-      if (st.ok()) st = upload_into(ctx, partials[r], partial);
+      if (st.ok()) st = testing::upload(ctx, partials[r], partial);
       if (st.ok()) st = ops::all_reduce_add_rms_norm(ctx, partial, *x, *w, eps, *out);
       if (st.ok()) st = ctx.synchronize();
       if (st.ok()) {

@@ -2,7 +2,6 @@
 #include "op_suite_util.h"
 
 #include <map>
-#include <stdexcept>
 
 namespace embedserve::testing {
 
@@ -37,17 +36,18 @@ void DeviceTensor::poison() {
   check(ops::copy_bytes_from_host(*ctx_, ones.data(), tensor_.data, ones.size()), "poisoning a tensor");
 }
 
-void DeviceTensor::upload(std::span<const float> values) {
-  if (static_cast<int64_t>(values.size()) != tensor_.numel())
-    throw std::runtime_error("upload: " + std::to_string(values.size()) + " values for " +
-                             std::to_string(tensor_.numel()) + " elements");
-  if (tensor_.dtype == DType::kF32) {
-    check(ops::copy_bytes_from_host(*ctx_, values.data(), tensor_.data, tensor_.bytes()), "uploading a tensor");
-    return;
-  }
+Status upload(const ops::DeviceContext& ctx, std::span<const float> values, const ops::Tensor& t) {
+  if (static_cast<int64_t>(values.size()) != t.numel())
+    return internal_error("upload: " + std::to_string(values.size()) + " values for " + std::to_string(t.numel()) +
+                          " elements");
+  if (t.dtype == DType::kF32) return ops::copy_bytes_from_host(ctx, values.data(), t.data, t.bytes());
   std::vector<uint16_t> bits(values.size());
   for (size_t i = 0; i < values.size(); ++i) bits[i] = bf16_bits(values[i]);
-  check(ops::copy_bytes_from_host(*ctx_, bits.data(), tensor_.data, tensor_.bytes()), "uploading a tensor");
+  return ops::copy_bytes_from_host(ctx, bits.data(), t.data, t.bytes());
+}
+
+void DeviceTensor::upload(std::span<const float> values) {
+  check(testing::upload(*ctx_, values, tensor_), "uploading a tensor");
 }
 
 std::vector<float> DeviceTensor::download() const {

@@ -33,6 +33,9 @@ std::vector<Backend> all_backends();
 
 // A dense [rows, cols] tensor of `dtype` in a context's memory, allocated with ops::Buffer and filled with
 // ops::copy_bytes_from_host: all bits set (NaN in f32 and bf16) until an op writes it.
+// values (representable in t's dtype) into t: a dense f32 or bf16 tensor, a view of a larger buffer too.
+Status upload(const ops::DeviceContext& ctx, std::span<const float> values, const ops::Tensor& t);
+
 class DeviceTensor {
  public:
   DeviceTensor(const ops::DeviceContext& ctx, DType dtype, int64_t rows, int64_t cols);
