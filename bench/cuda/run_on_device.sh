@@ -75,7 +75,14 @@ fi
 
 if want attention; then
   step "attention alone: TFLOP/s of ops::attention at the 4B's heads, 32k-token batches of 512..32k-token sequences"
-  "$BIN/attention_bench" 32768 512,2048,8192,32768 2>&1 | tee "$OUT/attention.log" || status=1
+  # The kernel attention() picks (wgmma on Hopper) and the mma.sync kernel (EMBEDSERVE_ATTENTION_KERNEL=mma), two
+  # rounds alternating.
+  for round in 1 2; do
+    for kernel in auto mma; do
+      EMBEDSERVE_ATTENTION_KERNEL=$kernel "$BIN/attention_bench" 32768 ${ATTENTION_LENGTHS:-512,2048,8192,32768} 2>&1 \
+        | tee -a "$OUT/attention.log" | tail -n +3 | sed "s/^/$kernel: /" || status=1
+    done
+  done
   for variant in attention_bench_base attention_bench_3; do  # optional: the kernel before a change, a variant
     [ -x "$BIN/$variant" ] && { "$BIN/$variant" 32768 512,2048,8192,32768 2>&1 | tail -4 | sed "s/^/$variant /"; }
   done
@@ -137,7 +144,8 @@ if want bench; then
   # --batch-tokens: the older binaries compared here know only that spelling (newer ones take it as an alias).
   # Each binary twice, alternating, so a drift of the card's clocks shows as a spread instead of a difference.
   bins=()
-  for b in embedserve_base embedserve_refactor embedserve; do [ -x "$BIN/$b" ] && bins+=("$b"); done
+  # embedserve_mma: a wrapper the packing step may add, embedserve with EMBEDSERVE_ATTENTION_KERNEL=mma.
+  for b in embedserve_base embedserve_refactor embedserve_mma embedserve; do [ -x "$BIN/$b" ] && bins+=("$b"); done
   for round in $(seq ${BENCH_ROUNDS:-2}); do
     for b in "${bins[@]}"; do
       for m in $SMALL $LARGE; do
@@ -201,13 +209,17 @@ fi
 if want longinput; then
   # One 32k-token input on the 4B with 16-token queries beside it (bench/server/long_input_latency.py), per chunk size
   # (CHUNKS, -1 = the whole input in one call).
+  # LONG_KERNELS: attention kernels to run it with (auto: attention()'s choice; mma: the mma.sync kernel).
+  for kernel in ${LONG_KERNELS:-auto}; do
   for chunk in ${CHUNKS:-2048 -1}; do
-    step "long input: 4B, one 32,000-token input, 16-token queries on 8 connections, --chunked-prefill-size $chunk"
-    serve 30112 "$OUT/serve_long_$chunk.log" --model-path $LARGE --device cuda --chunked-prefill-size $chunk
+    step "long input: 4B, one 32,000-token input, 16-token queries on 8 connections, --chunked-prefill-size $chunk, attention $kernel"
+    EMBEDSERVE_ATTENTION_KERNEL=$kernel serve 30112 "$OUT/serve_long_${chunk}_$kernel.log" --model-path $LARGE \
+      --device cuda --chunked-prefill-size $chunk
     long_pid=$served
     timeout 120 python3 bench/server/long_input_latency.py --url http://127.0.0.1:30112 --long-tokens 32000 \
       --connections 8 2>&1 | tail -6 | tee -a "$OUT/long_input.log" || status=1
     kill -TERM $long_pid; wait $long_pid
+  done
   done
 fi
 if want http; then

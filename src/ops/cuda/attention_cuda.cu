@@ -1,7 +1,8 @@
 // attention: one block per (32-query half of a plan tile, head). Each warp owns 8 query rows; a key tile of 32 rows is staged in
 // shared memory as f32 and lane j scores key j, so the softmax max and sum are warp shuffles and the
 // probabilities reach the weighted sum of V by shuffle too. Scores never leave registers. CUDA cores, f32:
-// the f32 parity mode and head sizes other than 64/128; bf16 at 64/128 goes to attention_mma_cuda.cu.
+// the f32 parity mode and head sizes other than 64/128; bf16 at 64/128 goes to attention_wgmma_cuda.cu on Hopper
+// (head_dim 128, pairs of query heads per kv head) or to attention_mma_cuda.cu.
 #include "ops/cuda/attention_cuda.h"
 
 #include <cuda_bf16.h>
@@ -11,6 +12,7 @@
 #include <type_traits>
 
 #include "ops/cuda/attention_mma_cuda.h"
+#include "ops/cuda/attention_wgmma_cuda.h"
 #include "ops/cuda/cuda_check.h"
 #include "ops/cuda/cuda_dtype.h"
 
@@ -182,6 +184,8 @@ Status attention(const T* q, const T* k, const T* v, T* out, const AttentionShap
   if (n_tiles == 0) return Status();
   // bf16 at Qwen3's head sizes runs on tensor cores; f32 (the parity mode) and other sizes on CUDA cores.
   if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    if (attention_bf16_wgmma_supports(shape, q, k, v, out))
+      return attention_bf16_wgmma(q, k, v, out, shape, q_offsets, q_positions, kv_offsets, tiles, n_tiles, stream);
     if (attention_bf16_mma_supports(shape, q, k, v, out))
       return attention_bf16_mma(q, k, v, out, shape, q_offsets, q_positions, kv_offsets, tiles, n_tiles, stream);
   }

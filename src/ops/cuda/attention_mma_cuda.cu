@@ -9,6 +9,8 @@
 #include <cstdint>
 
 #include "ops/cuda/cuda_check.h"
+#include "ops/cuda/attention_softmax.cuh"
+#include "ops/cuda/mma_util.cuh"
 
 namespace embedserve::cuda {
 namespace {
@@ -28,25 +30,6 @@ struct Stage {
   static constexpr size_t kBytes = size_t(kStages) * 2 * kElems * sizeof(__nv_bfloat16);
 };
 
-__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
-  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);  // .x (lo) in the low half
-  return *reinterpret_cast<const uint32_t*>(&v);
-}
-__device__ __forceinline__ uint32_t load32(const __nv_bfloat16* p) { return *reinterpret_cast<const uint32_t*>(p); }
-__device__ __forceinline__ uint32_t smem_address(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
-// 16 bytes global → shared without a register round trip; `bytes` 0 writes zeros (keys past the end).
-__device__ __forceinline__ void copy16_async(void* dst, const void* src, int bytes) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_address(dst)), "l"(src), "r"(bytes));
-}
-__device__ __forceinline__ void commit_copies() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int kPending>
-__device__ __forceinline__ void wait_copies() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
-}
-
 // Four 8×8 bf16 matrices; lanes 8m..8m+7 give the row addresses of matrix m. Plain: lane l receives row l/4,
 // columns 2(l%4), 2(l%4)+1 of each; .trans: rows 2(l%4), 2(l%4)+1 of column l/4.
 __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const __nv_bfloat16* p) {
@@ -60,8 +43,8 @@ __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const __nv_b
                : "r"(smem_address(p)));
 }
 
-// d += a · b for one 16×8×16 tile; fragment layouts as in the PTX ISA (groupID = lane / 4, tid = lane % 4).
-__device__ __forceinline__ void mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+// d[0..3] += a · b for one 16×8×16 tile; fragment layouts as in the PTX ISA (groupID = lane / 4, tid = lane % 4).
+__device__ __forceinline__ void mma(float* d, const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
   asm volatile(
       "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
       "{%0,%1,%2,%3};\n"
@@ -131,8 +114,7 @@ __global__ void __launch_bounds__(kThreads)
   float o[kHd / 8][4];
 #pragma unroll
   for (int n = 0; n < kHd / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
-  // Running maxima of the raw scores (the scale is applied inside exp2's argument) and per-thread partial sums.
-  float m_lo = -INFINITY, m_hi = -INFINITY, l_lo = 0.0f, l_hi = 0.0f;
+  SoftmaxRows rows;
   const float scale_log2 = shape.scale * 1.4426950408889634f;  // softmax in base 2: exp(x) = exp2(x · log2 e)
   // ldmatrix row addresses: lane l serves row l % 8 of matrix l / 8.
   const int mat = lane / 8, mat_row = lane % 8;
@@ -152,64 +134,22 @@ __global__ void __launch_bounds__(kThreads)
     if (k0 <= warp_last) {  // warp-uniform: some row of this warp sees some of these keys
       // s = q · kᵀ: B (k = dim, n = key) is k's rows as stored. One ldmatrix.x4 gives the two 8-key fragments
       // of 16 dims: matrices (keys 16p..+7, dims lo), (same, dims hi), (keys 16p+8..+15, lo), (same, hi).
-      float s[kKeys / 8][4];
+      float s[kKeys / 2];  // key 8n + 2t + e % 2 of row g (e < 2) or g + 8 at s[4n + e]
 #pragma unroll
-      for (int n = 0; n < kKeys / 8; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+      for (int i = 0; i < kKeys / 2; ++i) s[i] = 0.0f;
 #pragma unroll
       for (int kd = 0; kd < kHd / 16; ++kd)
 #pragma unroll
         for (int p = 0; p < kKeys / 16; ++p) {
           uint32_t b[4];
           ldmatrix_x4(b, ks + ((2 * p + mat / 2) * 8 + mat_row) * S::kStride + kd * 16 + (mat % 2) * 8);
-          mma(s[2 * p], qa[kd], b[0], b[1]);
-          mma(s[2 * p + 1], qa[kd], b[2], b[3]);
+          mma(&s[8 * p], qa[kd], b[0], b[1]);
+          mma(&s[8 * p + 4], qa[kd], b[2], b[3]);
         }
-      // The causal mask, only on tiles that reach past the warp's nearest row.
-      if (k0 + kKeys - 1 > warp_first) {
-#pragma unroll
-        for (int n = 0; n < kKeys / 8; ++n)
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            const int key = k0 + n * 8 + 2 * t + e;
-            if (key > pos_lo) s[n][e] = -INFINITY;
-            if (key > pos_hi) s[n][2 + e] = -INFINITY;
-          }
-      }
-      // Running maxima of rows g and g+8 (shared by the 4 threads of a group).
-      float mx_lo = m_lo, mx_hi = m_hi;
-#pragma unroll
-      for (int n = 0; n < kKeys / 8; ++n) {
-        mx_lo = fmaxf(mx_lo, fmaxf(s[n][0], s[n][1]));
-        mx_hi = fmaxf(mx_hi, fmaxf(s[n][2], s[n][3]));
-      }
-      for (int x = 1; x < 4; x *= 2) {
-        mx_lo = fmaxf(mx_lo, __shfl_xor_sync(kFull, mx_lo, x));
-        mx_hi = fmaxf(mx_hi, __shfl_xor_sync(kFull, mx_hi, x));
-      }
-      // A row that has seen no key yet (or is past the tile's end) keeps max -inf: subtract 0 instead, so
-      // exp2 gives 0, never NaN.
-      const float base_lo = mx_lo == -INFINITY ? 0.0f : mx_lo * scale_log2;
-      const float base_hi = mx_hi == -INFINITY ? 0.0f : mx_hi * scale_log2;
-      const float alpha_lo = exp2f(fmaf(m_lo, scale_log2, -base_lo));
-      const float alpha_hi = exp2f(fmaf(m_hi, scale_log2, -base_hi));
-      m_lo = mx_lo;
-      m_hi = mx_hi;
-      // p = exp2(scale · s − max) in f32 for the sums; rounded to bf16 as the next product's A fragments.
+      float alpha_lo, alpha_hi;
       uint32_t pa[kKeys / 16][4];
-      float sum_lo = 0.0f, sum_hi = 0.0f;
-#pragma unroll
-      for (int n = 0; n < kKeys / 8; ++n) {
-        const float p0 = exp2f(fmaf(s[n][0], scale_log2, -base_lo));
-        const float p1 = exp2f(fmaf(s[n][1], scale_log2, -base_lo));
-        const float p2 = exp2f(fmaf(s[n][2], scale_log2, -base_hi));
-        const float p3 = exp2f(fmaf(s[n][3], scale_log2, -base_hi));
-        sum_lo += p0 + p1;
-        sum_hi += p2 + p3;
-        pa[n / 2][(n % 2) * 2] = pack_bf16(p0, p1);
-        pa[n / 2][(n % 2) * 2 + 1] = pack_bf16(p2, p3);
-      }
-      l_lo = l_lo * alpha_lo + sum_lo;  // per-thread partial sums; the group's are added at the end
-      l_hi = l_hi * alpha_hi + sum_hi;
+      softmax_tile<kKeys>(s, k0, pos_lo, pos_hi, /*masked=*/k0 + kKeys - 1 > warp_first, scale_log2, rows, pa,
+                          alpha_lo, alpha_hi);
 #pragma unroll
       for (int n = 0; n < kHd / 8; ++n) {
         o[n][0] *= alpha_lo;
@@ -231,13 +171,10 @@ __global__ void __launch_bounds__(kThreads)
     }
     __syncthreads();  // every warp is done with this stage before the next iteration refills it
   }
-  for (int x = 1; x < 4; x *= 2) {
-    l_lo += __shfl_xor_sync(kFull, l_lo, x);
-    l_hi += __shfl_xor_sync(kFull, l_hi, x);
-  }
+  finish_sums(rows);
   __nv_bfloat16* o_lo = out + (q_begin + r_lo) * out_stride + int64_t{h} * kHd + 2 * t;
   __nv_bfloat16* o_hi = out + (q_begin + r_hi) * out_stride + int64_t{h} * kHd + 2 * t;
-  const float inv_lo = 1.0f / l_lo, inv_hi = 1.0f / l_hi;
+  const float inv_lo = 1.0f / rows.l_lo, inv_hi = 1.0f / rows.l_hi;
 #pragma unroll
   for (int n = 0; n < kHd / 8; ++n) {
     if (pos_lo >= 0) *reinterpret_cast<uint32_t*>(o_lo + n * 8) = pack_bf16(o[n][0] * inv_lo, o[n][1] * inv_lo);

@@ -1,0 +1,85 @@
+// The online softmax step both tensor-core attention kernels run on a key tile, in the accumulator layout that
+// mma.sync.m16n8 and wgmma.m64nN share: a thread holds rows g and g + 8 of its warp's 16, and s[4n + e] is key
+// 8n + 2t + e % 2 of row g (e < 2) or of row g + 8 (e ≥ 2), with g = lane / 4 and t = lane % 4.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "ops/cuda/mma_util.cuh"
+
+namespace embedserve::cuda {
+
+// Running state of a thread's two rows: maxima of the raw scores (the scale is applied inside exp2's argument)
+// and the thread's partial sums of the probabilities (the 4 threads of a row add theirs at the end).
+struct SoftmaxRows {
+  float m_lo = -INFINITY, m_hi = -INFINITY, l_lo = 0.0f, l_hi = 0.0f;
+};
+
+// Masks keys past each row's position (when `masked`: the tile reaches past the nearest row), updates the maxima
+// and sums, writes p = exp2(scale · s − max) rounded to bf16 as the A fragments of the p·v product (pa[kk]: keys
+// 16kk..16kk+15, mma.sync's and wgmma's register layout) and returns in alpha the factors the rows' running
+// outputs must be multiplied by. A row whose maximum this tile does not raise keeps alpha exactly 1, and a key
+// it cannot see adds exactly 0, so a tile of keys all past a row leaves it bitwise as it was: a row's output then
+// does not depend on how far the other rows of its tile reach (chunks and batches tile rows differently).
+template <int kKeys>
+__device__ __forceinline__ void softmax_tile(float (&s)[kKeys / 2], int k0, int pos_lo, int pos_hi, bool masked,
+                                             float scale_log2, SoftmaxRows& rows, uint32_t (&pa)[kKeys / 16][4],
+                                             float& alpha_lo, float& alpha_hi) {
+  constexpr unsigned kFull = 0xffffffffu;
+  const int t = (threadIdx.x % 32) % 4;
+  if (masked) {
+#pragma unroll
+    for (int n = 0; n < kKeys / 8; ++n)
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const int key = k0 + n * 8 + 2 * t + e;
+        if (key > pos_lo) s[4 * n + e] = -INFINITY;
+        if (key > pos_hi) s[4 * n + 2 + e] = -INFINITY;
+      }
+  }
+  float mx_lo = rows.m_lo, mx_hi = rows.m_hi;
+#pragma unroll
+  for (int n = 0; n < kKeys / 8; ++n) {
+    mx_lo = fmaxf(mx_lo, fmaxf(s[4 * n], s[4 * n + 1]));
+    mx_hi = fmaxf(mx_hi, fmaxf(s[4 * n + 2], s[4 * n + 3]));
+  }
+  for (int x = 1; x < 4; x *= 2) {
+    mx_lo = fmaxf(mx_lo, __shfl_xor_sync(kFull, mx_lo, x));
+    mx_hi = fmaxf(mx_hi, __shfl_xor_sync(kFull, mx_hi, x));
+  }
+  // A row that has seen no key yet (or is past the tile's end) keeps max -inf: subtract 0 instead, so exp2 gives
+  // 0, never NaN.
+  const float base_lo = mx_lo == -INFINITY ? 0.0f : mx_lo * scale_log2;
+  const float base_hi = mx_hi == -INFINITY ? 0.0f : mx_hi * scale_log2;
+  alpha_lo = mx_lo == rows.m_lo ? 1.0f : exp2f(fmaf(rows.m_lo, scale_log2, -base_lo));
+  alpha_hi = mx_hi == rows.m_hi ? 1.0f : exp2f(fmaf(rows.m_hi, scale_log2, -base_hi));
+  rows.m_lo = mx_lo;
+  rows.m_hi = mx_hi;
+  float sum_lo = 0.0f, sum_hi = 0.0f;
+#pragma unroll
+  for (int n = 0; n < kKeys / 8; ++n) {
+    const float p0 = exp2f(fmaf(s[4 * n], scale_log2, -base_lo));
+    const float p1 = exp2f(fmaf(s[4 * n + 1], scale_log2, -base_lo));
+    const float p2 = exp2f(fmaf(s[4 * n + 2], scale_log2, -base_hi));
+    const float p3 = exp2f(fmaf(s[4 * n + 3], scale_log2, -base_hi));
+    sum_lo += p0 + p1;
+    sum_hi += p2 + p3;
+    pa[n / 2][(n % 2) * 2] = pack_bf16(p0, p1);
+    pa[n / 2][(n % 2) * 2 + 1] = pack_bf16(p2, p3);
+  }
+  rows.l_lo = rows.l_lo * alpha_lo + sum_lo;
+  rows.l_hi = rows.l_hi * alpha_hi + sum_hi;
+}
+
+// The rows' whole sums, once every key tile is done: the 4 threads of each row add their partial sums.
+__device__ __forceinline__ void finish_sums(SoftmaxRows& rows) {
+  for (int x = 1; x < 4; x *= 2) {
+    rows.l_lo += __shfl_xor_sync(0xffffffffu, rows.l_lo, x);
+    rows.l_hi += __shfl_xor_sync(0xffffffffu, rows.l_hi, x);
+  }
+}
+
+}  // namespace embedserve::cuda

@@ -1,0 +1,275 @@
+// attention_bf16_wgmma: FlashAttention's forward on Hopper's warpgroup MMAs (wgmma.mma_async, bf16 in, f32
+// accumulators). One block of two warpgroups per (64-query tile, pair of query heads of one kv head): each
+// warpgroup computes its head's 64 rows, and both read the same key and value tiles, which stream through
+// shared memory once for the pair in two cp.async stages. q stays in registers as wgmma's A fragments; k and v are
+// read by wgmma straight from shared memory, laid out in the 128-byte swizzle its descriptors name (k as stored,
+// K-major; v as stored too, through the descriptor's transposed, MN-major form), so no thread rearranges them.
+// The scores' accumulators become p's A fragments in registers, as in attention_mma_cuda.cu, whose online softmax
+// (attention_softmax.cuh) this kernel shares, so both round the same way.
+#include "ops/cuda/attention_wgmma_cuda.h"
+
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+#include "ops/cuda/attention_softmax.cuh"
+#include "ops/cuda/cuda_check.h"
+#include "ops/cuda/mma_util.cuh"
+
+namespace embedserve::cuda {
+namespace {
+
+constexpr int kHd = 128;
+constexpr int kKeys = 64;          // keys per shared-memory stage
+constexpr int kStages = 2;         // load tile j + 1 while tile j is multiplied
+constexpr int kHeadsPerBlock = 2;  // warpgroups per block, one query head each, sharing the kv head's tiles
+constexpr int kThreads = 128 * kHeadsPerBlock;
+// A k or v tile: two halves of 64 dims (128 bytes a row, one swizzle row), each 64 rows of 128 bytes.
+constexpr int kHalfBytes = kKeys * 128;
+constexpr int kTileBytes = 2 * kHalfBytes;
+constexpr int kStageBytes = 2 * kTileBytes;  // k, then v
+// The swizzle repeats every 1,024 bytes (8 rows) and is applied to address bits, so tiles start 1,024-aligned:
+// the slack lets the kernel round its dynamic shared memory's start up.
+constexpr size_t kSmemBytes = size_t(kStages) * kStageBytes + 1024;
+
+// Where 16-byte unit `unit` (dims 8·unit..8·unit+7) of row `row` lives in a tile: the 128-byte swizzle XORs
+// the unit's index within its 128-byte row with the row's index within its 8-row group, so the 8 rows a wgmma
+// core matrix reads fall in distinct banks.
+__device__ __forceinline__ uint32_t swizzled(int row, int unit) {
+  return (unit / 8) * kHalfBytes + row * 128 + (((unit % 8) ^ (row % 8)) << 4);
+}
+
+// A shared-memory matrix descriptor with the 128-byte swizzle: start address, leading- and stride-dimension
+// byte offsets (each in 16-byte units, 14 bits), swizzle mode 1 in bits 62-63.
+__device__ __forceinline__ uint64_t descriptor(uint32_t address, uint32_t leading_bytes, uint32_t stride_bytes) {
+  return uint64_t((address & 0x3ffff) >> 4) | (uint64_t(leading_bytes >> 4) << 16) |
+         (uint64_t(stride_bytes >> 4) << 32) | (uint64_t(1) << 62);
+}
+
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_wait_all() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
+// Writes by cp.async (the generic proxy) made visible to wgmma's reads of shared memory (the async proxy).
+__device__ __forceinline__ void fence_async_shared() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+// wgmma writes its accumulators asynchronously: an empty asm that "changes" each one keeps the compiler from
+// moving their reads or writes across the fence, commit and wait around it.
+template <int kN>
+__device__ __forceinline__ void pin(float (&r)[kN]) {
+#pragma unroll
+  for (int i = 0; i < kN; ++i) asm volatile("" : "+f"(r[i])::"memory");
+}
+
+// d[64 × 64] += a[64 × 16] · b[16 × 64] for the warpgroup: a in registers (mma.sync's A layout per warp, warp w
+// rows 16w..16w+15), b from shared memory by descriptor, K-major (kTransB 0) or MN-major (1).
+template <int kTransB>
+__device__ __forceinline__ void wgmma_64x64x16(float (&d)[32], const uint32_t (&a)[4], uint64_t b) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, "
+      "%23, %24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, p, 1, 1, %38;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]),
+        "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]),
+        "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]),
+        "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(1), "n"(kTransB));
+#endif
+}
+
+__global__ void __launch_bounds__(kThreads, 1)
+    attention_wgmma_kernel(const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ k,
+                           const __nv_bfloat16* __restrict__ v, __nv_bfloat16* __restrict__ out, AttentionShape shape,
+                           const int32_t* __restrict__ q_offsets, const int32_t* __restrict__ q_positions,
+                           const int32_t* __restrict__ kv_offsets, const int32_t* __restrict__ tiles) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  extern __shared__ __align__(1024) unsigned char smem_bytes[];
+  const uint32_t smem = (smem_address(smem_bytes) + 1023u) & ~1023u;
+  // Consecutive blocks are the head pairs of one tile; both heads of a pair read one kv head (heads per kv head
+  // is even).
+  const int pairs = shape.heads / kHeadsPerBlock, group = threadIdx.x / 128;
+  const AttentionTile tile = attention_tile(shape, q_offsets, q_positions, kv_offsets, tiles, blockIdx.x / pairs,
+                                            (blockIdx.x % pairs) * kHeadsPerBlock + group, 0, kAttentionQueryTile);
+  const int q_begin = tile.q_begin, n_rows = tile.n_rows, h = tile.head, k_len = tile.k_len;
+  const int64_t q_stride = shape.q_stride, kv_stride = shape.kv_stride, out_stride = int64_t{shape.heads} * kHd;
+  const int warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const int r_lo = warp * 16 + g, r_hi = r_lo + 8;  // this thread's two rows of the tile
+  const int pos_lo = r_lo < n_rows ? q_positions[q_begin + r_lo] : -1;
+  const int pos_hi = r_hi < n_rows ? q_positions[q_begin + r_hi] : -1;
+  const int first_pos = q_positions[q_begin];  // the tile's nearest row: key tiles up to it need no mask
+
+  // Stage a key tile: k and v rows [k0, k0 + 64) of the kv head, zeros past k_len. 16 threads read a row's 256
+  // bytes side by side.
+  const __nv_bfloat16* const k_head = k + tile.kv_begin * kv_stride + int64_t{tile.kv_head} * kHd;
+  const __nv_bfloat16* const v_head = v + tile.kv_begin * kv_stride + int64_t{tile.kv_head} * kHd;
+  auto load_tile = [&](int stage, int k0) {
+    const uint32_t ks = smem + stage * kStageBytes, vs = ks + kTileBytes;
+#pragma unroll
+    for (int c = threadIdx.x; c < kKeys * (kHd / 8); c += kThreads) {
+      const int j = c / (kHd / 8), unit = c % (kHd / 8);
+      const bool in = k0 + j < k_len;
+      const int64_t off = in ? int64_t{k0 + j} * kv_stride + unit * 8 : 0;
+      copy16_async(ks + swizzled(j, unit), k_head + off, in ? 16 : 0);
+      copy16_async(vs + swizzled(j, unit), v_head + off, in ? 16 : 0);
+    }
+  };
+  const int n_key_tiles = (k_len + kKeys - 1) / kKeys;
+  load_tile(0, 0);  // a tile has at least one row, so at least one key
+  commit_copies();
+
+  // q as A fragments, for the whole head: row g / g+8, columns 2t, 2t+1 (+8). Loaded while the first tile flies.
+  uint32_t qa[kHd / 16][4];
+  const __nv_bfloat16* q_lo = q + (q_begin + r_lo) * q_stride + int64_t{h} * kHd;
+  const __nv_bfloat16* q_hi = q + (q_begin + r_hi) * q_stride + int64_t{h} * kHd;
+#pragma unroll
+  for (int s = 0; s < kHd / 16; ++s) {
+    const int c = s * 16 + 2 * t;
+    qa[s][0] = pos_lo >= 0 ? load32(q_lo + c) : 0u;
+    qa[s][1] = pos_hi >= 0 ? load32(q_hi + c) : 0u;
+    qa[s][2] = pos_lo >= 0 ? load32(q_lo + c + 8) : 0u;
+    qa[s][3] = pos_hi >= 0 ? load32(q_hi + c + 8) : 0u;
+  }
+  // The output in two halves of 64 dims: o[half][4n + e] is dim 64·half + 8n + 2t + e % 2 of row g (e < 2) or g + 8.
+  float o[2][32];
+#pragma unroll
+  for (int i = 0; i < 32; ++i) o[0][i] = o[1][i] = 0.0f;
+  SoftmaxRows rows;
+  const float scale_log2 = shape.scale * 1.4426950408889634f;  // softmax in base 2: exp(x) = exp2(x · log2 e)
+
+  for (int it = 0; it < n_key_tiles; ++it) {
+    const int k0 = it * kKeys;
+    if (it + 1 < n_key_tiles) {
+      load_tile((it + 1) % kStages, k0 + kKeys);  // into the stage the previous iteration finished with
+      commit_copies();
+      wait_copies<1>();  // tile it has landed; tile it + 1 may still fly
+    } else {
+      wait_copies<0>();
+    }
+    fence_async_shared();
+    __syncthreads();
+    const uint32_t ks = smem + (it % kStages) * kStageBytes, vs = ks + kTileBytes;
+
+    // s = q · kᵀ over 8 steps of 16 dims. B (k = dim, n = key) is k as stored: K-major; a step's 16 dims are 32
+    // bytes into a half's 128-byte rows; 8-row groups 1,024 bytes apart (the leading offset is unused).
+    float s[kKeys / 2];
+#pragma unroll
+    for (int i = 0; i < kKeys / 2; ++i) s[i] = 0.0f;
+    pin(s);
+    wgmma_fence();
+#pragma unroll
+    for (int kd = 0; kd < kHd / 16; ++kd)
+      wgmma_64x64x16<0>(s, qa[kd], descriptor(ks + (kd / 4) * kHalfBytes + (kd % 4) * 32, 16, 1024));
+    wgmma_commit();
+    wgmma_wait_all();
+    pin(s);
+
+    float alpha_lo, alpha_hi;
+    uint32_t pa[kKeys / 16][4];
+    softmax_tile<kKeys>(s, k0, pos_lo, pos_hi, /*masked=*/k0 + kKeys - 1 > first_pos, scale_log2, rows, pa,
+                        alpha_lo, alpha_hi);
+#pragma unroll
+    for (int half = 0; half < 2; ++half)
+#pragma unroll
+      for (int n = 0; n < 8; ++n) {
+        o[half][4 * n] *= alpha_lo;
+        o[half][4 * n + 1] *= alpha_lo;
+        o[half][4 * n + 2] *= alpha_hi;
+        o[half][4 * n + 3] *= alpha_hi;
+      }
+
+    // o += p · v over 4 steps of 16 keys, per half of the dims. B (k = key, n = dim) is v as stored: MN-major;
+    // a step's 16 keys are two 8-row groups (2,048 bytes on), 1,024 bytes apart; a half is 64 dims, one swizzle
+    // row wide (the leading offset to the next half is not reached).
+    pin(o[0]);
+    pin(o[1]);
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < kKeys / 16; ++kk)
+#pragma unroll
+      for (int half = 0; half < 2; ++half)
+        wgmma_64x64x16<1>(o[half], pa[kk], descriptor(vs + half * kHalfBytes + kk * 2048, kHalfBytes, 1024));
+    wgmma_commit();
+    wgmma_wait_all();
+    pin(o[0]);
+    pin(o[1]);
+    __syncthreads();  // both warpgroups are done with this stage before the next iteration refills it
+  }
+  finish_sums(rows);
+  __nv_bfloat16* o_lo = out + (q_begin + r_lo) * out_stride + int64_t{h} * kHd + 2 * t;
+  __nv_bfloat16* o_hi = out + (q_begin + r_hi) * out_stride + int64_t{h} * kHd + 2 * t;
+  const float inv_lo = 1.0f / rows.l_lo, inv_hi = 1.0f / rows.l_hi;
+#pragma unroll
+  for (int half = 0; half < 2; ++half)
+#pragma unroll
+    for (int n = 0; n < 8; ++n) {
+      const int d = half * 64 + n * 8;
+      if (pos_lo >= 0)
+        *reinterpret_cast<uint32_t*>(o_lo + d) = pack_bf16(o[half][4 * n] * inv_lo, o[half][4 * n + 1] * inv_lo);
+      if (pos_hi >= 0)
+        *reinterpret_cast<uint32_t*>(o_hi + d) = pack_bf16(o[half][4 * n + 2] * inv_hi, o[half][4 * n + 3] * inv_hi);
+    }
+#elif defined(__CUDA_ARCH__)
+  __trap();  // built without sm_90a's features (CMakeLists builds this file for sm_90a only): fail, never return zeros
+#endif
+}
+
+bool aligned(const void* p, uintptr_t bytes) { return (reinterpret_cast<uintptr_t>(p) & (bytes - 1)) == 0; }
+
+// Whether the current device is an sm_90 GPU, asked of the driver once per device.
+bool device_is_sm90() {
+  constexpr int kDevices = 64;
+  static std::atomic<int> known[kDevices];  // 0 unknown, 1 sm_90, 2 other
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kDevices) return false;
+  int state = known[device].load(std::memory_order_relaxed);
+  if (state == 0) {
+    int major = 0, minor = 0;
+    const bool ok = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess &&
+                    cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) == cudaSuccess;
+    state = ok && major == 9 && minor == 0 ? 1 : 2;
+    known[device].store(state, std::memory_order_relaxed);
+  }
+  return state == 1;
+}
+
+// EMBEDSERVE_ATTENTION_KERNEL=mma runs the mma.sync kernel on Hopper too: the benchmarks set it to measure the
+// kernels side by side, and it is a way back should this kernel misbehave on some machine.
+bool wgmma_allowed() {
+  static const bool allowed = [] {
+    const char* choice = std::getenv("EMBEDSERVE_ATTENTION_KERNEL");
+    return choice == nullptr || std::strcmp(choice, "mma") != 0;
+  }();
+  return allowed;
+}
+
+}  // namespace
+
+bool attention_bf16_wgmma_supports(const AttentionShape& shape, const void* q, const void* k, const void* v,
+                                   const void* out) {
+  return shape.head_dim == kHd && shape.kv_heads > 0 && shape.heads % shape.kv_heads == 0 &&
+         (shape.heads / shape.kv_heads) % kHeadsPerBlock == 0 && aligned(k, 16) && aligned(v, 16) &&
+         aligned(q, 4) && aligned(out, 4) && shape.kv_stride % 8 == 0 && shape.q_stride % 2 == 0 &&
+         wgmma_allowed() && device_is_sm90();
+}
+
+Status attention_bf16_wgmma(const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v,
+                            __nv_bfloat16* out, const AttentionShape& shape, const int32_t* q_offsets,
+                            const int32_t* q_positions, const int32_t* kv_offsets, const int32_t* tiles,
+                            int64_t n_tiles, cudaStream_t stream) {
+  if (!attention_bf16_wgmma_supports(shape, q, k, v, out))
+    return invalid_argument("attention_bf16_wgmma: needs an sm_90 GPU, head_dim 128, an even number of query heads "
+                            "per kv head and aligned rows");
+  if (n_tiles == 0) return Status();
+  const int64_t blocks = n_tiles * (shape.heads / kHeadsPerBlock);
+  if (blocks > 0x7fffffff) return invalid_argument("attention_bf16_wgmma: too many tiles for one grid");
+  // Past 48 KB a block's dynamic shared memory must be allowed explicitly (65 KB here).
+  EMBEDSERVE_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(
+      attention_wgmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmemBytes)));
+  attention_wgmma_kernel<<<static_cast<unsigned>(blocks), kThreads, kSmemBytes, stream>>>(
+      q, k, v, out, shape, q_offsets, q_positions, kv_offsets, tiles);
+  return cuda_status(cudaGetLastError(), "attention_bf16_wgmma launch");
+}
+
+}  // namespace embedserve::cuda

@@ -1,0 +1,33 @@
+// Device helpers the tensor-core attention kernels share: bf16 packing, shared-memory addresses, cp.async.
+#pragma once
+
+#include <cuda_bf16.h>
+
+#include <cstdint>
+
+namespace embedserve::cuda {
+
+// Two f32 rounded to bf16 in one 32-bit register, `lo` in the low half (the element with the lower index).
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&v);
+}
+__device__ __forceinline__ uint32_t load32(const __nv_bfloat16* p) { return *reinterpret_cast<const uint32_t*>(p); }
+__device__ __forceinline__ uint32_t smem_address(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// 16 bytes global → shared without a register round trip; `bytes` 0 writes zeros (keys past the end).
+__device__ __forceinline__ void copy16_async(uint32_t dst, const void* src, int bytes) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(bytes));
+}
+__device__ __forceinline__ void copy16_async(void* dst, const void* src, int bytes) {
+  copy16_async(smem_address(dst), src, bytes);
+}
+__device__ __forceinline__ void commit_copies() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int kPending>
+__device__ __forceinline__ void wait_copies() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
+}
+
+}  // namespace embedserve::cuda
