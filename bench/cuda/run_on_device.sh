@@ -78,7 +78,7 @@ if want attention; then
   # The kernel attention() picks (wgmma on Hopper) and the mma.sync kernel (EMBEDSERVE_ATTENTION_KERNEL=mma), two
   # rounds alternating.
   for round in 1 2; do
-    for kernel in auto mma; do
+    for kernel in ${ATTENTION_KERNELS:-auto mma}; do
       EMBEDSERVE_ATTENTION_KERNEL=$kernel "$BIN/attention_bench" 32768 ${ATTENTION_LENGTHS:-512,2048,8192,32768} 2>&1 \
         | tee -a "$OUT/attention.log" | tail -n +3 | sed "s/^/$kernel: /" || status=1
     done

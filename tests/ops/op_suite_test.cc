@@ -367,7 +367,8 @@ void OpSuite::expect_attention(const ops::AttentionShape& shape, const std::vect
 
 TEST_P(OpSuite, Attention) {
   // Lengths 1 (one key) to 130 (three of the CPU's 64-query blocks, five of CUDA's 32-query tiles, three of the
-  // tensor-core kernel's 64-key tiles), in a batch whose offsets start mid-tile.
+  // mma.sync kernel's 64-key tiles, two of the Hopper kernel's 128-key tiles, the last of them half multiplied), in
+  // a batch whose offsets start mid-tile.
   uint32_t seed = 70;
   for (int hd : kHeadDims)
     for (auto [heads, kv_heads] : {std::pair{2, 2}, {4, 2}, {6, 2}})  // GQA ratios 1, 2, 3
@@ -379,7 +380,8 @@ TEST_P(OpSuite, Attention) {
 }
 
 TEST_P(OpSuite, AttentionOverALongSequence) {
-  // 1000 keys: 16 of the tensor-core kernel's key tiles, 32 of the CUDA-core kernel's, 16 of the CPU's query blocks.
+  // 1000 keys: 16 of the mma.sync kernel's key tiles, 8 of the Hopper kernel's, 32 of the CUDA-core kernel's, 16 of
+  // the CPU's query blocks.
   for (bool pooled : {false, true}) expect_attention({2, 1, 128, 1.0f / std::sqrt(128.0f)}, {3, 1000}, pooled, 90);
 }
 
@@ -414,6 +416,34 @@ TEST_P(OpSuite, AttentionOfAChunkReadsTheKeysBeforeIt) {
   // which are the whole call's blocks when the chunk starts at a multiple of 64 (as chunks are cut).
   const int32_t len = 1000, first = 320;
   uint32_t seed = 400;
+  for (int hd : kHeadDims) {
+    const ops::AttentionShape shape{4, 2, hd, 1.0f / std::sqrt(float(hd))};
+    if (!ops::check_attention_shape(ctx(), shape).ok()) continue;
+    SCOPED_TRACE(::testing::Message() << "head_dim " << hd);
+    const int64_t q_dim = 4 * hd, kv_dim = 2 * hd;
+    const AttentionRows whole = attention_rows({len}, false);
+    AttentionRows chunk;
+    chunk.kv_offsets = {0, len};
+    for (int32_t p = first; p < len; ++p) chunk.q_positions.push_back(p);
+    chunk.q_offsets = {0, len - first};
+    const auto q = random(len * q_dim, seed++, 1.5f), k = random(len * kv_dim, seed++, 1.5f);
+    const auto v = random(len * kv_dim, seed++);
+    const std::vector<float> all = attention(q, k, v, shape, whole);
+    const std::vector<float> later = attention(rows_of(q, q_dim, first, len), k, v, shape, chunk);
+    EXPECT_TRUE(same_bits(rows_of(all, q_dim, first, len), later));
+  }
+}
+
+TEST_P(OpSuite, AttentionOfAChunkStartingMidTileKeepsItsBitsOnTheGpu) {
+  // A chunk may start anywhere (--chunked-prefill-size is any number), so on the GPU a row lands in query tiles of
+  // other extents than in the whole call: whole, rows 130..191 share a tile reaching key 191, whose last 128-key
+  // tile ends after its first 64 keys, so the Hopper kernel skips the other 64; from position 130 they share one
+  // reaching key 193, whose last key tile is multiplied whole, and rows 130..191 then also see keys past them. A
+  // key past a row adds exactly nothing, so the bits match. (The CPU runs 64-row query blocks from the chunk's
+  // first row, which round a row otherwise unless the chunk starts at a multiple of 64.)
+  if (on_cpu()) GTEST_SKIP() << "the CPU is bitwise only for chunks starting at multiples of 64";
+  const int32_t len = 200, first = 130;
+  uint32_t seed = 450;
   for (int hd : kHeadDims) {
     const ops::AttentionShape shape{4, 2, hd, 1.0f / std::sqrt(float(hd))};
     if (!ops::check_attention_shape(ctx(), shape).ok()) continue;

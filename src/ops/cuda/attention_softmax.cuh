@@ -18,16 +18,19 @@ struct SoftmaxRows {
   float m_lo = -INFINITY, m_hi = -INFINITY, l_lo = 0.0f, l_hi = 0.0f;
 };
 
-// Masks keys past each row's position (when `masked`: the tile reaches past the nearest row), updates the maxima
-// and sums, writes p = exp2(scale · s − max) rounded to bf16 as the A fragments of the p·v product (pa[kk]: keys
-// 16kk..16kk+15, mma.sync's and wgmma's register layout) and returns in alpha the factors the rows' running
-// outputs must be multiplied by. A row whose maximum this tile does not raise keeps alpha exactly 1, and a key
-// it cannot see adds exactly 0, so a tile of keys all past a row leaves it bitwise as it was: a row's output then
-// does not depend on how far the other rows of its tile reach (chunks and batches tile rows differently).
+// The online softmax in three parts, so a kernel can overlap them with its products (the wgmma kernel computes
+// a tile's probabilities while the tensor cores add the previous tile's p·v, and rounds them for its own only then).
+//
+// softmax_rescale: masks keys past each row's position (when `masked`: the tile reaches past the nearest row),
+// raises the rows' maxima and returns in alpha the factors the rows' running outputs and sums must be multiplied
+// by. A row whose maximum this tile does not raise keeps alpha exactly 1, and (softmax_probabilities) a key it
+// cannot see adds exactly 0, so a tile of keys all past a row leaves it bitwise as it was: a row's output then does
+// not depend on how far the other rows of its tile reach (chunks and batches tile rows differently).
+// s: the tile's kKeys / 2 scores of the thread.
 template <int kKeys>
-__device__ __forceinline__ void softmax_tile(float (&s)[kKeys / 2], int k0, int pos_lo, int pos_hi, bool masked,
-                                             float scale_log2, SoftmaxRows& rows, uint32_t (&pa)[kKeys / 16][4],
-                                             float& alpha_lo, float& alpha_hi) {
+__device__ __forceinline__ void softmax_rescale(float* s, int k0, int pos_lo, int pos_hi, bool masked,
+                                                float scale_log2, SoftmaxRows& rows, float& alpha_lo,
+                                                float& alpha_hi) {
   constexpr unsigned kFull = 0xffffffffu;
   const int t = (threadIdx.x % 32) % 4;
   if (masked) {
@@ -50,28 +53,54 @@ __device__ __forceinline__ void softmax_tile(float (&s)[kKeys / 2], int k0, int 
     mx_lo = fmaxf(mx_lo, __shfl_xor_sync(kFull, mx_lo, x));
     mx_hi = fmaxf(mx_hi, __shfl_xor_sync(kFull, mx_hi, x));
   }
-  // A row that has seen no key yet (or is past the tile's end) keeps max -inf: subtract 0 instead, so exp2 gives
-  // 0, never NaN.
-  const float base_lo = mx_lo == -INFINITY ? 0.0f : mx_lo * scale_log2;
-  const float base_hi = mx_hi == -INFINITY ? 0.0f : mx_hi * scale_log2;
-  alpha_lo = mx_lo == rows.m_lo ? 1.0f : exp2f(fmaf(rows.m_lo, scale_log2, -base_lo));
-  alpha_hi = mx_hi == rows.m_hi ? 1.0f : exp2f(fmaf(rows.m_hi, scale_log2, -base_hi));
+  // A row that has seen no key yet (or is past the tile's end) keeps max -inf: exp2's argument then subtracts 0
+  // (softmax_probabilities), so it gives 0, never NaN.
+  alpha_lo = mx_lo == rows.m_lo ? 1.0f : exp2f(fmaf(rows.m_lo, scale_log2, -mx_lo * scale_log2));
+  alpha_hi = mx_hi == rows.m_hi ? 1.0f : exp2f(fmaf(rows.m_hi, scale_log2, -mx_hi * scale_log2));
   rows.m_lo = mx_lo;
   rows.m_hi = mx_hi;
+  rows.l_lo *= alpha_lo;
+  rows.l_hi *= alpha_hi;
+}
+
+// softmax_probabilities: p = exp2(scale · s − max) in f32, in place of the scores, added to the rows' sums.
+template <int kKeys>
+__device__ __forceinline__ void softmax_probabilities(float* s, float scale_log2, SoftmaxRows& rows) {
+  const float base_lo = rows.m_lo == -INFINITY ? 0.0f : rows.m_lo * scale_log2;
+  const float base_hi = rows.m_hi == -INFINITY ? 0.0f : rows.m_hi * scale_log2;
   float sum_lo = 0.0f, sum_hi = 0.0f;
 #pragma unroll
   for (int n = 0; n < kKeys / 8; ++n) {
-    const float p0 = exp2f(fmaf(s[4 * n], scale_log2, -base_lo));
-    const float p1 = exp2f(fmaf(s[4 * n + 1], scale_log2, -base_lo));
-    const float p2 = exp2f(fmaf(s[4 * n + 2], scale_log2, -base_hi));
-    const float p3 = exp2f(fmaf(s[4 * n + 3], scale_log2, -base_hi));
-    sum_lo += p0 + p1;
-    sum_hi += p2 + p3;
-    pa[n / 2][(n % 2) * 2] = pack_bf16(p0, p1);
-    pa[n / 2][(n % 2) * 2 + 1] = pack_bf16(p2, p3);
+    s[4 * n] = exp2f(fmaf(s[4 * n], scale_log2, -base_lo));
+    s[4 * n + 1] = exp2f(fmaf(s[4 * n + 1], scale_log2, -base_lo));
+    s[4 * n + 2] = exp2f(fmaf(s[4 * n + 2], scale_log2, -base_hi));
+    s[4 * n + 3] = exp2f(fmaf(s[4 * n + 3], scale_log2, -base_hi));
+    sum_lo += s[4 * n] + s[4 * n + 1];
+    sum_hi += s[4 * n + 2] + s[4 * n + 3];
   }
-  rows.l_lo = rows.l_lo * alpha_lo + sum_lo;
-  rows.l_hi = rows.l_hi * alpha_hi + sum_hi;
+  rows.l_lo += sum_lo;
+  rows.l_hi += sum_hi;
+}
+
+// p rounded to bf16 as the A fragments of the p·v product (pa[kk]: keys 16kk..16kk+15, mma.sync's and wgmma's
+// register layout).
+template <int kKeys>
+__device__ __forceinline__ void pack_probabilities(const float* p, uint32_t (&pa)[kKeys / 16][4]) {
+#pragma unroll
+  for (int n = 0; n < kKeys / 8; ++n) {
+    pa[n / 2][(n % 2) * 2] = pack_bf16(p[4 * n], p[4 * n + 1]);
+    pa[n / 2][(n % 2) * 2 + 1] = pack_bf16(p[4 * n + 2], p[4 * n + 3]);
+  }
+}
+
+// Both parts at once, for a kernel with nothing to do between them.
+template <int kKeys>
+__device__ __forceinline__ void softmax_tile(float* s, int k0, int pos_lo, int pos_hi, bool masked, float scale_log2,
+                                             SoftmaxRows& rows, uint32_t (&pa)[kKeys / 16][4], float& alpha_lo,
+                                             float& alpha_hi) {
+  softmax_rescale<kKeys>(s, k0, pos_lo, pos_hi, masked, scale_log2, rows, alpha_lo, alpha_hi);
+  softmax_probabilities<kKeys>(s, scale_log2, rows);
+  pack_probabilities<kKeys>(s, pa);
 }
 
 // The rows' whole sums, once every key tile is done: the 4 threads of each row add their partial sums.

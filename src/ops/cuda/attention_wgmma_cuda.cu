@@ -1,11 +1,13 @@
 // attention_bf16_wgmma: FlashAttention's forward on Hopper's warpgroup MMAs (wgmma.mma_async, bf16 in, f32
 // accumulators). One block of two warpgroups per (64-query tile, pair of query heads of one kv head): each
-// warpgroup computes its head's 64 rows, and both read the same key and value tiles, which stream through
-// shared memory once for the pair in two cp.async stages. q stays in registers as wgmma's A fragments; k and v are
-// read by wgmma straight from shared memory, laid out in the 128-byte swizzle its descriptors name (k as stored,
-// K-major; v as stored too, through the descriptor's transposed, MN-major form), so no thread rearranges them.
-// The scores' accumulators become p's A fragments in registers, as in attention_mma_cuda.cu, whose online softmax
-// (attention_softmax.cuh) this kernel shares, so both round the same way.
+// warpgroup computes its head's 64 rows, and both read the same key and value tiles of 128 keys, which stream
+// through shared memory once for the pair, three tiles deep (cp.async). q stays in registers as wgmma's A
+// fragments; k and v are read by wgmma straight from shared memory, laid out in the 128-byte swizzle its
+// descriptors name (k as stored, K-major; v as stored too, through the descriptor's transposed, MN-major form), so
+// no thread rearranges them. The scores' accumulators become p's A fragments in registers. Each iteration
+// multiplies tile j's scores and tile j - 1's p·v together and computes tile j's probabilities (the special
+// function units' share) while that p·v runs, and the other warpgroup fills the tensor cores' gaps. The online
+// softmax is attention_mma_cuda.cu's (attention_softmax.cuh), so both kernels round the same way.
 #include "ops/cuda/attention_wgmma_cuda.h"
 
 #include <atomic>
@@ -13,6 +15,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 
 #include "ops/cuda/attention_softmax.cuh"
 #include "ops/cuda/cuda_check.h"
@@ -22,19 +25,19 @@ namespace embedserve::cuda {
 namespace {
 
 constexpr int kHd = 128;
-constexpr int kKeys = 64;          // keys per shared-memory stage
-constexpr int kStages = 2;         // load tile j + 1 while tile j is multiplied
+constexpr int kKeys = 128;         // keys per tile
+constexpr int kDepth = 3;          // tiles in shared memory: j - 1 (its v), j (its k), j + 1 (landing)
 constexpr int kHeadsPerBlock = 2;  // warpgroups per block, one query head each, sharing the kv head's tiles
 constexpr int kThreads = 128 * kHeadsPerBlock;
-// A k or v tile: two halves of 64 dims (128 bytes a row, one swizzle row), each 64 rows of 128 bytes.
+// A tile: k, then v, each two halves of 64 dims (128 bytes a row: one swizzle row) of kKeys rows.
 constexpr int kHalfBytes = kKeys * 128;
 constexpr int kTileBytes = 2 * kHalfBytes;
-constexpr int kStageBytes = 2 * kTileBytes;  // k, then v
+constexpr int kStageBytes = 2 * kTileBytes;
 // The swizzle repeats every 1,024 bytes (8 rows) and is applied to address bits, so tiles start 1,024-aligned:
-// the slack lets the kernel round its dynamic shared memory's start up.
-constexpr size_t kSmemBytes = size_t(kStages) * kStageBytes + 1024;
+// the slack lets the kernel round its dynamic shared memory's start up. 193 KB of the H200's 227.
+constexpr size_t kSmemBytes = size_t(kDepth) * kStageBytes + 1024;
 
-// Where 16-byte unit `unit` (dims 8·unit..8·unit+7) of row `row` lives in a tile: the 128-byte swizzle XORs
+// Where 16-byte unit `unit` (dims 8·unit..8·unit+7) of row `row` lives in a k or v tile: the 128-byte swizzle XORs
 // the unit's index within its 128-byte row with the row's index within its 8-row group, so the 8 rows a wgmma
 // core matrix reads fall in distinct banks.
 __device__ __forceinline__ uint32_t swizzled(int row, int unit) {
@@ -50,21 +53,25 @@ __device__ __forceinline__ uint64_t descriptor(uint32_t address, uint32_t leadin
 
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
-__device__ __forceinline__ void wgmma_wait_all() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
+template <int kPending>
+__device__ __forceinline__ void wgmma_wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(kPending) : "memory");
+}
 // Writes by cp.async (the generic proxy) made visible to wgmma's reads of shared memory (the async proxy).
 __device__ __forceinline__ void fence_async_shared() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
 // wgmma writes its accumulators asynchronously: an empty asm that "changes" each one keeps the compiler from
 // moving their reads or writes across the fence, commit and wait around it.
 template <int kN>
-__device__ __forceinline__ void pin(float (&r)[kN]) {
+__device__ __forceinline__ void pin(float* r) {
 #pragma unroll
   for (int i = 0; i < kN; ++i) asm volatile("" : "+f"(r[i])::"memory");
 }
 
-// d[64 × 64] += a[64 × 16] · b[16 × 64] for the warpgroup: a in registers (mma.sync's A layout per warp, warp w
-// rows 16w..16w+15), b from shared memory by descriptor, K-major (kTransB 0) or MN-major (1).
+// d[64 × 64] (+)= a[64 × 16] · b[16 × 64] for the warpgroup: a in registers (mma.sync's A layout per warp, warp w
+// rows 16w..16w+15), b from shared memory by descriptor, K-major (kTransB 0) or MN-major (1); d is 32 accumulators
+// per thread, overwritten when `accumulate` is 0.
 template <int kTransB>
-__device__ __forceinline__ void wgmma_64x64x16(float (&d)[32], const uint32_t (&a)[4], uint64_t b) {
+__device__ __forceinline__ void wgmma_64x64x16(float* d, const uint32_t (&a)[4], uint64_t b, int accumulate = 1) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   asm volatile(
       "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
@@ -75,7 +82,7 @@ __device__ __forceinline__ void wgmma_64x64x16(float (&d)[32], const uint32_t (&
         "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]),
         "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]),
         "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(1), "n"(kTransB));
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(accumulate), "n"(kTransB));
 #endif
 }
 
@@ -100,26 +107,33 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int pos_hi = r_hi < n_rows ? q_positions[q_begin + r_hi] : -1;
   const int first_pos = q_positions[q_begin];  // the tile's nearest row: key tiles up to it need no mask
 
-  // Stage a key tile: k and v rows [k0, k0 + 64) of the kv head, zeros past k_len. 16 threads read a row's 256
-  // bytes side by side.
+  // The last key tile reaches k_len, the tile's furthest row: when that is within its first 64 keys, the other 64
+  // are past every row, so they are neither loaded nor multiplied (their p would be exactly 0: skipping them
+  // leaves every value as it was, and a diagonal tile costs half). A short sequence's tile is all diagonal.
+  const int n_key_tiles = (k_len + kKeys - 1) / kKeys;
+  auto whole = [&](int j) { return j + 1 < n_key_tiles || k_len - j * kKeys > 64; };
+
+  // Stage key tile j: k and v rows [128j, 128j + 128) of the kv head (the first 64 unless whole), zeros past k_len.
+  // 16 threads read a row's 256 bytes side by side.
   const __nv_bfloat16* const k_head = k + tile.kv_begin * kv_stride + int64_t{tile.kv_head} * kHd;
   const __nv_bfloat16* const v_head = v + tile.kv_begin * kv_stride + int64_t{tile.kv_head} * kHd;
-  auto load_tile = [&](int stage, int k0) {
-    const uint32_t ks = smem + stage * kStageBytes, vs = ks + kTileBytes;
-#pragma unroll
-    for (int c = threadIdx.x; c < kKeys * (kHd / 8); c += kThreads) {
-      const int j = c / (kHd / 8), unit = c % (kHd / 8);
-      const bool in = k0 + j < k_len;
-      const int64_t off = in ? int64_t{k0 + j} * kv_stride + unit * 8 : 0;
-      copy16_async(ks + swizzled(j, unit), k_head + off, in ? 16 : 0);
-      copy16_async(vs + swizzled(j, unit), v_head + off, in ? 16 : 0);
+  auto load_tile = [&](int j) {
+    const uint32_t ks = smem + (j % kDepth) * kStageBytes, vs = ks + kTileBytes;
+    const int k0 = j * kKeys, rows_loaded = whole(j) ? kKeys : 64;
+    for (int c = threadIdx.x; c < rows_loaded * (kHd / 8); c += kThreads) {
+      const int row = c / (kHd / 8), unit = c % (kHd / 8);
+      const bool in = k0 + row < k_len;
+      const int64_t off = in ? int64_t{k0 + row} * kv_stride + unit * 8 : 0;
+      copy16_async(ks + swizzled(row, unit), k_head + off, in ? 16 : 0);
+      copy16_async(vs + swizzled(row, unit), v_head + off, in ? 16 : 0);
     }
   };
-  const int n_key_tiles = (k_len + kKeys - 1) / kKeys;
-  load_tile(0, 0);  // a tile has at least one row, so at least one key
+  load_tile(0);
+  commit_copies();
+  if (n_key_tiles > 1) load_tile(1);
   commit_copies();
 
-  // q as A fragments, for the whole head: row g / g+8, columns 2t, 2t+1 (+8). Loaded while the first tile flies.
+  // q as A fragments, for the whole head: row g / g+8, columns 2t, 2t+1 (+8). Loaded while the first tiles fly.
   uint32_t qa[kHd / 16][4];
   const __nv_bfloat16* q_lo = q + (q_begin + r_lo) * q_stride + int64_t{h} * kHd;
   const __nv_bfloat16* q_hi = q + (q_begin + r_hi) * q_stride + int64_t{h} * kHd;
@@ -138,37 +152,36 @@ __global__ void __launch_bounds__(kThreads, 1)
   SoftmaxRows rows;
   const float scale_log2 = shape.scale * 1.4426950408889634f;  // softmax in base 2: exp(x) = exp2(x · log2 e)
 
-  for (int it = 0; it < n_key_tiles; ++it) {
-    const int k0 = it * kKeys;
-    if (it + 1 < n_key_tiles) {
-      load_tile((it + 1) % kStages, k0 + kKeys);  // into the stage the previous iteration finished with
-      commit_copies();
-      wait_copies<1>();  // tile it has landed; tile it + 1 may still fly
-    } else {
-      wait_copies<0>();
-    }
-    fence_async_shared();
-    __syncthreads();
-    const uint32_t ks = smem + (it % kStages) * kStageBytes, vs = ks + kTileBytes;
-
-    // s = q · kᵀ over 8 steps of 16 dims. B (k = dim, n = key) is k as stored: K-major; a step's 16 dims are 32
-    // bytes into a half's 128-byte rows; 8-row groups 1,024 bytes apart (the leading offset is unused).
-    float s[kKeys / 2];
-#pragma unroll
-    for (int i = 0; i < kKeys / 2; ++i) s[i] = 0.0f;
-    pin(s);
+  // s = q · kᵀ of tile j, issued and committed, not waited for: per 64 keys, 8 steps of 16 dims. B (k = dim,
+  // n = key) is k as stored: K-major; a step's 16 dims are 32 bytes into a half's 128-byte rows; 8-row groups
+  // 1,024 bytes apart (the leading offset is unused). Keys not multiplied are left to the mask (-inf).
+  float s[kKeys / 2];
+  auto scores = [&](int j, auto halves) {
+    const uint32_t ks = smem + (j % kDepth) * kStageBytes;
     wgmma_fence();
 #pragma unroll
-    for (int kd = 0; kd < kHd / 16; ++kd)
-      wgmma_64x64x16<0>(s, qa[kd], descriptor(ks + (kd / 4) * kHalfBytes + (kd % 4) * 32, 16, 1024));
+    for (int kn = 0; kn < decltype(halves)::value; ++kn)
+#pragma unroll
+      for (int kd = 0; kd < kHd / 16; ++kd)
+        wgmma_64x64x16<0>(s + 32 * kn, qa[kd],
+                          descriptor(ks + (kd / 4) * kHalfBytes + kn * 64 * 128 + (kd % 4) * 32, 16, 1024), kd > 0);
     wgmma_commit();
-    wgmma_wait_all();
-    pin(s);
-
-    float alpha_lo, alpha_hi;
-    uint32_t pa[kKeys / 16][4];
-    softmax_tile<kKeys>(s, k0, pos_lo, pos_hi, /*masked=*/k0 + kKeys - 1 > first_pos, scale_log2, rows, pa,
-                        alpha_lo, alpha_hi);
+  };
+  // o += p · v of tile j, issued and committed: per 16 keys, one product per half of the dims. B (k = key,
+  // n = dim) is v as stored: MN-major; a step's 16 keys are two 8-row groups (2,048 bytes on), 1,024 bytes apart;
+  // a half is 64 dims, one swizzle row wide (the leading offset to the next half is not reached).
+  uint32_t pa[kKeys / 16][4];
+  auto values = [&](int j, auto steps) {
+    const uint32_t vs = smem + (j % kDepth) * kStageBytes + kTileBytes;
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < decltype(steps)::value; ++kk)
+#pragma unroll
+      for (int half = 0; half < 2; ++half)
+        wgmma_64x64x16<1>(o[half], pa[kk], descriptor(vs + half * kHalfBytes + kk * 2048, kHalfBytes, 1024));
+    wgmma_commit();
+  };
+  auto rescale_outputs = [&](float alpha_lo, float alpha_hi) {
 #pragma unroll
     for (int half = 0; half < 2; ++half)
 #pragma unroll
@@ -178,24 +191,76 @@ __global__ void __launch_bounds__(kThreads, 1)
         o[half][4 * n + 2] *= alpha_hi;
         o[half][4 * n + 3] *= alpha_hi;
       }
+  };
+  auto masked = [&](int j) { return j * kKeys + kKeys - 1 > first_pos; };
 
-    // o += p · v over 4 steps of 16 keys, per half of the dims. B (k = key, n = dim) is v as stored: MN-major;
-    // a step's 16 keys are two 8-row groups (2,048 bytes on), 1,024 bytes apart; a half is 64 dims, one swizzle
-    // row wide (the leading offset to the next half is not reached).
-    pin(o[0]);
-    pin(o[1]);
-    wgmma_fence();
-#pragma unroll
-    for (int kk = 0; kk < kKeys / 16; ++kk)
-#pragma unroll
-      for (int half = 0; half < 2; ++half)
-        wgmma_64x64x16<1>(o[half], pa[kk], descriptor(vs + half * kHalfBytes + kk * 2048, kHalfBytes, 1024));
-    wgmma_commit();
-    wgmma_wait_all();
-    pin(o[0]);
-    pin(o[1]);
-    __syncthreads();  // both warpgroups are done with this stage before the next iteration refills it
+  // Tile 0's scores and probabilities alone; then each iteration multiplies tile j's scores and the previous
+  // tile's p·v together, and computes tile j's probabilities while that p·v runs. No product is in flight from one
+  // iteration to the next, nor across a branch (ptxas would serialise them: whether the last tile is whole picks
+  // between whole copies of an iteration), and each value takes the same operations in the same order as in
+  // attention_mma_cuda.cu's loop.
+  using Whole = std::integral_constant<int, 2>;
+  using Half = std::integral_constant<int, 1>;
+  float alpha_lo, alpha_hi;
+  auto first = [&](auto halves) {
+    scores(0, halves);
+    wgmma_wait<0>();
+    pin<kKeys / 2>(s);
+    softmax_rescale<kKeys>(s, 0, pos_lo, pos_hi, masked(0), scale_log2, rows, alpha_lo, alpha_hi);
+    softmax_probabilities<kKeys>(s, scale_log2, rows);
+    pack_probabilities<kKeys>(s, pa);
+  };
+  auto iteration = [&](int j, auto halves) {
+    pin<kKeys / 2>(s);
+    pin<32>(o[0]);
+    pin<32>(o[1]);
+    scores(j, halves);
+    values(j - 1, std::integral_constant<int, kKeys / 16>());  // tile j - 1 is not the last: whole
+    wgmma_wait<1>();  // the scores; p·v may still run
+    pin<kKeys / 2>(s);
+    softmax_rescale<kKeys>(s, j * kKeys, pos_lo, pos_hi, masked(j), scale_log2, rows, alpha_lo, alpha_hi);
+    softmax_probabilities<kKeys>(s, scale_log2, rows);
+    wgmma_wait<0>();  // p·v of tile j - 1
+    pin<32>(o[0]);
+    pin<32>(o[1]);
+    rescale_outputs(alpha_lo, alpha_hi);
+    pack_probabilities<kKeys>(s, pa);  // pa was p·v's operand until now
+  };
+  auto last_values = [&](auto steps) {
+    pin<32>(o[0]);
+    pin<32>(o[1]);
+    values(n_key_tiles - 1, steps);
+    wgmma_wait<0>();
+    pin<32>(o[0]);
+    pin<32>(o[1]);
+  };
+
+  wait_copies<1>();  // tile 0
+  fence_async_shared();
+  __syncthreads();
+  if (whole(0))
+    first(Whole());
+  else
+    first(Half());
+#pragma unroll 1
+  for (int j = 1; j < n_key_tiles; ++j) {
+    wait_copies<0>();  // tile j (this thread's part)
+    fence_async_shared();
+    __syncthreads();  // tile j whole; both warpgroups done with tile j - 2, whose stage tile j + 1 takes
+    if (j + 1 < n_key_tiles) {
+      load_tile(j + 1);
+      commit_copies();
+    }
+    if (whole(j))
+      iteration(j, Whole());
+    else
+      iteration(j, Half());
   }
+  if (whole(n_key_tiles - 1))
+    last_values(std::integral_constant<int, kKeys / 16>());
+  else
+    last_values(std::integral_constant<int, 4>());
+
   finish_sums(rows);
   __nv_bfloat16* o_lo = out + (q_begin + r_lo) * out_stride + int64_t{h} * kHd + 2 * t;
   __nv_bfloat16* o_hi = out + (q_begin + r_hi) * out_stride + int64_t{h} * kHd + 2 * t;
@@ -211,7 +276,7 @@ __global__ void __launch_bounds__(kThreads, 1)
         *reinterpret_cast<uint32_t*>(o_hi + d) = pack_bf16(o[half][4 * n + 2] * inv_hi, o[half][4 * n + 3] * inv_hi);
     }
 #elif defined(__CUDA_ARCH__)
-  __trap();  // built without sm_90a's features (CMakeLists builds this file for sm_90a only): fail, never return zeros
+  __trap();
 #endif
 }
 
@@ -264,7 +329,7 @@ Status attention_bf16_wgmma(const __nv_bfloat16* q, const __nv_bfloat16* k, cons
   if (n_tiles == 0) return Status();
   const int64_t blocks = n_tiles * (shape.heads / kHeadsPerBlock);
   if (blocks > 0x7fffffff) return invalid_argument("attention_bf16_wgmma: too many tiles for one grid");
-  // Past 48 KB a block's dynamic shared memory must be allowed explicitly (65 KB here).
+  // Past 48 KB a block's dynamic shared memory must be allowed explicitly.
   EMBEDSERVE_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(
       attention_wgmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmemBytes)));
   attention_wgmma_kernel<<<static_cast<unsigned>(blocks), kThreads, kSmemBytes, stream>>>(
