@@ -10,6 +10,9 @@
 #   STEPS="tests bench" bash bench/cuda/run_on_device.sh   # some of: tests parity sanitizer attention compare bench
 #   (also: intermediates startup smoke profile longinput http jobs probe anchor; cpu: issue 15's CPU comparison with
 #   llama.cpp, which needs .carry/llama/llama-cpu.tar.xz from bench/engine/build_llama_cpp_static.sh)
+# Attention kernels side by side: .carry may hold embedserve_mma (a wrapper: embedserve with
+# EMBEDSERVE_ATTENTION_KERNEL=mma), which the bench step runs next to embedserve; ATTENTION_KERNELS (attention step)
+# and LONG_KERNELS (longinput step) name the kernels to run, "auto" being attention()'s own choice.
 source "$(dirname "$0")/device_env.sh"
 
 step "machine"
