@@ -53,6 +53,9 @@ class OpSuite : public OpTest {
   // Runs attention on seeded inputs over sequences of `lengths` and compares it with the reference.
   void expect_attention(const ops::AttentionShape& shape, const std::vector<int32_t>& lengths, bool pooled,
                         uint32_t seed) const;
+  // For every head size: the rows of one sequence of `len` tokens from position `first` on, sent alone as a chunk
+  // that continues the sequence sends them (over all of its keys), give the bits of those rows in the whole call.
+  void expect_chunk_matches_whole(int32_t len, int32_t first, uint32_t seed) const;
 };
 
 std::vector<float> OpSuite::attention(const std::vector<float>& q, const std::vector<float>& k,
@@ -409,17 +412,11 @@ TEST_P(OpSuite, AttentionRowsDoNotDependOnTheBatch) {
     }
 }
 
-TEST_P(OpSuite, AttentionOfAChunkReadsTheKeysBeforeIt) {
-  // Chunked prefill: the queries of a sequence's later rows alone (positions 320..999, as a continuing chunk sends
-  // them) over all of its keys give the same bits as those rows of the whole sequence's call. The key tiles start
-  // at key 0 either way; CUDA computes each row alone, the CPU in blocks of 64 query rows from the chunk's first,
-  // which are the whole call's blocks when the chunk starts at a multiple of 64 (as chunks are cut).
-  const int32_t len = 1000, first = 320;
-  uint32_t seed = 400;
+void OpSuite::expect_chunk_matches_whole(int32_t len, int32_t first, uint32_t seed) const {
   for (int hd : kHeadDims) {
     const ops::AttentionShape shape{4, 2, hd, 1.0f / std::sqrt(float(hd))};
     if (!ops::check_attention_shape(ctx(), shape).ok()) continue;
-    SCOPED_TRACE(::testing::Message() << "head_dim " << hd);
+    SCOPED_TRACE(::testing::Message() << "head_dim " << hd << ", rows " << first << ".." << len - 1 << " of " << len);
     const int64_t q_dim = 4 * hd, kv_dim = 2 * hd;
     const AttentionRows whole = attention_rows({len}, false);
     AttentionRows chunk;
@@ -434,6 +431,14 @@ TEST_P(OpSuite, AttentionOfAChunkReadsTheKeysBeforeIt) {
   }
 }
 
+TEST_P(OpSuite, AttentionOfAChunkReadsTheKeysBeforeIt) {
+  // Chunked prefill: the queries of a sequence's later rows alone (positions 320..999, as a continuing chunk sends
+  // them) over all of its keys give the same bits as those rows of the whole sequence's call. The key tiles start
+  // at key 0 either way; CUDA computes each row alone, the CPU in blocks of 64 query rows from the chunk's first,
+  // which are the whole call's blocks when the chunk starts at a multiple of 64 (as chunks are cut).
+  expect_chunk_matches_whole(/*len=*/1000, /*first=*/320, /*seed=*/400);
+}
+
 TEST_P(OpSuite, AttentionOfAChunkStartingMidTileKeepsItsBitsOnTheGpu) {
   // A chunk may start anywhere (--chunked-prefill-size is any number), so on the GPU a row lands in query tiles of
   // other extents than in the whole call: whole, rows 130..191 share a tile reaching key 191, whose last 128-key
@@ -442,24 +447,7 @@ TEST_P(OpSuite, AttentionOfAChunkStartingMidTileKeepsItsBitsOnTheGpu) {
   // key past a row adds exactly nothing, so the bits match. (The CPU runs 64-row query blocks from the chunk's
   // first row, which round a row otherwise unless the chunk starts at a multiple of 64.)
   if (on_cpu()) GTEST_SKIP() << "the CPU is bitwise only for chunks starting at multiples of 64";
-  const int32_t len = 200, first = 130;
-  uint32_t seed = 450;
-  for (int hd : kHeadDims) {
-    const ops::AttentionShape shape{4, 2, hd, 1.0f / std::sqrt(float(hd))};
-    if (!ops::check_attention_shape(ctx(), shape).ok()) continue;
-    SCOPED_TRACE(::testing::Message() << "head_dim " << hd);
-    const int64_t q_dim = 4 * hd, kv_dim = 2 * hd;
-    const AttentionRows whole = attention_rows({len}, false);
-    AttentionRows chunk;
-    chunk.kv_offsets = {0, len};
-    for (int32_t p = first; p < len; ++p) chunk.q_positions.push_back(p);
-    chunk.q_offsets = {0, len - first};
-    const auto q = random(len * q_dim, seed++, 1.5f), k = random(len * kv_dim, seed++, 1.5f);
-    const auto v = random(len * kv_dim, seed++);
-    const std::vector<float> all = attention(q, k, v, shape, whole);
-    const std::vector<float> later = attention(rows_of(q, q_dim, first, len), k, v, shape, chunk);
-    EXPECT_TRUE(same_bits(rows_of(all, q_dim, first, len), later));
-  }
+  expect_chunk_matches_whole(/*len=*/200, /*first=*/130, /*seed=*/450);
 }
 
 TEST_P(OpSuite, Pool) {

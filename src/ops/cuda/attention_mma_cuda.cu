@@ -103,14 +103,7 @@ __global__ void __launch_bounds__(kThreads)
   uint32_t qa[kHd / 16][4];
   const __nv_bfloat16* q_lo = q + (q_begin + r_lo) * q_stride + int64_t{h} * kHd;
   const __nv_bfloat16* q_hi = q + (q_begin + r_hi) * q_stride + int64_t{h} * kHd;
-#pragma unroll
-  for (int s = 0; s < kHd / 16; ++s) {
-    const int c = s * 16 + 2 * t;
-    qa[s][0] = pos_lo >= 0 ? load32(q_lo + c) : 0u;
-    qa[s][1] = pos_hi >= 0 ? load32(q_hi + c) : 0u;
-    qa[s][2] = pos_lo >= 0 ? load32(q_lo + c + 8) : 0u;
-    qa[s][3] = pos_hi >= 0 ? load32(q_hi + c + 8) : 0u;
-  }
+  load_a_fragments<kHd>(qa, q_lo, pos_lo >= 0, q_hi, pos_hi >= 0, t);
   float o[kHd / 8][4];
 #pragma unroll
   for (int n = 0; n < kHd / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;

@@ -1,4 +1,5 @@
-// Device helpers the tensor-core attention kernels share: bf16 packing, shared-memory addresses, cp.async.
+// Device helpers the tensor-core attention kernels share: bf16 packing, A fragments, shared-memory addresses,
+// cp.async.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -15,6 +16,22 @@ __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
 __device__ __forceinline__ uint32_t load32(const __nv_bfloat16* p) { return *reinterpret_cast<const uint32_t*>(p); }
 __device__ __forceinline__ uint32_t smem_address(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// A fragments (mma.sync's m16n8k16 and wgmma's register layout) of a warp's 16-row band of bf16 rows, kCols wide,
+// for this thread: rows g (lo) and g + 8 (hi) of the band, columns 2t, 2t + 1 and 2t + 8, 2t + 9 of each 16-column
+// step (g = lane / 4, t = lane % 4). A row marked absent reads as zeros.
+template <int kCols>
+__device__ __forceinline__ void load_a_fragments(uint32_t (&a)[kCols / 16][4], const __nv_bfloat16* lo, bool has_lo,
+                                                 const __nv_bfloat16* hi, bool has_hi, int t) {
+#pragma unroll
+  for (int s = 0; s < kCols / 16; ++s) {
+    const int c = s * 16 + 2 * t;
+    a[s][0] = has_lo ? load32(lo + c) : 0u;
+    a[s][1] = has_hi ? load32(hi + c) : 0u;
+    a[s][2] = has_lo ? load32(lo + c + 8) : 0u;
+    a[s][3] = has_hi ? load32(hi + c + 8) : 0u;
+  }
 }
 
 // 16 bytes global → shared without a register round trip; `bytes` 0 writes zeros (keys past the end).
