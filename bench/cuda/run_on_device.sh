@@ -9,7 +9,8 @@
 #   bash bench/cuda/run_on_device.sh                       # everything
 #   STEPS="tests bench" bash bench/cuda/run_on_device.sh   # some of: tests parity sanitizer attention compare bench
 #   (also: intermediates startup smoke profile longinput http jobs probe anchor; cpu: issue 15's CPU comparison with
-#   llama.cpp, which needs .carry/llama/llama-cpu.tar.xz from bench/engine/build_llama_cpp_static.sh)
+#   llama.cpp, which needs .carry/llama/llama-cpu.tar.xz from bench/engine/build_llama_cpp_static.sh; llamacuda: the
+#   same on the GPU, with .carry/llama/llama-cuda.tar.xz from bench/engine/build_llama_cpp_cuda.sh)
 # Attention kernels side by side: .carry may hold embedserve_mma (a wrapper: embedserve with
 # EMBEDSERVE_ATTENTION_KERNEL=mma), which the bench step runs next to embedserve; ATTENTION_KERNELS (attention step)
 # and LONG_KERNELS (longinput step) name the kernels to run, "auto" being attention()'s own choice.
@@ -27,7 +28,8 @@ LARGE=/tmp/qwen3-4b-random
 # jobs and cpu need only the 0.6B (http too, with HTTP_SMALL_ONLY=1).
 # HTTP_SMALL_ONLY=1: the http step on the 0.6B alone (no 4B checkpoint, half the step's time).
 want_large() {
-  want bench || want compare || want intermediates || want profile || want longinput || { want http && [ -z "${HTTP_SMALL_ONLY:-}" ]; }
+  want bench || want compare || want intermediates || want profile || want longinput || want llamacuda ||
+    { want http && [ -z "${HTTP_SMALL_ONLY:-}" ]; }
 }
 want_small() { want_large || want http || want jobs || want cpu; }
 if want_small; then  # the checkpoints are written while the tests run
@@ -118,6 +120,25 @@ if want cpu; then
   else
     echo "this CPU has no AVX2/FMA/F16C: no llama.cpp variant runs here"; status=1
   fi
+fi
+if want llamacuda; then
+  # The CUDA-speed issue's side by side with llama.cpp's CUDA build (.carry/llama/llama-cuda.tar.xz from
+  # bench/engine/build_llama_cpp_cuda.sh: static CUDA runtime, cuBLAS from pip's wheel here) on GGUFs of the same
+  # random checkpoints: 16,384-token batches of 16/512/2048-token inputs, then one 16-token input per call.
+  LLAMA=/tmp/llama-cuda
+  mkdir -p $LLAMA && tar -xJf .carry/llama/llama-cuda.tar.xz -C $LLAMA || status=1
+  cublas_lib=${EMBEDSERVE_CUBLAS_PATH:-$(python3 -c 'import nvidia.cublas, os; print(os.path.join(os.path.dirname(nvidia.cublas.__file__), "lib"))')}
+  for m in $SMALL $LARGE; do
+    for shape in "16,512,2048 16384" "16 16"; do  # input lengths, tokens per engine call
+      set -- $shape
+      step "llamacuda: $(basename $m), inputs of $1 tokens, $2 tokens per call: embedserve vs llama.cpp CUDA"
+      LD_LIBRARY_PATH=$cublas_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} timeout 300 python3 bench/engine/compare_llama_cpp.py \
+        --device cuda --model $m --embedserve "$BIN/embedserve" --llama-embedding $LLAMA/bin/llama-embedding-cuda \
+        --gguf-py $LLAMA/gguf-py --cache /tmp/llama-cache-$(basename $m) --weights bf16,f16 --ours bf16 --threads 8 \
+        --seq-len $1 --batch-tokens $2 --rounds 1 --seconds 2 --batches 3 2>&1 | tee -a "$OUT/llamacuda.log" | tail -6 \
+        || status=1
+    done
+  done
 fi
 if want intermediates; then
   # The first (layer, op) where our forward pass parts from transformers', on the 0.6B shape (head_dim 128: the

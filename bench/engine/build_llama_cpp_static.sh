@@ -16,14 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=$(realpath -m "${1:-.carry/llama}")
-CACHE=${LLAMA_CACHE:-$HOME/.cache/embedserve-llama-cpp}
-VERSION=0.3.36
-SRC=$CACHE/src/llama_cpp_python-$VERSION/vendor/llama.cpp
-if [ ! -d "$SRC" ]; then
-  SDIST=$CACHE/llama_cpp_python-$VERSION.tar.gz
-  [ -f "$SDIST" ] || python3 -m pip download "llama-cpp-python==$VERSION" --no-deps --no-binary :all: -d "$CACHE"
-  mkdir -p "$CACHE/src" && tar -xzf "$SDIST" -C "$CACHE/src"
-fi
+source bench/engine/llama_cpp_source.sh  # CACHE, VERSION, SRC
 JOBS=${JOBS:-2}
 launcher=()
 command -v ccache > /dev/null && launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)

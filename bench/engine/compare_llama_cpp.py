@@ -29,6 +29,9 @@ Offline (a machine with no compiler or registry, e.g. the GPU machine): --llama-
 llama-embedding (bench/engine/build_llama_cpp_static.sh builds static ones per instruction set) and skips step 1,
 and --gguf-py a folder holding llama.cpp's pure-Python `gguf` package (the sdist's vendor/llama.cpp/gguf-py, which
 the same archive carries) when `import gguf` fails. bench/cuda/run_on_device.sh's `cpu` step runs it that way.
+
+On the GPU (--device cuda): the same runs with both engines on the GPU; --llama-embedding then names a CUDA build
+(bench/engine/build_llama_cpp_cuda.sh), and run_on_device.sh's `llamacuda` step runs it.
 """
 
 import argparse
@@ -210,9 +213,9 @@ def run_child(cmd, env=None):
     return p.stdout, p.stderr, cpu
 
 
-def run_ours(binary, model_dir, threads, lengths, seconds, mode, batch_tokens, unset_coretype=False):
-    """One `embedserve bench` run in `mode` ("bf16", "bf16:KERNEL" or "f32"); returns (label, {seq_len: (tok/s,
-    tok/cpu-s)})."""
+def run_ours(binary, model_dir, threads, lengths, seconds, mode, batch_tokens, unset_coretype=False, device="cpu"):
+    """One `embedserve bench` run in `mode` ("bf16", "bf16:KERNEL" or "f32") on `device`; returns (label,
+    {seq_len: (tok/s, tok/cpu-s)})."""
     dtype, _, kernel = mode.partition(":")
     env = dict(os.environ)
     if unset_coretype:
@@ -220,14 +223,17 @@ def run_ours(binary, model_dir, threads, lengths, seconds, mode, batch_tokens, u
     env.pop("EMBEDSERVE_CPU_GEMM", None)
     if kernel:
         env["EMBEDSERVE_CPU_GEMM"] = kernel
-    out, _, _ = run_child([binary, "bench", "--model-path", model_dir, "--device", "cpu", "--threads", str(threads),
-                           "--dtype", dtype, "--seq-len", ",".join(map(str, lengths)), "--max-num-batched-tokens",
-                           str(batch_tokens), "--seconds", str(seconds)], env)
+    out, _, _ = run_child([binary, "bench", "--model-path", model_dir, "--device", device]
+                          + (["--threads", str(threads)] if device == "cpu" else [])
+                          + ["--dtype", dtype, "--seq-len", ",".join(map(str, lengths)), "--max-num-batched-tokens",
+                             str(batch_tokens), "--seconds", str(seconds)], env)
     rows = {}
     for line in out.splitlines():
         f = line.split()
         if len(f) == 8 and f[0].isdigit():
             rows[int(f[0])] = (float(f[4]), float(f[7]))  # tokens/s, tokens/cpu-s
+    if device != "cpu":
+        return f"embedserve {dtype} on {device}", rows
     if dtype == "f32":
         kernels = re.search(r"OpenBLAS (\S+) kernels", out)
         return f"embedserve f32, OpenBLAS {kernels.group(1) if kernels else '?'}", rows
@@ -246,11 +252,13 @@ def prompts_of_length(tokenizer_dir, length, count, seed):
     return ["".join(" " + words[i] for i in rng.integers(0, len(words), length - 1)) for _ in range(count)]
 
 
-def run_llama(tool, gguf_path, tokenizer_dir, threads, length, batches, work, batch_tokens):
+def run_llama(tool, gguf_path, tokenizer_dir, threads, length, batches, work, batch_tokens, device="cpu"):
     """llama-embedding over 1 + `batches` batches of batch_tokens / length prompts of `length` tokens, one
     llama_decode per batch (-b/-ub batch_tokens; -np so that each sequence has its own KV stream). llama.cpp's perf
     counters do not time embedding decodes, so the time is read from the timestamps of its per-batch log lines:
-    from the second batch's start (the first warms up) to the start of a last, 2-token batch."""
+    from the second batch's start (the first warms up) to the start of a last, 2-token batch. On `device` cuda
+    every layer is offloaded (-ngl) and flash attention is on (-fa), llama.cpp's fastest GPU settings; a batch's
+    embeddings are read back before the next batch starts, so the timestamps still time whole batches."""
     pl = max(1, batch_tokens // length)
 
     def run(prompts):
@@ -259,7 +267,8 @@ def run_llama(tool, gguf_path, tokenizer_dir, threads, length, batches, work, ba
             f.write("\n".join(prompts))
         out, err, cpu = run_child([tool, "-m", gguf_path, "-f", path, "-c", str(pl * length), "-b", str(pl * length),
                                    "-ub", str(pl * length), "-np", str(pl), "-t", str(threads), "-tb", str(threads),
-                                   "--pooling", "last", "--log-timestamps"])
+                                   "--pooling", "last", "--log-timestamps"]
+                                  + (["-ngl", "999", "-fa", "on"] if device == "cuda" else []))
         starts = [(60 * int(m[0]) + int(m[1]) + int(m[2]) / 1e3 + int(m[3]) / 1e6, int(m[4]))
                   for m in re.findall(r"(\d+)\.(\d+)\.(\d+)\.(\d+) I batch_decode: n_tokens = (\d+)", err + out)]
         return starts, cpu, err
@@ -297,6 +306,10 @@ def main():
                     help="our modes: bf16 (bf16 weights, fastest kernel), bf16:KERNEL (EMBEDSERVE_CPU_GEMM: "
                          "avx512bf16, avx512, avx2, portable), f32 (OpenBLAS)")
     ap.add_argument("--threads", default=f"1,{os.cpu_count()}")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                    help="cuda: both engines on the GPU (ours --device cuda; llama.cpp -ngl 999 -fa on, a CUDA "
+                         "build such as bench/engine/build_llama_cpp_cuda.sh makes); give --batch-tokens 16384 "
+                         "and --threads N (llama.cpp's host threads)")
     ap.add_argument("--seq-len", default="32,512")
     ap.add_argument("--rounds", type=int, default=2, help="times each configuration runs, alternating engines")
     ap.add_argument("--seconds", type=float, default=6, help="ours: seconds per length")
@@ -330,14 +343,14 @@ def main():
                 unsets = (False, True) if mode == "f32" and "OPENBLAS_CORETYPE" in os.environ else (False,)
                 for unset in unsets:
                     label, rows = run_ours(a.embedserve, a.model, t, lengths, a.seconds, mode, a.batch_tokens,
-                                           unset)
+                                           unset, a.device)
                     for n, v in rows.items():
                         results.setdefault((label, t, n), []).append(v)
                         log(f"round {rnd + 1} {label} t={t} len={n}: {v[0]:.1f} tok/s, {v[1]:.1f} tok/cpu-s")
             for wtype, path in ggufs.items():
                 for n in lengths:
                     tps, cpu_tps, system_info = run_llama(tools["llama-embedding"], path, a.tokenizer, t, n,
-                                                          a.batches, a.cache, a.batch_tokens)
+                                                          a.batches, a.cache, a.batch_tokens, a.device)
                     label = f"llama.cpp {wtype.upper()}"
                     results.setdefault((label, t, n), []).append((tps, cpu_tps))
                     log(f"round {rnd + 1} {label} t={t} len={n}: {tps:.1f} tok/s, {cpu_tps:.1f} tok/cpu-s")
