@@ -3,16 +3,16 @@
 # the GPU, compute-sanitizer, the transformers parity suite on the GPU in f32 and bf16, batch invariance at the 4B's
 # shapes, and `embedserve bench` on random checkpoints of the real 0.6B and 4B shapes — for the binary under test
 # and, when .carry holds embedserve_base, for the one before a change, alternating, in the same call.
-# Takes the binaries built elsewhere from .carry/cuda-bin.tar.xz (embedserve, embedserve_base, op_suite_test,
-# model_test, engine_test, model_parity_test, and for the http step embedserve_http_load from
-# build/bench/server/load/; see docs/PERFORMANCE.md, "CUDA engine"); writes logs under $OUT.
+# Takes the binaries built elsewhere from .carry/cuda-bin.tar.xz (bench/cuda/pack_carry.sh packs embedserve,
+# embedserve_mma, op_suite_test, ops_cuda_test, model_test, engine_test, model_parity_test, attention_bench and
+# embedserve_http_load; an embedserve_base added by hand is run beside embedserve); writes logs under $OUT.
 #   bash bench/cuda/run_on_device.sh                       # everything
 #   STEPS="tests bench" bash bench/cuda/run_on_device.sh   # some of: tests parity sanitizer attention compare bench
 #   (also: intermediates startup smoke profile longinput http jobs probe anchor; cpu: issue 15's CPU comparison with
 #   llama.cpp, which needs .carry/llama/llama-cpu.tar.xz from bench/engine/build_llama_cpp_static.sh; llamacuda: the
 #   same on the GPU, with .carry/llama/llama-cuda.tar.xz from bench/engine/build_llama_cpp_cuda.sh)
-# Attention kernels side by side: .carry may hold embedserve_mma (a wrapper: embedserve with
-# EMBEDSERVE_ATTENTION_KERNEL=mma), which the bench step runs next to embedserve; ATTENTION_KERNELS (attention step)
+# Attention kernels side by side: the bench step runs embedserve_mma (embedserve with EMBEDSERVE_ATTENTION_KERNEL=mma)
+# next to embedserve when the carry holds it; ATTENTION_KERNELS (attention step)
 # and LONG_KERNELS (longinput step) name the kernels to run, "auto" being attention()'s own choice.
 source "$(dirname "$0")/device_env.sh"
 
