@@ -143,13 +143,7 @@ __global__ void __launch_bounds__(kThreads)
       uint32_t pa[kKeys / 16][4];
       softmax_tile<kKeys>(s, k0, pos_lo, pos_hi, /*masked=*/k0 + kKeys - 1 > warp_first, scale_log2, rows, pa,
                           alpha_lo, alpha_hi);
-#pragma unroll
-      for (int n = 0; n < kHd / 8; ++n) {
-        o[n][0] *= alpha_lo;
-        o[n][1] *= alpha_lo;
-        o[n][2] *= alpha_hi;
-        o[n][3] *= alpha_hi;
-      }
+      rescale_outputs<kHd>(&o[0][0], alpha_lo, alpha_hi);
       // o += p · v: B (k = key, n = dim) is v's [key][dim] rows through ldmatrix.trans. One x4 gives the two
       // 8-dim fragments of 16 keys: matrices (keys lo, dims 16p..+7), (keys hi, same), (keys lo, dims +8), (hi, +8).
 #pragma unroll
@@ -167,12 +161,7 @@ __global__ void __launch_bounds__(kThreads)
   finish_sums(rows);
   __nv_bfloat16* o_lo = out + (q_begin + r_lo) * out_stride + int64_t{h} * kHd + 2 * t;
   __nv_bfloat16* o_hi = out + (q_begin + r_hi) * out_stride + int64_t{h} * kHd + 2 * t;
-  const float inv_lo = 1.0f / rows.l_lo, inv_hi = 1.0f / rows.l_hi;
-#pragma unroll
-  for (int n = 0; n < kHd / 8; ++n) {
-    if (pos_lo >= 0) *reinterpret_cast<uint32_t*>(o_lo + n * 8) = pack_bf16(o[n][0] * inv_lo, o[n][1] * inv_lo);
-    if (pos_hi >= 0) *reinterpret_cast<uint32_t*>(o_hi + n * 8) = pack_bf16(o[n][2] * inv_hi, o[n][3] * inv_hi);
-  }
+  store_outputs<kHd>(&o[0][0], rows, o_lo, pos_lo >= 0, o_hi, pos_hi >= 0);
 }
 
 bool aligned(const void* p, uintptr_t bytes) { return (reinterpret_cast<uintptr_t>(p) & (bytes - 1)) == 0; }

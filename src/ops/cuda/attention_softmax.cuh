@@ -3,6 +3,7 @@
 // 8n + 2t + e % 2 of row g (e < 2) or of row g + 8 (e ≥ 2), with g = lane / 4 and t = lane % 4.
 #pragma once
 
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <cmath>
@@ -108,6 +109,33 @@ __device__ __forceinline__ void finish_sums(SoftmaxRows& rows) {
   for (int x = 1; x < 4; x *= 2) {
     rows.l_lo += __shfl_xor_sync(0xffffffffu, rows.l_lo, x);
     rows.l_hi += __shfl_xor_sync(0xffffffffu, rows.l_hi, x);
+  }
+}
+
+// Multiplies the thread's two rows of running output by the factors softmax_rescale returned: kCols / 2
+// accumulators, o[4n + e] column 8n + 2t + e % 2 of row g (e < 2) or of row g + 8, as mma.sync's and wgmma's
+// accumulators of the p·v product lie.
+template <int kCols>
+__device__ __forceinline__ void rescale_outputs(float* o, float alpha_lo, float alpha_hi) {
+#pragma unroll
+  for (int n = 0; n < kCols / 8; ++n) {
+    o[4 * n] *= alpha_lo;
+    o[4 * n + 1] *= alpha_lo;
+    o[4 * n + 2] *= alpha_hi;
+    o[4 * n + 3] *= alpha_hi;
+  }
+}
+
+// The thread's two rows of output (rescale_outputs' layout) divided by the rows' whole sums (finish_sums), as bf16
+// from out_lo / out_hi, each its row's column 2t. A row marked absent is not written.
+template <int kCols>
+__device__ __forceinline__ void store_outputs(const float* o, const SoftmaxRows& rows, __nv_bfloat16* out_lo,
+                                              bool has_lo, __nv_bfloat16* out_hi, bool has_hi) {
+  const float inv_lo = 1.0f / rows.l_lo, inv_hi = 1.0f / rows.l_hi;
+#pragma unroll
+  for (int n = 0; n < kCols / 8; ++n) {
+    if (has_lo) *reinterpret_cast<uint32_t*>(out_lo + n * 8) = pack_bf16(o[4 * n] * inv_lo, o[4 * n + 1] * inv_lo);
+    if (has_hi) *reinterpret_cast<uint32_t*>(out_hi + n * 8) = pack_bf16(o[4 * n + 2] * inv_hi, o[4 * n + 3] * inv_hi);
   }
 }
 

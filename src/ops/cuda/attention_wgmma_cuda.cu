@@ -138,7 +138,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   const __nv_bfloat16* q_lo = q + (q_begin + r_lo) * q_stride + int64_t{h} * kHd;
   const __nv_bfloat16* q_hi = q + (q_begin + r_hi) * q_stride + int64_t{h} * kHd;
   load_a_fragments<kHd>(qa, q_lo, pos_lo >= 0, q_hi, pos_hi >= 0, t);
-  // The output in two halves of 64 dims: o[half][4n + e] is dim 64·half + 8n + 2t + e % 2 of row g (e < 2) or g + 8.
+  // The output in two halves of 64 dims, one wgmma's accumulators each: o[half][4n + e] is dim 64·half + 8n + 2t +
+  // e % 2 of row g (e < 2) or g + 8, so the halves together lie as rescale_outputs and store_outputs take them.
   float o[2][32];
 #pragma unroll
   for (int i = 0; i < 32; ++i) o[0][i] = o[1][i] = 0.0f;
@@ -174,17 +175,6 @@ __global__ void __launch_bounds__(kThreads, 1)
         wgmma_64x64x16<1>(o[half], pa[kk], descriptor(vs + half * kHalfBytes + kk * 2048, kHalfBytes, 1024));
     wgmma_commit();
   };
-  auto rescale_outputs = [&](float alpha_lo, float alpha_hi) {
-#pragma unroll
-    for (int half = 0; half < 2; ++half)
-#pragma unroll
-      for (int n = 0; n < 8; ++n) {
-        o[half][4 * n] *= alpha_lo;
-        o[half][4 * n + 1] *= alpha_lo;
-        o[half][4 * n + 2] *= alpha_hi;
-        o[half][4 * n + 3] *= alpha_hi;
-      }
-  };
   auto masked = [&](int j) { return j * kKeys + kKeys - 1 > first_pos; };
 
   // Tile 0's scores and probabilities alone; then each iteration multiplies tile j's scores and the previous
@@ -216,7 +206,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     wgmma_wait<0>();  // p·v of tile j - 1
     pin<32>(o[0]);
     pin<32>(o[1]);
-    rescale_outputs(alpha_lo, alpha_hi);
+    rescale_outputs<kHd>(&o[0][0], alpha_lo, alpha_hi);
     pack_probabilities<kKeys>(s, pa);  // pa was p·v's operand until now
   };
   auto last_values = [&](auto steps) {
@@ -257,17 +247,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   finish_sums(rows);
   __nv_bfloat16* o_lo = out + (q_begin + r_lo) * out_stride + int64_t{h} * kHd + 2 * t;
   __nv_bfloat16* o_hi = out + (q_begin + r_hi) * out_stride + int64_t{h} * kHd + 2 * t;
-  const float inv_lo = 1.0f / rows.l_lo, inv_hi = 1.0f / rows.l_hi;
-#pragma unroll
-  for (int half = 0; half < 2; ++half)
-#pragma unroll
-    for (int n = 0; n < 8; ++n) {
-      const int d = half * 64 + n * 8;
-      if (pos_lo >= 0)
-        *reinterpret_cast<uint32_t*>(o_lo + d) = pack_bf16(o[half][4 * n] * inv_lo, o[half][4 * n + 1] * inv_lo);
-      if (pos_hi >= 0)
-        *reinterpret_cast<uint32_t*>(o_hi + d) = pack_bf16(o[half][4 * n + 2] * inv_hi, o[half][4 * n + 3] * inv_hi);
-    }
+  store_outputs<kHd>(&o[0][0], rows, o_lo, pos_lo >= 0, o_hi, pos_hi >= 0);
 #elif defined(__CUDA_ARCH__)
   __trap();
 #endif
