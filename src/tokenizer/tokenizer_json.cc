@@ -52,17 +52,7 @@ class Reader final : public nlohmann::json_sax<json> {
     if (skip_ == 0) (mode_ == Mode::kVocab ? token_ : key_) = std::move(k);
     return true;
   }
-  bool end_object() override {
-    if (skip_ > 0) {
-      --skip_;
-      return true;
-    }
-    if (mode_ == Mode::kVocab)
-      mode_ = Mode::kNone;
-    else
-      stack_.pop_back();
-    return true;
-  }
+  bool end_object() override { return close(Mode::kVocab); }
   bool start_array(std::size_t) override {
     if (skip_ == 0 && mode_ == Mode::kMerges) {  // a merge as ["left", "right"]
       mode_ = Mode::kMergePair;
@@ -82,11 +72,7 @@ class Reader final : public nlohmann::json_sax<json> {
     return true;
   }
   bool end_array() override {
-    if (skip_ > 0) {
-      --skip_;
-      return true;
-    }
-    if (mode_ == Mode::kMergePair) {
+    if (skip_ == 0 && mode_ == Mode::kMergePair) {
       if (!pair_bad_ && pair_.size() == 2)
         add_merge(std::move(pair_[0]), std::move(pair_[1]));
       else
@@ -94,11 +80,7 @@ class Reader final : public nlohmann::json_sax<json> {
       mode_ = Mode::kMerges;
       return true;
     }
-    if (mode_ == Mode::kMerges)
-      mode_ = Mode::kNone;
-    else
-      stack_.pop_back();
-    return true;
+    return close(Mode::kMerges);
   }
   bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override { return false; }
 
@@ -114,6 +96,18 @@ class Reader final : public nlohmann::json_sax<json> {
       if (mode_ == Mode::kMergePair) pair_bad_ = true;
     }
     ++skip_;
+    return true;
+  }
+
+  // The end of a container: of one being skipped, of the streamed list `streamed` (back to building the DOM), or
+  // of a DOM container.
+  bool close(Mode streamed) {
+    if (skip_ > 0)
+      --skip_;
+    else if (mode_ == streamed)
+      mode_ = Mode::kNone;
+    else
+      stack_.pop_back();
     return true;
   }
 
