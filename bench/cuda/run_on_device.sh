@@ -24,7 +24,12 @@ echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2), $(nproc) thread
 STEPS=${STEPS:-tests parity sanitizer compare bench}
 want() { [[ " $STEPS " == *" $1 "* ]]; }
 SMALL=/tmp/qwen3-0.6b-random
-LARGE=/tmp/qwen3-4b-random
+# LARGE_SIZE=8B: the 8B in the large model's place (checkpoint, llamacuda, startup, bench); LARGE_ONLY=1: those
+# steps skip the 0.6B.
+LARGE_SIZE=${LARGE_SIZE:-4B}
+LARGE=/tmp/qwen3-${LARGE_SIZE,,}-random
+BENCH_MODELS="$SMALL $LARGE"
+[ -n "${LARGE_ONLY:-}" ] && BENCH_MODELS=$LARGE
 # jobs and cpu need only the 0.6B (http too, with HTTP_SMALL_ONLY=1).
 # HTTP_SMALL_ONLY=1: the http step on the 0.6B alone (no 4B checkpoint, half the step's time).
 want_large() {
@@ -39,7 +44,7 @@ if want_small; then  # the checkpoints are written while the tests run
     --out $SMALL > "$OUT/checkpoint_small.log" 2>&1 && touch $SMALL/model.safetensors.done; } &
   small_pid=$!
   if want_large; then
-    [ -f $LARGE/model.safetensors.done ] || { python3 bench/engine/make_random_checkpoint.py --config tests/data/configs/4B \
+    [ -f $LARGE/model.safetensors.done ] || { python3 bench/engine/make_random_checkpoint.py --config tests/data/configs/$LARGE_SIZE \
       --out $LARGE > "$OUT/checkpoint_large.log" 2>&1 && touch $LARGE/model.safetensors.done; } &
     large_pid=$!
   fi
@@ -74,6 +79,10 @@ if want sanitizer; then
   compute-sanitizer --tool racecheck --error-exitcode 9 "$BIN/op_suite_test" --gtest_filter='*Attention*cuda*:*Pool*cuda*:*RmsNorm*cuda*' \
     > "$OUT/racecheck_ops.log" 2>&1 || status=1
   tail -2 "$OUT/racecheck_ops.log"
+  # The Hopper kernel's named barriers and warpgroup fences: a barrier some threads miss, or one reached divergently.
+  compute-sanitizer --tool synccheck --error-exitcode 9 "$BIN/op_suite_test" --gtest_filter='*Attention*cuda*' \
+    > "$OUT/synccheck_ops.log" 2>&1 || status=1
+  tail -2 "$OUT/synccheck_ops.log"
   compute-sanitizer --tool memcheck --error-exitcode 9 "$BIN/model_test" --gtest_filter='*cuda*' > "$OUT/memcheck_model.log" 2>&1 || status=1
   tail -2 "$OUT/memcheck_model.log"
 fi
@@ -124,18 +133,22 @@ fi
 if want llamacuda; then
   # The CUDA-speed issue's side by side with llama.cpp's CUDA build (.carry/llama/llama-cuda.tar.xz from
   # bench/engine/build_llama_cpp_cuda.sh: static CUDA runtime, cuBLAS from pip's wheel here) on GGUFs of the same
-  # random checkpoints: 16,384-token batches of 16/512/2048-token inputs, then one 16-token input per call.
+  # random checkpoints: 16,384-token batches of 16/512/2048-token inputs, then two 16-token inputs per call.
   LLAMA=/tmp/llama-cuda
   mkdir -p $LLAMA && tar -xJf .carry/llama/llama-cuda.tar.xz -C $LLAMA || status=1
-  cublas_lib=${EMBEDSERVE_CUBLAS_PATH:-$(python3 -c 'import nvidia.cublas, os; print(os.path.join(os.path.dirname(nvidia.cublas.__file__), "lib"))')}
-  for m in $SMALL $LARGE; do
-    for shape in "16,512,2048 16384" "16 16"; do  # input lengths, tokens per engine call
+  # cuBLAS: on the machine's loader path (as embedserve finds it), else from pip's wheel.
+  cublas_lib=${EMBEDSERVE_CUBLAS_PATH:-$(python3 -c 'import nvidia.cublas, os; print(os.path.join(os.path.dirname(nvidia.cublas.__file__), "lib"))' 2>/dev/null || true)}
+  for m in $BENCH_MODELS; do
+    # Input lengths, tokens per engine call, llama.cpp's timed batches. The small call holds two 16-token queries:
+    # llama-embedding cannot decode one sequence of fewer than 256 tokens per call (compare_llama_cpp.py says why).
+    IFS=';' read -ra llama_shapes <<< "${LLAMA_SHAPES:-16,512,2048 16384 3;16 32 20}"
+    for shape in "${llama_shapes[@]}"; do
       set -- $shape
       step "llamacuda: $(basename $m), inputs of $1 tokens, $2 tokens per call: embedserve vs llama.cpp CUDA"
       LD_LIBRARY_PATH=$cublas_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} timeout 300 python3 bench/engine/compare_llama_cpp.py \
         --device cuda --model $m --embedserve "$BIN/embedserve" --llama-embedding $LLAMA/bin/llama-embedding-cuda \
-        --gguf-py $LLAMA/gguf-py --cache /tmp/llama-cache-$(basename $m) --weights bf16,f16 --ours bf16 --threads 8 \
-        --seq-len $1 --batch-tokens $2 --rounds 1 --seconds 2 --batches 3 2>&1 | tee -a "$OUT/llamacuda.log" | tail -6 \
+        --gguf-py $LLAMA/gguf-py --cache /tmp/llama-cache-$(basename $m) --weights ${LLAMA_WEIGHTS:-bf16,f16} --ours bf16 --threads 8 \
+        --seq-len $1 --batch-tokens $2 --rounds 1 --seconds 2 --batches $3 2>&1 | tee -a "$OUT/llamacuda.log" | tail -6 \
         || status=1
     done
   done
@@ -172,12 +185,16 @@ if want bench; then
   for b in embedserve_base embedserve_refactor embedserve_mma embedserve; do [ -x "$BIN/$b" ] && bins+=("$b"); done
   for round in $(seq ${BENCH_ROUNDS:-2}); do
     for b in "${bins[@]}"; do
-      for m in $SMALL $LARGE; do
-        step "bench round $round: $b on $(basename $m): 16/512/2048-token inputs in 16384-token batches; one 16-token query"
-        "$BIN/$b" bench --model-path $m --device cuda --seq-len 16,512,2048 --batch-tokens 16384 --seconds ${BENCH_SECONDS:-4} \
-          2>&1 | tee "$OUT/bench_${b}_$(basename $m)_$round.log" | grep -vE "^model|^device"
-        "$BIN/$b" bench --model-path $m --device cuda --seq-len 16 --batch-tokens 16 --seconds ${BENCH_SECONDS:-4} \
-          2>&1 | tee "$OUT/query_${b}_$(basename $m)_$round.log" | tail -1
+      for m in $BENCH_MODELS; do
+        # BENCH_WEIGHTS="bf16 fp8": also with the weights quantised to FP8 at load (--quantization fp8).
+        for wt in ${BENCH_WEIGHTS:-bf16}; do
+          quant=(); [ "$wt" = fp8 ] && quant=(--quantization fp8)
+          step "bench round $round: $b on $(basename $m), $wt weights: 16/512/2048-token inputs in 16384-token batches; one 16-token query"
+          "$BIN/$b" bench --model-path $m --device cuda "${quant[@]}" --seq-len 16,512,2048 --batch-tokens 16384 \
+            --seconds ${BENCH_SECONDS:-4} 2>&1 | tee "$OUT/bench_${b}_$(basename $m)_${wt}_$round.log" | grep -vE "^model|^device"
+          "$BIN/$b" bench --model-path $m --device cuda "${quant[@]}" --seq-len 16 --batch-tokens 16 --seconds ${BENCH_SECONDS:-4} \
+            2>&1 | tee "$OUT/query_${b}_$(basename $m)_${wt}_$round.log" | tail -1
+        done
       done
     done
   done
@@ -199,7 +216,7 @@ if want startup; then
   # Page-cached cold start, process launch to the first /health 200, the binaries alternating.
   startup_bins=()
   for b in embedserve_base embedserve; do [ -x "$BIN/$b" ] && startup_bins+=(--bin "$b=$BIN/$b"); done
-  for m in $SMALL $LARGE; do
+  for m in $BENCH_MODELS; do
     step "cold start: $(basename $m)"
     python3 bench/server/cold_start.py --model $m "${startup_bins[@]}" --runs 3 2>&1 | tee -a "$OUT/cold_start.log" || status=1
   done

@@ -259,7 +259,13 @@ def run_llama(tool, gguf_path, tokenizer_dir, threads, length, batches, work, ba
     from the second batch's start (the first warms up) to the start of a last, 2-token batch. On `device` cuda
     every layer is offloaded (-ngl) and flash attention is on (-fa), llama.cpp's fastest GPU settings; a batch's
     embeddings are read back before the next batch starts, so the timestamps still time whole batches."""
-    pl = max(1, batch_tokens // length)
+    # llama.cpp holds at most 256 sequences per batch (LLAMA_MAX_SEQ): 16-token inputs go 4,096 tokens at a time.
+    pl = min(max(1, batch_tokens // length), 256)
+    # -np 1 makes llama-embedding reserve outputs for 256 sequences, which a batch of fewer than 256 tokens cannot
+    # hold (its GGML_ASSERT n_outputs_max), and the tool does not take -kvu: small calls need two sequences or more.
+    if pl == 1 and length < 256:
+        raise SystemExit(f"llama-embedding cannot decode one {length}-token sequence per call; give --batch-tokens "
+                         f"{2 * length} (two sequences per call)")
 
     def run(prompts):
         path = os.path.join(work, "prompts.txt")
