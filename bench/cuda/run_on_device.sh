@@ -136,16 +136,17 @@ if want llamacuda; then
   # random checkpoints: 16,384-token batches of 16/512/2048-token inputs, then two 16-token inputs per call.
   LLAMA=/tmp/llama-cuda
   mkdir -p $LLAMA && tar -xJf .carry/llama/llama-cuda.tar.xz -C $LLAMA || status=1
-  # cuBLAS: on the machine's loader path (as embedserve finds it), else from pip's wheel.
-  cublas_lib=${EMBEDSERVE_CUBLAS_PATH:-$(python3 -c 'import nvidia.cublas, os; print(os.path.join(os.path.dirname(nvidia.cublas.__file__), "lib"))' 2>/dev/null || true)}
+  # cuBLAS where embedserve finds it: device_env.sh sets EMBEDSERVE_CUBLAS_PATH (pip's wheel) only when the loader's
+  # path lacks it.
+  cublas_path=${EMBEDSERVE_CUBLAS_PATH:+$EMBEDSERVE_CUBLAS_PATH${LD_LIBRARY_PATH:+:}}
+  # Input lengths, tokens per engine call, llama.cpp's timed batches. The small call holds two 16-token queries:
+  # llama-embedding cannot decode one sequence of fewer than 256 tokens per call (compare_llama_cpp.py says why).
+  IFS=';' read -ra llama_shapes <<< "${LLAMA_SHAPES:-16,512,2048 16384 3;16 32 20}"
   for m in $BENCH_MODELS; do
-    # Input lengths, tokens per engine call, llama.cpp's timed batches. The small call holds two 16-token queries:
-    # llama-embedding cannot decode one sequence of fewer than 256 tokens per call (compare_llama_cpp.py says why).
-    IFS=';' read -ra llama_shapes <<< "${LLAMA_SHAPES:-16,512,2048 16384 3;16 32 20}"
     for shape in "${llama_shapes[@]}"; do
       set -- $shape
       step "llamacuda: $(basename $m), inputs of $1 tokens, $2 tokens per call: embedserve vs llama.cpp CUDA"
-      LD_LIBRARY_PATH=$cublas_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} timeout 300 python3 bench/engine/compare_llama_cpp.py \
+      LD_LIBRARY_PATH=$cublas_path${LD_LIBRARY_PATH:-} timeout 300 python3 bench/engine/compare_llama_cpp.py \
         --device cuda --model $m --embedserve "$BIN/embedserve" --llama-embedding $LLAMA/bin/llama-embedding-cuda \
         --gguf-py $LLAMA/gguf-py --cache /tmp/llama-cache-$(basename $m) --weights ${LLAMA_WEIGHTS:-bf16,f16} --ours bf16 --threads 8 \
         --seq-len $1 --batch-tokens $2 --rounds 1 --seconds 2 --batches $3 2>&1 | tee -a "$OUT/llamacuda.log" | tail -6 \
@@ -252,15 +253,15 @@ if want longinput; then
   # (CHUNKS, -1 = the whole input in one call).
   # LONG_KERNELS: attention kernels to run it with (auto: attention()'s choice; mma: the mma.sync kernel).
   for kernel in ${LONG_KERNELS:-auto}; do
-  for chunk in ${CHUNKS:-2048 -1}; do
-    step "long input: 4B, one 32,000-token input, 16-token queries on 8 connections, --chunked-prefill-size $chunk, attention $kernel"
-    EMBEDSERVE_ATTENTION_KERNEL=$kernel serve 30112 "$OUT/serve_long_${chunk}_$kernel.log" --model-path $LARGE \
-      --device cuda --chunked-prefill-size $chunk
-    long_pid=$served
-    timeout 120 python3 bench/server/long_input_latency.py --url http://127.0.0.1:30112 --long-tokens 32000 \
-      --connections 8 2>&1 | tail -6 | tee -a "$OUT/long_input.log" || status=1
-    kill -TERM $long_pid; wait $long_pid
-  done
+    for chunk in ${CHUNKS:-2048 -1}; do
+      step "long input: 4B, one 32,000-token input, 16-token queries on 8 connections, --chunked-prefill-size $chunk, attention $kernel"
+      EMBEDSERVE_ATTENTION_KERNEL=$kernel serve 30112 "$OUT/serve_long_${chunk}_$kernel.log" --model-path $LARGE \
+        --device cuda --chunked-prefill-size $chunk
+      long_pid=$served
+      timeout 120 python3 bench/server/long_input_latency.py --url http://127.0.0.1:30112 --long-tokens 32000 \
+        --connections 8 2>&1 | tail -6 | tee -a "$OUT/long_input.log" || status=1
+      kill -TERM $long_pid; wait $long_pid
+    done
   done
 fi
 if want http; then
