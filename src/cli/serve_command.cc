@@ -520,8 +520,9 @@ int run(const Flags& flags) {
   const EngineInfo::LoadTimes& lt = info.load_times;
   std::fprintf(stderr,
                "embedserve serve: start-up: engine %.2f s (device context %.2f s, checkpoint %.2f s, weights and "
-               "workspace %.2f s); tokenizer %.2f s, beside the engine\n",
-               lt.device + lt.checkpoint + lt.weights, lt.device, lt.checkpoint, lt.weights, model->tokenizer_seconds);
+               "workspace %.2f s, query graphs %.2f s); tokenizer %.2f s, beside the engine\n",
+               lt.device + lt.checkpoint + lt.weights + lt.graphs, lt.device, lt.checkpoint, lt.weights, lt.graphs,
+               model->tokenizer_seconds);
 
   server.wait_for_stop_request();
   // A server whose every replica failed stops like any other, but says so in its exit status (a supervisor

@@ -55,7 +55,7 @@ struct EngineInfo {
   // context, cuBLAS and its handle), opening the checkpoint (config, index, mapping), and the weights' copies with
   // the workspace's allocation. For the start-up line: which part a cold start should shorten.
   struct LoadTimes {
-    double device = 0, checkpoint = 0, weights = 0;
+    double device = 0, checkpoint = 0, weights = 0, graphs = 0;  // graphs: record_query_graphs
   } load_times;
 };
 

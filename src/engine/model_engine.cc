@@ -112,6 +112,10 @@ StatusOr<std::unique_ptr<ModelEngine>> ModelEngine::load(const EngineOptions& op
   info.workspace_bytes = model->workspace_bytes();
   info.ranks = {EngineRank{device, ctx->ordinal(), info.memory_bytes}};
   info.load_times = times;
+  // The graphs of one query under the pooling this engine serves, so the first queries do not run live.
+  t = Clock::now();
+  EMBEDSERVE_RETURN_IF_ERROR(model->record_query_graphs(info.pooling, info.normalize));
+  info.load_times.graphs = seconds_since(t);
   // Every weight, the table too, is a copy: drop the mapping, so nothing reads the file after load (a checkpoint
   // truncated or overwritten while serving would otherwise kill the process with SIGBUS at the next read).
   checkpoint.store.reset();

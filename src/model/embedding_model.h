@@ -58,6 +58,11 @@ class EmbeddingModel {
   virtual Status forward_chunk(std::span<const int32_t> token_ids, SequenceCache& cache, Pooling pooling,
                                bool normalize, std::span<float> out) = 0;
 
+  // Where the context records graphs: records now those of one query of up to 63 tokens under `pooling` and
+  // `normalize` (what the engine serves), so that the first queries replay a graph instead of running live; the
+  // engine calls it at load, and its time is part of the start-up. Elsewhere it does nothing.
+  virtual Status record_query_graphs(Pooling pooling, bool normalize) = 0;
+
   // Every named intermediate of the following forward passes goes to `sink` (none when empty). Debugging only:
   // it costs a device-to-host copy per intermediate.
   virtual void set_intermediate_sink(IntermediateSink sink) = 0;

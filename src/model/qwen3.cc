@@ -7,6 +7,7 @@
 #include <cmath>
 #include <string>
 
+#include "model/graph_buckets.h"
 #include "model/pooling.h"
 #include "ops/all_reduce.h"
 #include "ops/attention.h"
@@ -111,6 +112,7 @@ StatusOr<std::unique_ptr<Qwen3Model>> Qwen3Model::load(const ModelConfig& config
   std::unique_ptr<Qwen3Model> m(new Qwen3Model(config, ctx));
   EMBEDSERVE_RETURN_IF_ERROR(m->load_weights(store));
   EMBEDSERVE_RETURN_IF_ERROR(m->allocate(workspace_tokens));
+  m->pad_batches_up_to(static_cast<int64_t>(ctx.graph_max_tokens()));
   return m;
 }
 
@@ -348,11 +350,39 @@ Status Qwen3Model::forward(std::span<const int32_t> token_ids, std::span<const i
   if (n_seqs < 1 || n < 1 || seq_offsets.front() != 0 || seq_offsets.back() != n ||
       static_cast<int64_t>(out.size()) != n_seqs * config_.hidden_size || static_cast<size_t>(n) > workspace_tokens_)
     return internal_error("Qwen3Model::forward: batch shape does not match its offsets, output or workspace");
+  // A small batch runs as its bucket, padded with sequences of its own (model/graph_buckets.h), so that one
+  // recorded graph serves every batch of that shape; `out` still receives only the batch's own vectors.
+  GraphBucket bucket;
+  if (!sink_ && graph_bucket(n, n_seqs, bucket_limit_, &bucket)) {
+    pad_to_bucket(token_ids, seq_offsets, bucket, /*pad_id=*/0, &bucketed_);
+    padding_tokens_ += bucket.tokens - n;
+    token_ids = bucketed_.token_ids;
+    seq_offsets = bucketed_.seq_offsets;
+  }
   // Positions restart at 0 in every sequence (what position_ids = arange(len) is per unpadded row).
-  positions_.resize(static_cast<size_t>(n));
-  for (int64_t s = 0; s < n_seqs; ++s)
+  positions_.resize(token_ids.size());
+  for (size_t s = 0; s + 1 < seq_offsets.size(); ++s)
     for (int32_t r = seq_offsets[s]; r < seq_offsets[s + 1]; ++r) positions_[r] = r - seq_offsets[s];
   return run(token_ids, seq_offsets, nullptr, pooling, normalize, out);
+}
+
+void Qwen3Model::pad_batches_up_to(int64_t tokens) {
+  bucket_limit_ = std::min(tokens, static_cast<int64_t>(workspace_tokens_));
+}
+
+Status Qwen3Model::record_query_graphs(Pooling pooling, bool normalize) {
+  if (bucket_limit_ == 0 || !ctx_.records(static_cast<size_t>(bucket_limit_)) || sink_) return Status();
+  // One query of up to 63 tokens: the buckets of 16, 32, 48 and 64 tokens (the query and one padding sequence).
+  std::vector<float> out(static_cast<size_t>(config_.hidden_size));
+  for (int32_t bucket_tokens = 16; bucket_tokens <= 64 && bucket_tokens <= bucket_limit_; bucket_tokens += 16) {
+    const std::vector<int32_t> ids(static_cast<size_t>(bucket_tokens - 1), 0);
+    const int32_t offsets[] = {0, bucket_tokens - 1};
+    record_now_ = true;
+    const Status st = forward(ids, offsets, pooling, normalize, out);
+    record_now_ = false;
+    EMBEDSERVE_RETURN_IF_ERROR(st);
+  }
+  return Status();
 }
 
 Status Qwen3Model::forward_chunk(std::span<const int32_t> token_ids, SequenceCache& sequence, Pooling pooling,
@@ -491,10 +521,11 @@ Status Qwen3Model::run(std::span<const int32_t> token_ids, std::span<const int32
     const uint64_t tiles = static_cast<uint64_t>(staging_.get(plan_h).size() / 2);
     const uint64_t shape_key = static_cast<uint64_t>(n) << 44 | static_cast<uint64_t>(n_seqs) << 24 | tiles << 2 |
                                static_cast<uint64_t>(pooling == Pooling::kMean) << 1 | static_cast<uint64_t>(normalize);
-    EMBEDSERVE_RETURN_IF_ERROR(ops::run_recorded(ctx_, shape_key, layers));
+    EMBEDSERVE_RETURN_IF_ERROR(ops::run_recorded(ctx_, shape_key, layers, record_now_));
   }
   if (!pools) return ctx_.synchronize();
-  return ops::copy_to_host(ctx_, vectors, out);
+  // The batch's own vectors: a bucket's padding sequences come after them.
+  return ops::copy_to_host(ctx_, vectors.rows_range(0, static_cast<int64_t>(out.size()) / H), out);
 }
 
 ops::Tensor Qwen3Model::fp8_scratch() const {

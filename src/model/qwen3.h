@@ -11,6 +11,7 @@
 #include "core/status.h"
 #include "core/types.h"
 #include "model/embedding_model.h"
+#include "model/graph_buckets.h"
 #include "ops/context.h"
 #include "ops/memory.h"
 #include "ops/rope.h"
@@ -100,6 +101,12 @@ class Qwen3Model final : public EmbeddingModel {
   Status forward_chunk(std::span<const int32_t> token_ids, SequenceCache& cache, Pooling pooling, bool normalize,
                        std::span<float> out) override;
   void set_intermediate_sink(IntermediateSink sink) override { sink_ = std::move(sink); }
+  Status record_query_graphs(Pooling pooling, bool normalize) override;
+  // Batches whose bucket (model/graph_buckets.h) holds at most `tokens` tokens run as that bucket. load() sets the
+  // context's graph limit (0 where it records none: the batch runs as it is); tests set it on the CPU too, where
+  // the padding must change no vector either.
+  void pad_batches_up_to(int64_t tokens);
+  int64_t padding_tokens() const { return padding_tokens_; }  // tokens of padding run so far
 
   int64_t vocab_rows() const override { return embed_tokens_.tensor.rows; }
   DType stored_dtype() const override { return stored_dtype_; }
@@ -214,6 +221,10 @@ class Qwen3Model final : public EmbeddingModel {
   ops::Tensor x, h;
   bool h_quantized_ = false;  // fp8: fp8_act_ holds h quantised (the previous layer's last norm wrote it)
   IntermediateSink sink_;
+  BucketedBatch bucketed_;    // the current batch padded to its bucket
+  int64_t bucket_limit_ = 0;  // batches whose bucket holds at most this many tokens are padded to it
+  int64_t padding_tokens_ = 0;
+  bool record_now_ = false;   // record_query_graphs: the next run records its graph at once
 };
 
 }  // namespace embedserve

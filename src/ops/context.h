@@ -86,6 +86,7 @@ class DeviceContext {
 
   // Whether a batch of this many tokens should run as a recorded graph (see run_recorded in ops/graph.h).
   bool records(size_t tokens) const { return tokens <= graph_max_tokens_; }
+  size_t graph_max_tokens() const { return graph_max_tokens_; }  // 0: this context records none
 
   BackendState* backend() const { return backend_.get(); }
 

@@ -17,8 +17,13 @@ namespace embedserve::ops {
 // counts, grid sizes, flags); device pointers must be the same on every call with that key (fixed workspace),
 // and the data they point to (ids, positions, offsets) may change: kernels read it when the graph runs.
 // The replay runs the very kernels with the very arguments, so results are bitwise those of running `body`.
-// On the CPU, or where ctx.records() says no, it simply runs `body`.
-Status run_recorded(const DeviceContext& ctx, uint64_t key, const std::function<Status()>& body);
+// On the CPU, or where ctx.records() says no, it simply runs `body`. `record_now`: a key not yet recorded is recorded
+// on this call, frequent or not (the shapes worth recording before the first request comes: start-up).
+Status run_recorded(const DeviceContext& ctx, uint64_t key, const std::function<Status()>& body,
+                    bool record_now = false);
+
+// Graphs ctx holds now (0 on the CPU).
+size_t recorded_graphs(const DeviceContext& ctx);
 
 inline constexpr uint32_t kRecordAfterCalls = 8;
 inline constexpr size_t kRecentCalls = 512;

@@ -183,6 +183,67 @@ TEST_P(Qwen3ModelTest, ABatchOfARecordedShapeReadsItsOwnTokens) {
   }
 }
 
+// A small batch runs padded to its bucket (model/graph_buckets.h) where graphs record: its own vectors must keep
+// their bits, under every pooling (the padding sequences come last, and last-token pooling gathers their rows too).
+TEST_P(Qwen3ModelTest, ABatchPaddedToItsBucketKeepsTheBitsOfItsVectors) {
+  TinyQwen3Spec spec;
+  spec.dtype = std::get<0>(GetParam());
+  spec.pooling = std::get<1>(GetParam());
+  testing::write_tiny_qwen3(dir_.path(), spec);
+  Loaded m = load(dir_.path(), *ctx_);
+  ASSERT_TRUE(m.model);
+  const Pooling pooling = spec.pooling == "mean" ? Pooling::kMean : spec.pooling == "cls" ? Pooling::kCls : Pooling::kLastToken;
+  std::vector<int32_t> ids, offsets = {0};
+  for (int len : {1, 9, 70}) {  // 80 tokens in 3 sequences: 96 tokens in 4 (a padding sequence of 16)
+    const std::vector<int32_t> seq = random_ids(len, spec.vocab, 5 * len);
+    ids.insert(ids.end(), seq.begin(), seq.end());
+    offsets.push_back(static_cast<int32_t>(ids.size()));
+  }
+  auto run = [&](int64_t pad_up_to) {
+    m.model->pad_batches_up_to(pad_up_to);
+    std::vector<float> out(3 * spec.hidden, NAN);
+    const Status st = m.model->forward(ids, offsets, pooling, /*normalize=*/true, out);
+    EXPECT_TRUE(st.ok()) << st.to_string();
+    return out;
+  };
+  const std::vector<float> plain = run(0);
+  const int64_t padding_before = m.model->padding_tokens();
+  const std::vector<float> padded = run(256);
+  EXPECT_EQ(m.model->padding_tokens() - padding_before, 16);  // it did run as the bucket
+  for (float v : padded) ASSERT_TRUE(std::isfinite(v));
+  EXPECT_EQ(std::memcmp(plain.data(), padded.data(), plain.size() * sizeof(float)), 0);
+  // A bucket past the limit: the batch runs as it is.
+  const int64_t padding_after = m.model->padding_tokens();
+  run(90);
+  EXPECT_EQ(m.model->padding_tokens(), padding_after);
+}
+
+// Where graphs record, the engine records one query's graphs at load (record_query_graphs): one per bucket of 16, 32,
+// 48 and 64 tokens, keyed as the queries that come later are, so those replay them and record nothing more (a key
+// that missed would be recorded again once frequent). Elsewhere it records nothing.
+TEST_P(Qwen3ModelTest, QueriesReplayTheGraphsRecordedAtLoad) {
+  TinyQwen3Spec spec;
+  spec.dtype = std::get<0>(GetParam());
+  spec.pooling = std::get<1>(GetParam());
+  testing::write_tiny_qwen3(dir_.path(), spec);
+  Loaded m = load(dir_.path(), *ctx_);
+  ASSERT_TRUE(m.model);
+  const Pooling pooling = spec.pooling == "mean" ? Pooling::kMean : spec.pooling == "cls" ? Pooling::kCls : Pooling::kLastToken;
+  ASSERT_TRUE(m.model->record_query_graphs(pooling, /*normalize=*/true).ok());
+  const bool gpu = std::get<2>(GetParam()) == Device::kCuda;
+  EXPECT_EQ(ops::recorded_graphs(*ctx_), gpu ? 4u : 0u);
+  for (int len : {1, 7, 15, 16, 20, 31, 33, 47, 48, 63}) {
+    for (uint32_t call = 0; call < ops::kRecordAfterCalls; ++call) {
+      const std::vector<int32_t> ids = random_ids(len, spec.vocab, 3 * len + call);
+      const int32_t offsets[] = {0, len};
+      std::vector<float> out(spec.hidden, NAN);
+      ASSERT_TRUE(m.model->forward(ids, offsets, pooling, /*normalize=*/true, out).ok());
+      for (float v : out) ASSERT_TRUE(std::isfinite(v)) << len;
+    }
+  }
+  EXPECT_EQ(ops::recorded_graphs(*ctx_), gpu ? 4u : 0u);
+}
+
 INSTANTIATE_TEST_SUITE_P(DtypesAndPoolings, Qwen3ModelTest,
                          ::testing::Combine(::testing::Values("F32", "BF16", "F16"),
                                             ::testing::Values("lasttoken", "mean", "cls"),

@@ -19,7 +19,7 @@ void GraphCache::clear() {
   recent_count.clear();
 }
 
-Status run_recorded(const DeviceContext& ctx, uint64_t key, const std::function<Status()>& body) {
+Status run_recorded(const DeviceContext& ctx, uint64_t key, const std::function<Status()>& body, bool record_now) {
   CudaState& st = const_cast<CudaState&>(state(ctx));
   GraphCache& cache = st.graphs;
   if (cache.capacity == 0) return body();
@@ -40,7 +40,7 @@ Status run_recorded(const DeviceContext& ctx, uint64_t key, const std::function<
     cache.recent_count.erase(it);
   cache.recent[cache.recent_next] = key;
   cache.recent_next = (cache.recent_next + 1) % kRecentCalls;
-  if (++cache.recent_count[key] < kRecordAfterCalls) return body();
+  if (++cache.recent_count[key] < kRecordAfterCalls && !record_now) return body();
   EMBEDSERVE_CUDA_RETURN_IF_ERROR(cudaStreamBeginCapture(st.stream, cudaStreamCaptureModeThreadLocal));
   const Status recorded = body();
   cudaGraph_t graph = nullptr;
@@ -66,5 +66,7 @@ Status run_recorded(const DeviceContext& ctx, uint64_t key, const std::function<
   EMBEDSERVE_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(exec, st.stream));
   return Status();
 }
+
+size_t recorded_graphs(const DeviceContext& ctx) { return state(ctx).graphs.entries.size(); }
 
 }  // namespace embedserve::ops::cuda_backend
