@@ -21,6 +21,10 @@ struct BucketedBatch {
 // multiple of 16 up to 256 tokens, of 32 up to 512, of 64 up to 1,024, and so on (past 128 tokens, less than 1/8
 // of padding). Shapes then repeat: every single query of 16–31 tokens is one bucket. Returns false when the bucket
 // would hold more than `max_tokens` tokens (the batch then runs as it is).
+// Where graphs record, batches are padded up to this many tokens: past it a batch of the 4B or 8B is bound by its
+// GEMMs, not by launches, so its padding would cost about what a graph saves, and its shapes seldom repeat.
+inline constexpr int64_t kMaxBucketTokens = 256;
+
 struct GraphBucket {
   int64_t tokens = 0;
   int64_t sequences = 0;

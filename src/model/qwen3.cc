@@ -112,7 +112,7 @@ StatusOr<std::unique_ptr<Qwen3Model>> Qwen3Model::load(const ModelConfig& config
   std::unique_ptr<Qwen3Model> m(new Qwen3Model(config, ctx));
   EMBEDSERVE_RETURN_IF_ERROR(m->load_weights(store));
   EMBEDSERVE_RETURN_IF_ERROR(m->allocate(workspace_tokens));
-  m->pad_batches_up_to(static_cast<int64_t>(ctx.graph_max_tokens()));
+  m->pad_batches_up_to(std::min<int64_t>(static_cast<int64_t>(ctx.graph_max_tokens()), kMaxBucketTokens));
   return m;
 }
 
