@@ -63,6 +63,17 @@ class Qwen3ModelTest : public ::testing::TestWithParam<std::tuple<std::string, s
     ctx_ = f32_context(std::get<2>(GetParam()));
     if (!ctx_) GTEST_SKIP() << "no " << device_name(std::get<2>(GetParam())) << " backend here";
   }
+  // A tiny checkpoint of the parameter's dtype and pooling (other fields as `spec` has them), loaded on its device.
+  Loaded load_tiny(TinyQwen3Spec spec) {
+    spec.dtype = std::get<0>(GetParam());
+    spec.pooling = std::get<1>(GetParam());
+    testing::write_tiny_qwen3(dir_.path(), spec);
+    return load(dir_.path(), *ctx_);
+  }
+  Pooling pooling() const {
+    const std::string& p = std::get<1>(GetParam());
+    return p == "mean" ? Pooling::kMean : p == "cls" ? Pooling::kCls : Pooling::kLastToken;
+  }
   std::unique_ptr<ops::DeviceContext> ctx_;
   TempDir dir_;
 };
@@ -186,13 +197,9 @@ TEST_P(Qwen3ModelTest, ABatchOfARecordedShapeReadsItsOwnTokens) {
 // A small batch runs padded to its bucket (model/graph_buckets.h) where graphs record: its own vectors must keep
 // their bits, under every pooling (the padding sequences come last, and last-token pooling gathers their rows too).
 TEST_P(Qwen3ModelTest, ABatchPaddedToItsBucketKeepsTheBitsOfItsVectors) {
-  TinyQwen3Spec spec;
-  spec.dtype = std::get<0>(GetParam());
-  spec.pooling = std::get<1>(GetParam());
-  testing::write_tiny_qwen3(dir_.path(), spec);
-  Loaded m = load(dir_.path(), *ctx_);
+  const TinyQwen3Spec spec;
+  Loaded m = load_tiny(spec);
   ASSERT_TRUE(m.model);
-  const Pooling pooling = spec.pooling == "mean" ? Pooling::kMean : spec.pooling == "cls" ? Pooling::kCls : Pooling::kLastToken;
   std::vector<int32_t> ids, offsets = {0};
   for (int len : {1, 9, 70}) {  // 80 tokens in 3 sequences: 96 tokens in 4 (a padding sequence of 16)
     const std::vector<int32_t> seq = random_ids(len, spec.vocab, 5 * len);
@@ -202,7 +209,7 @@ TEST_P(Qwen3ModelTest, ABatchPaddedToItsBucketKeepsTheBitsOfItsVectors) {
   auto run = [&](int64_t pad_up_to) {
     m.model->pad_batches_up_to(pad_up_to);
     std::vector<float> out(3 * spec.hidden, NAN);
-    const Status st = m.model->forward(ids, offsets, pooling, /*normalize=*/true, out);
+    const Status st = m.model->forward(ids, offsets, pooling(), /*normalize=*/true, out);
     EXPECT_TRUE(st.ok()) << st.to_string();
     return out;
   };
@@ -222,14 +229,10 @@ TEST_P(Qwen3ModelTest, ABatchPaddedToItsBucketKeepsTheBitsOfItsVectors) {
 // 48 and 64 tokens, keyed as the queries that come later are, so those replay them and record nothing more (a key
 // that missed would be recorded again once frequent). Elsewhere it records nothing.
 TEST_P(Qwen3ModelTest, QueriesReplayTheGraphsRecordedAtLoad) {
-  TinyQwen3Spec spec;
-  spec.dtype = std::get<0>(GetParam());
-  spec.pooling = std::get<1>(GetParam());
-  testing::write_tiny_qwen3(dir_.path(), spec);
-  Loaded m = load(dir_.path(), *ctx_);
+  const TinyQwen3Spec spec;
+  Loaded m = load_tiny(spec);
   ASSERT_TRUE(m.model);
-  const Pooling pooling = spec.pooling == "mean" ? Pooling::kMean : spec.pooling == "cls" ? Pooling::kCls : Pooling::kLastToken;
-  ASSERT_TRUE(m.model->record_query_graphs(pooling, /*normalize=*/true).ok());
+  ASSERT_TRUE(m.model->record_query_graphs(pooling(), /*normalize=*/true).ok());
   const bool gpu = std::get<2>(GetParam()) == Device::kCuda;
   EXPECT_EQ(ops::recorded_graphs(*ctx_), gpu ? 4u : 0u);
   for (int len : {1, 7, 15, 16, 20, 31, 33, 47, 48, 63}) {
@@ -237,7 +240,7 @@ TEST_P(Qwen3ModelTest, QueriesReplayTheGraphsRecordedAtLoad) {
       const std::vector<int32_t> ids = random_ids(len, spec.vocab, 3 * len + call);
       const int32_t offsets[] = {0, len};
       std::vector<float> out(spec.hidden, NAN);
-      ASSERT_TRUE(m.model->forward(ids, offsets, pooling, /*normalize=*/true, out).ok());
+      ASSERT_TRUE(m.model->forward(ids, offsets, pooling(), /*normalize=*/true, out).ok());
       for (float v : out) ASSERT_TRUE(std::isfinite(v)) << len;
     }
   }
