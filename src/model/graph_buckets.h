@@ -19,8 +19,10 @@ struct BucketedBatch {
 // The bucket of a batch of `tokens` tokens in `sequences` sequences: `sequences` + 1 or more rounded up to a power of
 // two (at least one padding sequence, each of at least one token), and the tokens with that padding rounded up to a
 // multiple of 16 up to 256 tokens, of 32 up to 512, of 64 up to 1,024, and so on (past 128 tokens, less than 1/8
-// of padding). Shapes then repeat: every single query of 16–31 tokens is one bucket. Returns false when the bucket
-// would hold more than `max_tokens` tokens (the batch then runs as it is).
+// of padding). Shapes then repeat: every single query of 17–31 tokens is one bucket. A batch that already has a
+// bucket's shape (its sequences a power of two, its tokens such a multiple: a 16- or 32-token query) is its own
+// bucket, without padding. Returns false when the bucket would hold more than `max_tokens` tokens, or the batch
+// more than that itself (it then runs as it is).
 // Where graphs record, batches are padded up to this many tokens: past it a batch of the 4B or 8B is bound by its
 // GEMMs, not by launches, so its padding would cost about what a graph saves, and its shapes seldom repeat.
 inline constexpr int64_t kMaxBucketTokens = 256;

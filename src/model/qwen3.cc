@@ -353,7 +353,7 @@ Status Qwen3Model::forward(std::span<const int32_t> token_ids, std::span<const i
   // A small batch runs as its bucket, padded with sequences of its own (model/graph_buckets.h), so that one
   // recorded graph serves every batch of that shape; `out` still receives only the batch's own vectors.
   GraphBucket bucket;
-  if (!sink_ && graph_bucket(n, n_seqs, bucket_limit_, &bucket)) {
+  if (!sink_ && graph_bucket(n, n_seqs, bucket_limit_, &bucket) && bucket.tokens > n) {
     pad_to_bucket(token_ids, seq_offsets, bucket, /*pad_id=*/0, &bucketed_);
     padding_tokens_ += bucket.tokens - n;
     token_ids = bucketed_.token_ids;
@@ -372,15 +372,18 @@ void Qwen3Model::pad_batches_up_to(int64_t tokens) {
 
 Status Qwen3Model::record_query_graphs(Pooling pooling, bool normalize) {
   if (bucket_limit_ == 0 || !ctx_.records(static_cast<size_t>(bucket_limit_)) || sink_) return Status();
-  // One query of up to 63 tokens: the buckets of 16, 32, 48 and 64 tokens (the query and one padding sequence).
+  // One query of up to 64 tokens: the buckets of 16, 32, 48 and 64 tokens, each as a query that fills it (its own
+  // shape) and as a shorter one (the query and a padding sequence).
   std::vector<float> out(static_cast<size_t>(config_.hidden_size));
   for (int32_t bucket_tokens = 16; bucket_tokens <= 64 && bucket_tokens <= bucket_limit_; bucket_tokens += 16) {
-    const std::vector<int32_t> ids(static_cast<size_t>(bucket_tokens - 1), 0);
-    const int32_t offsets[] = {0, bucket_tokens - 1};
-    record_now_ = true;
-    const Status st = forward(ids, offsets, pooling, normalize, out);
-    record_now_ = false;
-    EMBEDSERVE_RETURN_IF_ERROR(st);
+    for (const int32_t query_tokens : {bucket_tokens, bucket_tokens - 1}) {
+      const std::vector<int32_t> ids(static_cast<size_t>(query_tokens), 0);
+      const int32_t offsets[] = {0, query_tokens};
+      record_now_ = true;
+      const Status st = forward(ids, offsets, pooling, normalize, out);
+      record_now_ = false;
+      EMBEDSERVE_RETURN_IF_ERROR(st);
+    }
   }
   return Status();
 }
