@@ -36,7 +36,8 @@ struct ContextOptions {
   std::string cublas_path;            // CUDA: libcublas.so.13 or its folder; empty for the default places
   size_t cublas_workspace_bytes = 0;  // CUDA: 0 keeps split-K out (rows' bits independent of the batch)
   // CUDA: batches of at most this many tokens replay a recorded CUDA graph of their shape instead of launching
-  // each kernel (launch overhead dominates small batches); 0 turns graphs off. At most graph_cache_size
+  // each kernel (launch overhead dominates small batches); 0 turns graphs off, as does f32 compute (the parity
+  // mode's per-sequence GEMMs would be baked into a graph). At most graph_cache_size
   // graphs are kept, least recently used first out. Capped below 2^20 tokens.
   size_t graph_max_tokens = 1024;
   size_t graph_cache_size = 256;

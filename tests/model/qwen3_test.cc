@@ -43,18 +43,19 @@ Loaded load(const std::filesystem::path& dir, const ops::DeviceContext& ctx, siz
   return {std::move(store).value(), std::move(model).value()};
 }
 
-// An f32 context on `device`, or nullptr where this machine has no such device (the test then skips). A GPU
-// that is visible but cannot be used (no cuBLAS) fails the test rather than skipping it.
-std::unique_ptr<ops::DeviceContext> f32_context(Device device) {
+// A context of `precision` on `device`, or nullptr where this machine has no such device (the test then skips). A
+// GPU that is visible but cannot be used (no cuBLAS) fails the test rather than skipping it.
+std::unique_ptr<ops::DeviceContext> context_of(Device device, Precision precision) {
   if (device == Device::kCuda && ops::visible_gpus() == 0) return nullptr;
   ops::ContextOptions o;
   o.device = device;
-  o.precision = Precision::kF32;
+  o.precision = precision;
   if (const char* cublas = std::getenv("EMBEDSERVE_CUBLAS_PATH")) o.cublas_path = cublas;  // as cli/ passes it
   auto ctx = ops::DeviceContext::create(o);
   EXPECT_TRUE(ctx.ok()) << ctx.status().to_string();
   return ctx.ok() ? std::move(ctx).value() : nullptr;
 }
+std::unique_ptr<ops::DeviceContext> f32_context(Device device) { return context_of(device, Precision::kF32); }
 
 // The one model definition runs on every backend present: the CPU always, CUDA (f32 parity mode) where a GPU is.
 class Qwen3ModelTest : public ::testing::TestWithParam<std::tuple<std::string, std::string, Device>> {
@@ -231,11 +232,21 @@ TEST_P(Qwen3ModelTest, ABatchPaddedToItsBucketKeepsTheBitsOfItsVectors) {
 // Elsewhere it records nothing.
 TEST_P(Qwen3ModelTest, QueriesReplayTheGraphsRecordedAtLoad) {
   const TinyQwen3Spec spec;
-  Loaded m = load_tiny(spec);
+  {
+    // The f32 parity mode records none (ops/context.h), on every device.
+    Loaded f32 = load_tiny(spec);
+    ASSERT_TRUE(f32.model);
+    ASSERT_TRUE(f32.model->record_query_graphs(pooling(), /*normalize=*/true).ok());
+    EXPECT_EQ(ops::recorded_graphs(*ctx_), 0u);
+  }
+  // bf16 compute: on CUDA, the serving mode that records.
+  const std::unique_ptr<ops::DeviceContext> bf16 = context_of(std::get<2>(GetParam()), Precision::kBF16);
+  ASSERT_TRUE(bf16);
+  Loaded m = load(dir_.path(), *bf16);
   ASSERT_TRUE(m.model);
   ASSERT_TRUE(m.model->record_query_graphs(pooling(), /*normalize=*/true).ok());
   const bool gpu = std::get<2>(GetParam()) == Device::kCuda;
-  EXPECT_EQ(ops::recorded_graphs(*ctx_), gpu ? 8u : 0u);
+  EXPECT_EQ(ops::recorded_graphs(*bf16), gpu ? 8u : 0u);
   for (int len : {1, 7, 15, 16, 20, 31, 32, 33, 47, 48, 63, 64}) {
     for (uint32_t call = 0; call < ops::kRecordAfterCalls; ++call) {
       const std::vector<int32_t> ids = random_ids(len, spec.vocab, 3 * len + call);
@@ -245,7 +256,41 @@ TEST_P(Qwen3ModelTest, QueriesReplayTheGraphsRecordedAtLoad) {
       for (float v : out) ASSERT_TRUE(std::isfinite(v)) << len;
     }
   }
-  EXPECT_EQ(ops::recorded_graphs(*ctx_), gpu ? 8u : 0u);
+  EXPECT_EQ(ops::recorded_graphs(*bf16), gpu ? 8u : 0u);
+}
+
+// A graph replays what it recorded, so a later batch of the same shape cut into other sequence lengths (here 63 + 1
+// tokens after 1 + 63: one key) must still give each sequence the bits it has alone, in the f32 parity mode (whose
+// per-sequence GEMMs a graph would replay with the first batch's row counts: one row alone, then 63) and in bf16
+// compute. The projections are 1,024 wide, where cuBLAS's SGEMM rounds a row alone unlike one of many.
+TEST_P(Qwen3ModelTest, ABatchOfARecordedShapeCutElsewhereKeepsTheBitsOfEachSequence) {
+  TinyQwen3Spec spec;
+  spec.hidden = 1024;
+  spec.intermediate = 1024;
+  spec.heads = 8;
+  spec.head_dim = 128;
+  Loaded f32 = load_tiny(spec);
+  ASSERT_TRUE(f32.model);
+  const std::unique_ptr<ops::DeviceContext> bf16_ctx = context_of(std::get<2>(GetParam()), Precision::kBF16);
+  ASSERT_TRUE(bf16_ctx);
+  Loaded bf16 = load(dir_.path(), *bf16_ctx);
+  ASSERT_TRUE(bf16.model);
+  const std::vector<int32_t> ids = random_ids(64, spec.vocab, 21);
+  for (Loaded* m : {&f32, &bf16}) {
+    SCOPED_TRACE(m == &f32 ? "f32" : "bf16");
+    auto run = [&](std::span<const int32_t> batch, std::vector<int32_t> offsets) {
+      std::vector<float> out((offsets.size() - 1) * spec.hidden, NAN);
+      const Status st = m->model->forward(batch, offsets, pooling(), /*normalize=*/false, out);
+      EXPECT_TRUE(st.ok()) << st.to_string();
+      return out;
+    };
+    for (uint32_t call = 0; call <= ops::kRecordAfterCalls; ++call) run(ids, {0, 1, 64});  // recorded, replayed
+    const std::vector<float> batch = run(ids, {0, 63, 64});
+    const std::vector<float> first = run(std::span(ids).first(63), {0, 63});
+    const std::vector<float> second = run(std::span(ids).subspan(63), {0, 1});
+    EXPECT_EQ(std::memcmp(batch.data(), first.data(), first.size() * sizeof(float)), 0);
+    EXPECT_EQ(std::memcmp(batch.data() + spec.hidden, second.data(), second.size() * sizeof(float)), 0);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(DtypesAndPoolings, Qwen3ModelTest,
