@@ -183,7 +183,10 @@ if want bench; then
   # Each binary twice, alternating, so a drift of the card's clocks shows as a spread instead of a difference.
   bins=()
   # embedserve_mma: a wrapper the packing step may add, embedserve with EMBEDSERVE_ATTENTION_KERNEL=mma.
-  for b in embedserve_base embedserve_refactor embedserve_mma embedserve; do [ -x "$BIN/$b" ] && bins+=("$b"); done
+  # BENCH_BINS: which of them (default: every one the carry holds).
+  for b in ${BENCH_BINS:-embedserve_base embedserve_refactor embedserve_mma embedserve}; do
+    [ -x "$BIN/$b" ] && bins+=("$b")
+  done
   for round in $(seq ${BENCH_ROUNDS:-2}); do
     for b in "${bins[@]}"; do
       for m in $BENCH_MODELS; do
@@ -238,14 +241,15 @@ if want bench; then
 fi
 if want profile; then
   # Where a batch's GPU time goes, kernel by kernel (ncu; the share of each kernel in the total), for the bulk
-  # shape and for one query on the 4B.
+  # shape and for one query on the 4B (PROFILE_MODEL=small: on the 0.6B).
+  profile_model=$LARGE; [ "${PROFILE_MODEL:-large}" = small ] && profile_model=$SMALL
   for shape in ${PROFILE_SHAPES:-512,16384 2048,16384 16,16}; do  # input length,batch tokens
     set -- ${shape/,/ }
-    step "profile: embedserve on the 4B shape, $1-token inputs in $2-token batches"
+    step "profile: embedserve on $(basename $profile_model), $1-token inputs in $2-token batches"
     # Two batches run (a warm-up and one timed); ncu times each kernel, graph nodes too.
-    ncu --clock-control none --metrics gpu__time_duration.sum --csv "$BIN/embedserve" bench --model-path $LARGE \
+    ncu --clock-control none --metrics gpu__time_duration.sum --csv "$BIN/embedserve" bench --model-path $profile_model \
       --device cuda --seq-len $1 --batch-tokens $2 --seconds 0 2> /dev/null \
-      | python3 bench/cuda/kernel_table.py | tee "$OUT/profile_$1.txt"
+      | python3 bench/cuda/kernel_table.py | tee "$OUT/profile_$(basename $profile_model)_$1.txt"
   done
 fi
 if want longinput; then
