@@ -154,8 +154,10 @@ TEST_P(Qwen3ModelTest, ANonFiniteWeightIsRefusedAtLoadNamingTheTensor) {
   EXPECT_NE(m.find(spec.dtype == "F32" ? "Inf" : "NaN"), std::string::npos) << m;
 }
 
-// On CUDA a small batch replays a graph recorded for its shape: a second batch of the same shape with other
-// tokens must read its own tokens (not the recorded ones), and the first batch again must give the same bits.
+// A small batch replays a graph recorded for its shape where graphs record: a second batch of the same shape with
+// other tokens must read its own tokens (not the recorded ones), and the first batch again must give the same bits.
+// Against the f32 reference, so in the f32 parity mode, which records none (ops/context.h): on CUDA this runs
+// live, and ABatchOfARecordedShapeCutElsewhereKeepsTheBitsOfEachSequence checks the replay in bf16.
 TEST_P(Qwen3ModelTest, ABatchOfARecordedShapeReadsItsOwnTokens) {
   TinyQwen3Spec spec;
   spec.dtype = std::get<0>(GetParam());
@@ -259,8 +261,9 @@ TEST_P(Qwen3ModelTest, QueriesReplayTheGraphsRecordedAtLoad) {
   EXPECT_EQ(ops::recorded_graphs(*bf16), gpu ? 8u : 0u);
 }
 
-// A graph replays what it recorded, so a later batch of the same shape cut into other sequence lengths (here 63 + 1
-// tokens after 1 + 63: one key) must still give each sequence the bits it has alone, in the f32 parity mode (whose
+// A graph replays what it recorded, so a later batch of the same shape with other tokens cut into other sequence
+// lengths (here 63 + 1 tokens after 1 + 63: one key) must still give each sequence the bits it has alone (on CUDA in
+// bf16 compute, the replay of a graph recorded with the first batch's tokens and cuts), in the f32 parity mode (whose
 // per-sequence GEMMs a graph would replay with the first batch's row counts: one row alone, then 63) and in bf16
 // compute. The projections are 1,024 wide, where cuBLAS's SGEMM rounds a row alone unlike one of many.
 TEST_P(Qwen3ModelTest, ABatchOfARecordedShapeCutElsewhereKeepsTheBitsOfEachSequence) {
@@ -275,7 +278,7 @@ TEST_P(Qwen3ModelTest, ABatchOfARecordedShapeCutElsewhereKeepsTheBitsOfEachSeque
   ASSERT_TRUE(bf16_ctx);
   Loaded bf16 = load(dir_.path(), *bf16_ctx);
   ASSERT_TRUE(bf16.model);
-  const std::vector<int32_t> ids = random_ids(64, spec.vocab, 21);
+  const std::vector<int32_t> recorded = random_ids(64, spec.vocab, 21), ids = random_ids(64, spec.vocab, 22);
   for (Loaded* m : {&f32, &bf16}) {
     SCOPED_TRACE(m == &f32 ? "f32" : "bf16");
     auto run = [&](std::span<const int32_t> batch, std::vector<int32_t> offsets) {
@@ -284,7 +287,7 @@ TEST_P(Qwen3ModelTest, ABatchOfARecordedShapeCutElsewhereKeepsTheBitsOfEachSeque
       EXPECT_TRUE(st.ok()) << st.to_string();
       return out;
     };
-    for (uint32_t call = 0; call <= ops::kRecordAfterCalls; ++call) run(ids, {0, 1, 64});  // recorded, replayed
+    for (uint32_t call = 0; call <= ops::kRecordAfterCalls; ++call) run(recorded, {0, 1, 64});  // recorded, replayed
     const std::vector<float> batch = run(ids, {0, 63, 64});
     const std::vector<float> first = run(std::span(ids).first(63), {0, 63});
     const std::vector<float> second = run(std::span(ids).subspan(63), {0, 1});
