@@ -8,7 +8,7 @@
 # embedserve_http_load; an embedserve_base added by hand is run beside embedserve); writes logs under $OUT.
 #   bash bench/cuda/run_on_device.sh                       # everything
 #   STEPS="tests bench" bash bench/cuda/run_on_device.sh   # some of: tests parity sanitizer attention compare bench
-#   (also: intermediates startup smoke profile longinput http jobs probe anchor; cpu: issue 15's CPU comparison with
+#   (also: intermediates startup smoke profile longinput http jobs probe anchor mixed; cpu: issue 15's CPU comparison with
 #   llama.cpp, which needs .carry/llama/llama-cpu.tar.xz from bench/engine/build_llama_cpp_static.sh; llamacuda: the
 #   same on the GPU, with .carry/llama/llama-cuda.tar.xz from bench/engine/build_llama_cpp_cuda.sh)
 # Attention kernels side by side: the bench step runs embedserve_mma (embedserve with EMBEDSERVE_ATTENTION_KERNEL=mma)
@@ -33,7 +33,7 @@ BENCH_MODELS="$SMALL $LARGE"
 # jobs and cpu need only the 0.6B (http too, with HTTP_SMALL_ONLY=1).
 # HTTP_SMALL_ONLY=1: the http step on the 0.6B alone (no 4B checkpoint, half the step's time).
 want_large() {
-  want bench || want compare || want intermediates || want profile || want longinput || want llamacuda ||
+  want bench || want compare || want intermediates || want profile || want longinput || want llamacuda || want mixed ||
     { want http && [ -z "${HTTP_SMALL_ONLY:-}" ]; }
 }
 want_small() { want_large || want http || want jobs || want cpu; }
@@ -199,6 +199,29 @@ if want bench; then
           "$BIN/$b" bench --model-path $m --device cuda "${quant[@]}" --seq-len 16 --batch-tokens 16 --seconds ${BENCH_SECONDS:-4} \
             2>&1 | tee "$OUT/query_${b}_$(basename $m)_${wt}_$round.log" | tail -1
         done
+      done
+    done
+  done
+fi
+if want mixed; then
+  # Small batches of mixed shapes, as a query stream of varied lengths makes them: 2,000 texts of 3-40 random words
+  # through `embed --max-num-batched-tokens 64` (batches of one to a few texts, nearly every one a new exact shape;
+  # with graph buckets, one of a few shapes), each binary twice, alternating.
+  python3 - <<'PY' > /tmp/mixed_queries.txt
+import random
+rng = random.Random(7)
+words = "alpha beta gamma delta search engine vector query document river mountain paper light".split()
+for _ in range(2000):
+    print(" ".join(rng.choice(words) for _ in range(rng.randint(3, 40))))
+PY
+  mixed_bins=()
+  for b in ${BENCH_BINS:-embedserve_base embedserve}; do [ -x "$BIN/$b" ] && mixed_bins+=("$b"); done
+  for m in $BENCH_MODELS; do
+    for round in 1 2; do
+      for b in "${mixed_bins[@]}"; do
+        step "mixed small batches: $b on $(basename $m), round $round"
+        "$BIN/$b" embed --model-path $m --device cuda --input /tmp/mixed_queries.txt --output /tmp/mixed.npy \
+          --max-num-batched-tokens 64 2>&1 | grep -E "texts,|rror" | tee -a "$OUT/mixed.log" || status=1
       done
     done
   done
