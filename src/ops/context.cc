@@ -84,10 +84,10 @@ StatusOr<std::unique_ptr<DeviceContext>> DeviceContext::create(const ContextOpti
     ctx->weight_dtype_ = DType::kF8E4M3;
   }
   ctx->reduce_dtype_ = ctx->dtype_ == DType::kF32 ? DType::kF32 : options.tp_reduce_dtype;
-  // keys hold 20 bits. The f32 parity mode records none: it runs one SGEMM per sequence (ops::linear), so a graph
-  // would hold one batch's sequence lengths and replay them for a later batch of the same shape cut elsewhere,
-  // rounding that batch's rows by other row counts (on the 4B, 17 of 46 texts lost their bits alone against in a
-  // batch). Its launches are a small share of its time anyway.
+  // Capped so token counts fit the graph keys' 20 bits. The f32 parity mode records none: it runs one SGEMM per
+  // sequence (ops::linear), so a graph would hold one batch's sequence lengths and replay them for a later batch
+  // of the same shape cut elsewhere, rounding that batch's rows by other row counts (on the 4B, 17 of 46 texts
+  // lost their bits alone against in a batch). Its launches are a small share of its time anyway.
   ctx->graph_max_tokens_ =
       ctx->dtype_ == DType::kF32 ? 0 : std::min<size_t>(options.graph_max_tokens, (size_t{1} << 20) - 1);
   std::string where;
