@@ -4,10 +4,15 @@
 // through shared memory once for the pair, three tiles deep (cp.async). q stays in registers as wgmma's A
 // fragments; k and v are read by wgmma straight from shared memory, laid out in the 128-byte swizzle its
 // descriptors name (k as stored, K-major; v as stored too, through the descriptor's transposed, MN-major form), so
-// no thread rearranges them. The scores' accumulators become p's A fragments in registers. Each iteration
-// multiplies tile j's scores and tile j - 1's p·v together and computes tile j's probabilities (the special
-// function units' share) while that p·v runs, and the other warpgroup fills the tensor cores' gaps. The online
-// softmax is attention_mma_cuda.cu's (attention_softmax.cuh), so both kernels round the same way.
+// no thread rearranges them. q arrives with the first key tile (cp.async, 16 bytes a copy) in a padded stage of its
+// warpgroup's own, from which ldmatrix makes wgmma's A fragments; the same stage later holds the warpgroup's output,
+// which the bulk-copy unit writes out row by row (a row is 256 contiguous bytes), so a short sequence's block spends
+// little of its life on loads of 4 bytes and waiting for its stores (at 512 tokens the kernel ran 176 TFLOP/s with
+// per-thread 4-byte loads and stores, its first loads and last stores half of its warps' time; 216 this way). The
+// scores' accumulators become p's A fragments in registers. Each iteration multiplies tile j's scores and tile
+// j - 1's p·v together and computes tile j's probabilities (the special function units' share) while that p·v
+// runs, and the other warpgroup fills the tensor cores' gaps. The online softmax is attention_mma_cuda.cu's
+// (attention_softmax.cuh), so both kernels round the same way.
 #include "ops/cuda/attention_wgmma_cuda.h"
 
 #include <atomic>
@@ -33,9 +38,15 @@ constexpr int kThreads = 128 * kHeadsPerBlock;
 constexpr int kHalfBytes = kKeys * 128;
 constexpr int kTileBytes = 2 * kHalfBytes;
 constexpr int kStageBytes = 2 * kTileBytes;
+// q in, then the output out, per warpgroup: 64 rows of 256 bytes padded by 16, so the 8 rows each ldmatrix phase
+// reads (and the 8 rows a warp's accumulator stores write) fall in distinct banks; rows stay 16-byte aligned, as
+// cp.async and the bulk copies need.
+constexpr int kRowStride = kHd * 2 + 16;
+constexpr int kRowsStageBytes = kAttentionQueryTile * kRowStride;
 // The swizzle repeats every 1,024 bytes (8 rows) and is applied to address bits, so tiles start 1,024-aligned:
-// the slack lets the kernel round its dynamic shared memory's start up. 193 KB of the H200's 227.
-constexpr size_t kSmemBytes = size_t(kDepth) * kStageBytes + 1024;
+// the slack lets the kernel round its dynamic shared memory's start up. All of the H200's 227 KB a block may have.
+constexpr size_t kSmemBytes = size_t(kDepth) * kStageBytes + size_t(kHeadsPerBlock) * kRowsStageBytes + 1024;
+static_assert(kSmemBytes <= 227 * 1024, "more shared memory than an sm_90 block may have");
 
 // Where 16-byte unit `unit` (dims 8·unit..8·unit+7) of row `row` lives in a k or v tile: the 128-byte swizzle XORs
 // the unit's index within its 128-byte row with the row's index within its 8-row group, so the 8 rows a wgmma
@@ -59,6 +70,23 @@ __device__ __forceinline__ void wgmma_wait() {
 }
 // Writes by cp.async (the generic proxy) made visible to wgmma's reads of shared memory (the async proxy).
 __device__ __forceinline__ void fence_async_shared() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], uint32_t address) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(address));
+}
+// The warpgroup's 128 threads wait for each other (named barrier 1 + group; 0 is __syncthreads').
+__device__ __forceinline__ void warpgroup_barrier(int group) {
+  asm volatile("bar.sync %0, 128;\n" ::"r"(1 + group) : "memory");
+}
+// `bytes` (a multiple of 16) from shared to global memory by the bulk-copy unit; the wait returns once the source
+// has been read, so the block may leave while the writes finish.
+__device__ __forceinline__ void store_bulk(void* dst, uint32_t src, uint32_t bytes) {
+  asm volatile("cp.async.bulk.global.shared::cta.bulk_group [%0], [%1], %2;\n" ::"l"(dst), "r"(src), "r"(bytes)
+               : "memory");
+}
+__device__ __forceinline__ void commit_bulk() { asm volatile("cp.async.bulk.commit_group;\n" ::: "memory"); }
+__device__ __forceinline__ void wait_bulk_read() { asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory"); }
 // wgmma writes its accumulators asynchronously: an empty asm that "changes" each one keeps the compiler from
 // moving their reads or writes across the fence, commit and wait around it.
 template <int kN>
@@ -128,16 +156,24 @@ __global__ void __launch_bounds__(kThreads, 1)
       copy16_async(vs + swizzled(row, unit), v_head + off, in ? 16 : 0);
     }
   };
+  // The warpgroup's q rows (zeros past n_rows), in the group of tile 0's copies: 16 threads side by side per row.
+  // Only the bands of warps that hold a row: a warp past n_rows takes zeros as its fragments and stages nothing
+  // (a short sequence's tile is mostly such warps).
+  const uint32_t rows_stage = smem + kDepth * kStageBytes + group * kRowsStageBytes;
+  const int wg_thread = threadIdx.x % 128;
+  const bool warp_has_rows = warp * 16 < n_rows;
+  const int rows_staged = (n_rows + 15) / 16 * 16;
+  const __nv_bfloat16* const q_head = q + q_begin * q_stride + int64_t{h} * kHd;
+  for (int c = wg_thread; c < rows_staged * (kHd / 8); c += 128) {
+    const int row = c / (kHd / 8), unit = c % (kHd / 8);
+    const bool in = row < n_rows;
+    copy16_async(rows_stage + row * kRowStride + unit * 16, q_head + (in ? row * q_stride + unit * 8 : 0), in ? 16 : 0);
+  }
   load_tile(0);
   commit_copies();
   if (n_key_tiles > 1) load_tile(1);
   commit_copies();
-
-  // q as A fragments, for the whole head: row g / g+8, columns 2t, 2t+1 (+8). Loaded while the first tiles fly.
-  uint32_t qa[kHd / 16][4];
-  const __nv_bfloat16* q_lo = q + (q_begin + r_lo) * q_stride + int64_t{h} * kHd;
-  const __nv_bfloat16* q_hi = q + (q_begin + r_hi) * q_stride + int64_t{h} * kHd;
-  load_a_fragments<kHd>(qa, q_lo, pos_lo >= 0, q_hi, pos_hi >= 0, t);
+  uint32_t qa[kHd / 16][4];  // q as wgmma's A fragments: read from the stage once it has landed
   // The output in two halves of 64 dims, one wgmma's accumulators each: o[half][4n + e] is dim 64·half + 8n + 2t +
   // e % 2 of row g (e < 2) or g + 8, so the halves together lie as rescale_outputs and store_outputs take them.
   float o[2][32];
@@ -218,9 +254,19 @@ __global__ void __launch_bounds__(kThreads, 1)
     pin<32>(o[1]);
   };
 
-  wait_copies<1>();  // tile 0
+  wait_copies<1>();  // tile 0 and q
   fence_async_shared();
   __syncthreads();
+  // q as A fragments, for the whole head: row g / g+8, columns 2t, 2t+1 (+8); ldmatrix lane l names row l % 16 of
+  // the warp's band at column 8 · (l / 16) of each 16-column step.
+  if (warp_has_rows) {
+    const uint32_t lane_row = rows_stage + (warp * 16 + lane % 16) * kRowStride + (lane / 16) * 16;
+#pragma unroll
+    for (int kd = 0; kd < kHd / 16; ++kd) ldmatrix_x4(qa[kd], lane_row + kd * 32);
+  } else {
+#pragma unroll
+    for (int kd = 0; kd < kHd / 16; ++kd) qa[kd][0] = qa[kd][1] = qa[kd][2] = qa[kd][3] = 0u;
+  }
   if (whole(0))
     first(Whole());
   else
@@ -244,10 +290,23 @@ __global__ void __launch_bounds__(kThreads, 1)
   else
     last_values(std::integral_constant<int, 4>());
 
+  // The output rows, rounded as store_outputs rounds them, into the warpgroup's stage (its q was read long ago), then
+  // one bulk copy per row that exists.
   finish_sums(rows);
-  __nv_bfloat16* o_lo = out + (q_begin + r_lo) * out_stride + int64_t{h} * kHd + 2 * t;
-  __nv_bfloat16* o_hi = out + (q_begin + r_hi) * out_stride + int64_t{h} * kHd + 2 * t;
-  store_outputs<kHd>(&o[0][0], rows, o_lo, pos_lo >= 0, o_hi, pos_hi >= 0);
+  // The warp's 16 rows of the stage are the ones its ldmatrix read q from: all of its lanes are past those reads.
+  __syncwarp();
+  __nv_bfloat16* const staged = reinterpret_cast<__nv_bfloat16*>(smem_bytes + (rows_stage - smem_address(smem_bytes)));
+  if (warp_has_rows)
+    store_outputs<kHd>(&o[0][0], rows, staged + r_lo * (kRowStride / 2) + 2 * t, true,
+                       staged + r_hi * (kRowStride / 2) + 2 * t, true);
+  fence_async_shared();  // the stage's writes, visible to the bulk copies (the async proxy)
+  warpgroup_barrier(group);
+  if (wg_thread < n_rows) {
+    store_bulk(out + (q_begin + wg_thread) * out_stride + int64_t{h} * kHd, rows_stage + wg_thread * kRowStride,
+               kHd * 2);
+    commit_bulk();
+    wait_bulk_read();
+  }
 #elif defined(__CUDA_ARCH__)
   __trap();
 #endif
@@ -288,7 +347,7 @@ bool attention_bf16_wgmma_supports(const AttentionShape& shape, const void* q, c
                                    const void* out) {
   return shape.head_dim == kHd && shape.kv_heads > 0 && shape.heads % shape.kv_heads == 0 &&
          (shape.heads / shape.kv_heads) % kHeadsPerBlock == 0 && aligned(k, 16) && aligned(v, 16) &&
-         aligned(q, 4) && aligned(out, 4) && shape.kv_stride % 8 == 0 && shape.q_stride % 2 == 0 &&
+         aligned(q, 16) && aligned(out, 16) && shape.kv_stride % 8 == 0 && shape.q_stride % 8 == 0 &&
          wgmma_allowed() && device_is_sm90();
 }
 
@@ -298,7 +357,7 @@ Status attention_bf16_wgmma(const __nv_bfloat16* q, const __nv_bfloat16* k, cons
                             int64_t n_tiles, cudaStream_t stream) {
   if (!attention_bf16_wgmma_supports(shape, q, k, v, out))
     return invalid_argument("attention_bf16_wgmma: needs an sm_90 GPU, head_dim 128, an even number of query heads "
-                            "per kv head and aligned rows");
+                            "per kv head and 16-byte aligned rows");
   if (n_tiles == 0) return Status();
   const int64_t blocks = n_tiles * (shape.heads / kHeadsPerBlock);
   if (blocks > 0x7fffffff) return invalid_argument("attention_bf16_wgmma: too many tiles for one grid");

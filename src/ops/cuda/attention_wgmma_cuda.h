@@ -13,8 +13,8 @@
 namespace embedserve::cuda {
 
 // Whether attention_bf16_wgmma takes this shape and these pointers on the current device: an sm_90 GPU (the
-// kernel is built for sm_90a only), head_dim 128, an even number of query heads per kv head, k and v rows
-// 16-byte aligned, q and out rows 4-byte aligned.
+// kernel is built for sm_90a only), head_dim 128, an even number of query heads per kv head, k, v, q and out rows
+// 16-byte aligned (q's rows are copied, and out's written, 16 bytes at a time).
 bool attention_bf16_wgmma_supports(const AttentionShape& shape, const void* q, const void* k, const void* v,
                                    const void* out);
 
