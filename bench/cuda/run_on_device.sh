@@ -91,14 +91,15 @@ if want attention; then
   step "attention alone: TFLOP/s of ops::attention at the 4B's heads, 32k-token batches of 512..32k-token sequences"
   # The kernel attention() picks (wgmma on Hopper) and the mma.sync kernel (EMBEDSERVE_ATTENTION_KERNEL=mma), two
   # rounds alternating.
+  # attention_bench_base (optional: the kernel before a change) takes its turn in each round; the hash each line
+  # ends with names the output's bits, so a change meant to keep them shows it did.
   for round in 1 2; do
     for kernel in ${ATTENTION_KERNELS:-auto mma}; do
       EMBEDSERVE_ATTENTION_KERNEL=$kernel "$BIN/attention_bench" 32768 ${ATTENTION_LENGTHS:-512,2048,8192,32768} 2>&1 \
         | tee -a "$OUT/attention.log" | tail -n +3 | sed "s/^/$kernel: /" || status=1
     done
-  done
-  for variant in attention_bench_base attention_bench_3; do  # optional: the kernel before a change, a variant
-    [ -x "$BIN/$variant" ] && { "$BIN/$variant" 32768 512,2048,8192,32768 2>&1 | tail -4 | sed "s/^/$variant /"; }
+    [ -x "$BIN/attention_bench_base" ] && { "$BIN/attention_bench_base" 32768 ${ATTENTION_LENGTHS:-512,2048,8192,32768} \
+      2>&1 | tail -n +3 | sed "s/^/base: /"; }
   done
 fi
 

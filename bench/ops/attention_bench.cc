@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -94,6 +95,11 @@ int main(int argc, char** argv) {
     auto run = [&] { check(ops::attention(*ctx, q, k, v, out, shape, rows, rows.offsets, staging.get(plan_h)), "attention"); };
     run();
     check(ctx->synchronize(), "warm-up");
+    // A hash of the output's bits (FNV-1a), so two builds of the kernel can be compared bit for bit.
+    std::vector<uint16_t> host_out(n * q_dim);
+    check(ops::copy_bytes_to_host(*ctx, ob.data(), host_out.data(), host_out.size() * 2), "out download");
+    uint64_t hash = 1469598103934665603ull;
+    for (uint16_t x : host_out) hash = (hash ^ x) * 1099511628211ull;
     // Enough calls for ~0.5 s, timed as a whole (the host checks of each call overlap the GPU's work).
     const double flops = 4.0 * shape.head_dim * shape.heads * double(n_seqs) * (double(len) * (len + 1) / 2);
     const int calls = std::max(3, static_cast<int>(0.5 / (flops / 300e12)));
@@ -101,8 +107,9 @@ int main(int argc, char** argv) {
     for (int i = 0; i < calls; ++i) run();
     check(ctx->synchronize(), "timed calls");
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / calls;
-    std::printf("%6d tokens x %4lld sequences: %8.3f ms  %6.1f TFLOP/s (causal FLOPs: 4·hd·heads·L(L+1)/2)\n", len,
-                static_cast<long long>(n_seqs), s * 1e3, flops / s / 1e12);
+    std::printf("%6d tokens x %4lld sequences: %8.3f ms  %6.1f TFLOP/s (causal FLOPs: 4·hd·heads·L(L+1)/2)"
+                "  out %016llx\n",
+                len, static_cast<long long>(n_seqs), s * 1e3, flops / s / 1e12, static_cast<unsigned long long>(hash));
   }
   return 0;
 }
