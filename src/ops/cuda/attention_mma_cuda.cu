@@ -30,19 +30,6 @@ struct Stage {
   static constexpr size_t kBytes = size_t(kStages) * 2 * kElems * sizeof(__nv_bfloat16);
 };
 
-// Four 8×8 bf16 matrices; lanes 8m..8m+7 give the row addresses of matrix m. Plain: lane l receives row l/4,
-// columns 2(l%4), 2(l%4)+1 of each; .trans: rows 2(l%4), 2(l%4)+1 of column l/4.
-__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const __nv_bfloat16* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(smem_address(p)));
-}
-__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const __nv_bfloat16* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(smem_address(p)));
-}
-
 // d[0..3] += a · b for one 16×8×16 tile; fragment layouts as in the PTX ISA (groupID = lane / 4, tid = lane % 4).
 __device__ __forceinline__ void mma(float* d, const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
   asm volatile(

@@ -70,11 +70,6 @@ __device__ __forceinline__ void wgmma_wait() {
 }
 // Writes by cp.async (the generic proxy) made visible to wgmma's reads of shared memory (the async proxy).
 __device__ __forceinline__ void fence_async_shared() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
-__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], uint32_t address) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(address));
-}
 // The warpgroup's 128 threads wait for each other (named barrier 1 + group; 0 is __syncthreads').
 __device__ __forceinline__ void warpgroup_barrier(int group) {
   asm volatile("bar.sync %0, 128;\n" ::"r"(1 + group) : "memory");

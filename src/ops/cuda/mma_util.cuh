@@ -1,5 +1,5 @@
 // Device helpers the tensor-core attention kernels share: bf16 packing, A fragments, shared-memory addresses,
-// cp.async.
+// ldmatrix, cp.async.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -32,6 +32,20 @@ __device__ __forceinline__ void load_a_fragments(uint32_t (&a)[kCols / 16][4], c
     a[s][2] = has_lo ? load32(lo + c + 8) : 0u;
     a[s][3] = has_hi ? load32(hi + c + 8) : 0u;
   }
+}
+
+// Four 8×8 bf16 matrices from shared memory; lanes 8m..8m+7 give the row addresses of matrix m. Plain: lane l
+// receives row l/4, columns 2(l%4), 2(l%4)+1 of each; .trans: rows 2(l%4), 2(l%4)+1 of column l/4.
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], uint32_t address) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(address));
+}
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const __nv_bfloat16* p) { ldmatrix_x4(r, smem_address(p)); }
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const __nv_bfloat16* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_address(p)));
 }
 
 // 16 bytes global → shared without a register round trip; `bytes` 0 writes zeros (keys past the end).
