@@ -204,9 +204,12 @@ Status BatchRunner::finish(BatchRecord& b, const char* status) {
   if (b.status == kCompleted) b.completed_at = now;
   else if (b.status == kCancelled) b.cancelled_at = now;
   else if (b.status == kExpired) b.expired_at = now;
-  EMBEDSERVE_RETURN_IF_ERROR(store_.finish_batch(b, results));
+  // The result files the record will not name go before the record says the job is over, so whoever sees its
+  // final status sees no such file (removed after, a client or test polling the status raced with the removal).
+  // Should the commit not happen, fail() removes both anyway, and a resumed run recreates an empty one (O_CREAT).
   if (b.completed == 0) storage_.remove(b.output_storage);
   if (b.failed == 0) storage_.remove(b.error_storage);
+  EMBEDSERVE_RETURN_IF_ERROR(store_.finish_batch(b, results));
   log("batch " + b.id + " " + status + ": " + std::to_string(b.completed) + " completed, " +
       std::to_string(b.failed) + " failed");
   return Status();
