@@ -264,7 +264,8 @@ TEST_P(OpSuite, Swiglu) {
   // then the product).
   const double tol = tolerance(dtype(), 2, 10);
   uint32_t seed = 50;
-  for (auto [n, d] : {Shape{1, 1}, {7, 37}, {33, 64}, {130, 77}, {5, 3072}}) {  // d 64, 3072: CUDA's 16-byte path
+  // d 64, 3072, 9728: CUDA's 16-byte path (the 0.6B's and the 4B's MLP widths, rows found by FastDivide)
+  for (auto [n, d] : {Shape{1, 1}, {7, 37}, {33, 64}, {130, 77}, {5, 3072}, {41, 9728}}) {
     SCOPED_TRACE(::testing::Message() << "gate_up [" << n << ", 2 × " << d << "]");
     auto gu = random(n * 2 * d, seed++, 3.0f);
     if (d >= 2) {  // e^100 overflows f32: silu(-100) must come out ~0, silu(100) 100, neither NaN

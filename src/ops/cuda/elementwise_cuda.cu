@@ -9,6 +9,7 @@
 
 #include "ops/cuda/cuda_check.h"
 #include "ops/cuda/cuda_dtype.h"
+#include "ops/cuda/fast_divide.h"
 #include "ops/cuda/fp8_row.cuh"
 
 namespace embedserve::cuda {
@@ -51,12 +52,15 @@ __global__ void silu_mul_quantize_kernel(const T* __restrict__ gate, const T* __
 template <typename T>
 constexpr int kPack = 16 / sizeof(T);
 
+// Packs are counted in 32 bits (the launcher checks that they fit) and split into row and column by FastDivide: the
+// pass is bound by issued instructions, and a 64-bit division per pack was a large share of them.
 template <typename T>
 __global__ void silu_mul_vec_kernel(const T* __restrict__ gate, const T* __restrict__ up, int64_t in_stride,
-                                    T* __restrict__ out, int64_t d, int64_t packs) {
-  const int64_t per_row = d / kPack<T>;
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < packs; i += int64_t{gridDim.x} * blockDim.x) {
-    const int64_t r = i / per_row, c = (i % per_row) * kPack<T>;
+                                    T* __restrict__ out, FastDivide per_row, uint32_t packs) {
+  const int64_t d = int64_t{per_row.divisor()} * kPack<T>;
+  for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < packs; i += gridDim.x * blockDim.x) {
+    const uint32_t row = per_row.quotient(i);
+    const int64_t r = row, c = int64_t{i - row * per_row.divisor()} * kPack<T>;
     const uint4 g4 = *reinterpret_cast<const uint4*>(gate + r * in_stride + c);
     const uint4 u4 = *reinterpret_cast<const uint4*>(up + r * in_stride + c);
     uint4 o4;
@@ -111,9 +115,12 @@ Status silu_mul(const T* gate, const T* up, int64_t in_stride, T* out, int64_t n
     silu_mul_quantize_kernel<<<static_cast<unsigned>(n), kThreads, 0, stream>>>(gate, up, in_stride, out, d, q, q_scales);
     return cuda_status(cudaGetLastError(), "silu_mul (quantising) launch");
   }
-  if (d % kPack<T> == 0 && in_stride % kPack<T> == 0 && aligned16(gate) && aligned16(up) && aligned16(out))
-    silu_mul_vec_kernel<<<blocks_for(n * d / kPack<T>), kThreads, 0, stream>>>(gate, up, in_stride, out, d,
-                                                                               n * d / kPack<T>);
+  // The 16-byte path counts its packs below 2^31 (17 G elements, past any batch's activations); else the scalar one.
+  const int64_t packs = n * d / kPack<T>;
+  if (d % kPack<T> == 0 && in_stride % kPack<T> == 0 && aligned16(gate) && aligned16(up) && aligned16(out) &&
+      packs < (int64_t{1} << 31))
+    silu_mul_vec_kernel<<<blocks_for(packs), kThreads, 0, stream>>>(
+        gate, up, in_stride, out, FastDivide(static_cast<uint32_t>(d / kPack<T>)), static_cast<uint32_t>(packs));
   else
     silu_mul_kernel<<<blocks_for(n * d), kThreads, 0, stream>>>(gate, up, in_stride, out, d, n * d);
   return cuda_status(cudaGetLastError(), "silu_mul launch");
