@@ -47,6 +47,57 @@ __global__ void __launch_bounds__(kNormThreads) add_rms_norm_kernel(T* residual,
   if (q) quantize_written_row<T>(out + blockIdx.x * cols, cols, kNormThreads, q + blockIdx.x * cols, q_scales + blockIdx.x);
 }
 
+// The same for a bf16 row of at most kHeld · kNormThreads packs (hidden sizes up to 4,096 with kHeld 2: every Qwen3
+// size): each thread keeps its packs of the sum in registers from the add to the scale, instead of reading the row
+// it just wrote twice more from memory (the pass is short of issue slots and load throughput, not of DRAM
+// bandwidth). Each thread takes the packs row_squares and row_scale give it (t, t + kNormThreads, ...) and sums
+// their squares in their order, so the result is the bits of add_rms_norm_kernel<T, true>.
+template <typename T, int kHeld>
+__global__ void __launch_bounds__(kNormThreads) add_rms_norm_held_kernel(T* residual, const T* delta,
+                                                                         const T* __restrict__ w, T* out, int64_t cols,
+                                                                         float eps, uint8_t* q, float* q_scales) {
+  auto* row = reinterpret_cast<NormPack<T>*>(residual + blockIdx.x * cols);
+  const auto* d = reinterpret_cast<const NormPack<T>*>(delta + blockIdx.x * cols);
+  const auto* wp = reinterpret_cast<const NormPack<T>*>(w);
+  auto* op = reinterpret_cast<NormPack<T>*>(out + blockIdx.x * cols);
+  const int packs = static_cast<int>(cols / kNormPack<T>);
+  NormPack<T> sum[kHeld];
+  float ss = 0.0f;
+#pragma unroll
+  for (int j = 0; j < kHeld; ++j) {
+    const int i = threadIdx.x + j * kNormThreads;
+    if (i >= packs) break;
+    NormPack<T> a = row[i];
+    const NormPack<T> b = d[i];
+#pragma unroll
+    for (int k = 0; k < kNormPack<T>; ++k) a.v[k] = from_f32<T>(to_f32(a.v[k]) + to_f32(b.v[k]));
+    row[i] = a;
+    sum[j] = a;
+  }
+#pragma unroll
+  for (int j = 0; j < kHeld; ++j) {
+    if (threadIdx.x + j * kNormThreads >= packs) break;
+#pragma unroll
+    for (int k = 0; k < kNormPack<T>; ++k) {
+      const float f = to_f32(sum[j].v[k]);
+      ss += f * f;
+    }
+  }
+  const float r = inverse_rms<T>(ss, cols, eps);
+#pragma unroll
+  for (int j = 0; j < kHeld; ++j) {
+    const int i = threadIdx.x + j * kNormThreads;
+    if (i >= packs) break;
+    const NormPack<T> wpack = wp[i];
+    NormPack<T> o;
+#pragma unroll
+    for (int k = 0; k < kNormPack<T>; ++k)
+      o.v[k] = from_f32<T>(to_f32(wpack.v[k]) * round_to<T>(to_f32(sum[j].v[k]) * r));
+    op[i] = o;
+  }
+  if (q) quantize_written_row<T>(out + blockIdx.x * cols, cols, kNormThreads, q + blockIdx.x * cols, q_scales + blockIdx.x);
+}
+
 // One block per (row, head): the head's q_norm/k_norm into shared memory, then RoPE from there (norm_row.cuh's
 // rope_rotate) with its row's angles from the batch's table, written once.
 template <typename T, bool kPacked>
@@ -173,10 +224,16 @@ Status add_rms_norm(T* residual, const T* delta, const T* weight, T* out, int64_
   EMBEDSERVE_RETURN_IF_ERROR(check_rows("add_rms_norm", rows, cols));
   if (rows == 0) return Status();
   const auto grid = static_cast<unsigned>(rows);
-  if (packed<T>(cols, {residual, delta, weight, out}))
-    add_rms_norm_kernel<T, true><<<grid, kNormThreads, 0, stream>>>(residual, delta, weight, out, cols, eps, q, q_scales);
-  else
-    add_rms_norm_kernel<T, false><<<grid, kNormThreads, 0, stream>>>(residual, delta, weight, out, cols, eps, q, q_scales);
+  const bool pack = packed<T>(cols, {residual, delta, weight, out});
+  const int64_t packs = cols / kNormPack<T>;
+  auto kernel = pack ? add_rms_norm_kernel<T, true> : add_rms_norm_kernel<T, false>;
+  if constexpr (kNormPack<T> > 1) {
+    if (pack && packs <= kNormThreads)
+      kernel = add_rms_norm_held_kernel<T, 1>;
+    else if (pack && packs <= 2 * kNormThreads)
+      kernel = add_rms_norm_held_kernel<T, 2>;
+  }
+  kernel<<<grid, kNormThreads, 0, stream>>>(residual, delta, weight, out, cols, eps, q, q_scales);
   return cuda_status(cudaGetLastError(), "add_rms_norm launch");
 }
 
