@@ -11,7 +11,9 @@
 #   bash bench/cuda/diagnose_kernels.sh     # carry .carry/cuda-bin.tar.xz; logs under $OUT
 source "$(dirname "$0")/device_env.sh"
 SMALL=/tmp/qwen3-0.6b-random
-python3 bench/engine/make_random_checkpoint.py --config tests/data/configs/0.6B --out $SMALL > "$OUT/checkpoint.log" 2>&1 &
+# Kept from an earlier step or call on the same machine when complete (run_on_device.sh writes the same one).
+[ -f $SMALL/model.safetensors.done ] || { python3 bench/engine/make_random_checkpoint.py --config tests/data/configs/0.6B \
+  --out $SMALL > "$OUT/checkpoint.log" 2>&1 && touch $SMALL/model.safetensors.done; } &
 ckpt=$!
 DIAG_STEPS=${DIAG_STEPS:-attention elementwise clocks}
 want() { [[ " $DIAG_STEPS " == *" $1 "* ]]; }
@@ -53,5 +55,5 @@ if want clocks; then
   kill $smi
   sort "$OUT/clocks.csv" | uniq -c | sort -rn | head -8
 fi
-cd "$OUT" && tar czf /tmp/logs.tgz . && find . -mindepth 1 -delete && mv /tmp/logs.tgz "$OUT/"
+[ -n "${DIAG_NO_TAR:-}" ] || { cd "$OUT" && tar czf /tmp/logs.tgz . && find . -mindepth 1 -delete && mv /tmp/logs.tgz "$OUT/"; }
 exit $status
