@@ -1,0 +1,242 @@
+// gemm_algo_bench: every cuBLASLt bf16 algorithm the heuristic offers for the models' projection shapes, timed and
+// checked bit for bit against what the engine runs today (cublasGemmEx without a workspace) on a 16,384-row batch —
+// the question being whether a faster kernel exists that gives a row the bits it has in any batch.
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "ops/cuda/cublas_loader.h"
+
+namespace {
+
+using embedserve::Status;
+namespace cuda = embedserve::cuda;
+
+void check(const Status& s, const char* what) {
+  if (!s.ok()) {
+    std::fprintf(stderr, "gemm_algo_bench: %s: %s\n", what, s.message().c_str());
+    std::exit(1);
+  }
+}
+void check_cuda(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) {
+    std::fprintf(stderr, "gemm_algo_bench: %s: %s\n", what, cudaGetErrorString(e));
+    std::exit(1);
+  }
+}
+void check_blas(cublasStatus_t s, const char* what) {
+  if (s != CUBLAS_STATUS_SUCCESS) {
+    std::fprintf(stderr, "gemm_algo_bench: %s: cuBLAS status %d\n", what, static_cast<int>(s));
+    std::exit(1);
+  }
+}
+
+// Uniform bf16 values in [-1, 1) from a xorshift stream: fast for 10^8 values, and free of NaNs.
+std::vector<uint16_t> random_bf16(size_t n, uint64_t seed) {
+  std::vector<uint16_t> out(n);
+  uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+  for (auto& x : out) {
+    s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+    const float f = static_cast<float>(static_cast<int32_t>(s >> 32)) * (1.0f / 2147483648.0f);
+    uint32_t bits;
+    std::memcpy(&bits, &f, 4);
+    x = static_cast<uint16_t>(bits >> 16);
+  }
+  return out;
+}
+
+struct Shape {
+  const char* name;
+  int n, k;
+};
+
+// The projections as the engine runs them (k|v|q one GEMM, gate|up one GEMM), for the 0.6B and the 4B.
+const Shape kShapes[] = {
+    {"0.6B kvq", 4096, 1024},  {"0.6B o", 1024, 2048},   {"0.6B gate|up", 6144, 1024}, {"0.6B down", 1024, 3072},
+    {"4B kvq", 6144, 2560},    {"4B o", 2560, 4096},     {"4B gate|up", 19456, 2560},  {"4B down", 2560, 9728},
+};
+
+using ConfigGet = cublasStatus_t (*)(const cublasLtMatmulAlgo_t*, cublasLtMatmulAlgoConfigAttributes_t, void*, size_t,
+                                     size_t*);
+
+std::string describe(ConfigGet get, const cublasLtMatmulAlgo_t& algo) {
+  auto attr = [&](cublasLtMatmulAlgoConfigAttributes_t a) -> long long {
+    uint64_t v = 0;
+    size_t written = 0;
+    if (!get || get(&algo, a, &v, sizeof(v), &written) != CUBLAS_STATUS_SUCCESS) return -1;
+    return static_cast<long long>(v);
+  };
+  char buf[160];
+  std::snprintf(buf, sizeof(buf), "id %lld tile %lld stages %lld splitk %lld red %lld swizzle %lld cluster %lld",
+                attr(CUBLASLT_ALGO_CONFIG_ID), attr(CUBLASLT_ALGO_CONFIG_TILE_ID), attr(CUBLASLT_ALGO_CONFIG_STAGES_ID),
+                attr(CUBLASLT_ALGO_CONFIG_SPLITK_NUM), attr(CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME),
+                attr(CUBLASLT_ALGO_CONFIG_CTA_SWIZZLING), attr(CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID));
+  return buf;
+}
+
+// Seconds per call of `run`, from enough back-to-back calls for ~30 ms.
+template <typename F>
+double time_calls(F run, cudaStream_t stream) {
+  cudaEvent_t a, b;
+  cudaEventCreate(&a);
+  cudaEventCreate(&b);
+  run();
+  check_cuda(cudaStreamSynchronize(stream), "warm-up");
+  cudaEventRecord(a, stream);
+  run();
+  cudaEventRecord(b, stream);
+  cudaEventSynchronize(b);
+  float once_ms = 0;
+  cudaEventElapsedTime(&once_ms, a, b);
+  const int calls = std::clamp(static_cast<int>(30.0 / std::max(once_ms, 0.001f)), 3, 2000);
+  cudaEventRecord(a, stream);
+  for (int i = 0; i < calls; ++i) run();
+  cudaEventRecord(b, stream);
+  check_cuda(cudaEventSynchronize(b), "timed calls");
+  float ms = 0;
+  cudaEventElapsedTime(&ms, a, b);
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  return ms / 1e3 / calls;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Usage: gemm_algo_bench [rows, comma separated] [shape name filter] [max workspace MiB to also try (default 0)]
+  std::vector<int> ms = {16, 64, 256, 1024, 4096, 16384};
+  if (argc > 1) {
+    ms.clear();
+    for (std::string s = argv[1]; !s.empty();) {
+      const size_t comma = s.find(',');
+      ms.push_back(std::stoi(s.substr(0, comma)));
+      s = comma == std::string::npos ? "" : s.substr(comma + 1);
+    }
+  }
+  const std::string filter = argc > 2 ? argv[2] : "";
+  const size_t max_workspace_mib = argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 0;
+  const int big = 16384;
+  const char* path = std::getenv("EMBEDSERVE_CUBLAS_PATH");
+  auto api_or = cuda::open_cublas(path ? path : "");
+  check(api_or.status(), "cuBLAS");
+  const cuda::CublasApi api = *api_or;
+  auto lt_or = cuda::open_cublas_lt(api);
+  check(lt_or.status(), "cuBLASLt");
+  const cuda::CublasLtApi lt = *lt_or;
+  // The loader opened cuBLASLt with RTLD_GLOBAL, so its symbols resolve from the global scope.
+  const auto config_get = reinterpret_cast<ConfigGet>(dlsym(RTLD_DEFAULT, "cublasLtMatmulAlgoConfigGetAttribute"));
+  cudaStream_t stream;
+  check_cuda(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "stream");
+  cublasHandle_t h;
+  check_blas(api.create(&h), "cublasCreate");
+  check_blas(api.set_stream(h, stream), "cublasSetStream");
+  check_blas(api.set_workspace(h, nullptr, 0), "cublasSetWorkspace");  // as the engine: no workspace
+  cublasLtHandle_t lh;
+  check_blas(lt.create(&lh), "cublasLtCreate");
+  const size_t lt_workspace_bytes = max_workspace_mib << 20;
+  void* lt_workspace = nullptr;
+  if (lt_workspace_bytes) check_cuda(cudaMalloc(&lt_workspace, lt_workspace_bytes), "workspace");
+  cudaDeviceProp prop;
+  cudaGetDeviceProperties(&prop, 0);
+  std::printf("%s, cuBLAS %s\n", prop.name, api.path.c_str());
+
+  for (const Shape& shape : kShapes) {
+    if (!filter.empty() && std::string(shape.name).find(filter) == std::string::npos) continue;
+    const int n = shape.n, k = shape.k;
+    void *w, *x, *y_ref, *y;
+    check_cuda(cudaMalloc(&w, size_t(n) * k * 2), "w");
+    check_cuda(cudaMalloc(&x, size_t(big) * k * 2), "x");
+    check_cuda(cudaMalloc(&y_ref, size_t(big) * n * 2), "y_ref");
+    check_cuda(cudaMalloc(&y, size_t(big) * n * 2), "y");
+    const auto hw = random_bf16(size_t(n) * k, n + k), hx = random_bf16(size_t(big) * k, 7 * k + 1);
+    check_cuda(cudaMemcpy(w, hw.data(), hw.size() * 2, cudaMemcpyHostToDevice), "w upload");
+    check_cuda(cudaMemcpy(x, hx.data(), hx.size() * 2, cudaMemcpyHostToDevice), "x upload");
+    const float alpha = 1.0f, beta = 0.0f;
+    // The engine's call (ops/cuda/linear_cuda.cc): column-major yᵀ [n, m] = w [k, n]ᵀ · xᵀ [k, m].
+    auto gemm_ex = [&](void* out, int m) {
+      check_blas(api.gemm_ex(h, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &alpha, w, CUDA_R_16BF, k, x, CUDA_R_16BF, k, &beta,
+                             out, CUDA_R_16BF, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                 "cublasGemmEx");
+    };
+    gemm_ex(y_ref, big);
+    check_cuda(cudaStreamSynchronize(stream), "reference");
+    std::vector<uint16_t> ref(size_t(big) * n), got(size_t(big) * n);
+    check_cuda(cudaMemcpy(ref.data(), y_ref, ref.size() * 2, cudaMemcpyDeviceToHost), "reference download");
+    auto same_bits = [&](int m) {
+      check_cuda(cudaStreamSynchronize(stream), "run");
+      check_cuda(cudaMemcpy(got.data(), y, size_t(m) * n * 2, cudaMemcpyDeviceToHost), "download");
+      return std::memcmp(got.data(), ref.data(), size_t(m) * n * 2) == 0;
+    };
+    for (int m : ms) {
+      const double bytes = 2.0 * (double(n) * k + double(m) * k + double(m) * n), flops = 2.0 * m * n * k;
+      // NaN-poisoned on the GEMMs' stream: a kernel that writes nothing cannot pass.
+      check_cuda(cudaMemsetAsync(y, 0xff, size_t(m) * n * 2, stream), "poison");
+      gemm_ex(y, m);
+      const bool ex_same = same_bits(m);
+      const double ex_s = time_calls([&] { gemm_ex(y, m); }, stream);
+      std::printf("\n%-13s n %5d k %5d m %5d: cublasGemmEx %8.2f us  %6.0f GB/s  %5.0f TFLOP/s  bits %s\n", shape.name,
+                  n, k, m, ex_s * 1e6, bytes / ex_s / 1e9, flops / ex_s / 1e12, ex_same ? "same" : "DIFFER");
+      cublasLtMatmulDesc_t desc;
+      cublasLtMatrixLayout_t la, lb, ld;
+      check_blas(lt.desc_create(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), "desc");
+      const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+      lt.desc_set(desc, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta));
+      lt.desc_set(desc, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb));
+      check_blas(lt.layout_create(&la, CUDA_R_16BF, k, n, k), "layout a");
+      check_blas(lt.layout_create(&lb, CUDA_R_16BF, k, m, k), "layout b");
+      check_blas(lt.layout_create(&ld, CUDA_R_16BF, n, m, n), "layout d");
+      std::vector<size_t> workspaces = {0};
+      if (lt_workspace_bytes) workspaces.push_back(lt_workspace_bytes);
+      for (size_t ws : workspaces) {
+        cublasLtMatmulPreference_t pref;
+        lt.preference_create(&pref);
+        const uint64_t ws64 = ws;
+        lt.preference_set(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws64, sizeof(ws64));
+        cublasLtMatmulHeuristicResult_t results[48];
+        int found = 0;
+        lt.heuristic(lh, desc, la, lb, ld, ld, pref, 48, results, &found);
+        lt.preference_destroy(pref);
+        struct Row {
+          double s;
+          bool same;
+          std::string what;
+        };
+        std::vector<Row> rows;
+        for (int i = 0; i < found; ++i) {
+          if (results[i].state != CUBLAS_STATUS_SUCCESS || results[i].workspaceSize > ws) continue;
+          auto run = [&] {
+            check_blas(lt.matmul(lh, desc, &alpha, w, la, x, lb, &beta, y, ld, y, ld, &results[i].algo, lt_workspace,
+                                 ws, stream),
+                       "cublasLtMatmul");
+          };
+          check_cuda(cudaMemsetAsync(y, 0xff, size_t(m) * n * 2, stream), "poison");
+          run();
+          check_cuda(cudaStreamSynchronize(stream), "algo run");
+          const bool same = same_bits(m);
+          char rank[48];
+          std::snprintf(rank, sizeof(rank), "heuristic #%d, workspace %zu: ", i + 1, results[i].workspaceSize);
+          rows.push_back({time_calls(run, stream), same, rank + describe(config_get, results[i].algo)});
+        }
+        std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.s < b.s; });
+        std::printf("  cuBLASLt, workspace up to %zu MiB: %d algorithms\n", ws >> 20, found);
+        for (const Row& r : rows)
+          std::printf("    %8.2f us  %6.0f GB/s  %5.0f TFLOP/s  %5.2fx  bits %-6s  %s\n", r.s * 1e6, bytes / r.s / 1e9,
+                      flops / r.s / 1e12, ex_s / r.s, r.same ? "same" : "DIFFER", r.what.c_str());
+      }
+      lt.layout_destroy(la);
+      lt.layout_destroy(lb);
+      lt.layout_destroy(ld);
+      lt.desc_destroy(desc);
+    }
+    cudaFree(w), cudaFree(x), cudaFree(y_ref), cudaFree(y);
+  }
+  return 0;
+}
