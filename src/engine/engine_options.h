@@ -58,6 +58,7 @@ struct EngineOptions {
   // CUDA only, read from the environment by cli/ (EMBEDSERVE_CUBLAS_PATH, EMBEDSERVE_CUBLAS_WORKSPACE_MB):
   std::string cublas_path;           // libcublas.so.13 or its folder; empty: the loader's path, then CUDA's folder
   size_t cublas_workspace_bytes = 0; // 0 keeps split-K out, so a row's bits never depend on its batch
+  bool tune_gemms = true;            // EMBEDSERVE_GEMM_TUNING=0: cublasGemmEx's pick instead of the fastest kernel
   // CUDA: batches of at most this many tokens replay a CUDA graph recorded for their shape; 0 turns graphs off.
   size_t graph_max_tokens = 1024;
 };

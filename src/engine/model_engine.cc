@@ -54,6 +54,7 @@ StatusOr<std::unique_ptr<ModelEngine>> ModelEngine::load(const EngineOptions& op
   co.cpu_gemm_kernel = options.cpu_gemm_kernel;
   co.cublas_path = options.cublas_path;
   co.cublas_workspace_bytes = options.cublas_workspace_bytes;
+  co.tune_gemms = options.tune_gemms;
   co.graph_max_tokens = options.graph_max_tokens;
   co.quantization = options.quantization;
   // A rank of several runs its batches live: NCCL's kernels could be recorded too, but a graph replayed on one rank

@@ -376,6 +376,13 @@ Status Qwen3Model::record_query_graphs(Pooling pooling, bool normalize) {
   // shape) and as a shorter one (the query and a padding sequence).
   std::vector<float> out(static_cast<size_t>(config_.hidden_size));
   for (int32_t bucket_tokens = 16; bucket_tokens <= 64 && bucket_tokens <= bucket_limit_; bucket_tokens += 16) {
+    // Once live first: a GEMM's kernel is chosen on the first live call of its row bucket, never inside a
+    // recording (ops/cuda/tuned_gemm.h), and a graph keeps the kernels it recorded.
+    {
+      const std::vector<int32_t> ids(static_cast<size_t>(bucket_tokens), 0);
+      const int32_t offsets[] = {0, bucket_tokens};
+      EMBEDSERVE_RETURN_IF_ERROR(forward(ids, offsets, pooling, normalize, out));
+    }
     for (const int32_t query_tokens : {bucket_tokens, bucket_tokens - 1}) {
       const std::vector<int32_t> ids(static_cast<size_t>(query_tokens), 0);
       const int32_t offsets[] = {0, query_tokens};

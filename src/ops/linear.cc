@@ -127,6 +127,10 @@ Status linear(const DeviceContext& ctx, const Tensor& x, const Tensor& w, const 
     }
     return Status();
   }
+  // bf16: the tuned GEMMs where the context has them (ops/cuda/tuned_gemm.h: the same bits as cublasGemmEx).
+  if (x.dtype == DType::kBF16 && !f32_partial && st.tuned_gemm)
+    return st.tuned_gemm->run(st.stream, x.as<const __nv_bfloat16>(), w.as<const __nv_bfloat16>(),
+                              y.as<__nv_bfloat16>(), x.rows, w.rows, x.cols);
   if (f32_partial)
     return cuda::linear(st.blas, st.handle, x.as<const __nv_bfloat16>(), w.as<const __nv_bfloat16>(), y.as<float>(),
                         x.rows, w.rows, x.cols);

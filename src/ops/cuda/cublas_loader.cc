@@ -80,7 +80,7 @@ StatusOr<CublasLtApi> open_cublas_lt(const CublasApi& api) {
     lib = dlopen(beside.c_str(), RTLD_NOW | RTLD_GLOBAL);
   }
   if (!lib)
-    return not_found(std::string("--quantization fp8 needs cuBLASLt (") + kCublasLt + "), which is not loaded beside " +
+    return not_found(std::string("cuBLASLt (") + kCublasLt + "), which fp8 and tuned bf16 GEMMs need, is not loaded beside " +
                      api.path + "; set EMBEDSERVE_CUBLAS_PATH to a folder holding both");
   CublasLtApi lt;
   EMBEDSERVE_RETURN_IF_ERROR(resolve_symbols(lib, std::string(kCublasLt), "cuBLAS 13", {
@@ -96,6 +96,7 @@ StatusOr<CublasLtApi> open_cublas_lt(const CublasApi& api) {
       {reinterpret_cast<void**>(&lt.preference_set), "cublasLtMatmulPreferenceSetAttribute"},
       {reinterpret_cast<void**>(&lt.heuristic), "cublasLtMatmulAlgoGetHeuristic"},
       {reinterpret_cast<void**>(&lt.matmul), "cublasLtMatmul"},
+      {reinterpret_cast<void**>(&lt.algo_config_get), "cublasLtMatmulAlgoConfigGetAttribute"},
   }));
   return lt;
 }

@@ -26,8 +26,8 @@ struct CublasApi {
   std::string path;  // the file the table was loaded from, for the start-up log
 };
 
-// The cuBLASLt entry points of the FP8 GEMMs (ops/cuda/linear_fp8_cuda.cc), resolved from libcublasLt.so.13,
-// which open_cublas loads anyway (libcublas depends on it). Only an fp8 context calls them.
+// The cuBLASLt entry points of the FP8 GEMMs (ops/cuda/linear_fp8_cuda.cc) and the tuned bf16 GEMMs
+// (ops/cuda/tuned_gemm.h), resolved from libcublasLt.so.13, which open_cublas loads anyway (libcublas depends on it).
 struct CublasLtApi {
   cublasStatus_t (*create)(cublasLtHandle_t*) = nullptr;
   cublasStatus_t (*destroy)(cublasLtHandle_t) = nullptr;
@@ -47,6 +47,8 @@ struct CublasLtApi {
                            const void*, cublasLtMatrixLayout_t, const void*, const void*, cublasLtMatrixLayout_t,
                            void*, cublasLtMatrixLayout_t, const cublasLtMatmulAlgo_t*, void*, size_t,
                            cudaStream_t) = nullptr;
+  cublasStatus_t (*algo_config_get)(const cublasLtMatmulAlgo_t*, cublasLtMatmulAlgoConfigAttributes_t, void*, size_t,
+                                    size_t*) = nullptr;
 };
 
 // Resolves the cuBLASLt table from the libcublasLt.so.13 that open_cublas loaded (`api.path`'s companion).

@@ -12,6 +12,7 @@ CudaState::~CudaState() {
   if (set_device(ordinal, &previous).ok()) {
     graphs.clear();
     fp8.reset();
+    tuned_gemm.reset();
     if (handle) blas.destroy(handle);
     if (blas_workspace) cudaFree(blas_workspace);
     if (stream) cudaStreamDestroy(stream);
@@ -62,6 +63,11 @@ StatusOr<std::unique_ptr<CudaState>> create_state(const ContextOptions& options,
   }
   EMBEDSERVE_RETURN_IF_ERROR(cuda::cublas_status(
       st->blas, st->blas.set_workspace(st->handle, st->blas_workspace, st->blas_workspace_bytes), "cublasSetWorkspace"));
+  // Tuned GEMMs choose among kernels that split no sums, so only where cuBLAS has no workspace either (with one,
+  // the user has chosen cuBLAS's split-K and given up batch-independent bits: cublasGemmEx then picks).
+  if (options.tune_gemms && st->blas_workspace_bytes == 0) {
+    EMBEDSERVE_ASSIGN_OR_RETURN(st->tuned_gemm, cuda::TunedGemm::create(st->blas, st->handle));
+  }
   const cuda::DeviceProperties& d = devices[static_cast<size_t>(options.ordinal)];
   if (options.quantization == Quantization::kFp8) {
     if (d.compute_major * 10 + d.compute_minor < 89)

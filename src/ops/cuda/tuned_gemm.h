@@ -1,0 +1,72 @@
+// TunedGemm: bf16 GEMMs through the fastest of cuBLAS's split-K-free kernels, timed once per (shape, row bucket).
+#pragma once
+
+#include <cublasLt.h>
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <tuple>
+
+#include "core/status.h"
+#include "ops/cuda/cublas_loader.h"
+
+namespace embedserve::cuda {
+
+// cublasGemmEx without a workspace picks a kernel by its heuristic, which on an H200 is up to 1.2× slower than the
+// best of the other kernels cuBLASLt offers for the same shape (bench/ops/gemm_algo_bench: the 0.6B's and 4B's
+// projections at 16 to 16,384 rows). Every kernel that needs no workspace runs without split-K, and each gives
+// every row the same bits (gemm_algo_bench compares them all against cublasGemmEx on a 16,384-row batch: equal in
+// every case), so choosing among them by speed keeps a row's bits independent of its batch and of the choice.
+//
+// The choice is made per (n, k, bucket of m) — m rounded up to a power of two, at least 16 — on the first call of
+// that bucket that is not being recorded into a CUDA graph: cublasGemmEx and each such kernel run on that call's own
+// operands (each writes y, with the same bits), a few times each, timed by events, and the fastest is kept. A call
+// being recorded before its bucket has a choice runs cublasGemmEx. One TunedGemm per context, used by its thread.
+class TunedGemm {
+ public:
+  // Needs cuBLASLt beside `api`'s cuBLAS; `blas` (a handle without a workspace) runs cublasGemmEx.
+  static StatusOr<std::unique_ptr<TunedGemm>> create(const CublasApi& api, cublasHandle_t blas);
+  ~TunedGemm();
+  TunedGemm(const TunedGemm&) = delete;
+  TunedGemm& operator=(const TunedGemm&) = delete;
+
+  // Row-major y [m, n] = x [m, k] · w [n, k]ᵀ, f32 accumulation, bf16 out, on `stream` (blas's stream).
+  Status run(cudaStream_t stream, const __nv_bfloat16* x, const __nv_bfloat16* w, __nv_bfloat16* y, int64_t m,
+             int64_t n, int64_t k);
+
+  // How many (n, k, bucket) choices have been made, and how many of them are cuBLASLt kernels rather than
+  // cublasGemmEx's own (tests; the engine's start-up log).
+  size_t choices() const { return choices_.size(); }
+  size_t lt_choices() const;
+
+  // The bucket a call of m rows is tuned in.
+  static int64_t bucket(int64_t m);
+
+ private:
+  struct Choice {
+    bool gemm_ex = true;
+    cublasLtMatmulAlgo_t algo{};
+  };
+  struct Layouts {
+    cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr;
+  };
+  TunedGemm(const CublasApi& api, const CublasLtApi& lt, cublasHandle_t blas) : api_(api), lt_(lt), blas_(blas) {}
+  Status gemm_ex(const __nv_bfloat16* x, const __nv_bfloat16* w, __nv_bfloat16* y, int64_t m, int64_t n, int64_t k);
+  StatusOr<const Layouts*> layouts(int64_t m, int64_t n, int64_t k);
+  StatusOr<Choice> tune(cudaStream_t stream, const __nv_bfloat16* x, const __nv_bfloat16* w, __nv_bfloat16* y,
+                        int64_t m, int64_t n, int64_t k, const Layouts& l);
+
+  CublasApi api_;
+  CublasLtApi lt_;
+  cublasHandle_t blas_ = nullptr;
+  cublasLtHandle_t handle_ = nullptr;
+  cublasLtMatmulDesc_t desc_ = nullptr;
+  cudaEvent_t start_ = nullptr, stop_ = nullptr;
+  std::map<std::tuple<int64_t, int64_t, int64_t>, Choice> choices_;   // by (n, k, bucket)
+  std::map<std::tuple<int64_t, int64_t, int64_t>, Layouts> layouts_;  // by (m, n, k); cleared past kMaxLayouts
+};
+
+}  // namespace embedserve::cuda

@@ -1,0 +1,161 @@
+// TunedGemm on a GPU (skipped without one): whichever kernel a row bucket chooses, every row has the bits
+// cublasGemmEx gives it, alone and inside a larger batch; a call being recorded into a graph chooses nothing.
+#include "ops/cuda/tuned_gemm.h"
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <set>
+#include <vector>
+
+#include "ops/cuda/cublas_loader.h"
+#include "ops/cuda/cuda_device.h"
+
+namespace embedserve::cuda {
+namespace {
+
+bool has_gpu() {
+  auto devices = list_devices();
+  return devices.ok() && !devices->empty();
+}
+
+std::vector<__nv_bfloat16> random_bf16(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<__nv_bfloat16> out(n);
+  for (auto& x : out) x = __float2bfloat16(u(rng));
+  return out;
+}
+
+struct Device {
+  void* ptr = nullptr;
+  explicit Device(size_t bytes) { EXPECT_EQ(cudaMalloc(&ptr, bytes), cudaSuccess); }
+  ~Device() { cudaFree(ptr); }
+  template <typename T>
+  T* as() const { return static_cast<T*>(ptr); }
+};
+
+// A cuBLAS handle as a context makes one: on its stream, without a workspace.
+struct Blas {
+  CublasApi api;
+  cudaStream_t stream = nullptr;
+  cublasHandle_t handle = nullptr;
+  std::unique_ptr<TunedGemm> tuned;
+  bool open() {
+    const char* where = std::getenv("EMBEDSERVE_CUBLAS_PATH");
+    auto a = open_cublas(where ? where : "");
+    EXPECT_TRUE(a.ok()) << a.status().to_string();
+    if (!a.ok()) return false;
+    api = *a;
+    EXPECT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
+    EXPECT_EQ(api.create(&handle), CUBLAS_STATUS_SUCCESS);
+    EXPECT_EQ(api.set_stream(handle, stream), CUBLAS_STATUS_SUCCESS);
+    EXPECT_EQ(api.set_workspace(handle, nullptr, 0), CUBLAS_STATUS_SUCCESS);
+    auto t = TunedGemm::create(api, handle);
+    EXPECT_TRUE(t.ok()) << t.status().to_string();
+    if (!t.ok()) return false;
+    tuned = std::move(*t);
+    return true;
+  }
+  // y = x·wᵀ by cublasGemmEx, as ops/cuda/linear_cuda.cc calls it.
+  void gemm_ex(const __nv_bfloat16* x, const __nv_bfloat16* w, __nv_bfloat16* y, int m, int n, int k) const {
+    const float alpha = 1.0f, beta = 0.0f;
+    ASSERT_EQ(api.gemm_ex(handle, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &alpha, w, CUDA_R_16BF, k, x, CUDA_R_16BF, k,
+                          &beta, y, CUDA_R_16BF, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+              CUBLAS_STATUS_SUCCESS);
+  }
+  std::vector<uint16_t> download(const void* y, size_t n) const {
+    std::vector<uint16_t> out(n);
+    EXPECT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+    EXPECT_EQ(cudaMemcpy(out.data(), y, n * 2, cudaMemcpyDeviceToHost), cudaSuccess);
+    return out;
+  }
+  void poison(void* y, size_t n) const { EXPECT_EQ(cudaMemsetAsync(y, 0xff, n * 2, stream), cudaSuccess); }  // NaNs
+  ~Blas() {
+    tuned.reset();
+    if (handle) api.destroy(handle);
+    if (stream) cudaStreamDestroy(stream);
+  }
+};
+
+TEST(TunedGemm, RowsAreBucketedByPowersOfTwoFromSixteen) {
+  EXPECT_EQ(TunedGemm::bucket(1), 16);
+  EXPECT_EQ(TunedGemm::bucket(16), 16);
+  EXPECT_EQ(TunedGemm::bucket(17), 32);
+  EXPECT_EQ(TunedGemm::bucket(1000), 1024);
+  EXPECT_EQ(TunedGemm::bucket(16384), 16384);
+  EXPECT_EQ(TunedGemm::bucket(16385), 32768);
+}
+
+TEST(TunedGemm, EveryBucketGivesEachRowTheBitsCublasGemmExGivesItInTheWholeBatch) {
+  if (!has_gpu()) GTEST_SKIP() << "no GPU visible";
+  Blas b;
+  ASSERT_TRUE(b.open());
+  // The 0.6B's down projection and the 4B's gate|up: shapes where cuBLASLt offers faster kernels than cublasGemmEx
+  // picks (bench/ops/gemm_algo_bench).
+  for (auto [n, k] : {std::pair{1024, 3072}, {19456, 2560}}) {
+    SCOPED_TRACE(::testing::Message() << "w [" << n << ", " << k << "]");
+    const int whole = 5000;
+    const auto hx = random_bf16(size_t(whole) * k, 11 + n), hw = random_bf16(size_t(n) * k, 13 + k);
+    Device x(hx.size() * 2), w(hw.size() * 2), y(size_t(whole) * n * 2), y_ref(size_t(whole) * n * 2);
+    ASSERT_EQ(cudaMemcpy(x.ptr, hx.data(), hx.size() * 2, cudaMemcpyHostToDevice), cudaSuccess);
+    ASSERT_EQ(cudaMemcpy(w.ptr, hw.data(), hw.size() * 2, cudaMemcpyHostToDevice), cudaSuccess);
+    b.gemm_ex(x.as<__nv_bfloat16>(), w.as<__nv_bfloat16>(), y_ref.as<__nv_bfloat16>(), whole, n, k);
+    const auto ref = b.download(y_ref.ptr, size_t(whole) * n);
+    const size_t choices_before = b.tuned->choices();
+    std::set<int64_t> buckets;
+    // Each m twice: the first call of a bucket chooses (timing every candidate on these operands), the second runs
+    // the choice.
+    for (int m : {1, 16, 17, 64, 300, 1000, whole}) {
+      buckets.insert(TunedGemm::bucket(m));
+      for (int call = 0; call < 2; ++call) {
+        b.poison(y.ptr, size_t(m) * n);
+        const Status st = b.tuned->run(b.stream, x.as<__nv_bfloat16>(), w.as<__nv_bfloat16>(), y.as<__nv_bfloat16>(),
+                                       m, n, k);
+        ASSERT_TRUE(st.ok()) << st.to_string();
+        const auto got = b.download(y.ptr, size_t(m) * n);
+        EXPECT_EQ(std::memcmp(got.data(), ref.data(), got.size() * 2), 0) << m << " rows, call " << call;
+      }
+    }
+    EXPECT_EQ(b.tuned->choices() - choices_before, buckets.size());
+  }
+  std::printf("%zu choices, %zu of them cuBLASLt kernels other than cublasGemmEx's\n", b.tuned->choices(),
+              b.tuned->lt_choices());
+}
+
+TEST(TunedGemm, ACallBeingRecordedRunsCublasGemmExAndChoosesNothing) {
+  if (!has_gpu()) GTEST_SKIP() << "no GPU visible";
+  Blas b;
+  ASSERT_TRUE(b.open());
+  const int m = 40, n = 1024, k = 2048;
+  const auto hx = random_bf16(size_t(m) * k, 3), hw = random_bf16(size_t(n) * k, 4);
+  Device x(hx.size() * 2), w(hw.size() * 2), y(size_t(m) * n * 2), y_ref(size_t(m) * n * 2);
+  ASSERT_EQ(cudaMemcpy(x.ptr, hx.data(), hx.size() * 2, cudaMemcpyHostToDevice), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(w.ptr, hw.data(), hw.size() * 2, cudaMemcpyHostToDevice), cudaSuccess);
+  b.gemm_ex(x.as<__nv_bfloat16>(), w.as<__nv_bfloat16>(), y_ref.as<__nv_bfloat16>(), m, n, k);
+  b.poison(y.ptr, size_t(m) * n);
+  ASSERT_EQ(cudaStreamSynchronize(b.stream), cudaSuccess);
+  ASSERT_EQ(cudaStreamBeginCapture(b.stream, cudaStreamCaptureModeThreadLocal), cudaSuccess);
+  const Status st =
+      b.tuned->run(b.stream, x.as<__nv_bfloat16>(), w.as<__nv_bfloat16>(), y.as<__nv_bfloat16>(), m, n, k);
+  cudaGraph_t graph = nullptr;
+  ASSERT_EQ(cudaStreamEndCapture(b.stream, &graph), cudaSuccess);
+  ASSERT_TRUE(st.ok()) << st.to_string();
+  EXPECT_EQ(b.tuned->choices(), 0u);
+  cudaGraphExec_t exec = nullptr;
+  ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+  ASSERT_EQ(cudaGraphLaunch(exec, b.stream), cudaSuccess);
+  const auto got = b.download(y.ptr, size_t(m) * n), ref = b.download(y_ref.ptr, size_t(m) * n);
+  EXPECT_EQ(std::memcmp(got.data(), ref.data(), got.size() * 2), 0);
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+}
+
+}  // namespace
+}  // namespace embedserve::cuda
