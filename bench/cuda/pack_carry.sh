@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Packs what the GPU machine runs into .carry/cuda-bin.tar.xz (git-ignored; the device tool's carry): embedserve and
 # the GPU test and bench binaries from build/, stripped, and embedserve_mma, a wrapper running embedserve with
-# EMBEDSERVE_ATTENTION_KERNEL=mma, so the bench/cuda scripts measure the attention kernels side by side from one binary.
+# EMBEDSERVE_ATTENTION_KERNEL=mma (and embedserve_gemmex, with EMBEDSERVE_GEMM_TUNING=0), so the bench/cuda scripts measure the attention kernels side by side from one binary.
 #   bash bench/cuda/pack_carry.sh [extra binaries under build/ ...]     # after cmake --build build
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -20,6 +20,12 @@ cat > "$stage/embedserve_mma" <<'WRAPPER'
 EMBEDSERVE_ATTENTION_KERNEL=mma exec "$(dirname "$0")/embedserve" "$@"
 WRAPPER
 chmod +x "$stage/embedserve_mma"
+cat > "$stage/embedserve_gemmex" <<'WRAPPER'
+#!/bin/sh
+# embedserve with cublasGemmEx's own kernel choice instead of the tuned GEMMs (ops/cuda/tuned_gemm.h), side by side.
+EMBEDSERVE_GEMM_TUNING=0 exec "$(dirname "$0")/embedserve" "$@"
+WRAPPER
+chmod +x "$stage/embedserve_gemmex"
 mkdir -p .carry
 tar -C "$stage" -I 'xz -T2 -3' -cf .carry/cuda-bin.tar.xz .
 ls -la .carry/cuda-bin.tar.xz
