@@ -1,5 +1,5 @@
-// linear: checks, then on the CPU our bf16-weight or fp8 kernels or OpenBLAS sgemm (per sequence where its
-// kernels are not row-independent), or cuBLAS (cuBLASLt for fp8).
+// linear: checks, then on the CPU our bf16/fp8 kernels or OpenBLAS sgemm (per sequence where not row-independent);
+// on CUDA cuBLAS: bf16 on the fastest split-K-free kernel per shape (cuda/tuned_gemm.h), fp8 through cuBLASLt.
 #include "ops/linear.h"
 
 #include "ops/check.h"
