@@ -1,6 +1,8 @@
 // TunedGemm: cuBLASLt's split-K-free bf16 kernels and cublasGemmEx timed on a bucket's first live call.
 #include "ops/cuda/tuned_gemm.h"
 
+#include "ops/cuda/linear_cuda.h"
+
 #include <algorithm>
 #include <climits>
 #include <string>
@@ -63,13 +65,7 @@ size_t TunedGemm::lt_choices() const {
 
 Status TunedGemm::gemm_ex(const __nv_bfloat16* x, const __nv_bfloat16* w, __nv_bfloat16* y, int64_t m, int64_t n,
                           int64_t k) {
-  const float alpha = 1.0f, beta = 0.0f;
-  return cublas_status(api_,
-                       api_.gemm_ex(blas_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(n), static_cast<int>(m),
-                                    static_cast<int>(k), &alpha, w, CUDA_R_16BF, static_cast<int>(k), x, CUDA_R_16BF,
-                                    static_cast<int>(k), &beta, y, CUDA_R_16BF, static_cast<int>(n), CUBLAS_COMPUTE_32F,
-                                    CUBLAS_GEMM_DEFAULT),
-                       "cublasGemmEx");
+  return linear(api_, blas_, x, w, y, m, n, k);  // the engine's call before tuning (linear_cuda.h)
 }
 
 StatusOr<const TunedGemm::Layouts*> TunedGemm::layouts(int64_t m, int64_t n, int64_t k) {
