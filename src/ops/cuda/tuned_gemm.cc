@@ -1,12 +1,12 @@
 // TunedGemm: cuBLASLt's split-K-free bf16 kernels and cublasGemmEx timed on a bucket's first live call.
 #include "ops/cuda/tuned_gemm.h"
 
-#include "ops/cuda/linear_cuda.h"
-
 #include <algorithm>
 #include <climits>
 #include <string>
 #include <vector>
+
+#include "ops/cuda/linear_cuda.h"
 
 namespace embedserve::cuda {
 namespace {
