@@ -30,15 +30,6 @@ struct Stage {
   static constexpr size_t kBytes = size_t(kStages) * 2 * kElems * sizeof(__nv_bfloat16);
 };
 
-// d[0..3] += a · b for one 16×8×16 tile; fragment layouts as in the PTX ISA (groupID = lane / 4, tid = lane % 4).
-__device__ __forceinline__ void mma(float* d, const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
 template <int kHd>
 __global__ void __launch_bounds__(kThreads)
     attention_mma_kernel(const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ k,
@@ -123,8 +114,8 @@ __global__ void __launch_bounds__(kThreads)
         for (int p = 0; p < kKeys / 16; ++p) {
           uint32_t b[4];
           ldmatrix_x4(b, ks + ((2 * p + mat / 2) * 8 + mat_row) * S::kStride + kd * 16 + (mat % 2) * 8);
-          mma(&s[8 * p], qa[kd], b[0], b[1]);
-          mma(&s[8 * p + 4], qa[kd], b[2], b[3]);
+          mma_m16n8k16(&s[8 * p], qa[kd], b[0], b[1]);
+          mma_m16n8k16(&s[8 * p + 4], qa[kd], b[2], b[3]);
         }
       float alpha_lo, alpha_hi;
       uint32_t pa[kKeys / 16][4];
@@ -139,8 +130,8 @@ __global__ void __launch_bounds__(kThreads)
         for (int p = 0; p < kHd / 16; ++p) {
           uint32_t b[4];
           ldmatrix_x4_trans(b, vs + (kk * 16 + (mat % 2) * 8 + mat_row) * S::kStride + (2 * p + mat / 2) * 8);
-          mma(o[2 * p], pa[kk], b[0], b[1]);
-          mma(o[2 * p + 1], pa[kk], b[2], b[3]);
+          mma_m16n8k16(o[2 * p], pa[kk], b[0], b[1]);
+          mma_m16n8k16(o[2 * p + 1], pa[kk], b[2], b[3]);
         }
     }
     __syncthreads();  // every warp is done with this stage before the next iteration refills it

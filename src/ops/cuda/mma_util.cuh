@@ -1,4 +1,4 @@
-// Device helpers the tensor-core attention kernels share: bf16 packing, A fragments, shared-memory addresses,
+// Device helpers the tensor-core kernels share: bf16 packing, mma.sync, A fragments, shared-memory addresses,
 // ldmatrix, cp.async.
 #pragma once
 
@@ -16,6 +16,15 @@ __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
 __device__ __forceinline__ uint32_t load32(const __nv_bfloat16* p) { return *reinterpret_cast<const uint32_t*>(p); }
 __device__ __forceinline__ uint32_t smem_address(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// d[0..3] += a · b for one 16×8×16 tile; fragment layouts as in the PTX ISA (groupID = lane / 4, tid = lane % 4).
+__device__ __forceinline__ void mma_m16n8k16(float* d, const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
 // A fragments (mma.sync's m16n8k16 and wgmma's register layout) of a warp's 16-row band of bf16 rows, kCols wide,
