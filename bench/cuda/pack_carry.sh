@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 for b in embedserve tests/ops/op_suite_test tests/ops_cuda/ops_cuda_test tests/model/model_test \
-         tests/engine/engine_test tests/model_parity/model_parity_test bench/ops/attention_bench \
+         tests/engine/engine_test tests/model_parity/model_parity_test bench/ops/attention_bench bench/ops/gemm_algo_bench \
          bench/server/load/embedserve_http_load "$@"; do
   [ -x "build/$b" ] || { echo "pack_carry: build/$b is missing (cmake --build build first)" >&2; exit 1; }
   cp "build/$b" "$stage/"

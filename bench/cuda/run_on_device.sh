@@ -8,7 +8,7 @@
 # embedserve_http_load; an embedserve_base added by hand is run beside embedserve); writes logs under $OUT.
 #   bash bench/cuda/run_on_device.sh                       # everything
 #   STEPS="tests bench" bash bench/cuda/run_on_device.sh   # some of: tests parity sanitizer attention compare bench
-#   (also: intermediates startup smoke profile longinput http jobs probe anchor mixed; cpu: issue 15's CPU comparison with
+#   (also: gemms intermediates startup smoke profile longinput http jobs probe anchor mixed; cpu: issue 15's CPU comparison with
 #   llama.cpp, which needs .carry/llama/llama-cpu.tar.xz from bench/engine/build_llama_cpp_static.sh; llamacuda: the
 #   same on the GPU, with .carry/llama/llama-cuda.tar.xz from bench/engine/build_llama_cpp_cuda.sh)
 # Attention kernels side by side: the bench step runs embedserve_mma (embedserve with EMBEDSERVE_ATTENTION_KERNEL=mma)
@@ -106,6 +106,13 @@ if want attention; then
   done
 fi
 
+if want gemms; then
+  # Every split-K-free cuBLAS kernel and two of our own for the projections, against cublasGemmEx's bits
+  # (bench/ops/gemm_algo_bench.cc): one line per shape and row count.
+  step "gemms: cuBLAS's kernels and ours for the 0.6B's and 4B's projections, speed and bits"
+  timeout 300 "$BIN/gemm_algo_bench" ${GEMM_ROWS:-16,64,256,1024,4096,16384} > "$OUT/gemm_algos.log" 2>&1 || status=1
+  python3 bench/cuda/gemm_algo_summary.py "$OUT/gemm_algos.log" | sed 's/ | best: .*//'
+fi
 if want_small; then
   step "checkpoints"
   wait $small_pid $large_pid

@@ -1,9 +1,8 @@
-// gemm_algo_bench: every cuBLASLt bf16 algorithm the heuristic offers for the models' projection shapes, timed and
-// checked bit for bit against what the engine runs today (cublasGemmEx without a workspace) on a 16,384-row batch —
-// the question being whether a faster kernel exists that gives a row the bits it has in any batch.
+// gemm_algo_bench: every cuBLASLt bf16 algorithm the heuristic offers for the models' projection shapes, and two
+// plain kernels of our own, timed and checked bit for bit against cublasGemmEx without a workspace on a 16,384-row
+// batch: which kernels give a row the bits it has in any batch.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
-#include <dlfcn.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -11,8 +10,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "gemm_bits_probe.h"
 #include "ops/cuda/cublas_loader.h"
 
 namespace {
@@ -64,14 +65,14 @@ const Shape kShapes[] = {
     {"4B kvq", 6144, 2560},    {"4B o", 2560, 4096},     {"4B gate|up", 19456, 2560},  {"4B down", 2560, 9728},
 };
 
-using ConfigGet = cublasStatus_t (*)(const cublasLtMatmulAlgo_t*, cublasLtMatmulAlgoConfigAttributes_t, void*, size_t,
-                                     size_t*);
-
-std::string describe(ConfigGet get, const cublasLtMatmulAlgo_t& algo) {
+std::string describe(const cuda::CublasLtApi& lt, const cublasLtMatmulAlgo_t& algo) {
+  // Each attribute in its own size (asked first: a size that does not match is refused), little-endian.
   auto attr = [&](cublasLtMatmulAlgoConfigAttributes_t a) -> long long {
+    size_t size = 0;
     uint64_t v = 0;
-    size_t written = 0;
-    if (!get || get(&algo, a, &v, sizeof(v), &written) != CUBLAS_STATUS_SUCCESS) return -1;
+    if (lt.algo_config_get(&algo, a, nullptr, 0, &size) != CUBLAS_STATUS_SUCCESS || size == 0 || size > sizeof(v) ||
+        lt.algo_config_get(&algo, a, &v, size, &size) != CUBLAS_STATUS_SUCCESS)
+      return -1;
     return static_cast<long long>(v);
   };
   char buf[160];
@@ -131,8 +132,6 @@ int main(int argc, char** argv) {
   auto lt_or = cuda::open_cublas_lt(api);
   check(lt_or.status(), "cuBLASLt");
   const cuda::CublasLtApi lt = *lt_or;
-  // The loader opened cuBLASLt with RTLD_GLOBAL, so its symbols resolve from the global scope.
-  const auto config_get = reinterpret_cast<ConfigGet>(dlsym(RTLD_DEFAULT, "cublasLtMatmulAlgoConfigGetAttribute"));
   cudaStream_t stream;
   check_cuda(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "stream");
   cublasHandle_t h;
@@ -223,13 +222,33 @@ int main(int argc, char** argv) {
           const bool same = same_bits(m);
           char rank[48];
           std::snprintf(rank, sizeof(rank), "heuristic #%d, workspace %zu: ", i + 1, results[i].workspaceSize);
-          rows.push_back({time_calls(run, stream), same, rank + describe(config_get, results[i].algo)});
+          rows.push_back({time_calls(run, stream), same, rank + describe(lt, results[i].algo)});
         }
         std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.s < b.s; });
         std::printf("  cuBLASLt, workspace up to %zu MiB: %d algorithms\n", ws >> 20, found);
         for (const Row& r : rows)
           std::printf("    %8.2f us  %6.0f GB/s  %5.0f TFLOP/s  %5.2fx  bits %-6s  %s\n", r.s * 1e6, bytes / r.s / 1e9,
                       flops / r.s / 1e12, ex_s / r.s, r.same ? "same" : "DIFFER", r.what.c_str());
+      }
+      // Kernels of our own that sum k in the same order (gemm_bits_probe.h): do they give cuBLAS's bits?
+      using Probe = cudaError_t (*)(const __nv_bfloat16*, const __nv_bfloat16*, __nv_bfloat16*, int, int, int,
+                                    cudaStream_t);
+      const std::pair<const char*, Probe> probes[] = {{"ours, mma.sync m16n8k16", embedserve::bench::probe_gemm_mma_sync},
+                                                      {"ours, wgmma m64n64k16", embedserve::bench::probe_gemm_wgmma}};
+      for (const auto& [name, probe] : probes) {
+        const auto* xb = static_cast<const __nv_bfloat16*>(x);
+        const auto* wb = static_cast<const __nv_bfloat16*>(w);
+        auto* yb = static_cast<__nv_bfloat16*>(y);
+        check_cuda(cudaMemsetAsync(y, 0xff, size_t(m) * n * 2, stream), "poison");
+        const cudaError_t err = probe(xb, wb, yb, m, n, k, stream);
+        if (err != cudaSuccess) {
+          cudaGetLastError();
+          std::printf("  %s: not run (%s)\n", name, cudaGetErrorString(err));
+          continue;
+        }
+        const bool same = same_bits(m);
+        const double s = time_calls([&] { probe(xb, wb, yb, m, n, k, stream); }, stream);
+        std::printf("  %s: %8.2f us  bits %s\n", name, s * 1e6, same ? "same" : "DIFFER");
       }
       lt.layout_destroy(la);
       lt.layout_destroy(lb);
