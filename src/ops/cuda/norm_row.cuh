@@ -40,6 +40,32 @@ struct alignas(16) NormPack {
   T v[kNormPack<T>];
 };
 
+// One pack's share of the work, in the element order every kernel below keeps (so kernels that hold packs in
+// registers and kernels that loop over the row give the same bits): the residual add, T(a + b); the squares added
+// to ss; Qwen3RMSNorm's scale, w · T(x · r). Callers load each pack into a local first: a reference into global
+// memory is read element by element, not in one 16-byte load.
+template <typename T>
+__device__ inline NormPack<T> add_pack(NormPack<T> a, const NormPack<T>& b) {
+#pragma unroll
+  for (int k = 0; k < kNormPack<T>; ++k) a.v[k] = from_f32<T>(to_f32(a.v[k]) + to_f32(b.v[k]));
+  return a;
+}
+template <typename T>
+__device__ inline void add_squares(float& ss, const NormPack<T>& p) {
+#pragma unroll
+  for (int k = 0; k < kNormPack<T>; ++k) {
+    const float f = to_f32(p.v[k]);
+    ss += f * f;
+  }
+}
+template <typename T>
+__device__ inline NormPack<T> scale_pack(const NormPack<T>& x, const NormPack<T>& w, float r) {
+  NormPack<T> o;
+#pragma unroll
+  for (int k = 0; k < kNormPack<T>; ++k) o.v[k] = from_f32<T>(to_f32(w.v[k]) * round_to<T>(to_f32(x.v[k]) * r));
+  return o;
+}
+
 // The sum of squares of row[0, cols) as this thread contributes it, packed (8 bf16 per load) or scalar.
 template <typename T, bool kPacked>
 __device__ inline float row_squares(const T* __restrict__ row, int64_t cols) {
@@ -48,11 +74,7 @@ __device__ inline float row_squares(const T* __restrict__ row, int64_t cols) {
     const auto* p = reinterpret_cast<const NormPack<T>*>(row);
     for (int64_t i = threadIdx.x; i < cols / kNormPack<T>; i += kNormThreads) {
       const NormPack<T> pack = p[i];
-#pragma unroll
-      for (int k = 0; k < kNormPack<T>; ++k) {
-        const float f = to_f32(pack.v[k]);
-        ss += f * f;
-      }
+      add_squares<T>(ss, pack);
     }
   } else {
     for (int64_t c = threadIdx.x; c < cols; c += kNormThreads) {
@@ -72,11 +94,7 @@ __device__ inline void row_scale(const T* __restrict__ row, const T* __restrict_
     auto* op = reinterpret_cast<NormPack<T>*>(out);
     for (int64_t i = threadIdx.x; i < cols / kNormPack<T>; i += kNormThreads) {
       const NormPack<T> pack = p[i], wpack = wp[i];
-      NormPack<T> o;
-#pragma unroll
-      for (int k = 0; k < kNormPack<T>; ++k)
-        o.v[k] = from_f32<T>(to_f32(wpack.v[k]) * round_to<T>(to_f32(pack.v[k]) * r));
-      op[i] = o;
+      op[i] = scale_pack<T>(pack, wpack, r);
     }
   } else {
     for (int64_t c = threadIdx.x; c < cols; c += kNormThreads)

@@ -33,11 +33,8 @@ __global__ void __launch_bounds__(kNormThreads) add_rms_norm_kernel(T* residual,
     auto* rp = reinterpret_cast<NormPack<T>*>(row);
     const auto* dp = reinterpret_cast<const NormPack<T>*>(d);
     for (int64_t i = threadIdx.x; i < cols / kNormPack<T>; i += kNormThreads) {
-      NormPack<T> a = rp[i];
-      const NormPack<T> b = dp[i];
-#pragma unroll
-      for (int k = 0; k < kNormPack<T>; ++k) a.v[k] = from_f32<T>(to_f32(a.v[k]) + to_f32(b.v[k]));
-      rp[i] = a;
+      const NormPack<T> a = rp[i], b = dp[i];
+      rp[i] = add_pack<T>(a, b);
     }
   } else {
     for (int64_t c = threadIdx.x; c < cols; c += kNormThreads) row[c] = from_f32<T>(to_f32(row[c]) + to_f32(d[c]));
@@ -50,8 +47,8 @@ __global__ void __launch_bounds__(kNormThreads) add_rms_norm_kernel(T* residual,
 // The same for a bf16 row of at most kHeld · kNormThreads packs (hidden sizes up to 4,096 with kHeld 2: every Qwen3
 // size): each thread keeps its packs of the sum in registers from the add to the scale, instead of reading the row
 // it just wrote twice more from memory (the pass is short of issue slots and load throughput, not of DRAM
-// bandwidth). Each thread takes the packs row_squares and row_scale give it (t, t + kNormThreads, ...) and sums
-// their squares in their order, so the result is the bits of add_rms_norm_kernel<T, true>.
+// bandwidth). Each thread takes the packs row_squares and row_scale give it (t, t + kNormThreads, ...), in their
+// order and through the same per-pack helpers, so the result is the bits of add_rms_norm_kernel<T, true>.
 template <typename T, int kHeld>
 __global__ void __launch_bounds__(kNormThreads) add_rms_norm_held_kernel(T* residual, const T* delta,
                                                                          const T* __restrict__ w, T* out, int64_t cols,
@@ -67,21 +64,14 @@ __global__ void __launch_bounds__(kNormThreads) add_rms_norm_held_kernel(T* resi
   for (int j = 0; j < kHeld; ++j) {
     const int i = threadIdx.x + j * kNormThreads;
     if (i >= packs) break;
-    NormPack<T> a = row[i];
-    const NormPack<T> b = d[i];
-#pragma unroll
-    for (int k = 0; k < kNormPack<T>; ++k) a.v[k] = from_f32<T>(to_f32(a.v[k]) + to_f32(b.v[k]));
-    row[i] = a;
-    sum[j] = a;
+    const NormPack<T> a = row[i], b = d[i];
+    sum[j] = add_pack<T>(a, b);
+    row[i] = sum[j];
   }
 #pragma unroll
   for (int j = 0; j < kHeld; ++j) {
     if (threadIdx.x + j * kNormThreads >= packs) break;
-#pragma unroll
-    for (int k = 0; k < kNormPack<T>; ++k) {
-      const float f = to_f32(sum[j].v[k]);
-      ss += f * f;
-    }
+    add_squares<T>(ss, sum[j]);
   }
   const float r = inverse_rms<T>(ss, cols, eps);
 #pragma unroll
@@ -89,11 +79,7 @@ __global__ void __launch_bounds__(kNormThreads) add_rms_norm_held_kernel(T* resi
     const int i = threadIdx.x + j * kNormThreads;
     if (i >= packs) break;
     const NormPack<T> wpack = wp[i];
-    NormPack<T> o;
-#pragma unroll
-    for (int k = 0; k < kNormPack<T>; ++k)
-      o.v[k] = from_f32<T>(to_f32(wpack.v[k]) * round_to<T>(to_f32(sum[j].v[k]) * r));
-    op[i] = o;
+    op[i] = scale_pack<T>(sum[j], wpack, r);
   }
   if (q) quantize_written_row<T>(out + blockIdx.x * cols, cols, kNormThreads, q + blockIdx.x * cols, q_scales + blockIdx.x);
 }
