@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "ops/cuda/cuda_check.h"
 #include "ops/cuda/linear_cuda.h"
 
 namespace embedserve::cuda {
@@ -15,17 +16,6 @@ namespace {
 constexpr size_t kMaxLayouts = 512;
 // How many of cuBLASLt's heuristic results are timed (the H200 offers 8 per shape without a workspace).
 constexpr int kCandidates = 8;
-
-Status lt_status(cublasStatus_t st, const char* what) {
-  if (st == CUBLAS_STATUS_SUCCESS) return Status();
-  return internal_error(std::string(what) + " failed (cuBLAS status " + std::to_string(static_cast<int>(st)) + ")");
-}
-
-Status cuda_status(cudaError_t e, const char* what) {
-  if (e == cudaSuccess) return Status();
-  cudaGetLastError();
-  return internal_error(std::string(what) + ": " + cudaGetErrorString(e));
-}
 
 }  // namespace
 
@@ -38,21 +28,19 @@ int64_t TunedGemm::bucket(int64_t m) {
 StatusOr<std::unique_ptr<TunedGemm>> TunedGemm::create(const CublasApi& api, cublasHandle_t blas) {
   EMBEDSERVE_ASSIGN_OR_RETURN(CublasLtApi lt, open_cublas_lt(api));
   std::unique_ptr<TunedGemm> g(new TunedGemm(api, lt, blas));
-  EMBEDSERVE_RETURN_IF_ERROR(lt_status(lt.create(&g->handle_), "cublasLtCreate"));
-  EMBEDSERVE_RETURN_IF_ERROR(lt_status(lt.desc_create(&g->desc_, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate"));
+  EMBEDSERVE_RETURN_IF_ERROR(cublas_status(api, lt.create(&g->handle_), "cublasLtCreate"));
+  EMBEDSERVE_RETURN_IF_ERROR(cublas_status(api, lt.desc_create(&g->desc_, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate"));
   // Column-major view of row-major y = x·wᵀ: yᵀ [n, m] = w [k, n]ᵀ · xᵀ [k, m] (as cublasGemmEx is called).
   const cublasOperation_t transa = CUBLAS_OP_T, transb = CUBLAS_OP_N;
-  EMBEDSERVE_RETURN_IF_ERROR(lt_status(lt.desc_set(g->desc_, CUBLASLT_MATMUL_DESC_TRANSA, &transa, sizeof(transa)), "TRANSA"));
-  EMBEDSERVE_RETURN_IF_ERROR(lt_status(lt.desc_set(g->desc_, CUBLASLT_MATMUL_DESC_TRANSB, &transb, sizeof(transb)), "TRANSB"));
+  EMBEDSERVE_RETURN_IF_ERROR(cublas_status(api, lt.desc_set(g->desc_, CUBLASLT_MATMUL_DESC_TRANSA, &transa, sizeof(transa)), "TRANSA"));
+  EMBEDSERVE_RETURN_IF_ERROR(cublas_status(api, lt.desc_set(g->desc_, CUBLASLT_MATMUL_DESC_TRANSB, &transb, sizeof(transb)), "TRANSB"));
   EMBEDSERVE_RETURN_IF_ERROR(cuda_status(cudaEventCreate(&g->start_), "cudaEventCreate"));
   EMBEDSERVE_RETURN_IF_ERROR(cuda_status(cudaEventCreate(&g->stop_), "cudaEventCreate"));
   return g;
 }
 
 TunedGemm::~TunedGemm() {
-  for (auto& [key, l] : layouts_)
-    for (cublasLtMatrixLayout_t x : {l.a, l.b, l.d})
-      if (x) lt_.layout_destroy(x);
+  for (auto& [key, l] : layouts_) destroy(l);
   if (desc_) lt_.desc_destroy(desc_);
   if (handle_) lt_.destroy(handle_);
   if (start_) cudaEventDestroy(start_);
@@ -68,22 +56,30 @@ Status TunedGemm::gemm_ex(const __nv_bfloat16* x, const __nv_bfloat16* w, __nv_b
   return linear(api_, blas_, x, w, y, m, n, k);  // the engine's call before tuning (linear_cuda.h)
 }
 
+void TunedGemm::destroy(const Layouts& l) {
+  for (cublasLtMatrixLayout_t x : {l.a, l.b, l.d})
+    if (x) lt_.layout_destroy(x);
+}
+
+cublasStatus_t TunedGemm::lt_matmul(cudaStream_t stream, const cublasLtMatmulAlgo_t& algo, const __nv_bfloat16* x,
+                                    const __nv_bfloat16* w, __nv_bfloat16* y, const Layouts& l) {
+  const float alpha = 1.0f, beta = 0.0f;
+  return lt_.matmul(handle_, desc_, &alpha, w, l.a, x, l.b, &beta, y, l.d, y, l.d, &algo, nullptr, 0, stream);
+}
+
 StatusOr<const TunedGemm::Layouts*> TunedGemm::layouts(int64_t m, int64_t n, int64_t k) {
   const auto key = std::make_tuple(m, n, k);
   if (auto it = layouts_.find(key); it != layouts_.end()) return &it->second;
   if (layouts_.size() >= kMaxLayouts) {
-    for (auto& [old, l] : layouts_)
-      for (cublasLtMatrixLayout_t x : {l.a, l.b, l.d})
-        if (x) lt_.layout_destroy(x);
+    for (auto& [old, l] : layouts_) destroy(l);
     layouts_.clear();
   }
   Layouts l;
-  Status st = lt_status(lt_.layout_create(&l.a, CUDA_R_16BF, uint64_t(k), uint64_t(n), k), "layout of w");
-  if (st.ok()) st = lt_status(lt_.layout_create(&l.b, CUDA_R_16BF, uint64_t(k), uint64_t(m), k), "layout of x");
-  if (st.ok()) st = lt_status(lt_.layout_create(&l.d, CUDA_R_16BF, uint64_t(n), uint64_t(m), n), "layout of y");
+  Status st = cublas_status(api_, lt_.layout_create(&l.a, CUDA_R_16BF, uint64_t(k), uint64_t(n), k), "layout of w");
+  if (st.ok()) st = cublas_status(api_, lt_.layout_create(&l.b, CUDA_R_16BF, uint64_t(k), uint64_t(m), k), "layout of x");
+  if (st.ok()) st = cublas_status(api_, lt_.layout_create(&l.d, CUDA_R_16BF, uint64_t(n), uint64_t(m), n), "layout of y");
   if (!st.ok()) {
-    for (cublasLtMatrixLayout_t x : {l.a, l.b, l.d})
-      if (x) lt_.layout_destroy(x);
+    destroy(l);
     return st;
   }
   return &layouts_.emplace(key, l).first->second;
@@ -93,7 +89,7 @@ StatusOr<TunedGemm::Choice> TunedGemm::tune(cudaStream_t stream, const __nv_bflo
                                             __nv_bfloat16* y, int64_t m, int64_t n, int64_t k, const Layouts& l) {
   // cuBLASLt's candidates without a workspace, and of those only the kernels that say they do not split k.
   cublasLtMatmulPreference_t pref = nullptr;
-  EMBEDSERVE_RETURN_IF_ERROR(lt_status(lt_.preference_create(&pref), "cublasLtMatmulPreferenceCreate"));
+  EMBEDSERVE_RETURN_IF_ERROR(cublas_status(api_, lt_.preference_create(&pref), "cublasLtMatmulPreferenceCreate"));
   const uint64_t no_workspace = 0;
   cublasStatus_t h = lt_.preference_set(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &no_workspace, sizeof(no_workspace));
   cublasLtMatmulHeuristicResult_t results[kCandidates];
@@ -111,12 +107,9 @@ StatusOr<TunedGemm::Choice> TunedGemm::tune(cudaStream_t stream, const __nv_bflo
       continue;
     candidates.push_back(Choice{false, results[i].algo});
   }
-  const float alpha = 1.0f, beta = 0.0f;
   auto launch = [&](const Choice& c) -> Status {
     if (c.gemm_ex) return gemm_ex(x, w, y, m, n, k);
-    return lt_status(lt_.matmul(handle_, desc_, &alpha, w, l.a, x, l.b, &beta, y, l.d, y, l.d, &c.algo, nullptr, 0,
-                                stream),
-                     "cublasLtMatmul");
+    return cublas_status(api_, lt_matmul(stream, c.algo, x, w, y, l), "cublasLtMatmul");
   };
   // Small GEMMs take a few microseconds, so more runs of them; a 16k-row one takes milliseconds.
   const int runs = m <= 256 ? 5 : 2;
@@ -158,11 +151,8 @@ Status TunedGemm::run(cudaStream_t stream, const __nv_bfloat16* x, const __nv_bf
   }
   if (it->second.gemm_ex) return gemm_ex(x, w, y, m, n, k);
   EMBEDSERVE_ASSIGN_OR_RETURN(const Layouts* l, layouts(m, n, k));
-  const float alpha = 1.0f, beta = 0.0f;
-  const cublasStatus_t st = lt_.matmul(handle_, desc_, &alpha, w, l->a, x, l->b, &beta, y, l->d, y, l->d,
-                                       &it->second.algo, nullptr, 0, stream);
   // A kernel chosen at one m of the bucket that refuses another runs as cublasGemmEx (the same bits).
-  if (st != CUBLAS_STATUS_SUCCESS) return gemm_ex(x, w, y, m, n, k);
+  if (lt_matmul(stream, it->second.algo, x, w, y, *l) != CUBLAS_STATUS_SUCCESS) return gemm_ex(x, w, y, m, n, k);
   return Status();
 }
 

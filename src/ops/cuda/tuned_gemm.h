@@ -56,6 +56,9 @@ class TunedGemm {
   TunedGemm(const CublasApi& api, const CublasLtApi& lt, cublasHandle_t blas) : api_(api), lt_(lt), blas_(blas) {}
   Status gemm_ex(const __nv_bfloat16* x, const __nv_bfloat16* w, __nv_bfloat16* y, int64_t m, int64_t n, int64_t k);
   StatusOr<const Layouts*> layouts(int64_t m, int64_t n, int64_t k);
+  void destroy(const Layouts& l);
+  cublasStatus_t lt_matmul(cudaStream_t stream, const cublasLtMatmulAlgo_t& algo, const __nv_bfloat16* x,
+                           const __nv_bfloat16* w, __nv_bfloat16* y, const Layouts& l);
   StatusOr<Choice> tune(cudaStream_t stream, const __nv_bfloat16* x, const __nv_bfloat16* w, __nv_bfloat16* y,
                         int64_t m, int64_t n, int64_t k, const Layouts& l);
 
