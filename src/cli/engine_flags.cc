@@ -55,13 +55,11 @@ StatusOr<std::optional<uint64_t>> whole_number_env(const char* name, uint64_t mi
 Status apply_engine_environment(EngineOptions& options) {
   if (const char* path = std::getenv("EMBEDSERVE_CUBLAS_PATH"); path && *path) options.cublas_path = path;
   if (const char* path = std::getenv("EMBEDSERVE_NCCL_PATH"); path && *path) options.nccl_path = path;
-  if (const char* tune = std::getenv("EMBEDSERVE_GEMM_TUNING"); tune && *tune) {
-    const std::string t = tune;
-    if (t != "0" && t != "1")
-      return invalid_argument("EMBEDSERVE_GEMM_TUNING must be 1 (the default: each GEMM shape runs the fastest of "
-                              "cuBLAS's kernels that split no sums) or 0 (cublasGemmEx's own pick), got '" + t + "'");
-    options.tune_gemms = t == "1";
-  }
+  EMBEDSERVE_ASSIGN_OR_RETURN(const auto tune,
+                              whole_number_env("EMBEDSERVE_GEMM_TUNING", 0, 1,
+                                               "1 (the default: each GEMM shape runs the fastest of cuBLAS's kernels "
+                                               "that split no sums) or 0 (cublasGemmEx's own pick)"));
+  if (tune) options.tune_gemms = *tune == 1;
   if (const char* reduce = std::getenv("EMBEDSERVE_TP_REDUCE"); reduce && *reduce) {
     const std::string r = reduce;
     if (r != "f32" && r != "bf16")

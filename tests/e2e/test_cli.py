@@ -44,6 +44,8 @@ def test_the_start_up_line_says_where_the_start_went(start_server):
     ("EMBEDSERVE_CUBLAS_WORKSPACE_MB", "2000000", "EMBEDSERVE_CUBLAS_WORKSPACE_MB must be a whole number of MiB"),
     ("EMBEDSERVE_TP_REDUCE", "f16", "EMBEDSERVE_TP_REDUCE must be bf16"),
     ("EMBEDSERVE_TP_SUM", "nvlink", "EMBEDSERVE_TP_SUM must be peer"),
+    ("EMBEDSERVE_GEMM_TUNING", "yes", "EMBEDSERVE_GEMM_TUNING must be 1"),
+    ("EMBEDSERVE_GEMM_TUNING", "2", "EMBEDSERVE_GEMM_TUNING must be 1"),
 ])
 def test_a_bad_engine_environment_variable_is_a_one_line_error(binary, tiny_model, variable, value, says):
     proc = subprocess.run([str(binary), "bench", "--model-path", str(tiny_model), "--device", "cpu", "--seq-len", "16",
