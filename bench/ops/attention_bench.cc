@@ -11,26 +11,17 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "ops/attention.h"
 #include "ops/context.h"
 #include "ops/memory.h"
 
 namespace {
 
-using embedserve::Status;
 namespace ops = embedserve::ops;
 
-void check(const Status& s, const char* what) {
-  if (!s.ok()) {
-    std::fprintf(stderr, "attention_bench: %s: %s\n", what, s.message().c_str());
-    std::exit(1);
-  }
-}
-template <typename T>
-T value(embedserve::StatusOr<T> v, const char* what) {
-  check(v.status(), what);
-  return std::move(*v);
-}
+using embedserve::bench::check;
+using embedserve::bench::value;
 
 // Random bf16 bits of N(0, 1)-ish values: the kernel's speed does not depend on them, but NaNs would hide errors.
 std::vector<uint16_t> random_bf16(size_t n, uint32_t seed) {
@@ -51,15 +42,8 @@ std::vector<uint16_t> random_bf16(size_t n, uint32_t seed) {
 int main(int argc, char** argv) {
   // Usage: attention_bench [tokens per batch (default 32768)] [sequence lengths, comma separated]
   const int64_t tokens = argc > 1 ? std::atoll(argv[1]) : 32768;
-  std::vector<int> lengths = {512, 2048, 8192, 32768};
-  if (argc > 2) {
-    lengths.clear();
-    for (std::string s = argv[2]; !s.empty();) {
-      const size_t comma = s.find(',');
-      lengths.push_back(std::stoi(s.substr(0, comma)));
-      s = comma == std::string::npos ? "" : s.substr(comma + 1);
-    }
-  }
+  const std::vector<int> lengths = argc > 2 ? embedserve::bench::comma_list(argv[2])
+                                            : std::vector<int>{512, 2048, 8192, 32768};
   ops::ContextOptions options;
   options.device = embedserve::Device::kCuda;
   options.precision = embedserve::Precision::kBF16;

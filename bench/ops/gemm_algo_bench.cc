@@ -13,31 +13,21 @@
 #include <utility>
 #include <vector>
 
+#include "bench_util.h"
 #include "gemm_bits_probe.h"
 #include "ops/cuda/cublas_loader.h"
+#include "ops/cuda/cuda_check.h"
 
 namespace {
 
 using embedserve::Status;
 namespace cuda = embedserve::cuda;
 
-void check(const Status& s, const char* what) {
-  if (!s.ok()) {
-    std::fprintf(stderr, "gemm_algo_bench: %s: %s\n", what, s.message().c_str());
-    std::exit(1);
-  }
-}
-void check_cuda(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) {
-    std::fprintf(stderr, "gemm_algo_bench: %s: %s\n", what, cudaGetErrorString(e));
-    std::exit(1);
-  }
-}
+using embedserve::bench::check;
+void check_cuda(cudaError_t e, const char* what) { check(cuda::cuda_status(e, what), "CUDA"); }
 void check_blas(cublasStatus_t s, const char* what) {
-  if (s != CUBLAS_STATUS_SUCCESS) {
-    std::fprintf(stderr, "gemm_algo_bench: %s: cuBLAS status %d\n", what, static_cast<int>(s));
-    std::exit(1);
-  }
+  check(s == CUBLAS_STATUS_SUCCESS ? Status() : embedserve::internal_error("cuBLAS status " + std::to_string(int(s))),
+        what);
 }
 
 // Uniform bf16 values in [-1, 1) from a xorshift stream: fast for 10^8 values, and free of NaNs.
@@ -113,15 +103,8 @@ double time_calls(F run, cudaStream_t stream) {
 
 int main(int argc, char** argv) {
   // Usage: gemm_algo_bench [rows, comma separated] [shape name filter] [max workspace MiB to also try (default 0)]
-  std::vector<int> ms = {16, 64, 256, 1024, 4096, 16384};
-  if (argc > 1) {
-    ms.clear();
-    for (std::string s = argv[1]; !s.empty();) {
-      const size_t comma = s.find(',');
-      ms.push_back(std::stoi(s.substr(0, comma)));
-      s = comma == std::string::npos ? "" : s.substr(comma + 1);
-    }
-  }
+  const std::vector<int> ms = argc > 1 ? embedserve::bench::comma_list(argv[1])
+                                        : std::vector<int>{16, 64, 256, 1024, 4096, 16384};
   const std::string filter = argc > 2 ? argv[2] : "";
   const size_t max_workspace_mib = argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 0;
   const int big = 16384;
