@@ -22,6 +22,16 @@ serve() {
   for _ in $(seq 2400); do curl -sf "localhost:$port/health" > /dev/null 2>&1 && break; sleep 0.05; done
 }
 
+# random_checkpoint SIZE DIR LOG: the random-weight checkpoint of tests/data/configs/SIZE in DIR
+# (bench/engine/make_random_checkpoint.py, its output to LOG), or the one an earlier step or call on the same warm
+# machine completed there (DIR/model.safetensors.done).
+random_checkpoint() {
+  local size=$1 dir=$2 log=$3
+  [ -f "$dir/model.safetensors.done" ] && return 0
+  python3 bench/engine/make_random_checkpoint.py --config "tests/data/configs/$size" --out "$dir" > "$log" 2>&1 &&
+    touch "$dir/model.safetensors.done"
+}
+
 # The test binaries carry the build machine's source paths (tests/data, the parity models' folder): BUILD_ROOT is
 # the checkout they were built in (/work/main, or a worktree such as /work/wt-fp8).
 BUILD_ROOT=${BUILD_ROOT:-/work/main}

@@ -11,9 +11,7 @@
 #   bash bench/cuda/diagnose_kernels.sh     # carry .carry/cuda-bin.tar.xz; logs under $OUT
 source "$(dirname "$0")/device_env.sh"
 SMALL=/tmp/qwen3-0.6b-random
-# Kept from an earlier step or call on the same machine when complete (run_on_device.sh writes the same one).
-[ -f $SMALL/model.safetensors.done ] || { python3 bench/engine/make_random_checkpoint.py --config tests/data/configs/0.6B \
-  --out $SMALL > "$OUT/checkpoint.log" 2>&1 && touch $SMALL/model.safetensors.done; } &
+random_checkpoint 0.6B $SMALL "$OUT/checkpoint.log" &  # the one run_on_device.sh writes too
 ckpt=$!
 DIAG_STEPS=${DIAG_STEPS:-attention elementwise clocks}
 want() { [[ " $DIAG_STEPS " == *" $1 "* ]]; }

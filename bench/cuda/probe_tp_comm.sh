@@ -6,8 +6,7 @@
 #   bash bench/cuda/probe_tp_comm.sh
 source "$(dirname "$0")/device_env.sh"
 MODEL=/tmp/qwen3-8b-random
-[ -f $MODEL/model.safetensors.done ] || { python3 bench/engine/make_random_checkpoint.py --config tests/data/configs/8B \
-  --out $MODEL > "$OUT/checkpoint_8b.log" 2>&1 && touch $MODEL/model.safetensors.done; }
+random_checkpoint 8B $MODEL "$OUT/checkpoint_8b.log"
 latency() {  # NAME TP ENV...: ms per 2,048-token input
   local name=$1 tp=$2
   shift 2

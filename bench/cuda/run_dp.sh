@@ -28,8 +28,7 @@ step "checkpoints"
 for name in $MODELS; do
   dir=$([ $name = small ] && echo $SMALL || echo $LARGE)
   config=$([ $name = small ] && echo 0.6B || echo 4B)
-  [ -f $dir/model.safetensors.done ] || { python3 bench/engine/make_random_checkpoint.py --config tests/data/configs/$config \
-    --out $dir > "$OUT/checkpoint_$name.log" 2>&1 && touch $dir/model.safetensors.done; } &
+  random_checkpoint $config $dir "$OUT/checkpoint_$name.log" &
 done
 wait
 for name in $MODELS; do

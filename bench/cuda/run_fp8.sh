@@ -22,8 +22,7 @@ if want bench || want compare; then  # written while the tests run; kept from an
   for pair in "4B $Q4B" "8B $Q8B"; do
     set -- $pair
     [ "$1" = 8B ] && ! want bench && continue
-    [ -f "$2/model.safetensors.done" ] || { python3 bench/engine/make_random_checkpoint.py --config tests/data/configs/$1 \
-      --out "$2" > "$OUT/checkpoint_$1.log" 2>&1 && cp tests/data/qwen3-tokenizer/* "$2/" && touch "$2/model.safetensors.done"; } &
+    { random_checkpoint "$1" "$2" "$OUT/checkpoint_$1.log" && cp tests/data/qwen3-tokenizer/* "$2/"; } &
     pids+=($!)
   done
 fi

@@ -40,12 +40,10 @@ want_small() { want_large || want http || want jobs || want cpu; }
 if want_small; then  # the checkpoints are written while the tests run
   # Kept from an earlier call on the same (still warm) machine when complete.
   small_pid= large_pid=
-  [ -f $SMALL/model.safetensors.done ] || { python3 bench/engine/make_random_checkpoint.py --config tests/data/configs/0.6B \
-    --out $SMALL > "$OUT/checkpoint_small.log" 2>&1 && touch $SMALL/model.safetensors.done; } &
+  random_checkpoint 0.6B $SMALL "$OUT/checkpoint_small.log" &
   small_pid=$!
   if want_large; then
-    [ -f $LARGE/model.safetensors.done ] || { python3 bench/engine/make_random_checkpoint.py --config tests/data/configs/$LARGE_SIZE \
-      --out $LARGE > "$OUT/checkpoint_large.log" 2>&1 && touch $LARGE/model.safetensors.done; } &
+    random_checkpoint $LARGE_SIZE $LARGE "$OUT/checkpoint_large.log" &
     large_pid=$!
   fi
 fi

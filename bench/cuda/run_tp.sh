@@ -21,8 +21,7 @@ STEPS=${STEPS:-tests bench compare}
 want() { [[ " $STEPS " == *" $1 "* ]]; }
 MODEL=/tmp/qwen3-8b-random
 if want bench || want compare; then
-  [ -f $MODEL/model.safetensors.done ] || { python3 bench/engine/make_random_checkpoint.py --config tests/data/configs/8B \
-    --out $MODEL > "$OUT/checkpoint_8b.log" 2>&1 && touch $MODEL/model.safetensors.done; } &
+  random_checkpoint 8B $MODEL "$OUT/checkpoint_8b.log" &
   checkpoint_pid=$!
 fi
 
