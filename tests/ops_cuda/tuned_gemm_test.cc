@@ -1,5 +1,6 @@
-// TunedGemm on a GPU (skipped without one): whichever kernel a row bucket chooses, every row has the bits
-// cublasGemmEx gives it, alone and inside a larger batch; a call being recorded into a graph chooses nothing.
+// TunedGemm: only bulk batches' buckets are tuned (on the host); on a GPU (skipped without one), whichever kernel
+// a bucket chooses, every row has the bits cublasGemmEx gives it, alone and inside a larger batch, and a call being
+// recorded into a graph chooses nothing.
 #include "ops/cuda/tuned_gemm.h"
 
 #include <cuda_bf16.h>
@@ -93,6 +94,17 @@ TEST(TunedGemm, RowsAreBucketedByPowersOfTwoFromSixteen) {
   EXPECT_EQ(TunedGemm::bucket(16385), 32768);
 }
 
+// Queries and small batches (their first call would pay for the choosing) and calls past the batch budget run
+// cublasGemmEx; bulk batches are tuned.
+TEST(TunedGemm, OnlyBulkBatchesAreTuned) {
+  EXPECT_FALSE(TunedGemm::tuned(1));
+  EXPECT_FALSE(TunedGemm::tuned(1024));
+  EXPECT_TRUE(TunedGemm::tuned(1025));
+  EXPECT_TRUE(TunedGemm::tuned(16384));
+  EXPECT_FALSE(TunedGemm::tuned(16385));
+  EXPECT_FALSE(TunedGemm::tuned(32000));
+}
+
 TEST(TunedGemm, EveryBucketGivesEachRowTheBitsCublasGemmExGivesItInTheWholeBatch) {
   if (!has_gpu()) GTEST_SKIP() << "no GPU visible";
   Blas b;
@@ -112,8 +124,8 @@ TEST(TunedGemm, EveryBucketGivesEachRowTheBitsCublasGemmExGivesItInTheWholeBatch
     std::set<int64_t> buckets;
     // Each m twice: the first call of a bucket chooses (timing every candidate on these operands), the second runs
     // the choice.
-    for (int m : {1, 16, 17, 64, 300, 1000, whole}) {
-      buckets.insert(TunedGemm::bucket(m));
+    for (int m : {1, 16, 17, 64, 300, 1000, 1025, 2049, whole}) {
+      if (TunedGemm::tuned(m)) buckets.insert(TunedGemm::bucket(m));
       for (int call = 0; call < 2; ++call) {
         b.poison(y.ptr, size_t(m) * n);
         const Status st = b.tuned->run(b.stream, x.as<__nv_bfloat16>(), w.as<__nv_bfloat16>(), y.as<__nv_bfloat16>(),
@@ -133,7 +145,8 @@ TEST(TunedGemm, ACallBeingRecordedRunsCublasGemmExAndChoosesNothing) {
   if (!has_gpu()) GTEST_SKIP() << "no GPU visible";
   Blas b;
   ASSERT_TRUE(b.open());
-  const int m = 40, n = 1024, k = 2048;
+  const int m = 3000, n = 1024, k = 2048;  // a tuned bucket: only the recording keeps it from choosing
+  ASSERT_TRUE(TunedGemm::tuned(m));
   const auto hx = random_bf16(size_t(m) * k, 3), hw = random_bf16(size_t(n) * k, 4);
   Device x(hx.size() * 2), w(hw.size() * 2), y(size_t(m) * n * 2), y_ref(size_t(m) * n * 2);
   ASSERT_EQ(cudaMemcpy(x.ptr, hx.data(), hx.size() * 2, cudaMemcpyHostToDevice), cudaSuccess);

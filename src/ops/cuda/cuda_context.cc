@@ -78,7 +78,9 @@ StatusOr<std::unique_ptr<CudaState>> create_state(const ContextOptions& options,
   }
   *description = "cuda:" + std::to_string(options.ordinal) + " " + d.name + ", cuBLAS " + st->blas.path +
                  " (workspace " + std::to_string(st->blas_workspace_bytes >> 20) + " MiB, " +
-                 (st->tuned_gemm ? "bf16 GEMMs on the fastest split-K-free kernels" : "cublasGemmEx's kernels") + ")" +
+                 (st->tuned_gemm ? "bulk batches' bf16 GEMMs on the fastest split-K-free kernels"
+                                 : "cublasGemmEx's kernels") +
+                 ")" +
                  (!st->fp8                          ? ""
                   : st->fp8->outer_vector_scales() ? ", FP8 scales as cuBLASLt outer vectors"
                                                    : ", FP8 scales by a kernel after each GEMM (no outer-vector mode)");

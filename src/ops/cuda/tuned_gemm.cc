@@ -138,6 +138,7 @@ Status TunedGemm::run(cudaStream_t stream, const __nv_bfloat16* x, const __nv_bf
     return invalid_argument("linear: bad shape m=" + std::to_string(m) + " n=" + std::to_string(n) +
                             " k=" + std::to_string(k));
   if (m == 0) return Status();
+  if (!tuned(m)) return gemm_ex(x, w, y, m, n, k);
   const auto key = std::make_tuple(n, k, bucket(m));
   auto it = choices_.find(key);
   if (it == choices_.end()) {

@@ -25,6 +25,12 @@ namespace embedserve::cuda {
 // that bucket that is not being recorded into a CUDA graph: cublasGemmEx and each such kernel run on that call's own
 // operands (each writes y, with the same bits), a few times each, timed by events, and the fastest is kept. A call
 // being recorded before its bucket has a choice runs cublasGemmEx. One TunedGemm per context, used by its thread.
+//
+// Only bulk batches are tuned: buckets of kMinTunedRows to kMaxTunedRows rows, where the gain is and where a call
+// already takes long enough to carry the choosing once. The choosing is not free. The first launch of each kernel
+// loads it, and every candidate runs a few times: a first batch of eight 16-token queries took 65 ms instead of a
+// few, and a whole 32,000-token input on the 4B 1.41 s instead of 1.11 s (2026-11-30, docs/PERFORMANCE.md). Smaller
+// and larger calls run cublasGemmEx.
 class TunedGemm {
  public:
   // Needs cuBLASLt beside `api`'s cuBLAS; `blas` (a handle without a workspace) runs cublasGemmEx.
@@ -42,8 +48,13 @@ class TunedGemm {
   size_t choices() const { return choices_.size(); }
   size_t lt_choices() const;
 
-  // The bucket a call of m rows is tuned in.
+  // The bucket a call of m rows is tuned in, and whether calls of m rows are tuned at all.
   static int64_t bucket(int64_t m);
+  static constexpr int64_t kMinTunedRows = 2048, kMaxTunedRows = 16384;  // buckets, inclusive
+  static bool tuned(int64_t m) {
+    const int64_t b = bucket(m);
+    return b >= kMinTunedRows && b <= kMaxTunedRows;
+  }
 
  private:
   struct Choice {
