@@ -28,9 +28,10 @@ namespace embedserve::cuda {
 //
 // Only bulk batches are tuned: buckets of kMinTunedRows to kMaxTunedRows rows, where the gain is and where a call
 // already takes long enough to carry the choosing once. The choosing is not free. The first launch of each kernel
-// loads it, and every candidate runs a few times: a first batch of eight 16-token queries took 65 ms instead of a
-// few, and a whole 32,000-token input on the 4B 1.41 s instead of 1.11 s (2026-11-30, docs/PERFORMANCE.md). Smaller
-// and larger calls run cublasGemmEx.
+// loads it, and every candidate runs a few times (26 extra runs of each projection at its first call). On the 4B,
+// 2026-11-30: a first batch of eight 16-token queries was answered 65 ms after the call ahead of it, where such a
+// batch takes a few ms. A whole 32,000-token input took 1.41 s, against 1.11 s before tuning existed; the extra
+// runs at 32k rows come to ~0.25 s of that (docs/PERFORMANCE.md). Smaller and larger calls run cublasGemmEx.
 class TunedGemm {
  public:
   // Needs cuBLASLt beside `api`'s cuBLAS; `blas` (a handle without a workspace) runs cublasGemmEx.
