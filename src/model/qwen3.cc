@@ -373,9 +373,9 @@ void Qwen3Model::pad_batches_up_to(int64_t tokens) {
 Status Qwen3Model::record_query_graphs(Pooling pooling, bool normalize) {
   if (bucket_limit_ == 0 || !ctx_.records(static_cast<size_t>(bucket_limit_)) || sink_) return Status();
   // One query of up to 64 tokens: the buckets of 16, 32, 48 and 64 tokens, each as a query that fills it (its own
-  // shape) and as a shorter one (the query and a padding sequence). Recorded at once, their GEMMs keep
-  // cublasGemmEx's kernels: choosing the fastest (ops/cuda/tuned_gemm.h) takes a live call per row bucket first,
-  // which on an H200 added 0.11 s to the 0.6B's start-up (past its 0.6 s goal) for 3 % of a 4B query's time.
+  // shape) and as a shorter one (the query and a padding sequence). Their GEMMs run cublasGemmEx's kernels: only
+  // bulk batches are tuned (ops/cuda/tuned_gemm.h). Tuning these buckets before recording them added 0.11 s to the
+  // 0.6B's start-up on an H200 (past its 0.6 s goal) for 3 % of a 4B query's time.
   std::vector<float> out(static_cast<size_t>(config_.hidden_size));
   for (int32_t bucket_tokens = 16; bucket_tokens <= 64 && bucket_tokens <= bucket_limit_; bucket_tokens += 16) {
     for (const int32_t query_tokens : {bucket_tokens, bucket_tokens - 1}) {

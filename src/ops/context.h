@@ -35,8 +35,8 @@ struct ContextOptions {
   std::string cpu_gemm_kernel;
   std::string cublas_path;            // CUDA: libcublas.so.13 or its folder; empty for the default places
   size_t cublas_workspace_bytes = 0;  // CUDA: 0 keeps split-K out (rows' bits independent of the batch)
-  // CUDA, bf16, no cuBLAS workspace: each GEMM shape runs the fastest of cuBLAS's kernels that split no sums, timed
-  // on the first call of each row bucket (ops/cuda/tuned_gemm.h); false: cublasGemmEx's own pick.
+  // CUDA, bf16, no cuBLAS workspace: in bulk batches each GEMM shape runs the fastest of cuBLAS's kernels that split
+  // no sums, timed on the first call of each row bucket (ops/cuda/tuned_gemm.h); false: cublasGemmEx's own pick.
   bool tune_gemms = true;
   // CUDA: batches of at most this many tokens replay a recorded CUDA graph of their shape instead of launching
   // each kernel (launch overhead dominates small batches); 0 turns graphs off, as does f32 compute (the parity

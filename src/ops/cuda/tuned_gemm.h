@@ -15,9 +15,9 @@
 
 namespace embedserve::cuda {
 
-// cublasGemmEx without a workspace picks a kernel by its heuristic, which on an H200 is up to 1.2× slower than the
-// best of the other kernels cuBLASLt offers for the same shape (bench/ops/gemm_algo_bench: the 0.6B's and 4B's
-// projections at 16 to 16,384 rows). Every kernel that needs no workspace runs without split-K, and each gives
+// cublasGemmEx without a workspace picks a kernel by its heuristic, which on an H200 is up to 1.13× slower than the
+// best of the other kernels cuBLASLt offers for the same shape at bulk sizes (bench/ops/gemm_algo_bench: the 0.6B's
+// and 4B's projections at 1,024 to 16,384 rows; up to 1.45× at fewer rows, where this class does not tune). Every kernel that needs no workspace runs without split-K, and each gives
 // every row the same bits (gemm_algo_bench compares them all against cublasGemmEx on a 16,384-row batch: equal in
 // every case), so choosing among them by speed keeps a row's bits independent of its batch and of the choice.
 //
