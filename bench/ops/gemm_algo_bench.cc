@@ -17,6 +17,7 @@
 #include "gemm_bits_probe.h"
 #include "ops/cuda/cublas_loader.h"
 #include "ops/cuda/cuda_check.h"
+#include "ops/cuda/linear_cuda.h"
 
 namespace {
 
@@ -141,12 +142,12 @@ int main(int argc, char** argv) {
     const auto hw = random_bf16(size_t(n) * k, n + k), hx = random_bf16(size_t(big) * k, 7 * k + 1);
     check_cuda(cudaMemcpy(w, hw.data(), hw.size() * 2, cudaMemcpyHostToDevice), "w upload");
     check_cuda(cudaMemcpy(x, hx.data(), hx.size() * 2, cudaMemcpyHostToDevice), "x upload");
-    const float alpha = 1.0f, beta = 0.0f;
-    // The engine's call (ops/cuda/linear_cuda.cc): column-major yᵀ [n, m] = w [k, n]ᵀ · xᵀ [k, m].
+    const float alpha = 1.0f, beta = 0.0f;  // cuBLASLt's scales below
+    // The engine's own call (ops/cuda/linear_cuda.h): cublasGemmEx, column-major yᵀ [n, m] = w [k, n]ᵀ · xᵀ [k, m].
     auto gemm_ex = [&](void* out, int m) {
-      check_blas(api.gemm_ex(h, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &alpha, w, CUDA_R_16BF, k, x, CUDA_R_16BF, k, &beta,
-                             out, CUDA_R_16BF, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
-                 "cublasGemmEx");
+      check(cuda::linear(api, h, static_cast<const __nv_bfloat16*>(x), static_cast<const __nv_bfloat16*>(w),
+                         static_cast<__nv_bfloat16*>(out), m, n, k),
+            "cublasGemmEx");
     };
     gemm_ex(y_ref, big);
     check_cuda(cudaStreamSynchronize(stream), "reference");

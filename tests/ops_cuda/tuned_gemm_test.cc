@@ -17,6 +17,7 @@
 
 #include "ops/cuda/cublas_loader.h"
 #include "ops/cuda/cuda_device.h"
+#include "ops/cuda/linear_cuda.h"
 
 namespace embedserve::cuda {
 namespace {
@@ -64,12 +65,10 @@ struct Blas {
     tuned = std::move(*t);
     return true;
   }
-  // y = x·wᵀ by cublasGemmEx, as ops/cuda/linear_cuda.cc calls it.
+  // y = x·wᵀ by cublasGemmEx: the engine's own call (ops/cuda/linear_cuda.h).
   void gemm_ex(const __nv_bfloat16* x, const __nv_bfloat16* w, __nv_bfloat16* y, int m, int n, int k) const {
-    const float alpha = 1.0f, beta = 0.0f;
-    ASSERT_EQ(api.gemm_ex(handle, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &alpha, w, CUDA_R_16BF, k, x, CUDA_R_16BF, k,
-                          &beta, y, CUDA_R_16BF, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
-              CUBLAS_STATUS_SUCCESS);
+    const Status st = linear(api, handle, x, w, y, m, n, k);
+    ASSERT_TRUE(st.ok()) << st.to_string();
   }
   std::vector<uint16_t> download(const void* y, size_t n) const {
     std::vector<uint16_t> out(n);
