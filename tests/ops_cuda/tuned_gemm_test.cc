@@ -104,6 +104,26 @@ TEST(TunedGemm, OnlyBulkBatchesAreTuned) {
   EXPECT_FALSE(TunedGemm::tuned(32000));
 }
 
+TEST(TunedGemm, TheFastestInTotalOverAllRoundsIsChosen) {
+  const int rounds = TunedGemm::kRounds;
+  ASSERT_EQ(rounds % 2, 0) << "forward and backward rounds come in pairs, so a linear drift cancels";
+  // Clocks that slow by 1 per run: candidate 0 runs first in forward rounds, last in backward ones, so a drift
+  // alone gives every candidate the same total and the earliest (cublasGemmEx) keeps a tie.
+  const int count = 3;
+  std::vector<std::vector<float>> times(count);
+  int run = 0;
+  for (int r = 0; r < rounds; ++r)
+    for (int i = 0; i < count; ++i) times[size_t(r % 2 == 0 ? i : count - 1 - i)].push_back(10.0f + float(run++));
+  EXPECT_EQ(TunedGemm::fastest(times, rounds), 0);
+  // A kernel 0.5 faster a run wins under the same drift, though it never has the coolest run.
+  for (float& t : times[2]) t -= 0.5f;
+  EXPECT_EQ(TunedGemm::fastest(times, rounds), 2);
+  // One that was refused in a round (fewer runs) is never chosen, however fast.
+  times[1] = std::vector<float>(size_t(rounds - 1), 0.1f);
+  EXPECT_EQ(TunedGemm::fastest(times, rounds), 2);
+  EXPECT_EQ(TunedGemm::fastest(std::vector<std::vector<float>>(2), rounds), -1) << "none ran";
+}
+
 TEST(TunedGemm, EveryBucketGivesEachRowTheBitsCublasGemmExGivesItInTheWholeBatch) {
   if (!has_gpu()) GTEST_SKIP() << "no GPU visible";
   Blas b;

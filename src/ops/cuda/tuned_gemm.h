@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <tuple>
+#include <vector>
 
 #include "core/status.h"
 #include "ops/cuda/cublas_loader.h"
@@ -23,12 +24,19 @@ namespace embedserve::cuda {
 //
 // The choice is made per (n, k, bucket of m) — m rounded up to a power of two, at least 16 — on the first call of
 // that bucket that is not being recorded into a CUDA graph: cublasGemmEx and each such kernel run on that call's own
-// operands (each writes y, with the same bits), a few times each, timed by events, and the fastest is kept. A call
-// being recorded before its bucket has a choice runs cublasGemmEx. One TunedGemm per context, used by its thread.
+// operands (each writes y, with the same bits), once to load, then in kRounds rounds of one run each, timed by
+// events, and the fastest in total is kept. A call being recorded before its bucket has a choice runs cublasGemmEx.
+// One TunedGemm per context, used by its thread.
+//
+// Why rounds: the card's clocks drift during the choosing (a first batch finds the card cool and brings it to its
+// power cap within milliseconds, where it runs ~25 % slower), and when each candidate ran its timed runs back to
+// back, the ones timed first looked faster: two processes on an H200 chose kernels of one 0.6B projection 10 % apart
+// (ncu, 2026-12-01). Rounds alternate the candidates' order, forward then backward, so a drift that is linear over
+// the choosing adds the same to every candidate's total.
 //
 // Only bulk batches are tuned: buckets of kMinTunedRows to kMaxTunedRows rows, where the gain is and where a call
 // already takes long enough to carry the choosing once. The choosing is not free. The first launch of each kernel
-// loads it, and every candidate runs a few times (26 extra runs of each projection at its first call). On the 4B,
+// loads it, and every candidate runs 1 + kRounds times (~45 extra runs of each projection at its first call). On the 4B,
 // 2026-11-30: a first batch of eight 16-token queries was answered 65 ms after the call ahead of it, where such a
 // batch takes a few ms. A whole 32,000-token input took 1.41 s, against 1.11 s before tuning existed; the extra
 // runs at 32k rows come to ~0.25 s of that (docs/PERFORMANCE.md). Smaller and larger calls run cublasGemmEx.
@@ -43,6 +51,12 @@ class TunedGemm {
   // Row-major y [m, n] = x [m, k] · w [n, k]ᵀ, f32 accumulation, bf16 out, on `stream` (blas's stream).
   Status run(cudaStream_t stream, const __nv_bfloat16* x, const __nv_bfloat16* w, __nv_bfloat16* y, int64_t m,
              int64_t n, int64_t k);
+
+  // The index of the fastest candidate from its timed runs, in the order tune() takes them: times[c][r] is
+  // candidate c's run in round r (the rounds of one candidate in one order, whichever order it ran in); the smallest
+  // total wins, an earlier candidate on a tie, one with fewer runs (refused at some point) never; -1 if none ran.
+  static int fastest(const std::vector<std::vector<float>>& times, int rounds);
+  static constexpr int kRounds = 4;  // even: forward and backward rounds in pairs
 
   // How many (n, k, bucket) choices have been made, and how many of them are cuBLASLt kernels rather than
   // cublasGemmEx's own (tests; the engine's start-up log).
@@ -79,7 +93,7 @@ class TunedGemm {
   cublasHandle_t blas_ = nullptr;
   cublasLtHandle_t handle_ = nullptr;
   cublasLtMatmulDesc_t desc_ = nullptr;
-  cudaEvent_t start_ = nullptr, stop_ = nullptr;
+  std::vector<cudaEvent_t> marks_;  // the choosing's timestamps: one before each timed run, one after the last
   std::map<std::tuple<int64_t, int64_t, int64_t>, Choice> choices_;   // by (n, k, bucket)
   std::map<std::tuple<int64_t, int64_t, int64_t>, Layouts> layouts_;  // by (m, n, k); cleared past kMaxLayouts
 };
