@@ -2,8 +2,10 @@
 kernels that take the most: share of the total, launches, mean time, name; then the same by kind of kernel (cuBLAS
 GEMMs, attention, the element-wise passes, ...).
   --last-batch: only the launches from the last embedding lookup on, i.e. the last batch alone (without the first
-                batch's GEMM tuning runs); --wall-ms: that batch's wall time measured outside ncu, to show the time
-                the GPU spends outside kernels (launch gaps, host work)."""
+                batch's GEMM tuning runs); --wall-ms: that batch's wall time in a steady run outside ncu. The
+                difference is time outside kernels (launch gaps, host work) or kernels running slower in the steady
+                run than under ncu, whose one-at-a-time launches keep the card off its power cap: on an H200 at
+                bulk batches mostly the latter (docs/PERFORMANCE.md, 2026-12-01)."""
 import argparse
 import collections
 import csv
@@ -50,5 +52,5 @@ for name, us in time.items():
 for kind, us in sorted(kinds.items(), key=lambda kv: -kv[1]):
     print(f"  {kind:22s} {100 * us / total:5.1f} %  {us / 1e3:8.2f} ms")
 if args.wall_ms:
-    print(f"  {'outside kernels':22s} {args.wall_ms - total / 1e3:8.2f} ms of the {args.wall_ms:.2f} ms batch "
-          f"({100 * (1 - total / 1e3 / args.wall_ms):.1f} %)")
+    print(f"  {'wall time - kernels':22s} {args.wall_ms - total / 1e3:8.2f} ms of the {args.wall_ms:.2f} ms batch "
+          f"({100 * (1 - total / 1e3 / args.wall_ms):.1f} %: time outside kernels, or slower clocks in the steady run)")

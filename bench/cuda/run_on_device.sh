@@ -272,15 +272,15 @@ if want bench; then
   done
 fi
 if want profile; then
-  # Where a batch's time goes, kernel by kernel and by kind (ncu; the share of each in the total) and outside
-  # kernels, for the bulk shape and for one query on the 4B (PROFILE_MODEL=small: on the 0.6B).
+  # Where a batch's time goes, kernel by kernel and by kind (ncu; the share of each in the total) against its wall
+  # time, for the bulk shape and for one query on the 4B (PROFILE_MODEL=small: on the 0.6B).
   profile_model=$LARGE; [ "${PROFILE_MODEL:-large}" = small ] && profile_model=$SMALL
   for shape in ${PROFILE_SHAPES:-512,16384 2048,16384 16,16}; do  # input length,batch tokens
     set -- ${shape/,/ }
     step "profile: embedserve on $(basename $profile_model), $1-token inputs in $2-token batches"
     # A batch's wall time in a steady run, then under ncu two batches (a warm-up, whose GEMMs are tuned, and one
-    # timed): ncu times each kernel of the second (graph nodes too; caches and clocks left as a steady run has
-    # them), and the difference to the wall time is time the GPU spends outside kernels.
+    # timed): ncu times each kernel of the second (graph nodes too; caches and clocks not reset), and the difference
+    # to the wall time is time outside kernels or the steady run's lower clocks (kernel_table.py says which).
     wall_ms=$("$BIN/embedserve" bench --model-path $profile_model --device cuda --seq-len $1 --batch-tokens $2 \
       --seconds 3 2> /dev/null | awk '$1 ~ /^[0-9]+$/ && NF >= 8 {printf "%.3f", 1000 * $4 / $3}' | tail -1)
     ncu --clock-control none --cache-control none --metrics gpu__time_duration.sum --csv "$BIN/embedserve" bench \
