@@ -4,7 +4,9 @@ of ms, at the card's top clocks), and sustained (the layer's four projections ba
 --seconds, as a steady run of the engine keeps the card busy), with the SM clock and power sampled meanwhile. Under
 sustained load an H200 sits at its power cap, at lower clocks than the burst's, so the sustained figure is what a
 steady engine run can approach.
-  python3 bench/cuda/sustained_bound.py --config tests/data/configs/4B/config.json [--tokens 16384] [--seconds 5]"""
+  python3 bench/cuda/sustained_bound.py --config tests/data/configs/4B/config.json [--tokens 16384] [--seconds 5] [--fp8]
+--fp8: the same with e4m3 operands (torch._scaled_mm, bf16 out, as hf_bench.py times FP8): what FP8 weights and
+activations could sustain (issue 9), since an FP8 product costs less energy than a bf16 one."""
 import argparse
 import json
 import statistics
@@ -29,6 +31,7 @@ def main():
     parser.add_argument("--config", required=True)
     parser.add_argument("--tokens", type=int, default=16384)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--fp8", action="store_true")
     args = parser.parse_args()
     c = json.load(open(args.config))
     h, i, layers = c["hidden_size"], c["intermediate_size"], c["num_hidden_layers"]
@@ -40,11 +43,22 @@ def main():
     xs = {name: torch.randn(m, k, device="cuda", dtype=torch.bfloat16) for name, (k, n) in shapes.items()}
     ws = {name: torch.randn(n, k, device="cuda", dtype=torch.bfloat16) for name, (k, n) in shapes.items()}
     flops = sum(2 * m * k * n for k, n in shapes.values())
+    if args.fp8:
+        one = torch.tensor(1.0, device="cuda")
+        xs = {name: x.to(torch.float8_e4m3fn) for name, x in xs.items()}
+        ws = {name: w.to(torch.float8_e4m3fn) for name, w in ws.items()}
+
+        def gemm(name):
+            return torch._scaled_mm(xs[name], ws[name].t(), scale_a=one, scale_b=one, out_dtype=torch.bfloat16)
+    else:
+        def gemm(name):
+            return torch.nn.functional.linear(xs[name], ws[name])
+    print(f"{'e4m3' if args.fp8 else 'bf16'} GEMMs, {m} rows, {layers} layers of {', '.join(shapes)}")
 
     # Burst, as hf_bench.py: each projection alone, median of 10 timed runs after 3 warm-ups.
     burst_ms = 0.0
     for name in shapes:
-        fn = lambda: torch.nn.functional.linear(xs[name], ws[name])
+        fn = lambda: gemm(name)
         for _ in range(3):
             fn()
         torch.cuda.synchronize()
@@ -66,7 +80,7 @@ def main():
         s.record()
         for _ in range(layers):
             for name in shapes:
-                torch.nn.functional.linear(xs[name], ws[name])
+                gemm(name)
         e.record(); torch.cuda.synchronize()
         passes += 1
         if time.perf_counter() - start >= args.seconds / 2:
