@@ -18,9 +18,10 @@ namespace embedserve::cuda {
 
 // cublasGemmEx without a workspace picks a kernel by its heuristic, which on an H200 is up to 1.13× slower than the
 // best of the other kernels cuBLASLt offers for the same shape at bulk sizes (bench/ops/gemm_algo_bench: the 0.6B's
-// and 4B's projections at 1,024 to 16,384 rows; up to 1.45× at fewer rows, where this class does not tune). Every kernel that needs no workspace runs without split-K, and each gives
-// every row the same bits (gemm_algo_bench compares them all against cublasGemmEx on a 16,384-row batch: equal in
-// every case), so choosing among them by speed keeps a row's bits independent of its batch and of the choice.
+// and 4B's projections at 1,024 to 16,384 rows; up to 1.45× at fewer rows, where this class does not tune). Every
+// kernel that needs no workspace runs without split-K, and each gives every row the same bits (gemm_algo_bench
+// compares them all against cublasGemmEx on a 16,384-row batch: equal in every case), so choosing among them by
+// speed keeps a row's bits independent of its batch and of the choice.
 //
 // The choice is made per (n, k, bucket of m) — m rounded up to a power of two, at least 16 — on the first call of
 // that bucket that is not being recorded into a CUDA graph: cublasGemmEx and each such kernel run on that call's own
@@ -36,10 +37,11 @@ namespace embedserve::cuda {
 //
 // Only bulk batches are tuned: buckets of kMinTunedRows to kMaxTunedRows rows, where the gain is and where a call
 // already takes long enough to carry the choosing once. The choosing is not free. The first launch of each kernel
-// loads it, and every candidate runs 1 + kRounds times (~45 extra runs of each projection at its first call). On the 4B,
-// 2026-11-30: a first batch of eight 16-token queries was answered 65 ms after the call ahead of it, where such a
-// batch takes a few ms. A whole 32,000-token input took 1.41 s, against 1.11 s before tuning existed; the extra
-// runs at 32k rows come to ~0.25 s of that (docs/PERFORMANCE.md). Smaller and larger calls run cublasGemmEx.
+// loads it, and every candidate runs 1 + kRounds times (~45 extra runs of each projection at its first call). When
+// every bucket was tuned, on the 4B, 2026-11-30: a first batch of eight 16-token queries was answered 65 ms after the
+// call ahead of it, where such a batch takes a few ms, and a whole 32,000-token input took 1.41 s against 1.11 s
+// before tuning existed (1.14 s once only bulk batches were: docs/PERFORMANCE.md, 2026-12-01). Smaller and larger
+// calls run cublasGemmEx.
 class TunedGemm {
  public:
   // Needs cuBLASLt beside `api`'s cuBLAS; `blas` (a handle without a workspace) runs cublasGemmEx.
