@@ -5,7 +5,7 @@
 #   elementwise  ncu's full sections for one launch of each pass between the GEMMs (q/k norm + RoPE, SwiGLU, add +
 #                norm) in the 0.6B's 16,384-token batch of 512-token inputs, for embedserve and, when the carry holds
 #                it, embedserve_base: duration, bytes per second, and warps issued per scheduler per cycle, which tells
-#                an instruction-bound pass (near 1) from a memory-bound one;
+#                an instruction-bound pass (near 1) from a memory-bound one (DIAG_KERNELS: some of those passes);
 #   clocks       the card's clocks and power while the 0.6B's bulk bench runs.
 # (run_on_device.sh's profile step gives each kernel's share of a batch.)
 #   bash bench/cuda/diagnose_kernels.sh     # carry .carry/cuda-bin.tar.xz; logs under $OUT
@@ -33,7 +33,7 @@ if want elementwise; then
   for b in embedserve_base embedserve; do
     [ -x "$BIN/$b" ] || continue
     # -s 400: past the launches of loading and of the one-query graphs recorded then, into the bench's batches.
-    for kernel in qk_norm_rope silu_mul add_rms_norm; do
+    for kernel in ${DIAG_KERNELS:-qk_norm_rope silu_mul add_rms_norm}; do
       step "ncu full: $kernel in the 0.6B's 16,384-token batch ($b)"
       ncu --clock-control none --set full --import-source no -k regex:$kernel -s 400 -c 1 -f -o /tmp/ew_${b}_$kernel \
         "$BIN/$b" bench --model-path $SMALL --device cuda --seq-len 512 --batch-tokens 16384 --seconds 1 \

@@ -45,6 +45,7 @@ KINDS = [  # first match wins; cuBLAS's kernels are named after their tiles (sm9
     ("add + norm", ("add_rms_norm", "rms_norm")),
     ("SwiGLU", ("silu_mul",)),
     ("embedding / pooling", ("embedding_kernel", "gather_kernel", "pool_kernel")),
+    ("FP8 quantise / scale", ("quantize_rows", "scale_kernel")),
 ]
 kinds = collections.defaultdict(float)
 for name, us in time.items():

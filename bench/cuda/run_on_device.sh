@@ -7,7 +7,7 @@
 # embedserve_mma, op_suite_test, ops_cuda_test, model_test, engine_test, model_parity_test, attention_bench and
 # embedserve_http_load; an embedserve_base added by hand is run beside embedserve); writes logs under $OUT.
 #   bash bench/cuda/run_on_device.sh                       # everything
-#   STEPS="tests bench" bash bench/cuda/run_on_device.sh   # some of: tests parity sanitizer attention compare bench
+#   STEPS="tests bench" bash bench/cuda/run_on_device.sh   # some of: tests parity sanitizer attention compare bits bench
 #   (also: gemms intermediates startup smoke profile longinput http jobs probe anchor mixed; cpu: issue 15's CPU comparison with
 #   llama.cpp, which needs .carry/llama/llama-cpu.tar.xz from bench/engine/build_llama_cpp_static.sh; llamacuda: the
 #   same on the GPU, with .carry/llama/llama-cuda.tar.xz from bench/engine/build_llama_cpp_cuda.sh)
@@ -33,7 +33,7 @@ BENCH_MODELS="$SMALL $LARGE"
 # jobs and cpu need only the 0.6B (http too, with HTTP_SMALL_ONLY=1).
 # HTTP_SMALL_ONLY=1: the http step on the 0.6B alone (no 4B checkpoint, half the step's time).
 want_large() {
-  want bench || want compare || want intermediates || want profile || want longinput || want llamacuda || want mixed ||
+  want bench || want compare || want bits || want intermediates || want profile || want longinput || want llamacuda || want mixed ||
     { want http && [ -z "${HTTP_SMALL_ONLY:-}" ]; }
 }
 want_small() { want_large || want http || want jobs || want cpu; }
@@ -187,6 +187,34 @@ if want compare; then
   timeout 400 python3 bench/cuda/compare_bf16.py --embedserve "$BIN/embedserve" --workdir /tmp/cmp-4b --model $LARGE \
     ${COMPARE_ARGS:---skip-transformers} 2>&1 | tee "$OUT/compare_4b.log" || status=1
 fi
+if want bits; then
+  # A kernel change meant to keep every bit: the same texts (tests/data/reference_texts.jsonl and six of 1,300 to
+  # 7,200 tokens built from them) embedded by embedserve_base and embedserve in bf16 on both checkpoints, the
+  # output files compared byte for byte.
+  python3 -c '
+import json, sys
+texts = [json.loads(l)["text"] for l in open("tests/data/reference_texts.jsonl")]
+texts = [t for t in texts if "think>" not in t]  # ids 151667 and 151668, past the vocab_size of the random checkpoints
+words = " ".join(t for t in texts if t).split()
+for t in texts: print(json.dumps({"text": t}))
+for n in (700, 1400, 2100, 2800, 3500, 4200): print(json.dumps({"text": " ".join(words[:n])}))
+' > /tmp/bits_texts.jsonl
+  # BITS_WEIGHTS="bf16 fp8": also with --quantization fp8.
+  for m in $BENCH_MODELS; do
+    [ -f $m/tokenizer.json ] || cp tests/data/qwen3-tokenizer/* $m/
+    for wt in ${BITS_WEIGHTS:-bf16}; do
+      quant=(); [ "$wt" = fp8 ] && quant=(--quantization fp8)
+      step "bits: embedserve_base and embedserve on $(basename $m), $wt, $(wc -l < /tmp/bits_texts.jsonl) texts"
+      for b in embedserve_base embedserve; do
+        rm -f /tmp/bits_$b.npy
+        "$BIN/$b" embed --model-path $m --device cuda "${quant[@]}" --input /tmp/bits_texts.jsonl --output /tmp/bits_$b.npy \
+          > /dev/null 2> "$OUT/bits_$(basename $m)_${wt}_$b.log" || { status=1; tail -2 "$OUT/bits_$(basename $m)_${wt}_$b.log"; }
+      done
+      cmp /tmp/bits_embedserve_base.npy /tmp/bits_embedserve.npy && echo "bits: identical ($(stat -c %s /tmp/bits_embedserve.npy) bytes)" ||
+        { status=1; echo "bits: DIFFERENT"; }
+    done
+  done
+fi
 if want bench; then
   # --batch-tokens: the older binaries compared here know only that spelling (newer ones take it as an alias).
   # Each binary twice, alternating, so a drift of the card's clocks shows as a spread instead of a difference.
@@ -273,7 +301,8 @@ if want bench; then
 fi
 if want profile; then
   # Where a batch's time goes, kernel by kernel and by kind (ncu; the share of each in the total) against its wall
-  # time, for the bulk shape and for one query on the 4B (PROFILE_MODEL=small: on the 0.6B).
+  # time, for the bulk shape and for one query on the 4B (PROFILE_MODEL=small: on the 0.6B; PROFILE_FLAGS: more
+  # flags for embedserve bench, e.g. "--quantization fp8").
   profile_model=$LARGE; [ "${PROFILE_MODEL:-large}" = small ] && profile_model=$SMALL
   for shape in ${PROFILE_SHAPES:-512,16384 2048,16384 16,16}; do  # input length,batch tokens
     set -- ${shape/,/ }
@@ -282,9 +311,9 @@ if want profile; then
     # timed): ncu times each kernel of the second (graph nodes too; caches and clocks not reset), and the difference
     # to the wall time is time outside kernels or the steady run's lower clocks (kernel_table.py says which).
     wall_ms=$("$BIN/embedserve" bench --model-path $profile_model --device cuda --seq-len $1 --batch-tokens $2 \
-      --seconds 3 2> /dev/null | awk '$1 ~ /^[0-9]+$/ && NF >= 8 {printf "%.3f", 1000 * $4 / $3}' | tail -1)
+      ${PROFILE_FLAGS:-} --seconds 3 2> /dev/null | awk '$1 ~ /^[0-9]+$/ && NF >= 8 {printf "%.3f", 1000 * $4 / $3}' | tail -1)
     ncu --clock-control none --cache-control none --metrics gpu__time_duration.sum --csv "$BIN/embedserve" bench \
-      --model-path $profile_model --device cuda --seq-len $1 --batch-tokens $2 --seconds 0 2> /dev/null \
+      --model-path $profile_model --device cuda --seq-len $1 --batch-tokens $2 ${PROFILE_FLAGS:-} --seconds 0 2> /dev/null \
       | python3 bench/cuda/kernel_table.py --last-batch --wall-ms "${wall_ms:-0}" \
       | tee "$OUT/profile_$(basename $profile_model)_$1.txt"
   done
