@@ -3,6 +3,7 @@
 #include "ops/cuda/rms_norm_cuda.h"
 
 #include <string>
+#include <type_traits>
 
 #include "ops/cuda/cuda_check.h"
 #include "ops/cuda/cuda_dtype.h"
@@ -108,57 +109,111 @@ __global__ void __launch_bounds__(kNormThreads) qk_norm_rope_kernel(T* x, const 
   }
 }
 
-// The same for head_dim 64, 128 or 256 (every Qwen3 size): one warp per (row, head), 8 per block, so all 32 lanes
-// load (hd/32 elements each) instead of 16 of a 256-thread block; a head's halves sit in lanes 0–15 and 16–31,
-// so each rotation pair meets through one shuffle. The sum of squares is reduced within the warp (its order
-// differs from rms_norm's, so results agree with norm-then-rope to rounding, not bit for bit).
-constexpr int kHeadsPerBlock = kNormThreads / 32;
-
-// Two tensors' heads (k and q of one batch) go in one launch: block (r, g) takes row r's heads 8g..8g+7 of a's
-// heads followed by b's. The grid's two dimensions name the row and the heads, so no thread divides to find them:
-// the pass is bound by issued instructions, not bytes (ncu, the 0.6B's 16,384-token batch: 0.75 warps issued per
-// scheduler per cycle at 2.0 TB/s when each warp divided its flat index by the head count; 94.5 → 74.0 µs without
-// the division). Each lane reads its kPerLane angles as one vector.
+// The same for head_dim 64, 128 or 256 (every Qwen3 size): one warp per (row, head), so all 32 lanes load
+// (hd/32 elements each) instead of 16 of a 256-thread block; a head's halves sit in lanes 0–15 and 16–31, so each
+// rotation pair meets through one shuffle. The sum of squares is reduced within the warp (its order differs from
+// rms_norm's, so results agree with norm-then-rope to rounding, not bit for bit).
 template <typename T, int kPerLane>
-__global__ void __launch_bounds__(kNormThreads) qk_norm_rope_warp_kernel(NormRopeHeads<T> a, NormRopeHeads<T> b,
-                                                                         const float* __restrict__ cos_table,
-                                                                         const float* __restrict__ sin_table,
-                                                                         float eps) {
-  constexpr int kHeadDim = 32 * kPerLane, kHalf = kHeadDim / 2;
-  const int lane = threadIdx.x % 32;
-  const int slot = blockIdx.y * kHeadsPerBlock + threadIdx.x / 32;
-  if (slot >= a.heads + b.heads) return;  // whole warps leave together: the shuffles below stay full-warp
-  const bool in_a = slot < a.heads;
-  const int64_t token = blockIdx.x;
-  T* const p = (in_a ? a.x + token * a.stride : b.x + token * b.stride) + (in_a ? slot : slot - a.heads) * kHeadDim;
-  const T* __restrict__ w = in_a ? a.weight : b.weight;
-  struct alignas(sizeof(T) * kPerLane) Lane {
-    T v[kPerLane];
-  };
-  struct alignas(sizeof(float) * (kPerLane < 4 ? kPerLane : 4)) Angles {
-    float v[kPerLane];
-  };
-  const Lane in = reinterpret_cast<const Lane*>(p)[lane];
-  const Lane wl = reinterpret_cast<const Lane*>(w)[lane];
-  // This lane's elements lane·kPerLane.. sit at frequencies (lane·kPerLane) % kHalf.., consecutive.
-  const int64_t f0 = token * kHalf + (lane * kPerLane) % kHalf;
-  const Angles cs = *reinterpret_cast<const Angles*>(cos_table + f0);
-  const Angles sn = *reinterpret_cast<const Angles*>(sin_table + f0);
+struct alignas(sizeof(T) * kPerLane) HeadLane {  // one lane's elements of a head
+  T v[kPerLane];
+};
+template <int kPerLane>
+struct alignas(sizeof(float) * (kPerLane < 4 ? kPerLane : 4)) LaneAngles {  // their cos (or sin), one vector load
+  float v[kPerLane];
+};
+
+// One head of one row, normalised and rotated, from its lane's elements, weights and angles.
+template <typename T, int kPerLane>
+__device__ __forceinline__ HeadLane<T, kPerLane> norm_rope_head(const HeadLane<T, kPerLane>& in,
+                                                                const HeadLane<T, kPerLane>& wl,
+                                                                const LaneAngles<kPerLane>& cs,
+                                                                const LaneAngles<kPerLane>& sn, bool first_half,
+                                                                float eps) {
+  constexpr int kHeadDim = 32 * kPerLane;
   float ss = 0.0f;
 #pragma unroll
   for (int k = 0; k < kPerLane; ++k) ss += to_f32(in.v[k]) * to_f32(in.v[k]);
   for (int offset = 16; offset > 0; offset /= 2) ss += __shfl_xor_sync(0xffffffffu, ss, offset);
   const float r = rsqrtf(ss / static_cast<float>(kHeadDim) + eps);
-  const bool first_half = lane < 16;
-  Lane out;
+  HeadLane<T, kPerLane> out;
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    // Two elements per instruction where both operands are already bf16 values: the product (or sum) of two bf16
+    // values is exact in f32 (or, for a sum whose terms lie more than 15 binades apart, rounds to the larger
+    // term either way), so bf16x2 arithmetic, which rounds the exact result once, gives the bits of the f32
+    // operation rounded to bf16 that the scalar form below does (subnormal results aside). The pass was bound by
+    // issued instructions (ncu, 0.6B's 16,384-token batch: 0.83 warps issued per scheduler per cycle, 72.5 µs);
+    // this form issues fewer (0.65, 65.3 µs). The _rn forms are never contracted into FMAs, which would skip
+    // the products' rounding.
 #pragma unroll
-  for (int k = 0; k < kPerLane; ++k) {
-    // Qwen3RMSNorm's rounding (normalise, round to T, times the weight, round), then the rotation.
-    const float mine = round_to<T>(to_f32(wl.v[k]) * round_to<T>(to_f32(in.v[k]) * r));
-    const float other = __shfl_xor_sync(0xffffffffu, mine, 16);  // the same frequency in the other half
-    out.v[k] = rope_rotate<T>(mine, other, RopeAngle{cs.v[k], sn.v[k]}, first_half);
+    for (int k = 0; k < kPerLane; k += 2) {
+      const __nv_bfloat162 x2{in.v[k], in.v[k + 1]}, w2{wl.v[k], wl.v[k + 1]};
+      // Normalise and round (f32 products: r is not a bf16 value), then times the weight, rounded.
+      const __nv_bfloat162 mine = __hmul2_rn(w2, __floats2bfloat162_rn(to_f32(x2.x) * r, to_f32(x2.y) * r));
+      // The same frequencies in the other half, one shuffle for both.
+      const __nv_bfloat162 other = __shfl_xor_sync(0xffffffffu, mine, 16);
+      const __nv_bfloat162 cos2 = __floats2bfloat162_rn(cs.v[k], cs.v[k + 1]);  // exact: the tables hold bf16 values
+      const __nv_bfloat162 sin2 = __floats2bfloat162_rn(sn.v[k], sn.v[k + 1]);
+      // x1' = x1·cos + x2·(−sin), x2' = x2·cos + x1·sin: each product rounded, then the sum.
+      const __nv_bfloat162 rot =
+          __hadd2_rn(__hmul2_rn(mine, cos2), __hmul2_rn(other, first_half ? __hneg2(sin2) : sin2));
+      out.v[k] = rot.x;
+      out.v[k + 1] = rot.y;
+    }
+  } else {
+#pragma unroll
+    for (int k = 0; k < kPerLane; ++k) {
+      // Qwen3RMSNorm's rounding (normalise, round to T, times the weight, round), then the rotation.
+      const float mine = round_to<T>(to_f32(wl.v[k]) * round_to<T>(to_f32(in.v[k]) * r));
+      const float other = __shfl_xor_sync(0xffffffffu, mine, 16);  // the same frequency in the other half
+      out.v[k] = rope_rotate<T>(mine, other, RopeAngle{cs.v[k], sn.v[k]}, first_half);
+    }
   }
-  reinterpret_cast<Lane*>(p)[lane] = out;
+  return out;
+}
+
+// Two tensors' heads (k and q of one batch) go in one launch: block (r, g) takes row r's heads 8g..8g+7 of a's
+// heads followed by b's, two per warp. The grid's two dimensions name the row and the heads, so no thread divides
+// to find them (the pass was bound by issued instructions: 94.5 → 74.0 µs without the division). Two heads per
+// warp, both loaded before either is computed, share the row's angles and keep twice the bytes in flight: with
+// the packed arithmetic above the pass waits on memory latency, not on issue (ncu: 0.65 warps issued per
+// scheduler per cycle at 61 % of DRAM's peak with one head per warp).
+constexpr int kHeadsPerWarp = 2;
+constexpr int kQkWarps = 4;
+constexpr int kHeadsPerBlock = kHeadsPerWarp * kQkWarps;
+
+template <typename T, int kPerLane>
+__global__ void __launch_bounds__(kQkWarps * 32) qk_norm_rope_warp_kernel(NormRopeHeads<T> a, NormRopeHeads<T> b,
+                                                                          const float* __restrict__ cos_table,
+                                                                          const float* __restrict__ sin_table,
+                                                                          float eps) {
+  constexpr int kHalf = 16 * kPerLane;
+  using Lane = HeadLane<T, kPerLane>;
+  using Angles = LaneAngles<kPerLane>;
+  const int lane = threadIdx.x % 32;
+  const int heads = a.heads + b.heads;
+  const int first = blockIdx.y * kHeadsPerBlock + threadIdx.x / 32 * kHeadsPerWarp;
+  if (first >= heads) return;  // whole warps leave together: the shuffles stay full-warp
+  const int64_t token = blockIdx.x;
+  T* p[kHeadsPerWarp];
+  Lane in[kHeadsPerWarp], wl[kHeadsPerWarp];
+#pragma unroll
+  for (int h = 0; h < kHeadsPerWarp; ++h) {
+    // A warp past the last head redoes its first one and stores nothing for it (all its lanes alike).
+    const int slot = first + h < heads ? first + h : first;
+    const bool in_a = slot < a.heads;
+    p[h] = (in_a ? a.x + token * a.stride : b.x + token * b.stride) + (in_a ? slot : slot - a.heads) * 32 * kPerLane;
+    in[h] = reinterpret_cast<const Lane*>(p[h])[lane];
+    wl[h] = reinterpret_cast<const Lane*>(in_a ? a.weight : b.weight)[lane];
+  }
+  // This lane's elements lane·kPerLane.. sit at frequencies (lane·kPerLane) % kHalf.., consecutive.
+  const int64_t f0 = token * kHalf + (lane * kPerLane) % kHalf;
+  const Angles cs = *reinterpret_cast<const Angles*>(cos_table + f0);
+  const Angles sn = *reinterpret_cast<const Angles*>(sin_table + f0);
+#pragma unroll
+  for (int h = 0; h < kHeadsPerWarp; ++h) {
+    const Lane out = norm_rope_head<T, kPerLane>(in[h], wl[h], cs, sn, lane < 16, eps);
+    if (first + h < heads) reinterpret_cast<Lane*>(p[h])[lane] = out;
+  }
 }
 
 template <typename T, int kPerLane>
@@ -167,7 +222,7 @@ Status launch_qk_norm_rope_warp(NormRopeHeads<T> a, NormRopeHeads<T> b, const fl
   const int64_t groups = (int64_t{a.heads} + b.heads + kHeadsPerBlock - 1) / kHeadsPerBlock;
   if (groups > 65535) return invalid_argument("qk_norm_rope: more heads than one grid can hold");
   const dim3 grid(static_cast<unsigned>(n), static_cast<unsigned>(groups));
-  qk_norm_rope_warp_kernel<T, kPerLane><<<grid, kNormThreads, 0, stream>>>(a, b, cos_table, sin_table, eps);
+  qk_norm_rope_warp_kernel<T, kPerLane><<<grid, kQkWarps * 32, 0, stream>>>(a, b, cos_table, sin_table, eps);
   return cuda_status(cudaGetLastError(), "qk_norm_rope launch");
 }
 
