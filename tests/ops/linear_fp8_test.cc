@@ -66,6 +66,10 @@ class LinearFp8 : public ::testing::TestWithParam<Fp8Backend> {
     return y.download();
   }
 
+  // add_rms_norm's and swiglu's FP8 codes and scales against the host rule over what they wrote (rows × cols and
+  // rows × d), and the GEMM on them; the body of NormsAndSwigluQuantiseTheGemmInputTheyWriteAsLinearWould.
+  void check_norm_and_swiglu_codes(int64_t rows, int64_t cols, int64_t d);
+
  private:
   std::unique_ptr<ops::DeviceContext> ctx_;
   std::unique_ptr<ops::ScopedDevice> device_;
@@ -184,7 +188,17 @@ TEST_P(LinearFp8, AnFp8CheckpointsCodesAndScalesLoadAsStored) {
 TEST_P(LinearFp8, NormsAndSwigluQuantiseTheGemmInputTheyWriteAsLinearWould) {
   // add_rms_norm and swiglu with `quantized` (one kernel on CUDA) give the codes and scales linear's own pass
   // gives for their output, so a GEMM told x_quantized gives the bits of one that quantises x itself.
-  const int64_t rows = 19, cols = 1040, d = 272;
+  // Widths whose rows one thread's packs cover (1040, 272) and ones that take several packs a thread, the last
+  // partly (2576 = 322 packs of 8 over 256 threads, 9744 = 1218: CUDA's kernels that hold a row in registers;
+  // multiples of 16, as the FP8 GEMM's k must be).
+  const int64_t rows = 19;
+  for (auto [cols, d] : {std::pair<int64_t, int64_t>{1040, 272}, {2576, 9744}}) {
+    SCOPED_TRACE(::testing::Message() << "norm width " << cols << ", SwiGLU width " << d);
+    check_norm_and_swiglu_codes(rows, cols, d);
+  }
+}
+
+void LinearFp8::check_norm_and_swiglu_codes(int64_t rows, int64_t cols, int64_t d) {
   auto scratch_of = [&](int64_t k) {
     auto b = ops::Buffer::allocate(ctx(), ops::linear_scratch_bytes(ctx(), rows, k), "scratch");
     check(b.status(), "scratch");

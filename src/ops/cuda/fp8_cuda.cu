@@ -7,34 +7,17 @@
 #include <cstdint>
 
 #include "ops/cuda/cuda_check.h"
+#include "ops/cuda/fp8_row.cuh"
 
 namespace embedserve::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr float kE4M3Max = 448.0f;
-
-// Max over the block; every thread gets the result.
-__device__ float block_max(float v, float* shared) {
-  for (int offset = 16; offset > 0; offset >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  if (lane == 0) shared[warp] = v;
-  __syncthreads();
-  if (warp == 0) {
-    v = lane < kThreads / 32 ? shared[lane] : 0.0f;
-    for (int offset = 16; offset > 0; offset >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, offset));
-    if (lane == 0) shared[0] = v;
-  }
-  __syncthreads();
-  return shared[0];
-}
-
 // One block per row. Rows whose length is a multiple of 8 (every projection of the real models) move 8 bf16 per
 // 16-byte load and 8 codes per 8-byte store; the arithmetic per element is the same either way.
 template <bool kVector>
 __global__ void quantize_rows_kernel(const __nv_bfloat16* __restrict__ x, int64_t k, uint8_t* __restrict__ q,
                                      float* __restrict__ scales) {
-  __shared__ float shared[kThreads / 32];
   const __nv_bfloat16* row = x + blockIdx.x * k;
   uint8_t* out = q + blockIdx.x * k;
   float amax = 0.0f;
@@ -51,8 +34,7 @@ __global__ void quantize_rows_kernel(const __nv_bfloat16* __restrict__ x, int64_
   } else {
     for (int64_t c = threadIdx.x; c < k; c += kThreads) amax = fmaxf(amax, fabsf(__bfloat162float(row[c])));
   }
-  amax = block_max(amax, shared);
-  const float scale = amax > 0.0f ? amax / kE4M3Max : 1.0f;  // IEEE division, as the host's fp8::row_scale
+  const float scale = e4m3_row_scale(block_max(amax, kThreads));
   if constexpr (kVector) {
     for (int64_t c = threadIdx.x * 8; c < k; c += kThreads * 8) {
       const uint4 pack = *reinterpret_cast<const uint4*>(row + c);
@@ -60,14 +42,14 @@ __global__ void quantize_rows_kernel(const __nv_bfloat16* __restrict__ x, int64_
       uint8_t codes[8];
       for (int i = 0; i < 4; ++i) {
         const float2 f = __bfloat1622float2(v[i]);
-        codes[2 * i] = static_cast<uint8_t>(__nv_cvt_float_to_fp8(f.x / scale, __NV_SATFINITE, __NV_E4M3));
-        codes[2 * i + 1] = static_cast<uint8_t>(__nv_cvt_float_to_fp8(f.y / scale, __NV_SATFINITE, __NV_E4M3));
+        codes[2 * i] = e4m3_code(f.x, scale);
+        codes[2 * i + 1] = e4m3_code(f.y, scale);
       }
       *reinterpret_cast<uint2*>(out + c) = *reinterpret_cast<const uint2*>(codes);
     }
   } else {
     for (int64_t c = threadIdx.x; c < k; c += kThreads)
-      out[c] = static_cast<uint8_t>(__nv_cvt_float_to_fp8(__bfloat162float(row[c]) / scale, __NV_SATFINITE, __NV_E4M3));
+      out[c] = e4m3_code(__bfloat162float(row[c]), scale);
   }
   if (threadIdx.x == 0) scales[blockIdx.x] = scale;
 }

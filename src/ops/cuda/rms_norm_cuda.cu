@@ -75,14 +75,17 @@ __global__ void __launch_bounds__(kNormThreads) add_rms_norm_held_kernel(T* resi
     add_squares<T>(ss, sum[j]);
   }
   const float r = inverse_rms<T>(ss, cols, eps);
+  NormPack<T> normed[kHeld];
 #pragma unroll
   for (int j = 0; j < kHeld; ++j) {
     const int i = threadIdx.x + j * kNormThreads;
     if (i >= packs) break;
     const NormPack<T> wpack = wp[i];
-    op[i] = scale_pack<T>(sum[j], wpack, r);
+    normed[j] = scale_pack<T>(sum[j], wpack, r);
+    op[i] = normed[j];
   }
-  if (q) quantize_written_row<T>(out + blockIdx.x * cols, cols, kNormThreads, q + blockIdx.x * cols, q_scales + blockIdx.x);
+  // An FP8 GEMM reads out next: its codes from the packs held, as quantize_written_row would give them.
+  if (q) quantize_held_row<kHeld>(normed, packs, kNormThreads, q + blockIdx.x * cols, q_scales + blockIdx.x);
 }
 
 // One block per (row, head): the head's q_norm/k_norm into shared memory, then RoPE from there (norm_row.cuh's
@@ -269,9 +272,10 @@ Status add_rms_norm(T* residual, const T* delta, const T* weight, T* out, int64_
   const int64_t packs = cols / kNormPack<T>;
   auto kernel = pack ? add_rms_norm_kernel<T, true> : add_rms_norm_kernel<T, false>;
   if constexpr (kNormPack<T> > 1) {
-    if (pack && packs <= kNormThreads)
+    const bool codes_aligned = reinterpret_cast<uintptr_t>(q) % 8 == 0;  // the held kernels store 8 codes at a time
+    if (pack && codes_aligned && packs <= kNormThreads)
       kernel = add_rms_norm_held_kernel<T, 1>;
-    else if (pack && packs <= 2 * kNormThreads)
+    else if (pack && codes_aligned && packs <= 2 * kNormThreads)
       kernel = add_rms_norm_held_kernel<T, 2>;
   }
   kernel<<<grid, kNormThreads, 0, stream>>>(residual, delta, weight, out, cols, eps, q, q_scales);
