@@ -693,7 +693,9 @@ Status Qwen3Model::mlp_block(int layer, const Qwen3LayerWeights& w, int64_t begi
   const ops::Tensor act = act_.matrix(t, begin + m, I).rows_range(begin, m);
   EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, h, w.gate_up_proj.tensor, gate_up, groups, scratch, fp8));
   trace("ffn_gate_up", layer, gate_up);
-  EMBEDSERVE_RETURN_IF_ERROR(ops::swiglu(ctx_, gate_up, act, fp8 ? &scratch : nullptr));
+  // In fp8 the down projection reads only the codes: act itself is kept for a trace or a rank's pieces.
+  EMBEDSERVE_RETURN_IF_ERROR(
+      ops::swiglu(ctx_, gate_up, act, fp8 ? &scratch : nullptr, /*keep_out=*/!fp8 || sink_ || shard_.ranks > 1));
   trace("ffn_act", layer, act);
   return row_parallel(act, w.down_proj.tensor, partial, groups, /*x_quantized=*/fp8, reduce ? &h : nullptr);
 }

@@ -11,7 +11,8 @@
 
 namespace embedserve::ops {
 
-Status swiglu(const DeviceContext& ctx, const Tensor& gate_up, const Tensor& out, const Tensor* quantized) {
+Status swiglu(const DeviceContext& ctx, const Tensor& gate_up, const Tensor& out, const Tensor* quantized,
+              bool keep_out) {
   EMBEDSERVE_RETURN_IF_ERROR(expect_shape("swiglu", "gate_up", gate_up, out.rows, 2 * out.cols));
   EMBEDSERVE_RETURN_IF_ERROR(expect_dense("swiglu", "out", out));
   EMBEDSERVE_RETURN_IF_ERROR(expect_dtype("swiglu", ctx, {{"gate_up", &gate_up}, {"out", &out}}));
@@ -29,7 +30,7 @@ Status swiglu(const DeviceContext& ctx, const Tensor& gate_up, const Tensor& out
   return cuda_backend::by_dtype(out.dtype, "swiglu", [&](auto tag) {
     using T = decltype(tag);
     return cuda::silu_mul(gate.as<const T>(), up.as<const T>(), gate_up.stride, out.as<T>(), out.rows, out.cols,
-                          cuda_backend::stream(ctx), q, q_scales);
+                          cuda_backend::stream(ctx), q, q_scales, keep_out || !q);
   });
 #else
   return no_backend("swiglu");

@@ -244,6 +244,12 @@ void LinearFp8::check_norm_and_swiglu_codes(int64_t rows, int64_t cols, int64_t 
   DeviceTensor plain(ctx(), dtype(), rows, d);
   ASSERT_TRUE(succeeded(ops::swiglu(ctx(), *gate_up, *plain)));
   EXPECT_TRUE(same_bits(plain.download(), act.download())) << "swiglu's output with and without quantising";
+  // keep_out = false (the model's fp8 MLP: only the codes are read): the same codes and scales.
+  DeviceTensor unkept(ctx(), dtype(), rows, d);
+  const ops::Buffer unkept_scratch = scratch_of(d);
+  const ops::Tensor us = as_tensor(unkept_scratch);
+  ASSERT_TRUE(succeeded(ops::swiglu(ctx(), *gate_up, *unkept, &us, /*keep_out=*/false)));
+  EXPECT_EQ(held(unkept_scratch, d), held(act_scratch, d)) << "swiglu's codes and scales without keeping out";
 
   // The GEMM on the pre-quantised input against the GEMM that quantises it itself.
   const int64_t n = 48;

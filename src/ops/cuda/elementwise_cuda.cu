@@ -58,7 +58,7 @@ template <int kHeld>
 __global__ void __launch_bounds__(kThreads)
     silu_mul_quantize_held_kernel(const __nv_bfloat16* __restrict__ gate, const __nv_bfloat16* __restrict__ up,
                                   int64_t in_stride, __nv_bfloat16* __restrict__ out, int64_t d,
-                                  uint8_t* __restrict__ q, float* __restrict__ q_scales) {
+                                  uint8_t* __restrict__ q, float* __restrict__ q_scales, bool write_out) {
   using Pack = NormPack<__nv_bfloat16>;
   const int64_t r = blockIdx.x;
   const int packs = static_cast<int>(d / 8);
@@ -73,7 +73,7 @@ __global__ void __launch_bounds__(kThreads)
     const Pack gp = g[i], up_pack = u[i];
 #pragma unroll
     for (int e = 0; e < 8; ++e) held[j].v[e] = silu_mul_one<__nv_bfloat16>(to_f32(gp.v[e]), to_f32(up_pack.v[e]));
-    o[i] = held[j];
+    if (write_out) o[i] = held[j];  // the same for every thread of the launch
   }
   quantize_held_row<kHeld>(held, packs, kThreads, q + r * d, q_scales + r);
 }
@@ -138,7 +138,7 @@ __global__ void gather_kernel(const T* __restrict__ x, int64_t dim, const int32_
 
 template <typename T>
 Status silu_mul(const T* gate, const T* up, int64_t in_stride, T* out, int64_t n, int64_t d, cudaStream_t stream,
-                uint8_t* q, float* q_scales) {
+                uint8_t* q, float* q_scales, bool write_out) {
   if (n < 0 || d <= 0 || in_stride < d) return invalid_argument("silu_mul: bad shape");
   if (n == 0) return Status();
   if (q) {
@@ -148,12 +148,12 @@ Status silu_mul(const T* gate, const T* up, int64_t in_stride, T* out, int64_t n
       const int64_t held = (d / 8 + kThreads - 1) / kThreads;  // packs per thread
       if (d % 8 == 0 && in_stride % 8 == 0 && aligned16(gate) && aligned16(up) && aligned16(out) &&
           reinterpret_cast<uintptr_t>(q) % 8 == 0 && held <= 8) {
-        using Kernel = void (*)(const T*, const T*, int64_t, T*, int64_t, uint8_t*, float*);
+        using Kernel = void (*)(const T*, const T*, int64_t, T*, int64_t, uint8_t*, float*, bool);
         const Kernel by_held[] = {silu_mul_quantize_held_kernel<1>, silu_mul_quantize_held_kernel<2>,
                                   silu_mul_quantize_held_kernel<3>, silu_mul_quantize_held_kernel<4>,
                                   silu_mul_quantize_held_kernel<5>, silu_mul_quantize_held_kernel<6>,
                                   silu_mul_quantize_held_kernel<7>, silu_mul_quantize_held_kernel<8>};
-        by_held[held - 1]<<<grid, kThreads, 0, stream>>>(gate, up, in_stride, out, d, q, q_scales);
+        by_held[held - 1]<<<grid, kThreads, 0, stream>>>(gate, up, in_stride, out, d, q, q_scales, write_out);
         return cuda_status(cudaGetLastError(), "silu_mul (quantising) launch");
       }
     }
@@ -191,7 +191,7 @@ Status gather_rows(const T* x, int64_t dim, const int32_t* rows, int64_t n_rows,
 }
 
 #define EMBEDSERVE_INSTANTIATE(T)                                                                       \
-  template Status silu_mul<T>(const T*, const T*, int64_t, T*, int64_t, int64_t, cudaStream_t, uint8_t*, float*); \
+  template Status silu_mul<T>(const T*, const T*, int64_t, T*, int64_t, int64_t, cudaStream_t, uint8_t*, float*, bool); \
   template Status add<T>(T*, const T*, int64_t, cudaStream_t);                                         \
   template Status gather_rows<T>(const T*, int64_t, const int32_t*, int64_t, T*, cudaStream_t);
 EMBEDSERVE_INSTANTIATE(float)

@@ -13,10 +13,11 @@ namespace embedserve::cuda {
 // result is a bf16 tensor); gate and up rows are `in_stride` elements apart (both halves of one fused
 // gate|up projection), out rows d apart.
 // With q set, each out row is also quantised to e4m3 (q [n, d], q_scales f32 [n]) as quantize_rows_e4m3 would
-// quantise it: the input of the FP8 down projection, written by the block that computed the row.
+// quantise it: the input of the FP8 down projection, written by the block that computed the row. write_out false
+// (with q): nothing reads out afterwards, and the kernels that quantise rows held in registers skip writing it.
 template <typename T>
 Status silu_mul(const T* gate, const T* up, int64_t in_stride, T* out, int64_t n, int64_t d, cudaStream_t stream,
-                uint8_t* q = nullptr, float* q_scales = nullptr);
+                uint8_t* q = nullptr, float* q_scales = nullptr, bool write_out = true);
 
 // x T [n] = T(x + y): the residual connections.
 template <typename T>
