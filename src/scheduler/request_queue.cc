@@ -134,7 +134,7 @@ void RequestQueue::fill(size_t budget, SequenceBatch& batch, std::vector<BatchSl
     if (lanes_[l].empty()) clock_[l] = std::max(clock_[l], clock_[1 - l]);
   const Lane first = clock_[kInteractive] <= clock_[kBulk] ? kInteractive : kBulk;
   const Lane second = first == kInteractive ? kBulk : kInteractive;
-  const bool yielding = yield_.tokens > 0 && now - last_interactive_ < yield_.recent;
+  const bool yielding = yield_.tokens > 0 && last_interactive_ && now - *last_interactive_ < yield_.recent;
   auto lane_budget = [&](Lane lane) {
     // Bulk fills up to the cap on top of what the interactive lane took (an empty batch still takes one input).
     return lane == kBulk && yielding ? std::min(budget, batch.num_tokens() + yield_.tokens) : budget;

@@ -9,6 +9,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "engine/batch.h"
@@ -130,7 +131,9 @@ class RequestQueue {
   size_t chunk_above_;
   uint64_t next_sequence_ = 1;
   BulkYield yield_;
-  SteadyClock::time_point last_interactive_{};  // admission time of the latest interactive job
+  // Admission time of the latest interactive job; none before the first. (A default time point is the steady
+  // clock's epoch, the machine's boot: within `recent` of boot every bulk call would yield with no query seen.)
+  std::optional<SteadyClock::time_point> last_interactive_;
   std::deque<std::shared_ptr<QueuedJob>> lanes_[2];
   size_t queued_inputs_ = 0;
   size_t queued_tokens_ = 0;
