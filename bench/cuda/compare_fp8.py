@@ -12,6 +12,10 @@ Retrieval: --queries random queries (8–32 words) over --documents random docum
 reference texts' words; top-10 neighbours by cosine with embedserve's f32 parity mode (transformers float32 to
 cosine ≥ 0.99999) as the reference, and the fraction of the top 10 that fp8 (and bf16) vectors agree on (goal ≥
 0.95). Batch invariance: every vector of fp8 in 16,384-token batches against one text per batch, bit for bit.
+--torch-fp8: the same rows for the FP8 scheme SGLang and vLLM run (`--quantization fp8` on a bf16 checkpoint:
+e4m3 weights with one scale per output channel, activations quantised per token on the fly, products summed in
+f32, bf16 out), emulated in transformers' bf16 Qwen3Model by replacing every decoder Linear: an independent
+implementation of the method, to tell the method's error from ours.
 """
 
 import argparse
@@ -48,6 +52,45 @@ def agreement(a, b):
     return float(np.mean([len(set(x) & set(y)) / 10 for x, y in zip(a, b)]))
 
 
+def torch_fp8_vectors(model_dir, texts_ids, device):
+    """transformers' bf16 Qwen3Model with every decoder Linear as SGLang's/vLLM's dynamic FP8 linear: weights
+    e4m3 per output channel (scale max|w_row| / 448), each token's input e4m3 with its own scale, the product of
+    the codes summed in f32 (exact products, as an FP8 tensor-core GEMM), times both scales, rounded to bf16."""
+    import torch
+    from transformers import AutoModel
+    torch.backends.cuda.matmul.allow_tf32 = False
+    model = AutoModel.from_pretrained(model_dir, dtype=torch.bfloat16).to(device).eval()
+    e4m3 = torch.float8_e4m3fn
+
+    def quantise_rows(x):
+        scale = x.abs().amax(dim=1, keepdim=True) / 448.0
+        scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+        return (x / scale).clamp(-448.0, 448.0).to(e4m3), scale
+
+    for name, mod in model.named_modules():
+        if isinstance(mod, torch.nn.Linear) and ".layers." in f".{name}":
+            w_codes, w_scale = quantise_rows(mod.weight.data.float())
+            w_deq = w_codes.float() * w_scale  # exact: an e4m3 code times an f32 scale
+            mod.weight = None
+
+            def forward(x, w_deq=w_deq):
+                x2 = x.reshape(-1, x.shape[-1]).float()
+                x_codes, x_scale = quantise_rows(x2)
+                y = (x_codes.float() * x_scale) @ w_deq.t()
+                return y.to(torch.bfloat16).reshape(*x.shape[:-1], -1)
+
+            mod.forward = forward
+    out = []
+    with torch.no_grad():
+        for x in texts_ids:
+            h = model(input_ids=torch.tensor([x], device=device)).last_hidden_state[0, -1].float()
+            out.append(torch.nn.functional.normalize(h, dim=0).cpu().numpy())
+    del model
+    if device == "cuda":
+        torch.cuda.empty_cache()
+    return np.stack(out)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--embedserve", required=True)
@@ -58,6 +101,7 @@ def main():
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--documents", type=int, default=2000)
     ap.add_argument("--skip-transformers", action="store_true")
+    ap.add_argument("--torch-fp8", action="store_true", help="also SGLang's/vLLM's FP8 scheme, emulated in transformers")
     args = ap.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
     w, dev = args.workdir, args.device
@@ -87,6 +131,8 @@ def main():
         ours = error_row("embedserve fp8", cosines(fp8, hf_f32))
         error_row("embedserve bf16", cosines(bf16, hf_f32))
         error_row("transformers bf16 (its own error)", cosines(hf_bf16, hf_f32))
+        if args.torch_fp8:
+            error_row("transformers, SGLang's fp8 scheme", cosines(torch_fp8_vectors(model, ids, dev), hf_f32))
         print(f"fp8 accuracy goal (mean 1-cos <= 2e-3): {'holds' if ours.mean() <= 2e-3 else 'MISSED'}")
 
     # Retrieval: random word sequences from the reference texts' vocabulary of words.
@@ -101,7 +147,10 @@ def main():
         vecs[name] = embed(args.embedserve, dev, model, corpus_path, os.path.join(w, f"retrieval_{name}.npy"), *flags)
     ref = top10(vecs["f32"][: args.queries], vecs["f32"][args.queries:])
     print(f"retrieval, {args.queries} queries over {args.documents} documents: top-10 agreement with f32")
-    for name in ("bf16", "fp8"):
+    if args.torch_fp8:
+        corpus_ids = [tok.encode(t).ids for t in queries + docs]  # the tokenizer appends the end-of-text token
+        vecs["transformers fp8 scheme"] = torch_fp8_vectors(model, corpus_ids, dev)
+    for name in [n for n in vecs if n != "f32"]:
         got = top10(vecs[name][: args.queries], vecs[name][args.queries:])
         a = agreement(ref, got)
         print(f"  {name}: {a:.4f}" + ("   (goal >= 0.95: " + ("holds" if a >= 0.95 else "MISSED") + ")"
