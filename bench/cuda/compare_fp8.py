@@ -101,7 +101,8 @@ def main():
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--documents", type=int, default=2000)
     ap.add_argument("--skip-transformers", action="store_true")
-    ap.add_argument("--torch-fp8", action="store_true", help="also SGLang's/vLLM's FP8 scheme, emulated in transformers")
+    ap.add_argument("--torch-fp8", action="store_true",
+                    help="also SGLang's/vLLM's FP8 scheme, emulated in transformers")
     args = ap.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
     w, dev = args.workdir, args.device

@@ -189,17 +189,16 @@ if want compare; then
 fi
 if want bits; then
   # A kernel change meant to keep every bit: the same texts (tests/data/reference_texts.jsonl and six of 1,300 to
-  # 7,200 tokens built from them) embedded by embedserve_base and embedserve in bf16 on both checkpoints, the
-  # output files compared byte for byte.
+  # 7,200 tokens built from them) embedded by embedserve_base and embedserve on both checkpoints, in bf16 (and
+  # fp8 with BITS_WEIGHTS="bf16 fp8"), the output files compared byte for byte.
   python3 -c '
 import json, sys
 texts = [json.loads(l)["text"] for l in open("tests/data/reference_texts.jsonl")]
-texts = [t for t in texts if "think>" not in t]  # ids 151667 and 151668, past the vocab_size of the random checkpoints
+texts = [t for t in texts if "think>" not in t]  # ids 151667, 151668: past the random checkpoints vocab_size
 words = " ".join(t for t in texts if t).split()
 for t in texts: print(json.dumps({"text": t}))
 for n in (700, 1400, 2100, 2800, 3500, 4200): print(json.dumps({"text": " ".join(words[:n])}))
 ' > /tmp/bits_texts.jsonl
-  # BITS_WEIGHTS="bf16 fp8": also with --quantization fp8.
   for m in $BENCH_MODELS; do
     [ -f $m/tokenizer.json ] || cp tests/data/qwen3-tokenizer/* $m/
     for wt in ${BITS_WEIGHTS:-bf16}; do
@@ -207,11 +206,15 @@ for n in (700, 1400, 2100, 2800, 3500, 4200): print(json.dumps({"text": " ".join
       step "bits: embedserve_base and embedserve on $(basename $m), $wt, $(wc -l < /tmp/bits_texts.jsonl) texts"
       for b in embedserve_base embedserve; do
         rm -f /tmp/bits_$b.npy
-        "$BIN/$b" embed --model-path $m --device cuda "${quant[@]}" --input /tmp/bits_texts.jsonl --output /tmp/bits_$b.npy \
-          > /dev/null 2> "$OUT/bits_$(basename $m)_${wt}_$b.log" || { status=1; tail -2 "$OUT/bits_$(basename $m)_${wt}_$b.log"; }
+        log="$OUT/bits_$(basename $m)_${wt}_$b.log"
+        "$BIN/$b" embed --model-path $m --device cuda "${quant[@]}" --input /tmp/bits_texts.jsonl \
+          --output /tmp/bits_$b.npy > /dev/null 2> "$log" || { status=1; tail -2 "$log"; }
       done
-      cmp /tmp/bits_embedserve_base.npy /tmp/bits_embedserve.npy && echo "bits: identical ($(stat -c %s /tmp/bits_embedserve.npy) bytes)" ||
-        { status=1; echo "bits: DIFFERENT"; }
+      if cmp /tmp/bits_embedserve_base.npy /tmp/bits_embedserve.npy; then
+        echo "bits: identical ($(stat -c %s /tmp/bits_embedserve.npy) bytes)"
+      else
+        status=1; echo "bits: DIFFERENT"
+      fi
     done
   done
 fi

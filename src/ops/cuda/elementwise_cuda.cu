@@ -190,8 +190,9 @@ Status gather_rows(const T* x, int64_t dim, const int32_t* rows, int64_t n_rows,
   return cuda_status(cudaGetLastError(), "gather_rows launch");
 }
 
-#define EMBEDSERVE_INSTANTIATE(T)                                                                       \
-  template Status silu_mul<T>(const T*, const T*, int64_t, T*, int64_t, int64_t, cudaStream_t, uint8_t*, float*, bool); \
+#define EMBEDSERVE_INSTANTIATE(T)                                                                         \
+  template Status silu_mul<T>(const T*, const T*, int64_t, T*, int64_t, int64_t, cudaStream_t, uint8_t*, float*, \
+                              bool);                                                                       \
   template Status add<T>(T*, const T*, int64_t, cudaStream_t);                                         \
   template Status gather_rows<T>(const T*, int64_t, const int32_t*, int64_t, T*, cudaStream_t);
 EMBEDSERVE_INSTANTIATE(float)

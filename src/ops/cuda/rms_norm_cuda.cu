@@ -113,9 +113,9 @@ __global__ void __launch_bounds__(kNormThreads) qk_norm_rope_kernel(T* x, const 
 }
 
 // The same for head_dim 64, 128 or 256 (every Qwen3 size): a (row, head) spread over one warp, so all 32 lanes
-// load (hd/32 elements each) instead of 16 of a 256-thread block; a head's halves sit in lanes 0–15 and 16–31, so each
-// rotation pair meets through one shuffle. The sum of squares is reduced within the warp (its order differs from
-// rms_norm's, so results agree with norm-then-rope to rounding, not bit for bit).
+// load (hd/32 elements each) instead of 16 of a 256-thread block; a head's halves sit in lanes 0–15 and 16–31, so
+// each rotation pair meets through one shuffle. The sum of squares is reduced within the warp (its order differs
+// from rms_norm's, so results agree with norm-then-rope to rounding, not bit for bit).
 template <typename T, int kPerLane>
 struct alignas(sizeof(T) * kPerLane) HeadLane {  // one lane's elements of a head
   T v[kPerLane];
