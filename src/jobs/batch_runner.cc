@@ -1,6 +1,8 @@
 // BatchRunner: the job state machine, chunked processing with commits, resume, cancel, expiry, failure.
 #include "jobs/batch_runner.h"
 
+#include <optional>
+
 #include <nlohmann/json.hpp>
 
 #include "jobs/ids.h"
@@ -32,9 +34,11 @@ void BatchRunner::stop() {
 }
 
 void BatchRunner::loop() {
-  auto last_sweep = std::chrono::steady_clock::time_point();
+  // None until the first sweep, which runs at once (a default time point is the clock's epoch, the machine's
+  // boot: within idle_poll of boot it would have put the first sweep off).
+  std::optional<std::chrono::steady_clock::time_point> last_sweep;
   while (!stopping_.load()) {
-    if (std::chrono::steady_clock::now() - last_sweep >= options_.idle_poll) {
+    if (!last_sweep || std::chrono::steady_clock::now() - *last_sweep >= options_.idle_poll) {
       sweep_expired_files();
       last_sweep = std::chrono::steady_clock::now();
     }
