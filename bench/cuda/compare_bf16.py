@@ -48,7 +48,9 @@ def embed(embedserve, device, model, texts_path, out, *extra, resume=False):
     return np.load(out)
 
 
-def transformers_vectors(model_dir, ids, dtype_name, device):
+def transformers_vectors(model_dir, ids, dtype_name, device, prepare=None):
+    """transformers' Qwen3Model in dtype_name, each text alone, last-token pooled and normalised; `prepare`, if
+    given, is called with the loaded model first (compare_fp8.py swaps its Linears for FP8 ones there)."""
     import torch
     from transformers import AutoModel
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -59,6 +61,8 @@ def transformers_vectors(model_dir, ids, dtype_name, device):
     except TypeError:  # transformers 4.x
         model = AutoModel.from_pretrained(model_dir, torch_dtype=dtype)
     model = model.to(device).eval()
+    if prepare:
+        prepare(model)
     out = []
     with torch.no_grad():
         for x in ids:  # one text per call: no padding, so nothing but the precision differs

@@ -57,9 +57,6 @@ def torch_fp8_vectors(model_dir, texts_ids, device):
     e4m3 per output channel (scale max|w_row| / 448), each token's input e4m3 with its own scale, the product of
     the codes summed in f32 (exact products, as an FP8 tensor-core GEMM), times both scales, rounded to bf16."""
     import torch
-    from transformers import AutoModel
-    torch.backends.cuda.matmul.allow_tf32 = False
-    model = AutoModel.from_pretrained(model_dir, dtype=torch.bfloat16).to(device).eval()
     e4m3 = torch.float8_e4m3fn
 
     def quantise_rows(x):
@@ -67,28 +64,22 @@ def torch_fp8_vectors(model_dir, texts_ids, device):
         scale = torch.where(scale > 0, scale, torch.ones_like(scale))
         return (x / scale).clamp(-448.0, 448.0).to(e4m3), scale
 
-    for name, mod in model.named_modules():
-        if isinstance(mod, torch.nn.Linear) and ".layers." in f".{name}":
-            w_codes, w_scale = quantise_rows(mod.weight.data.float())
-            w_deq = w_codes.float() * w_scale  # exact: an e4m3 code times an f32 scale
-            mod.weight = None
+    def fp8_linears(model):
+        for name, mod in model.named_modules():
+            if isinstance(mod, torch.nn.Linear) and ".layers." in f".{name}":
+                w_codes, w_scale = quantise_rows(mod.weight.data.float())
+                w_deq = w_codes.float() * w_scale  # exact: an e4m3 code times an f32 scale
+                mod.weight = None
 
-            def forward(x, w_deq=w_deq):
-                x2 = x.reshape(-1, x.shape[-1]).float()
-                x_codes, x_scale = quantise_rows(x2)
-                y = (x_codes.float() * x_scale) @ w_deq.t()
-                return y.to(torch.bfloat16).reshape(*x.shape[:-1], -1)
+                def forward(x, w_deq=w_deq):
+                    x2 = x.reshape(-1, x.shape[-1]).float()
+                    x_codes, x_scale = quantise_rows(x2)
+                    y = (x_codes.float() * x_scale) @ w_deq.t()
+                    return y.to(torch.bfloat16).reshape(*x.shape[:-1], -1)
 
-            mod.forward = forward
-    out = []
-    with torch.no_grad():
-        for x in texts_ids:
-            h = model(input_ids=torch.tensor([x], device=device)).last_hidden_state[0, -1].float()
-            out.append(torch.nn.functional.normalize(h, dim=0).cpu().numpy())
-    del model
-    if device == "cuda":
-        torch.cuda.empty_cache()
-    return np.stack(out)
+                mod.forward = forward
+
+    return transformers_vectors(model_dir, texts_ids, "bf16", device, prepare=fp8_linears)
 
 
 def main():
