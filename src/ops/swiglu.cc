@@ -30,7 +30,7 @@ Status swiglu(const DeviceContext& ctx, const Tensor& gate_up, const Tensor& out
   return cuda_backend::by_dtype(out.dtype, "swiglu", [&](auto tag) {
     using T = decltype(tag);
     return cuda::silu_mul(gate.as<const T>(), up.as<const T>(), gate_up.stride, out.as<T>(), out.rows, out.cols,
-                          cuda_backend::stream(ctx), q, q_scales, keep_out || !q);
+                          cuda_backend::stream(ctx), q, q_scales, keep_out);
   });
 #else
   return no_backend("swiglu");
