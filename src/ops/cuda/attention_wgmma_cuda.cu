@@ -1,20 +1,22 @@
 // attention_bf16_wgmma: FlashAttention's forward on Hopper's warpgroup MMAs (wgmma.mma_async, bf16 in, f32
-// accumulators). One block of two warpgroups per (64-query tile, pair of query heads of one kv head): each
-// warpgroup computes its head's 64 rows, and both read the same key and value tiles of 128 keys, which stream
-// through shared memory once for the pair, three tiles deep (cp.async). q stays in registers as wgmma's A
-// fragments; k and v are read by wgmma straight from shared memory, laid out in the 128-byte swizzle its
-// descriptors name (k as stored, K-major; v as stored too, through the descriptor's transposed, MN-major form), so
-// no thread rearranges them. q arrives with the first key tile (cp.async, 16 bytes a copy) in a padded stage of its
-// warpgroup's own, from which ldmatrix makes wgmma's A fragments; the same stage later holds the warpgroup's output,
-// which the bulk-copy unit writes out row by row (a row is 256 contiguous bytes), so a short sequence's block spends
-// little of its life on loads of 4 bytes and waiting for its stores (at 512 tokens the kernel ran 176 TFLOP/s with
-// per-thread 4-byte loads and stores, its first loads and last stores half of its warps' time; 216 this way). The
-// scores' accumulators become p's A fragments in registers. Each iteration multiplies tile j's scores and tile
-// j - 1's p·v together and computes tile j's probabilities (the special function units' share) while that p·v
-// runs, and the other warpgroup fills the tensor cores' gaps. The online softmax is attention_mma_cuda.cu's
-// (attention_softmax.cuh), so both kernels round the same way.
+// accumulators). A persistent grid of one block of two warpgroups per multiprocessor works through the items
+// (64-query tile, pair of query heads of one kv head): each warpgroup computes its head's 64 rows, and both read the
+// same key and value tiles of 128 keys, which stream through shared memory once for the pair, three tiles deep
+// (cp.async). The block's tiles form one stream across its items, so the next item's q and first key tile load
+// while the current item's last tile is multiplied, and its output leaves by the bulk-copy unit while the next item
+// starts: at 512 tokens an item is ~2.5 key tiles, and a block per item spent much of its life on its first loads
+// and last stores. q stays in registers as wgmma's A fragments; k and v are read by wgmma straight from shared
+// memory, laid out in the 128-byte swizzle its descriptors name (k as stored, K-major; v as stored too, through the
+// descriptor's transposed, MN-major form), so no thread rearranges them. q arrives in a padded stage of its
+// warpgroup's own (cp.async, 16 bytes a copy), from which ldmatrix makes wgmma's A fragments; the output goes
+// through the last key tile's stage and out row by row (a row is 256 contiguous bytes). The scores' accumulators
+// become p's A fragments in registers. Each iteration multiplies tile j's scores and tile j - 1's p·v together and
+// computes tile j's probabilities (the special function units' share) while that p·v runs, and the other warpgroup
+// fills the tensor cores' gaps. The online softmax is attention_mma_cuda.cu's (attention_softmax.cuh), so both
+// kernels round the same way, and an item's values do not depend on which block takes it or what came before.
 #include "ops/cuda/attention_wgmma_cuda.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdint>
@@ -39,11 +41,12 @@ constexpr int kThreads = 128 * kHeadsPerBlock;
 constexpr int kHalfBytes = kKeys * 128;
 constexpr int kTileBytes = 2 * kHalfBytes;
 constexpr int kStageBytes = 2 * kTileBytes;
-// q in, then the output out, per warpgroup: 64 rows of 256 bytes padded by 16, so the 8 rows each ldmatrix phase
-// reads (and the 8 rows a warp's accumulator stores write) fall in distinct banks; rows stay 16-byte aligned, as
-// cp.async and the bulk copies need.
+// q in (a stage per warpgroup), and the output out (both warpgroups' in the last key tile's stage): 64 rows of 256
+// bytes padded by 16, so the 8 rows each ldmatrix phase reads (and the 8 rows a warp's accumulator stores write)
+// fall in distinct banks; rows stay 16-byte aligned, as cp.async and the bulk copies need.
 constexpr int kRowStride = kHd * 2 + 16;
 constexpr int kRowsStageBytes = kAttentionQueryTile * kRowStride;
+static_assert(kHeadsPerBlock * kRowsStageBytes <= kStageBytes, "the outputs must fit in a key tile's stage");
 // The swizzle repeats every 1,024 bytes (8 rows) and is applied to address bits, so tiles start 1,024-aligned:
 // the slack lets the kernel round its dynamic shared memory's start up. All of the H200's 227 KB a block may have.
 constexpr size_t kSmemBytes = size_t(kDepth) * kStageBytes + size_t(kHeadsPerBlock) * kRowsStageBytes + 1024;
@@ -60,76 +63,79 @@ __global__ void __launch_bounds__(kThreads, 1)
     attention_wgmma_kernel(const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ k,
                            const __nv_bfloat16* __restrict__ v, __nv_bfloat16* __restrict__ out, AttentionShape shape,
                            const int32_t* __restrict__ q_offsets, const int32_t* __restrict__ q_positions,
-                           const int32_t* __restrict__ kv_offsets, const int32_t* __restrict__ tiles) {
+                           const int32_t* __restrict__ kv_offsets, const int32_t* __restrict__ tiles, int n_items) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ __align__(1024) unsigned char smem_bytes[];
   const uint32_t smem = (smem_address(smem_bytes) + 1023u) & ~1023u;
-  // Consecutive blocks are the head pairs of one tile; both heads of a pair read one kv head (heads per kv head
-  // is even).
-  const int pairs = shape.heads / kHeadsPerBlock, group = threadIdx.x / 128;
-  const AttentionTile tile = attention_tile(shape, q_offsets, q_positions, kv_offsets, tiles, blockIdx.x / pairs,
-                                            (blockIdx.x % pairs) * kHeadsPerBlock + group, 0, kAttentionQueryTile);
-  const int q_begin = tile.q_begin, n_rows = tile.n_rows, h = tile.head, k_len = tile.k_len;
+  const int pairs = shape.heads / kHeadsPerBlock, group = threadIdx.x / 128, wg_thread = threadIdx.x % 128;
   const int64_t q_stride = shape.q_stride, kv_stride = shape.kv_stride, out_stride = int64_t{shape.heads} * kHd;
-  const int warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-  const int r_lo = warp * 16 + g, r_hi = r_lo + 8;  // this thread's two rows of the tile
-  const int pos_lo = r_lo < n_rows ? q_positions[q_begin + r_lo] : -1;
-  const int pos_hi = r_hi < n_rows ? q_positions[q_begin + r_hi] : -1;
-  const int first_pos = q_positions[q_begin];  // the tile's nearest row: key tiles up to it need no mask
+  const int warp = wg_thread / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const int r_lo = warp * 16 + g, r_hi = r_lo + 8;  // this thread's two rows of a tile
+  const uint32_t rows_stage = smem + kDepth * kStageBytes + group * kRowsStageBytes;  // the warpgroup's q
+  auto stage_address = [&](int stage) { return smem + stage * kStageBytes; };
+  auto after = [](int stage) { return stage + 1 == kDepth ? 0 : stage + 1; };
 
+  // The block's items in rounds of gridDim.x, every other round taken in reverse: the tiles come furthest (most
+  // work) first, so each block gets a share of every round's work.
+  auto item_of = [&](int round) {
+    return round * int(gridDim.x) + (round % 2 ? int(gridDim.x) - 1 - int(blockIdx.x) : int(blockIdx.x));
+  };
+  // Item i is tile i / pairs for head pair i % pairs; both heads of a pair read one kv head (heads per kv head is
+  // even), so k_len, kv_head and kv_begin are the same for both warpgroups.
+  auto item_tile = [&](int item) {
+    return attention_tile(shape, q_offsets, q_positions, kv_offsets, tiles, item / pairs,
+                          (item % pairs) * kHeadsPerBlock + group, 0, kAttentionQueryTile);
+  };
+  auto key_tiles = [](const AttentionTile& it) { return (it.k_len + kKeys - 1) / kKeys; };
   // The last key tile reaches k_len, the tile's furthest row: when that is within its first 64 keys, the other 64
   // are past every row, so they are neither loaded nor multiplied (their p would be exactly 0: skipping them
   // leaves every value as it was, and a diagonal tile costs half). A short sequence's tile is all diagonal.
-  const int n_key_tiles = (k_len + kKeys - 1) / kKeys;
-  auto whole = [&](int j) { return j + 1 < n_key_tiles || k_len - j * kKeys > 64; };
+  auto whole_tile = [&](const AttentionTile& it, int j) { return j + 1 < key_tiles(it) || it.k_len - j * kKeys > 64; };
 
-  // Stage key tile j: k and v rows [128j, 128j + 128) of the kv head (the first 64 unless whole), zeros past k_len.
-  // 16 threads read a row's 256 bytes side by side.
-  const __nv_bfloat16* const k_head = k + tile.kv_begin * kv_stride + int64_t{tile.kv_head} * kHd;
-  const __nv_bfloat16* const v_head = v + tile.kv_begin * kv_stride + int64_t{tile.kv_head} * kHd;
-  auto load_tile = [&](int j) {
-    const uint32_t ks = smem + (j % kDepth) * kStageBytes, vs = ks + kTileBytes;
-    const int k0 = j * kKeys, rows_loaded = whole(j) ? kKeys : 64;
+  // Stage key tile j of an item: k and v rows [128j, 128j + 128) of the kv head (the first 64 unless whole), zeros
+  // past k_len. 16 threads read a row's 256 bytes side by side.
+  auto load_tile = [&](const AttentionTile& it, int j, int stage) {
+    const uint32_t ks = stage_address(stage), vs = ks + kTileBytes;
+    const __nv_bfloat16* const k_head = k + it.kv_begin * kv_stride + int64_t{it.kv_head} * kHd;
+    const __nv_bfloat16* const v_head = v + it.kv_begin * kv_stride + int64_t{it.kv_head} * kHd;
+    const int k0 = j * kKeys, rows_loaded = whole_tile(it, j) ? kKeys : 64;
     for (int c = threadIdx.x; c < rows_loaded * (kHd / 8); c += kThreads) {
       const int row = c / (kHd / 8), unit = c % (kHd / 8);
-      const bool in = k0 + row < k_len;
+      const bool in = k0 + row < it.k_len;
       const int64_t off = in ? int64_t{k0 + row} * kv_stride + unit * 8 : 0;
       copy16_async(ks + swizzled(row, unit), k_head + off, in ? 16 : 0);
       copy16_async(vs + swizzled(row, unit), v_head + off, in ? 16 : 0);
     }
   };
-  // The warpgroup's q rows (zeros past n_rows), in the group of tile 0's copies: 16 threads side by side per row.
-  // Only the bands of warps that hold a row: a warp past n_rows takes zeros as its fragments and stages nothing
-  // (a short sequence's tile is mostly such warps).
-  const uint32_t rows_stage = smem + kDepth * kStageBytes + group * kRowsStageBytes;
-  const int wg_thread = threadIdx.x % 128;
-  const bool warp_has_rows = warp * 16 < n_rows;
-  const int rows_staged = (n_rows + 15) / 16 * 16;
-  const __nv_bfloat16* const q_head = q + q_begin * q_stride + int64_t{h} * kHd;
-  for (int c = wg_thread; c < rows_staged * (kHd / 8); c += 128) {
-    const int row = c / (kHd / 8), unit = c % (kHd / 8);
-    const bool in = row < n_rows;
-    copy16_async(rows_stage + row * kRowStride + unit * 16, q_head + (in ? row * q_stride + unit * 8 : 0), in ? 16 : 0);
-  }
-  load_tile(0);
-  commit_copies();
-  if (n_key_tiles > 1) load_tile(1);
-  commit_copies();
+  // The warpgroup's q rows of an item (zeros past n_rows): 16 threads side by side per row, only the bands of
+  // warps that hold a row (a warp past n_rows takes zeros as its fragments; a short sequence's tile is mostly such
+  // warps).
+  auto load_q = [&](const AttentionTile& it) {
+    const __nv_bfloat16* const q_head = q + it.q_begin * q_stride + int64_t{it.head} * kHd;
+    const int rows_staged = (it.n_rows + 15) / 16 * 16;
+    for (int c = wg_thread; c < rows_staged * (kHd / 8); c += 128) {
+      const int row = c / (kHd / 8), unit = c % (kHd / 8);
+      const bool in = row < it.n_rows;
+      copy16_async(rows_stage + row * kRowStride + unit * 16, q_head + (in ? row * q_stride + unit * 8 : 0),
+                   in ? 16 : 0);
+    }
+  };
+
   uint32_t qa[kHd / 16][4];  // q as wgmma's A fragments: read from the stage once it has landed
   // The output in two halves of 64 dims, one wgmma's accumulators each: o[half][4n + e] is dim 64·half + 8n + 2t +
   // e % 2 of row g (e < 2) or g + 8, so the halves together lie as rescale_outputs and store_outputs take them.
   float o[2][32];
-#pragma unroll
-  for (int i = 0; i < 32; ++i) o[0][i] = o[1][i] = 0.0f;
+  float s[kKeys / 2];
+  uint32_t pa[kKeys / 16][4];
   SoftmaxRows rows;
   const float scale_log2 = shape.scale * 1.4426950408889634f;  // softmax in base 2: exp(x) = exp2(x · log2 e)
+  int pos_lo = -1, pos_hi = -1, first_pos = 0;
 
-  // s = q · kᵀ of tile j, issued and committed, not waited for: per 64 keys, 8 steps of 16 dims. B (k = dim,
-  // n = key) is k as stored: K-major; a step's 16 dims are 32 bytes into a half's 128-byte rows; 8-row groups
-  // 1,024 bytes apart (the leading offset is unused). Keys not multiplied are left to the mask (-inf).
-  float s[kKeys / 2];
-  auto scores = [&](int j, auto halves) {
-    const uint32_t ks = smem + (j % kDepth) * kStageBytes;
+  // s = q · kᵀ of the tile in `stage`, issued and committed, not waited for: per 64 keys, 8 steps of 16 dims. B
+  // (k = dim, n = key) is k as stored: K-major; a step's 16 dims are 32 bytes into a half's 128-byte rows; 8-row
+  // groups 1,024 bytes apart (the leading offset is unused). Keys not multiplied are left to the mask (-inf).
+  auto scores = [&](int stage, auto halves) {
+    const uint32_t ks = stage_address(stage);
     wgmma_fence();
 #pragma unroll
     for (int kn = 0; kn < decltype(halves)::value; ++kn)
@@ -139,12 +145,11 @@ __global__ void __launch_bounds__(kThreads, 1)
                           swizzled_descriptor(ks + (kd / 4) * kHalfBytes + kn * 64 * 128 + (kd % 4) * 32, 16, 1024), kd > 0);
     wgmma_commit();
   };
-  // o += p · v of tile j, issued and committed: per 16 keys, one product per half of the dims. B (k = key,
-  // n = dim) is v as stored: MN-major; a step's 16 keys are two 8-row groups (2,048 bytes on), 1,024 bytes apart;
-  // a half is 64 dims, one swizzle row wide (the leading offset to the next half is not reached).
-  uint32_t pa[kKeys / 16][4];
-  auto values = [&](int j, auto steps) {
-    const uint32_t vs = smem + (j % kDepth) * kStageBytes + kTileBytes;
+  // o += p · v of the tile in `stage`, issued and committed: per 16 keys, one product per half of the dims. B
+  // (k = key, n = dim) is v as stored: MN-major; a step's 16 keys are two 8-row groups (2,048 bytes on), 1,024 bytes
+  // apart; a half is 64 dims, one swizzle row wide (the leading offset to the next half is not reached).
+  auto values = [&](int stage, auto steps) {
+    const uint32_t vs = stage_address(stage) + kTileBytes;
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < decltype(steps)::value; ++kk)
@@ -155,28 +160,28 @@ __global__ void __launch_bounds__(kThreads, 1)
   };
   auto masked = [&](int j) { return j * kKeys + kKeys - 1 > first_pos; };
 
-  // Tile 0's scores and probabilities alone; then each iteration multiplies tile j's scores and the previous
-  // tile's p·v together, and computes tile j's probabilities while that p·v runs. No product is in flight from one
-  // iteration to the next, nor across a branch (ptxas would serialise them: whether the last tile is whole picks
-  // between whole copies of an iteration), and each value takes the same operations in the same order as in
+  // An item's tile 0 alone; then each iteration multiplies tile j's scores and the previous tile's p·v together,
+  // and computes tile j's probabilities while that p·v runs. No product is in flight from one iteration to the
+  // next, nor across a branch (ptxas would serialise them: whether the last tile is whole picks between whole
+  // copies of an iteration), and each value takes the same operations in the same order as in
   // attention_mma_cuda.cu's loop.
   using Whole = std::integral_constant<int, 2>;
   using Half = std::integral_constant<int, 1>;
   float alpha_lo, alpha_hi;
-  auto first = [&](auto halves) {
-    scores(0, halves);
+  auto first = [&](int stage, auto halves) {
+    scores(stage, halves);
     wgmma_wait<0>();
     pin<kKeys / 2>(s);
     softmax_rescale<kKeys>(s, 0, pos_lo, pos_hi, masked(0), scale_log2, rows, alpha_lo, alpha_hi);
     softmax_probabilities<kKeys>(s, scale_log2, rows);
     pack_probabilities<kKeys>(s, pa);
   };
-  auto iteration = [&](int j, auto halves) {
+  auto iteration = [&](int j, int stage, int previous, auto halves) {
     pin<kKeys / 2>(s);
     pin<32>(o[0]);
     pin<32>(o[1]);
-    scores(j, halves);
-    values(j - 1, std::integral_constant<int, kKeys / 16>());  // tile j - 1 is not the last: whole
+    scores(stage, halves);
+    values(previous, std::integral_constant<int, kKeys / 16>());  // tile j - 1 is not the last: whole
     wgmma_wait<1>();  // the scores; p·v may still run
     pin<kKeys / 2>(s);
     softmax_rescale<kKeys>(s, j * kKeys, pos_lo, pos_hi, masked(j), scale_log2, rows, alpha_lo, alpha_hi);
@@ -187,71 +192,131 @@ __global__ void __launch_bounds__(kThreads, 1)
     rescale_outputs<kHd>(&o[0][0], alpha_lo, alpha_hi);
     pack_probabilities<kKeys>(s, pa);  // pa was p·v's operand until now
   };
-  auto last_values = [&](auto steps) {
+  auto last_values = [&](int stage, auto steps) {
     pin<32>(o[0]);
     pin<32>(o[1]);
-    values(n_key_tiles - 1, steps);
+    values(stage, steps);
     wgmma_wait<0>();
     pin<32>(o[0]);
     pin<32>(o[1]);
   };
-
-  wait_copies<1>();  // tile 0 and q
-  fence_async_shared();
-  __syncthreads();
-  // q as A fragments, for the whole head: row g / g+8, columns 2t, 2t+1 (+8); ldmatrix lane l names row l % 16 of
-  // the warp's band at column 8 · (l / 16) of each 16-column step.
-  if (warp_has_rows) {
-    const uint32_t lane_row = rows_stage + (warp * 16 + lane % 16) * kRowStride + (lane / 16) * 16;
-#pragma unroll
-    for (int kd = 0; kd < kHd / 16; ++kd) ldmatrix_x4(qa[kd], lane_row + kd * 32);
-  } else {
-#pragma unroll
-    for (int kd = 0; kd < kHd / 16; ++kd) qa[kd][0] = qa[kd][1] = qa[kd][2] = qa[kd][3] = 0u;
-  }
-  if (whole(0))
-    first(Whole());
-  else
-    first(Half());
-#pragma unroll 1
-  for (int j = 1; j < n_key_tiles; ++j) {
-    wait_copies<0>();  // tile j (this thread's part)
+  // Tile j's copies (this thread's part) landed and made visible to wgmma; both warpgroups past the tile two
+  // before it, whose stage the copies issued next take.
+  auto tile_landed = [] {
+    wait_copies<0>();
     fence_async_shared();
-    __syncthreads();  // tile j whole; both warpgroups done with tile j - 2, whose stage tile j + 1 takes
-    if (j + 1 < n_key_tiles) {
-      load_tile(j + 1);
-      commit_copies();
-    }
-    if (whole(j))
-      iteration(j, Whole());
-    else
-      iteration(j, Half());
-  }
-  if (whole(n_key_tiles - 1))
-    last_values(std::integral_constant<int, kKeys / 16>());
-  else
-    last_values(std::integral_constant<int, 4>());
+    __syncthreads();
+  };
 
-  // The output rows, rounded as store_outputs rounds them, into the warpgroup's stage (its q was read long ago), then
-  // one bulk copy per row that exists.
-  finish_sums(rows);
-  // The warp's 16 rows of the stage are the ones its ldmatrix read q from: all of its lanes are past those reads.
-  __syncwarp();
-  __nv_bfloat16* const staged = reinterpret_cast<__nv_bfloat16*>(smem_bytes + (rows_stage - smem_address(smem_bytes)));
-  if (warp_has_rows)
-    store_outputs<kHd>(&o[0][0], rows, staged + r_lo * (kRowStride / 2) + 2 * t, true,
-                       staged + r_hi * (kRowStride / 2) + 2 * t, true);
-  fence_async_shared();  // the stage's writes, visible to the bulk copies (the async proxy)
-  warpgroup_barrier(group);
-  if (wg_thread < n_rows) {
-    store_bulk(out + (q_begin + wg_thread) * out_stride + int64_t{h} * kHd, rows_stage + wg_thread * kRowStride,
-               kHd * 2);
-    commit_bulk();
-    wait_bulk_read();
+  // The block is persistent: its key tiles are one stream through the stages, and while it works on an item's last
+  // tile, the next item's q and first tile are on their way, so only the block's first item waits for its loads
+  // (at 512 tokens an item is ~2.5 key tiles: a block per item spent much of its life on its first loads and its
+  // last stores).
+  int round = 0, item = item_of(0);
+  AttentionTile cur = item_tile(item);
+  load_q(cur);
+  load_tile(cur, 0, 0);
+  commit_copies();
+  int stage = 0;
+  for (;;) {
+    const int next_item = item_of(round + 1);
+    const bool has_next = next_item < n_items;
+    const AttentionTile next = item_tile(has_next ? next_item : item);
+    const int n_rows = cur.n_rows, n_key_tiles = key_tiles(cur);
+    pos_lo = r_lo < n_rows ? q_positions[cur.q_begin + r_lo] : -1;
+    pos_hi = r_hi < n_rows ? q_positions[cur.q_begin + r_hi] : -1;
+    first_pos = q_positions[cur.q_begin];  // the tile's nearest row: key tiles up to it need no mask
+    const bool warp_has_rows = warp * 16 < n_rows;
+#pragma unroll
+    for (int i = 0; i < 32; ++i) o[0][i] = o[1][i] = 0.0f;
+    rows = SoftmaxRows();
+    // The stream's next tile after tile j of this item: tile j + 1, or the next item's first with its q.
+    auto load_after = [&](int j, int into) {
+      if (j + 1 < n_key_tiles) {
+        load_tile(cur, j + 1, into);
+      } else if (has_next) {
+        load_q(next);
+        load_tile(next, 0, into);
+      }
+      commit_copies();
+    };
+
+    tile_landed();  // tile 0 and q
+    // q as A fragments, for the whole head: row g / g+8, columns 2t, 2t+1 (+8); ldmatrix lane l names row l % 16
+    // of the warp's band at column 8 · (l / 16) of each 16-column step.
+    if (warp_has_rows) {
+      const uint32_t lane_row = rows_stage + (warp * 16 + lane % 16) * kRowStride + (lane / 16) * 16;
+#pragma unroll
+      for (int kd = 0; kd < kHd / 16; ++kd) ldmatrix_x4(qa[kd], lane_row + kd * 32);
+    } else {
+#pragma unroll
+      for (int kd = 0; kd < kHd / 16; ++kd) qa[kd][0] = qa[kd][1] = qa[kd][2] = qa[kd][3] = 0u;
+    }
+    warpgroup_barrier(group);  // every warp has read its q: the next item's may land in the stage
+    load_after(0, after(stage));
+    if (whole_tile(cur, 0))
+      first(stage, Whole());
+    else
+      first(stage, Half());
+#pragma unroll 1
+    for (int j = 1; j < n_key_tiles; ++j) {
+      const int previous = stage;
+      stage = after(stage);
+      tile_landed();
+      load_after(j, after(stage));
+      if (whole_tile(cur, j))
+        iteration(j, stage, previous, Whole());
+      else
+        iteration(j, stage, previous, Half());
+    }
+    if (whole_tile(cur, n_key_tiles - 1))
+      last_values(stage, std::integral_constant<int, kKeys / 16>());
+    else
+      last_values(stage, std::integral_constant<int, 4>());
+
+    // The output rows, rounded as store_outputs rounds them, into the last key tile's stage (both warpgroups are
+    // done with its v once all are past the barrier; the copies in flight fill the next stage), then one bulk copy
+    // per row that exists. The stage is next written by the copies issued two tiles on, after two barriers that
+    // each copying thread reaches only once its copies have read the stage.
+    finish_sums(rows);
+    __syncthreads();
+    const uint32_t out_stage = stage_address(stage) + group * kRowsStageBytes;
+    __nv_bfloat16* const staged = reinterpret_cast<__nv_bfloat16*>(smem_bytes + (out_stage - smem_address(smem_bytes)));
+    if (warp_has_rows)
+      store_outputs<kHd>(&o[0][0], rows, staged + r_lo * (kRowStride / 2) + 2 * t, true,
+                         staged + r_hi * (kRowStride / 2) + 2 * t, true);
+    fence_async_shared();  // the stage's writes, visible to the bulk copies (the async proxy)
+    warpgroup_barrier(group);
+    if (wg_thread < n_rows) {
+      store_bulk(out + (cur.q_begin + wg_thread) * out_stride + int64_t{cur.head} * kHd, out_stage + wg_thread * kRowStride,
+                 kHd * 2);
+      commit_bulk();
+      wait_bulk_read();
+    }
+    if (!has_next) break;
+    ++round;
+    item = next_item;
+    cur = next;
+    stage = after(stage);
   }
 #elif defined(__CUDA_ARCH__)
   __trap();
 #endif
+}
+
+// The current device's multiprocessor count, asked of the driver once per device.
+Status multiprocessor_count(int* count) {
+  constexpr int kDevices = 64;
+  static std::atomic<int> known[kDevices];  // 0: not yet asked
+  int device = 0;
+  EMBEDSERVE_CUDA_RETURN_IF_ERROR(cudaGetDevice(&device));
+  if (device < 0 || device >= kDevices) return invalid_argument("attention_bf16_wgmma: device index out of range");
+  *count = known[device].load(std::memory_order_relaxed);
+  if (*count == 0) {
+    EMBEDSERVE_CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(count, cudaDevAttrMultiProcessorCount, device));
+    known[device].store(*count, std::memory_order_relaxed);
+  }
+  return Status();
 }
 
 bool aligned(const void* p, uintptr_t bytes) { return (reinterpret_cast<uintptr_t>(p) & (bytes - 1)) == 0; }
@@ -301,13 +366,17 @@ Status attention_bf16_wgmma(const __nv_bfloat16* q, const __nv_bfloat16* k, cons
     return invalid_argument("attention_bf16_wgmma: needs an sm_90 GPU, head_dim 128, an even number of query heads "
                             "per kv head and 16-byte aligned rows");
   if (n_tiles == 0) return Status();
-  const int64_t blocks = n_tiles * (shape.heads / kHeadsPerBlock);
-  if (blocks > 0x7fffffff) return invalid_argument("attention_bf16_wgmma: too many tiles for one grid");
+  const int64_t items = n_tiles * (shape.heads / kHeadsPerBlock);
+  if (items > 0x7fffffff) return invalid_argument("attention_bf16_wgmma: too many tiles for one grid");
+  int multiprocessors = 0;
+  EMBEDSERVE_RETURN_IF_ERROR(multiprocessor_count(&multiprocessors));
   // Past 48 KB a block's dynamic shared memory must be allowed explicitly.
   EMBEDSERVE_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(
       attention_wgmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmemBytes)));
+  // One block per multiprocessor (a block takes all of its shared memory), each working through its share.
+  const int64_t blocks = std::min<int64_t>(items, multiprocessors);
   attention_wgmma_kernel<<<static_cast<unsigned>(blocks), kThreads, kSmemBytes, stream>>>(
-      q, k, v, out, shape, q_offsets, q_positions, kv_offsets, tiles);
+      q, k, v, out, shape, q_offsets, q_positions, kv_offsets, tiles, static_cast<int>(items));
   return cuda_status(cudaGetLastError(), "attention_bf16_wgmma launch");
 }
 
