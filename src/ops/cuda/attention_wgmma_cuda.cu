@@ -288,8 +288,8 @@ __global__ void __launch_bounds__(kThreads, 1)
     fence_async_shared();  // the stage's writes, visible to the bulk copies (the async proxy)
     warpgroup_barrier(group);
     if (wg_thread < n_rows) {
-      store_bulk(out + (cur.q_begin + wg_thread) * out_stride + int64_t{cur.head} * kHd, out_stage + wg_thread * kRowStride,
-                 kHd * 2);
+      store_bulk(out + (cur.q_begin + wg_thread) * out_stride + int64_t{cur.head} * kHd,
+                 out_stage + wg_thread * kRowStride, kHd * 2);
       commit_bulk();
       wait_bulk_read();
     }
