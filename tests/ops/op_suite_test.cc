@@ -51,6 +51,8 @@ class OpSuite : public OpTest {
                                const ops::AttentionShape& shape, const AttentionRows& rows) const;
   // Runs linear on a sequence alone and inside batches; compares its rows bit for bit, or within the GEMM's bound.
   void expect_linear_rows_independent(bool bitwise) const;
+  // How far attention's output may be from the float64 reference over sequences of up to `longest` rows.
+  double attention_tolerance(int head_dim, int32_t longest) const;
   // Runs attention on seeded inputs over sequences of `lengths` and compares it with the reference.
   void expect_attention(const ops::AttentionShape& shape, const std::vector<int32_t>& lengths, bool pooled,
                         uint32_t seed) const;
@@ -352,6 +354,13 @@ TEST_P(OpSuite, LinearRowsDoNotDependOnTheBatch) { expect_linear_rows_independen
 // CUDA-core kernel's wider register layout, past 128).
 constexpr int kHeadDims[] = {10, 13, 64, 128, 200};
 
+double OpSuite::attention_tolerance(int head_dim, int32_t longest) const {
+  // Scores are length-hd dot products, then the scale (1); exp within 3 ulp (6); the softmax's sum and the
+  // weighted sum of v run over up to L keys (L each); the division (1): hd + 2L + 8, rounded up to 10. Roundings
+  // to T: the output, and on the tensor-core kernel p before p·v, as FlashAttention rounds it.
+  return tolerance(dtype(), 2, head_dim + 2.0 * longest + 10);
+}
+
 void OpSuite::expect_attention(const ops::AttentionShape& shape, const std::vector<int32_t>& lengths, bool pooled,
                                uint32_t seed) const {
   SCOPED_TRACE(::testing::Message() << "heads " << shape.heads << "/" << shape.kv_heads << ", head_dim "
@@ -363,11 +372,7 @@ void OpSuite::expect_attention(const ops::AttentionShape& shape, const std::vect
   const auto q = random(n_q * shape.heads * shape.head_dim, seed, 1.5f);
   const auto k = random(n_kv * shape.kv_heads * shape.head_dim, seed + 1, 1.5f);
   const auto v = random(n_kv * shape.kv_heads * shape.head_dim, seed + 2);
-  // Scores are length-hd dot products, then the scale (1); exp within 3 ulp (6); the softmax's sum and the
-  // weighted sum of v run over up to L keys (L each); the division (1): hd + 2L + 8, rounded up to 10. Roundings
-  // to T: the output, and on the tensor-core kernel p before p·v, as FlashAttention rounds it.
-  const int32_t longest = *std::max_element(lengths.begin(), lengths.end());
-  const double tol = tolerance(dtype(), 2, shape.head_dim + 2.0 * longest + 10);
+  const double tol = attention_tolerance(shape.head_dim, *std::max_element(lengths.begin(), lengths.end()));
   EXPECT_TRUE(near(attention(q, k, v, shape, rows),
                    reference::attention(q, k, v, shape, rows.q_offsets, rows.q_positions, rows.kv_offsets), tol));
 }
@@ -437,7 +442,7 @@ TEST_P(OpSuite, AttentionOfManySequencesKeepsEachOnesBits) {
     const auto k = random(batch.kv_offsets.back() * kv_dim, seed++, 1.5f);
     const auto v = random(batch.kv_offsets.back() * kv_dim, seed++);
     const std::vector<float> in_batch = attention(q, k, v, shape, batch);
-    const double tol = tolerance(dtype(), 2, hd + 2.0 * 257 + 10);  // as expect_attention's
+    const double tol = attention_tolerance(hd, *std::max_element(lengths.begin(), lengths.end()));
     EXPECT_TRUE(near(in_batch, reference::attention(q, k, v, shape, batch.q_offsets, batch.q_positions,
                                                     batch.kv_offsets), tol));
     for (int s : {10, 25, 40}) {
