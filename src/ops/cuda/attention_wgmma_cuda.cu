@@ -17,7 +17,6 @@
 #include "ops/cuda/attention_wgmma_cuda.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -26,6 +25,7 @@
 
 #include "ops/cuda/attention_softmax.cuh"
 #include "ops/cuda/cuda_check.h"
+#include "ops/cuda/device_facts.h"
 #include "ops/cuda/mma_util.cuh"
 #include "ops/cuda/wgmma_util.cuh"
 
@@ -212,8 +212,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   // tile, the next item's q and first tile are on their way, so only the block's first item waits for its loads
   // (at 512 tokens an item is ~2.5 key tiles: a block per item spent much of its life on its first loads and its
   // last stores).
-  int round = 0, item = item_of(0);
-  AttentionTile cur = item_tile(item);
+  int round = 0;
+  AttentionTile cur = item_tile(item_of(0));  // grid ≤ items: every block has a first item
   load_q(cur);
   load_tile(cur, 0, 0);
   commit_copies();
@@ -221,7 +221,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   for (;;) {
     const int next_item = item_of(round + 1);
     const bool has_next = next_item < n_items;
-    const AttentionTile next = item_tile(has_next ? next_item : item);
+    const AttentionTile next = has_next ? item_tile(next_item) : cur;
     const int n_rows = cur.n_rows, n_key_tiles = key_tiles(cur);
     pos_lo = r_lo < n_rows ? q_positions[cur.q_begin + r_lo] : -1;
     pos_hi = r_hi < n_rows ? q_positions[cur.q_begin + r_hi] : -1;
@@ -295,7 +295,6 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
     if (!has_next) break;
     ++round;
-    item = next_item;
     cur = next;
     stage = after(stage);
   }
@@ -304,38 +303,12 @@ __global__ void __launch_bounds__(kThreads, 1)
 #endif
 }
 
-// The current device's multiprocessor count, asked of the driver once per device.
-Status multiprocessor_count(int* count) {
-  constexpr int kDevices = 64;
-  static std::atomic<int> known[kDevices];  // 0: not yet asked
-  int device = 0;
-  EMBEDSERVE_CUDA_RETURN_IF_ERROR(cudaGetDevice(&device));
-  if (device < 0 || device >= kDevices) return invalid_argument("attention_bf16_wgmma: device index out of range");
-  *count = known[device].load(std::memory_order_relaxed);
-  if (*count == 0) {
-    EMBEDSERVE_CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(count, cudaDevAttrMultiProcessorCount, device));
-    known[device].store(*count, std::memory_order_relaxed);
-  }
-  return Status();
-}
-
 bool aligned(const void* p, uintptr_t bytes) { return (reinterpret_cast<uintptr_t>(p) & (bytes - 1)) == 0; }
 
-// Whether the current device is an sm_90 GPU, asked of the driver once per device.
+// Whether the current device is an sm_90 GPU (the facts are cached per device).
 bool device_is_sm90() {
-  constexpr int kDevices = 64;
-  static std::atomic<int> known[kDevices];  // 0 unknown, 1 sm_90, 2 other
-  int device = 0;
-  if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kDevices) return false;
-  int state = known[device].load(std::memory_order_relaxed);
-  if (state == 0) {
-    int major = 0, minor = 0;
-    const bool ok = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess &&
-                    cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) == cudaSuccess;
-    state = ok && major == 9 && minor == 0 ? 1 : 2;
-    known[device].store(state, std::memory_order_relaxed);
-  }
-  return state == 1;
+  DeviceFacts facts;
+  return current_device_facts(&facts).ok() && facts.is_sm90();
 }
 
 // EMBEDSERVE_ATTENTION_KERNEL=mma runs the mma.sync kernel on Hopper too: the benchmarks set it to measure the
@@ -368,13 +341,13 @@ Status attention_bf16_wgmma(const __nv_bfloat16* q, const __nv_bfloat16* k, cons
   if (n_tiles == 0) return Status();
   const int64_t items = n_tiles * (shape.heads / kHeadsPerBlock);
   if (items > 0x7fffffff) return invalid_argument("attention_bf16_wgmma: too many tiles for one grid");
-  int multiprocessors = 0;
-  EMBEDSERVE_RETURN_IF_ERROR(multiprocessor_count(&multiprocessors));
+  DeviceFacts facts;
+  EMBEDSERVE_RETURN_IF_ERROR(current_device_facts(&facts));
   // Past 48 KB a block's dynamic shared memory must be allowed explicitly.
   EMBEDSERVE_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(
       attention_wgmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmemBytes)));
   // One block per multiprocessor (a block takes all of its shared memory), each working through its share.
-  const int64_t blocks = std::min<int64_t>(items, multiprocessors);
+  const int64_t blocks = std::min<int64_t>(items, facts.multiprocessors);
   attention_wgmma_kernel<<<static_cast<unsigned>(blocks), kThreads, kSmemBytes, stream>>>(
       q, k, v, out, shape, q_offsets, q_positions, kv_offsets, tiles, static_cast<int>(items));
   return cuda_status(cudaGetLastError(), "attention_bf16_wgmma launch");
