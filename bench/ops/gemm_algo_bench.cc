@@ -74,7 +74,9 @@ std::string describe(const cuda::CublasLtApi& lt, const cublasLtMatmulAlgo_t& al
   return buf;
 }
 
-// Seconds per call of `run`, from enough back-to-back calls for ~30 ms.
+// Seconds per call of `run` as a recorded graph replays it: enough calls for ~30 ms, captured into one graph and
+// replayed once warm, so the host's launch cost (~10 µs for cublasGemmEx, more than a query's kernels take) stays
+// out, as it does for the engine's query graphs.
 template <typename F>
 double time_calls(F run, cudaStream_t stream) {
   cudaEvent_t a, b;
@@ -89,12 +91,21 @@ double time_calls(F run, cudaStream_t stream) {
   float once_ms = 0;
   cudaEventElapsedTime(&once_ms, a, b);
   const int calls = std::clamp(static_cast<int>(30.0 / std::max(once_ms, 0.001f)), 3, 2000);
-  cudaEventRecord(a, stream);
+  cudaGraph_t graph = nullptr;
+  cudaGraphExec_t exec = nullptr;
+  check_cuda(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "capture");
   for (int i = 0; i < calls; ++i) run();
+  check_cuda(cudaStreamEndCapture(stream, &graph), "capture end");
+  check_cuda(cudaGraphInstantiate(&exec, graph, 0), "graph instantiate");
+  check_cuda(cudaGraphLaunch(exec, stream), "graph warm-up");
+  cudaEventRecord(a, stream);
+  check_cuda(cudaGraphLaunch(exec, stream), "graph launch");
   cudaEventRecord(b, stream);
   check_cuda(cudaEventSynchronize(b), "timed calls");
   float ms = 0;
   cudaEventElapsedTime(&ms, a, b);
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
   cudaEventDestroy(a);
   cudaEventDestroy(b);
   return ms / 1e3 / calls;
