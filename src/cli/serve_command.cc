@@ -26,6 +26,7 @@
 #include "cli/serve_replicas.h"
 #include "embedserve/version.h"
 #include "engine/engine_factory.h"
+#include "scheduler/busy_poll.h"
 #include "scheduler/scheduler.h"
 #include "scheduler/worker_pool.h"
 #include "server/embed_service.h"
@@ -148,6 +149,10 @@ Flags make_flags() {
                             "serve thousands)", "2"},
       {"tokenizer-threads", "N", "threads that parse requests, tokenise and serialise answers (bodies of 1 MiB "
                                    "and more get N/2 threads of their own, at least one)", "2"},
+      {"busy-poll-us", "MICROSECONDS", "how long an idle server thread (network, tokenizer, batcher) polls for new "
+                                       "work before it sleeps: a request crosses four threads, and a sleeping one "
+                                       "takes tens of µs to wake. Each polling thread holds a core meanwhile (auto: "
+                                       "3000 on a GPU; 0 on the CPU, whose engine needs every core)", "auto"},
       {"dp", "N", "data parallel size: N copies of the model, one per GPU (or per --tp GPUs) from --base-gpu-id, "
                   "fed by one queue (each batch goes to the replica that frees first); a replica whose GPU fails "
                   "leaves the rotation and its batch is retried once on another. On the CPU, N copies splitting "
@@ -209,6 +214,7 @@ struct Settings {
   bool strict_model_name;
   size_t data_parallel = 1;  // --dp: engine replicas
   size_t http_threads, tokenizer_threads;
+  std::chrono::microseconds busy_poll{0};  // --busy-poll-us, applied once the model has loaded
   HttpServerOptions http;
   ServerConfig server;
   std::string data_dir;  // empty: no Files and Batches API
@@ -251,6 +257,14 @@ StatusOr<Settings> read_settings(const Flags& flags) {
   EMBEDSERVE_ASSIGN_OR_RETURN(auto threads, flags.get_int("threads", 0, 0, 4096));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto http_threads, flags.get_int("http-threads", 2, 1, 256));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto tok_threads, flags.get_int("tokenizer-threads", 2, 1, 256));
+  // auto: poll on a GPU, where the host's cores are free; on the CPU they run the engine (a core held by a polling
+  // thread slows its OpenMP workers' every barrier: cli/thread_policy.h).
+  if (flags.get_or("busy-poll-us", "auto") == "auto") {
+    s.busy_poll = std::chrono::microseconds(*s.device == Device::kCuda ? 3000 : 0);
+  } else {
+    EMBEDSERVE_ASSIGN_OR_RETURN(auto poll, flags.get_int("busy-poll-us", 0, 0, 1000000));
+    s.busy_poll = std::chrono::microseconds(poll);
+  }
   if (flags.has("mem-fraction-static")) {
     EMBEDSERVE_ASSIGN_OR_RETURN(auto f, flags.get_double("mem-fraction-static", 0.9, 0.0, 1.0));
     (void)f;
@@ -489,6 +503,7 @@ int run(const Flags& flags) {
     return flags.fail(model.status());
   }
   const EngineInfo& info = model->engines.front()->info();
+  busy_poll::set(s.busy_poll);
   router.set_ready(model->service.get());
   std::unique_ptr<EmbeddingsBatchEndpoint> batch_endpoint;
   std::unique_ptr<jobs::BatchRunner> runner;
@@ -523,6 +538,9 @@ int run(const Flags& flags) {
                "workspace %.2f s, query graphs %.2f s); tokenizer %.2f s, beside the engine\n",
                lt.device + lt.checkpoint + lt.weights + lt.graphs, lt.device, lt.checkpoint, lt.weights, lt.graphs,
                model->tokenizer_seconds);
+  if (s.busy_poll.count() > 0)
+    notice("idle server threads poll " + std::to_string(s.busy_poll.count()) +
+           " µs for new work before they sleep (--busy-poll-us; 0 turns it off)");
 
   server.wait_for_stop_request();
   // A server whose every replica failed stops like any other, but says so in its exit status (a supervisor

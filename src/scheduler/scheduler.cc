@@ -1,6 +1,8 @@
 // Scheduler: admission, the replicas' batcher threads, faults, and completion of jobs (results back in input order).
 #include "scheduler/scheduler.h"
 
+#include "scheduler/busy_poll.h"
+
 #include <algorithm>
 #include <optional>
 #include <string>
@@ -99,8 +101,7 @@ Status Scheduler::submit(Job job) {
     }
   }
   // Every idle replica may take it: one whose queue holds only inputs pinned elsewhere waits for a change.
-  if (replicas_.size() == 1) cv_.notify_one();
-  else cv_.notify_all();
+  wake_batchers(replicas_.size() > 1);
   if (earliest) deadline_cv_.notify_one();
   return Status();
 }
@@ -118,7 +119,7 @@ void Scheduler::shutdown() {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
   }
-  cv_.notify_all();
+  wake_batchers(true);
   for (auto& replica : replicas_)
     if (replica->thread.joinable()) replica->thread.join();
   deadline_cv_.notify_all();
@@ -138,7 +139,7 @@ bool Scheduler::abandon(std::chrono::milliseconds wait) {
     for (RetryBatch& retry : retries_)
       for (BatchSlot& slot : retry.slots) unfinished.push_back(slot.job);
     retries_.clear();
-    cv_.notify_all();
+    wake_batchers(true);
     left_engine = batchers_done_cv_.wait_for(lock, wait, [this] { return batchers_running_ == 0; });
   }
   for (auto& q : unfinished) finish(*q, unavailable("the server shut down before this request's vectors were ready"));
@@ -233,6 +234,12 @@ size_t Scheduler::replicas_up() const {
   return replicas_up_;
 }
 
+void Scheduler::wake_batchers(bool all) {
+  wakeups_.fetch_add(1, std::memory_order_release);
+  if (all) cv_.notify_all();
+  else cv_.notify_one();
+}
+
 void Scheduler::batcher_loop(size_t r) {
   Replica& me = *replicas_[r];
   SequenceBatch batch;
@@ -248,10 +255,18 @@ void Scheduler::batcher_loop(size_t r) {
     slots.clear();
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] {
+      auto has_work = [&] {
         return abandoning_ || !me.to_end.empty() || !retries_.empty() ||
                (!queue_.empty() && queue_version_ != idle_at) || (stopping_ && queue_.empty());
-      });
+      };
+      if (!has_work()) {
+        // Poll before sleeping (scheduler/busy_poll.h): whatever would wake the condition variable moves wakeups_.
+        const uint64_t seen = wakeups_.load(std::memory_order_acquire);
+        lock.unlock();
+        busy_poll::poll_until([&] { return wakeups_.load(std::memory_order_acquire) != seen; });
+        lock.lock();
+      }
+      cv_.wait(lock, has_work);
       // abandon() answers the rest itself; else stopping, and everything admitted has been handed out.
       if (abandoning_ || (stopping_ && queue_.empty() && retries_.empty() && me.to_end.empty())) break;
       if (!retries_.empty()) {
@@ -267,7 +282,7 @@ void Scheduler::batcher_loop(size_t r) {
         if (batch.num_sequences() > 0 || queue_.queued_jobs() != jobs_before) {
           idle_at = kFoundWork;
           ++queue_version_;
-          if (replicas_.size() > 1) cv_.notify_all();  // the queue moved: replicas waiting on it look again
+          if (replicas_.size() > 1) wake_batchers(true);  // the queue moved: replicas waiting on it look again
         } else {
           idle_at = queue_version_;
         }
@@ -302,7 +317,7 @@ void Scheduler::batcher_loop(size_t r) {
   --batchers_running_;
   batchers_done_cv_.notify_all();
   deadline_cv_.notify_all();
-  cv_.notify_all();
+  wake_batchers(true);
 }
 
 Scheduler::BatchOutcome Scheduler::run_batch(size_t r, const SequenceBatch& batch, std::vector<BatchSlot>& slots,
@@ -407,7 +422,7 @@ void Scheduler::fail_replica(size_t r, const Status& fault, const SequenceBatch&
     batchers_done_cv_.notify_all();
     deadline_cv_.notify_all();
   }
-  cv_.notify_all();
+  wake_batchers(true);
   if (options_.on_replica_failed) options_.on_replica_failed(r, fault, left);
   // The batch itself when it was not handed on: a retry that failed too, or no other replica to take it.
   const Status batch_failed =

@@ -2,6 +2,9 @@
 #include "scheduler/worker_pool.h"
 
 #include <algorithm>
+#include <cstdint>
+
+#include "scheduler/busy_poll.h"
 
 namespace embedserve {
 
@@ -15,6 +18,7 @@ WorkerPool::~WorkerPool() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
+    queued_.store(SIZE_MAX, std::memory_order_release);  // ends any thread's polling: it then sees stopping_
   }
   cv_.notify_all();
   for (auto& t : threads_) t.join();
@@ -25,6 +29,7 @@ bool WorkerPool::try_post(std::function<void()> task) {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_ || tasks_.size() >= max_pending_) return false;
     tasks_.push_back(std::move(task));
+    queued_.store(tasks_.size(), std::memory_order_release);
   }
   cv_.notify_one();
   return true;
@@ -34,6 +39,7 @@ void WorkerPool::post(std::function<void()> task) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     tasks_.push_back(std::move(task));
+    queued_.store(tasks_.size(), std::memory_order_release);
   }
   cv_.notify_one();
 }
@@ -48,11 +54,19 @@ void WorkerPool::loop() {
     std::function<void()> task;
     {
       std::unique_lock<std::mutex> lock(mu_);
+      if (tasks_.empty() && !stopping_) {
+        // Poll before sleeping: the next task of a request in flight often comes within a few ms
+        // (scheduler/busy_poll.h), and a sleeping thread takes tens of µs to wake.
+        lock.unlock();
+        busy_poll::poll_until([this] { return queued_.load(std::memory_order_acquire) > 0; });
+        lock.lock();
+      }
       cv_.wait(lock, [this] { return stopping_ || !tasks_.empty(); });
       // Drain before exiting: a posted completion must still answer its client.
       if (tasks_.empty()) return;
       task = std::move(tasks_.front());
       tasks_.pop_front();
+      queued_.store(tasks_.size(), std::memory_order_release);
     }
     task();
   }

@@ -2,6 +2,7 @@
 // so the network threads only move bytes.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -35,6 +36,8 @@ class WorkerPool {
   std::deque<std::function<void()>> tasks_;
   size_t max_pending_;
   bool stopping_ = false;
+  // tasks_.size() (SIZE_MAX once stopping), read without the lock by a thread polling for work
+  std::atomic<size_t> queued_{0};
   std::vector<std::thread> threads_;
 };
 

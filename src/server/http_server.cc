@@ -20,6 +20,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/http/file_body.hpp>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
@@ -31,6 +32,7 @@
 #include <vector>
 
 #include "jobs/ids.h"
+#include "scheduler/busy_poll.h"
 #include "server/http_request.h"
 
 namespace embedserve {
@@ -89,6 +91,29 @@ struct HttpServer::Impl {
   void do_accept(Listener& listener);
   void trigger_stop() {
     if (!stop_requested.exchange(true)) stop_promise.set_value();
+  }
+  // One network thread: ioc.run(), except that while busy polling is on (scheduler/busy_poll.h) an idle thread
+  // keeps running ready handlers without sleeping for that long after its last one, so a request's arrival or its
+  // answer from a worker (posted to the session's strand) does not wait for epoll to wake it.
+  void run_network_loop() {
+    auto last = std::chrono::steady_clock::now();
+    while (!ioc.stopped()) {
+      // One handler at a time, not run(): serve turns polling on once the model has loaded, after these threads
+      // started.
+      const auto poll = busy_poll::get();
+      if (poll.count() > 0) {
+        if (ioc.poll() > 0) {
+          last = std::chrono::steady_clock::now();
+          continue;
+        }
+        if (std::chrono::steady_clock::now() - last < poll) {
+          busy_poll::relax();
+          continue;
+        }
+      }
+      if (ioc.run_one() == 0) return;  // stopped or out of work
+      last = std::chrono::steady_clock::now();
+    }
   }
   // The first SIGINT or SIGTERM asks for a graceful stop; a second one, while the load, the drain or an engine
   // call still runs, ends the process at once (the user's way out of a wait they do not want).
@@ -610,7 +635,7 @@ Status HttpServer::start() {
   impl_->watch_signals();
   for (auto& l : impl_->listeners) impl_->do_accept(*l);
   const size_t n = std::max<size_t>(1, impl_->options.io_threads);
-  for (size_t i = 0; i < n; ++i) impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+  for (size_t i = 0; i < n; ++i) impl_->threads.emplace_back([this] { impl_->run_network_loop(); });
   return Status();
 }
 

@@ -97,6 +97,31 @@ def test_dp_below_one_is_refused_clearly(binary, tiny_model):
         assert "--dp" in proc.stderr, proc.stderr
 
 
+def test_busy_polling_serves_and_stops_cleanly_and_a_bad_value_is_refused(binary, tiny_model):
+    # scheduler/busy_poll.h: idle threads poll for work before they sleep (auto: on a GPU only). Forced on here, on
+    # the CPU: answers are the same, the start-up says so, and SIGTERM still ends the polling threads at once.
+    srv = ServerProcess(binary, tiny_model, "--busy-poll-us", "200000").start()
+    try:
+        for text in ("hello", "a second query after the first", "hello"):
+            status, _, body = srv.post_json("/v1/embeddings", {"model": MODEL_NAME, "input": text})
+            assert status == 200 and len(body["data"]) == 1
+            time.sleep(0.3)  # past the poll: the threads sleep, and the next request wakes them
+        assert "poll 200000 µs for new work" in srv.log(), srv.log()
+    finally:
+        start = time.monotonic()
+        assert srv.stop(signal.SIGTERM) == 0
+        assert time.monotonic() - start < 20
+    off = ServerProcess(binary, tiny_model).start()  # auto on the CPU: off, and nothing said about it
+    try:
+        assert "poll" not in off.log(), off.log()
+    finally:
+        assert off.stop(signal.SIGTERM) == 0
+    for value, says in (("soon", "expects a whole number"), ("2000000", "must be between 0 and 1000000")):
+        proc = subprocess.run([str(binary), "serve", "--model-path", str(tiny_model), "--busy-poll-us", value],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode != 0 and "--busy-poll-us" in proc.stderr and says in proc.stderr, proc.stderr
+
+
 def test_help_explains_every_flag(binary):
     proc = subprocess.run([str(binary), "serve", "--help"], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 0
@@ -105,7 +130,7 @@ def test_help_explains_every_flag(binary):
                  "--chat-template", "--enable-flashinfer", "--max-queue", "--max-inputs-per-request",
                  "--request-timeout", "--threads", "--max-body-bytes-in-flight", "--max-connections",
                  "--header-timeout", "--cors-allow-origins", "--strict-model-name", "--log-level", "--base-gpu-id",
-                 "--tp-size", "--dp-size", *[f for f in SGLANG_FLAGS if f.startswith("--")]):
+                 "--tp-size", "--dp-size", "--busy-poll-us", *[f for f in SGLANG_FLAGS if f.startswith("--")]):
         assert flag in proc.stdout, f"{flag} missing from --help"
 
 

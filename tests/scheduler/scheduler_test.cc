@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "fake_engine.h"
+#include "scheduler/busy_poll.h"
 
 namespace embedserve {
 namespace {
@@ -324,6 +325,35 @@ TEST(Scheduler, RejectsInputsItCannotBatch) {
   EXPECT_EQ(submit(s, {}).status.code(), ErrorCode::kInvalidArgument);
   EXPECT_EQ(submit(s, {fake_ids(1, 2), {}}).status.code(), ErrorCode::kInvalidArgument);
   EXPECT_EQ(submit(s, {fake_ids(1, 9)}).status.code(), ErrorCode::kOutOfRange);
+}
+
+// With busy polling on (scheduler/busy_poll.h) the batcher polls for work before it sleeps: jobs submitted while it
+// polls, and after it gave up and slept, are answered; shutting down ends its polling at once rather than after a
+// poll of a minute.
+TEST(Scheduler, APollingBatcherAnswersEveryJobAndStopsWithoutWaitingOutThePoll) {
+  struct Reset {
+    ~Reset() { busy_poll::set(std::chrono::microseconds(0)); }
+  } reset;
+  for (const auto poll : {std::chrono::microseconds(1000), std::chrono::microseconds(60'000'000)}) {
+    SCOPED_TRACE(::testing::Message() << "poll " << poll.count() << " us");
+    busy_poll::set(poll);
+    const auto start = SteadyClock::now();
+    {
+      FakeEngine engine(64);
+      Scheduler s(engine, opts(64));
+      for (int j = 0; j < 3; ++j) {
+        const std::vector<std::vector<int32_t>> inputs = {fake_ids(j, 5)};
+        auto job = submit(s, inputs);
+        ASSERT_TRUE(job.status.ok());
+        auto r = job.future.get();
+        ASSERT_TRUE(r.ok()) << r.status().to_string();
+        expect_vectors(*r, inputs);
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));  // past a 1 ms poll: the batcher sleeps
+      }
+      s.shutdown();
+    }
+    EXPECT_LT(SteadyClock::now() - start, std::chrono::seconds(30));
+  }
 }
 
 TEST(Scheduler, ShutdownFinishesAdmittedWorkThenRefuses) {

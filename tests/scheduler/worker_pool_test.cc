@@ -8,6 +8,8 @@
 #include <future>
 #include <thread>
 
+#include "scheduler/busy_poll.h"
+
 namespace embedserve {
 namespace {
 
@@ -43,6 +45,30 @@ TEST(WorkerPool, DestructorRunsEveryPostedTask) {
     for (int i = 0; i < 200; ++i) pool.post([&] { ++ran; });
   }
   EXPECT_EQ(ran.load(), 200);
+}
+
+// With busy polling on (scheduler/busy_poll.h) idle threads poll for tasks before they sleep: tasks posted while
+// they poll, and after they gave up and slept, run; the destructor ends the polling at once rather than after a
+// poll of a minute.
+TEST(WorkerPool, PollingThreadsRunEveryTaskAndStopWithoutWaitingOutThePoll) {
+  struct Reset {
+    ~Reset() { busy_poll::set(std::chrono::microseconds(0)); }
+  } reset;
+  for (const auto poll : {std::chrono::microseconds(1000), std::chrono::microseconds(60'000'000)}) {
+    SCOPED_TRACE(::testing::Message() << "poll " << poll.count() << " us");
+    busy_poll::set(poll);
+    const auto start = std::chrono::steady_clock::now();
+    {
+      WorkerPool pool(2, 16);
+      for (int i = 0; i < 3; ++i) {
+        std::promise<void> ran;
+        pool.post([&] { ran.set_value(); });
+        ran.get_future().wait();
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));  // past a 1 ms poll: the threads sleep
+      }
+    }
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
+  }
 }
 
 }  // namespace
