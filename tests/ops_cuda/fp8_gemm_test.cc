@@ -16,6 +16,7 @@
 #include "ops/cuda/cuda_device.h"
 #include "ops/cuda/fp8_cuda.h"
 #include "ops/cuda/linear_fp8_cuda.h"
+#include "e4m3_codes_check.h"
 
 namespace embedserve::cuda {
 namespace {
@@ -43,6 +44,18 @@ struct DeviceArray {
 };
 
 float bf16_round(float f) { return __bfloat162float(__float2bfloat16(f)); }
+
+// The held rows' quantiser codes each value by a reciprocal and one FMA correction instead of a division
+// (ops/cuda/fp8_row.cuh, E4m3RowCoder): for every row maximum a bf16 row can have and every value such a row can
+// hold, exhaustively, the codes are the division's.
+TEST(Fp8Cuda, RowCodesByReciprocalAreTheDivisionsForEveryBf16ValueAndRowScale) {
+  if (!has_fp8_gpu()) GTEST_SKIP() << "no GPU with FP8 (compute capability 8.9+) visible";
+  const auto check = testing::check_e4m3_row_coder();
+  ASSERT_TRUE(check.ran);
+  EXPECT_GT(check.pairs, uint64_t{1} << 30);
+  EXPECT_EQ(check.mismatches, 0u) << "first: row maximum bf16 0x" << std::hex << check.first_amax << ", value 0x"
+                                  << check.first_value;
+}
 
 TEST(Fp8Cuda, TheQuantiserGivesTheHostRulesCodesAndScales) {
   if (!has_fp8_gpu()) GTEST_SKIP() << "no GPU with FP8 (compute capability 8.9+) visible";
