@@ -8,8 +8,8 @@
 #include <future>
 #include <thread>
 
+#include "busy_poll_cases.h"
 #include "fake_engine.h"
-#include "scheduler/busy_poll.h"
 
 namespace embedserve {
 namespace {
@@ -331,12 +331,7 @@ TEST(Scheduler, RejectsInputsItCannotBatch) {
 // polls, and after it gave up and slept, are answered; shutting down ends its polling at once rather than after a
 // poll of a minute.
 TEST(Scheduler, APollingBatcherAnswersEveryJobAndStopsWithoutWaitingOutThePoll) {
-  struct Reset {
-    ~Reset() { busy_poll::set(std::chrono::microseconds(0)); }
-  } reset;
-  for (const auto poll : {std::chrono::microseconds(1000), std::chrono::microseconds(60'000'000)}) {
-    SCOPED_TRACE(::testing::Message() << "poll " << poll.count() << " us");
-    busy_poll::set(poll);
+  testing::with_busy_polling([] {
     const auto start = SteadyClock::now();
     {
       FakeEngine engine(64);
@@ -348,12 +343,12 @@ TEST(Scheduler, APollingBatcherAnswersEveryJobAndStopsWithoutWaitingOutThePoll) 
         auto r = job.future.get();
         ASSERT_TRUE(r.ok()) << r.status().to_string();
         expect_vectors(*r, inputs);
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));  // past a 1 ms poll: the batcher sleeps
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
       }
       s.shutdown();
     }
     EXPECT_LT(SteadyClock::now() - start, std::chrono::seconds(30));
-  }
+  });
 }
 
 TEST(Scheduler, ShutdownFinishesAdmittedWorkThenRefuses) {

@@ -8,7 +8,7 @@
 #include <future>
 #include <thread>
 
-#include "scheduler/busy_poll.h"
+#include "busy_poll_cases.h"
 
 namespace embedserve {
 namespace {
@@ -51,12 +51,7 @@ TEST(WorkerPool, DestructorRunsEveryPostedTask) {
 // they poll, and after they gave up and slept, run; the destructor ends the polling at once rather than after a
 // poll of a minute.
 TEST(WorkerPool, PollingThreadsRunEveryTaskAndStopWithoutWaitingOutThePoll) {
-  struct Reset {
-    ~Reset() { busy_poll::set(std::chrono::microseconds(0)); }
-  } reset;
-  for (const auto poll : {std::chrono::microseconds(1000), std::chrono::microseconds(60'000'000)}) {
-    SCOPED_TRACE(::testing::Message() << "poll " << poll.count() << " us");
-    busy_poll::set(poll);
+  testing::with_busy_polling([] {
     const auto start = std::chrono::steady_clock::now();
     {
       WorkerPool pool(2, 16);
@@ -64,11 +59,11 @@ TEST(WorkerPool, PollingThreadsRunEveryTaskAndStopWithoutWaitingOutThePoll) {
         std::promise<void> ran;
         pool.post([&] { ran.set_value(); });
         ran.get_future().wait();
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));  // past a 1 ms poll: the threads sleep
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
       }
     }
     EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
-  }
+  });
 }
 
 }  // namespace
