@@ -1,14 +1,16 @@
 // busy_poll: how long an idle server thread (network, worker, batcher) polls for new work before it sleeps.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 
 namespace embedserve::busy_poll {
 
 // A thread asleep on a condition variable or in epoll takes ~25 µs (p50) to ~45 µs (p90) to run again on the
 // GPU machine's VM (2026-12-01, after 1 ms asleep; ~5 µs after 0.1 ms), and one request crosses four threads
 // (network → worker → batcher → worker → network). Polling for a while before sleeping catches the next step of a
-// request in flight, or the next request, without that wake-up: one 0.6B query through HTTP 1.35 → 1.21 ms p50
+// request in flight, or the next request, without that wake-up: one 0.6B query through HTTP 1.40 → 1.19 ms p50
 // (docs/PERFORMANCE.md). The price is CPU while idle: each polling thread keeps a core busy for up to this long
 // after its last piece of work. `serve` sets it once the engine is loaded (--busy-poll-us: by default 3 ms where
 // the engine runs on a GPU, 0 on the CPU, whose engine needs every core); 0 (the default) sleeps at once.
@@ -22,17 +24,23 @@ inline void relax() {
 #endif
 }
 
-// Polls `ready` for up to get(); returns whether it became true (false at once when polling is off).
-template <typename Ready>
-bool poll_until(Ready ready) {
-  const std::chrono::microseconds limit = get();
-  if (limit.count() <= 0) return false;
-  const auto until = std::chrono::steady_clock::now() + limit;
-  while (!ready()) {
-    if (std::chrono::steady_clock::now() >= until) return false;
-    relax();
+// What a thread polls before it sleeps on a condition variable: whoever changes what the thread waits for, and
+// notifies the condition variable, rings the bell too (a stop included, so a stop never waits out a poll).
+class Doorbell {
+ public:
+  void ring() { rings_.fetch_add(1, std::memory_order_release); }
+  // Read under the waiter's lock, before it lets go of it to poll: a ring after that is a change it has not seen.
+  uint64_t rings() const { return rings_.load(std::memory_order_acquire); }
+  // Polls for up to get() until the bell has rung past `seen`; returns at once when polling is off.
+  void poll_past(uint64_t seen) const {
+    const std::chrono::microseconds limit = get();
+    if (limit.count() <= 0) return;
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (rings() == seen && std::chrono::steady_clock::now() < until) relax();
   }
-  return true;
-}
+
+ private:
+  std::atomic<uint64_t> rings_{0};
+};
 
 }  // namespace embedserve::busy_poll

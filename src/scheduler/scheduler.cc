@@ -1,8 +1,6 @@
 // Scheduler: admission, the replicas' batcher threads, faults, and completion of jobs (results back in input order).
 #include "scheduler/scheduler.h"
 
-#include "scheduler/busy_poll.h"
-
 #include <algorithm>
 #include <optional>
 #include <string>
@@ -235,7 +233,7 @@ size_t Scheduler::replicas_up() const {
 }
 
 void Scheduler::wake_batchers(bool all) {
-  wakeups_.fetch_add(1, std::memory_order_release);
+  doorbell_.ring();
   if (all) cv_.notify_all();
   else cv_.notify_one();
 }
@@ -260,10 +258,10 @@ void Scheduler::batcher_loop(size_t r) {
                (!queue_.empty() && queue_version_ != idle_at) || (stopping_ && queue_.empty());
       };
       if (!has_work()) {
-        // Poll before sleeping (scheduler/busy_poll.h): whatever would wake the condition variable moves wakeups_.
-        const uint64_t seen = wakeups_.load(std::memory_order_acquire);
+        // Poll before sleeping (scheduler/busy_poll.h): whatever would wake the condition variable rings doorbell_.
+        const uint64_t seen = doorbell_.rings();
         lock.unlock();
-        busy_poll::poll_until([&] { return wakeups_.load(std::memory_order_acquire) != seen; });
+        doorbell_.poll_past(seen);
         lock.lock();
       }
       cv_.wait(lock, has_work);

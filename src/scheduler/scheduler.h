@@ -19,6 +19,7 @@
 
 #include "core/status.h"
 #include "engine/engine.h"
+#include "scheduler/busy_poll.h"
 #include "scheduler/job.h"
 #include "scheduler/request_queue.h"
 
@@ -186,7 +187,7 @@ class Scheduler {
   enum class BatchOutcome { kDone, kReplicaFailed };
 
   const EngineInfo& info() const { return replicas_.front()->engine->info(); }
-  // Wakes the batchers waiting for work: asleep on cv_ (one or all), or polling wakeups_ before they sleep.
+  // Wakes the batchers waiting for work: asleep on cv_ (one or all), or polling doorbell_ before they sleep.
   void wake_batchers(bool all);
   void batcher_loop(size_t r);
   // Answers jobs whose deadline passed with 504 at the deadline, even while their inputs are in the engine.
@@ -221,8 +222,7 @@ class Scheduler {
   // Bumped whenever what a replica could take changes (admission, a batch taken, a replica failed): a replica that
   // found nothing it may take (only inputs pinned to other replicas) sleeps until it moves.
   uint64_t queue_version_ = 0;
-  // Moves with every notification of cv_ (wake_batchers): a batcher polling for work before it sleeps watches it.
-  std::atomic<uint64_t> wakeups_{0};
+  busy_poll::Doorbell doorbell_;  // rung with every notification of cv_ (wake_batchers)
   std::deque<RetryBatch> retries_;
   std::condition_variable batchers_done_cv_;
   std::thread deadline_thread_;

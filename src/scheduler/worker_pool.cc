@@ -4,8 +4,6 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "scheduler/busy_poll.h"
-
 namespace embedserve {
 
 WorkerPool::WorkerPool(size_t threads, size_t max_pending) : max_pending_(max_pending) {
@@ -18,8 +16,8 @@ WorkerPool::~WorkerPool() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
-    queued_.store(SIZE_MAX, std::memory_order_release);  // ends any thread's polling: it then sees stopping_
   }
+  doorbell_.ring();
   cv_.notify_all();
   for (auto& t : threads_) t.join();
 }
@@ -29,8 +27,8 @@ bool WorkerPool::try_post(std::function<void()> task) {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_ || tasks_.size() >= max_pending_) return false;
     tasks_.push_back(std::move(task));
-    queued_.store(tasks_.size(), std::memory_order_release);
   }
+  doorbell_.ring();
   cv_.notify_one();
   return true;
 }
@@ -39,8 +37,8 @@ void WorkerPool::post(std::function<void()> task) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     tasks_.push_back(std::move(task));
-    queued_.store(tasks_.size(), std::memory_order_release);
   }
+  doorbell_.ring();
   cv_.notify_one();
 }
 
@@ -57,8 +55,9 @@ void WorkerPool::loop() {
       if (tasks_.empty() && !stopping_) {
         // Poll before sleeping: the next task of a request in flight often comes within a few ms
         // (scheduler/busy_poll.h), and a sleeping thread takes tens of µs to wake.
+        const uint64_t seen = doorbell_.rings();
         lock.unlock();
-        busy_poll::poll_until([this] { return queued_.load(std::memory_order_acquire) > 0; });
+        doorbell_.poll_past(seen);
         lock.lock();
       }
       cv_.wait(lock, [this] { return stopping_ || !tasks_.empty(); });
@@ -66,7 +65,6 @@ void WorkerPool::loop() {
       if (tasks_.empty()) return;
       task = std::move(tasks_.front());
       tasks_.pop_front();
-      queued_.store(tasks_.size(), std::memory_order_release);
     }
     task();
   }

@@ -2,7 +2,6 @@
 // so the network threads only move bytes.
 #pragma once
 
-#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -10,6 +9,8 @@
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "scheduler/busy_poll.h"
 
 namespace embedserve {
 
@@ -36,8 +37,7 @@ class WorkerPool {
   std::deque<std::function<void()>> tasks_;
   size_t max_pending_;
   bool stopping_ = false;
-  // tasks_.size() (SIZE_MAX once stopping), read without the lock by a thread polling for work
-  std::atomic<size_t> queued_{0};
+  busy_poll::Doorbell doorbell_;  // rung with every notification of cv_: an idle thread polls it before it sleeps
   std::vector<std::thread> threads_;
 };
 
