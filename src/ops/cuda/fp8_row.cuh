@@ -38,16 +38,16 @@ __device__ inline uint8_t e4m3_code(float v, float scale) {
 // e4m3_code(v, scale) for every v of one row, with the row's reciprocal of scale taken once: q = v · r, corrected
 // once by FMA, is v / scale rounded to nearest (Markstein's theorem: r = 1/scale rounded to nearest, q within an ulp
 // of the quotient, the remainder v − q·scale exact by FMA), which is the division's result, so the codes are the
-// same. Where scale is tiny the remainder could fall below float's normal range and the theorem's premise fail, so
-// such rows keep the division, as do rows holding an infinity. IEEE division per value was a large share of the FP8 SwiGLU's issued instructions
-// (docs/PERFORMANCE.md, 2026-12-01). ops_cuda's E4m3Codes test compares every bf16 value against every row scale
-// a bf16 row can have, exhaustively.
+// same. Rows whose scale is tiny (the remainder could fall below float's normal range, failing the theorem's
+// premise) or infinite (a row holding an infinity: v / inf is 0, v · 0 corrected by inf is not) keep the division.
+// IEEE division per value was a large share of the FP8 SwiGLU's issued instructions (docs/PERFORMANCE.md,
+// 2026-12-01). ops_cuda's Fp8Cuda.RowCodesByReciprocalAreTheDivisionsForEveryBf16ValueAndRowScale compares every
+// bf16 value against every row scale a bf16 row can have, exhaustively.
 struct E4m3RowCoder {
-  float scale, reciprocal;
+  float scale, reciprocal;  // the reciprocal's one division is per row
   bool divide;
-  // Divides where scale is tiny, or infinite (a row holding an infinity: v / inf is 0, v · 0 corrected by inf not).
   __device__ explicit E4m3RowCoder(float s)
-      : scale(s), reciprocal(1.0f / s), divide(!(s >= 0x1p-80f && s <= 3.0e38f)) {}  // once a row
+      : scale(s), reciprocal(1.0f / s), divide(!(s >= 0x1p-80f && s <= 3.0e38f)) {}
   __device__ uint8_t code(float v) const {
     if (divide) return e4m3_code(v, scale);
     const float q = v * reciprocal;
