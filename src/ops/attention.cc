@@ -54,13 +54,16 @@ Status attention(const DeviceContext& ctx, const Tensor& q, const Tensor& k, con
     return internal_error("attention: offsets do not cover q and k");
   // A query row sees keys 0..position of its own sequence: a position at or past the sequence's length would read
   // the next sequence's keys (or past k and v).
+  int32_t max_keys = 0;  // the most keys a row sees: CUDA picks its kernel by it
   for (int64_t s = 0; s + 1 < kv_offsets.size(); ++s) {
     const int32_t length = kv_offsets.host[s + 1] - kv_offsets.host[s];
-    for (int32_t r = q_rows.offsets.host[s]; r < q_rows.offsets.host[s + 1]; ++r)
+    for (int32_t r = q_rows.offsets.host[s]; r < q_rows.offsets.host[s + 1]; ++r) {
       if (q_rows.positions.host[r] < 0 || q_rows.positions.host[r] >= length)
         return internal_error("attention: q_rows.positions[" + std::to_string(r) + "] = " +
                               std::to_string(q_rows.positions.host[r]) + " is outside its sequence of " +
                               std::to_string(length) + " keys");
+      max_keys = std::max(max_keys, q_rows.positions.host[r] + 1);
+    }
   }
   if (ctx.device() == Device::kCpu) {
     cpu::attention(q.as<const float>(), k.as<const float>(), v.as<const float>(), out.as<float>(), shape, q.stride,
@@ -74,7 +77,7 @@ Status attention(const DeviceContext& ctx, const Tensor& q, const Tensor& k, con
       !std::equal(expected.begin(), expected.end(), plan.host.begin()))
     return internal_error("attention: plan is not attention_plan(q_rows.offsets) of this batch");
   if (plan.size() > 0 && plan.device == nullptr) return internal_error("attention: the plan was not staged");
-  const cuda::AttentionShape cs{shape.heads, shape.kv_heads, shape.head_dim, shape.scale, q.stride, k.stride};
+  const cuda::AttentionShape cs{shape.heads, shape.kv_heads, shape.head_dim, shape.scale, q.stride, k.stride, max_keys};
   return cuda_backend::by_dtype(q.dtype, op, [&](auto tag) {
     using T = decltype(tag);
     return cuda::attention(q.as<const T>(), k.as<const T>(), v.as<const T>(), out.as<T>(), cs, q_rows.offsets.device,

@@ -421,6 +421,49 @@ TEST_P(OpSuite, AttentionRowsDoNotDependOnTheBatch) {
     }
 }
 
+TEST_P(OpSuite, AttentionOfShortSequencesHasTheirBitsAloneAndBesideALongOne) {
+  // A call whose rows all see at most 64 keys (a query, short texts, a short text's pooled row) runs on another
+  // kernel in CUDA bf16 than a call with a longer sequence in it: each short sequence alone, and a chunk of its
+  // later rows alone, must give the bits the same rows have in a batch with a 300-row sequence. Qwen3's head
+  // groups: 2 (0.6B) and 4 (4B, 8B) query heads per kv head.
+  const std::vector<int32_t> shorts = {1, 2, 7, 15, 16, 17, 31, 32, 33, 48, 63, 64};
+  std::vector<int32_t> lengths = {300};
+  lengths.insert(lengths.end(), shorts.begin(), shorts.end());
+  uint32_t seed = 500;
+  for (int heads : {4, 8})
+    for (int hd : {64, 128})
+      for (bool pooled : {false, true}) {
+        const ops::AttentionShape shape{heads, 2, hd, 1.0f / std::sqrt(float(hd))};
+        if (!ops::check_attention_shape(ctx(), shape).ok()) continue;
+        SCOPED_TRACE(::testing::Message() << heads << " heads, head_dim " << hd << (pooled ? ", pooled" : ""));
+        const int64_t q_dim = int64_t{heads} * hd, kv_dim = 2 * hd;
+        const AttentionRows batch = attention_rows(lengths, pooled);
+        const auto q = random(batch.q_offsets.back() * q_dim, seed++, 1.5f);
+        const auto k = random(batch.kv_offsets.back() * kv_dim, seed++, 1.5f);
+        const auto v = random(batch.kv_offsets.back() * kv_dim, seed++);
+        const std::vector<float> in_batch = attention(q, k, v, shape, batch);
+        for (size_t s = 1; s < lengths.size(); ++s) {
+          const int32_t len = lengths[s];
+          SCOPED_TRACE(::testing::Message() << "a sequence of " << len << " rows");
+          const int32_t q_begin = batch.q_offsets[s], q_end = batch.q_offsets[s + 1];
+          const int32_t kv_begin = batch.kv_offsets[s], kv_end = batch.kv_offsets[s + 1];
+          const auto k_s = rows_of(k, kv_dim, kv_begin, kv_end), v_s = rows_of(v, kv_dim, kv_begin, kv_end);
+          EXPECT_TRUE(same_bits(rows_of(in_batch, q_dim, q_begin, q_end),
+                                attention(rows_of(q, q_dim, q_begin, q_end), k_s, v_s, shape, attention_rows({len}, pooled))));
+          // Its rows from the middle on, as a chunk continuing it would send them: on the GPU, too, a call whose rows
+          // see at most 64 keys (the CPU keeps a chunk's bits from a 64-row block's start on: the chunk tests above).
+          if (pooled || len < 2 || ctx().device() != Device::kCuda) continue;
+          const int32_t first = len / 2;
+          AttentionRows chunk;
+          chunk.kv_offsets = {0, len};
+          for (int32_t p = first; p < len; ++p) chunk.q_positions.push_back(p);
+          chunk.q_offsets = {0, len - first};
+          EXPECT_TRUE(same_bits(rows_of(in_batch, q_dim, q_begin + first, q_end),
+                                attention(rows_of(q, q_dim, q_begin + first, q_end), k_s, v_s, shape, chunk)));
+        }
+      }
+}
+
 TEST_P(OpSuite, AttentionOfManySequencesKeepsEachOnesBits) {
   // Far more work items than a GPU has multiprocessors: the Hopper kernel's blocks each take many items in turn,
   // its key tiles streaming from one item into the next (the next item's q and first tile load during the last

@@ -23,7 +23,14 @@ struct AttentionShape {
   float scale = 1.0f;
   int64_t q_stride = 0;   // elements between q rows (≥ heads · head_dim: q may be a column view); out is dense
   int64_t kv_stride = 0;  // elements between k rows, and between v rows (≥ kv_heads · head_dim)
+  // The most keys any query row of the call sees (its position + 1), or 0 if not known. It picks kernels, never
+  // values: a call of at most kAttentionOneTileKeys runs on the mma.sync kernel (see attention()).
+  int max_keys = 0;
 };
+
+// Up to this many keys a row's whole softmax is one key tile of either tensor-core kernel (the Hopper kernel's
+// first 64 keys, the mma.sync kernel's 64), and both give it the same bits.
+constexpr int kAttentionOneTileKeys = 64;
 
 // The grid of attention(): one (sequence, first query row) pair per tile of up to kAttentionQueryTile
 // rows of one sequence, written as int32 pairs into `tiles`. q_offsets int32 [n_seqs + 1] (host).

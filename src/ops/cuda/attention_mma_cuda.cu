@@ -3,6 +3,8 @@
 // of 64 rows stream through shared memory in two stages (cp.async: the next tile loads while this one is
 // multiplied); ldmatrix reads k's B fragments as stored and v's through its transposing form, so neither is
 // rearranged on the way in. The scores' accumulator fragments become the second product's A fragments in registers.
+// A call whose rows all see at most 16 or 32 keys (queries, short texts) runs with key tiles of that size: one tile,
+// whose keys past 16 or 32 would only have added exact zeros, so every value is what the 64-key tile gives it.
 #include "ops/cuda/attention_mma_cuda.h"
 
 #include <cmath>
@@ -17,26 +19,25 @@ namespace {
 
 constexpr int kWarps = kAttentionQueryTile / 16;  // 4 warps × 16 rows = one plan tile
 constexpr int kThreads = kWarps * 32;
-constexpr int kKeys = 64;    // keys per shared-memory stage
 constexpr int kStages = 2;   // double buffering: load tile j + 1 while tile j is multiplied
 constexpr unsigned kFull = 0xffffffffu;
 
 // Rows of a stage padded by 8 bf16 (16 bytes): the 8 row addresses of each ldmatrix phase, 16·hd + 16 bytes
 // apart, fall in distinct bank groups; the 16-byte cp.async writes stay aligned.
-template <int kHd>
+template <int kHd, int kKeys>  // kKeys: keys per shared-memory stage
 struct Stage {
   static constexpr int kStride = kHd + 8;             // bf16 per row
   static constexpr int kElems = kKeys * kStride;      // one tile, k or v
   static constexpr size_t kBytes = size_t(kStages) * 2 * kElems * sizeof(__nv_bfloat16);
 };
 
-template <int kHd>
+template <int kHd, int kKeys>
 __global__ void __launch_bounds__(kThreads)
     attention_mma_kernel(const __nv_bfloat16* __restrict__ q, const __nv_bfloat16* __restrict__ k,
                          const __nv_bfloat16* __restrict__ v, __nv_bfloat16* __restrict__ out, AttentionShape shape,
                          const int32_t* __restrict__ q_offsets, const int32_t* __restrict__ q_positions,
                          const int32_t* __restrict__ kv_offsets, const int32_t* __restrict__ tiles) {
-  using S = Stage<kHd>;
+  using S = Stage<kHd, kKeys>;
   extern __shared__ __align__(16) unsigned char smem_bytes[];
   __nv_bfloat16* const smem = reinterpret_cast<__nv_bfloat16*>(smem_bytes);  // per stage: k tile, then v tile
   // Consecutive blocks are the heads of one tile: the heads that share a kv head read its tiles close in time.
@@ -58,7 +59,7 @@ __global__ void __launch_bounds__(kThreads)
     warp_first = min(warp_first, __shfl_xor_sync(kFull, warp_first, o));
   }
 
-  // Stage a key tile: k and v rows [k0, k0 + 64) of the sequence's kv head, zeros past k_len.
+  // Stage a key tile: k and v rows [k0, k0 + kKeys) of the sequence's kv head, zeros past k_len.
   const __nv_bfloat16* const k_head = k + kv_begin * kv_stride + int64_t{kvh} * kHd;
   const __nv_bfloat16* const v_head = v + kv_begin * kv_stride + int64_t{kvh} * kHd;
   auto load_tile = [&](int stage, int k0) {
@@ -144,17 +145,31 @@ __global__ void __launch_bounds__(kThreads)
 
 bool aligned(const void* p, uintptr_t bytes) { return (reinterpret_cast<uintptr_t>(p) & (bytes - 1)) == 0; }
 
-template <int kHd>
+template <int kHd, int kKeys>
 Status launch(const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v, __nv_bfloat16* out,
               const AttentionShape& shape, const int32_t* q_offsets, const int32_t* q_positions,
               const int32_t* kv_offsets, const int32_t* tiles, int64_t n_tiles, cudaStream_t stream) {
+  using S = Stage<kHd, kKeys>;
   // Past 48 KB a block's dynamic shared memory must be allowed explicitly (head_dim 128: 68 KB).
-  EMBEDSERVE_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(
-      attention_mma_kernel<kHd>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(Stage<kHd>::kBytes)));
+  EMBEDSERVE_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(attention_mma_kernel<kHd, kKeys>,
+                                                       cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                       static_cast<int>(S::kBytes)));
   const unsigned blocks = static_cast<unsigned>(n_tiles * shape.heads);
-  attention_mma_kernel<kHd><<<blocks, kThreads, Stage<kHd>::kBytes, stream>>>(q, k, v, out, shape, q_offsets,
-                                                                             q_positions, kv_offsets, tiles);
+  attention_mma_kernel<kHd, kKeys><<<blocks, kThreads, S::kBytes, stream>>>(q, k, v, out, shape, q_offsets,
+                                                                           q_positions, kv_offsets, tiles);
   return cuda_status(cudaGetLastError(), "attention_bf16_mma launch");
+}
+
+// The key tile: 64 keys, or one tile of 16 or 32 when no row sees more (shape.max_keys).
+template <int kHd>
+Status launch_for_keys(const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v, __nv_bfloat16* out,
+                       const AttentionShape& shape, const int32_t* q_offsets, const int32_t* q_positions,
+                       const int32_t* kv_offsets, const int32_t* tiles, int64_t n_tiles, cudaStream_t stream) {
+  if (shape.max_keys > 0 && shape.max_keys <= 16)
+    return launch<kHd, 16>(q, k, v, out, shape, q_offsets, q_positions, kv_offsets, tiles, n_tiles, stream);
+  if (shape.max_keys > 0 && shape.max_keys <= 32)
+    return launch<kHd, 32>(q, k, v, out, shape, q_offsets, q_positions, kv_offsets, tiles, n_tiles, stream);
+  return launch<kHd, 64>(q, k, v, out, shape, q_offsets, q_positions, kv_offsets, tiles, n_tiles, stream);
 }
 
 }  // namespace
@@ -174,8 +189,8 @@ Status attention_bf16_mma(const __nv_bfloat16* q, const __nv_bfloat16* k, const 
   if (n_tiles == 0) return Status();
   if (n_tiles * shape.heads > 0x7fffffff) return invalid_argument("attention_bf16_mma: too many tiles for one grid");
   if (shape.head_dim == 128)
-    return launch<128>(q, k, v, out, shape, q_offsets, q_positions, kv_offsets, tiles, n_tiles, stream);
-  return launch<64>(q, k, v, out, shape, q_offsets, q_positions, kv_offsets, tiles, n_tiles, stream);
+    return launch_for_keys<128>(q, k, v, out, shape, q_offsets, q_positions, kv_offsets, tiles, n_tiles, stream);
+  return launch_for_keys<64>(q, k, v, out, shape, q_offsets, q_positions, kv_offsets, tiles, n_tiles, stream);
 }
 
 }  // namespace embedserve::cuda
