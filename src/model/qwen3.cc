@@ -373,14 +373,22 @@ void Qwen3Model::pad_batches_up_to(int64_t tokens) {
 Status Qwen3Model::record_query_graphs(Pooling pooling, bool normalize) {
   if (bucket_limit_ == 0 || !ctx_.records(static_cast<size_t>(bucket_limit_)) || sink_) return Status();
   // One query of up to 64 tokens: the buckets of 16, 32, 48 and 64 tokens, each as a query that fills it (its own
-  // shape) and as a shorter one (the query and a padding sequence). Their GEMMs run cublasGemmEx's kernels: only
-  // bulk batches are tuned (ops/cuda/tuned_gemm.h). Tuning these buckets before recording them added 0.11 s to the
-  // 0.6B's start-up on an H200 (past its 0.6 s goal) for 3 % of a 4B query's time.
+  // shape) and as a shorter one (the query and a padding sequence). Where a projection is tuned at a query's rows
+  // (the largest ones: ops/cuda/tuned_gemm.h), each bucket first runs once live, so that those GEMMs choose their
+  // kernels before the recording fixes them; the smaller ones keep cublasGemmEx's (tuning every projection's query
+  // buckets added 0.11 s to the 0.6B's start-up on an H200, past its 0.6 s goal, for no gain there).
   std::vector<float> out(static_cast<size_t>(config_.hidden_size));
+  const Qwen3LayerWeights& first = layers_.front();
+  bool chooses = false;  // whether any projection does (every layer's has the first one's shape)
+  for (const ops::Tensor* w : {&first.kvq_proj.tensor, &first.o_proj.tensor, &first.gate_up_proj.tensor,
+                               &first.down_proj.tensor})
+    chooses = chooses || ops::linear_chooses_kernel(ctx_, *w, 16);
   for (int32_t bucket_tokens = 16; bucket_tokens <= 64 && bucket_tokens <= bucket_limit_; bucket_tokens += 16) {
     for (const int32_t query_tokens : {bucket_tokens, bucket_tokens - 1}) {
       const std::vector<int32_t> ids(static_cast<size_t>(query_tokens), 0);
       const int32_t offsets[] = {0, query_tokens};
+      if (query_tokens == bucket_tokens && chooses)
+        EMBEDSERVE_RETURN_IF_ERROR(forward(ids, offsets, pooling, normalize, out));
       record_now_ = true;
       const Status st = forward(ids, offsets, pooling, normalize, out);
       record_now_ = false;

@@ -143,4 +143,16 @@ Status linear(const DeviceContext& ctx, const Tensor& x, const Tensor& w, const 
 #endif
 }
 
+bool linear_chooses_kernel(const DeviceContext& ctx, const Tensor& w, int64_t rows) {
+#if defined(EMBEDSERVE_HAVE_CUDA)
+  return ctx.device() == Device::kCuda && ctx.dtype() == DType::kBF16 && w.dtype == DType::kBF16 &&
+         cuda_backend::state(ctx).tuned_gemm && cuda::TunedGemm::tuned(rows, w.rows, w.cols);
+#else
+  (void)ctx;
+  (void)w;
+  (void)rows;
+  return false;
+#endif
+}
+
 }  // namespace embedserve::ops

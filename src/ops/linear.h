@@ -33,6 +33,11 @@ Status linear(const DeviceContext& ctx, const Tensor& x, const Tensor& w, const 
 Status quantize_for_linear(const DeviceContext& ctx, const Tensor& x, const Tensor& scratch);
 size_t linear_scratch_scales_offset(int64_t rows, int64_t k);
 
+// Whether linear on ctx chooses its kernel for w at batches of `rows` rows by timing candidates on the first such
+// call that is not being recorded into a graph (CUDA bf16: ops/cuda/tuned_gemm.h); a recorded call before that keeps
+// cublasGemmEx's kernel, so a caller about to record such a batch runs it live once first.
+bool linear_chooses_kernel(const DeviceContext& ctx, const Tensor& w, int64_t rows);
+
 // Whether ctx runs a [n, k] weight at all: cuBLASLt's FP8 GEMMs need n and k multiples of 16 (every projection of
 // the 0.6B/4B/8B is). The model asks at load, so a shape the GEMMs refuse is a message before any weight is read.
 Status check_linear_shape(const DeviceContext& ctx, int64_t n, int64_t k, const std::string& name);

@@ -1,6 +1,6 @@
-// TunedGemm: only bulk batches' buckets are tuned (on the host); on a GPU (skipped without one), whichever kernel
-// a bucket chooses, every row has the bits cublasGemmEx gives it, alone and inside a larger batch, and a call being
-// recorded into a graph chooses nothing.
+// TunedGemm: bulk batches' buckets and the largest projections' query buckets are tuned (on the host); on a GPU
+// (skipped without one), whichever kernel a bucket chooses, every row has the bits cublasGemmEx gives it, alone and
+// inside a larger batch, and a call being recorded into a graph chooses nothing.
 #include "ops/cuda/tuned_gemm.h"
 
 #include <cuda_bf16.h>
@@ -93,15 +93,23 @@ TEST(TunedGemm, RowsAreBucketedByPowersOfTwoFromSixteen) {
   EXPECT_EQ(TunedGemm::bucket(16385), 32768);
 }
 
-// Queries and small batches (their first call would pay for the choosing) and calls past the batch budget run
-// cublasGemmEx; bulk batches are tuned.
-TEST(TunedGemm, OnlyBulkBatchesAreTuned) {
-  EXPECT_FALSE(TunedGemm::tuned(1));
-  EXPECT_FALSE(TunedGemm::tuned(1024));
-  EXPECT_TRUE(TunedGemm::tuned(1025));
-  EXPECT_TRUE(TunedGemm::tuned(16384));
-  EXPECT_FALSE(TunedGemm::tuned(16385));
-  EXPECT_FALSE(TunedGemm::tuned(32000));
+// Small batches (their first call would pay for the choosing) and calls past the batch budget run cublasGemmEx;
+// bulk batches are tuned, and a query's buckets (up to 64 rows) of a projection of at least 64 MiB.
+TEST(TunedGemm, BulkBatchesAndTheQueriesOfTheLargestProjectionsAreTuned) {
+  const int64_t n = 1024, k = 2048;  // 4 MiB of bf16: the 0.6B's o_proj
+  EXPECT_FALSE(TunedGemm::tuned(1, n, k));
+  EXPECT_FALSE(TunedGemm::tuned(1024, n, k));
+  EXPECT_TRUE(TunedGemm::tuned(1025, n, k));
+  EXPECT_TRUE(TunedGemm::tuned(16384, n, k));
+  EXPECT_FALSE(TunedGemm::tuned(16385, n, k));
+  EXPECT_FALSE(TunedGemm::tuned(32000, n, k));
+  const int64_t big_n = 19456, big_k = 2560;  // 95 MiB: the 4B's gate|up
+  EXPECT_TRUE(TunedGemm::tuned(1, big_n, big_k));
+  EXPECT_TRUE(TunedGemm::tuned(64, big_n, big_k));
+  EXPECT_FALSE(TunedGemm::tuned(65, big_n, big_k));
+  EXPECT_FALSE(TunedGemm::tuned(1024, big_n, big_k));
+  EXPECT_TRUE(TunedGemm::tuned(2048, big_n, big_k));
+  EXPECT_FALSE(TunedGemm::tuned(64, 2560, 9728)) << "47.5 MiB: the 4B's down_proj";
 }
 
 TEST(TunedGemm, TheFastestInTotalOverAllRoundsIsChosen) {
@@ -129,7 +137,7 @@ TEST(TunedGemm, EveryBucketGivesEachRowTheBitsCublasGemmExGivesItInTheWholeBatch
   Blas b;
   ASSERT_TRUE(b.open());
   // The 0.6B's down projection and the 4B's gate|up: shapes where cuBLASLt offers faster kernels than cublasGemmEx
-  // picks (bench/ops/gemm_algo_bench).
+  // picks (bench/ops/gemm_algo_bench); the latter's query buckets are chosen by recorded graphs.
   for (auto [n, k] : {std::pair{1024, 3072}, {19456, 2560}}) {
     SCOPED_TRACE(::testing::Message() << "w [" << n << ", " << k << "]");
     const int whole = 5000;
@@ -144,7 +152,7 @@ TEST(TunedGemm, EveryBucketGivesEachRowTheBitsCublasGemmExGivesItInTheWholeBatch
     // Each m twice: the first call of a bucket chooses (timing every candidate on these operands), the second runs
     // the choice.
     for (int m : {1, 16, 17, 64, 300, 1000, 1025, 2049, whole}) {
-      if (TunedGemm::tuned(m)) buckets.insert(TunedGemm::bucket(m));
+      if (TunedGemm::tuned(m, n, k)) buckets.insert(TunedGemm::bucket(m));
       for (int call = 0; call < 2; ++call) {
         b.poison(y.ptr, size_t(m) * n);
         const Status st = b.tuned->run(b.stream, x.as<__nv_bfloat16>(), w.as<__nv_bfloat16>(), y.as<__nv_bfloat16>(),
@@ -165,7 +173,7 @@ TEST(TunedGemm, ACallBeingRecordedRunsCublasGemmExAndChoosesNothing) {
   Blas b;
   ASSERT_TRUE(b.open());
   const int m = 3000, n = 1024, k = 2048;  // a tuned bucket: only the recording keeps it from choosing
-  ASSERT_TRUE(TunedGemm::tuned(m));
+  ASSERT_TRUE(TunedGemm::tuned(m, n, k));
   const auto hx = random_bf16(size_t(m) * k, 3), hw = random_bf16(size_t(n) * k, 4);
   Device x(hx.size() * 2), w(hw.size() * 2), y(size_t(m) * n * 2), y_ref(size_t(m) * n * 2);
   ASSERT_EQ(cudaMemcpy(x.ptr, hx.data(), hx.size() * 2, cudaMemcpyHostToDevice), cudaSuccess);

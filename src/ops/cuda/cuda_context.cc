@@ -78,7 +78,8 @@ StatusOr<std::unique_ptr<CudaState>> create_state(const ContextOptions& options,
   }
   *description = "cuda:" + std::to_string(options.ordinal) + " " + d.name + ", cuBLAS " + st->blas.path +
                  " (workspace " + std::to_string(st->blas_workspace_bytes >> 20) + " MiB, " +
-                 (st->tuned_gemm ? "bulk batches' bf16 GEMMs on the fastest split-K-free kernels"
+                 (st->tuned_gemm ? "bulk batches' (and the largest projections' queries') bf16 GEMMs on the fastest "
+                                   "split-K-free kernels"
                                  : "cublasGemmEx's kernels") +
                  ")" +
                  (!st->fp8                          ? ""

@@ -45,8 +45,8 @@ struct CudaState final : BackendState {
   size_t blas_workspace_bytes = 0;
   GraphCache graphs;
   std::unique_ptr<cuda::Fp8Gemm> fp8;  // cuBLASLt's FP8 GEMMs: only on an fp8 context
-  // bulk batches' bf16 GEMMs on the fastest split-K-free kernel per shape: without a cuBLAS workspace, unless options
-  // turn it off
+  // bf16 GEMMs of bulk batches (and the largest projections' queries) on the fastest split-K-free kernel per shape:
+  // without a cuBLAS workspace, unless options turn it off
   std::unique_ptr<cuda::TunedGemm> tuned_gemm;
   ~CudaState() override;
 };

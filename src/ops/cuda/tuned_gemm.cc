@@ -109,10 +109,41 @@ StatusOr<TunedGemm::Choice> TunedGemm::tune(cudaStream_t stream, const __nv_bflo
     return cublas_status(api_, lt_matmul(stream, c.algo, x, w, y, l), "cublasLtMatmul");
   };
   // Each candidate once to load it (a kernel refused at this m drops out), then kRounds rounds of one timed run
-  // each, the order reversed every other round, back to back on the stream: each run lies between two marks.
+  // each, the order reversed every other round, back to back on the stream: each run lies between two marks. A
+  // query's bucket times a recorded graph of kGraphCalls launches as a run (recorded once the kernel is loaded).
   const int count = static_cast<int>(candidates.size());
   std::vector<bool> usable(static_cast<size_t>(count));
   for (int c = 0; c < count; ++c) usable[static_cast<size_t>(c)] = launch(candidates[static_cast<size_t>(c)]).ok();
+  const bool by_graph = bucket(m) <= kMaxQueryRows;
+  struct Graphs {  // destroyed on every way out, after the stream's last use of them
+    cudaStream_t stream;
+    std::vector<cudaGraphExec_t> execs;
+    ~Graphs() {
+      cudaStreamSynchronize(stream);
+      for (cudaGraphExec_t e : execs)
+        if (e) cudaGraphExecDestroy(e);
+    }
+  } graphs{stream, std::vector<cudaGraphExec_t>(by_graph ? static_cast<size_t>(count) : 0, nullptr)};
+  for (size_t c = 0; by_graph && c < static_cast<size_t>(count); ++c) {
+    if (!usable[c]) continue;
+    EMBEDSERVE_RETURN_IF_ERROR(cuda_status(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal),
+                                           "recording a GEMM to time"));
+    Status launched;
+    for (int i = 0; i < kGraphCalls && launched.ok(); ++i) launched = launch(candidates[c]);
+    cudaGraph_t graph = nullptr;
+    cudaError_t err = cudaStreamEndCapture(stream, &graph);
+    if (launched.ok() && err == cudaSuccess) err = cudaGraphInstantiate(&graphs.execs[c], graph, 0);
+    if (graph) cudaGraphDestroy(graph);
+    if (!launched.ok() || err != cudaSuccess) {
+      (void)cudaGetLastError();  // a candidate that cannot be recorded drops out; the stream is usable again
+      usable[c] = false;
+      continue;
+    }
+    usable[c] = cudaGraphLaunch(graphs.execs[c], stream) == cudaSuccess;  // its first replay, untimed
+  }
+  auto timed_run = [&](size_t c) {
+    return by_graph ? cudaGraphLaunch(graphs.execs[c], stream) == cudaSuccess : launch(candidates[c]).ok();
+  };
   const size_t marks = static_cast<size_t>(kRounds * count + 1);
   while (marks_.size() < marks) {
     cudaEvent_t e = nullptr;
@@ -126,7 +157,7 @@ StatusOr<TunedGemm::Choice> TunedGemm::tune(cudaStream_t stream, const __nv_bflo
   EMBEDSERVE_RETURN_IF_ERROR(cuda_status(cudaEventRecord(marks_[0], stream), "cudaEventRecord"));
   for (size_t j = 0; j < order.size(); ++j) {
     const auto c = static_cast<size_t>(order[j]);
-    ran[j] = usable[c] && launch(candidates[c]).ok();
+    ran[j] = usable[c] && timed_run(c);
     EMBEDSERVE_RETURN_IF_ERROR(cuda_status(cudaEventRecord(marks_[j + 1], stream), "cudaEventRecord"));
   }
   EMBEDSERVE_RETURN_IF_ERROR(cuda_status(cudaEventSynchronize(marks_[order.size()]), "GEMM tuning"));
@@ -163,7 +194,7 @@ Status TunedGemm::run(cudaStream_t stream, const __nv_bfloat16* x, const __nv_bf
     return invalid_argument("linear: bad shape m=" + std::to_string(m) + " n=" + std::to_string(n) +
                             " k=" + std::to_string(k));
   if (m == 0) return Status();
-  if (!tuned(m)) return gemm_ex(x, w, y, m, n, k);
+  if (!tuned(m, n, k)) return gemm_ex(x, w, y, m, n, k);
   const auto key = std::make_tuple(n, k, bucket(m));
   auto it = choices_.find(key);
   if (it == choices_.end()) {

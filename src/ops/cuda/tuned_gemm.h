@@ -35,9 +35,17 @@ namespace embedserve::cuda {
 // (ncu, 2026-12-01). Rounds alternate the candidates' order, forward then backward, so a drift that is linear over
 // the choosing adds the same to every candidate's total.
 //
-// Only bulk batches are tuned: buckets of kMinTunedRows to kMaxTunedRows rows, where the gain is and where a call
-// already takes long enough to carry the choosing once. The choosing is not free. The first launch of each kernel
-// loads it, and every candidate runs 1 + kRounds times (~45 extra runs of each projection at its first call). When
+// Bulk batches are tuned: buckets of kMinTunedRows to kMaxTunedRows rows, where the gain is and where a call
+// already takes long enough to carry the choosing once. So are a query's buckets (up to kMaxQueryRows rows) of the
+// largest projections (at least kMinQueryWeightBytes of w: the 4B's and 8B's MLP), where the kernel's tiling of n
+// decides how evenly the multiprocessors share the read of w: on an H200 the 4B's gate|up at 16–64 rows takes 26.6–27.0
+// µs with the best of cuBLASLt's kernels against 30.0–31.5 with cublasGemmEx's (1.13–1.17×; every smaller projection
+// of the 0.6B and 4B within 1.06×: bench/ops/gemm_algo_bench, 2026-12-01). A query's call is too short for events
+// around one launch to time the kernel rather than the host's ~11 µs launch, so there each candidate runs as a
+// recorded graph of kGraphCalls launches, and a round times one replay (the 4B's start-up: +0.09 s).
+//
+// The choosing is not free. The first launch of each kernel loads it, and every candidate runs 1 + kRounds times
+// (~45 extra runs of each projection at its first call). When
 // every bucket was tuned, on the 4B, 2026-11-30: a first batch of eight 16-token queries was answered 65 ms after the
 // call ahead of it, where such a batch takes a few ms, and a whole 32,000-token input took 1.41 s against 1.11 s
 // before tuning existed (1.14 s once only bulk batches were: docs/PERFORMANCE.md, 2026-12-01). Smaller and larger
@@ -65,12 +73,16 @@ class TunedGemm {
   size_t choices() const { return choices_.size(); }
   size_t lt_choices() const;
 
-  // The bucket a call of m rows is tuned in, and whether calls of m rows are tuned at all.
+  // The bucket a call of m rows is tuned in, and whether calls of m rows with w [n, k] are tuned at all.
   static int64_t bucket(int64_t m);
-  static constexpr int64_t kMinTunedRows = 2048, kMaxTunedRows = 16384;  // buckets, inclusive
-  static bool tuned(int64_t m) {
+  static constexpr int64_t kMinTunedRows = 2048, kMaxTunedRows = 16384;  // bulk buckets, inclusive
+  static constexpr int64_t kMaxQueryRows = 64;                            // query buckets: 16, 32, 64
+  static constexpr int64_t kMinQueryWeightBytes = int64_t{64} << 20;
+  static constexpr int kGraphCalls = 8;  // launches a query bucket's candidate runs as, per timed replay
+  static bool tuned(int64_t m, int64_t n, int64_t k) {
     const int64_t b = bucket(m);
-    return b >= kMinTunedRows && b <= kMaxTunedRows;
+    if (b >= kMinTunedRows && b <= kMaxTunedRows) return true;
+    return b <= kMaxQueryRows && n * k * int64_t{sizeof(__nv_bfloat16)} >= kMinQueryWeightBytes;
   }
 
  private:
