@@ -448,8 +448,9 @@ TEST_P(OpSuite, AttentionOfShortSequencesHasTheirBitsAloneAndBesideALongOne) {
           const int32_t q_begin = batch.q_offsets[s], q_end = batch.q_offsets[s + 1];
           const int32_t kv_begin = batch.kv_offsets[s], kv_end = batch.kv_offsets[s + 1];
           const auto k_s = rows_of(k, kv_dim, kv_begin, kv_end), v_s = rows_of(v, kv_dim, kv_begin, kv_end);
+          const AttentionRows alone = attention_rows({len}, pooled);
           EXPECT_TRUE(same_bits(rows_of(in_batch, q_dim, q_begin, q_end),
-                                attention(rows_of(q, q_dim, q_begin, q_end), k_s, v_s, shape, attention_rows({len}, pooled))));
+                                attention(rows_of(q, q_dim, q_begin, q_end), k_s, v_s, shape, alone)));
           // Its rows from the middle on, as a chunk continuing it would send them: on the GPU, too, a call whose rows
           // see at most 64 keys (the CPU keeps a chunk's bits from a 64-row block's start on: the chunk tests above).
           if (pooled || len < 2 || ctx().device() != Device::kCuda) continue;
