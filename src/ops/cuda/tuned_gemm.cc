@@ -119,6 +119,7 @@ StatusOr<TunedGemm::Choice> TunedGemm::tune(cudaStream_t stream, const __nv_bflo
     cudaStream_t stream;
     std::vector<cudaGraphExec_t> execs;
     ~Graphs() {
+      if (execs.empty()) return;  // a bulk bucket's choosing recorded none: no wait for the stream
       cudaStreamSynchronize(stream);
       for (cudaGraphExec_t e : execs)
         if (e) cudaGraphExecDestroy(e);
