@@ -525,15 +525,20 @@ Status Qwen3Model::run(std::span<const int32_t> token_ids, std::span<const int32
     EMBEDSERVE_RETURN_IF_ERROR(ops::pool(ctx_, h, gather ? staging_.get(ident_h) : staging_.get(off_h), normalize, vectors));
     return Status();
   };
-  // A chunk reads and writes its own sequence cache, whose addresses a recorded graph would keep: it runs live.
-  if (sink_ || cache || !ctx_.records(static_cast<size_t>(n))) {
+  // A chunk reads and writes its own sequence cache, whose addresses a recorded graph would keep: it runs live. So
+  // does a batch in halves (attention's kernel per half follows where the halves split, which no key names).
+  if (sink_ || cache || in_halves || !ctx_.records(static_cast<size_t>(n))) {
     EMBEDSERVE_RETURN_IF_ERROR(layers());
   } else {
-    // n and n_seqs below 2^20 (ContextOptions caps graph_max_tokens there), tiles below 2^22: no two shapes share
-    // a key.
+    // n and n_seqs below 2^19 (ContextOptions caps graph_max_tokens there), tiles (at most n_seqs + n / 64) below
+    // 2^20, attention's kernel below 4: no two shapes share a key. The kernel attention picks by the longest
+    // sequence's keys (the pooled rows' call picks by the same keys, or by one under CLS pooling).
     const uint64_t tiles = static_cast<uint64_t>(staging_.get(plan_h).size() / 2);
-    const uint64_t shape_key = static_cast<uint64_t>(n) << 44 | static_cast<uint64_t>(n_seqs) << 24 | tiles << 2 |
-                               static_cast<uint64_t>(pooling == Pooling::kMean) << 1 | static_cast<uint64_t>(normalize);
+    const int32_t max_keys = positions_.empty() ? 0 : *std::max_element(positions_.begin(), positions_.end()) + 1;
+    const auto kernel = static_cast<uint64_t>(ops::attention_kernel_choice(ctx_, max_keys));
+    const uint64_t shape_key = static_cast<uint64_t>(n) << 43 | static_cast<uint64_t>(n_seqs) << 24 | tiles << 4 |
+                               kernel << 2 | static_cast<uint64_t>(pooling == Pooling::kMean) << 1 |
+                               static_cast<uint64_t>(normalize);
     EMBEDSERVE_RETURN_IF_ERROR(ops::run_recorded(ctx_, shape_key, layers, record_now_));
   }
   if (!pools) return ctx_.synchronize();

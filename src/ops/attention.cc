@@ -35,6 +35,23 @@ std::vector<int32_t> attention_plan(const DeviceContext& ctx, std::span<const in
   return plan;
 }
 
+int attention_kernel_choice(const DeviceContext& ctx, int32_t max_keys) {
+#if defined(EMBEDSERVE_HAVE_CUDA)
+  if (ctx.device() == Device::kCuda && ctx.dtype() == DType::kBF16) {
+    switch (cuda::attention_one_tile_keys(max_keys)) {
+      case 16: return 1;
+      case 32: return 2;
+      case 64: return 3;
+      default: return 0;
+    }
+  }
+#else
+  (void)max_keys;
+#endif
+  (void)ctx;
+  return 0;
+}
+
 Status attention(const DeviceContext& ctx, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
                  const AttentionShape& shape, const SequenceRows& q_rows, const Index& kv_offsets, const Index& plan) {
   const char* op = "attention";

@@ -22,10 +22,17 @@ struct AttentionShape {
 // an unsupported checkpoint fails then, not at its first request.
 Status check_attention_shape(const DeviceContext& ctx, const AttentionShape& shape);
 
-// How the backend splits a batch's query rows into work (CUDA: one tile per 32 query rows of a sequence), from
+// How the backend splits a batch's query rows into work (CUDA: one tile per 64 query rows of a sequence), from
 // the host offsets of the query rows. Empty where the backend needs no plan. Staged with the batch's other
 // indices, so planning costs no copy of its own.
 std::vector<int32_t> attention_plan(const DeviceContext& ctx, std::span<const int32_t> q_offsets);
+
+// The kernel a call whose rows see at most `max_keys` keys runs, as a small number (0 to 3): on CUDA in bf16, the
+// mma.sync kernel with one key tile of 16, 32 or 64 keys, or past 64 keys the kernels that walk many tiles; 0 on the
+// CPU. Besides the plan's size it is the only choice attention makes by value, so a recorded graph's key names it
+// (ops/graph.h): a graph recorded for shorter sequences and replayed for longer ones would walk their keys in more,
+// smaller tiles, and a row's bits would then depend on which batch recorded its bucket's graph.
+int attention_kernel_choice(const DeviceContext& ctx, int32_t max_keys);
 
 // out [n_q, heads * head_dim] = softmax(scale · q·kᵀ + causal mask) · v per sequence and head, with q
 // [n_q, heads * head_dim] and k, v [n_kv, kv_heads * head_dim]. Rows may be strided (q, k and v column views of one

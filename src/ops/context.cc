@@ -89,7 +89,7 @@ StatusOr<std::unique_ptr<DeviceContext>> DeviceContext::create(const ContextOpti
   // of the same shape cut elsewhere, rounding that batch's rows by other row counts (on the 4B, 17 of 46 texts
   // lost their bits alone against in a batch). Its launches are a small share of its time anyway.
   ctx->graph_max_tokens_ =
-      ctx->dtype_ == DType::kF32 ? 0 : std::min<size_t>(options.graph_max_tokens, (size_t{1} << 20) - 1);
+      ctx->dtype_ == DType::kF32 ? 0 : std::min<size_t>(options.graph_max_tokens, (size_t{1} << 19) - 1);
   std::string where;
   EMBEDSERVE_ASSIGN_OR_RETURN(std::unique_ptr<cuda_backend::CudaState> state, cuda_backend::create_state(options, &where));
   ctx->backend_ = std::move(state);

@@ -41,7 +41,7 @@ struct ContextOptions {
   // CUDA: batches of at most this many tokens replay a recorded CUDA graph of their shape instead of launching
   // each kernel (launch overhead dominates small batches); 0 turns graphs off, as does f32 compute (the parity
   // mode's per-sequence GEMMs would be baked into a graph). At most graph_cache_size
-  // graphs are kept, least recently used first out. Capped below 2^20 tokens.
+  // graphs are kept, least recently used first out. Capped below 2^19 tokens (model/qwen3.cc's graph keys).
   size_t graph_max_tokens = 1024;
   size_t graph_cache_size = 256;
   // Tensor parallelism: this context's rank in its group (ops/communicator.h), which ops::all_reduce sums over

@@ -189,7 +189,7 @@ Status attention(const T* q, const T* k, const T* v, T* out, const AttentionShap
     // a layer on the 0.6B, ncu), and the one tile's values are the same bits in both kernels (the op suite checks it
     // row by row: a short sequence alone and in a batch with long ones), so the choice per call keeps a row's bits
     // independent of its batch.
-    const bool one_tile = shape.max_keys > 0 && shape.max_keys <= kAttentionOneTileKeys;
+    const bool one_tile = attention_one_tile_keys(shape.max_keys) > 0;
     if (!one_tile && attention_bf16_wgmma_supports(shape, q, k, v, out))
       return attention_bf16_wgmma(q, k, v, out, shape, q_offsets, q_positions, kv_offsets, tiles, n_tiles, stream);
     if (attention_bf16_mma_supports(shape, q, k, v, out))

@@ -32,6 +32,13 @@ struct AttentionShape {
 // first 64 keys, the mma.sync kernel's 64), and both give it the same bits.
 constexpr int kAttentionOneTileKeys = 64;
 
+// The key tile of the mma.sync kernel that holds every key of a call whose rows see at most max_keys keys: 16, 32
+// or 64; 0 past kAttentionOneTileKeys (or for no keys), where the Hopper kernel's or 64-key tiles walk the keys.
+inline int attention_one_tile_keys(int max_keys) {
+  if (max_keys <= 0 || max_keys > kAttentionOneTileKeys) return 0;
+  return max_keys <= 16 ? 16 : max_keys <= 32 ? 32 : 64;
+}
+
 // The grid of attention(): one (sequence, first query row) pair per tile of up to kAttentionQueryTile
 // rows of one sequence, written as int32 pairs into `tiles`. q_offsets int32 [n_seqs + 1] (host).
 // Under the causal mask a tile's work grows with how far into its sequence it reaches, so the tiles are listed

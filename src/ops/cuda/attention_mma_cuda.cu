@@ -165,9 +165,10 @@ template <int kHd>
 Status launch_for_keys(const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v, __nv_bfloat16* out,
                        const AttentionShape& shape, const int32_t* q_offsets, const int32_t* q_positions,
                        const int32_t* kv_offsets, const int32_t* tiles, int64_t n_tiles, cudaStream_t stream) {
-  if (shape.max_keys > 0 && shape.max_keys <= 16)
+  const int one_tile = attention_one_tile_keys(shape.max_keys);
+  if (one_tile == 16)
     return launch<kHd, 16>(q, k, v, out, shape, q_offsets, q_positions, kv_offsets, tiles, n_tiles, stream);
-  if (shape.max_keys > 0 && shape.max_keys <= 32)
+  if (one_tile == 32)
     return launch<kHd, 32>(q, k, v, out, shape, q_offsets, q_positions, kv_offsets, tiles, n_tiles, stream);
   return launch<kHd, 64>(q, k, v, out, shape, q_offsets, q_positions, kv_offsets, tiles, n_tiles, stream);
 }
