@@ -297,8 +297,8 @@ TEST_P(Qwen3ModelTest, ABatchOfARecordedShapeCutElsewhereKeepsTheBitsOfEachSeque
 }
 
 // A recorded graph fixes the attention kernel, which attention picks by the most keys a row of the call sees
-// (ops/attention.h). A 48-token input alone runs in the bucket of 64 tokens and two sequences (itself and 16 tokens
-// of padding), the bucket two 32-token inputs fill exactly. The pair's graph (on CUDA in bf16: one key tile of 32)
+// (ops/attention.h). A 40-token input alone runs in the bucket of 48 tokens and two sequences (itself and 8 tokens of
+// padding), the bucket two 24-token inputs fill exactly. The pair's graph (on CUDA in bf16: one key tile of 32)
 // must not replay for the input, whose keys would then be walked in two tiles of 32 where alone it takes one of 64:
 // the input gets a graph of its own, and its vector the bits it has where it recorded the bucket's graph itself.
 // Two contexts, so that each records its own graphs.
@@ -318,7 +318,7 @@ TEST_P(Qwen3ModelTest, AGraphRecordedForShorterSequencesIsNotReplayedForLongerOn
   Loaded a = load(dir_.path(), *ctx_a), b = load(dir_.path(), *ctx_b);
   ASSERT_TRUE(a.model && b.model);
   const bool gpu = std::get<2>(GetParam()) == Device::kCuda;
-  const std::vector<int32_t> input = random_ids(48, spec.vocab, 31), pair = random_ids(64, spec.vocab, 32);
+  const std::vector<int32_t> input = random_ids(40, spec.vocab, 31), pair = random_ids(48, spec.vocab, 32);
   auto run = [&](Loaded& m, std::span<const int32_t> ids, std::vector<int32_t> offsets) {
     std::vector<float> out((offsets.size() - 1) * spec.hidden, NAN);
     const Status st = m.model->forward(ids, offsets, pooling(), /*normalize=*/false, out);
@@ -327,10 +327,10 @@ TEST_P(Qwen3ModelTest, AGraphRecordedForShorterSequencesIsNotReplayedForLongerOn
   };
   // Each shape enough times that it records (ops::kRecordAfterCalls) and then replays.
   std::vector<float> alone, after_the_pair;
-  for (uint32_t call = 0; call <= ops::kRecordAfterCalls; ++call) alone = run(a, input, {0, 48});
-  for (uint32_t call = 0; call <= ops::kRecordAfterCalls; ++call) run(b, pair, {0, 32, 64});
+  for (uint32_t call = 0; call <= ops::kRecordAfterCalls; ++call) alone = run(a, input, {0, 40});
+  for (uint32_t call = 0; call <= ops::kRecordAfterCalls; ++call) run(b, pair, {0, 24, 48});
   EXPECT_EQ(ops::recorded_graphs(*ctx_b), gpu ? 1u : 0u);
-  for (uint32_t call = 0; call <= ops::kRecordAfterCalls; ++call) after_the_pair = run(b, input, {0, 48});
+  for (uint32_t call = 0; call <= ops::kRecordAfterCalls; ++call) after_the_pair = run(b, input, {0, 40});
   EXPECT_EQ(ops::recorded_graphs(*ctx_b), gpu ? 2u : 0u);
   EXPECT_EQ(std::memcmp(alone.data(), after_the_pair.data(), alone.size() * sizeof(float)), 0);
 }
