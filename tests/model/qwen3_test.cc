@@ -64,11 +64,15 @@ class Qwen3ModelTest : public ::testing::TestWithParam<std::tuple<std::string, s
     ctx_ = f32_context(std::get<2>(GetParam()));
     if (!ctx_) GTEST_SKIP() << "no " << device_name(std::get<2>(GetParam())) << " backend here";
   }
-  // A tiny checkpoint of the parameter's dtype and pooling (other fields as `spec` has them), loaded on its device.
-  Loaded load_tiny(TinyQwen3Spec spec) {
+  // A tiny checkpoint of the parameter's dtype and pooling (other fields as `spec` has them), in dir_.
+  void write_tiny(TinyQwen3Spec spec) {
     spec.dtype = std::get<0>(GetParam());
     spec.pooling = std::get<1>(GetParam());
     testing::write_tiny_qwen3(dir_.path(), spec);
+  }
+  // The same, loaded on the parameter's device.
+  Loaded load_tiny(const TinyQwen3Spec& spec) {
+    write_tiny(spec);
     return load(dir_.path(), *ctx_);
   }
   Pooling pooling() const {
@@ -309,9 +313,7 @@ TEST_P(Qwen3ModelTest, AGraphRecordedForShorterSequencesIsNotReplayedForLongerOn
   spec.heads = 4;
   spec.kv_heads = 2;
   spec.head_dim = 128;  // a head size the tensor-core kernels take
-  spec.dtype = std::get<0>(GetParam());
-  spec.pooling = std::get<1>(GetParam());
-  testing::write_tiny_qwen3(dir_.path(), spec);
+  write_tiny(spec);
   const std::unique_ptr<ops::DeviceContext> ctx_a = context_of(std::get<2>(GetParam()), Precision::kBF16);
   const std::unique_ptr<ops::DeviceContext> ctx_b = context_of(std::get<2>(GetParam()), Precision::kBF16);
   ASSERT_TRUE(ctx_a && ctx_b);
