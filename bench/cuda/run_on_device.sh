@@ -381,24 +381,8 @@ if want http; then
       # What bounds it: the server's batches during the run (from /metrics, after minus before): sequences per engine
       # call, GPU-side time per call, time waiting for the engine.
       curl -s http://127.0.0.1:30113/metrics > /tmp/metrics_after.txt
-      python3 - /tmp/metrics_before.txt /tmp/metrics_after.txt <<'PY' | tee -a "$OUT/http_batches.log"
-import sys
-def read(path):
-    v = {}
-    for line in open(path):
-        if line.startswith("embedserve_") and " " in line:
-            name, value = line.rsplit(" ", 1)
-            v[name] = float(value)
-    return v
-a, b = read(sys.argv[1]), read(sys.argv[2])
-d = lambda k: b.get(k, 0.0) - a.get(k, 0.0)
-calls = d("embedserve_batch_sequences_count")
-if calls:
-    print(f"  engine calls {calls:.0f}: {d('embedserve_batch_sequences_sum') / calls:.1f} sequences and "
-          f"{d('embedserve_batch_tokens_sum') / calls:.0f} tokens each, {1e3 * d('embedserve_compute_seconds_sum') / calls:.2f} ms "
-          f"per call ({d('embedserve_compute_seconds_sum'):.2f} s of engine time); queue wait "
-          f"{1e3 * d('embedserve_queue_seconds_sum') / max(d('embedserve_queue_seconds_count'), 1):.2f} ms mean")
-PY
+      python3 bench/server/batch_stats.py /tmp/metrics_before.txt /tmp/metrics_after.txt | sed 's/^/  /' \
+        | tee -a "$OUT/http_batches.log"
     done
     grep -v " requests in " "$OUT/http_stderr_$label.log" | head -5  # the first failures, if any
     kill -TERM $http_pid; wait $http_pid

@@ -111,3 +111,31 @@ def test_open_loop_sends_at_the_rate_asked(server, load_tool, query_bodies):
     # 200 slots in the measured second, give or take the answers that straddle its two edges on a busy machine; a
     # closed loop would answer thousands, a schedule off by a factor of two 100 or 400.
     assert 150 <= r["requests"] <= 230, r
+
+
+def test_batch_stats_reports_the_engine_calls_between_two_metrics_pages(start_server, load_tool, query_bodies,
+                                                                        tmp_path):
+    """bench/server/batch_stats.py (what serve_variants.sh and the GPU scripts print beside a load run): four
+    requests of two texts, one after another on a server of their own, are four engine calls of two sequences
+    holding the tokens the answers' usage counts; with the load tool's JSON line it puts that tool's figures first."""
+    srv = start_server()
+    pages = [tmp_path / "before.txt", tmp_path / "after.txt"]
+    pages[0].write_bytes(srv.request("GET", "/metrics")[2])
+    tokens = 0
+    for i in range(4):
+        status, _, body = srv.post_json("/v1/embeddings", {"model": MODEL_NAME, "input": [f"alpha beta {i}", "gamma"]})
+        assert status == 200, body
+        tokens += body["usage"]["prompt_tokens"]
+    pages[1].write_bytes(srv.request("GET", "/metrics")[2])
+    stats = [sys.executable, str(ROOT / "bench" / "server" / "batch_stats.py"), *map(str, pages)]
+    line = subprocess.run(stats, capture_output=True, text=True, check=True).stdout.strip()
+    assert line.startswith(f"engine calls 4: 2.0 sequences and {tokens / 4:.0f} tokens each, "), (line, tokens)
+
+    load = run_native(load_tool, srv.base_url, "--bodies", str(query_bodies), "--connections", "2", "--threads", "1",
+                      "--warmup", "0", "--duration", "0.3")
+    (tmp_path / "load.json").write_text(json.dumps(load) + "\n")
+    pages[0].write_bytes(pages[1].read_bytes())
+    pages[1].write_bytes(srv.request("GET", "/metrics")[2])
+    line = subprocess.run([*stats, str(tmp_path / "load.json")], capture_output=True, text=True, check=True).stdout
+    assert line.startswith(f"{load['requests_per_s']:,.0f} req/s, "), line
+    assert f", {load['errors']} errors | engine calls " in line, line
