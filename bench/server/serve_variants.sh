@@ -53,6 +53,11 @@ run_one() {
   while [[ ${words[0]:-} == *=* ]]; do env+=("${words[0]}"); words=("${words[@]:1}"); done
   bin=${words[0]:-}
   [ -x "$bin" ] || { echo "round $round $label $workload: no binary '$bin'"; return 1; }
+  # A server left on the port would answer for this one, which then fails to bind: measure nothing instead.
+  if curl -s -o /dev/null "localhost:$port/health" 2> /dev/null; then
+    echo "round $round $label $workload: something already answers on port $port (pick --port)"
+    return 1
+  fi
   env "${env[@]}" "$bin" serve --model-path "$model" --device "$device" --port "$port" "${words[@]:1}" \
     > /dev/null 2> "$work/serve.log" &
   pid=$!
@@ -61,7 +66,7 @@ run_one() {
     kill -0 $pid 2> /dev/null || break
     sleep 0.05
   done
-  if ! curl -sf "localhost:$port/health" > /dev/null 2>&1; then
+  if ! kill -0 $pid 2> /dev/null || ! curl -sf "localhost:$port/health" > /dev/null 2>&1; then
     echo "round $round $label $workload: the server did not come up: $(tail -1 "$work/serve.log")"
     kill $pid 2> /dev/null; wait $pid 2> /dev/null
     return 1
