@@ -74,9 +74,9 @@ run_one() {
   curl -s "localhost:$port/metrics" > "$work/before.txt"
   local url=http://127.0.0.1:$port result
   case $workload in
-    queries) result=$(timeout $((seconds + 60)) "$load" --url "$url" --bodies "$work/queries.req" --connections "$connections" \
+    queries) result=$(timeout $((${seconds%.*} + 60)) "$load" --url "$url" --bodies "$work/queries.req" --connections "$connections" \
                         --threads 4 --warmup 1 --duration "$seconds" --workload queries 2> /dev/null) ;;
-    query) result=$(timeout $((seconds + 60)) "$load" --url "$url" --bodies "$work/queries.req" --connections 1 --threads 1 \
+    query) result=$(timeout $((${seconds%.*} + 60)) "$load" --url "$url" --bodies "$work/queries.req" --connections 1 --threads 1 \
                       --warmup 1 --duration "$seconds" --workload query 2> /dev/null) ;;
     bulk) result=$(timeout 300 "$load" --url "$url" --bodies "$work/bulk.req" --once --connections 16 --workload bulk 2> /dev/null) ;;
     *) echo "serve_variants.sh: unknown workload $workload (queries, query, bulk)" >&2; kill $pid; wait $pid; exit 2 ;;

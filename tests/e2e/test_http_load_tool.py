@@ -139,3 +139,27 @@ def test_batch_stats_reports_the_engine_calls_between_two_metrics_pages(start_se
     line = subprocess.run([*stats, str(tmp_path / "load.json")], capture_output=True, text=True, check=True).stdout
     assert line.startswith(f"{load['requests_per_s']:,.0f} req/s, "), line
     assert f", {load['errors']} errors | engine calls " in line, line
+
+
+def test_serve_variants_measures_each_variant_and_refuses_a_taken_port(binary, tiny_model, load_tool, server):
+    """bench/server/serve_variants.sh: one line per variant and round with the load tool's figures and the engine's
+    calls, the variant's environment and flags applied (a flag the server refuses is that run's failure, not a
+    measurement), and nothing measured on a port another server already answers on."""
+    script = ["bash", str(ROOT / "bench" / "server" / "serve_variants.sh"), "--model", str(tiny_model), "--device",
+              "cpu", "--workloads", "query", "--rounds", "1", "--seconds", "0.5", "--load", str(load_tool)]
+    variants = [f"plain={binary} --threads 1", f"env=EMBEDSERVE_UNUSED=1 {binary} --threads 1 --busy-poll-us 0",
+                f"refused={binary} --no-such-flag"]
+    proc = subprocess.run([*script, "--port", str(free_port()), *variants], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT)
+    lines = proc.stdout.strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 3, (proc.returncode, proc.stdout, proc.stderr)
+    for label, line in zip(("plain", "env"), lines):
+        assert line.startswith(f"round 1 {label} query: "), line
+        assert " req/s, " in line and ", 0 errors | engine calls " in line and "1.0 sequences" in line, line
+    assert lines[2].startswith("round 1 refused query: the server did not come up: "), lines[2]
+    assert "--no-such-flag" in lines[2], lines[2]
+
+    taken = subprocess.run([*script, "--port", str(server.port), variants[0]], capture_output=True, text=True,
+                           timeout=60, cwd=ROOT)
+    assert taken.returncode == 1, taken.stdout
+    assert f"something already answers on port {server.port}" in taken.stdout, taken.stdout
