@@ -13,6 +13,7 @@
 #   query    the same queries on one connection
 #   bulk     6,000 texts of 16-512 tokens, 64 a request, 16 in flight, each request once
 # The replay is the native embedserve_http_load (--load; default: build/bench/server/load/embedserve_http_load).
+# It runs from the repository root: relative paths (model, binaries, --load) are taken from there.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
