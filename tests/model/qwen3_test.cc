@@ -79,6 +79,13 @@ class Qwen3ModelTest : public ::testing::TestWithParam<std::tuple<std::string, s
     const std::string& p = std::get<1>(GetParam());
     return p == "mean" ? Pooling::kMean : p == "cls" ? Pooling::kCls : Pooling::kLastToken;
   }
+  // m's pooled, unnormalised vectors of the batch `offsets` cuts `ids` into, `hidden` wide; NaN where it wrote none.
+  std::vector<float> forward(Loaded& m, std::span<const int32_t> ids, const std::vector<int32_t>& offsets, int hidden) {
+    std::vector<float> out((offsets.size() - 1) * static_cast<size_t>(hidden), NAN);
+    const Status st = m.model->forward(ids, offsets, pooling(), /*normalize=*/false, out);
+    EXPECT_TRUE(st.ok()) << st.to_string();
+    return out;
+  }
   std::unique_ptr<ops::DeviceContext> ctx_;
   TempDir dir_;
 };
@@ -285,11 +292,8 @@ TEST_P(Qwen3ModelTest, ABatchOfARecordedShapeCutElsewhereKeepsTheBitsOfEachSeque
   const std::vector<int32_t> recorded = random_ids(64, spec.vocab, 21), ids = random_ids(64, spec.vocab, 22);
   for (Loaded* m : {&f32, &bf16}) {
     SCOPED_TRACE(m == &f32 ? "f32" : "bf16");
-    auto run = [&](std::span<const int32_t> batch, std::vector<int32_t> offsets) {
-      std::vector<float> out((offsets.size() - 1) * spec.hidden, NAN);
-      const Status st = m->model->forward(batch, offsets, pooling(), /*normalize=*/false, out);
-      EXPECT_TRUE(st.ok()) << st.to_string();
-      return out;
+    auto run = [&](std::span<const int32_t> batch, const std::vector<int32_t>& offsets) {
+      return forward(*m, batch, offsets, spec.hidden);
     };
     for (uint32_t call = 0; call <= ops::kRecordAfterCalls; ++call) run(recorded, {0, 1, 64});  // recorded, replayed
     const std::vector<float> batch = run(ids, {0, 63, 64});
@@ -321,11 +325,8 @@ TEST_P(Qwen3ModelTest, AGraphRecordedForShorterSequencesIsNotReplayedForLongerOn
   ASSERT_TRUE(a.model && b.model);
   const bool gpu = std::get<2>(GetParam()) == Device::kCuda;
   const std::vector<int32_t> input = random_ids(40, spec.vocab, 31), pair = random_ids(48, spec.vocab, 32);
-  auto run = [&](Loaded& m, std::span<const int32_t> ids, std::vector<int32_t> offsets) {
-    std::vector<float> out((offsets.size() - 1) * spec.hidden, NAN);
-    const Status st = m.model->forward(ids, offsets, pooling(), /*normalize=*/false, out);
-    EXPECT_TRUE(st.ok()) << st.to_string();
-    return out;
+  auto run = [&](Loaded& m, std::span<const int32_t> ids, const std::vector<int32_t>& offsets) {
+    return forward(m, ids, offsets, spec.hidden);
   };
   // Each shape enough times that it records (ops::kRecordAfterCalls) and then replays.
   std::vector<float> alone, after_the_pair;
