@@ -346,6 +346,8 @@ if want http; then
   # into http.log; the summary at the end is the issue's table.
   LOAD=$BIN/embedserve_http_load
   python3 bench/server/http_load.py queries --write-bodies /tmp/http-queries.req --count 20000 || status=1
+  # The issue's "one 16-token query": 15 words are 16-20 tokens (the EOS included), --tokens 16 exactly 16.
+  python3 bench/server/http_load.py queries --tokens 16 --write-bodies /tmp/http-queries16.req --count 20000 || status=1
   python3 bench/server/http_load.py bulk --write-bodies /tmp/http-bulk.req --texts 6000 || status=1
   : > "$OUT/http.log"
   http_models="$SMALL $LARGE"
@@ -366,17 +368,20 @@ if want http; then
         2>> "$OUT/http_stderr_$label.log" | sed "s/\"workload\": \"bulk\"/\"workload\": \"$label bulk\"/" \
         | tee -a "$OUT/http.log" || status=1
     fi
-    for conns in 128 1; do
-      step "http: $label, 15-word queries on $conns connection(s)"
+    for run in "128 queries" "1 queries" "1 queries16"; do
+      read -r conns kind <<< "$run"
+      tokens_flag=()
+      [ "$kind" = queries16 ] && tokens_flag=(--tokens 16)
+      step "http: $label, $kind (${tokens_flag[*]:-15 words}) on $conns connection(s)"
       curl -s http://127.0.0.1:30113/metrics > /tmp/metrics_before.txt
       if [ -x "$LOAD" ]; then
-        timeout 100 "$LOAD" --url http://127.0.0.1:30113 --bodies /tmp/http-queries.req --connections $conns \
-          --threads ${HTTP_LOAD_THREADS:-4} --warmup 2 --duration ${HTTP_SECONDS:-10} --workload "$label queries" \
+        timeout 100 "$LOAD" --url http://127.0.0.1:30113 --bodies /tmp/http-$kind.req --connections $conns \
+          --threads ${HTTP_LOAD_THREADS:-4} --warmup 2 --duration ${HTTP_SECONDS:-10} --workload "$label $kind" \
           2>> "$OUT/http_stderr_$label.log" | tee -a "$OUT/http.log" || status=1
       else
-        timeout 100 python3 bench/server/http_load.py --url http://127.0.0.1:30113 queries --connections $conns \
-          --warmup 2 --seconds ${HTTP_SECONDS:-10} 2>> "$OUT/http_stderr_$label.log" \
-          | sed "s/\"workload\": \"queries\"/\"workload\": \"$label queries\"/" | tee -a "$OUT/http.log" || status=1
+        timeout 100 python3 bench/server/http_load.py --url http://127.0.0.1:30113 queries "${tokens_flag[@]}" \
+          --connections $conns --warmup 2 --seconds ${HTTP_SECONDS:-10} 2>> "$OUT/http_stderr_$label.log" \
+          | sed "s/\"workload\": \"queries\"/\"workload\": \"$label $kind\"/" | tee -a "$OUT/http.log" || status=1
       fi
       # What bounds it: the server's batches during the run (from /metrics, after minus before): sequences per engine
       # call, GPU-side time per call, time waiting for the engine.

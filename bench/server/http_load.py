@@ -5,7 +5,8 @@ embedding server), so anyone can repeat them:
   bulk     N texts of 16–512 tokens (random words, fixed seed), `--per-request` texts per request, `--concurrency`
            requests in flight, sent in arrival order: tokens/s from the answers' usage.prompt_tokens, wall clock.
   queries  15-word queries, one per request, on `--connections` connections for `--seconds`: requests/s,
-           p50/p90/p99/p999 latency, errors.
+           p50/p90/p99/p999 latency, errors. `--tokens N` makes every query exactly N tokens long on Qwen3's
+           tokenizer, its EOS included (the issue's "16-token query"): 15 random words are 16 to 20 tokens.
 
     python3 bench/server/http_load.py --url http://127.0.0.1:30000 --model NAME bulk --texts 6000
     python3 bench/server/http_load.py --url http://127.0.0.1:30000 bulk --texts 2000 --vector-digests d.json
@@ -43,11 +44,16 @@ WORDS = ("river stone light cloud paper engine garden silver window market fores
          "mountain orange pocket question rhythm shadow theory valley wonder yellow anchor bridge candle dragon "
          "eleven feather glacier hammer island jungle kettle lantern meadow needle ocean planet quartz rocket").split()
 
+# The WORDS that Qwen3's tokenizer encodes as one token both with a leading space and without (a text's first
+# word has none): N − 1 of them and the EOS are exactly N tokens (tests/e2e/test_http_load_tool.py checks it).
+ONE_TOKEN_WORDS = ("river stone light cloud paper engine silver window market forest signal winter letter orange "
+                   "question shadow theory yellow anchor bridge dragon hammer needle planet rocket").split()
+
 ROUTE = "/v1/embeddings"
 
 
-def random_text(rng, words):
-    return " ".join(rng.choice(WORDS) for _ in range(words))
+def random_text(rng, words, vocabulary=WORDS):
+    return " ".join(rng.choice(vocabulary) for _ in range(words))
 
 
 def bulk_texts(n, seed):
@@ -56,11 +62,12 @@ def bulk_texts(n, seed):
     return [random_text(rng, rng.randint(15, 511)) for _ in range(n)]
 
 
-def query_texts(seed):
-    """The queries workload's texts, in the order it sends them: 15 random words each, forever."""
+def query_texts(seed, tokens=None):
+    """The queries workload's texts, in the order it sends them, forever: 15 random words each, or with `tokens`
+    exactly that many tokens on Qwen3's tokenizer, the EOS included."""
     rng = random.Random(seed)
     while True:
-        yield random_text(rng, 15)
+        yield random_text(rng, 15) if tokens is None else random_text(rng, tokens - 1, ONE_TOKEN_WORDS)
 
 
 def request_body(model, inputs, encoding_format="base64"):
@@ -190,7 +197,7 @@ async def bulk(args):
 
 
 async def queries(args):
-    texts = query_texts(args.seed)
+    texts = query_texts(args.seed, args.tokens)
     latencies, errors, tokens = [], {}, 0
     headers = auth_headers(args)
     connector = aiohttp.TCPConnector(limit=args.connections)
@@ -224,7 +231,7 @@ def write_bodies(args):
         texts = bulk_texts(args.texts, args.seed)
         requests = [texts[i:i + args.per_request] for i in range(0, len(texts), args.per_request)]
     else:
-        texts = query_texts(args.seed)
+        texts = query_texts(args.seed, args.tokens)
         requests = [next(texts) for _ in range(args.count)]
     with open(args.write_bodies, "wb") as f:
         for inputs in requests:
@@ -257,7 +264,12 @@ def main(argv=None):
     q.add_argument("--warmup", type=float, default=0, help="seconds run before measuring")
     q.add_argument("--count", type=int, default=20000,
                    help="with --write-bodies: how many queries to write (the native tool replays them in turn)")
+    q.add_argument("--tokens", type=int, metavar="N",
+                   help="queries of exactly N tokens on Qwen3's tokenizer, the EOS included (N − 1 one-token words), "
+                        "instead of 15 words (16–20 tokens)")
     args = ap.parse_args(argv)
+    if args.workload == "queries" and args.tokens is not None and args.tokens < 2:
+        ap.error("--tokens must be at least 2 (one word and the EOS)")
     if args.write_bodies:
         return write_bodies(args)
     errors = asyncio.run(bulk(args) if args.workload == "bulk" else queries(args))

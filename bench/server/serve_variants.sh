@@ -11,6 +11,7 @@
 # DEVICE --port PORT FLAGS` with those variables set. Workloads (bench/server/http_load.py writes their requests once):
 #   queries  15-word queries on --connections keep-alive connections (default 128), closed loop, --seconds each
 #   query    the same queries on one connection
+#   query16  queries of exactly 16 tokens (the EOS included: http_load.py queries --tokens 16) on one connection
 #   bulk     6,000 texts of 16-512 tokens, 64 a request, 16 in flight, each request once
 # The replay is the native embedserve_http_load (--load; default: build/bench/server/load/embedserve_http_load).
 # It runs from the repository root: relative paths (model, binaries, --load) are taken from there.
@@ -19,7 +20,7 @@ cd "$(dirname "$0")/../.."
 
 model= device=cuda workloads=queries rounds=2 seconds=5 port=30290 connections=128
 load=build/bench/server/load/embedserve_http_load
-usage() { echo "usage: serve_variants.sh --model DIR [--device cuda|cpu] [--workloads queries,query,bulk] [--rounds N] [--seconds S] [--connections N] [--port P] [--load PATH] LABEL=[VAR=VALUE ...] BINARY [FLAGS ...] ..." >&2; exit 2; }
+usage() { echo "usage: serve_variants.sh --model DIR [--device cuda|cpu] [--workloads queries,query,query16,bulk] [--rounds N] [--seconds S] [--connections N] [--port P] [--load PATH] LABEL=[VAR=VALUE ...] BINARY [FLAGS ...] ..." >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case $1 in
     --model) model=$2; shift 2 ;;
@@ -44,6 +45,7 @@ done
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 python3 bench/server/http_load.py queries --write-bodies "$work/queries.req" --count 20000 > /dev/null || exit 1
+[[ ,$workloads, == *,query16,* ]] && { python3 bench/server/http_load.py queries --tokens 16 --write-bodies "$work/query16.req" --count 20000 > /dev/null || exit 1; }
 [[ ,$workloads, == *,bulk,* ]] && { python3 bench/server/http_load.py bulk --write-bodies "$work/bulk.req" --texts 6000 > /dev/null || exit 1; }
 
 # run_one ROUND WORKLOAD SPEC
@@ -79,8 +81,10 @@ run_one() {
                         --threads 4 --warmup 1 --duration "$seconds" --workload queries 2> /dev/null) ;;
     query) result=$(timeout $((${seconds%.*} + 60)) "$load" --url "$url" --bodies "$work/queries.req" --connections 1 --threads 1 \
                       --warmup 1 --duration "$seconds" --workload query 2> /dev/null) ;;
+    query16) result=$(timeout $((${seconds%.*} + 60)) "$load" --url "$url" --bodies "$work/query16.req" --connections 1 --threads 1 \
+                        --warmup 1 --duration "$seconds" --workload query16 2> /dev/null) ;;
     bulk) result=$(timeout 300 "$load" --url "$url" --bodies "$work/bulk.req" --once --connections 16 --workload bulk 2> /dev/null) ;;
-    *) echo "serve_variants.sh: unknown workload $workload (queries, query, bulk)" >&2; kill $pid; wait $pid; exit 2 ;;
+    *) echo "serve_variants.sh: unknown workload $workload (queries, query, query16, bulk)" >&2; kill $pid; wait $pid; exit 2 ;;
   esac
   curl -s "localhost:$port/metrics" > "$work/after.txt"
   echo "$result" > "$work/load.json"

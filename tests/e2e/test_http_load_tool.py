@@ -67,6 +67,25 @@ def test_queries_measure_with_no_errors_and_sensible_percentiles(server, load_to
     assert r["p50_ms"] <= r["mean_ms"] * 3, r
 
 
+def test_queries_of_n_tokens_are_exactly_n_tokens_long(server, load_tool, tmp_path):
+    """`queries --tokens N` (the issue's 16-token query): every query the server tokenises is N tokens, the EOS
+    included, through both tools — the tiny model serves Qwen3's real tokenizer."""
+    for n in (16, 2, 33):
+        bodies = write_bodies(tmp_path, "queries", "--count", "60", "--tokens", str(n))
+        r = run_native(load_tool, server.base_url, "--bodies", str(bodies), "--once", "--connections", "3")
+        assert r["errors"] == 0 and r["requests"] == 60, r
+        assert r["tokens"] == n * 60, r
+    proc = subprocess.run([sys.executable, str(HTTP_LOAD_PY), "--url", server.base_url, "--model", MODEL_NAME,
+                           "queries", "--tokens", "16", "--connections", "2", "--seconds", "0.5"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout)
+    assert r["errors"] == 0 and r["requests"] > 0 and r["tokens"] == 16 * r["requests"], r
+    bad = subprocess.run([sys.executable, str(HTTP_LOAD_PY), "queries", "--tokens", "1"], capture_output=True,
+                         text=True, timeout=60)
+    assert bad.returncode == 2 and "--tokens must be at least 2" in bad.stderr, bad.stderr
+
+
 def test_replays_the_python_tools_bulk_workload_exactly(start_server, load_tool, tmp_path):
     """Float vectors, each request once in order: the same tokens as http_load.py's own run of the workload, and
     the same keys in both tools' JSON lines."""
