@@ -15,6 +15,7 @@
 #include <future>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -152,7 +153,8 @@ Flags make_flags() {
       {"busy-poll-us", "MICROSECONDS", "how long an idle server thread (network, tokenizer, batcher) polls for new "
                                        "work before it sleeps: a request crosses four threads, and a sleeping one "
                                        "takes tens of µs to wake. Each polling thread holds a core meanwhile (auto: "
-                                       "3000 on a GPU; 0 on the CPU, whose engine needs every core)", "auto"},
+                                       "on a GPU 1.5 × one query's engine call as timed at start-up, 3000 to "
+                                       "50000; 0 on the CPU, whose engine needs every core)", "auto"},
       {"dp", "N", "data parallel size: N copies of the model, one per GPU (or per --tp GPUs) from --base-gpu-id, "
                   "fed by one queue (each batch goes to the replica that frees first); a replica whose GPU fails "
                   "leaves the rotation and its batch is retried once on another. On the CPU, N copies splitting "
@@ -184,6 +186,12 @@ size_t resident_bytes() {
 
 std::string mib(size_t bytes) { return std::to_string((bytes + (1u << 19)) >> 20) + " MiB"; }
 
+std::string milliseconds(double seconds) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.2f ms", seconds * 1e3);
+  return text;
+}
+
 // The default served name: a directory's own name, or the hub id exactly as given.
 std::string default_served_name(const std::string& model_path) {
   std::filesystem::path p(model_path);
@@ -214,7 +222,7 @@ struct Settings {
   bool strict_model_name;
   size_t data_parallel = 1;  // --dp: engine replicas
   size_t http_threads, tokenizer_threads;
-  std::chrono::microseconds busy_poll{0};  // --busy-poll-us, applied once the model has loaded
+  std::optional<std::chrono::microseconds> busy_poll;  // --busy-poll-us, applied once the model has loaded; auto: none
   HttpServerOptions http;
   ServerConfig server;
   std::string data_dir;  // empty: no Files and Batches API
@@ -257,11 +265,10 @@ StatusOr<Settings> read_settings(const Flags& flags) {
   EMBEDSERVE_ASSIGN_OR_RETURN(auto threads, flags.get_int("threads", 0, 0, 4096));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto http_threads, flags.get_int("http-threads", 2, 1, 256));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto tok_threads, flags.get_int("tokenizer-threads", 2, 1, 256));
-  // auto: poll on a GPU, where the host's cores are free; on the CPU they run the engine (a core held by a polling
+  // auto (resolved once the engine has loaded): poll on a GPU, where the host's cores are free, for longer than one
+  // query's engine call (busy_poll::outlasting); on the CPU the cores run the engine (a core held by a polling
   // thread slows its OpenMP workers' every barrier: cli/thread_policy.h).
-  if (flags.get_or("busy-poll-us", "auto") == "auto") {
-    s.busy_poll = std::chrono::microseconds(*s.device == Device::kCuda ? 3000 : 0);
-  } else {
+  if (flags.get_or("busy-poll-us", "auto") != "auto") {
     EMBEDSERVE_ASSIGN_OR_RETURN(auto poll, flags.get_int("busy-poll-us", 0, 0, 1000000));
     s.busy_poll = std::chrono::microseconds(poll);
   }
@@ -503,7 +510,12 @@ int run(const Flags& flags) {
     return flags.fail(model.status());
   }
   const EngineInfo& info = model->engines.front()->info();
-  busy_poll::set(s.busy_poll);
+  double query_seconds = 0;  // the slowest replica's
+  for (const auto& engine : model->engines) query_seconds = std::max(query_seconds, engine->info().query_seconds);
+  const std::chrono::microseconds poll =
+      s.busy_poll ? *s.busy_poll
+                  : info.device == Device::kCuda ? busy_poll::outlasting(query_seconds) : std::chrono::microseconds(0);
+  busy_poll::set(poll);
   router.set_ready(model->service.get());
   std::unique_ptr<EmbeddingsBatchEndpoint> batch_endpoint;
   std::unique_ptr<jobs::BatchRunner> runner;
@@ -538,9 +550,10 @@ int run(const Flags& flags) {
                "workspace %.2f s, query graphs %.2f s); tokenizer %.2f s, beside the engine\n",
                lt.device + lt.checkpoint + lt.weights + lt.graphs, lt.device, lt.checkpoint, lt.weights, lt.graphs,
                model->tokenizer_seconds);
-  if (s.busy_poll.count() > 0)
-    notice("idle server threads poll " + std::to_string(s.busy_poll.count()) +
-           " µs for new work before they sleep (--busy-poll-us; 0 turns it off)");
+  if (poll.count() > 0)
+    notice("idle server threads poll " + std::to_string(poll.count()) +
+           " µs for new work before they sleep (--busy-poll-us; 0 turns it off)" +
+           (query_seconds > 0 ? "; one 16-token query's engine call took " + milliseconds(query_seconds) : ""));
 
   server.wait_for_stop_request();
   // A server whose every replica failed stops like any other, but says so in its exit status (a supervisor

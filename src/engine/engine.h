@@ -57,6 +57,9 @@ struct EngineInfo {
   struct LoadTimes {
     double device = 0, checkpoint = 0, weights = 0, graphs = 0;  // graphs: record_query_graphs
   } load_times;
+  // One 16-token query's engine call, its recorded graph replayed, as timed at load (0 where no graphs record: the
+  // CPU, tensor-parallel ranks). How long a server thread that handed a query on waits for its answer.
+  double query_seconds = 0;
 };
 
 class Engine {

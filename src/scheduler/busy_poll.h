@@ -12,10 +12,17 @@ namespace embedserve::busy_poll {
 // (network → worker → batcher → worker → network). Polling for a while before sleeping catches the next step of a
 // request in flight, or the next request, without that wake-up: one 0.6B query through HTTP 1.40 → 1.19 ms p50
 // (docs/PERFORMANCE.md). The price is CPU while idle: each polling thread keeps a core busy for up to this long
-// after its last piece of work. `serve` sets it once the engine is loaded (--busy-poll-us: by default 3 ms where
-// the engine runs on a GPU, 0 on the CPU, whose engine needs every core); 0 (the default) sleeps at once.
+// after its last piece of work. `serve` sets it once the engine is loaded (--busy-poll-us: by default outlasting()
+// where the engine runs on a GPU, 0 on the CPU, whose engine needs every core); 0 (the default) sleeps at once.
 void set(std::chrono::microseconds duration);
 std::chrono::microseconds get();
+
+// --busy-poll-us auto on a GPU: long enough to outlast one query's engine call (`query_seconds`, as the engine timed
+// it at load; 0 if unknown), since the network and tokenizer threads that handed a query on are idle until its answer
+// comes back and one asleep by then pays a wake-up: 1.5 × that call, at least 3 ms, at most 50 ms (a CPU-bound
+// guess at a GPU's query must not hold cores for a second). The 8B's 4.3 ms query through HTTP: 4.59 → 4.49–4.52 ms
+// p50 with polling that outlasts it (docs/PERFORMANCE.md, 2026-12-02 04:19).
+std::chrono::microseconds outlasting(double query_seconds);
 
 // A hint to the core that this thread is spinning (x86's pause), so a sibling hyperthread runs meanwhile.
 inline void relax() {

@@ -127,6 +127,29 @@ TEST(CpuEngine, InfoDescribesTheCheckpoint) {
   EXPECT_FALSE(info.normalize);
   EXPECT_EQ(info.workspace_tokens, 512u);
   EXPECT_GT(info.memory_bytes, 0u);
+  EXPECT_EQ(info.query_seconds, 0.0);  // the CPU records no graphs, so no query is timed at load
+}
+
+// Where a GPU's graphs record, the load times one 16-token query's replay (serve's idle threads poll longer than
+// it: scheduler/busy_poll.h); with graphs off nothing is timed.
+TEST(CudaEngine, TimesOneQueryAtLoadWhereGraphsRecord) {
+  if (ops::visible_gpus() == 0) GTEST_SKIP() << "no GPU visible";
+  TempDir dir;
+  TinyQwen3Spec spec;
+  testing::write_tiny_qwen3(dir.path(), spec);
+  EngineOptions options;
+  options.model_dir = dir.path();
+  options.device = Device::kCuda;
+  options.workspace_tokens = 256;
+  if (const char* cublas = std::getenv("EMBEDSERVE_CUBLAS_PATH")) options.cublas_path = cublas;  // as cli/ passes it
+  auto recording = create_engine(options);
+  ASSERT_TRUE(recording.ok()) << recording.status().to_string();
+  EXPECT_GT((*recording)->info().query_seconds, 0.0);
+  EXPECT_LT((*recording)->info().query_seconds, 1.0);
+  options.graph_max_tokens = 0;
+  auto live = create_engine(options);
+  ASSERT_TRUE(live.ok()) << live.status().to_string();
+  EXPECT_EQ((*live)->info().query_seconds, 0.0);
 }
 
 // The engine's numerical tests run in both CPU modes: f32 (the parity mode) and bf16 weights (the default).
