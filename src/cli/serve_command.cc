@@ -27,6 +27,7 @@
 #include "cli/serve_replicas.h"
 #include "embedserve/version.h"
 #include "engine/engine_factory.h"
+#include "ops/context.h"
 #include "scheduler/busy_poll.h"
 #include "scheduler/scheduler.h"
 #include "scheduler/worker_pool.h"
@@ -341,6 +342,7 @@ struct LoadedModel {
   std::unique_ptr<Scheduler> scheduler;
   std::unique_ptr<EmbedService> service;
   double tokenizer_seconds = 0;  // loading the tokenizer, beside the engines
+  double driver_seconds = 0;     // the GPU driver's initialisation, before the engines (0 on the CPU)
 };
 
 // `no_replica_left` is called (on a batcher thread) when every engine replica has failed: serve then stops.
@@ -402,6 +404,13 @@ StatusOr<LoadedModel> load_model(const Flags& flags, const Settings& s, WorkerPo
   EMBEDSERVE_RETURN_IF_ERROR(apply_engine_environment(eopts));
   EMBEDSERVE_RETURN_IF_ERROR(apply_tensor_parallel_flags(flags, eopts));
   LoadedModel m;
+  // The GPU driver initialises at the first CUDA call (listing the GPUs), before any engine: timed apart, since the
+  // engine's own account starts after it and on a GPU without persistence mode it is a large part of a start.
+  if (!s.device || *s.device == Device::kCuda) {
+    const auto t = std::chrono::steady_clock::now();
+    (void)ops::visible_gpus();
+    m.driver_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+  }
   auto engines = load_replicas(eopts, s.data_parallel, notice);
   auto tokenizer = tokenizer_loading.get();  // joined before any error returns: the thread reads model_dir
   EMBEDSERVE_RETURN_IF_ERROR(engines.status());
@@ -546,10 +555,10 @@ int run(const Flags& flags) {
   // Where the start went (replica 0's engine), so a slow start says which part to look at.
   const EngineInfo::LoadTimes& lt = info.load_times;
   std::fprintf(stderr,
-               "embedserve serve: start-up: engine %.2f s (device context %.2f s, checkpoint %.2f s, weights and "
-               "workspace %.2f s, query graphs %.2f s); tokenizer %.2f s, beside the engine\n",
-               lt.device + lt.checkpoint + lt.weights + lt.graphs, lt.device, lt.checkpoint, lt.weights, lt.graphs,
-               model->tokenizer_seconds);
+               "embedserve serve: start-up: driver %.2f s, then engine %.2f s (device context %.2f s, checkpoint "
+               "%.2f s, weights and workspace %.2f s, query graphs %.2f s); tokenizer %.2f s, beside them\n",
+               model->driver_seconds, lt.device + lt.checkpoint + lt.weights + lt.graphs, lt.device, lt.checkpoint,
+               lt.weights, lt.graphs, model->tokenizer_seconds);
   if (poll.count() > 0)
     notice("idle server threads poll " + std::to_string(poll.count()) +
            " µs for new work before they sleep (--busy-poll-us; 0 turns it off)" +
