@@ -22,13 +22,20 @@ using testing::TinyQwen3Spec;
 
 using testing::random_ids;
 
-std::unique_ptr<Engine> make_engine(const std::filesystem::path& dir, size_t max_batch_tokens = 16384,
-                                    Precision precision = Precision::kAuto) {
+// The checkpoint in `dir` on `device` with a workspace of `workspace_tokens`, cuBLAS found as cli/ finds it.
+EngineOptions engine_options(const std::filesystem::path& dir, Device device, size_t workspace_tokens) {
   EngineOptions options;
   options.model_dir = dir;
-  options.device = Device::kCpu;
+  options.device = device;
+  options.workspace_tokens = workspace_tokens;
+  if (const char* cublas = std::getenv("EMBEDSERVE_CUBLAS_PATH")) options.cublas_path = cublas;
+  return options;
+}
+
+std::unique_ptr<Engine> make_engine(const std::filesystem::path& dir, size_t max_batch_tokens = 16384,
+                                    Precision precision = Precision::kAuto) {
+  EngineOptions options = engine_options(dir, Device::kCpu, max_batch_tokens);
   options.precision = precision;
-  options.workspace_tokens = max_batch_tokens;
   auto engine = create_engine(options);
   EXPECT_TRUE(engine.ok()) << engine.status().to_string();
   return engine.ok() ? std::move(engine).value() : nullptr;
@@ -76,10 +83,7 @@ TEST(CreateEngine, AnUnknownCpuGemmKernelIsAClearError) {
   TempDir dir;
   TinyQwen3Spec spec;
   testing::write_tiny_qwen3(dir.path(), spec);
-  EngineOptions options;
-  options.model_dir = dir.path();
-  options.device = Device::kCpu;
-  options.workspace_tokens = 64;
+  EngineOptions options = engine_options(dir.path(), Device::kCpu, 64);
   options.cpu_gemm_kernel = "avx9000";
   auto engine = create_engine(options);
   ASSERT_FALSE(engine.ok());
@@ -137,11 +141,7 @@ TEST(CudaEngine, TimesOneQueryAtLoadWhereGraphsRecord) {
   TempDir dir;
   TinyQwen3Spec spec;
   testing::write_tiny_qwen3(dir.path(), spec);
-  EngineOptions options;
-  options.model_dir = dir.path();
-  options.device = Device::kCuda;
-  options.workspace_tokens = 256;
-  if (const char* cublas = std::getenv("EMBEDSERVE_CUBLAS_PATH")) options.cublas_path = cublas;  // as cli/ passes it
+  EngineOptions options = engine_options(dir.path(), Device::kCuda, 256);
   auto recording = create_engine(options);
   ASSERT_TRUE(recording.ok()) << recording.status().to_string();
   EXPECT_GT((*recording)->info().query_seconds, 0.0);
@@ -300,12 +300,8 @@ TEST_P(TwoEngines, RunSideBySideInOneProcessWithTheSameBits) {
   TempDir dir;
   TinyQwen3Spec spec;
   testing::write_tiny_qwen3(dir.path(), spec);
-  EngineOptions options;
-  options.model_dir = dir.path();
-  options.device = GetParam();
+  EngineOptions options = engine_options(dir.path(), GetParam(), 256);
   options.precision = Precision::kF32;
-  options.workspace_tokens = 256;
-  if (const char* cublas = std::getenv("EMBEDSERVE_CUBLAS_PATH")) options.cublas_path = cublas;  // as cli/ passes it
   auto a = create_engine(options);
   auto b = create_engine(options);
   ASSERT_TRUE(a.ok() && b.ok()) << a.status().to_string() << b.status().to_string();
