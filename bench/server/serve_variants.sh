@@ -79,10 +79,11 @@ run_one() {
   case $workload in
     queries) result=$(timeout $((${seconds%.*} + 60)) "$load" --url "$url" --bodies "$work/queries.req" --connections "$connections" \
                         --threads 4 --warmup 1 --duration "$seconds" --workload queries 2> /dev/null) ;;
-    query) result=$(timeout $((${seconds%.*} + 60)) "$load" --url "$url" --bodies "$work/queries.req" --connections 1 --threads 1 \
-                      --warmup 1 --duration "$seconds" --workload query 2> /dev/null) ;;
-    query16) result=$(timeout $((${seconds%.*} + 60)) "$load" --url "$url" --bodies "$work/query16.req" --connections 1 --threads 1 \
-                        --warmup 1 --duration "$seconds" --workload query16 2> /dev/null) ;;
+    query|query16) # one connection: the 15-word queries' bodies, or the 16-token ones
+      local bodies=$work/queries.req
+      [ "$workload" = query16 ] && bodies=$work/query16.req
+      result=$(timeout $((${seconds%.*} + 60)) "$load" --url "$url" --bodies "$bodies" --connections 1 --threads 1 \
+                 --warmup 1 --duration "$seconds" --workload "$workload" 2> /dev/null) ;;
     bulk) result=$(timeout 300 "$load" --url "$url" --bodies "$work/bulk.req" --once --connections 16 --workload bulk 2> /dev/null) ;;
     *) echo "serve_variants.sh: unknown workload $workload (queries, query, query16, bulk)" >&2; kill $pid; wait $pid; exit 2 ;;
   esac
