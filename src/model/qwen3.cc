@@ -6,6 +6,7 @@
 #include <array>
 #include <cmath>
 #include <string>
+#include <thread>
 
 #include "model/graph_buckets.h"
 #include "model/pooling.h"
@@ -110,13 +111,15 @@ StatusOr<std::unique_ptr<Qwen3Model>> Qwen3Model::load(const ModelConfig& config
       EMBEDSERVE_RETURN_IF_ERROR(ops::check_linear_shape(ctx, shape[0], shape[1], name));
   }
   std::unique_ptr<Qwen3Model> m(new Qwen3Model(config, ctx));
-  EMBEDSERVE_RETURN_IF_ERROR(m->load_weights(store));
+  const int64_t graph_tokens = std::min<int64_t>(static_cast<int64_t>(ctx.graph_max_tokens()), kMaxBucketTokens);
+  EMBEDSERVE_RETURN_IF_ERROR(
+      m->load_weights(store, std::min<int64_t>(graph_tokens, static_cast<int64_t>(workspace_tokens))));
   EMBEDSERVE_RETURN_IF_ERROR(m->allocate(workspace_tokens));
-  m->pad_batches_up_to(std::min<int64_t>(static_cast<int64_t>(ctx.graph_max_tokens()), kMaxBucketTokens));
+  m->pad_batches_up_to(graph_tokens);
   return m;
 }
 
-Status Qwen3Model::load_weights(const WeightStore& store) {
+Status Qwen3Model::load_weights(const WeightStore& store, int64_t query_rows) {
   const ModelConfig& c = config_;
   const int64_t H = c.hidden_size, I = c.intermediate_size, hd = c.head_dim;
   const int64_t q_dim = int64_t{c.num_attention_heads} * hd, kv_dim = int64_t{c.num_key_value_heads} * hd;
@@ -164,7 +167,19 @@ Status Qwen3Model::load_weights(const WeightStore& store) {
       weight_bytes_ += t->memory.bytes();
   }
   EMBEDSERVE_ASSIGN_OR_RETURN(norm_, weight(up, store, {{"norm.weight", {H}}}));
-  EMBEDSERVE_RETURN_IF_ERROR(up.finish());
+  // The query graphs' first GEMMs of each shape cost far more than their runs: cuBLAS loads its kernels and picks
+  // one per shape, and the 4B's and 8B's largest projections time their candidates (0.1–0.2 s of start-up on an
+  // H200, docs/PERFORMANCE.md). Those need the weights' addresses and shapes, not their values, so they run on a
+  // thread of their own while the weights copy, and record_query_graphs then finds them done. Until finish()
+  // returns, those GEMMs read weights still arriving: their products are dropped.
+  Status warmed;
+  std::thread warm;
+  if (ctx_.graph_max_tokens() > 0 && !query_buckets(query_rows).empty())
+    warm = std::thread([&] { warmed = warm_query_gemms(query_rows); });
+  const Status copied = up.finish();
+  if (warm.joinable()) warm.join();
+  EMBEDSERVE_RETURN_IF_ERROR(copied);  // a corrupt weight's message before any error of the warm-up
+  EMBEDSERVE_RETURN_IF_ERROR(warmed);
 
   // Qwen3RotaryEmbedding: inv_freq = 1 / base^(arange(0, dim, 2).float() / dim), every step in float32.
   std::vector<float> inv_freq(static_cast<size_t>(hd / 2));
@@ -370,20 +385,74 @@ void Qwen3Model::pad_batches_up_to(int64_t tokens) {
   bucket_limit_ = std::min(tokens, static_cast<int64_t>(workspace_tokens_));
 }
 
+std::vector<int32_t> Qwen3Model::query_buckets(int64_t limit) {
+  std::vector<int32_t> buckets;
+  for (int32_t tokens = 16; tokens <= 64 && tokens <= limit; tokens += 16) buckets.push_back(tokens);
+  return buckets;
+}
+
+Status Qwen3Model::warm_query_gemms(int64_t limit) const {
+  const std::vector<int32_t> buckets = query_buckets(limit);
+  const ops::ScopedDevice on_device(ctx_);  // a thread of its own starts on device 0
+  EMBEDSERVE_RETURN_IF_ERROR(on_device.status());
+  // A query's GEMMs as decoder_layer runs them (every layer's projections have the first one's shapes): k|v|q, o,
+  // gate|up and down over the bucket's rows; under last-token pooling the last layer's k|v there, and its q, o,
+  // gate|up and down over the pooled rows alone (the query's, and a padding sequence's in a bucket it does not fill).
+  const Qwen3LayerWeights& first = layers_.front();
+  const int64_t kv_dim = shard_.kv_dim(config_.head_dim);
+  const ops::Tensor& kvq = first.kvq_proj.tensor;
+  std::vector<std::pair<ops::Tensor, int64_t>> gemms;  // (w, rows of x)
+  for (const int32_t tokens : buckets)
+    for (const ops::Tensor& w : {kvq, kvq.rows_range(0, 2 * kv_dim), first.o_proj.tensor, first.gate_up_proj.tensor,
+                                 first.down_proj.tensor})
+      gemms.emplace_back(w, tokens);
+  for (const int64_t pooled : {1, 2})
+    for (const ops::Tensor& w : {kvq.rows_range(2 * kv_dim, kvq.rows - 2 * kv_dim), first.o_proj.tensor,
+                                 first.gate_up_proj.tensor, first.down_proj.tensor})
+      gemms.emplace_back(w, pooled);
+  int64_t max_k = 0, max_n = 0;
+  for (const auto& [w, rows] : gemms) {
+    max_k = std::max(max_k, w.cols);
+    max_n = std::max(max_n, w.rows);
+  }
+  const int64_t max_rows = buckets.back();
+  const DType dtype = ctx_.dtype();
+  const size_t in_bytes = static_cast<size_t>(max_rows * max_k) * dtype_size(dtype);
+  const size_t out_bytes = static_cast<size_t>(max_rows * max_n) * dtype_size(dtype);
+  const size_t scratch_bytes = ops::linear_scratch_bytes(ctx_, max_rows, max_k);  // fp8: x's codes and scales
+  EMBEDSERVE_ASSIGN_OR_RETURN(ops::Buffer in, ops::Buffer::allocate(ctx_, in_bytes, "the query GEMMs' first input"));
+  EMBEDSERVE_ASSIGN_OR_RETURN(ops::Buffer out, ops::Buffer::allocate(ctx_, out_bytes, "the query GEMMs' first output"));
+  ops::Buffer scratch;
+  if (scratch_bytes > 0) {
+    EMBEDSERVE_ASSIGN_OR_RETURN(scratch, ops::Buffer::allocate(ctx_, scratch_bytes, "the query GEMMs' first scratch"));
+  }
+  const ops::Tensor scratch_view = scratch.matrix(DType::kF8E4M3, 1, static_cast<int64_t>(scratch_bytes));
+  const std::vector<uint8_t> zeros(in_bytes, 0);  // defined inputs: only the weights may still be arriving
+  EMBEDSERVE_RETURN_IF_ERROR(ops::copy_bytes_from_host(ctx_, zeros.data(), in.data(), in_bytes));
+  for (const auto& [w, rows] : gemms) {
+    const int32_t offsets[] = {0, static_cast<int32_t>(rows)};
+    EMBEDSERVE_RETURN_IF_ERROR(ops::linear(ctx_, in.matrix(dtype, rows, w.cols), w, out.matrix(dtype, rows, w.rows),
+                                           ops::Index{offsets, nullptr}, scratch_view));
+  }
+  return ctx_.synchronize();  // before the buffers go
+}
+
 Status Qwen3Model::record_query_graphs(Pooling pooling, bool normalize) {
   if (bucket_limit_ == 0 || !ctx_.records(static_cast<size_t>(bucket_limit_)) || sink_) return Status();
   // One query of up to 64 tokens: the buckets of 16, 32, 48 and 64 tokens, each as a query that fills it (its own
   // shape) and as a shorter one (the query and a padding sequence). Where a projection is tuned at a query's rows
-  // (the largest ones: ops/cuda/tuned_gemm.h), each bucket first runs once live, so that those GEMMs choose their
-  // kernels before the recording fixes them; the smaller ones keep cublasGemmEx's (tuning every projection's query
-  // buckets added 0.11 s to the 0.6B's start-up on an H200, past its 0.6 s goal, for no gain there).
+  // (the largest ones: ops/cuda/tuned_gemm.h), those GEMMs must choose their kernels before the recording fixes
+  // them: load_weights had them choose beside the copy (warm_query_gemms), and each bucket still runs once live
+  // first, so that no recording depends on that list matching decoder_layer's calls (a few ms). The smaller ones keep
+  // cublasGemmEx's (tuning every projection's query buckets added 0.11 s to the 0.6B's start-up on an H200, past its
+  // 0.6 s goal, for no gain there).
   std::vector<float> out(static_cast<size_t>(config_.hidden_size));
   const Qwen3LayerWeights& first = layers_.front();
   bool chooses = false;  // whether any projection does (every layer's has the first one's shape)
   for (const ops::Tensor* w : {&first.kvq_proj.tensor, &first.o_proj.tensor, &first.gate_up_proj.tensor,
                                &first.down_proj.tensor})
     chooses = chooses || ops::linear_chooses_kernel(ctx_, *w, 16);
-  for (int32_t bucket_tokens = 16; bucket_tokens <= 64 && bucket_tokens <= bucket_limit_; bucket_tokens += 16) {
+  for (const int32_t bucket_tokens : query_buckets(bucket_limit_)) {
     for (const int32_t query_tokens : {bucket_tokens, bucket_tokens - 1}) {
       const std::vector<int32_t> ids(static_cast<size_t>(query_tokens), 0);
       const int32_t offsets[] = {0, query_tokens};

@@ -133,8 +133,13 @@ class Qwen3Model final : public EmbeddingModel {
   // `cache`, the batch is one chunk of its input, and `out` is empty unless it is the input's last.
   Status run(std::span<const int32_t> token_ids, std::span<const int32_t> seq_offsets, Qwen3SequenceCache* cache,
              Pooling pooling, bool normalize, std::span<float> out);
-  Status load_weights(const WeightStore& store);
+  // `query_rows`: the graphs' limit on a query's tokens (0: none recorded), whose GEMMs warm beside the copy.
+  Status load_weights(const WeightStore& store, int64_t query_rows);
   Status allocate(size_t workspace_tokens);
+  // The buckets record_query_graphs records a query in (16, 32, 48 and 64 tokens), those of at most `limit` tokens.
+  static std::vector<int32_t> query_buckets(int64_t limit);
+  // Each projection's GEMM once at every query bucket's rows, on zeros, its products dropped: see load_weights.
+  Status warm_query_gemms(int64_t limit) const;
   // One Qwen3DecoderLayer over the residual stream x, whose input_layernorm h already holds; ends with
   // next_norm (the next layer's input_layernorm, or the final norm) applied to its output, in h. With `pooled`
   // set (the last layer under last-token or CLS pooling) only those rows go on past the key/value projections:

@@ -155,4 +155,14 @@ bool linear_chooses_kernel(const DeviceContext& ctx, const Tensor& w, int64_t ro
 #endif
 }
 
+size_t linear_kernel_choices(const DeviceContext& ctx) {
+#if defined(EMBEDSERVE_HAVE_CUDA)
+  if (ctx.device() != Device::kCuda || !cuda_backend::state(ctx).tuned_gemm) return 0;
+  return cuda_backend::state(ctx).tuned_gemm->choices();
+#else
+  (void)ctx;
+  return 0;
+#endif
+}
+
 }  // namespace embedserve::ops

@@ -1,6 +1,7 @@
 // linear: nn.Linear without bias, y = x · wᵀ, one GEMM over every row of a padding-free batch.
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 #include "core/status.h"
@@ -37,6 +38,8 @@ size_t linear_scratch_scales_offset(int64_t rows, int64_t k);
 // call that is not being recorded into a graph (CUDA bf16: ops/cuda/tuned_gemm.h); a recorded call before that keeps
 // cublasGemmEx's kernel, so a caller about to record such a batch runs it live once first.
 bool linear_chooses_kernel(const DeviceContext& ctx, const Tensor& w, int64_t rows);
+// How many such choices (one per weight shape and bucket of rows) linear has made on ctx so far.
+size_t linear_kernel_choices(const DeviceContext& ctx);
 
 // Whether ctx runs a [n, k] weight at all: cuBLASLt's FP8 GEMMs need n and k multiples of 16 (every projection of
 // the 0.6B/4B/8B is). The model asks at load, so a shape the GEMMs refuse is a message before any weight is read.

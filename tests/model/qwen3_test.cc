@@ -12,6 +12,7 @@
 
 #include "ops/context.h"
 #include "ops/graph.h"
+#include "ops/linear.h"
 #include "reference_qwen3.h"
 #include "test_files.h"
 #include "tiny_qwen3.h"
@@ -156,13 +157,19 @@ TEST_P(Qwen3ModelTest, ANonFiniteWeightIsRefusedAtLoadNamingTheTensor) {
   auto config = load_model_config(dir_.path() / "config.json");
   auto store = WeightStore::open(dir_.path());
   ASSERT_TRUE(config.ok() && store.ok());
-  auto model = Qwen3Model::load(*config, **store, *ctx_, 16);
-  ASSERT_FALSE(model.ok());
-  const std::string& m = model.status().message();
-  EXPECT_NE(m.find("layers.1.mlp.down_proj.weight"), std::string::npos) << m;
-  EXPECT_NE(m.find("model.safetensors"), std::string::npos) << m;
-  EXPECT_NE(m.find("at element 5"), std::string::npos) << m;
-  EXPECT_NE(m.find(spec.dtype == "F32" ? "Inf" : "NaN"), std::string::npos) << m;
+  // In the f32 parity mode, and in bf16 compute, where on CUDA the query GEMMs run beside the copy that finds it.
+  const std::unique_ptr<ops::DeviceContext> bf16 = context_of(std::get<2>(GetParam()), Precision::kBF16);
+  ASSERT_TRUE(bf16);
+  for (const ops::DeviceContext* ctx : {ctx_.get(), bf16.get()}) {
+    SCOPED_TRACE(ctx == bf16.get() ? "bf16" : "f32");
+    auto model = Qwen3Model::load(*config, **store, *ctx, 16);
+    ASSERT_FALSE(model.ok());
+    const std::string& m = model.status().message();
+    EXPECT_NE(m.find("layers.1.mlp.down_proj.weight"), std::string::npos) << m;
+    EXPECT_NE(m.find("model.safetensors"), std::string::npos) << m;
+    EXPECT_NE(m.find("at element 5"), std::string::npos) << m;
+    EXPECT_NE(m.find(spec.dtype == "F32" ? "Inf" : "NaN"), std::string::npos) << m;
+  }
 }
 
 // A small batch replays a graph recorded for its shape where graphs record: a second batch of the same shape with
@@ -388,6 +395,34 @@ TEST(Qwen3ModelLoad, AShapeThatDoesNotFitTheConfigIsAnErrorNamingTheTensor) {
   ASSERT_FALSE(model.ok());
   EXPECT_NE(model.status().message().find("layers.0.mlp.gate_proj.weight"), std::string::npos)
       << model.status().to_string();
+}
+
+// Where a projection chooses its kernel at a query's rows (an MLP of at least 64 MiB: the 4B's and 8B's), that choice
+// is made while the weights copy, so the recording of the query graphs that follows chooses none (it would run those
+// buckets live first, the slow part of the 4B's start-up). On CUDA; elsewhere nothing chooses.
+TEST(Qwen3ModelLoad, TheQueryGemmsChooseTheirKernelsBesideTheWeightsCopy) {
+  const std::unique_ptr<ops::DeviceContext> ctx = context_of(Device::kCuda, Precision::kBF16);
+  if (!ctx) GTEST_SKIP() << "no CUDA backend here";
+  TempDir dir;
+  TinyQwen3Spec spec;
+  spec.dtype = "BF16";
+  spec.layers = 1;
+  spec.hidden = 1024;
+  spec.intermediate = 16384;  // gate|up [32768, 1024] in bf16: 64 MiB
+  spec.heads = 8;
+  spec.kv_heads = 4;
+  spec.head_dim = 128;
+  spec.vocab = 64;
+  testing::write_tiny_qwen3(dir.path(), spec);
+  ASSERT_TRUE(ops::linear_chooses_kernel(*ctx, ops::Tensor::matrix(nullptr, DType::kBF16, 2 * spec.intermediate,
+                                                                   spec.hidden), 16));
+  Loaded m = load(dir.path(), *ctx);
+  ASSERT_TRUE(m.model);
+  const size_t chosen = ops::linear_kernel_choices(*ctx);
+  EXPECT_EQ(chosen, 3u);  // gate|up at 16, 32 and 64 rows (a query of 48 tokens runs in the bucket of 64)
+  ASSERT_TRUE(m.model->record_query_graphs(Pooling::kLastToken, /*normalize=*/true).ok());
+  EXPECT_EQ(ops::recorded_graphs(*ctx), 8u);
+  EXPECT_EQ(ops::linear_kernel_choices(*ctx), chosen);
 }
 
 // Every weight is a copy (nothing reads the checkpoint's mapping after load): in f32 mode the matrices and norm
