@@ -57,7 +57,10 @@ bool convert_chunk(const UploadChunk& chunk, void* dst);
 // any weight fails the load with the tensor and file named: the scan rides on the copy, which reads every byte anyway.
 class WeightUploader {
  public:
-  static constexpr size_t kChunkElements = size_t{8} << 20;  // 16 MB of bf16 per chunk
+  // 4 MB of bf16 per chunk. Each CUDA worker pins a staging buffer of one chunk, and the driver pins them one
+  // after another: with 16 MB buffers the eighth worker started 66 ms into an upload, and the 4B's took 0.58 s
+  // where 4 MB ones take 0.40 s (H200, 2026-12-02: docs/PERFORMANCE.md).
+  static constexpr size_t kChunkElements = size_t{2} << 20;
 
   explicit WeightUploader(const DeviceContext& ctx) : ctx_(ctx) {}
 

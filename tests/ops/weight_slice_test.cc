@@ -1,5 +1,6 @@
-// A tensor-parallel rank's share of a checkpoint tensor (ops::HostMatrix row and column slices) uploads as exactly
-// that share on every backend, strided column slices row by row, and only the share is read and checked.
+// Weights upload as exactly their elements on every backend: a tensor larger than the uploader's chunks whole, and a
+// tensor-parallel rank's share of a checkpoint tensor (ops::HostMatrix row and column slices) as that share, strided
+// column slices row by row, only the share read and checked.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,6 +10,7 @@
 #include "op_suite_util.h"
 #include "op_test_util.h"
 #include "ops/memory.h"
+#include "ops/weight_upload.h"
 
 namespace embedserve::testing {
 namespace {
@@ -59,6 +61,23 @@ TEST_P(WeightSlices, OnlyTheShareIsCheckedAndABadValueInItIsNamedByItsPlace) {
   auto w = ops::upload_weight(ctx(), right, "w");
   ASSERT_FALSE(w.ok());
   EXPECT_NE(w.status().message().find("Inf at element 9"), std::string::npos) << w.status().to_string();
+}
+
+// Two and a half chunks of the uploader (ops/weight_upload.h), whose workers copy them in any order: every element
+// lands in its place, and a NaN in the last chunk is named by its place in the tensor, not in its chunk.
+TEST_P(WeightSlices, ATensorOfSeveralChunksArrivesWholeAndABadValueIsNamedByItsPlace) {
+  const int64_t cols = 1024, rows = static_cast<int64_t>(ops::WeightUploader::kChunkElements * 5 / 2) / cols;
+  std::vector<float> a = random_weights(rows * cols, 64, 1.0f);
+  const ops::HostMatrix m{a.data(), DType::kF32, rows, cols};
+  auto w = ops::upload_weight(ctx(), std::vector<ops::HostMatrix>{m}, "w");
+  check(w.status(), "upload_weight");
+  EXPECT_TRUE(same_bits(download(*w), a));  // random_weights: values of the backend's weight dtype
+  const size_t bad = 2 * ops::WeightUploader::kChunkElements + 7;
+  a[bad] = NAN;
+  auto refused = ops::upload_weight(ctx(), std::vector<ops::HostMatrix>{m}, "w");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("NaN at element " + std::to_string(bad)), std::string::npos)
+      << refused.status().to_string();
 }
 
 EMBEDSERVE_INSTANTIATE_ON_EVERY_BACKEND(WeightSlices);
