@@ -80,7 +80,7 @@ def main():
     ap.add_argument("--model", required=True)
     ap.add_argument("--bin", action="append", required=True, help="NAME=PATH; repeat to compare binaries")
     ap.add_argument("--runs", type=int, default=3, help="page-cached starts per binary (after one warming start)")
-    ap.add_argument("--device", default="cuda")
+    ap.add_argument("--device", default="auto", help="serve's --device (default: auto, what serve runs without the flag)")
     ap.add_argument("--timeout", type=float, default=120)
     ap.add_argument("--timeline", action="store_true",
                     help="print each binary's last start as its stderr lines with their arrival times")

@@ -207,16 +207,16 @@ std::string default_served_name(const std::string& model_path) {
 
 struct Settings {
   std::string model_path;
-  std::optional<Device> device;
-  double driver_seconds = 0;  // resolving --device auto, which initialises the GPU driver where there is one
+  std::optional<Device> device;  // none: auto, resolved in load_model (listing the GPUs initialises the driver)
   Precision precision = Precision::kAuto;
   Quantization quantization = Quantization::kNone;
   bool cuda_graphs = true;
-  size_t max_num_batched_tokens, max_queue, max_queue_tokens, max_inputs, max_body;
+  // --max-num-batched-tokens, else --chunked-prefill-size's; none: the device's default (batching_for).
+  std::optional<size_t> max_num_batched_tokens;
+  size_t max_queue, max_queue_tokens, max_inputs, max_body;
   size_t bulk_yield_tokens;
-  bool chunked_prefill;  // inputs longer than chunk_tokens go in chunks (when the model's pooling allows)
-  size_t chunk_tokens;
-  size_t chunk_above;  // inputs longer than this go in chunks
+  bool chunked_prefill;            // long inputs go in chunks (when the model's pooling allows)
+  long long chunked_prefill_size;  // --chunked-prefill-size: above 0 the chunk size; 0 when not given
   long long context_length;  // 0: the model's
   std::chrono::seconds timeout;
   int threads;
@@ -236,12 +236,7 @@ StatusOr<Settings> read_settings(const Flags& flags) {
   auto model_path = flags.get("model-path");
   if (!model_path) return invalid_argument("--model-path is required (see 'embedserve serve --help')");
   s.model_path = *model_path;
-  EMBEDSERVE_ASSIGN_OR_RETURN(auto device, parse_device(flags.get_or("device", "auto")));
-  // The default batch budget depends on the device. With --device auto, resolving it lists the GPUs, and the GPU
-  // driver initialises here: timed for the start-up line, as load_model times it for --device cuda.
-  const auto resolving = std::chrono::steady_clock::now();
-  s.device = resolve_device(device);
-  s.driver_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - resolving).count();
+  EMBEDSERVE_ASSIGN_OR_RETURN(s.device, parse_device(flags.get_or("device", "auto")));
   std::string dtype = flags.get_or("dtype", "auto");
   if (dtype == "half" || dtype == "float16" || dtype == "f16") {  // SGLang's spellings; no f16 kernels here
     notice("--dtype " + dtype + " runs as bfloat16 (the same memory and speed; embedserve has no float16 kernels)");
@@ -253,10 +248,10 @@ StatusOr<Settings> read_settings(const Flags& flags) {
   EMBEDSERVE_ASSIGN_OR_RETURN(auto dp, flags.get_int("dp", 1, 1, 64));
   s.data_parallel = static_cast<size_t>(dp);
   EMBEDSERVE_ASSIGN_OR_RETURN(auto port, flags.get_int("port", 30000, 0, 65535));
-  EMBEDSERVE_ASSIGN_OR_RETURN(auto max_num_batched_tokens,
-                              flags.get_int("max-num-batched-tokens",
-                                            static_cast<long long>(default_max_num_batched_tokens(*s.device)), 1,
-                                            1 << 24));
+  if (flags.has("max-num-batched-tokens")) {
+    EMBEDSERVE_ASSIGN_OR_RETURN(auto budget, flags.get_int("max-num-batched-tokens", 1, 1, 1 << 24));
+    s.max_num_batched_tokens = static_cast<size_t>(budget);
+  }
   EMBEDSERVE_ASSIGN_OR_RETURN(auto context, flags.get_int("context-length", 0, 1, 1 << 24));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto max_queue, flags.get_int("max-queue", 65536, 1, 1ll << 40));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto max_queue_tokens, flags.get_int("max-queue-tokens", 1 << 24, 0, 1ll << 40));
@@ -294,14 +289,9 @@ StatusOr<Settings> read_settings(const Flags& flags) {
   EMBEDSERVE_ASSIGN_OR_RETURN(auto gpu, flags.get_int("base-gpu-id", 0, 0, 1023));
   EMBEDSERVE_ASSIGN_OR_RETURN(auto chunked_prefill, flags.get_int("chunked-prefill-size", 0, -1, 1 << 24));
   // SGLang's flag: the chunk size, and the batch budget too unless that is given.
-  if (chunked_prefill > 0 && !flags.has("max-num-batched-tokens")) max_num_batched_tokens = chunked_prefill;
-  s.max_num_batched_tokens = static_cast<size_t>(max_num_batched_tokens);
+  if (chunked_prefill > 0 && !s.max_num_batched_tokens) s.max_num_batched_tokens = static_cast<size_t>(chunked_prefill);
   s.chunked_prefill = !flags.has("chunked-prefill-size") || chunked_prefill > 0;
-  // Without the flag, inputs longer than half the budget go in chunks of kDefaultChunkTokens, while shorter ones
-  // keep sharing full batches (a chunk rides alone).
-  s.chunk_tokens = chunked_prefill > 0 ? static_cast<size_t>(chunked_prefill)
-                                       : std::min(kDefaultChunkTokens, s.max_num_batched_tokens);
-  s.chunk_above = chunked_prefill > 0 ? s.chunk_tokens : default_chunk_above(s.max_num_batched_tokens);
+  s.chunked_prefill_size = chunked_prefill > 0 ? chunked_prefill : 0;
   s.context_length = flags.has("context-length") ? context : 0;
   s.max_queue = static_cast<size_t>(max_queue);
   s.max_queue_tokens = static_cast<size_t>(max_queue_tokens);
@@ -340,6 +330,21 @@ StatusOr<Settings> read_settings(const Flags& flags) {
   return s;
 }
 
+// The batch budget and the chunking of long inputs on `device`. Without --chunked-prefill-size, inputs longer than
+// half the budget go in chunks of kDefaultChunkTokens, while shorter ones keep sharing full batches (a chunk rides
+// alone).
+struct Batching {
+  size_t max_num_batched_tokens, chunk_tokens, chunk_above;
+};
+Batching batching_for(const Settings& s, Device device) {
+  Batching b;
+  b.max_num_batched_tokens = s.max_num_batched_tokens.value_or(default_max_num_batched_tokens(device));
+  b.chunk_tokens = s.chunked_prefill_size > 0 ? static_cast<size_t>(s.chunked_prefill_size)
+                                              : std::min(kDefaultChunkTokens, b.max_num_batched_tokens);
+  b.chunk_above = s.chunked_prefill_size > 0 ? b.chunk_tokens : default_chunk_above(b.max_num_batched_tokens);
+  return b;
+}
+
 // Everything that exists once the model is loaded, in construction order.
 struct LoadedModel {
   std::unique_ptr<TokenizerEncoder> encoder;
@@ -348,6 +353,7 @@ struct LoadedModel {
   std::unique_ptr<EmbedService> service;
   double tokenizer_seconds = 0;  // loading the tokenizer, beside the engines
   double driver_seconds = 0;     // the GPU driver's initialisation, before the engines (0 on the CPU)
+  size_t max_num_batched_tokens = 0;  // the batch budget, the device's default unless a flag set it
 };
 
 // `no_replica_left` is called (on a batcher thread) when every engine replica has failed: serve then stops.
@@ -373,6 +379,18 @@ StatusOr<LoadedModel> load_model(const Flags& flags, const Settings& s, WorkerPo
     return tokenizer;
   });
 
+  LoadedModel m;
+  // The GPU driver initialises at the first CUDA call (listing the GPUs), before any engine: timed apart, since the
+  // engine's own account starts after it and it is a large part of a start (0.21-0.25 s on the H200 machine, with
+  // persistence mode on). Here, not before the server listens, so that it runs beside the tokenizer's load; with
+  // --device auto it is resolving the device (whose default batch budget is the GPU's or the CPU's).
+  const auto resolving = std::chrono::steady_clock::now();
+  const Device device = resolve_device(s.device);
+  if (device == Device::kCuda) (void)ops::visible_gpus();  // --device cuda: resolving it called nothing
+  m.driver_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - resolving).count();
+  const Batching batching = batching_for(s, device);
+  m.max_num_batched_tokens = batching.max_num_batched_tokens;
+
   size_t context = s.context_length ? static_cast<size_t>(s.context_length)
                                     : static_cast<size_t>(config.max_position_embeddings);
   if (config.max_position_embeddings && context > static_cast<size_t>(config.max_position_embeddings))
@@ -382,19 +400,19 @@ StatusOr<LoadedModel> load_model(const Flags& flags, const Settings& s, WorkerPo
   EngineOptions eopts;
   eopts.model_dir = model_dir;
   eopts.model_id = default_served_name(s.model_path);  // a directory's name or the hub id, as TEI's /info reports
-  eopts.device = s.device;
+  eopts.device = device;
   eopts.precision = s.precision;
   eopts.quantization = s.quantization;
   eopts.graph_max_tokens = s.cuda_graphs ? eopts.graph_max_tokens : 0;
   eopts.threads = s.threads;
   eopts.device_ordinal = s.gpu;
   SchedulerOptions so;
-  so.max_num_batched_tokens = s.max_num_batched_tokens;
+  so.max_num_batched_tokens = batching.max_num_batched_tokens;
   so.queue.max_inputs = s.max_queue;
   so.queue.max_tokens = s.max_queue_tokens;
   so.bulk_yield.tokens = s.bulk_yield_tokens;
-  so.chunk_tokens = s.chunk_tokens;
-  so.chunk_above = s.chunk_above;
+  so.chunk_tokens = batching.chunk_tokens;
+  so.chunk_above = batching.chunk_above;
   so.chunked_prefill = s.chunked_prefill;
   so.on_batch = [&metrics](const BatchReport& b) { metrics.observe_batch(b); };
   so.on_chunks_abandoned = [&metrics](size_t sent, size_t total) {
@@ -408,16 +426,6 @@ StatusOr<LoadedModel> load_model(const Flags& flags, const Settings& s, WorkerPo
   eopts.longest_input_tokens = context;
   EMBEDSERVE_RETURN_IF_ERROR(apply_engine_environment(eopts));
   EMBEDSERVE_RETURN_IF_ERROR(apply_tensor_parallel_flags(flags, eopts));
-  LoadedModel m;
-  // The GPU driver initialises at the first CUDA call (listing the GPUs), before any engine: timed apart, since the
-  // engine's own account starts after it and it is a large part of a start (0.21-0.23 s on the H200 machine, with
-  // persistence mode on). With --device auto read_settings made that call already, and timed it.
-  m.driver_seconds = s.driver_seconds;
-  if (*s.device == Device::kCuda) {
-    const auto t = std::chrono::steady_clock::now();
-    (void)ops::visible_gpus();
-    m.driver_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-  }
   auto engines = load_replicas(eopts, s.data_parallel, notice);
   auto tokenizer = tokenizer_loading.get();  // joined before any error returns: the thread reads model_dir
   EMBEDSERVE_RETURN_IF_ERROR(engines.status());
@@ -556,7 +564,7 @@ int run(const Flags& flags) {
                ready_s, info.model_id.c_str(), info.architecture.c_str(), info.hidden_size, pooling_name(info.pooling),
                info.dtype.c_str(), info.weights_dtype.c_str(), device_name(info.device), info.backend.c_str(),
                mib(info.memory_bytes).c_str(), mib(info.weight_bytes).c_str(), mib(info.workspace_bytes).c_str(),
-               info.workspace_tokens, mib(resident_bytes()).c_str(), names.c_str(), s.max_num_batched_tokens,
+               info.workspace_tokens, mib(resident_bytes()).c_str(), names.c_str(), model->max_num_batched_tokens,
                model->service->config().max_input_tokens, model->engines.size(),
                model->engines.size() == 1 ? "" : "s", replicas_line(model->service->config().replica_devices).c_str());
   // Where the start went (replica 0's engine), so a slow start says which part to look at.
