@@ -168,7 +168,7 @@ Status Qwen3Model::load_weights(const WeightStore& store, int64_t query_rows) {
   }
   EMBEDSERVE_ASSIGN_OR_RETURN(norm_, weight(up, store, {{"norm.weight", {H}}}));
   // The query graphs' first GEMMs of each shape cost far more than their runs: cuBLAS loads its kernels and picks
-  // one per shape, and the 4B's and 8B's largest projections time their candidates (0.1–0.2 s of start-up on an
+  // one per shape, and the 4B's and 8B's largest projections time their candidates (0.13–0.37 s of start-up on an
   // H200, docs/PERFORMANCE.md). Those need the weights' addresses and shapes, not their values, so they run on a
   // thread of their own while the weights copy, and record_query_graphs then finds them done. Until finish()
   // returns, those GEMMs read weights still arriving: their products are dropped.
