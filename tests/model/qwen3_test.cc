@@ -406,7 +406,7 @@ TEST(Qwen3ModelLoad, TheQueryGemmsChooseTheirKernelsBesideTheWeightsCopy) {
   TempDir dir;
   TinyQwen3Spec spec;
   spec.dtype = "BF16";
-  spec.layers = 1;
+  spec.layers = 2;  // the first layer's MLP runs every row of a query's bucket, the last one's the pooled rows
   spec.hidden = 1024;
   spec.intermediate = 16384;  // gate|up [32768, 1024] in bf16: 64 MiB
   spec.heads = 8;
