@@ -174,7 +174,7 @@ Status Qwen3Model::load_weights(const WeightStore& store, int64_t query_rows) {
   // returns, those GEMMs read weights still arriving: their products are dropped.
   Status warmed;
   std::thread warm;
-  if (ctx_.graph_max_tokens() > 0 && !query_buckets(query_rows).empty())
+  if (!query_buckets(query_rows).empty())  // none where graphs do not record (query_rows 0)
     warm = std::thread([&] { warmed = warm_query_gemms(query_rows); });
   const Status copied = up.finish();
   if (warm.joinable()) warm.join();
