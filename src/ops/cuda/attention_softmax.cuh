@@ -13,6 +13,16 @@
 
 namespace embedserve::cuda {
 
+// 2^x on the special function unit, subnormal results flushed to 0. exp2f compiles to the same MUFU.EX2 wrapped in a
+// test and two multiplies that keep subnormal results (four instructions a value, in a loop that is bound by
+// issuing instructions); the values differ only where 2^x < 2^-126, a probability that no sum or product here can
+// notice (every row's sum is at least 1, its largest score's p).
+__device__ __forceinline__ float exp2_ftz(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
 // Running state of a thread's two rows: maxima of the raw scores (the scale is applied inside exp2's argument)
 // and the thread's partial sums of the probabilities (the 4 threads of a row add theirs at the end).
 struct SoftmaxRows {
@@ -56,8 +66,8 @@ __device__ __forceinline__ void softmax_rescale(float* s, int k0, int pos_lo, in
   }
   // A row that has seen no key yet (or is past the tile's end) keeps max -inf: exp2's argument then subtracts 0
   // (softmax_probabilities), so it gives 0, never NaN.
-  alpha_lo = mx_lo == rows.m_lo ? 1.0f : exp2f(fmaf(rows.m_lo, scale_log2, -mx_lo * scale_log2));
-  alpha_hi = mx_hi == rows.m_hi ? 1.0f : exp2f(fmaf(rows.m_hi, scale_log2, -mx_hi * scale_log2));
+  alpha_lo = mx_lo == rows.m_lo ? 1.0f : exp2_ftz(fmaf(rows.m_lo, scale_log2, -mx_lo * scale_log2));
+  alpha_hi = mx_hi == rows.m_hi ? 1.0f : exp2_ftz(fmaf(rows.m_hi, scale_log2, -mx_hi * scale_log2));
   rows.m_lo = mx_lo;
   rows.m_hi = mx_hi;
   rows.l_lo *= alpha_lo;
@@ -72,10 +82,10 @@ __device__ __forceinline__ void softmax_probabilities(float* s, float scale_log2
   float sum_lo = 0.0f, sum_hi = 0.0f;
 #pragma unroll
   for (int n = 0; n < kKeys / 8; ++n) {
-    s[4 * n] = exp2f(fmaf(s[4 * n], scale_log2, -base_lo));
-    s[4 * n + 1] = exp2f(fmaf(s[4 * n + 1], scale_log2, -base_lo));
-    s[4 * n + 2] = exp2f(fmaf(s[4 * n + 2], scale_log2, -base_hi));
-    s[4 * n + 3] = exp2f(fmaf(s[4 * n + 3], scale_log2, -base_hi));
+    s[4 * n] = exp2_ftz(fmaf(s[4 * n], scale_log2, -base_lo));
+    s[4 * n + 1] = exp2_ftz(fmaf(s[4 * n + 1], scale_log2, -base_lo));
+    s[4 * n + 2] = exp2_ftz(fmaf(s[4 * n + 2], scale_log2, -base_hi));
+    s[4 * n + 3] = exp2_ftz(fmaf(s[4 * n + 3], scale_log2, -base_hi));
     sum_lo += s[4 * n] + s[4 * n + 1];
     sum_hi += s[4 * n + 2] + s[4 * n + 3];
   }
