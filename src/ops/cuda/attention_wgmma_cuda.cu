@@ -144,27 +144,27 @@ __global__ void __launch_bounds__(kThreads, 1)
   // (k = dim, n = key) is k as stored: K-major; a step's 16 dims are 32 bytes into a half's 128-byte rows; 8-row
   // groups 1,024 bytes apart (the leading offset is unused). Keys not multiplied are left to the mask (-inf).
   auto scores = [&](int stage, auto halves) {
-    const uint32_t ks = stage_address(stage);
+    const uint64_t ks = swizzled_descriptor(stage_address(stage), 16, 1024);
     wgmma_fence();
 #pragma unroll
     for (int kn = 0; kn < decltype(halves)::value; ++kn)
 #pragma unroll
       for (int kd = 0; kd < kHd / 16; ++kd)
         wgmma_64x64x16<0>(s + 32 * kn, qa[kd],
-                          swizzled_descriptor(ks + (kd / 4) * kHalfBytes + kn * 64 * 128 + (kd % 4) * 32, 16, 1024), kd > 0);
+                          descriptor_plus(ks, (kd / 4) * kHalfBytes + kn * 64 * 128 + (kd % 4) * 32), kd > 0);
     wgmma_commit();
   };
   // o += p · v of the tile in `stage`, issued and committed: per 16 keys, one product per half of the dims. B
   // (k = key, n = dim) is v as stored: MN-major; a step's 16 keys are two 8-row groups (2,048 bytes on), 1,024 bytes
   // apart; a half is 64 dims, one swizzle row wide (the leading offset to the next half is not reached).
   auto values = [&](int stage, auto steps) {
-    const uint32_t vs = stage_address(stage) + kTileBytes;
+    const uint64_t vs = swizzled_descriptor(stage_address(stage) + kTileBytes, kHalfBytes, 1024);
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < decltype(steps)::value; ++kk)
 #pragma unroll
       for (int half = 0; half < 2; ++half)
-        wgmma_64x64x16<1>(o[half], pa[kk], swizzled_descriptor(vs + half * kHalfBytes + kk * 2048, kHalfBytes, 1024));
+        wgmma_64x64x16<1>(o[half], pa[kk], descriptor_plus(vs, half * kHalfBytes + kk * 2048));
     wgmma_commit();
   };
   auto masked = [&](int j) { return j * kKeys + kKeys - 1 > first_pos; };
