@@ -14,9 +14,10 @@
 namespace embedserve::cuda {
 
 // 2^x on the special function unit, subnormal results flushed to 0. exp2f compiles to the same MUFU.EX2 wrapped in a
-// test and two multiplies that keep subnormal results (four instructions a value, in a loop that is bound by
-// issuing instructions); the values differ only where 2^x < 2^-126, a probability that no sum or product here can
-// notice (every row's sum is at least 1, its largest score's p).
+// test and two multiplies that keep subnormal results: four instructions a value, which with the tile copies' address
+// arithmetic held the wgmma kernel to the rate it could issue instructions (docs/PERFORMANCE.md, 2026-12-02 13:45).
+// The values differ only where 2^x < 2^-126, a probability that no sum or product here can notice (every row's sum is
+// at least 1, its largest score's p).
 __device__ __forceinline__ float exp2_ftz(float x) {
   float y;
   asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
