@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Where a kernel's warps wait, from ncu's SASS table (ncu -i REP --page source --csv --print-source sass): the
-share of stall samples per reason, per region (before the first HGMMA, the loop, after the last), and per line.
+share of stall samples per reason, per region (before the first HGMMA, the loop, after the last), and per line; then
+the executed instructions by opcode, which tells a kernel bound by issuing them (the wgmma attention kernel before
+2026-12-02's cf6db45: ~1,236 a warp per key tile where its softmax needs ~320) from one waiting on its products.
 
   python3 bench/cuda/sass_stalls.py att_512_sass.csv [--top 25]
 """
@@ -42,6 +44,19 @@ def main():
     for i in sorted(range(len(data)), key=lambda i: -samples[i])[:args.top]:
         top = max(reasons, key=lambda c: count(data[i][c]))
         print(f"  {samples[i] / total * 100:5.2f} %  {header[top][len('stall_'):]:14s} {data[i][source_col].strip()[:80]}")
+    if "Instructions Executed" in header:
+        executed_col = header.index("Instructions Executed")
+        by_opcode = collections.Counter()
+        for r in data:
+            words = r[source_col].split()
+            if words and words[0].startswith("@"):  # a predicate guards the instruction
+                words = words[1:]
+            if words:
+                by_opcode[words[0].split(".")[0]] += count(r[executed_col])
+        executed = sum(by_opcode.values()) or 1
+        print(f"{executed:,} instructions executed (warp-level); by opcode:")
+        for opcode, n in by_opcode.most_common(args.top):
+            print(f"  {opcode:12s} {n / executed * 100:5.1f} %")
 
 
 if __name__ == "__main__":
