@@ -93,24 +93,25 @@ __global__ void __launch_bounds__(kThreads, 1)
   auto whole_tile = [&](const AttentionTile& it, int j) { return j + 1 < key_tiles(it) || it.k_len - j * kKeys > 64; };
 
   // Stage key tile j of an item: k and v rows [128j, 128j + 128) of the kv head (the first 64 unless whole), zeros
-  // past k_len. 16 threads read a row's 256 bytes side by side: a thread copies unit `unit` of rows row0, row0 + 16,
-  // ..., whose places in the swizzle are 2,048 bytes apart (16 rows keep the row's index within its 8-row group), so
-  // its addresses are stepped, not recomputed (recomputing them was about a fifth of the kernel's instructions).
-  const int unit = threadIdx.x % (kHd / 8), row0 = threadIdx.x / (kHd / 8);
+  // past k_len. 16 threads read a row's 256 bytes side by side: a thread copies unit `copy_unit` of rows copy_row0,
+  // copy_row0 + 16, ..., whose places in the swizzle are 2,048 bytes apart (16 rows keep the row's index within its
+  // 8-row group), so its addresses are stepped, not recomputed (recomputing them was about a fifth of the kernel's
+  // instructions).
+  const int copy_unit = threadIdx.x % (kHd / 8), copy_row0 = threadIdx.x / (kHd / 8);
   constexpr int kRowsPerPass = kThreads / (kHd / 8);
   auto load_tile = [&](const AttentionTile& it, int j, int stage) {
-    const uint32_t ks = stage_address(stage) + swizzled(row0, unit), vs = ks + kTileBytes;
-    const int64_t first = it.kv_begin * kv_stride + int64_t{it.kv_head} * kHd + unit * 8;
-    const int k0 = j * kKeys + row0, passes = (whole_tile(it, j) ? kKeys : 64) / kRowsPerPass;
-    const __nv_bfloat16* k_row = k + first + int64_t{k0} * kv_stride;
-    const __nv_bfloat16* v_row = v + first + int64_t{k0} * kv_stride;
+    const uint32_t ks = stage_address(stage) + swizzled(copy_row0, copy_unit), vs = ks + kTileBytes;
+    const int64_t head_unit = it.kv_begin * kv_stride + int64_t{it.kv_head} * kHd + copy_unit * 8;  // row 0's
+    const int first_key = j * kKeys + copy_row0, passes = (whole_tile(it, j) ? kKeys : 64) / kRowsPerPass;
+    const __nv_bfloat16* k_row = k + head_unit + int64_t{first_key} * kv_stride;
+    const __nv_bfloat16* v_row = v + head_unit + int64_t{first_key} * kv_stride;
     const int64_t step = int64_t{kRowsPerPass} * kv_stride;
 #pragma unroll
     for (int i = 0; i < kKeys / kRowsPerPass; ++i) {
       if (i < passes) {
-        const bool in = k0 + i * kRowsPerPass < it.k_len;
-        copy16_async(ks + i * kRowsPerPass * 128, in ? k_row : k + first, in ? 16 : 0);
-        copy16_async(vs + i * kRowsPerPass * 128, in ? v_row : v + first, in ? 16 : 0);
+        const bool in = first_key + i * kRowsPerPass < it.k_len;
+        copy16_async(ks + i * kRowsPerPass * 128, in ? k_row : k + head_unit, in ? 16 : 0);
+        copy16_async(vs + i * kRowsPerPass * 128, in ? v_row : v + head_unit, in ? 16 : 0);
       }
       k_row += step;
       v_row += step;
