@@ -32,6 +32,31 @@ __device__ __forceinline__ void fence_async_shared() { asm volatile("fence.proxy
 __device__ __forceinline__ void warpgroup_barrier(int group) {
   asm volatile("bar.sync %0, 128;\n" ::"r"(1 + group) : "memory");
 }
+// Named barrier `id` (1-15) of `threads` threads (a multiple of 32): sync waits for all of them, arrive counts this
+// thread and goes on. One warpgroup syncing where the other arrives is a one-way signal from the second to the first.
+__device__ __forceinline__ void named_barrier_sync(int id, int threads) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+__device__ __forceinline__ void named_barrier_arrive(int id, int threads) {
+  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+// A shared-memory mbarrier (8 bytes, 8-aligned) whose phase completes after `count` arrivals.
+__device__ __forceinline__ void mbarrier_init(uint32_t bar, uint32_t count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+// This thread's arrival, made once every cp.async it has issued so far has landed (counted in the init's count).
+__device__ __forceinline__ void mbarrier_arrive_on_copies(uint32_t bar) {
+  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(bar) : "memory");
+}
+// Returns once the phase of parity `parity` (0 for the first, 1 for the second, 0 for the third, ...) has completed.
+__device__ __forceinline__ void mbarrier_wait(uint32_t bar, uint32_t parity) {
+  asm volatile(
+      "{\n.reg .pred done;\nretry:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+      "@!done bra retry;\n}\n" ::"r"(bar),
+      "r"(parity)
+      : "memory");
+}
 // `bytes` (a multiple of 16) from shared to global memory by the bulk-copy unit; the wait returns once the source
 // has been read, so the block may leave while the writes finish.
 __device__ __forceinline__ void store_bulk(void* dst, uint32_t src, uint32_t bytes) {
