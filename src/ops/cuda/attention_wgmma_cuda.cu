@@ -15,7 +15,7 @@
 // function units' share) while that p·v runs. The warpgroups take turns at issuing their products (FlashAttention-3's
 // ping-pong), so one computes its probabilities while the tensor cores run the other's products; with a block barrier
 // per tile they had run in lockstep, both waiting for their scores at once (+14-20 % at 512-32,768 tokens, docs/
-// PERFORMANCE.md, 2026-12-02 16:06). The online softmax is attention_mma_cuda.cu's (attention_softmax.cuh), so both
+// PERFORMANCE.md, 2026-12-02 16:10). The online softmax is attention_mma_cuda.cu's (attention_softmax.cuh), so both
 // kernels round the same way, and an item's values do not depend on which block takes it or what came before.
 #include "ops/cuda/attention_wgmma_cuda.h"
 
