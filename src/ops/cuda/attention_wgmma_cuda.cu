@@ -156,8 +156,9 @@ __global__ void __launch_bounds__(kThreads, 1)
   // The two warpgroups take turns at issuing their products (named barriers 3 and 4: each waits for its turn, and
   // gives the other one its turn once its products are queued), so one's softmax runs while the tensor cores work
   // on the other's products. Warpgroup 0 goes first. Both run the same items and tiles, so they take as many turns.
-  auto my_turn = [&] { named_barrier_sync(3 + group, kThreads); };
-  auto their_turn = [&] { named_barrier_arrive(4 - group, kThreads); };
+  constexpr int kTurnOf0 = 3;  // warpgroup g's turn: named barrier kTurnOf0 + g
+  auto my_turn = [&] { named_barrier_sync(kTurnOf0 + group, kThreads); };
+  auto their_turn = [&] { named_barrier_arrive(kTurnOf0 + 1 - group, kThreads); };
   // Barrier 5: warpgroup 1 is done reading an item's last k tile (warpgroup 0's output goes there). Barrier 6:
   // warpgroup 0 is done reading its last v tile (warpgroup 1's output goes there).
   constexpr int kLastKeysRead = 5, kLastValuesRead = 6;
@@ -271,7 +272,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   load_tile(cur, 0, 0);
   mbarrier_arrive_on_copies(q_landed);
   mbarrier_arrive_on_copies(group == 0 ? k_landed(0) : v_landed(0));
-  if (group == 1) named_barrier_arrive(3, kThreads);  // warpgroup 0's first turn
+  if (group == 1) named_barrier_arrive(kTurnOf0, kThreads);  // warpgroup 0's first turn
   int stage = 0;
   for (;;) {
     const int next_item = item_of(round + 1);
@@ -358,8 +359,8 @@ __global__ void __launch_bounds__(kThreads, 1)
     cur = next;
     stage = after(stage);
   }
-  // Warpgroup 1's last turn-giving (after its last products) is taken here, so barrier 3 ends the block balanced.
-  if (group == 0) named_barrier_sync(3, kThreads);
+  // Warpgroup 1's last turn-giving (after its last products) is taken here, so the barrier ends the block balanced.
+  if (group == 0) named_barrier_sync(kTurnOf0, kThreads);
 #elif defined(__CUDA_ARCH__)
   __trap();
 #endif

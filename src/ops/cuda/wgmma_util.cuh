@@ -28,10 +28,6 @@ __device__ __forceinline__ void wgmma_wait() {
 }
 // Writes by cp.async (the generic proxy) made visible to wgmma's reads of shared memory (the async proxy).
 __device__ __forceinline__ void fence_async_shared() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
-// The warpgroup's 128 threads wait for each other (named barrier 1 + group; 0 is __syncthreads').
-__device__ __forceinline__ void warpgroup_barrier(int group) {
-  asm volatile("bar.sync %0, 128;\n" ::"r"(1 + group) : "memory");
-}
 // Named barrier `id` (1-15) of `threads` threads (a multiple of 32): sync waits for all of them, arrive counts this
 // thread and goes on. One warpgroup syncing where the other arrives is a one-way signal from the second to the first.
 __device__ __forceinline__ void named_barrier_sync(int id, int threads) {
@@ -40,6 +36,8 @@ __device__ __forceinline__ void named_barrier_sync(int id, int threads) {
 __device__ __forceinline__ void named_barrier_arrive(int id, int threads) {
   asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
 }
+// The warpgroup's 128 threads wait for each other (named barrier 1 + group; 0 is __syncthreads').
+__device__ __forceinline__ void warpgroup_barrier(int group) { named_barrier_sync(1 + group, 128); }
 // A shared-memory mbarrier (8 bytes, 8-aligned) whose phase completes after `count` arrivals.
 __device__ __forceinline__ void mbarrier_init(uint32_t bar, uint32_t count) {
   asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
