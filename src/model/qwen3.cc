@@ -168,8 +168,8 @@ Status Qwen3Model::load_weights(const WeightStore& store, int64_t query_rows) {
   }
   EMBEDSERVE_ASSIGN_OR_RETURN(norm_, weight(up, store, {{"norm.weight", {H}}}));
   // The query graphs' first GEMMs of each shape cost far more than their runs: cuBLAS loads its kernels and picks
-  // one per shape, and the 4B's and 8B's largest projections time their candidates (0.13–0.37 s of start-up on an
-  // H200, docs/PERFORMANCE.md). Those need the weights' addresses and shapes, not their values, so they run on a
+  // one per shape, and the projections tuned at a query's rows time their candidates (0.13–0.37 s of start-up on an
+  // H200 for the 4B's and 8B's largest, docs/PERFORMANCE.md). Those need the weights' addresses and shapes, not their values, so they run on a
   // thread of their own while the weights copy, and record_query_graphs then finds them done. Until finish()
   // returns, those GEMMs read weights still arriving: their products are dropped.
   Status warmed;
@@ -441,11 +441,12 @@ Status Qwen3Model::record_query_graphs(Pooling pooling, bool normalize) {
   if (bucket_limit_ == 0 || !ctx_.records(static_cast<size_t>(bucket_limit_)) || sink_) return Status();
   // One query of up to 64 tokens: the buckets of 16, 32, 48 and 64 tokens, each as a query that fills it (its own
   // shape) and as a shorter one (the query and a padding sequence). Where a projection is tuned at a query's rows
-  // (the largest ones: ops/cuda/tuned_gemm.h), those GEMMs must choose their kernels before the recording fixes
-  // them: load_weights had them choose beside the copy (warm_query_gemms), and each bucket still runs once live
-  // first, so that no recording depends on that list matching decoder_layer's calls (a few ms). The smaller ones keep
-  // cublasGemmEx's (tuning every projection's query buckets added 0.11 s to the 0.6B's start-up on an H200, past its
-  // 0.6 s goal, for no gain there).
+  // (ops/cuda/tuned_gemm.h: at 16 and 32 rows every projection skinny_gemm takes, at 64 the largest), those GEMMs
+  // must choose their kernels before the recording fixes them: load_weights had them choose beside the copy
+  // (warm_query_gemms), and each bucket still runs once live first, so that no recording depends on that list
+  // matching decoder_layer's calls (a few ms). Choosing among cuBLAS's kernels at every projection's query buckets
+  // added 0.11 s to the 0.6B's start-up on an H200 for no gain (2026-11-30); cublasGemmEx against skinny_gemm's
+  // three block sizes, beside the copy, leaves it at 0.55–0.58 s (2026-12-02).
   std::vector<float> out(static_cast<size_t>(config_.hidden_size));
   const Qwen3LayerWeights& first = layers_.front();
   bool chooses = false;  // whether any projection does (every layer's has the first one's shape)

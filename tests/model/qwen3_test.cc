@@ -397,9 +397,10 @@ TEST(Qwen3ModelLoad, AShapeThatDoesNotFitTheConfigIsAnErrorNamingTheTensor) {
       << model.status().to_string();
 }
 
-// Where a projection chooses its kernel at a query's rows (an MLP of at least 64 MiB: the 4B's and 8B's), that choice
-// is made while the weights copy, so the recording of the query graphs that follows chooses none (it would run those
-// buckets live first, the slow part of the 4B's start-up). On CUDA; elsewhere nothing chooses.
+// Where a projection chooses its kernel at a query's rows (an MLP of at least 64 MiB, and at up to 32 rows every
+// projection skinny_gemm takes), that choice is made while the weights copy, so the recording of the query graphs
+// that follows chooses none (it would run those buckets live first, the slow part of the 4B's start-up). On CUDA;
+// elsewhere nothing chooses.
 TEST(Qwen3ModelLoad, TheQueryGemmsChooseTheirKernelsBesideTheWeightsCopy) {
   const std::unique_ptr<ops::DeviceContext> ctx = context_of(Device::kCuda, Precision::kBF16);
   if (!ctx) GTEST_SKIP() << "no CUDA backend here";
@@ -419,7 +420,9 @@ TEST(Qwen3ModelLoad, TheQueryGemmsChooseTheirKernelsBesideTheWeightsCopy) {
   Loaded m = load(dir.path(), *ctx);
   ASSERT_TRUE(m.model);
   const size_t chosen = ops::linear_kernel_choices(*ctx);
-  EXPECT_EQ(chosen, 3u);  // gate|up at 16, 32 and 64 rows (a query of 48 tokens runs in the bucket of 64)
+  // w [n, k]: k|v|q [2048, 1024]; k|v, q and o [1024, 1024]; gate|up [32768, 1024]; down [1024, 16384]. At 16 and
+  // 32 rows all four shapes (skinny_gemm's buckets), at 64 gate|up alone (a query of 48 tokens runs in that bucket).
+  EXPECT_EQ(chosen, 9u);
   ASSERT_TRUE(m.model->record_query_graphs(Pooling::kLastToken, /*normalize=*/true).ok());
   EXPECT_EQ(ops::recorded_graphs(*ctx), 8u);
   EXPECT_EQ(ops::linear_kernel_choices(*ctx), chosen);

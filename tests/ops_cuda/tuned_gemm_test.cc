@@ -1,12 +1,14 @@
-// TunedGemm: bulk batches' buckets and the largest projections' query buckets are tuned (on the host); on a GPU
-// (skipped without one), whichever kernel a bucket chooses, every row has the bits cublasGemmEx gives it, alone and
-// inside a larger batch, and a call being recorded into a graph chooses nothing.
+// TunedGemm: bulk batches' buckets, the largest projections' query buckets and skinny_gemm's are tuned (on the
+// host); on a GPU (skipped without one), whichever kernel a bucket chooses, every row has the bits cublasGemmEx gives
+// it, alone and inside a larger batch, and a call being recorded into a graph chooses nothing. skinny_gemm itself:
+// the shapes it takes, and every row's bits in each of its block sizes.
 #include "ops/cuda/tuned_gemm.h"
 
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -18,6 +20,7 @@
 #include "ops/cuda/cublas_loader.h"
 #include "ops/cuda/cuda_device.h"
 #include "ops/cuda/linear_cuda.h"
+#include "ops/cuda/skinny_gemm_cuda.h"
 
 namespace embedserve::cuda {
 namespace {
@@ -94,10 +97,14 @@ TEST(TunedGemm, RowsAreBucketedByPowersOfTwoFromSixteen) {
 }
 
 // Small batches (their first call would pay for the choosing) and calls past the batch budget run cublasGemmEx;
-// bulk batches are tuned, and a query's buckets (up to 64 rows) of a projection of at least 64 MiB.
-TEST(TunedGemm, BulkBatchesAndTheQueriesOfTheLargestProjectionsAreTuned) {
+// bulk batches are tuned, a query's buckets (up to 64 rows) of a projection of at least 64 MiB, and the buckets of
+// up to 32 rows of any projection skinny_gemm takes.
+TEST(TunedGemm, BulkBatchesQueriesOfTheLargestProjectionsAndWhatSkinnyGemmTakesAreTuned) {
   const int64_t n = 1024, k = 2048;  // 4 MiB of bf16: the 0.6B's o_proj
-  EXPECT_FALSE(TunedGemm::tuned(1, n, k));
+  EXPECT_TRUE(TunedGemm::tuned(1, n, k));
+  EXPECT_TRUE(TunedGemm::tuned(32, n, k));
+  EXPECT_FALSE(TunedGemm::tuned(33, n, k));
+  EXPECT_FALSE(TunedGemm::tuned(16, n, 2000)) << "k not a multiple of 256: not skinny_gemm's";
   EXPECT_FALSE(TunedGemm::tuned(1024, n, k));
   EXPECT_TRUE(TunedGemm::tuned(1025, n, k));
   EXPECT_TRUE(TunedGemm::tuned(16384, n, k));
@@ -110,6 +117,7 @@ TEST(TunedGemm, BulkBatchesAndTheQueriesOfTheLargestProjectionsAreTuned) {
   EXPECT_FALSE(TunedGemm::tuned(1024, big_n, big_k));
   EXPECT_TRUE(TunedGemm::tuned(2048, big_n, big_k));
   EXPECT_FALSE(TunedGemm::tuned(64, 2560, 9728)) << "47.5 MiB: the 4B's down_proj";
+  EXPECT_TRUE(TunedGemm::tuned(16, 2560, 9728)) << "skinny_gemm takes it";
 }
 
 TEST(TunedGemm, TheFastestInTotalOverAllRoundsIsChosen) {
@@ -164,8 +172,8 @@ TEST(TunedGemm, EveryBucketGivesEachRowTheBitsCublasGemmExGivesItInTheWholeBatch
     }
     EXPECT_EQ(b.tuned->choices() - choices_before, buckets.size());
   }
-  std::printf("%zu choices, %zu of them cuBLASLt kernels other than cublasGemmEx's\n", b.tuned->choices(),
-              b.tuned->lt_choices());
+  std::printf("%zu choices, %zu of them cuBLASLt kernels other than cublasGemmEx's, %zu skinny_gemm\n",
+              b.tuned->choices(), b.tuned->lt_choices(), b.tuned->skinny_choices());
 }
 
 TEST(TunedGemm, ACallBeingRecordedRunsCublasGemmExAndChoosesNothing) {
@@ -195,6 +203,48 @@ TEST(TunedGemm, ACallBeingRecordedRunsCublasGemmExAndChoosesNothing) {
   EXPECT_EQ(std::memcmp(got.data(), ref.data(), got.size() * 2), 0);
   cudaGraphExecDestroy(exec);
   cudaGraphDestroy(graph);
+}
+
+TEST(SkinnyGemm, TakesOnlyTheShapesItTiles) {
+  EXPECT_TRUE(skinny_gemm_fits(1, 1040, 2048, 1));
+  EXPECT_TRUE(skinny_gemm_fits(32, 1024, 256, 4));
+  EXPECT_FALSE(skinny_gemm_fits(0, 1024, 2048, 1)) << "no rows";
+  EXPECT_FALSE(skinny_gemm_fits(33, 1024, 2048, 1)) << "more rows than it holds";
+  EXPECT_FALSE(skinny_gemm_fits(16, 1040, 2048, 4)) << "n not a multiple of its block's 64 rows of w";
+  EXPECT_FALSE(skinny_gemm_fits(16, 1000, 2048, 1)) << "n not a multiple of 16";
+  EXPECT_FALSE(skinny_gemm_fits(16, 1024, 2000, 1)) << "k not a multiple of a stage's 256";
+  EXPECT_FALSE(skinny_gemm_fits(16, 1024, 2048, 3)) << "blocks of 1, 2 or 4 warps only";
+  EXPECT_EQ(skinny_gemm(nullptr, nullptr, nullptr, nullptr, 16, 1024, 2000, 1), cudaErrorInvalidValue);
+}
+
+// In each block size, every row gets the bits cublasGemmEx gives it in a 300-row batch, and no row past m is written
+// (y NaN-poisoned): the 0.6B's k|v|q and o, a tensor-parallel half of its down projection, and the 4B's down.
+TEST(SkinnyGemm, GivesEachRowCublasGemmExsBitsAndWritesNoRowPastItsRows) {
+  if (!has_gpu()) GTEST_SKIP() << "no GPU visible";
+  Blas b;
+  ASSERT_TRUE(b.open());
+  const int whole = 300;
+  for (auto [n, k] : {std::pair{4096, 1024}, {1024, 2048}, {1024, 1536}, {2560, 9728}}) {
+    const auto hx = random_bf16(size_t(whole) * k, 5 + n), hw = random_bf16(size_t(n) * k, 7 + k);
+    Device x(hx.size() * 2), w(hw.size() * 2), y(size_t(whole) * n * 2), y_ref(size_t(whole) * n * 2);
+    ASSERT_EQ(cudaMemcpy(x.ptr, hx.data(), hx.size() * 2, cudaMemcpyHostToDevice), cudaSuccess);
+    ASSERT_EQ(cudaMemcpy(w.ptr, hw.data(), hw.size() * 2, cudaMemcpyHostToDevice), cudaSuccess);
+    b.gemm_ex(x.as<__nv_bfloat16>(), w.as<__nv_bfloat16>(), y_ref.as<__nv_bfloat16>(), whole, n, k);
+    const auto ref = b.download(y_ref.ptr, size_t(whole) * n);
+    for (int warps : {1, 2, 4})
+      for (int m : {1, 5, 16, 17, 32}) {
+        SCOPED_TRACE(::testing::Message() << "w [" << n << ", " << k << "], " << m << " rows, " << warps << " warps");
+        ASSERT_TRUE(skinny_gemm_fits(m, n, k, warps));
+        b.poison(y.ptr, size_t(m + 8) * n);
+        ASSERT_EQ(skinny_gemm(b.stream, x.as<__nv_bfloat16>(), w.as<__nv_bfloat16>(), y.as<__nv_bfloat16>(), m, n, k,
+                              warps),
+                  cudaSuccess);
+        const auto got = b.download(y.ptr, size_t(m + 8) * n);
+        EXPECT_EQ(std::memcmp(got.data(), ref.data(), size_t(m) * n * 2), 0);
+        EXPECT_TRUE(std::all_of(got.begin() + ptrdiff_t(m) * n, got.end(), [](uint16_t v) { return v == 0xffff; }))
+            << "a row past m was written";
+      }
+  }
 }
 
 }  // namespace

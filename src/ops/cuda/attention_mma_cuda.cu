@@ -12,6 +12,7 @@
 
 #include "ops/cuda/cuda_check.h"
 #include "ops/cuda/attention_softmax.cuh"
+#include "ops/cuda/dependent_launch.cuh"
 #include "ops/cuda/mma_util.cuh"
 
 namespace embedserve::cuda {
@@ -37,6 +38,7 @@ __global__ void __launch_bounds__(kThreads)
                          const __nv_bfloat16* __restrict__ v, __nv_bfloat16* __restrict__ out, AttentionShape shape,
                          const int32_t* __restrict__ q_offsets, const int32_t* __restrict__ q_positions,
                          const int32_t* __restrict__ kv_offsets, const int32_t* __restrict__ tiles) {
+  let_dependents_start();  // a GEMM after this kernel may start streaming its weights
   using S = Stage<kHd, kKeys>;
   extern __shared__ __align__(16) unsigned char smem_bytes[];
   __nv_bfloat16* const smem = reinterpret_cast<__nv_bfloat16*>(smem_bytes);  // per stage: k tile, then v tile

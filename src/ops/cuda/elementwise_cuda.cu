@@ -10,6 +10,7 @@
 
 #include "ops/cuda/cuda_check.h"
 #include "ops/cuda/cuda_dtype.h"
+#include "ops/cuda/dependent_launch.cuh"
 #include "ops/cuda/fast_divide.h"
 #include "ops/cuda/fp8_row.cuh"
 #include "ops/cuda/norm_row.cuh"
@@ -33,6 +34,7 @@ __device__ __forceinline__ T silu_mul_one(float g, float u) {
 template <typename T>
 __global__ void silu_mul_kernel(const T* __restrict__ gate, const T* __restrict__ up, int64_t in_stride,
                                 T* __restrict__ out, int64_t d, int64_t total) {
+  let_dependents_start();  // a GEMM after this kernel may start streaming its weights
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < total; i += int64_t{gridDim.x} * blockDim.x) {
     const int64_t r = i / d, c = i % d;
     out[i] = silu_mul_one<T>(to_f32(gate[r * in_stride + c]), to_f32(up[r * in_stride + c]));
@@ -88,6 +90,7 @@ constexpr int kPack = 16 / sizeof(T);
 template <typename T>
 __global__ void silu_mul_vec_kernel(const T* __restrict__ gate, const T* __restrict__ up, int64_t in_stride,
                                     T* __restrict__ out, FastDivide per_row, uint32_t packs) {
+  let_dependents_start();  // a GEMM after this kernel may start streaming its weights
   const int64_t d = int64_t{per_row.divisor()} * kPack<T>;
   for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < packs; i += gridDim.x * blockDim.x) {
     const uint32_t row = per_row.quotient(i);
@@ -128,6 +131,7 @@ __global__ void add_kernel(T* __restrict__ x, const T* __restrict__ y, int64_t n
 template <typename T>
 __global__ void gather_kernel(const T* __restrict__ x, int64_t dim, const int32_t* __restrict__ rows, int64_t total,
                               T* __restrict__ out) {
+  let_dependents_start();  // a GEMM after this kernel may start streaming its weights
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < total; i += int64_t{gridDim.x} * blockDim.x) {
     const int64_t r = i / dim, c = i % dim;
     out[i] = x[int64_t{rows[r]} * dim + c];

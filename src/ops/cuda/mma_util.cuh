@@ -1,5 +1,5 @@
 // Device helpers the tensor-core kernels share: bf16 packing, mma.sync, A fragments, shared-memory addresses,
-// ldmatrix, cp.async.
+// ldmatrix, cp.async, mbarriers.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -68,6 +68,28 @@ __device__ __forceinline__ void commit_copies() { asm volatile("cp.async.commit_
 template <int kPending>
 __device__ __forceinline__ void wait_copies() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
+}
+
+// A shared-memory mbarrier (8 bytes, 8-aligned) whose phase completes after `count` arrivals.
+__device__ __forceinline__ void mbarrier_init(uint32_t bar, uint32_t count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+// This thread's arrival, now.
+__device__ __forceinline__ void mbarrier_arrive(uint32_t bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+// This thread's arrival, made once every cp.async it has issued so far has landed (counted in the init's count).
+__device__ __forceinline__ void mbarrier_arrive_on_copies(uint32_t bar) {
+  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(bar) : "memory");
+}
+// Returns once the phase of parity `parity` (0 for the first, 1 for the second, 0 for the third, ...) has completed.
+__device__ __forceinline__ void mbarrier_wait(uint32_t bar, uint32_t parity) {
+  asm volatile(
+      "{\n.reg .pred done;\nretry:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+      "@!done bra retry;\n}\n" ::"r"(bar),
+      "r"(parity)
+      : "memory");
 }
 
 }  // namespace embedserve::cuda

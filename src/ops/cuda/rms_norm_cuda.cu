@@ -7,6 +7,7 @@
 
 #include "ops/cuda/cuda_check.h"
 #include "ops/cuda/cuda_dtype.h"
+#include "ops/cuda/dependent_launch.cuh"
 #include "ops/cuda/fp8_row.cuh"
 #include "ops/cuda/norm_row.cuh"
 
@@ -16,6 +17,7 @@ namespace {
 template <typename T, bool kPacked>
 __global__ void __launch_bounds__(kNormThreads) rms_norm_kernel(const T* __restrict__ x, const T* __restrict__ w,
                                                                 T* out, int64_t cols, float eps) {
+  let_dependents_start();  // a GEMM after this kernel may start streaming its weights
   const T* row = x + blockIdx.x * cols;
   const float r = inverse_rms<T>(row_squares<T, kPacked>(row, cols), cols, eps);
   row_scale<T, kPacked>(row, w, r, out + blockIdx.x * cols, cols);
@@ -28,6 +30,7 @@ template <typename T, bool kPacked>
 __global__ void __launch_bounds__(kNormThreads) add_rms_norm_kernel(T* residual, const T* delta, const T* __restrict__ w,
                                                                     T* out, int64_t cols, float eps, uint8_t* q,
                                                                     float* q_scales) {
+  let_dependents_start();  // a GEMM after this kernel may start streaming its weights
   T* row = residual + blockIdx.x * cols;
   const T* d = delta + blockIdx.x * cols;
   if constexpr (kPacked) {
@@ -54,6 +57,7 @@ template <typename T, int kHeld>
 __global__ void __launch_bounds__(kNormThreads) add_rms_norm_held_kernel(T* residual, const T* delta,
                                                                          const T* __restrict__ w, T* out, int64_t cols,
                                                                          float eps, uint8_t* q, float* q_scales) {
+  let_dependents_start();  // a GEMM after this kernel may start streaming its weights
   auto* row = reinterpret_cast<NormPack<T>*>(residual + blockIdx.x * cols);
   const auto* d = reinterpret_cast<const NormPack<T>*>(delta + blockIdx.x * cols);
   const auto* wp = reinterpret_cast<const NormPack<T>*>(w);

@@ -45,7 +45,14 @@ TunedGemm::~TunedGemm() {
 }
 
 size_t TunedGemm::lt_choices() const {
-  return static_cast<size_t>(std::count_if(choices_.begin(), choices_.end(), [](const auto& c) { return !c.second.gemm_ex; }));
+  return static_cast<size_t>(std::count_if(choices_.begin(), choices_.end(), [](const auto& c) {
+    return !c.second.gemm_ex && c.second.skinny_warps == 0;
+  }));
+}
+
+size_t TunedGemm::skinny_choices() const {
+  return static_cast<size_t>(
+      std::count_if(choices_.begin(), choices_.end(), [](const auto& c) { return c.second.skinny_warps > 0; }));
 }
 
 Status TunedGemm::gemm_ex(const __nv_bfloat16* x, const __nv_bfloat16* w, __nv_bfloat16* y, int64_t m, int64_t n,
@@ -82,8 +89,7 @@ StatusOr<const TunedGemm::Layouts*> TunedGemm::layouts(int64_t m, int64_t n, int
   return &layouts_.emplace(key, l).first->second;
 }
 
-StatusOr<TunedGemm::Choice> TunedGemm::tune(cudaStream_t stream, const __nv_bfloat16* x, const __nv_bfloat16* w,
-                                            __nv_bfloat16* y, int64_t m, int64_t n, int64_t k, const Layouts& l) {
+Status TunedGemm::add_lt_candidates(const Layouts& l, std::vector<Choice>& candidates) {
   // cuBLASLt's candidates without a workspace, and of those only the kernels that say they do not split k.
   cublasLtMatmulPreference_t pref = nullptr;
   EMBEDSERVE_RETURN_IF_ERROR(cublas_status(api_, lt_.preference_create(&pref), "cublasLtMatmulPreferenceCreate"));
@@ -93,7 +99,6 @@ StatusOr<TunedGemm::Choice> TunedGemm::tune(cudaStream_t stream, const __nv_bflo
   int found = 0;
   if (h == CUBLAS_STATUS_SUCCESS) h = lt_.heuristic(handle_, desc_, l.a, l.b, l.d, l.d, pref, kCandidates, results, &found);
   lt_.preference_destroy(pref);
-  std::vector<Choice> candidates = {Choice{}};  // cublasGemmEx's own pick first
   for (int i = 0; h == CUBLAS_STATUS_SUCCESS && i < found; ++i) {
     if (results[i].state != CUBLAS_STATUS_SUCCESS || results[i].workspaceSize != 0) continue;
     uint32_t split_k = 0;
@@ -104,13 +109,30 @@ StatusOr<TunedGemm::Choice> TunedGemm::tune(cudaStream_t stream, const __nv_bflo
       continue;
     candidates.push_back(Choice{false, results[i].algo});
   }
-  auto launch = [&](const Choice& c) -> Status {
-    if (c.gemm_ex) return gemm_ex(x, w, y, m, n, k);
-    return cublas_status(api_, lt_matmul(stream, c.algo, x, w, y, l), "cublasLtMatmul");
-  };
+  return Status();
+}
+
+Status TunedGemm::run_choice(cudaStream_t stream, const Choice& c, const __nv_bfloat16* x, const __nv_bfloat16* w,
+                             __nv_bfloat16* y, int64_t m, int64_t n, int64_t k, const Layouts& l) {
+  if (c.gemm_ex) return gemm_ex(x, w, y, m, n, k);
+  if (c.skinny_warps > 0) return cuda_status(skinny_gemm(stream, x, w, y, m, n, k, c.skinny_warps), "skinny_gemm");
+  return cublas_status(api_, lt_matmul(stream, c.algo, x, w, y, l), "cublasLtMatmul");
+}
+
+StatusOr<TunedGemm::Choice> TunedGemm::tune(cudaStream_t stream, const __nv_bfloat16* x, const __nv_bfloat16* w,
+                                            __nv_bfloat16* y, int64_t m, int64_t n, int64_t k, const Layouts& l) {
+  std::vector<Choice> candidates = {Choice{}};  // cublasGemmEx's own pick first
+  const int64_t b = bucket(m);
+  if (b > kMaxQueryRows || large(n, k))
+    EMBEDSERVE_RETURN_IF_ERROR(add_lt_candidates(l, candidates));
+  for (int warps : {1, 2, 4})
+    if (b <= kSkinnyMaxRows && skinny_gemm_fits(b, n, k, warps)) candidates.push_back(Choice{false, {}, warps});
+  auto launch = [&](const Choice& c) { return run_choice(stream, c, x, w, y, m, n, k, l); };
   // Each candidate once to load it (a kernel refused at this m drops out), then kRounds rounds of one timed run
   // each, the order reversed every other round, back to back on the stream: each run lies between two marks. A
-  // query's bucket times a recorded graph of kGraphCalls launches as a run (recorded once the kernel is loaded).
+  // query's bucket times a recorded graph of kGraphCalls launches as a run (recorded once the kernel is loaded),
+  // each after a stand-in for the norm or SwiGLU a query's GEMM follows (launch_stand_in): skinny_gemm starts
+  // streaming w while that kernel runs, which timing it alone would not show.
   const int count = static_cast<int>(candidates.size());
   std::vector<bool> usable(static_cast<size_t>(count));
   for (int c = 0; c < count; ++c) usable[static_cast<size_t>(c)] = launch(candidates[static_cast<size_t>(c)]).ok();
@@ -130,7 +152,10 @@ StatusOr<TunedGemm::Choice> TunedGemm::tune(cudaStream_t stream, const __nv_bflo
     EMBEDSERVE_RETURN_IF_ERROR(cuda_status(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal),
                                            "recording a GEMM to time"));
     Status launched;
-    for (int i = 0; i < kGraphCalls && launched.ok(); ++i) launched = launch(candidates[c]);
+    for (int i = 0; i < kGraphCalls && launched.ok(); ++i) {
+      launched = cuda_status(launch_stand_in(stream), "the stand-in kernel");
+      if (launched.ok()) launched = launch(candidates[c]);
+    }
     cudaGraph_t graph = nullptr;
     cudaError_t err = cudaStreamEndCapture(stream, &graph);
     if (launched.ok() && err == cudaSuccess) err = cudaGraphInstantiate(&graphs.execs[c], graph, 0);
@@ -208,6 +233,8 @@ Status TunedGemm::run(cudaStream_t stream, const __nv_bfloat16* x, const __nv_bf
     return Status();
   }
   if (it->second.gemm_ex) return gemm_ex(x, w, y, m, n, k);
+  if (it->second.skinny_warps > 0)
+    return cuda_status(skinny_gemm(stream, x, w, y, m, n, k, it->second.skinny_warps), "skinny_gemm");
   EMBEDSERVE_ASSIGN_OR_RETURN(const Layouts* l, layouts(m, n, k));
   // A kernel chosen at one m of the bucket that refuses another runs as cublasGemmEx (the same bits).
   if (lt_matmul(stream, it->second.algo, x, w, y, *l) != CUBLAS_STATUS_SUCCESS) return gemm_ex(x, w, y, m, n, k);

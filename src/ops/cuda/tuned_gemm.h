@@ -13,6 +13,7 @@
 
 #include "core/status.h"
 #include "ops/cuda/cublas_loader.h"
+#include "ops/cuda/skinny_gemm_cuda.h"
 
 namespace embedserve::cuda {
 
@@ -29,6 +30,12 @@ namespace embedserve::cuda {
 // events, and the fastest in total is kept. A call being recorded before its bucket has a choice runs cublasGemmEx.
 // One TunedGemm per context, used by its thread.
 //
+// A query's buckets of up to kSkinnyMaxRows rows (16 and 32) also time skinny_gemm (ops/cuda/skinny_gemm_cuda.h:
+// the same bits, each warp on 16 of w's rows, so that a projection of few rows of w spreads its read over more
+// multiprocessors than cuBLAS's 64-row tiles) in its three block sizes, for every projection it takes; where a
+// projection is smaller than kMinQueryWeightBytes, only against cublasGemmEx (cuBLASLt's other kernels were never
+// faster there, and each candidate costs start-up time).
+//
 // Why rounds: the card's clocks drift during the choosing (a first batch finds the card cool and brings it to its
 // power cap within milliseconds, where it runs ~25 % slower), and when each candidate ran its timed runs back to
 // back, the ones timed first looked faster: two processes on an H200 chose kernels of one 0.6B projection 10 % apart
@@ -42,7 +49,8 @@ namespace embedserve::cuda {
 // µs with the best of cuBLASLt's kernels against 30.0–31.5 with cublasGemmEx's (1.13–1.17×; every smaller projection
 // of the 0.6B and 4B within 1.06×: bench/ops/gemm_algo_bench, 2026-12-01). A query's call is too short for events
 // around one launch to time the kernel rather than the host's ~11 µs launch, so there each candidate runs as a
-// recorded graph of kGraphCalls launches, and a round times one replay (the 4B's start-up: +0.09 s).
+// recorded graph of kGraphCalls launches, each after a kernel standing in for the norm or SwiGLU it follows in the
+// engine, and a round times one replay (the 4B's start-up: +0.09 s).
 //
 // The choosing is not free. The first launch of each kernel loads it, and every candidate runs 1 + kRounds times
 // (~45 extra runs of each projection at its first call). When
@@ -68,10 +76,11 @@ class TunedGemm {
   static int fastest(const std::vector<std::vector<float>>& times, int rounds);
   static constexpr int kRounds = 4;  // even: forward and backward rounds in pairs
 
-  // How many (n, k, bucket) choices have been made, and how many of them are cuBLASLt kernels rather than
-  // cublasGemmEx's own (tests; the engine's start-up log).
+  // How many (n, k, bucket) choices have been made, and how many of them are cuBLASLt kernels other than
+  // cublasGemmEx's own, or skinny_gemm (tests; the engine's start-up log).
   size_t choices() const { return choices_.size(); }
   size_t lt_choices() const;
+  size_t skinny_choices() const;
 
   // The bucket a call of m rows is tuned in, and whether calls of m rows with w [n, k] are tuned at all.
   static int64_t bucket(int64_t m);
@@ -82,13 +91,15 @@ class TunedGemm {
   static bool tuned(int64_t m, int64_t n, int64_t k) {
     const int64_t b = bucket(m);
     if (b >= kMinTunedRows && b <= kMaxTunedRows) return true;
-    return b <= kMaxQueryRows && n * k * int64_t{sizeof(__nv_bfloat16)} >= kMinQueryWeightBytes;
+    return b <= kMaxQueryRows && (large(n, k) || skinny_gemm_fits(b, n, k, 1));
   }
 
  private:
+  static bool large(int64_t n, int64_t k) { return n * k * int64_t{sizeof(__nv_bfloat16)} >= kMinQueryWeightBytes; }
   struct Choice {
     bool gemm_ex = true;
     cublasLtMatmulAlgo_t algo{};
+    int skinny_warps = 0;  // > 0: skinny_gemm in blocks of this many warps (gemm_ex false)
   };
   struct Layouts {
     cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr;
@@ -99,6 +110,10 @@ class TunedGemm {
   void destroy(const Layouts& l);
   cublasStatus_t lt_matmul(cudaStream_t stream, const cublasLtMatmulAlgo_t& algo, const __nv_bfloat16* x,
                            const __nv_bfloat16* w, __nv_bfloat16* y, const Layouts& l);
+  // cuBLASLt's split-K-free kernels for these layouts, after `candidates`.
+  Status add_lt_candidates(const Layouts& l, std::vector<Choice>& candidates);
+  Status run_choice(cudaStream_t stream, const Choice& c, const __nv_bfloat16* x, const __nv_bfloat16* w,
+                    __nv_bfloat16* y, int64_t m, int64_t n, int64_t k, const Layouts& l);
   StatusOr<Choice> tune(cudaStream_t stream, const __nv_bfloat16* x, const __nv_bfloat16* w, __nv_bfloat16* y,
                         int64_t m, int64_t n, int64_t k, const Layouts& l);
 

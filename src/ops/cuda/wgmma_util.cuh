@@ -1,5 +1,5 @@
 // Device helpers for Hopper's warpgroup MMAs (sm_90a only): shared-memory descriptors, wgmma fences and waits,
-// the async proxy's fence, bulk copies, and the m64n64k16 bf16 product.
+// the async proxy's fence, named barriers, bulk copies, and the m64n64k16 bf16 product (mbarriers: mma_util.cuh).
 #pragma once
 
 #include <cstdint>
@@ -38,23 +38,6 @@ __device__ __forceinline__ void named_barrier_arrive(int id, int threads) {
 }
 // The warpgroup's 128 threads wait for each other (named barrier 1 + group; 0 is __syncthreads').
 __device__ __forceinline__ void warpgroup_barrier(int group) { named_barrier_sync(1 + group, 128); }
-// A shared-memory mbarrier (8 bytes, 8-aligned) whose phase completes after `count` arrivals.
-__device__ __forceinline__ void mbarrier_init(uint32_t bar, uint32_t count) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
-}
-// This thread's arrival, made once every cp.async it has issued so far has landed (counted in the init's count).
-__device__ __forceinline__ void mbarrier_arrive_on_copies(uint32_t bar) {
-  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(bar) : "memory");
-}
-// Returns once the phase of parity `parity` (0 for the first, 1 for the second, 0 for the third, ...) has completed.
-__device__ __forceinline__ void mbarrier_wait(uint32_t bar, uint32_t parity) {
-  asm volatile(
-      "{\n.reg .pred done;\nretry:\n"
-      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
-      "@!done bra retry;\n}\n" ::"r"(bar),
-      "r"(parity)
-      : "memory");
-}
 // `bytes` (a multiple of 16) from shared to global memory by the bulk-copy unit; the wait returns once the source
 // has been read, so the block may leave while the writes finish.
 __device__ __forceinline__ void store_bulk(void* dst, uint32_t src, uint32_t bytes) {
