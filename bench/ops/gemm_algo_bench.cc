@@ -1,6 +1,7 @@
-// gemm_algo_bench: every cuBLASLt bf16 algorithm the heuristic offers for the models' projection shapes, and two
-// plain kernels of our own, timed and checked bit for bit against cublasGemmEx without a workspace on a 16,384-row
-// batch: which kernels give a row the bits it has in any batch.
+// gemm_algo_bench: every cuBLASLt bf16 algorithm the heuristic offers for the models' projection shapes (with
+// `search`, every split-K-free configuration cuBLASLt accepts), skinny_gemm in each block size, and two plain kernels
+// of our own, timed and checked bit for bit against cublasGemmEx without a workspace on a 16,384-row batch: which
+// kernels give a row the bits it has in any batch.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -18,6 +19,7 @@
 #include "ops/cuda/cublas_loader.h"
 #include "ops/cuda/cuda_check.h"
 #include "ops/cuda/linear_cuda.h"
+#include "ops/cuda/skinny_gemm_cuda.h"
 
 namespace {
 
@@ -50,10 +52,11 @@ struct Shape {
   int n, k;
 };
 
-// The projections as the engine runs them (k|v|q one GEMM, gate|up one GEMM), for the 0.6B and the 4B.
+// The projections as the engine runs them (k|v|q one GEMM, gate|up one GEMM), for the 0.6B, the 4B and the 8B.
 const Shape kShapes[] = {
     {"0.6B kvq", 4096, 1024},  {"0.6B o", 1024, 2048},   {"0.6B gate|up", 6144, 1024}, {"0.6B down", 1024, 3072},
     {"4B kvq", 6144, 2560},    {"4B o", 2560, 4096},     {"4B gate|up", 19456, 2560},  {"4B down", 2560, 9728},
+    {"8B kvq", 6144, 4096},    {"8B o", 4096, 4096},     {"8B gate|up", 24576, 4096},  {"8B down", 4096, 12288},
 };
 
 std::string describe(const cuda::CublasLtApi& lt, const cublasLtMatmulAlgo_t& algo) {
@@ -111,14 +114,96 @@ double time_calls(F run, cudaStream_t stream) {
   return ms / 1e3 / calls;
 }
 
+// Seconds per call as a replay of `calls` recorded calls, the best of three replays: a quick figure for ranking
+// hundreds of configurations (time_calls re-times the fastest).
+template <typename F>
+double quick_time(F run, cudaStream_t stream, int calls = 20) {
+  cudaGraph_t graph = nullptr;
+  cudaGraphExec_t exec = nullptr;
+  check_cuda(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "capture");
+  for (int i = 0; i < calls; ++i) run();
+  check_cuda(cudaStreamEndCapture(stream, &graph), "capture end");
+  check_cuda(cudaGraphInstantiate(&exec, graph, 0), "graph instantiate");
+  cudaEvent_t a, b;
+  cudaEventCreate(&a);
+  cudaEventCreate(&b);
+  check_cuda(cudaGraphLaunch(exec, stream), "graph warm-up");
+  float best = 1e30f;
+  for (int r = 0; r < 3; ++r) {
+    cudaEventRecord(a, stream);
+    check_cuda(cudaGraphLaunch(exec, stream), "graph launch");
+    cudaEventRecord(b, stream);
+    check_cuda(cudaEventSynchronize(b), "timed calls");
+    float ms = 0;
+    cudaEventElapsedTime(&ms, a, b);
+    best = std::min(best, ms);
+  }
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  return best / 1e3 / calls;
+}
+
+// Every configuration cuBLASLt accepts without a workspace and without split-K, beyond the heuristic's few:
+// each algorithm id × each tile × each stage count it lists × cluster shapes up to 4 × 4 (CTA swizzling and
+// custom options at their defaults), checked by cublasLtMatmulAlgoCheck.
+std::vector<cublasLtMatmulAlgo_t> all_configs(const cuda::CublasLtApi& lt, cublasLtHandle_t lh,
+                                              cublasLtMatmulDesc_t desc, cublasLtMatrixLayout_t la,
+                                              cublasLtMatrixLayout_t lb, cublasLtMatrixLayout_t ld, int* checked) {
+  std::vector<cublasLtMatmulAlgo_t> out;
+  int ids[512], count = 0;
+  *checked = 0;
+  if (lt.algo_get_ids(lh, CUBLAS_COMPUTE_32F, CUDA_R_32F, CUDA_R_16BF, CUDA_R_16BF, CUDA_R_16BF, CUDA_R_16BF, 512, ids,
+                      &count) != CUBLAS_STATUS_SUCCESS)
+    return out;
+  auto listed = [&](const cublasLtMatmulAlgo_t& algo, cublasLtMatmulAlgoCapAttributes_t what) {
+    size_t size = 0;
+    std::vector<uint32_t> v;
+    if (lt.algo_cap_get(&algo, what, nullptr, 0, &size) == CUBLAS_STATUS_SUCCESS && size >= sizeof(uint32_t)) {
+      v.resize(size / sizeof(uint32_t));
+      if (lt.algo_cap_get(&algo, what, v.data(), v.size() * sizeof(uint32_t), &size) != CUBLAS_STATUS_SUCCESS)
+        v.clear();
+    }
+    if (v.empty()) v.push_back(0);  // "undefined": the algorithm's own choice
+    return v;
+  };
+  for (int i = 0; i < count; ++i) {
+    cublasLtMatmulAlgo_t algo;
+    if (lt.algo_init(lh, CUBLAS_COMPUTE_32F, CUDA_R_32F, CUDA_R_16BF, CUDA_R_16BF, CUDA_R_16BF, CUDA_R_16BF, ids[i],
+                     &algo) != CUBLAS_STATUS_SUCCESS)
+      continue;
+    for (uint32_t tile : listed(algo, CUBLASLT_ALGO_CAP_TILE_IDS))
+      for (uint32_t stages : listed(algo, CUBLASLT_ALGO_CAP_STAGES_IDS))
+        for (uint16_t cluster = 0; cluster <= CUBLASLT_CLUSTER_SHAPE_4x4x1; cluster += cluster == 0 ? 2 : 1) {
+        cublasLtMatmulAlgo_t a = algo;
+        const int32_t one = 1;
+        if (lt.algo_config_set(&a, CUBLASLT_ALGO_CONFIG_TILE_ID, &tile, sizeof(tile)) != CUBLAS_STATUS_SUCCESS ||
+            lt.algo_config_set(&a, CUBLASLT_ALGO_CONFIG_STAGES_ID, &stages, sizeof(stages)) != CUBLAS_STATUS_SUCCESS ||
+            lt.algo_config_set(&a, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &one, sizeof(one)) != CUBLAS_STATUS_SUCCESS ||
+            lt.algo_config_set(&a, CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID, &cluster, sizeof(cluster)) !=
+                CUBLAS_STATUS_SUCCESS)
+          continue;
+        ++*checked;
+        cublasLtMatmulHeuristicResult_t result{};
+        if (lt.algo_check(lh, desc, la, lb, ld, ld, &a, &result) == CUBLAS_STATUS_SUCCESS && result.workspaceSize == 0)
+          out.push_back(a);
+      }
+  }
+  return out;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Usage: gemm_algo_bench [rows, comma separated] [shape name filter] [max workspace MiB to also try (default 0)]
+  // Usage: gemm_algo_bench [rows, comma separated] [shape names, comma separated]
+  //                        [max workspace MiB to also try (default 0)]
+  //                        [search: also every split-K-free configuration, all_configs above]
   const std::vector<int> ms = argc > 1 ? embedserve::bench::comma_list(argv[1])
                                         : std::vector<int>{16, 64, 256, 1024, 4096, 16384};
   const std::string filter = argc > 2 ? argv[2] : "";
   const size_t max_workspace_mib = argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 0;
+  const bool search = argc > 4 && std::string(argv[4]) == "search";
   const int big = 16384;
   const char* path = std::getenv("EMBEDSERVE_CUBLAS_PATH");
   auto api_or = cuda::open_cublas(path ? path : "");
@@ -142,8 +227,20 @@ int main(int argc, char** argv) {
   cudaGetDeviceProperties(&prop, 0);
   std::printf("%s, cuBLAS %s\n", prop.name, api.path.c_str());
 
+  if (search) {  // the floor under a kernel of ours that keeps cuBLAS's order: one product's latency
+    for (int warps : {1, 4, 8})
+      for (int chains : {1, 2, 4})
+        std::printf("mma.sync m16n8k16 chain: %d warp(s), %d chain(s) each: %.1f cycles a step\n", warps, chains,
+                    embedserve::bench::probe_mma_chain_cycles(4096, chains, warps));
+  }
   for (const Shape& shape : kShapes) {
-    if (!filter.empty() && std::string(shape.name).find(filter) == std::string::npos) continue;
+    bool wanted = filter.empty();  // the filter: names or parts of names, comma separated
+    for (size_t at = 0; !wanted && at <= filter.size();) {
+      const size_t comma = std::min(filter.find(',', at), filter.size());
+      wanted = std::string(shape.name).find(filter.substr(at, comma - at)) != std::string::npos;
+      at = comma + 1;
+    }
+    if (!wanted) continue;
     const int n = shape.n, k = shape.k;
     void *w, *x, *y_ref, *y;
     check_cuda(cudaMalloc(&w, size_t(n) * k * 2), "w");
@@ -225,6 +322,40 @@ int main(int argc, char** argv) {
           std::printf("    %8.2f us  %6.0f GB/s  %5.0f TFLOP/s  %5.2fx  bits %-6s  %s\n", r.s * 1e6, bytes / r.s / 1e9,
                       flops / r.s / 1e12, ex_s / r.s, r.same ? "same" : "DIFFER", r.what.c_str());
       }
+      if (search) {
+        int checked = 0;
+        const auto configs = all_configs(lt, lh, desc, la, lb, ld, &checked);
+        std::vector<std::pair<double, size_t>> quick;
+        for (size_t i = 0; i < configs.size(); ++i) {
+          auto run = [&] {
+            check_blas(lt.matmul(lh, desc, &alpha, w, la, x, lb, &beta, y, ld, y, ld, &configs[i], nullptr, 0, stream),
+                       "cublasLtMatmul");
+          };
+          if (lt.matmul(lh, desc, &alpha, w, la, x, lb, &beta, y, ld, y, ld, &configs[i], nullptr, 0, stream) !=
+                  CUBLAS_STATUS_SUCCESS ||
+              cudaStreamSynchronize(stream) != cudaSuccess) {
+            cudaGetLastError();
+            continue;
+          }
+          quick.push_back({quick_time(run, stream), i});
+        }
+        std::sort(quick.begin(), quick.end());
+        std::printf("  every configuration: %d configured, %zu accepted without workspace or split-K, %zu ran; "
+                    "the fastest, re-timed:\n", checked, configs.size(), quick.size());
+        for (size_t j = 0; j < std::min<size_t>(quick.size(), 10); ++j) {
+          const cublasLtMatmulAlgo_t& algo = configs[quick[j].second];
+          auto run = [&] {
+            check_blas(lt.matmul(lh, desc, &alpha, w, la, x, lb, &beta, y, ld, y, ld, &algo, nullptr, 0, stream),
+                       "cublasLtMatmul");
+          };
+          check_cuda(cudaMemsetAsync(y, 0xff, size_t(m) * n * 2, stream), "poison");
+          run();
+          const bool same = same_bits(m);
+          const double t = time_calls(run, stream);
+          std::printf("    %8.2f us  %6.0f GB/s  %5.2fx  bits %-6s  %s\n", t * 1e6, bytes / t / 1e9, ex_s / t,
+                      same ? "same" : "DIFFER", describe(lt, algo).c_str());
+        }
+      }
       // Kernels of our own that sum k in the same order (gemm_bits_probe.h): do they give cuBLAS's bits?
       using Probe = cudaError_t (*)(const __nv_bfloat16*, const __nv_bfloat16*, __nv_bfloat16*, int, int, int,
                                     cudaStream_t);
@@ -244,6 +375,20 @@ int main(int argc, char** argv) {
         const bool same = same_bits(m);
         const double s = time_calls([&] { probe(xb, wb, yb, m, n, k, stream); }, stream);
         std::printf("  %s: %8.2f us  bits %s\n", name, s * 1e6, same ? "same" : "DIFFER");
+      }
+      // The engine's kernel for a query's rows (ops/cuda/skinny_gemm_cuda.h), in each of its block sizes.
+      for (int warps : {1, 2, 4}) {
+        if (!cuda::skinny_gemm_fits(m, n, k, warps)) continue;
+        const auto* xb = static_cast<const __nv_bfloat16*>(x);
+        const auto* wb = static_cast<const __nv_bfloat16*>(w);
+        auto* yb = static_cast<__nv_bfloat16*>(y);
+        auto run = [&] { check_cuda(cuda::skinny_gemm(stream, xb, wb, yb, m, n, k, warps), "skinny_gemm"); };
+        check_cuda(cudaMemsetAsync(y, 0xff, size_t(m) * n * 2, stream), "poison");
+        run();
+        const bool same = same_bits(m);
+        const double s = time_calls(run, stream);
+        std::printf("  skinny_gemm, %d warp(s) a block: %8.2f us  %6.0f GB/s  %5.2fx  bits %s\n", warps, s * 1e6,
+                    bytes / s / 1e9, ex_s / s, same ? "same" : "DIFFER");
       }
       lt.layout_destroy(la);
       lt.layout_destroy(lb);

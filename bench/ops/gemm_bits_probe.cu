@@ -88,6 +88,31 @@ __global__ void __launch_bounds__(128) gemm_wgmma_kernel(const __nv_bfloat16* __
 #endif
 }
 
+// How many cycles one step of a chain of dependent mma.sync products takes: `chains` accumulators (1, 2 or 4, each
+// its own chain, as a warp with 8, 16 or 32 of x's rows would keep), `steps` products each, operands in registers.
+__global__ void mma_chain_kernel(int steps, int chains, long long* cycles, float* sink) {
+  const int lane = threadIdx.x % 32;
+  const uint32_t a[4] = {0x3f803f80u + lane, 0x3f803f80u, 0x3f803f80u, 0x3f803f80u};
+  const uint32_t b0 = 0x3c003c00u + lane, b1 = 0x3c003c00u;
+  float c[4][4] = {};
+  __syncwarp();
+  const long long start = clock64();
+  if (chains == 1) {
+    for (int s = 0; s < steps; ++s) cuda::mma_m16n8k16(c[0], a, b0, b1);
+  } else if (chains == 2) {
+    for (int s = 0; s < steps; ++s) cuda::mma_m16n8k16(c[0], a, b0, b1), cuda::mma_m16n8k16(c[1], a, b1, b0);
+  } else {
+    for (int s = 0; s < steps; ++s)
+      cuda::mma_m16n8k16(c[0], a, b0, b1), cuda::mma_m16n8k16(c[1], a, b1, b0), cuda::mma_m16n8k16(c[2], a, b0, b0),
+          cuda::mma_m16n8k16(c[3], a, b1, b1);
+  }
+  const float sum = c[0][0] + c[1][1] + c[2][2] + c[3][3];  // reading the accumulators waits for the last products
+  __syncwarp();
+  const long long end = clock64();
+  if (lane == 0) cycles[blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32] = end - start;
+  sink[blockIdx.x * blockDim.x + threadIdx.x] = sum;
+}
+
 }  // namespace
 
 cudaError_t probe_gemm_mma_sync(const __nv_bfloat16* x, const __nv_bfloat16* w, __nv_bfloat16* y, int m, int n, int k,
@@ -109,6 +134,30 @@ cudaError_t probe_gemm_wgmma(const __nv_bfloat16* x, const __nv_bfloat16* w, __n
   gemm_wgmma_kernel<<<dim3(static_cast<unsigned>(n / 64), static_cast<unsigned>((m + 63) / 64)), 128, 0, stream>>>(
       x, w, y, m, n, k);
   return cudaGetLastError();
+}
+
+}  // namespace embedserve::bench
+
+namespace embedserve::bench {
+
+double probe_mma_chain_cycles(int steps, int chains, int warps) {
+  long long* cycles = nullptr;
+  float* sink = nullptr;
+  cudaMalloc(&cycles, sizeof(long long) * warps);
+  cudaMalloc(&sink, sizeof(float) * 32 * warps);
+  double per_step = -1;
+  for (int run = 0; run < 2; ++run) {  // the first run loads the kernel
+    mma_chain_kernel<<<1, 32 * warps>>>(steps, chains, cycles, sink);
+    if (cudaDeviceSynchronize() != cudaSuccess) break;
+    long long host[32] = {};
+    cudaMemcpy(host, cycles, sizeof(long long) * warps, cudaMemcpyDeviceToHost);
+    long long worst = 0;
+    for (int w = 0; w < warps; ++w) worst = host[w] > worst ? host[w] : worst;
+    per_step = double(worst) / steps;
+  }
+  cudaFree(cycles);
+  cudaFree(sink);
+  return per_step;
 }
 
 }  // namespace embedserve::bench

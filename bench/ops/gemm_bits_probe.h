@@ -17,4 +17,8 @@ cudaError_t probe_gemm_mma_sync(const __nv_bfloat16* x, const __nv_bfloat16* w, 
 cudaError_t probe_gemm_wgmma(const __nv_bfloat16* x, const __nv_bfloat16* w, __nv_bfloat16* y, int m, int n, int k,
                              cudaStream_t stream);
 
+// Cycles per step of `chains` interleaved chains of dependent mma.sync.m16n8k16 products, `warps` warps (≤ 32) of
+// one block each running them: the floor under any kernel that keeps cuBLAS's order of k.
+double probe_mma_chain_cycles(int steps, int chains, int warps);
+
 }  // namespace embedserve::bench

@@ -97,6 +97,11 @@ StatusOr<CublasLtApi> open_cublas_lt(const CublasApi& api) {
       {reinterpret_cast<void**>(&lt.heuristic), "cublasLtMatmulAlgoGetHeuristic"},
       {reinterpret_cast<void**>(&lt.matmul), "cublasLtMatmul"},
       {reinterpret_cast<void**>(&lt.algo_config_get), "cublasLtMatmulAlgoConfigGetAttribute"},
+      {reinterpret_cast<void**>(&lt.algo_get_ids), "cublasLtMatmulAlgoGetIds"},
+      {reinterpret_cast<void**>(&lt.algo_init), "cublasLtMatmulAlgoInit"},
+      {reinterpret_cast<void**>(&lt.algo_cap_get), "cublasLtMatmulAlgoCapGetAttribute"},
+      {reinterpret_cast<void**>(&lt.algo_config_set), "cublasLtMatmulAlgoConfigSetAttribute"},
+      {reinterpret_cast<void**>(&lt.algo_check), "cublasLtMatmulAlgoCheck"},
   }));
   return lt;
 }

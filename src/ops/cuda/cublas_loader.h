@@ -49,6 +49,18 @@ struct CublasLtApi {
                            cudaStream_t) = nullptr;
   cublasStatus_t (*algo_config_get)(const cublasLtMatmulAlgo_t*, cublasLtMatmulAlgoConfigAttributes_t, void*, size_t,
                                     size_t*) = nullptr;
+  // Beyond the heuristic's few: every algorithm id and the tiles and stages it supports, configured by hand.
+  cublasStatus_t (*algo_get_ids)(cublasLtHandle_t, cublasComputeType_t, cudaDataType_t, cudaDataType_t, cudaDataType_t,
+                                 cudaDataType_t, cudaDataType_t, int, int[], int*) = nullptr;
+  cublasStatus_t (*algo_init)(cublasLtHandle_t, cublasComputeType_t, cudaDataType_t, cudaDataType_t, cudaDataType_t,
+                              cudaDataType_t, cudaDataType_t, int, cublasLtMatmulAlgo_t*) = nullptr;
+  cublasStatus_t (*algo_cap_get)(const cublasLtMatmulAlgo_t*, cublasLtMatmulAlgoCapAttributes_t, void*, size_t,
+                                 size_t*) = nullptr;
+  cublasStatus_t (*algo_config_set)(cublasLtMatmulAlgo_t*, cublasLtMatmulAlgoConfigAttributes_t, const void*,
+                                    size_t) = nullptr;
+  cublasStatus_t (*algo_check)(cublasLtHandle_t, cublasLtMatmulDesc_t, cublasLtMatrixLayout_t, cublasLtMatrixLayout_t,
+                               cublasLtMatrixLayout_t, cublasLtMatrixLayout_t, const cublasLtMatmulAlgo_t*,
+                               cublasLtMatmulHeuristicResult_t*) = nullptr;
 };
 
 // Resolves the cuBLASLt table from the libcublasLt.so.13 that open_cublas loaded (`api.path`'s companion).
