@@ -15,7 +15,7 @@ constexpr int kBoxK = 64;     // a box's row: 128 bytes, the 128-byte swizzle's 
 
 template <int kWarps, int kRows>
 struct Shape {
-  static constexpr int kWRows = 16 * kWarps, kAllRows = kWRows + kRows;
+  static constexpr int kWRows = 16 * kWarps;
   static constexpr int kWBoxBytes = kWRows * kBoxK * 2, kXBoxBytes = kRows * kBoxK * 2;
   static constexpr int kStageBytes = (kStageK / kBoxK) * (kWBoxBytes + kXBoxBytes);
   // ~96 KB of stages in flight (two blocks a multiprocessor where the grid needs it), at least four.
