@@ -77,47 +77,11 @@ std::string describe(const cuda::CublasLtApi& lt, const cublasLtMatmulAlgo_t& al
   return buf;
 }
 
-// Seconds per call of `run` as a recorded graph replays it: enough calls for ~30 ms, captured into one graph and
-// replayed once warm, so the host's launch cost (~10 µs for cublasGemmEx, more than a query's kernels take) stays
-// out, as it does for the engine's query graphs.
+// Seconds per call of `run` as a recorded graph of `calls` calls replays it, the best of `replays` replays after a
+// warm one: the host's launch cost (~10 µs for cublasGemmEx, more than a query's kernels take) stays out, as it does
+// for the engine's query graphs.
 template <typename F>
-double time_calls(F run, cudaStream_t stream) {
-  cudaEvent_t a, b;
-  cudaEventCreate(&a);
-  cudaEventCreate(&b);
-  run();
-  check_cuda(cudaStreamSynchronize(stream), "warm-up");
-  cudaEventRecord(a, stream);
-  run();
-  cudaEventRecord(b, stream);
-  cudaEventSynchronize(b);
-  float once_ms = 0;
-  cudaEventElapsedTime(&once_ms, a, b);
-  const int calls = std::clamp(static_cast<int>(30.0 / std::max(once_ms, 0.001f)), 3, 2000);
-  cudaGraph_t graph = nullptr;
-  cudaGraphExec_t exec = nullptr;
-  check_cuda(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "capture");
-  for (int i = 0; i < calls; ++i) run();
-  check_cuda(cudaStreamEndCapture(stream, &graph), "capture end");
-  check_cuda(cudaGraphInstantiate(&exec, graph, 0), "graph instantiate");
-  check_cuda(cudaGraphLaunch(exec, stream), "graph warm-up");
-  cudaEventRecord(a, stream);
-  check_cuda(cudaGraphLaunch(exec, stream), "graph launch");
-  cudaEventRecord(b, stream);
-  check_cuda(cudaEventSynchronize(b), "timed calls");
-  float ms = 0;
-  cudaEventElapsedTime(&ms, a, b);
-  cudaGraphExecDestroy(exec);
-  cudaGraphDestroy(graph);
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  return ms / 1e3 / calls;
-}
-
-// Seconds per call as a replay of `calls` recorded calls, the best of three replays: a quick figure for ranking
-// hundreds of configurations (time_calls re-times the fastest).
-template <typename F>
-double quick_time(F run, cudaStream_t stream, int calls = 20) {
+double replay_seconds(F run, cudaStream_t stream, int calls, int replays) {
   cudaGraph_t graph = nullptr;
   cudaGraphExec_t exec = nullptr;
   check_cuda(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "capture");
@@ -129,7 +93,7 @@ double quick_time(F run, cudaStream_t stream, int calls = 20) {
   cudaEventCreate(&b);
   check_cuda(cudaGraphLaunch(exec, stream), "graph warm-up");
   float best = 1e30f;
-  for (int r = 0; r < 3; ++r) {
+  for (int r = 0; r < replays; ++r) {
     cudaEventRecord(a, stream);
     check_cuda(cudaGraphLaunch(exec, stream), "graph launch");
     cudaEventRecord(b, stream);
@@ -143,6 +107,25 @@ double quick_time(F run, cudaStream_t stream, int calls = 20) {
   cudaEventDestroy(a);
   cudaEventDestroy(b);
   return best / 1e3 / calls;
+}
+
+// Seconds per call of `run`: enough calls for ~30 ms (one live call, timed, says how many), replayed once.
+template <typename F>
+double time_calls(F run, cudaStream_t stream) {
+  cudaEvent_t a, b;
+  cudaEventCreate(&a);
+  cudaEventCreate(&b);
+  run();
+  check_cuda(cudaStreamSynchronize(stream), "warm-up");
+  cudaEventRecord(a, stream);
+  run();
+  cudaEventRecord(b, stream);
+  cudaEventSynchronize(b);
+  float once_ms = 0;
+  cudaEventElapsedTime(&once_ms, a, b);
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  return replay_seconds(run, stream, std::clamp(static_cast<int>(30.0 / std::max(once_ms, 0.001f)), 3, 2000), 1);
 }
 
 // Every configuration cuBLASLt accepts without a workspace and without split-K, beyond the heuristic's few:
@@ -337,7 +320,7 @@ int main(int argc, char** argv) {
             cudaGetLastError();
             continue;
           }
-          quick.push_back({quick_time(run, stream), i});
+          quick.push_back({replay_seconds(run, stream, 20, 3), i});  // a quick figure to rank by; the fastest re-timed
         }
         std::sort(quick.begin(), quick.end());
         std::printf("  every configuration: %d configured, %zu accepted without workspace or split-K, %zu ran; "

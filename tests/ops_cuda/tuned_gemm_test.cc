@@ -87,6 +87,21 @@ struct Blas {
   }
 };
 
+// Random x [rows, k] and w [n, k] on the GPU, room for y, and y = x·wᵀ over all the rows by cublasGemmEx: on the
+// GPU (y_ref) and on the host (ref).
+struct Operands {
+  Device x, w, y, y_ref;
+  std::vector<uint16_t> ref;
+  Operands(const Blas& b, int rows, int n, int k, uint32_t x_seed, uint32_t w_seed)
+      : x(size_t(rows) * k * 2), w(size_t(n) * k * 2), y(size_t(rows) * n * 2), y_ref(size_t(rows) * n * 2) {
+    const auto hx = random_bf16(size_t(rows) * k, x_seed), hw = random_bf16(size_t(n) * k, w_seed);
+    EXPECT_EQ(cudaMemcpy(x.ptr, hx.data(), hx.size() * 2, cudaMemcpyHostToDevice), cudaSuccess);
+    EXPECT_EQ(cudaMemcpy(w.ptr, hw.data(), hw.size() * 2, cudaMemcpyHostToDevice), cudaSuccess);
+    b.gemm_ex(x.as<__nv_bfloat16>(), w.as<__nv_bfloat16>(), y_ref.as<__nv_bfloat16>(), rows, n, k);
+    ref = b.download(y_ref.ptr, size_t(rows) * n);
+  }
+};
+
 TEST(TunedGemm, RowsAreBucketedByPowersOfTwoFromSixteen) {
   EXPECT_EQ(TunedGemm::bucket(1), 16);
   EXPECT_EQ(TunedGemm::bucket(16), 16);
@@ -149,12 +164,9 @@ TEST(TunedGemm, EveryBucketGivesEachRowTheBitsCublasGemmExGivesItInTheWholeBatch
   for (auto [n, k] : {std::pair{1024, 3072}, {19456, 2560}}) {
     SCOPED_TRACE(::testing::Message() << "w [" << n << ", " << k << "]");
     const int whole = 5000;
-    const auto hx = random_bf16(size_t(whole) * k, 11 + n), hw = random_bf16(size_t(n) * k, 13 + k);
-    Device x(hx.size() * 2), w(hw.size() * 2), y(size_t(whole) * n * 2), y_ref(size_t(whole) * n * 2);
-    ASSERT_EQ(cudaMemcpy(x.ptr, hx.data(), hx.size() * 2, cudaMemcpyHostToDevice), cudaSuccess);
-    ASSERT_EQ(cudaMemcpy(w.ptr, hw.data(), hw.size() * 2, cudaMemcpyHostToDevice), cudaSuccess);
-    b.gemm_ex(x.as<__nv_bfloat16>(), w.as<__nv_bfloat16>(), y_ref.as<__nv_bfloat16>(), whole, n, k);
-    const auto ref = b.download(y_ref.ptr, size_t(whole) * n);
+    const Operands o(b, whole, n, k, 11 + n, 13 + k);
+    const Device &x = o.x, &w = o.w, &y = o.y;
+    const std::vector<uint16_t>& ref = o.ref;
     const size_t choices_before = b.tuned->choices();
     std::set<int64_t> buckets;
     // Each m twice: the first call of a bucket chooses (timing every candidate on these operands), the second runs
@@ -225,12 +237,9 @@ TEST(SkinnyGemm, GivesEachRowCublasGemmExsBitsAndWritesNoRowPastItsRows) {
   ASSERT_TRUE(b.open());
   const int whole = 300;
   for (auto [n, k] : {std::pair{4096, 1024}, {1024, 2048}, {1024, 1536}, {2560, 9728}}) {
-    const auto hx = random_bf16(size_t(whole) * k, 5 + n), hw = random_bf16(size_t(n) * k, 7 + k);
-    Device x(hx.size() * 2), w(hw.size() * 2), y(size_t(whole) * n * 2), y_ref(size_t(whole) * n * 2);
-    ASSERT_EQ(cudaMemcpy(x.ptr, hx.data(), hx.size() * 2, cudaMemcpyHostToDevice), cudaSuccess);
-    ASSERT_EQ(cudaMemcpy(w.ptr, hw.data(), hw.size() * 2, cudaMemcpyHostToDevice), cudaSuccess);
-    b.gemm_ex(x.as<__nv_bfloat16>(), w.as<__nv_bfloat16>(), y_ref.as<__nv_bfloat16>(), whole, n, k);
-    const auto ref = b.download(y_ref.ptr, size_t(whole) * n);
+    const Operands o(b, whole, n, k, 5 + n, 7 + k);
+    const Device &x = o.x, &w = o.w, &y = o.y;
+    const std::vector<uint16_t>& ref = o.ref;
     for (int warps : {1, 2, 4})
       for (int m : {1, 5, 16, 17, 32}) {
         SCOPED_TRACE(::testing::Message() << "w [" << n << ", " << k << "], " << m << " rows, " << warps << " warps");
