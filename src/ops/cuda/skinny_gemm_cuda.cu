@@ -177,8 +177,9 @@ template <int kWarps, int kRows>
 cudaError_t launch(cudaStream_t stream, const __nv_bfloat16* x, const __nv_bfloat16* w, __nv_bfloat16* y, int m, int n,
                    int k) {
   using S = Shape<kWarps, kRows>;
-  // Past 48 KB a kernel's dynamic shared memory must be allowed once (a host call, allowed while recording a graph).
-  static const cudaError_t allowed =
+  // Past 48 KB a kernel's dynamic shared memory must be allowed, on each device (a host call, allowed while
+  // recording a graph; the attention kernels do the same).
+  const cudaError_t allowed =
       cudaFuncSetAttribute(skinny_gemm_kernel<kWarps, kRows>, cudaFuncAttributeMaxDynamicSharedMemorySize, S::kSmem);
   if (allowed != cudaSuccess) return allowed;
   CUtensorMap w_map, x_map;

@@ -233,10 +233,14 @@ Status TunedGemm::run(cudaStream_t stream, const __nv_bfloat16* x, const __nv_bf
     return Status();
   }
   if (it->second.gemm_ex) return gemm_ex(x, w, y, m, n, k);
-  if (it->second.skinny_warps > 0)
-    return cuda_status(skinny_gemm(stream, x, w, y, m, n, k, it->second.skinny_warps), "skinny_gemm");
+  // A kernel chosen at one m of the bucket that refuses another (or operands it cannot map) runs as cublasGemmEx
+  // (the same bits).
+  if (it->second.skinny_warps > 0) {
+    if (skinny_gemm(stream, x, w, y, m, n, k, it->second.skinny_warps) == cudaSuccess) return Status();
+    (void)cudaGetLastError();
+    return gemm_ex(x, w, y, m, n, k);
+  }
   EMBEDSERVE_ASSIGN_OR_RETURN(const Layouts* l, layouts(m, n, k));
-  // A kernel chosen at one m of the bucket that refuses another runs as cublasGemmEx (the same bits).
   if (lt_matmul(stream, it->second.algo, x, w, y, *l) != CUBLAS_STATUS_SUCCESS) return gemm_ex(x, w, y, m, n, k);
   return Status();
 }
