@@ -289,8 +289,9 @@ TEST_P(OpSuite, Linear) {
     std::vector<int32_t> row_groups;  // sequences: the CPU may run one GEMM per group
   };
   uint32_t seed = 60;
+  // The last: a query's rows of a shape skinny_gemm takes (CUDA bf16 may choose it: ops/cuda/tuned_gemm.h).
   for (const Case& c : {Case{1, 1, 1, {0, 1}}, {7, 29, 67, {0, 7}}, {33, 64, 130, {0, 1, 8, 33}},
-                        {130, 33, 257, {0, 33, 34, 130}}, {130, 97, 1000, {0, 130}}}) {
+                        {130, 33, 257, {0, 33, 34, 130}}, {130, 97, 1000, {0, 130}}, {20, 128, 512, {0, 4, 20}}}) {
     SCOPED_TRACE(::testing::Message() << "x [" << c.m << ", " << c.k << "] · w [" << c.n << ", " << c.k << "]ᵀ, "
                                       << c.row_groups.size() - 1 << " row groups");
     const auto x0 = random(c.m * c.k, seed++), w0 = random_weights(c.n * c.k, seed++, 1.0f / std::sqrt(float(c.k)));
@@ -312,10 +313,11 @@ TEST_P(OpSuite, Linear) {
 void OpSuite::expect_linear_rows_independent(bool bitwise) const {
   // A sequence's rows alone and inside batches of other sizes at other offsets (linear.h: the CPU runs one GEMM per
   // row group where its kernels are not row-independent; cuBLAS without a workspace is to round each row the same
-  // at any m). Two products: a small one (per-group sgemm on every CPU) and one past OpenBLAS's small-matrix limit
-  // (n·k > 100³: one batch-wide sgemm where the kernels are row-independent).
+  // at any m). Three products: a small one (per-group sgemm on every CPU), one past OpenBLAS's small-matrix limit
+  // (n·k > 100³: one batch-wide sgemm where the kernels are row-independent), and one skinny_gemm takes (CUDA bf16
+  // may run the sequence alone on it, and the batches on cuBLAS).
   const int64_t len = 11;
-  for (auto [n, k] : {Shape{96, 160}, {1024, 1040}}) {
+  for (auto [n, k] : {Shape{96, 160}, {1024, 1040}, {128, 512}}) {
     const auto w0 = random_weights(n * k, 5, 1.0f / std::sqrt(float(k))), seq = random(len * k, 6);
     const DeviceTensor w = weight_tensor(n, k, w0);
     auto run = [&](const std::vector<float>& x0, const std::vector<int32_t>& groups) {
