@@ -8,7 +8,7 @@
 # embedserve_http_load; an embedserve_base added by hand is run beside embedserve); writes logs under $OUT.
 #   bash bench/cuda/run_on_device.sh                       # everything
 #   STEPS="tests bench" bash bench/cuda/run_on_device.sh   # some of: tests parity sanitizer attention compare bits bench
-#   (also: gemms intermediates startup smoke profile longinput http jobs probe anchor mixed; cpu: issue 15's CPU comparison with
+#   (also: gemms intermediates startup smoke queries profile longinput http jobs probe anchor mixed; cpu: issue 15's CPU comparison with
 #   llama.cpp, which needs .carry/llama/llama-cpu.tar.xz from bench/engine/build_llama_cpp_static.sh; llamacuda: the
 #   same on the GPU, with .carry/llama/llama-cuda.tar.xz from bench/engine/build_llama_cpp_cuda.sh)
 # Attention kernels side by side: the bench step runs embedserve_mma (embedserve with EMBEDSERVE_ATTENTION_KERNEL=mma)
@@ -34,6 +34,7 @@ BENCH_MODELS="$SMALL $LARGE"
 # HTTP_SMALL_ONLY=1: the http step on the 0.6B alone (no 4B checkpoint, half the step's time).
 want_large() {
   want bench || want compare || want bits || want intermediates || want profile || want longinput || want llamacuda || want mixed ||
+    want queries ||
     { want http && [ -z "${HTTP_SMALL_ONLY:-}" ]; }
 }
 want_small() { want_large || want http || want jobs || want cpu; }
@@ -291,6 +292,33 @@ if want startup; then
   serve_pid=$served
   kill -TERM $serve_pid; wait $serve_pid
   grep "ready in" "$OUT/serve_4b.log"
+fi
+if want queries; then
+  # One query at a time, the binaries alternating (BENCH_BINS, default embedserve_base and embedserve): in process at
+  # 16 tokens and at 20 (the bucket of 32), then through HTTP on one connection (bench/server/serve_variants.sh:
+  # 16-token and 15-word queries), per model.
+  qbins=()
+  for b in ${BENCH_BINS:-embedserve_base embedserve}; do [ -x "$BIN/$b" ] && qbins+=("$b"); done
+  step "one query in process: ${qbins[*]}"
+  for round in $(seq ${BENCH_ROUNDS:-2}); do
+    for m in $BENCH_MODELS; do
+      for len in 16 20; do
+        for b in "${qbins[@]}"; do
+          rate=$("$BIN/$b" bench --model-path $m --device cuda --seq-len $len --batch-tokens $len \
+            --seconds ${BENCH_SECONDS:-2} 2>&1 | tail -1 | awk '{print $5}')
+          echo "round $round, $(basename $m), $len tokens, $b: $rate tok/s"
+        done
+      done
+    done
+  done
+  step "one query through HTTP, one connection: ${qbins[*]}"
+  variants=()
+  for b in "${qbins[@]}"; do variants+=("$b=$BIN/$b"); done
+  for m in $BENCH_MODELS; do
+    bash bench/server/serve_variants.sh --model $m --device cuda --workloads query16,query --rounds ${BENCH_ROUNDS:-2} \
+      --seconds 3 --load "$BIN/embedserve_http_load" "${variants[@]}" > "$OUT/queries_$(basename $m).log" 2>&1 || status=1
+    grep -E "^round" "$OUT/queries_$(basename $m).log" | sed "s/^/$(basename $m): /"
+  done
 fi
 if want smoke; then
   step "the server on the GPU: bench/cuda/serve_smoke.py"
