@@ -267,6 +267,10 @@ int main(int argc, char** argv) {
       check_blas(lt.layout_create(&la, CUDA_R_16BF, k, n, k), "layout a");
       check_blas(lt.layout_create(&lb, CUDA_R_16BF, k, m, k), "layout b");
       check_blas(lt.layout_create(&ld, CUDA_R_16BF, n, m, n), "layout d");
+      // y = x·wᵀ by one cuBLASLt algorithm, with up to `ws` bytes of workspace.
+      auto lt_matmul = [&](const cublasLtMatmulAlgo_t& algo, size_t ws) {
+        return lt.matmul(lh, desc, &alpha, w, la, x, lb, &beta, y, ld, y, ld, &algo, lt_workspace, ws, stream);
+      };
       std::vector<size_t> workspaces = {0};
       if (lt_workspace_bytes) workspaces.push_back(lt_workspace_bytes);
       for (size_t ws : workspaces) {
@@ -286,11 +290,7 @@ int main(int argc, char** argv) {
         std::vector<Row> rows;
         for (int i = 0; i < found; ++i) {
           if (results[i].state != CUBLAS_STATUS_SUCCESS || results[i].workspaceSize > ws) continue;
-          auto run = [&] {
-            check_blas(lt.matmul(lh, desc, &alpha, w, la, x, lb, &beta, y, ld, y, ld, &results[i].algo, lt_workspace,
-                                 ws, stream),
-                       "cublasLtMatmul");
-          };
+          auto run = [&] { check_blas(lt_matmul(results[i].algo, ws), "cublasLtMatmul"); };
           check_cuda(cudaMemsetAsync(y, 0xff, size_t(m) * n * 2, stream), "poison");
           run();
           check_cuda(cudaStreamSynchronize(stream), "algo run");
@@ -310,13 +310,8 @@ int main(int argc, char** argv) {
         const auto configs = all_configs(lt, lh, desc, la, lb, ld, &checked);
         std::vector<std::pair<double, size_t>> quick;
         for (size_t i = 0; i < configs.size(); ++i) {
-          auto run = [&] {
-            check_blas(lt.matmul(lh, desc, &alpha, w, la, x, lb, &beta, y, ld, y, ld, &configs[i], nullptr, 0, stream),
-                       "cublasLtMatmul");
-          };
-          if (lt.matmul(lh, desc, &alpha, w, la, x, lb, &beta, y, ld, y, ld, &configs[i], nullptr, 0, stream) !=
-                  CUBLAS_STATUS_SUCCESS ||
-              cudaStreamSynchronize(stream) != cudaSuccess) {
+          auto run = [&] { check_blas(lt_matmul(configs[i], 0), "cublasLtMatmul"); };
+          if (lt_matmul(configs[i], 0) != CUBLAS_STATUS_SUCCESS || cudaStreamSynchronize(stream) != cudaSuccess) {
             cudaGetLastError();
             continue;
           }
@@ -327,10 +322,7 @@ int main(int argc, char** argv) {
                     "the fastest, re-timed:\n", checked, configs.size(), quick.size());
         for (size_t j = 0; j < std::min<size_t>(quick.size(), 10); ++j) {
           const cublasLtMatmulAlgo_t& algo = configs[quick[j].second];
-          auto run = [&] {
-            check_blas(lt.matmul(lh, desc, &alpha, w, la, x, lb, &beta, y, ld, y, ld, &algo, nullptr, 0, stream),
-                       "cublasLtMatmul");
-          };
+          auto run = [&] { check_blas(lt_matmul(algo, 0), "cublasLtMatmul"); };
           check_cuda(cudaMemsetAsync(y, 0xff, size_t(m) * n * 2, stream), "poison");
           run();
           const bool same = same_bits(m);

@@ -136,10 +136,6 @@ cudaError_t probe_gemm_wgmma(const __nv_bfloat16* x, const __nv_bfloat16* w, __n
   return cudaGetLastError();
 }
 
-}  // namespace embedserve::bench
-
-namespace embedserve::bench {
-
 double probe_mma_chain_cycles(int steps, int chains, int warps) {
   long long* cycles = nullptr;
   float* sink = nullptr;

@@ -169,9 +169,9 @@ Status Qwen3Model::load_weights(const WeightStore& store, int64_t query_rows) {
   EMBEDSERVE_ASSIGN_OR_RETURN(norm_, weight(up, store, {{"norm.weight", {H}}}));
   // The query graphs' first GEMMs of each shape cost far more than their runs: cuBLAS loads its kernels and picks
   // one per shape, and the projections tuned at a query's rows time their candidates (0.13–0.37 s of start-up on an
-  // H200 for the 4B's and 8B's largest, docs/PERFORMANCE.md). Those need the weights' addresses and shapes, not their values, so they run on a
-  // thread of their own while the weights copy, and record_query_graphs then finds them done. Until finish()
-  // returns, those GEMMs read weights still arriving: their products are dropped.
+  // H200 for the 4B's and 8B's largest, docs/PERFORMANCE.md). Those need the weights' addresses and shapes, not
+  // their values, so they run on a thread of their own while the weights copy, and record_query_graphs then finds
+  // them done. Until finish() returns, those GEMMs read weights still arriving: their products are dropped.
   Status warmed;
   std::thread warm;
   if (!query_buckets(query_rows).empty())  // none where graphs do not record (query_rows 0)

@@ -136,7 +136,7 @@ StatusOr<TunedGemm::Choice> TunedGemm::tune(cudaStream_t stream, const __nv_bflo
   const int count = static_cast<int>(candidates.size());
   std::vector<bool> usable(static_cast<size_t>(count));
   for (int c = 0; c < count; ++c) usable[static_cast<size_t>(c)] = launch(candidates[static_cast<size_t>(c)]).ok();
-  const bool by_graph = bucket(m) <= kMaxQueryRows;
+  const bool by_graph = b <= kMaxQueryRows;
   struct Graphs {  // destroyed on every way out, after the stream's last use of them
     cudaStream_t stream;
     std::vector<cudaGraphExec_t> execs;
